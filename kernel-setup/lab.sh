@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Opens JupyterLab on notebooks/ with the project's kernel (run setup.sh first).
+# Extra arguments go to JupyterLab, e.g. --port=8899 --no-browser.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export JUPYTER_PATH="$ROOT/.venv/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
+exec "$ROOT/.venv/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" \
+  --MappingKernelManager.default_kernel_name=keras-transfer-ts "$@"

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Sets up everything the project needs, on first use, inside the project:
+#   .venv/          Python virtualenv: Jupyter (JupyterLab, nbclient, nbconvert),
+#                   TensorFlow + Keras (C library for the native backend, golden files,
+#                   speed reference), and the project's Jupyter kernel.
+#   node_modules/   npm dependencies, with a native TensorFlow backend for TF.js.
+# Each step is skipped when its inputs did not change, so running it again is fast.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+log() { echo "[setup] $*" >&2; }
+
+# --- Node -------------------------------------------------------------------
+node -e '
+const [maj, min] = process.versions.node.split(".").map(Number);
+if (maj < 20 || (maj === 20 && min < 19)) {
+  console.error(`[setup] error: Node ${process.versions.node} is too old: Node >= 20.19 is needed (it can require() ES modules, which @observablehq/plot is).`);
+  process.exit(1);
+}'
+
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+# --- Python virtualenv with Jupyter and TensorFlow ----------------------------
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+want="$(hash_of kernel-setup/requirements.txt)"
+if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.kt-requirements" 2>/dev/null)" != "$want" ]]; then
+  log "creating the Python environment in .venv (Jupyter, TensorFlow; about a minute)"
+  [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
+  # Fail fast on indexes that cannot be reached instead of waiting on each package.
+  PIP_RETRIES="${PIP_RETRIES:-1}" PIP_DEFAULT_TIMEOUT="${PIP_DEFAULT_TIMEOUT:-15}" \
+    "$VENV/bin/pip" install --disable-pip-version-check -q -r kernel-setup/requirements.txt
+  echo "$want" > "$VENV/.kt-requirements"
+fi
+
+# --- npm dependencies ---------------------------------------------------------
+want="$(hash_of package.json package-lock.json)"
+if [[ ! -d node_modules || "$(cat node_modules/.kt-lock 2>/dev/null)" != "$want" ]]; then
+  log "installing npm dependencies"
+  if [[ -f package-lock.json ]]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  else
+    npm install --no-audit --no-fund --loglevel=error
+  fi
+  echo "$want" > node_modules/.kt-lock
+fi
+
+# --- Native TensorFlow for TF.js ------------------------------------------------
+bash kernel-setup/native-tensorflow.sh
+
+# --- The project's Jupyter kernel ---------------------------------------------
+KDIR="$VENV/share/jupyter/kernels/keras-transfer-ts"
+mkdir -p "$KDIR"
+cat > "$KDIR/kernel.json.tmp" <<JSON
+{
+  "argv": ["$ROOT/kernel-setup/kernel", "--config-path", "{connection_file}"],
+  "display_name": "TypeScript (keras-transfer-ts)",
+  "language": "typescript",
+  "env": {"TF_CPP_MIN_LOG_LEVEL": "2"}
+}
+JSON
+mv "$KDIR/kernel.json.tmp" "$KDIR/kernel.json"

@@ -1,0 +1,135 @@
+/**
+ * The one place that loads TensorFlow.js. Every other module imports `tf` from
+ * here, so the backend is chosen once, before any tensor or model exists.
+ *
+ * Order of preference:
+ *   1. `@tensorflow/tfjs-node-gpu`: native TensorFlow with CUDA,
+ *   2. `@tensorflow/tfjs-node`: native TensorFlow on the CPU (on machines that
+ *      cannot download Google's binaries, `kernel-setup` builds it against the
+ *      TensorFlow wheel in the project's virtualenv),
+ *   3. `@tensorflow/tfjs`: the pure-JavaScript `cpu` backend, with a loud
+ *      warning: it is two to three orders of magnitude slower.
+ *
+ * `KT_BACKEND=gpu|node|js` forces one of them (and fails if it cannot load).
+ */
+import type * as TF from "@tensorflow/tfjs";
+
+export type BackendKind = "tensorflow-gpu" | "tensorflow" | "cpu";
+
+export interface BackendInfo {
+  /** Which of the three builds is in use. */
+  kind: BackendKind;
+  /** The npm package that provided it. */
+  package: string;
+  /** `tf.getBackend()`: "tensorflow" for both native builds, "cpu" for pure JS. */
+  backend: string;
+  /** Human-readable device, e.g. "CPU (native TensorFlow 2.21.0)". */
+  device: string;
+  /** Version of the native TensorFlow library, when native. */
+  tensorflowVersion?: string;
+  /** Version of TF.js. */
+  tfjsVersion: string;
+  /** Whether the native backend actually places ops on a GPU. */
+  usingGpu: boolean;
+  /** Why the preferred packages were not used, one line each. */
+  skipped: string[];
+}
+
+interface Candidate {
+  kind: BackendKind;
+  pkg: string;
+  key: string;
+}
+
+const CANDIDATES: Candidate[] = [
+  { kind: "tensorflow-gpu", pkg: "@tensorflow/tfjs-node-gpu", key: "gpu" },
+  { kind: "tensorflow", pkg: "@tensorflow/tfjs-node", key: "node" },
+  { kind: "cpu", pkg: "@tensorflow/tfjs", key: "js" },
+];
+
+function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split("\n").find((l) => l.trim() !== "") ?? msg;
+}
+
+function load(): { tf: typeof TF; info: BackendInfo } {
+  if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = "2";
+  const forced = process.env.KT_BACKEND?.trim();
+  if (forced && !CANDIDATES.some((c) => c.key === forced)) {
+    throw new Error(`KT_BACKEND="${forced}" is not one of gpu, node, js; unset it to pick the best backend automatically.`);
+  }
+  const skipped: string[] = [];
+  for (const c of CANDIDATES) {
+    if (forced && c.key !== forced) continue;
+    let mod: typeof TF;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      mod = require(c.pkg);
+    } catch (e) {
+      skipped.push(`${c.pkg}: ${firstLine(e)}`);
+      if (forced) {
+        throw new Error(
+          `KT_BACKEND=${forced} asks for ${c.pkg}, which does not load: ${firstLine(e)}. ` +
+            `Run "npm run setup" (it builds the native backend when needed) or unset KT_BACKEND.`,
+        );
+      }
+      continue;
+    }
+    const tf = mod;
+    if (c.kind !== "cpu") {
+      if (tf.getBackend() !== "tensorflow") tf.setBackend("tensorflow");
+    } else {
+      // Without a native package, nothing but the pure-JS backend is usable in Node.
+      tf.setBackend("cpu");
+    }
+    const be = tf.backend() as unknown as {
+      binding?: { TF_Version?: string };
+      isUsingGpuDevice?: boolean;
+    };
+    const tensorflowVersion = be.binding?.TF_Version;
+    const usingGpu = Boolean(be.isUsingGpuDevice);
+    const device =
+      c.kind === "cpu"
+        ? "CPU (pure JavaScript, no native TensorFlow)"
+        : `${usingGpu ? "GPU" : "CPU"} (native TensorFlow ${tensorflowVersion ?? "?"})`;
+    const info: BackendInfo = {
+      kind: c.kind,
+      package: c.pkg,
+      backend: tf.getBackend(),
+      device,
+      tensorflowVersion,
+      tfjsVersion: tf.version.tfjs,
+      usingGpu,
+      skipped,
+    };
+    if (c.kind === "cpu") {
+      console.warn(
+        "WARNING: no native TensorFlow backend could be loaded; TF.js falls back to pure JavaScript, " +
+          "which is far too slow to train InceptionV3 or Xception. Run `npm run setup` to build the native backend.\n" +
+          skipped.map((s) => `  - ${s}`).join("\n"),
+      );
+    } else if (c.kind === "tensorflow-gpu" && !usingGpu) {
+      console.warn(
+        "WARNING: @tensorflow/tfjs-node-gpu loaded but TensorFlow found no usable GPU (check CUDA and cuDNN); running on the CPU.",
+      );
+    }
+    return { tf, info };
+  }
+  throw new Error(`No TensorFlow.js package could be loaded:\n${skipped.join("\n")}`);
+}
+
+const loaded = load();
+
+/** TensorFlow.js, on the best backend available. */
+export const tf: typeof TF = loaded.tf;
+
+/** Which backend and device are in use, and why better ones were skipped. */
+export function backendInfo(): BackendInfo {
+  return { ...loaded.info, skipped: [...loaded.info.skipped] };
+}
+
+/** One line for logs and notebooks, e.g. "TF.js 4.22.0 on CPU (native TensorFlow 2.21.0) via @tensorflow/tfjs-node". */
+export function describeBackend(): string {
+  const i = loaded.info;
+  return `TF.js ${i.tfjsVersion} on ${i.device} via ${i.package}`;
+}

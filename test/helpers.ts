@@ -1,0 +1,72 @@
+/** Helpers shared by the tests: paths, and running notebooks through the project's kernel. */
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+export const ROOT = path.resolve(__dirname, "..");
+export const PYTHON = path.join(ROOT, ".venv", "bin", "python");
+
+/** A fresh temporary folder under the test output folder (out/test), kept after the run for inspection. */
+export function outDir(name: string): string {
+  const dir = path.join(ROOT, "out", "test", name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export function tmpDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `kt-${prefix}-`));
+}
+
+export interface NotebookRun {
+  status: number | null;
+  stderr: string;
+  stdout: string;
+  /** The executed notebook, parsed (undefined if none was written). */
+  notebook?: Notebook;
+  out: string;
+}
+
+export interface NotebookOutput {
+  output_type: string;
+  name?: string;
+  text?: string | string[];
+  data?: Record<string, string | string[]>;
+}
+
+export interface NotebookCell {
+  cell_type: string;
+  source: string | string[];
+  metadata: { tags?: string[] };
+  outputs?: NotebookOutput[];
+}
+
+export interface Notebook {
+  cells: NotebookCell[];
+  metadata: Record<string, unknown>;
+}
+
+export function joined(t: string | string[] | undefined): string {
+  return Array.isArray(t) ? t.join("") : (t ?? "");
+}
+
+/** All text a cell printed (stdout and stderr). */
+export function cellText(cell: NotebookCell): string {
+  return (cell.outputs ?? []).filter((o) => o.output_type === "stream").map((o) => joined(o.text)).join("");
+}
+
+/** Runs the headless runner on one notebook with parameters, into `out`. */
+export function runNotebook(
+  notebook: string,
+  params: Record<string, string | number | boolean | null> = {},
+  out: string,
+  env: NodeJS.ProcessEnv = {},
+): NotebookRun {
+  const args = [path.join(ROOT, "kernel-setup", "run_notebook.py"), notebook, "--out", out];
+  for (const [k, v] of Object.entries(params)) args.push("--param", `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+  const r = spawnSync(PYTHON, args, { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  const file = path.join(out, path.basename(notebook));
+  const nb = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as Notebook) : undefined;
+  return { status: r.status, stderr: r.stderr, stdout: r.stdout, notebook: nb, out };
+}
