@@ -1,0 +1,435 @@
+/**
+ * Downloading files into a cache, safely.
+ *
+ * - `downloadFile(url, dest, options)` streams the response into a temporary
+ *   file in dest's folder, checks its length and hash, then renames it onto
+ *   `dest` in one step. A failed, interrupted, truncated or wrong-hash transfer
+ *   leaves nothing at `dest` and never touches a file already there.
+ * - `cachedFile({...})` returns a cached copy whose hash is right, downloads
+ *   the file otherwise (like Keras's `get_file`), and replaces a cached copy
+ *   whose hash is wrong (keeping the bad one aside, under another name).
+ * - `fileHash(path, "md5" | "sha256")`.
+ * - `terminalProgress(label)`: a progress reporter for logs and terminals (one
+ *   line per 10 %, or per second when the size is unknown).
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export type HashAlgorithm = "md5" | "sha256";
+
+/** Called while bytes arrive; `total` is the announced size, when the server gave one. */
+export type ProgressCallback = (received: number, total?: number) => void;
+
+/** The subset of `fetch` this module uses (tests may pass their own). */
+export type FetchLike = (url: string, init?: { signal?: AbortSignal; redirect?: "follow" }) => Promise<Response>;
+
+export interface DownloadOptions {
+  /** Expected MD5 of the file (hex). */
+  md5?: string;
+  /** Expected SHA-256 of the file (hex). */
+  sha256?: string;
+  onProgress?: ProgressCallback;
+  /** Replaces the global `fetch`. */
+  fetchImpl?: FetchLike;
+  /** Abort when no byte arrived for this long (default 60 s). */
+  idleTimeoutMs?: number;
+}
+
+export type DownloadErrorKind = "http" | "network" | "truncated" | "hash" | "io";
+
+/**
+ * A download that failed, with a message meant for people: what failed, the
+ * URL, and where the file can be put by hand. Its `stack` is the message alone
+ * (a notebook then shows the message, not a trace of this module's internals).
+ */
+export class DownloadError extends Error {
+  readonly kind: DownloadErrorKind;
+  readonly url: string;
+  readonly dest: string;
+  readonly status?: number;
+  constructor(kind: DownloadErrorKind, url: string, dest: string, message: string, status?: number) {
+    super(message);
+    this.name = "DownloadError";
+    this.kind = kind;
+    this.url = url;
+    this.dest = dest;
+    this.status = status;
+    this.stack = `${this.name}: ${message}`;
+  }
+}
+
+const HEX = /^[0-9a-f]+$/i;
+
+/** Hex digest of a file. */
+export async function fileHash(file: string, algorithm: HashAlgorithm): Promise<string> {
+  const hash = crypto.createHash(algorithm);
+  const stream = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** The algorithm of a hex digest, by its length (64: sha256, 32: md5), like Keras's "auto". */
+export function hashAlgorithmOf(hash: string): HashAlgorithm {
+  if (!HEX.test(hash)) throw new Error(`"${hash}" is not a hexadecimal hash`);
+  if (hash.length === 64) return "sha256";
+  if (hash.length === 32) return "md5";
+  throw new Error(`a hash of ${hash.length} hex digits is neither md5 (32) nor sha256 (64): "${hash}"`);
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+/**
+ * A progress reporter that prints plain lines (it works in a terminal, a log
+ * file or a notebook): one line per 10 % when the size is known, at most one
+ * line per second otherwise, and a last line at the end.
+ */
+export function terminalProgress(label: string, write: (line: string) => void = (l) => console.log(l)): ProgressCallback {
+  let lastDecile = -1;
+  let lastTime = 0;
+  let lastReceived = -1;
+  return (received, total) => {
+    if (received === lastReceived) return;
+    lastReceived = received;
+    if (total !== undefined && total > 0) {
+      const decile = Math.min(10, Math.floor((received / total) * 10));
+      if (decile > lastDecile) {
+        lastDecile = decile;
+        write(`${label}: ${decile * 10}% (${formatBytes(received)} of ${formatBytes(total)})`);
+      }
+    } else {
+      const now = Date.now();
+      if (now - lastTime >= 1000) {
+        lastTime = now;
+        write(`${label}: ${formatBytes(received)}`);
+      }
+    }
+  };
+}
+
+const CODE_WORDS: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ENOTFOUND: "host name not found",
+  EAI_AGAIN: "host name lookup failed",
+  ECONNRESET: "connection reset",
+  ETIMEDOUT: "connection timed out",
+  ENETUNREACH: "network unreachable",
+  EHOSTUNREACH: "host unreachable",
+};
+
+function describeCause(e: unknown): string {
+  const parts: string[] = [];
+  let cur: unknown = e;
+  for (let depth = 0; cur && depth < 4; depth++) {
+    const err = cur as { code?: string; message?: string; errors?: unknown[]; cause?: unknown };
+    const code = err.code ?? (Array.isArray(err.errors) ? (err.errors[0] as { code?: string } | undefined)?.code : undefined);
+    const msg = err.message && err.message !== "fetch failed" ? err.message : "";
+    const piece = [code && CODE_WORDS[code] ? `${CODE_WORDS[code]} (${code})` : code, msg && !(code && msg.includes(code)) ? msg : ""].filter(Boolean).join(": ");
+    if (piece && !parts.includes(piece)) parts.push(piece);
+    cur = err.cause;
+  }
+  return parts.join("; ") || String(e);
+}
+
+function byHand(url: string, dest: string): string {
+  return `To install it by hand, download ${url} on a machine with network access and put it at ${dest}`;
+}
+
+function tempPathFor(dest: string): string {
+  const dir = path.dirname(dest);
+  return path.join(dir, `.${path.basename(dest)}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.part`);
+}
+
+function expectedHashes(options: DownloadOptions): Array<[HashAlgorithm, string]> {
+  const out: Array<[HashAlgorithm, string]> = [];
+  if (options.md5 !== undefined) out.push(["md5", options.md5.toLowerCase()]);
+  if (options.sha256 !== undefined) out.push(["sha256", options.sha256.toLowerCase()]);
+  for (const [algo, h] of out) {
+    if (!HEX.test(h) || h.length !== (algo === "md5" ? 32 : 64)) throw new Error(`invalid ${algo} hash "${h}"`);
+  }
+  return out;
+}
+
+/**
+ * Downloads `url` into a verified temporary file next to `dest` and returns
+ * its path (the caller renames it). Nothing is left behind on failure.
+ */
+async function downloadToTemp(url: string, dest: string, options: DownloadOptions): Promise<string> {
+  const hashes = expectedHashes(options);
+  const fetchImpl: FetchLike = options.fetchImpl ?? ((u, init) => fetch(u, init));
+  const idleMs = options.idleTimeoutMs ?? 60_000;
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  const controller = new AbortController();
+  let idleTimer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const arm = () => {
+    if (idleTimer) clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, idleMs);
+  };
+  const tmp = tempPathFor(dest);
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    arm();
+    let res: Response;
+    try {
+      res = await fetchImpl(url, { signal: controller.signal, redirect: "follow" });
+    } catch (e) {
+      const why = timedOut ? `no answer within ${Math.round(idleMs / 1000)} s` : describeCause(e);
+      throw new DownloadError(
+        "network",
+        url,
+        dest,
+        `Could not download ${url} (${why}). Is there a network connection? ${byHand(url, dest)}.`,
+      );
+    }
+    if (!res.ok) {
+      // Let the connection go.
+      try {
+        await res.body?.cancel();
+      } catch {
+        /* ignore */
+      }
+      throw new DownloadError(
+        "http",
+        url,
+        dest,
+        `Download of ${url} failed: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}. ${byHand(url, dest)}.`,
+        res.status,
+      );
+    }
+    const encoding = (res.headers.get("content-encoding") ?? "identity").toLowerCase();
+    const lengthHeader = res.headers.get("content-length");
+    const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+    // With a content coding, Content-Length counts the encoded bytes, not the ones we get.
+    const checkLength = total !== undefined && encoding === "identity";
+    const hashers = hashes.map(([algo]) => crypto.createHash(algo));
+    fh = await fs.promises.open(tmp, "wx");
+    let received = 0;
+    options.onProgress?.(0, checkLength ? total : undefined);
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          const why = timedOut ? `no data for ${Math.round(idleMs / 1000)} s` : describeCause(e);
+          throw new DownloadError(
+            "truncated",
+            url,
+            dest,
+            `Download of ${url} was interrupted after ${formatBytes(received)}` +
+              (checkLength ? ` of ${formatBytes(total!)}` : "") +
+              ` (${why}). Nothing was saved; try again. ${byHand(url, dest)}.`,
+          );
+        }
+        if (chunk.done) break;
+        arm();
+        const bytes = chunk.value;
+        for (const h of hashers) h.update(bytes);
+        let off = 0;
+        while (off < bytes.length) {
+          const { bytesWritten } = await fh.write(bytes, off, bytes.length - off);
+          off += bytesWritten;
+        }
+        received += bytes.length;
+        options.onProgress?.(received, checkLength ? total : undefined);
+      }
+    }
+    if (checkLength && received !== total) {
+      throw new DownloadError(
+        "truncated",
+        url,
+        dest,
+        `Download of ${url} is incomplete: received ${received} bytes, the server announced ${total}. ` +
+          `Nothing was saved; try again. ${byHand(url, dest)}.`,
+      );
+    }
+    for (let i = 0; i < hashes.length; i++) {
+      const [algo, want] = hashes[i];
+      const got = hashers[i].digest("hex");
+      if (got !== want) {
+        throw new DownloadError(
+          "hash",
+          url,
+          dest,
+          `Downloaded ${url}, but its ${algo} hash is ${got}, expected ${want}: the file is corrupted or not the expected one. Nothing was saved.`,
+        );
+      }
+    }
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    return tmp;
+  } catch (e) {
+    if (fh) await fh.close().catch(() => undefined);
+    fs.rmSync(tmp, { force: true });
+    if (e instanceof DownloadError) throw e;
+    throw new DownloadError("io", url, dest, `Download of ${url} to ${dest} failed: ${describeCause(e)}.`);
+  } finally {
+    if (idleTimer) clearTimeout(idleTimer);
+  }
+}
+
+/**
+ * Downloads `url` to `dest`: streams into a temporary file in the same folder,
+ * verifies the announced length and the given hashes, then renames it onto
+ * `dest` atomically. On any failure nothing is written at `dest` (an existing
+ * file there is left as it was) and a `DownloadError` says what happened.
+ */
+export async function downloadFile(url: string, dest: string, options: DownloadOptions = {}): Promise<void> {
+  const tmp = await downloadToTemp(url, dest, options);
+  try {
+    fs.renameSync(tmp, dest);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new DownloadError("io", url, dest, `Could not move the downloaded file into place at ${dest}: ${describeCause(e)}.`);
+  }
+}
+
+export interface CachedFileOptions {
+  /** The file's name in the cache folders. */
+  fileName: string;
+  url: string;
+  /** Expected hash, hex: md5 (32 digits) or sha256 (64 digits). */
+  hash: string;
+  /** Forces the algorithm instead of guessing it from the hash's length. */
+  hashAlgorithm?: HashAlgorithm;
+  /**
+   * Folders to look in, in order. A download goes to the folder of a cached
+   * copy with a wrong hash, else to the first folder that is writable.
+   */
+  cacheDirs: string[];
+  /** Progress of a download; default: `terminalProgress`. `false`: silent. */
+  onProgress?: ProgressCallback | false;
+  /** Messages such as "Downloading data from …"; default console.log. */
+  log?: (message: string) => void;
+  fetchImpl?: FetchLike;
+  idleTimeoutMs?: number;
+}
+
+function isWritableDir(dir: string): boolean {
+  // A folder that does not exist yet is writable if its nearest existing ancestor is.
+  let cur = path.resolve(dir);
+  for (;;) {
+    if (fs.existsSync(cur)) {
+      try {
+        if (!fs.statSync(cur).isDirectory()) return false;
+        fs.accessSync(cur, fs.constants.W_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    const up = path.dirname(cur);
+    if (up === cur) return false;
+    cur = up;
+  }
+}
+
+function asideName(file: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
+  return `${file}.bad-${stamp}-${crypto.randomBytes(2).toString("hex")}`;
+}
+
+/**
+ * Returns the path of a verified copy of a file, from the first cache folder
+ * that has one with the right hash, else by downloading it (atomically, with
+ * progress). A cached copy with a wrong hash is replaced by a fresh download;
+ * the bad copy is kept beside it (`<name>.bad-<time>`) once the good one is in
+ * place, and left untouched when the download fails.
+ */
+export async function cachedFile(options: CachedFileOptions): Promise<string> {
+  const { fileName, url, cacheDirs } = options;
+  if (cacheDirs.length === 0) throw new Error("cachedFile: no cache folder given");
+  if (fileName.includes("/") || fileName.includes(path.sep)) throw new Error(`cachedFile: "${fileName}" must be a file name, not a path`);
+  const algorithm = options.hashAlgorithm ?? hashAlgorithmOf(options.hash);
+  const want = options.hash.toLowerCase();
+  const log = options.log ?? ((m: string) => console.log(m));
+
+  let bad: { file: string; got: string } | undefined;
+  for (const dir of cacheDirs) {
+    const file = path.join(dir, fileName);
+    let isFile = false;
+    try {
+      isFile = fs.statSync(file).isFile();
+    } catch {
+      isFile = false;
+    }
+    if (!isFile) continue;
+    const got = await fileHash(file, algorithm);
+    if (got === want) return file;
+    if (!bad) bad = { file, got };
+  }
+
+  let dest: string;
+  if (bad && isWritableDir(path.dirname(bad.file))) {
+    dest = bad.file;
+    log(
+      `The cached file ${bad.file} seems incomplete or outdated: its ${algorithm} hash is ${bad.got}, expected ${want}. Downloading it again.`,
+    );
+  } else {
+    const dir = cacheDirs.find(isWritableDir);
+    if (!dir) {
+      throw new DownloadError(
+        "io",
+        url,
+        path.join(cacheDirs[0], fileName),
+        `None of the cache folders is writable (${cacheDirs.join(", ")}); ${byHand(url, path.join(cacheDirs[0], fileName))}.`,
+      );
+    }
+    dest = path.join(dir, fileName);
+  }
+
+  log(`Downloading data from ${url}`);
+  const onProgress = options.onProgress === false ? undefined : (options.onProgress ?? terminalProgress(fileName));
+  const dl: DownloadOptions = {
+    onProgress,
+    fetchImpl: options.fetchImpl,
+    idleTimeoutMs: options.idleTimeoutMs,
+  };
+  if (algorithm === "md5") dl.md5 = want;
+  else dl.sha256 = want;
+  let tmp: string;
+  try {
+    tmp = await downloadToTemp(url, dest, dl);
+  } catch (e) {
+    if (bad && e instanceof DownloadError) {
+      throw new DownloadError(
+        e.kind,
+        e.url,
+        e.dest,
+        `${e.message} (The cached ${bad.file} has a wrong ${algorithm} hash, ${bad.got} instead of ${want}; it was left as it is.)`,
+        e.status,
+      );
+    }
+    throw e;
+  }
+  try {
+    if (bad && bad.file === dest && fs.existsSync(dest)) {
+      // Keep the bad copy under another name, and swap the good one in with
+      // one rename: `dest` is never missing.
+      const aside = asideName(dest);
+      try {
+        fs.linkSync(dest, aside);
+      } catch {
+        fs.copyFileSync(dest, aside);
+      }
+      fs.renameSync(tmp, dest);
+      log(`The previous copy was kept as ${aside}.`);
+    } else {
+      fs.renameSync(tmp, dest);
+    }
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new DownloadError("io", url, dest, `Could not move the downloaded file into place at ${dest}: ${describeCause(e)}.`);
+  }
+  return dest;
+}
