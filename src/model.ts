@@ -1,0 +1,401 @@
+/**
+ * The tutorial's model, and what a user does with it: build, inspect, freeze.
+ *
+ *   input 28×28×1 → Reshape (28,28,1,1) → UpSampling3D(3,3,3) → Reshape (84,84,3)
+ *   → [Rescaling to [-1, 1], only with Keras's preprocessing]
+ *   → base network (InceptionV3 or Xception, ImageNet weights, no top)
+ *   → GlobalAveragePooling2D → Dense(1024, relu) → Dropout(0.5) → Dense(10, softmax)
+ *
+ * compiled with Adam, categorical cross-entropy and accuracy. `freeze` makes
+ * the first N layers of the base untrainable and every other layer trainable,
+ * then recompiles, so freezing again at another depth gives the same model as
+ * a fresh one frozen there.
+ */
+import type * as TF from "@tensorflow/tfjs";
+import { tf } from "./backend";
+import { inceptionV3, layerTable, xception, type LayerRow } from "./applications";
+import { UpSampling3D } from "./layers";
+import { toTensors, type DigitSet } from "./data";
+import { warning } from "./display";
+import {
+  KERAS_ADAM,
+  compileModel,
+  evaluate,
+  fit,
+  predict,
+  settle,
+  type AdamSettings,
+  type Evaluation,
+  type FitOptions,
+  type History,
+  type Predictions,
+} from "./training";
+
+export type BaseName = "inception_v3" | "xception";
+
+/** The tutorial's freeze depths: `base_model.layers[:64]` and `[:36]`. */
+export const TUTORIAL_FREEZE: Record<BaseName, number> = { inception_v3: 64, xception: 36 };
+
+/**
+ * How pixels reach the base network:
+ *  - "tutorial": the [0, 1] values as they are (what the tutorial does),
+ *  - "keras": scaled to [-1, 1] (`x/127.5 - 1` on 0–255), what Keras's ImageNet weights were trained with.
+ */
+export type Preprocessing = "tutorial" | "keras";
+
+export interface TransferModelOptions {
+  base: BaseName;
+  /** "imagenet" (default): Keras's ImageNet weights; null or "random": random initialisation; or a path to a Keras .h5 file. */
+  weights?: "imagenet" | "random" | null | string;
+  preprocessing?: Preprocessing;
+  /** Layers of the base to freeze: a count or a layer name (frozen up to and including it). Default: the tutorial's. */
+  freeze?: number | string;
+  /** Adam settings (default Keras's: learning rate 0.001). */
+  adam?: Partial<AdamSettings>;
+  /** Units of the hidden dense layer (default 1024) and dropout rate (default 0.5). */
+  denseUnits?: number;
+  dropout?: number;
+  /**
+   * What to do when the ImageNet weights cannot be had (offline and not cached): "error" (default)
+   * throws with instructions; "random" shows a visible warning and continues from random initialisation.
+   */
+  onMissingWeights?: "error" | "random";
+  /**
+   * Building again with the same key disposes the model built before under it
+   * (default: the base name), so re-running a notebook cell does not pile up
+   * models in memory. Use distinct keys to keep several models alive.
+   */
+  key?: string;
+}
+
+export interface ParamCounts {
+  total: number;
+  trainable: number;
+  nonTrainable: number;
+}
+
+/** One training run, for comparing freeze depths side by side. */
+export interface RunRecord {
+  run: number;
+  freezeDepth: number;
+  /** Name of the last frozen layer ("—" when nothing is frozen). */
+  frozenUpTo: string;
+  trainableParams: number;
+  epochs: number;
+  trainImages: number;
+  seconds: number;
+  valAccuracy?: number;
+  /** Filled in by `evaluate` after the run. */
+  testAccuracy?: number;
+  testLoss?: number;
+}
+
+export interface FreezeReport extends ParamCounts {
+  /** Number of base layers frozen. */
+  depth: number;
+  /** Name of the last frozen base layer (undefined for depth 0). */
+  lastFrozen?: string;
+  /** Name of the first trainable base layer (undefined when all are frozen). */
+  firstTrainable?: string;
+}
+
+const live = new Map<string, TransferModel>();
+
+/** The tutorial's model: an upsampling front, a pre-trained base and a new classification head. */
+export class TransferModel {
+  /** The whole model: 28×28×1 digits in, 10 class probabilities out. */
+  readonly model: TF.LayersModel;
+  /** The base network (a layer of `model`). */
+  readonly base: TF.LayersModel;
+  readonly baseName: BaseName;
+  readonly preprocessing: Preprocessing;
+  /** What the base's weights are: "imagenet", "random" or the .h5 path. */
+  readonly weights: string;
+  /** Every training run of this model, with its freeze depth, time and accuracy. */
+  readonly runs: RunRecord[] = [];
+  /** The history of the latest `fit` (kept even when training was interrupted). */
+  lastHistory?: History;
+  private adam: AdamSettings;
+  private depth = 0;
+  private disposed = false;
+  private initialWeights?: TF.Tensor[];
+
+  constructor(args: { model: TF.LayersModel; base: TF.LayersModel; baseName: BaseName; preprocessing: Preprocessing; weights: string; adam: AdamSettings }) {
+    this.model = args.model;
+    this.base = args.base;
+    this.baseName = args.baseName;
+    this.preprocessing = args.preprocessing;
+    this.weights = args.weights;
+    this.adam = args.adam;
+  }
+
+  /** Number of base layers currently frozen. */
+  get freezeDepth(): number {
+    return this.depth;
+  }
+
+  /** The Adam settings every (re)compilation uses. */
+  get optimizerSettings(): AdamSettings {
+    return { ...this.adam };
+  }
+
+  /**
+   * Freezes the first layers of the base and unfreezes all others, then recompiles with a fresh Adam
+   * of the same settings. `upTo` is a layer count (the tutorial's 64 / 36) or a layer name, frozen up to
+   * and including it (`"mixed1"` is the same as 64 for InceptionV3).
+   */
+  freeze(upTo: number | string): FreezeReport {
+    this.assertUsable();
+    const layers = this.base.layers;
+    const depth = resolveDepth(layers, upTo, this.baseName);
+    layers.forEach((layer, i) => {
+      layer.trainable = i >= depth;
+    });
+    this.base.trainable = true;
+    for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
+    this.depth = depth;
+    compileModel(this.model, this.adam);
+    return {
+      depth,
+      lastFrozen: depth > 0 ? layers[depth - 1].name : undefined,
+      firstTrainable: depth < layers.length ? layers[depth].name : undefined,
+      ...this.countParams(),
+    };
+  }
+
+  /** Total, trainable and non-trainable parameters, counted like Keras's `summary`. */
+  countParams(): ParamCounts {
+    this.assertUsable();
+    const size = (ws: TF.LayerVariable[]) => ws.reduce((s, w) => s + w.shape.reduce((a, b) => a * (b as number), 1), 0);
+    const trainable = size(this.model.trainableWeights);
+    const nonTrainable = size(this.model.nonTrainableWeights);
+    return { total: trainable + nonTrainable, trainable, nonTrainable };
+  }
+
+  /** The numbered list of base layers (the tutorial's `for i, layer in enumerate(base_model.layers)`), with trainability. */
+  baseLayers(): LayerRow[] {
+    this.assertUsable();
+    return layerTable(this.base);
+  }
+
+  /** The top-level layers of the whole model, like Keras's `model.summary()`, and the parameter counts. */
+  summary(): { rows: LayerRow[]; counts: ParamCounts } {
+    this.assertUsable();
+    return { rows: layerTable(this.model), counts: this.countParams() };
+  }
+
+  /**
+   * Remembers the current weights (the pre-trained base and the freshly initialised head, right after
+   * building) so that `resetWeights()` can go back to them: comparing freeze depths is only fair when
+   * every run starts from the same weights.
+   */
+  snapshotWeights(): void {
+    this.assertUsable();
+    if (this.initialWeights) tf.dispose(this.initialWeights);
+    this.initialWeights = this.model.getWeights().map((w) => w.clone());
+  }
+
+  /** Puts back the weights of `snapshotWeights()` (taken when the model was built). Freezing is unchanged. */
+  resetWeights(): void {
+    this.assertUsable();
+    if (!this.initialWeights) throw new Error("No weights were remembered: call snapshotWeights() first.");
+    this.model.setWeights(this.initialWeights);
+    compileModel(this.model, this.adam);
+  }
+
+  /**
+   * Trains on a set of digits (the tutorial's `fit`: 5 epochs, batch 64, the last 20 % for validation)
+   * and records the run for the freeze-depth comparison.
+   */
+  async fit(train: DigitSet, options: FitOptions = {}): Promise<History> {
+    this.assertUsable();
+    const { x, y } = toTensors(train);
+    const started = Date.now();
+    const record: RunRecord = {
+      run: this.runs.length + 1,
+      freezeDepth: this.depth,
+      frozenUpTo: this.depth > 0 ? this.base.layers[this.depth - 1].name : "—",
+      trainableParams: this.countParams().trainable,
+      epochs: 0,
+      trainImages: train.count,
+      seconds: 0,
+    };
+    try {
+      const history = await fit(this.model, x, y, options);
+      this.lastHistory = history;
+      record.epochs = history.epoch.length;
+      record.seconds = (Date.now() - started) / 1000;
+      const val = history.val_accuracy;
+      if (val && val.length) record.valAccuracy = val[val.length - 1];
+      this.runs.push(record);
+      return history;
+    } finally {
+      tf.dispose([x, y]);
+    }
+  }
+
+  /** Test loss and accuracy; also completes the latest run's record. */
+  async evaluate(test: DigitSet, batchSize = 64): Promise<Evaluation> {
+    this.assertUsable();
+    const { x, y } = toTensors(test);
+    try {
+      const result = await evaluate(this.model, x, y, batchSize);
+      const latest = this.runs[this.runs.length - 1];
+      if (latest) {
+        latest.testAccuracy = result.accuracy;
+        latest.testLoss = result.loss;
+      }
+      return result;
+    } finally {
+      tf.dispose([x, y]);
+    }
+  }
+
+  /** Class probabilities and predicted classes for a set of digits. */
+  async predict(set: DigitSet, batchSize = 64): Promise<Predictions> {
+    this.assertUsable();
+    const { x, y } = toTensors(set);
+    try {
+      return await predict(this.model, x, batchSize);
+    } finally {
+      tf.dispose([x, y]);
+    }
+  }
+
+  /** Frees the weights and the optimizer's state. The model cannot be used afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const optimizer = this.model.optimizer as TF.Optimizer | undefined;
+    this.model.dispose();
+    optimizer?.dispose();
+    if (this.initialWeights) tf.dispose(this.initialWeights);
+    this.initialWeights = undefined;
+    for (const [k, v] of live) if (v === this) live.delete(k);
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  private assertUsable(): void {
+    if (this.disposed) throw new Error("This model was disposed (a newer one was built with the same key, or dispose() was called); build it again.");
+  }
+}
+
+/** Resolves a freeze point (count or layer name) to a number of layers, with clear errors. */
+export function resolveDepth(layers: TF.layers.Layer[], upTo: number | string, modelName = "the base"): number {
+  if (typeof upTo === "number") {
+    if (!Number.isInteger(upTo) || upTo < 0 || upTo > layers.length) {
+      throw new Error(`Freeze depth ${upTo} is out of range: ${modelName} has ${layers.length} layers, so use a whole number from 0 (train everything) to ${layers.length} (freeze everything), or a layer name.`);
+    }
+    return upTo;
+  }
+  const index = layers.findIndex((l) => l.name === upTo);
+  if (index < 0) {
+    const close = closestNames(upTo, layers.map((l) => l.name), 5);
+    throw new Error(`${modelName} has no layer named "${upTo}". Closest names: ${close.join(", ")}.`);
+  }
+  return index + 1;
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The `n` names closest to `name` by edit distance (ties in layer order). */
+export function closestNames(name: string, names: string[], n = 5): string[] {
+  return names
+    .map((s, i) => ({ s, i, d: editDistance(name.toLowerCase(), s.toLowerCase()) }))
+    .sort((a, b) => a.d - b.d || a.i - b.i)
+    .slice(0, n)
+    .map((x) => x.s);
+}
+
+/**
+ * Builds the tutorial's model on InceptionV3 or Xception, loads the base's weights, freezes it at the
+ * tutorial's depth (or `freeze`) and compiles it. Building again with the same `key` disposes the old one.
+ */
+export async function buildTransferModel(options: TransferModelOptions): Promise<TransferModel> {
+  const baseName = options.base;
+  if (baseName !== "inception_v3" && baseName !== "xception") {
+    throw new Error(`Unknown base "${String(baseName)}": use "inception_v3" or "xception".`);
+  }
+  const key = options.key ?? baseName;
+  const previous = live.get(key);
+  if (previous) {
+    await settle(previous.model);
+    previous.dispose();
+  }
+  const preprocessing = options.preprocessing ?? "tutorial";
+  if (preprocessing !== "tutorial" && preprocessing !== "keras") {
+    throw new Error(`Unknown preprocessing "${String(preprocessing)}": use "tutorial" ([0, 1] pixels) or "keras" ([-1, 1]).`);
+  }
+  const weights = options.weights === undefined ? "imagenet" : options.weights === "random" ? null : options.weights;
+  const build = baseName === "inception_v3" ? inceptionV3 : xception;
+  let base: TF.LayersModel;
+  let weightsUsed: string = weights === null ? "random" : weights;
+  try {
+    base = await build({ weights, inputShape: [84, 84, 3] });
+  } catch (e) {
+    if (weights !== "imagenet" || options.onMissingWeights !== "random") throw e;
+    warning(
+      `The ImageNet weights could not be loaded, so the base network starts from random initialisation ` +
+        `(the results will not be those of transfer learning).\n${(e as Error).message}`,
+    );
+    base = await build({ weights: null, inputShape: [84, 84, 3] });
+    weightsUsed = "random (ImageNet weights unavailable)";
+  }
+  let model: TF.LayersModel;
+  try {
+    {
+      const input = tf.input({ shape: [28, 28, 1], name: "digits" });
+      let x = tf.layers.reshape({ targetShape: [28, 28, 1, 1], name: "to_volume" }).apply(input) as TF.SymbolicTensor;
+      x = new UpSampling3D({ size: [3, 3, 3], name: "up_sampling3d" }).apply(x) as TF.SymbolicTensor;
+      x = tf.layers.reshape({ targetShape: [84, 84, 3], name: "to_image" }).apply(x) as TF.SymbolicTensor;
+      if (preprocessing === "keras") {
+        // [0, 1] → [-1, 1], the same as Keras's x/127.5 - 1 on 0–255 pixels.
+        x = tf.layers.rescaling({ scale: 2, offset: -1, name: "rescaling" }).apply(x) as TF.SymbolicTensor;
+      }
+      x = base.apply(x) as TF.SymbolicTensor;
+      x = tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" }).apply(x) as TF.SymbolicTensor;
+      x = tf.layers.dense({ units: options.denseUnits ?? 1024, activation: "relu", name: "dense" }).apply(x) as TF.SymbolicTensor;
+      x = tf.layers.dropout({ rate: options.dropout ?? 0.5, name: "dropout" }).apply(x) as TF.SymbolicTensor;
+      const output = tf.layers.dense({ units: 10, activation: "softmax", name: "dense_1" }).apply(x) as TF.SymbolicTensor;
+      model = tf.model({ inputs: input, outputs: output, name: `${baseName}_mnist` });
+    }
+  } catch (e) {
+    base.dispose();
+    throw e;
+  }
+  const tm = new TransferModel({
+    model,
+    base,
+    baseName,
+    preprocessing,
+    weights: weightsUsed,
+    adam: { ...KERAS_ADAM, ...(options.adam ?? {}) },
+  });
+  tm.freeze(options.freeze ?? TUTORIAL_FREEZE[baseName]);
+  tm.snapshotWeights();
+  live.set(key, tm);
+  return tm;
+}
+
+/**
+ * The model's front on its own: digits [n, 28, 28, 1] → [n, 84, 84, 3], Keras's
+ * `UpSampling3D(size=(3, 3, 3))` on each digit seen as a 28×28×1 volume.
+ */
+export function upsample(digits: TF.Tensor4D): TF.Tensor4D {
+  const [n, h, w, c] = digits.shape;
+  if (h !== 28 || w !== 28 || c !== 1) throw new Error(`Expected digits of shape [n, 28, 28, 1], got [${digits.shape.join(", ")}].`);
+  const layer = new UpSampling3D({ size: [3, 3, 3] });
+  return tf.tidy(() => (layer.apply(digits.reshape([n, 28, 28, 1, 1])) as TF.Tensor).reshape([n, 84, 84, 3])) as TF.Tensor4D;
+}

@@ -1,0 +1,144 @@
+/**
+ * The tutorial's model: building, freezing (by count and by name), Keras's parameter counts,
+ * re-freezing equal to a fresh model, training cycles without tensor leaks, and learning.
+ */
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { tf } from "../src/backend";
+import { loadMnist, take } from "../src/data";
+import { buildTransferModel, closestNames, resolveDepth, type TransferModel } from "../src/model";
+import { confusionCounts, labelledDigits, pickExamples, validationSplitIndex, type Predictions } from "../src/training";
+
+/** Names of the trainable weights, in order. */
+function trainableSet(tm: TransferModel): string[] {
+  return tm.model.trainableWeights.map((w) => w.originalName);
+}
+
+/** Which base layers are trainable, as a 0/1 string. */
+function trainableMask(tm: TransferModel): string {
+  return tm.base.layers.map((l) => (l.trainable ? "1" : "0")).join("");
+}
+
+test("Keras's parameter counts at the tutorial's freeze depths", async () => {
+  const inc = await buildTransferModel({ base: "inception_v3", weights: null, key: "counts" });
+  try {
+    assert.equal(inc.freezeDepth, 64);
+    assert.deepEqual(inc.countParams(), { total: 23911210, trainable: 23172090, nonTrainable: 739120 });
+    assert.equal(inc.base.layers[63].name, "mixed1");
+    const byName = inc.freeze("mixed1");
+    assert.equal(byName.depth, 64);
+    assert.equal(byName.lastFrozen, "mixed1");
+    assert.equal(byName.trainable, 23172090);
+    // Nothing frozen: only BN moving statistics are non-trainable (Keras: 34,432 in the base).
+    assert.equal(inc.freeze(0).nonTrainable, 34432);
+    // Everything frozen: only the head trains (2048·1024 + 1024 + 1024·10 + 10).
+    assert.equal(inc.freeze(311).trainable, 2048 * 1024 + 1024 + 1024 * 10 + 10);
+  } finally {
+    inc.dispose();
+  }
+  const xc = await buildTransferModel({ base: "xception", weights: null, key: "counts" });
+  try {
+    assert.equal(xc.freezeDepth, 36);
+    assert.equal(xc.base.layers[35].name, "add_2");
+    assert.deepEqual(xc.countParams(), { total: 22969906, trainable: 21808618, nonTrainable: 1161288 });
+  } finally {
+    xc.dispose();
+  }
+});
+
+test("freeze errors: depth out of range, unknown name with close names", () => {
+  const layers = ["input_layer", "conv2d", "mixed0", "mixed1", "mixed10"].map((name) => ({ name })) as unknown as tf.layers.Layer[];
+  assert.equal(resolveDepth(layers, 0), 0);
+  assert.equal(resolveDepth(layers, "mixed1"), 4);
+  assert.throws(() => resolveDepth(layers, 6, "InceptionV3"), /Freeze depth 6 is out of range: InceptionV3 has 5 layers, so use a whole number from 0 \(train everything\) to 5/);
+  assert.throws(() => resolveDepth(layers, -1), /out of range/);
+  assert.throws(() => resolveDepth(layers, 2.5), /out of range/);
+  assert.throws(() => resolveDepth(layers, "mixed_1"), /has no layer named "mixed_1"\. Closest names: mixed1, mixed0, mixed10/);
+  assert.deepEqual(closestNames("conv", ["conv2d", "mixed0", "conv2d_1"], 2), ["conv2d", "conv2d_1"]);
+});
+
+test("re-freezing at another depth equals a fresh model frozen there; train/freeze cycles leak no tensors", async () => {
+  const baseline = tf.memory().numTensors;
+  const mnist = await loadMnist({ trainLimit: 256, testLimit: 64 });
+  const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "cycle" });
+  const depths: Array<number | string> = [64, 10, 100, 0, "mixed2", 311];
+  const fresh = new Map<string, { set: string[]; mask: string; trainable: number }>();
+  for (const d of depths) {
+    const f = await buildTransferModel({ base: "inception_v3", weights: null, key: "fresh", freeze: d });
+    fresh.set(String(d), { set: trainableSet(f), mask: trainableMask(f), trainable: f.countParams().trainable });
+    f.dispose();
+  }
+  let afterFirstCycle = -1;
+  for (const [i, d] of [64, 10, 100].entries()) {
+    const report = tm.freeze(d);
+    const want = fresh.get(String(d))!;
+    assert.deepEqual(trainableSet(tm), want.set, `trainable weights after freeze(${d})`);
+    assert.equal(trainableMask(tm), want.mask);
+    assert.equal(report.trainable, want.trainable);
+    assert.equal(tm.optimizerSettings.learningRate, 0.001, "optimizer settings kept");
+    const h = await tm.fit(mnist.train, { epochs: 1, batchSize: 64, progress: false });
+    assert.deepEqual(Object.keys(h).filter((k) => k.includes("loss") || k.includes("accuracy")).sort(), ["accuracy", "loss", "val_accuracy", "val_loss"]);
+    assert.equal(h.loss.length, 1);
+    if (i === 0) afterFirstCycle = tf.memory().numTensors;
+    else assert.equal(tf.memory().numTensors, afterFirstCycle, `tensors grew after cycle ${i + 1} (freeze ${d})`);
+  }
+  for (const d of [0, "mixed2", 311] as Array<number | string>) {
+    tm.freeze(d);
+    assert.deepEqual(trainableSet(tm), fresh.get(String(d))!.set, `trainable weights after freeze(${d})`);
+  }
+  const ev = await tm.evaluate(mnist.test);
+  assert.ok(ev.accuracy >= 0 && ev.accuracy <= 1);
+  assert.equal(tm.runs.length, 3);
+  assert.deepEqual(tm.runs.map((r) => r.freezeDepth), [64, 10, 100]);
+  assert.equal(tm.runs[2].testAccuracy, ev.accuracy);
+  const p = await tm.predict(mnist.test);
+  assert.equal(p.count, 64);
+  tm.dispose();
+  assert.equal(tf.memory().numTensors, baseline, "tensors left after dispose");
+});
+
+test("validation split: the last fraction, as Keras's int(n * (1 - split))", () => {
+  assert.equal(validationSplitIndex(8000, 0.2), 6400);
+  assert.equal(validationSplitIndex(7, 0.2), 5);
+  assert.equal(validationSplitIndex(10, 0.25), 7);
+  assert.equal(validationSplitIndex(300, 0.2), 240);
+  assert.equal(validationSplitIndex(300, 0), 300);
+});
+
+test("picking examples and counting the confusion matrix", () => {
+  const labels = [0, 1, 2, 3, 4, 5];
+  const classes = Uint8Array.from([0, 7, 2, 9, 4, 1]);
+  const confidence = Float32Array.from([0.9, 0.6, 0.8, 0.95, 0.5, 0.7]);
+  const p: Predictions = { classes, confidence, probabilities: new Float32Array(60), count: 6, numClasses: 10 };
+  assert.deepEqual(pickExamples(labels, p, "first", 4), [0, 1, 2, 3]);
+  assert.deepEqual(pickExamples(labels, p, "misclassified", 10), [1, 3, 5]);
+  assert.deepEqual(pickExamples(labels, p, "confident-mistakes", 2), [3, 5]);
+  assert.deepEqual(pickExamples(labels, p, "correct", 10), [0, 2, 4]);
+  const m = confusionCounts(labels, classes);
+  assert.equal(m[1][7], 1);
+  assert.equal(m[3][9], 1);
+  assert.equal(m[0][0], 1);
+  assert.equal(m.flat().reduce((a, b) => a + b, 0), 6);
+  assert.throws(() => pickExamples([1, 2], p), /2 labels but 6 predictions/);
+  const set = { images: new Uint8Array(6 * 784), labels: Uint8Array.from(labels), count: 6 };
+  const items = labelledDigits(set, p, [3]);
+  assert.equal(items[0].label, 3);
+  assert.equal(items[0].predicted, 9);
+  assert.equal(items[0].pixels.length, 784);
+});
+
+test("learning works: a short fit on the bundled digits is well above chance on held-out digits", async () => {
+  const mnist = await loadMnist();
+  const tm = await buildTransferModel({ base: "xception", weights: null, key: "learn" });
+  try {
+    tm.freeze(36);
+    const train = take(mnist.train, 1024);
+    const started = Date.now();
+    await tm.fit(train, { epochs: 2, batchSize: 64, progress: false });
+    const ev = await tm.evaluate(take(mnist.test, 500));
+    console.log(`learning: test accuracy ${ev.accuracy.toFixed(3)} after 2 epochs on ${train.count} digits (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    assert.ok(ev.accuracy > 0.5, `test accuracy ${ev.accuracy} is not clearly above chance (0.1)`);
+  } finally {
+    tm.dispose();
+  }
+});
