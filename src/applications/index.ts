@@ -1,0 +1,96 @@
+/**
+ * Keras applications used by the tutorial, faithful to Keras 3: InceptionV3
+ * and Xception without their classification top.
+ *
+ *  - `buildInceptionV3` / `buildXception`: the network with Keras's random
+ *    initialisation (glorot_uniform kernels; batch norm: gamma 1, beta 0,
+ *    moving mean 0, moving variance 1), synchronously.
+ *  - `inceptionV3` / `xception`: the same, then Keras's ImageNet weights (or
+ *    a given .h5 file), like `keras.applications.InceptionV3(include_top=False,
+ *    weights=...)`.
+ *
+ * Layer names, `model.layers` order, classes, output shapes and parameter
+ * counts equal Keras 3's, so `model.layers.slice(0, 64)` is Keras's
+ * `base_model.layers[:64]` (InceptionV3, up to "mixed1") and `slice(0, 36)`
+ * Xception's (up to "add_2").
+ */
+import * as fs from "node:fs";
+import type { LayersModel } from "@tensorflow/tfjs";
+import { inceptionV3Graph, type InceptionV3BuildOptions } from "./inception_v3";
+import { xceptionGraph, type XceptionBuildOptions } from "./xception";
+
+export { KerasLayers, KerasNames, formatShape, obtainInputShape, type ImageShape, type InputShapeCheck } from "./common";
+export { layerTable, formatLayerRow, type LayerRow, type LayerTableRow } from "./table";
+export type { InceptionV3BuildOptions } from "./inception_v3";
+export type { XceptionBuildOptions } from "./xception";
+
+/** What weights to load: Keras's ImageNet weights (default), none (random initialisation), or a Keras .h5 file. */
+export type WeightsOption = "imagenet" | null | string;
+
+export interface InceptionV3Options extends InceptionV3BuildOptions {
+  weights?: WeightsOption;
+}
+
+export interface XceptionOptions extends XceptionBuildOptions {
+  weights?: WeightsOption;
+}
+
+/** InceptionV3 without top, randomly initialised like Keras (`InceptionV3(include_top=False, weights=None)`). */
+export function buildInceptionV3(options: InceptionV3BuildOptions = {}): LayersModel {
+  return inceptionV3Graph(options, null);
+}
+
+/** Xception without top, randomly initialised like Keras (`Xception(include_top=False, weights=None)`). */
+export function buildXception(options: XceptionBuildOptions = {}): LayersModel {
+  return xceptionGraph(options, null);
+}
+
+/** InceptionV3 without top, with Keras's ImageNet weights by default (`InceptionV3(include_top=False, ...)`). */
+export async function inceptionV3(options: InceptionV3Options = {}): Promise<LayersModel> {
+  const weights = checkWeights(options.weights);
+  return withWeights(inceptionV3Graph(options, weights), "inception_v3", weights);
+}
+
+/** Xception without top, with Keras's ImageNet weights by default (`Xception(include_top=False, ...)`). */
+export async function xception(options: XceptionOptions = {}): Promise<LayersModel> {
+  const weights = checkWeights(options.weights);
+  return withWeights(xceptionGraph(options, weights), "xception", weights);
+}
+
+/** Keras's check of the `weights` argument, with what to pass instead. */
+function checkWeights(weights: WeightsOption | undefined): WeightsOption {
+  const w = weights === undefined ? "imagenet" : weights;
+  if (w === "imagenet" || w === null) return w;
+  if (typeof w === "string" && fs.existsSync(w) && fs.statSync(w).isFile()) return w;
+  throw new Error(
+    "The `weights` argument should be either `None` (random initialization), `imagenet` (pre-training on ImageNet), " +
+      `or the path to the weights file to be loaded; Received: weights=${JSON.stringify(w)}. ` +
+      (typeof w === "string" ? `No file exists at that path: pass "imagenet", null, or the path of an existing Keras .h5 file.` : ""),
+  );
+}
+
+type KerasApplicationName = "inception_v3" | "xception";
+
+/** The weights module's contract (src/weights.ts). */
+interface WeightsModule {
+  imagenetWeights(name: KerasApplicationName): Promise<string>;
+  loadKerasWeights(model: LayersModel, file: string): Promise<void>;
+}
+
+function weightsModule(): WeightsModule {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require("../weights") as WeightsModule;
+}
+
+async function withWeights(model: LayersModel, name: KerasApplicationName, weights: WeightsOption): Promise<LayersModel> {
+  if (weights === null) return model;
+  try {
+    const w = weightsModule();
+    const file = weights === "imagenet" ? await w.imagenetWeights(name) : weights;
+    await w.loadKerasWeights(model, file);
+    return model;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
