@@ -14,6 +14,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
 import { inceptionV3, layerTable, xception, type LayerRow } from "./applications";
+import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./frozen_prefix";
 import { UpSampling3D } from "./layers";
 import { toTensors, type DigitSet } from "./data";
 import { warning } from "./display";
@@ -68,6 +69,18 @@ export interface TransferModelOptions {
   key?: string;
 }
 
+/** Options of `TransferModel.fit`: the tutorial's `fit` arguments, and the frozen-prefix cache. */
+export interface TransferFitOptions extends FitOptions {
+  /**
+   * Compute the frozen layers' output once per `fit` and train only the layers after them
+   * (default "auto": when those features fit in `cacheBudgetBytes`). Exact for this model; false
+   * runs the whole model at every step, as Keras does.
+   */
+  cachePrefix?: boolean | "auto";
+  /** Memory the cached features may take (default 2 GiB, or KT_PREFIX_CACHE_MB). */
+  cacheBudgetBytes?: number;
+}
+
 export interface ParamCounts {
   total: number;
   trainable: number;
@@ -85,6 +98,8 @@ export interface RunRecord {
   trainImages: number;
   seconds: number;
   valAccuracy?: number;
+  /** Whether the frozen layers' output was computed once and reused (see `TransferFitOptions.cachePrefix`). */
+  prefixCached: boolean;
   /** Filled in by `evaluate` after the run. */
   testAccuracy?: number;
   testLoss?: number;
@@ -120,7 +135,22 @@ export class TransferModel {
   private disposed = false;
   private initialWeights?: TF.Tensor[];
 
-  constructor(args: { model: TF.LayersModel; base: TF.LayersModel; baseName: BaseName; preprocessing: Preprocessing; weights: string; adam: AdamSettings }) {
+  private readonly graph: { input: TF.SymbolicTensor; frontOutput: TF.SymbolicTensor; head: TF.layers.Layer[] };
+  private split?: PrefixSplit;
+  private pending?: Promise<unknown>;
+
+  constructor(args: {
+    model: TF.LayersModel;
+    base: TF.LayersModel;
+    baseName: BaseName;
+    preprocessing: Preprocessing;
+    weights: string;
+    adam: AdamSettings;
+    input: TF.SymbolicTensor;
+    frontOutput: TF.SymbolicTensor;
+    head: TF.layers.Layer[];
+  }) {
+    this.graph = { input: args.input, frontOutput: args.frontOutput, head: args.head };
     this.model = args.model;
     this.base = args.base;
     this.baseName = args.baseName;
@@ -154,6 +184,7 @@ export class TransferModel {
     this.base.trainable = true;
     for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
     this.depth = depth;
+    this.split = undefined;
     compileModel(this.model, this.adam);
     return {
       depth,
@@ -166,7 +197,7 @@ export class TransferModel {
   /** Total, trainable and non-trainable parameters, counted like Keras's `summary`. */
   countParams(): ParamCounts {
     this.assertUsable();
-    const size = (ws: TF.LayerVariable[]) => ws.reduce((s, w) => s + w.shape.reduce((a, b) => a * (b as number), 1), 0);
+    const size = (ws: TF.LayerVariable[]) => ws.reduce((s, w) => s + w.shape.reduce((a: number, b) => a * (b as number), 1), 0);
     const trainable = size(this.model.trainableWeights);
     const nonTrainable = size(this.model.nonTrainableWeights);
     return { total: trainable + nonTrainable, trainable, nonTrainable };
@@ -207,9 +238,30 @@ export class TransferModel {
    * Trains on a set of digits (the tutorial's `fit`: 5 epochs, batch 64, the last 20 % for validation)
    * and records the run for the freeze-depth comparison.
    */
-  async fit(train: DigitSet, options: FitOptions = {}): Promise<History> {
+  async fit(train: DigitSet, options: TransferFitOptions = {}): Promise<History> {
     this.assertUsable();
+    if (this.pending) await this.pending.catch(() => undefined);
+    const run = this.fitOnce(train, options);
+    this.pending = run;
+    try {
+      return await run;
+    } finally {
+      if (this.pending === run) this.pending = undefined;
+    }
+  }
+
+  /** The split used by the frozen-prefix cache at the current depth (built on first use). */
+  prefixSplit(): PrefixSplit | undefined {
+    this.assertUsable();
+    if (!this.split || this.split.depth !== this.depth) {
+      this.split = splitAtDepth({ model: this.model, base: this.base, ...this.graph }, this.depth);
+    }
+    return this.split;
+  }
+
+  private async fitOnce(train: DigitSet, options: TransferFitOptions): Promise<History> {
     const { x, y } = toTensors(train);
+    let features: TF.Tensor[] | undefined;
     const started = Date.now();
     const record: RunRecord = {
       run: this.runs.length + 1,
@@ -219,9 +271,22 @@ export class TransferModel {
       epochs: 0,
       trainImages: train.count,
       seconds: 0,
+      prefixCached: false,
     };
     try {
-      const history = await fit(this.model, x, y, options);
+      const budget = options.cacheBudgetBytes ?? (Number(process.env.KT_PREFIX_CACHE_MB) * 2 ** 20 || 2 * 2 ** 30);
+      const mode = options.cachePrefix ?? "auto";
+      const split = mode === false ? undefined : this.prefixSplit();
+      const useCache = split !== undefined && (mode === true || split.bytesPerExample * train.count <= budget);
+      let history: History;
+      record.prefixCached = useCache;
+      if (useCache) {
+        features = await computeFeatures(split, x, options.batchSize ?? 64);
+        compileSuffixLike(split, this.model);
+        history = await fit(split.suffix, features.length === 1 ? features[0] : features, y, options);
+      } else {
+        history = await fit(this.model, x, y, options);
+      }
       this.lastHistory = history;
       record.epochs = history.epoch.length;
       record.seconds = (Date.now() - started) / 1000;
@@ -231,6 +296,7 @@ export class TransferModel {
       return history;
     } finally {
       tf.dispose([x, y]);
+      if (features) tf.dispose(features);
     }
   }
 
@@ -266,6 +332,7 @@ export class TransferModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.split = undefined;
     const optimizer = this.model.optimizer as TF.Optimizer | undefined;
     this.model.dispose();
     optimizer?.dispose();
@@ -354,6 +421,7 @@ export async function buildTransferModel(options: TransferModelOptions): Promise
     weightsUsed = "random (ImageNet weights unavailable)";
   }
   let model: TF.LayersModel;
+  let graph: { input: TF.SymbolicTensor; frontOutput: TF.SymbolicTensor; head: TF.layers.Layer[] };
   try {
     {
       const input = tf.input({ shape: [28, 28, 1], name: "digits" });
@@ -364,12 +432,17 @@ export async function buildTransferModel(options: TransferModelOptions): Promise
         // [0, 1] → [-1, 1], the same as Keras's x/127.5 - 1 on 0–255 pixels.
         x = tf.layers.rescaling({ scale: 2, offset: -1, name: "rescaling" }).apply(x) as TF.SymbolicTensor;
       }
+      const frontOutput = x;
       x = base.apply(x) as TF.SymbolicTensor;
-      x = tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" }).apply(x) as TF.SymbolicTensor;
-      x = tf.layers.dense({ units: options.denseUnits ?? 1024, activation: "relu", name: "dense" }).apply(x) as TF.SymbolicTensor;
-      x = tf.layers.dropout({ rate: options.dropout ?? 0.5, name: "dropout" }).apply(x) as TF.SymbolicTensor;
-      const output = tf.layers.dense({ units: 10, activation: "softmax", name: "dense_1" }).apply(x) as TF.SymbolicTensor;
-      model = tf.model({ inputs: input, outputs: output, name: `${baseName}_mnist` });
+      const head = [
+        tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" }),
+        tf.layers.dense({ units: options.denseUnits ?? 1024, activation: "relu", name: "dense" }),
+        tf.layers.dropout({ rate: options.dropout ?? 0.5, name: "dropout" }),
+        tf.layers.dense({ units: 10, activation: "softmax", name: "dense_1" }),
+      ];
+      for (const layer of head) x = layer.apply(x) as TF.SymbolicTensor;
+      model = tf.model({ inputs: input, outputs: x, name: `${baseName}_mnist` });
+      graph = { input, frontOutput, head };
     }
   } catch (e) {
     base.dispose();
@@ -382,6 +455,7 @@ export async function buildTransferModel(options: TransferModelOptions): Promise
     preprocessing,
     weights: weightsUsed,
     adam: { ...KERAS_ADAM, ...(options.adam ?? {}) },
+    ...graph,
   });
   tm.freeze(options.freeze ?? TUTORIAL_FREEZE[baseName]);
   tm.snapshotWeights();

@@ -56,8 +56,10 @@ export function parseNpy(bytes: Uint8Array, name = "array"): NpyArray {
   if (bytes.length - offset < byteLength) {
     throw new Error(`${name}: truncated: shape (${shape.join(", ")}) needs ${byteLength} bytes of data, the file has ${bytes.length - offset}.`);
   }
-  // Copy into an aligned buffer so typed-array views are valid.
-  const raw = bytes.slice(offset, offset + byteLength).buffer;
+  // Copy into a buffer of its own, aligned for typed-array views (Buffer.slice would share Node's pool).
+  const copy = new Uint8Array(byteLength);
+  copy.set(bytes.subarray(offset, offset + byteLength));
+  const raw = copy.buffer;
   let data: NpyArray["data"];
   switch (dt.dtype) {
     case "uint8": data = new Uint8Array(raw); break;

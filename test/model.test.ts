@@ -47,7 +47,7 @@ test("Keras's parameter counts at the tutorial's freeze depths", async () => {
 });
 
 test("freeze errors: depth out of range, unknown name with close names", () => {
-  const layers = ["input_layer", "conv2d", "mixed0", "mixed1", "mixed10"].map((name) => ({ name })) as unknown as tf.layers.Layer[];
+  const layers = ["input_layer", "conv2d", "mixed0", "mixed1", "mixed10"].map((name) => ({ name })) as unknown as Parameters<typeof resolveDepth>[0];
   assert.equal(resolveDepth(layers, 0), 0);
   assert.equal(resolveDepth(layers, "mixed1"), 4);
   assert.throws(() => resolveDepth(layers, 6, "InceptionV3"), /Freeze depth 6 is out of range: InceptionV3 has 5 layers, so use a whole number from 0 \(train everything\) to 5/);
@@ -141,4 +141,36 @@ test("learning works: a short fit on the bundled digits is well above chance on 
   } finally {
     tm.dispose();
   }
+});
+
+test("the frozen-prefix cache changes no result: same weights after training with and without it, at two depths", async () => {
+  const baseline = tf.memory().numTensors;
+  const mnist = await loadMnist({ trainLimit: 160 });
+  // No dropout and no shuffling, so both runs see the same batches and the same computation.
+  const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "cache", dropout: 0 });
+  try {
+    for (const depth of [64, 100]) {
+      tm.freeze(depth);
+      const runs: Float32Array[][] = [];
+      for (const cachePrefix of [false, true]) {
+        tm.resetWeights();
+        await tm.fit(mnist.train, { epochs: 2, batchSize: 32, shuffle: false, progress: false, cachePrefix });
+        assert.equal(tm.runs[tm.runs.length - 1].prefixCached, cachePrefix);
+        runs.push(tm.model.getWeights().map((w) => w.dataSync() as Float32Array));
+      }
+      const [plain, cached] = runs;
+      let maxDiff = 0;
+      let changed = 0;
+      const initial = (tm as unknown as { initialWeights: Array<ReturnType<typeof tf.zeros>> }).initialWeights.map((w) => w.dataSync());
+      plain.forEach((w, i) => {
+        for (let k = 0; k < w.length; k++) maxDiff = Math.max(maxDiff, Math.abs(w[k] - cached[i][k]));
+        if (w.some((v, k) => v !== initial[i][k])) changed++;
+      });
+      assert.ok(changed > 10, `training changed only ${changed} weight tensors`);
+      assert.ok(maxDiff <= 1e-4, `depth ${depth}: weights differ by up to ${maxDiff} with and without the cache`);
+    }
+  } finally {
+    tm.dispose();
+  }
+  assert.equal(tf.memory().numTensors, baseline);
 });

@@ -1,0 +1,164 @@
+/**
+ * Training only what is trainable: a model whose first layers are frozen is
+ * split at the freeze point into
+ *
+ *   features = prefix(front(x))     computed once per `fit`, in inference mode,
+ *   output   = suffix(features)     trained, epoch after epoch,
+ *
+ * where `front` is the part of the whole model before its base network (the
+ * upsampling), `prefix` the frozen first layers of the base, and `suffix` the
+ * rest of the base and the head, re-wired onto new inputs but sharing the same
+ * layers and weights. Exact when nothing in the front and the prefix is random
+ * or depends on training mode: true for the tutorial (no augmentation, no
+ * dropout before the head, frozen batch normalisation runs in inference mode).
+ *
+ * The suffix shares the whole model's optimizer, with its trainable weights in
+ * the whole model's order, so training the suffix is training the model: the
+ * same weights, the same optimizer state.
+ */
+import type * as TF from "@tensorflow/tfjs";
+import { tf } from "./backend";
+
+type Layer = TF.layers.Layer;
+type Sym = TF.SymbolicTensor;
+
+/** What is needed to split a model built as input → front → base → head. */
+export interface SplittableModel {
+  model: TF.LayersModel;
+  /** The whole model's input. */
+  input: Sym;
+  /** The tensor the base network is applied to (the front's output), in the whole model's graph. */
+  frontOutput: Sym;
+  base: TF.LayersModel;
+  /** The layers after the base, in order, each applied to the previous one's output (a chain). */
+  head: Layer[];
+}
+
+export interface PrefixSplit {
+  /** Number of base layers in the frozen prefix. */
+  depth: number;
+  /** x → the base's input. */
+  front: TF.LayersModel;
+  /** The base's input → the features (the frozen layers' outputs that later layers use). */
+  prefix: TF.LayersModel;
+  /** Features → class probabilities: the trainable part. */
+  suffix: TF.LayersModel;
+  /** Shape of each feature tensor, without the batch dimension. */
+  featureShapes: number[][];
+  /** Bytes of float32 features per example. */
+  bytesPerExample: number;
+}
+
+function asArray<T>(x: T | T[]): T[] {
+  return Array.isArray(x) ? x : [x];
+}
+
+/** The node through which `layer` takes part in the graph it was first built in. */
+function firstNode(layer: Layer): { inputs: Sym[]; outputs: Sym[] } {
+  const node = (layer as unknown as { inboundNodes: Array<{ inputTensors: Sym[]; outputTensors: Sym[] }> }).inboundNodes[0];
+  if (!node) throw new Error(`Layer ${layer.name} is not connected to a graph.`);
+  return { inputs: node.inputTensors, outputs: node.outputTensors };
+}
+
+/**
+ * Splits `m` after the first `depth` layers of its base. Returns undefined when there is nothing to
+ * gain (depth 0) or when a frozen layer could behave differently in training (a trainable layer in
+ * the prefix, or a Dropout).
+ */
+export function splitAtDepth(m: SplittableModel, depth: number): PrefixSplit | undefined {
+  const layers = m.base.layers;
+  if (depth <= 0 || depth > layers.length) return undefined;
+  const prefixLayers = layers.slice(0, depth);
+  for (const l of prefixLayers) {
+    if (l.trainable && l.weights.length > 0 && l.trainableWeights.length > 0) return undefined;
+    const cls = l.getClassName();
+    if (cls === "Dropout" || cls.includes("Noise") || cls.startsWith("Random")) return undefined;
+  }
+  const baseInputs = m.base.inputs;
+  const baseOutputs = m.base.outputs;
+
+  // Which symbolic tensors of the base graph the prefix produces (the base input counts as produced).
+  const produced = new Set<number>(baseInputs.map((t) => t.id));
+  for (const l of prefixLayers) for (const t of firstNode(l).outputs) produced.add(t.id);
+  // The features: produced tensors that a later layer or the base's output needs, in a stable order.
+  const needed: Sym[] = [];
+  const seen = new Set<number>();
+  const need = (t: Sym) => {
+    if (produced.has(t.id) && !seen.has(t.id)) {
+      seen.add(t.id);
+      needed.push(t);
+    }
+  };
+  for (const l of layers.slice(depth)) for (const t of firstNode(l).inputs) need(t);
+  for (const t of baseOutputs) need(t);
+
+  const front = tf.model({ inputs: m.input, outputs: m.frontOutput });
+  const prefix = tf.model({ inputs: baseInputs, outputs: needed });
+
+  // Re-wire the rest of the base and the head onto new inputs, sharing the layers.
+  const map = new Map<number, Sym>();
+  const featureShapes = needed.map((t) => t.shape.slice(1) as number[]);
+  const inputs = needed.map((t, i) => {
+    const input = tf.input({ shape: featureShapes[i], name: `${m.base.name}_features_${depth}_${i}_${t.id}` });
+    map.set(t.id, input);
+    return input;
+  });
+  for (const l of layers.slice(depth)) {
+    const node = firstNode(l);
+    const args = node.inputs.map((t) => {
+      const s = map.get(t.id);
+      if (!s) throw new Error(`Cannot split ${m.base.name} at ${depth}: ${l.name} needs a tensor the split does not provide.`);
+      return s;
+    });
+    const out = asArray(l.apply(args.length === 1 ? args[0] : args) as Sym | Sym[]);
+    node.outputs.forEach((t, i) => map.set(t.id, out[i]));
+  }
+  let x = map.get(baseOutputs[0].id);
+  if (!x) throw new Error(`Cannot split ${m.base.name} at ${depth}: its output is not reached.`);
+  for (const l of m.head) x = l.apply(x) as Sym;
+  const suffix = tf.model({ inputs, outputs: x, name: `${m.model.name}_after_${depth}` });
+  const bytesPerExample = featureShapes.reduce((s, shape) => s + 4 * shape.reduce((a, b) => a * b, 1), 0);
+  return { depth, front, prefix, suffix, featureShapes, bytesPerExample };
+}
+
+/** The features of every example of x ([n, ...] input of the whole model), computed in batches in inference mode. */
+export async function computeFeatures(split: PrefixSplit, x: TF.Tensor, batchSize = 64): Promise<TF.Tensor[]> {
+  const n = x.shape[0];
+  const parts: TF.Tensor[][] = split.featureShapes.map(() => []);
+  try {
+    for (let start = 0; start < n; start += batchSize) {
+      const size = Math.min(batchSize, n - start);
+      const out = tf.tidy(() => {
+        const base = split.front.predict(x.slice(start, size)) as TF.Tensor;
+        return asArray(split.prefix.predict(base) as TF.Tensor | TF.Tensor[]);
+      });
+      out.forEach((t, i) => parts[i].push(t));
+      // Let the event loop breathe (progress displays, interrupts).
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return parts.map((p) => {
+      const joined = p.length === 1 ? p[0].clone() : tf.concat(p, 0);
+      return joined;
+    });
+  } finally {
+    parts.forEach((p) => tf.dispose(p));
+  }
+}
+
+/**
+ * Compiles the suffix so that training it trains the whole model: the whole model's optimizer, loss and
+ * metrics, and its trainable weights in the whole model's order (the optimizer keeps its state by position).
+ */
+export function compileSuffixLike(split: PrefixSplit, model: TF.LayersModel): void {
+  const optimizer = model.optimizer;
+  if (!optimizer) throw new Error("Compile the model before splitting it for training.");
+  split.suffix.compile({ optimizer, loss: "categoricalCrossentropy", metrics: ["accuracy"] });
+  const whole = model as unknown as { collectedTrainableWeights: TF.LayerVariable[] };
+  const part = split.suffix as unknown as { collectedTrainableWeights: TF.LayerVariable[] };
+  const mine = new Set(part.collectedTrainableWeights.map((w) => w.id));
+  const theirs = whole.collectedTrainableWeights;
+  if (theirs.length !== mine.size || theirs.some((w) => !mine.has(w.id))) {
+    throw new Error("The frozen-prefix split does not hold exactly the model's trainable weights.");
+  }
+  part.collectedTrainableWeights = theirs.slice();
+}
