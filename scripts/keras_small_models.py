@@ -1,0 +1,176 @@
+"""Small Keras models for the tests of the legacy .h5 weight files.
+
+Their twins in TF.js are in test/weights.test.ts (same layers, same order).
+
+  make-fixtures DIR   writes, for each model, DIR/<model>.h5 (Keras's legacy
+                      h5 writer, the layout of the keras.applications files)
+                      with seeded random weights and non-trivial batch-norm
+                      statistics, plus DIR/small_a_keras2.h5 (the same weights
+                      in the Keras 2 naming, "<layer>/<weight>:0", with the
+                      layer_names attribute split in two) and DIR/expected.json
+                      (the input batch and Keras's outputs in inference mode).
+  check SPEC.json     SPEC: {"input": [...], "inputShape": [...], "models":
+                      [{"model": name, "h5": path}, ...]}; loads each file
+                      with Keras's model.load_weights(path) into a fresh model
+                      and prints {"outputs": [[...], ...]} as JSON.
+
+Run with the project's virtualenv (Keras 3, TensorFlow):
+  .venv/bin/python scripts/keras_small_models.py make-fixtures test/fixtures/keras-weights
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import h5py  # noqa: E402
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
+
+SEED = 1234
+INPUT_SHAPE = (12, 12, 3)
+BATCH = 2
+
+
+def small_a():
+    inp = keras.Input(INPUT_SHAPE, name="input_a")
+    x = layers.Conv2D(4, 3, use_bias=False, name="conv_a")(inp)
+    x = layers.BatchNormalization(scale=False, name="bn_a")(x)
+    x = layers.Activation("relu", name="relu_a")(x)
+    x = layers.SeparableConv2D(6, 3, padding="same", name="sep_b")(x)
+    x = layers.BatchNormalization(name="bn_b")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", name="dw_c")(x)
+    x = layers.MaxPooling2D(2, name="pool_c")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    out = layers.Dense(5, name="dense_d")(x)
+    return keras.Model(inp, out, name="small_a")
+
+
+def small_b():
+    inp = keras.Input(INPUT_SHAPE, name="input_b")
+    x = layers.Conv2D(4, 3, name="conv_a")(inp)
+    x = layers.BatchNormalization(name="bn_a")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    out = layers.Dense(5, name="dense_d")(x)
+    return keras.Model(inp, out, name="small_b")
+
+
+def inner_model():
+    inp = keras.Input(INPUT_SHAPE, name="inner_input")
+    x = layers.Conv2D(4, 3, name="inner_conv1")(inp)
+    x = layers.BatchNormalization(name="inner_bn")(x)
+    x = layers.Activation("relu", name="inner_relu")(x)
+    x = layers.Conv2D(3, 1, name="inner_conv2")(x)
+    x = layers.GlobalAveragePooling2D(name="inner_gap")(x)
+    return keras.Model(inp, x, name="inner")
+
+
+def nested(frozen=False):
+    inner = inner_model()
+    if frozen:
+        inner.trainable = False
+    inp = keras.Input(INPUT_SHAPE, name="outer_input")
+    x = inner(inp)
+    out = layers.Dense(2, name="head")(x)
+    return keras.Model(inp, out, name="nested_frozen" if frozen else "nested")
+
+
+MODELS = {
+    "small_a": small_a,
+    "small_b": small_b,
+    "nested": lambda: nested(False),
+    "nested_frozen": lambda: nested(True),
+}
+
+
+def randomize(model, rng):
+    """Seeded random weights; batch-norm gamma and moving variance positive."""
+    for v in model.weights:
+        shape = tuple(v.shape)
+        last = v.path.split("/")[-1]
+        if last in ("gamma", "moving_variance"):
+            val = rng.uniform(0.5, 1.5, shape)
+        elif last in ("beta", "moving_mean", "bias"):
+            val = rng.normal(0.0, 0.3, shape)
+        else:
+            val = rng.normal(0.0, 0.5, shape)
+        v.assign(val.astype("float32"))
+
+
+def save_legacy_h5(model, path):
+    """Keras's own legacy writer: the layout of the keras.applications weight files."""
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+
+def save_keras2_style(model, path):
+    """The same weights as Keras 2 named them ("<layer>/<weight>:0"), layer_names split in two."""
+    with h5py.File(path, "w") as f:
+        names = [l.name.encode("utf8") for l in model.layers]
+        half = (len(names) + 1) // 2
+        f.attrs["layer_names0"] = np.array(names[:half])
+        f.attrs["layer_names1"] = np.array(names[half:])
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.1.6"
+        for layer in model.layers:
+            g = f.create_group(layer.name)
+            ws = layer.trainable_weights + layer.non_trainable_weights
+            wnames = [f"{layer.name}/{w.path.split('/')[-1]}:0".encode("utf8") for w in ws]
+            g.attrs["weight_names"] = np.array(wnames) if wnames else np.array([], dtype="S1")
+            for n, w in zip(wnames, ws):
+                g.create_dataset(n.decode("utf8"), data=keras.ops.convert_to_numpy(w))
+
+
+def make_fixtures(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    x = rng.uniform(-1.0, 1.0, (BATCH,) + INPUT_SHAPE).astype("float32")
+    expected = {
+        "seed": SEED,
+        "keras": keras.__version__,
+        "inputShape": [BATCH] + list(INPUT_SHAPE),
+        "input": [round(float(v), 6) for v in x.ravel()],
+        "models": {},
+    }
+    x = np.array(expected["input"], dtype="float32").reshape((BATCH,) + INPUT_SHAPE)
+    for name, build in MODELS.items():
+        model = build()
+        randomize(model, rng)
+        save_legacy_h5(model, os.path.join(out_dir, f"{name}.h5"))
+        y = model.predict(x, verbose=0)
+        expected["models"][name] = {
+            "outputShape": list(y.shape),
+            "output": [float(v) for v in y.ravel()],
+            "weightedLayers": [l.name for l in model.layers if l.trainable_weights + l.non_trainable_weights],
+        }
+        if name == "small_a":
+            save_keras2_style(model, os.path.join(out_dir, "small_a_keras2.h5"))
+    with open(os.path.join(out_dir, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+        f.write("\n")
+
+
+def check(spec_path):
+    with open(spec_path) as f:
+        spec = json.load(f)
+    x = np.array(spec["input"], dtype="float32").reshape(spec["inputShape"])
+    outputs = []
+    for item in spec["models"]:
+        model = MODELS[item["model"]]()
+        model.load_weights(item["h5"])
+        y = keras.ops.convert_to_numpy(model(x, training=False))
+        outputs.append([float(v) for v in y.ravel()])
+    json.dump({"outputs": outputs}, sys.stdout)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "make-fixtures":
+        make_fixtures(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "check":
+        check(sys.argv[2])
+    else:
+        sys.exit(__doc__)
