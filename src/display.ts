@@ -368,6 +368,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   let lastRender = -Infinity;
   let current: ProgressState | undefined;
   let closedEpoch = 0;
+  let completed = 0;
   let lastEpochEndSeconds = 0;
   let finished = false;
   const lines: string[] = [];
@@ -393,6 +394,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
     const line = parts.join(" · ");
     lines.push(line);
     closedEpoch = s.epoch;
+    if (complete) completed++;
     lastEpochEndSeconds = t;
     if (!kernel) write(line);
   };
@@ -465,7 +467,9 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       if (current && current.epoch > closedEpoch) {
         closeEpoch(current, !current.batches || (current.batch ?? 0) >= current.batches);
       }
-      const text = summary ?? `${closedEpoch} epoch${closedEpoch === 1 ? "" : "s"} in ${formatClock(elapsed(current))}`;
+      const total = current?.epochs;
+      const text =
+        summary ?? `${completed}${total === undefined ? "" : ` of ${total}`} epoch${(total ?? completed) === 1 ? "" : "s"} in ${formatClock(elapsed(current))}`;
       if (kernel) render(text);
       else write(text);
     },

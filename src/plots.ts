@@ -89,7 +89,7 @@ export interface GridDigit {
 }
 
 export interface DigitGridOptions {
-  /** Digits per row (default: up to 8). */
+  /** Digits per row (default: all when 6 or fewer, half when 12 or fewer, else 8). */
   columns?: number;
   title?: string;
   /** Size of each image (default 28×28×1). */
@@ -291,7 +291,7 @@ function card(spec: CardSpec): Figure {
   const titleWidth = spec.title ? textWidth(spec.title, 15) * 1.05 : 0;
   const subtitleWidth = spec.subtitle ? textWidth(spec.subtitle, 12) : 0;
   const width = Math.ceil(
-    Math.max(spec.bodyWidth, titleWidth, subtitleWidth, spec.legend ? legendWidth(spec.legend) : 0) + 2 * PAD,
+    Math.max(spec.bodyWidth, titleWidth, subtitleWidth, spec.legend ? legendWidth(spec.legend) : 0, 300) + 2 * PAD,
   );
   const parts: DomElement[] = [];
   let y = PAD;
@@ -681,14 +681,14 @@ export function digitGrid(items: GridDigit[], options: DigitGridOptions = {}): F
   const width = options.imageWidth ?? 28;
   const height = options.imageHeight ?? 28;
   const channels = options.channels ?? 1;
-  const columns = Math.max(1, Math.min(options.columns ?? 8, Math.max(n, 1)));
+  const columns = Math.max(1, Math.min(options.columns ?? (n <= 6 ? n : n <= 12 ? Math.ceil(n / 2) : 8), Math.max(n, 1)));
   checkInt("columns", columns, 1);
   const scale = options.pixelSize ?? Math.max(1, Math.round(84 / Math.max(width, height)));
   const w = width * scale;
   const h = height * scale;
   const hasPredictions = items.some((d) => d.predicted !== undefined);
   const hasProbabilities = items.some((d) => d.probability !== undefined);
-  const cellWidth = Math.max(w, 100) + 14;
+  const cellWidth = Math.max(w, 104) + 16;
   const labelLines = hasProbabilities ? 2 : 1;
   const cellHeight = h + 10 + labelLines * 15 + 12;
   const rows = Math.ceil(n / columns);
@@ -730,7 +730,7 @@ export function digitGrid(items: GridDigit[], options: DigitGridOptions = {}): F
           x: w / 2,
           y: h + 18,
           "text-anchor": "middle",
-          "font-size": 12,
+          "font-size": 11.5,
           fill: wrong ? RED : INK,
           "font-weight": wrong ? 700 : undefined,
         };
