@@ -16,6 +16,7 @@
  */
 import * as fs from "node:fs";
 import type { LayersModel } from "@tensorflow/tfjs";
+import { imagenetWeights, loadKerasWeights, type KerasApplicationName } from "../weights";
 import { inceptionV3Graph, type InceptionV3BuildOptions } from "./inception_v3";
 import { xceptionGraph, type XceptionBuildOptions } from "./xception";
 
@@ -69,25 +70,11 @@ function checkWeights(weights: WeightsOption | undefined): WeightsOption {
   );
 }
 
-type KerasApplicationName = "inception_v3" | "xception";
-
-/** The weights module's contract (src/weights.ts). */
-interface WeightsModule {
-  imagenetWeights(name: KerasApplicationName): Promise<string>;
-  loadKerasWeights(model: LayersModel, file: string): Promise<void>;
-}
-
-function weightsModule(): WeightsModule {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require("../weights") as WeightsModule;
-}
-
 async function withWeights(model: LayersModel, name: KerasApplicationName, weights: WeightsOption): Promise<LayersModel> {
   if (weights === null) return model;
   try {
-    const w = weightsModule();
-    const file = weights === "imagenet" ? await w.imagenetWeights(name) : weights;
-    await w.loadKerasWeights(model, file);
+    const file = weights === "imagenet" ? await imagenetWeights(name) : weights;
+    await loadKerasWeights(model, file);
     return model;
   } catch (e) {
     model.dispose();

@@ -1,0 +1,428 @@
+/**
+ * InceptionV3 and Xception against Keras 3: full layer tables (index, name,
+ * class, output shape, parameters) at 84x84x3, at the minimum sizes and at
+ * Keras's default (None, None, 3); what Keras computes with the same (fixed)
+ * weights, in inference and training mode; Keras's initialisation; the input
+ * checks and their messages; two models in one process; saving and loading.
+ *
+ * Fixtures: test/fixtures/keras-*-notop-*.txt (the 84x84 ones are the shared
+ * reference tables, the others made by scripts/keras_layer_table.py, command
+ * in their first line) and keras-outputs-fixed-weights.json (made by
+ * scripts/keras_reference_outputs.py).
+ */
+import { test, mock } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { LayersModel, Tensor, io } from "@tensorflow/tfjs";
+import { tf } from "../src/backend";
+import {
+  buildInceptionV3,
+  buildXception,
+  formatLayerRow,
+  inceptionV3,
+  layerTable,
+  obtainInputShape,
+  xception,
+  KerasNames,
+} from "../src/applications";
+import { BatchNormalization } from "../src/layers";
+import { saveKerasWeights } from "../src/weights";
+import { ROOT, tmpDir } from "./helpers";
+
+const FIXTURES = path.join(ROOT, "test", "fixtures");
+
+interface KerasTable {
+  numLayers: number;
+  total: number;
+  trainable: number;
+  nonTrainable: number;
+  rows: string[];
+  output: string;
+}
+
+function readTable(file: string): KerasTable {
+  const lines = fs.readFileSync(path.join(FIXTURES, file), "utf8").split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+  const num = /^keras [\d.]+ num layers (\d+)$/.exec(lines[0]);
+  const total = /^total params (\d+)$/.exec(lines[1]);
+  const tn = /^trainable (\d+) nontrainable (\d+)$/.exec(lines[2]);
+  assert.ok(num && total && tn, `unexpected header in ${file}`);
+  const rows = lines.filter((l) => /^\d+ /.test(l));
+  const output = lines.find((l) => l.startsWith("output "))!.slice("output ".length);
+  return { numLayers: Number(num[1]), total: Number(total[1]), trainable: Number(tn[1]), nonTrainable: Number(tn[2]), rows, output };
+}
+
+function size(shape: ReadonlyArray<number | null>): number {
+  return shape.reduce<number>((a, b) => a * (b ?? 1), 1);
+}
+
+function compareWithKeras(model: LayersModel, file: string): void {
+  const want = readTable(file);
+  const got = layerTable(model).map(formatLayerRow);
+  assert.equal(got.length, want.numLayers, `${file}: number of layers`);
+  for (let i = 0; i < want.rows.length; i++) assert.equal(got[i], want.rows[i], `${file}: row ${i}`);
+  const trainable = model.trainableWeights.reduce((s, w) => s + size(w.shape), 0);
+  const nonTrainable = model.nonTrainableWeights.reduce((s, w) => s + size(w.shape), 0);
+  assert.equal(model.countParams(), want.total, `${file}: total parameters`);
+  assert.equal(trainable, want.trainable, `${file}: trainable parameters`);
+  assert.equal(nonTrainable, want.nonTrainable, `${file}: non-trainable parameters`);
+  const out = model.outputs[0].shape.map((d) => (d === null ? "None" : String(d))).join(", ");
+  assert.equal(`(${out})`, want.output, `${file}: output shape`);
+}
+
+test("InceptionV3: the layer table equals Keras 3's at 84x84x3, 75x75x3 and (None, None, 3); layers[:64] ends at mixed1", () => {
+  for (const [shape, file] of [
+    [[84, 84, 3], "keras-inception_v3-notop-84x84.txt"],
+    [[75, 75, 3], "keras-inception_v3-notop-75x75.txt"],
+    [undefined, "keras-inception_v3-notop-NonexNone.txt"],
+  ] as const) {
+    const model = buildInceptionV3(shape ? { inputShape: [...shape] } : {});
+    compareWithKeras(model, file);
+    assert.equal(model.name, "inception_v3");
+    assert.equal(model.layers[63].name, "mixed1");
+    assert.equal(model.layers[64].name, "conv2d_22");
+    model.dispose();
+  }
+});
+
+test("Xception: the layer table equals Keras 3's at 84x84x3, 71x71x3 and (None, None, 3); layers[:36] ends at add_2", () => {
+  for (const [shape, file] of [
+    [[84, 84, 3], "keras-xception-notop-84x84.txt"],
+    [[71, 71, 3], "keras-xception-notop-71x71.txt"],
+    [undefined, "keras-xception-notop-NonexNone.txt"],
+  ] as const) {
+    const model = buildXception(shape ? { inputShape: [...shape] } : {});
+    compareWithKeras(model, file);
+    assert.equal(model.name, "xception");
+    assert.equal(model.layers[35].name, "add_2");
+    assert.equal(model.layers[36].name, "block5_sepconv1_act");
+    model.dispose();
+  }
+});
+
+test("layerTable: Keras's class names, trainability, and a nested model shows as Functional", () => {
+  const base = buildXception({ inputShape: [71, 71, 3] });
+  base.layers.slice(0, 36).forEach((l) => (l.trainable = false));
+  const rows = layerTable(base);
+  assert.deepEqual(rows[2], {
+    index: 2,
+    name: "block1_conv1_bn",
+    className: "BatchNormalization",
+    outputShape: "(None, 35, 35, 32)",
+    shape: [null, 35, 35, 32],
+    params: 128,
+    trainable: false,
+  });
+  assert.equal(rows[35].trainable, false);
+  assert.equal(rows[36].trainable, true);
+  const input = tf.input({ shape: [71, 71, 3], name: "image" });
+  const pooled = tf.layers.globalAveragePooling2d({ name: "pool" }).apply(base.apply(input)) as ReturnType<typeof tf.input>;
+  const outer = tf.model({ inputs: input, outputs: pooled });
+  const outerRows = layerTable(outer);
+  assert.deepEqual(
+    outerRows.map((r) => [r.name, r.className, r.outputShape, r.params]),
+    [
+      ["image", "InputLayer", "(None, 71, 71, 3)", 0],
+      ["xception", "Functional", "(None, 3, 3, 2048)", 20861480],
+      ["pool", "GlobalAveragePooling2D", "(None, 2048)", 0],
+    ],
+  );
+  outer.dispose();
+});
+
+test("the minimum input sizes and the input checks fail like Keras's obtain_input_shape, saying what to do", async () => {
+  assert.throws(() => buildInceptionV3({ inputShape: [74, 84, 3] }), /^Error: Input size must be at least 75x75; Received: input_shape=\(74, 84, 3\)\. .*resize or upsample/);
+  assert.throws(() => buildInceptionV3({ inputShape: [84, 74, 3] }), /Input size must be at least 75x75; Received: input_shape=\(84, 74, 3\)/);
+  assert.throws(() => buildXception({ inputShape: [70, 71, 3] }), /Input size must be at least 71x71; Received: input_shape=\(70, 71, 3\)/);
+  assert.throws(() => buildXception({ inputShape: [71, 70, 3] }), /Input size must be at least 71x71/);
+  assert.throws(() => buildXception({ inputShape: [84, 84] as never }), /`input_shape` must be a tuple of three integers\. Received: input_shape=\(84, 84\)/);
+  assert.throws(() => buildXception({ inputShape: [84, 84.5, 3] as never }), /must be a tuple of three integers/);
+  // ImageNet weights need 3 channels (checked before any weights are read).
+  await assert.rejects(() => inceptionV3({ inputShape: [84, 84, 1] }), /The input must have 3 channels; Received `input_shape=\(84, 84, 1\)`\. .*repeat a grey channel/);
+  await assert.rejects(() => xception({ weights: "imagenet", inputShape: [84, 84, 1] }), /The input must have 3 channels/);
+  await assert.rejects(
+    () => xception({ weights: path.join(FIXTURES, "no-such-weights.h5"), inputShape: [84, 84, 3] }),
+    /The `weights` argument should be either `None` \(random initialization\), `imagenet` \(pre-training on ImageNet\), or the path to the weights file to be loaded; Received: weights=.*no-such-weights\.h5/,
+  );
+  // The same checks as Keras without ImageNet weights: defaults, free sizes, a warning for unusual channel counts.
+  const check = { modelName: "X", defaultSize: 299, minSize: 71, weights: null };
+  assert.deepEqual(obtainInputShape(undefined, check), [null, null, 3]);
+  assert.deepEqual(obtainInputShape([null, 100, 1], check), [null, 100, 1]);
+  const warn = mock.method(console, "warn", () => undefined);
+  try {
+    assert.deepEqual(obtainInputShape([80, 80, 5], check), [80, 80, 5]);
+    assert.equal(warn.mock.callCount(), 1);
+    assert.match(String(warn.mock.calls[0].arguments[0]), /usually expects 1 or 3 input channels.*with 5 input channels/);
+  } finally {
+    warn.mock.restore();
+  }
+});
+
+test("Keras's random initialisation: glorot_uniform kernels, gamma 1, beta 0, moving mean 0, moving variance 1", () => {
+  const model = buildXception({ inputShape: [71, 71, 3] });
+  let kernels = 0;
+  for (const layer of model.layers) {
+    for (const w of layer.weights) {
+      const kind = w.originalName.slice(w.originalName.lastIndexOf("/") + 1);
+      const v = w.read().dataSync();
+      if (kind.endsWith("kernel")) {
+        const s = w.shape as number[];
+        const receptive = s[0] * s[1];
+        const limit = Math.sqrt(6 / (receptive * s[2] + receptive * s[3]));
+        let max = 0;
+        let sq = 0;
+        for (const x of v) {
+          max = Math.max(max, Math.abs(x));
+          sq += x * x;
+        }
+        assert.ok(max <= limit * (1 + 1e-6), `${w.originalName}: |w| up to ${max} > glorot limit ${limit}`);
+        if (v.length >= 4096) {
+          const std = Math.sqrt(sq / v.length);
+          assert.ok(Math.abs(std / (limit / Math.sqrt(3)) - 1) < 0.05, `${w.originalName}: std ${std} is not that of U(-${limit}, ${limit})`);
+        }
+        kernels++;
+      } else {
+        const want = { gamma: 1, beta: 0, moving_mean: 0, moving_variance: 1 }[kind];
+        assert.ok(want !== undefined, `unexpected weight ${w.originalName}`);
+        assert.ok(v.every((x) => x === want), `${w.originalName} is not all ${want}`);
+      }
+    }
+  }
+  assert.equal(kernels, 6 + 2 * 34); // 6 convolutions, 34 separable convolutions (2 kernels each)
+  model.dispose();
+});
+
+// --- the same computation as Keras, with fixed weights ------------------------
+
+/** u in [0, 1) for element k of weight j of layer i: the integer hash of scripts/keras_reference_outputs.py. */
+function hashU(i: number, j: number, n: number): Float64Array {
+  const out = new Float64Array(n);
+  const base = (Math.imul(j, 0x85ebca77) + Math.imul(i, 0xc2b2ae3d)) >>> 0;
+  for (let k = 0; k < n; k++) {
+    let x = (Math.imul(k, 0x9e3779b1) + base) >>> 0;
+    x = (x ^ (x >>> 15)) >>> 0;
+    x = Math.imul(x, 0x2c1b3c6d) >>> 0;
+    x = (x ^ (x >>> 12)) >>> 0;
+    x = Math.imul(x, 0x297a2d39) >>> 0;
+    x = (x ^ (x >>> 15)) >>> 0;
+    out[k] = x / 2 ** 32;
+  }
+  return out;
+}
+
+function setFixedWeights(model: LayersModel): void {
+  model.layers.forEach((layer, i) => {
+    layer.weights.forEach((w, j) => {
+      const shape = w.shape as number[];
+      const u = hashU(i, j, size(shape));
+      const kind = w.originalName.slice(w.originalName.lastIndexOf("/") + 1);
+      const f = (() => {
+        switch (kind) {
+          case "kernel":
+          case "pointwise_kernel":
+            return (x: number) => (2 * x - 1) * Math.sqrt(6 / size(shape.slice(0, -1)));
+          case "depthwise_kernel":
+            return (x: number) => (2 * x - 1) * Math.sqrt(6 / (shape[0] * shape[1]));
+          case "gamma":
+          case "moving_variance":
+            return (x: number) => 0.8 + 0.4 * x;
+          case "beta":
+          case "moving_mean":
+            return (x: number) => 0.2 * (2 * x - 1);
+          default:
+            throw new Error(`no rule for ${w.originalName}`);
+        }
+      })();
+      const values = new Float32Array(u.length);
+      for (let k = 0; k < u.length; k++) values[k] = f(u[k]);
+      const t = tf.tensor(values, shape);
+      w.write(t);
+      t.dispose();
+    });
+  });
+}
+
+interface Summary {
+  channelMeans: number[][];
+  meanAbs: number[];
+  meanSquare: number[];
+}
+
+function summarise(y: Tensor, channels: number): Summary {
+  const [b, ...rest] = y.shape;
+  const c = rest[rest.length - 1];
+  const positions = size(rest) / c;
+  const v = y.dataSync();
+  const out: Summary = { channelMeans: [], meanAbs: [], meanSquare: [] };
+  for (let n = 0; n < b; n++) {
+    const means = new Array<number>(channels).fill(0);
+    let abs = 0;
+    let sq = 0;
+    for (let p = 0; p < positions; p++) {
+      for (let k = 0; k < c; k++) {
+        const x = v[(n * positions + p) * c + k];
+        if (k < channels) means[k] += x / positions;
+        abs += Math.abs(x);
+        sq += x * x;
+      }
+    }
+    out.channelMeans.push(means);
+    out.meanAbs.push(abs / (positions * c));
+    out.meanSquare.push(sq / (positions * c));
+  }
+  return out;
+}
+
+function assertSummaryClose(got: Summary, want: Summary, tol: number, what: string): void {
+  for (let n = 0; n < want.meanAbs.length; n++) {
+    const rms = Math.sqrt(want.meanSquare[n]);
+    assert.ok(Math.abs(got.meanAbs[n] / want.meanAbs[n] - 1) < tol, `${what} image ${n}: mean |y| ${got.meanAbs[n]} vs Keras ${want.meanAbs[n]}`);
+    assert.ok(Math.abs(got.meanSquare[n] / want.meanSquare[n] - 1) < 2 * tol, `${what} image ${n}: mean y² ${got.meanSquare[n]} vs Keras ${want.meanSquare[n]}`);
+    want.channelMeans[n].forEach((e, k) => {
+      const a = got.channelMeans[n][k];
+      assert.ok(Math.abs(a - e) <= tol * rms, `${what} image ${n} channel ${k}: ${a} vs Keras ${e} (rms ${rms})`);
+    });
+  }
+}
+
+test("with the same weights, both networks compute what Keras computes, in inference and in training mode", () => {
+  const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, "keras-outputs-fixed-weights.json"), "utf8")) as {
+    channels: number;
+    models: Record<string, {
+      inputShape: [number, number, number];
+      outputShape: number[];
+      inference: Summary;
+      training: Summary;
+      movingAfterTraining: Record<string, { moving_mean: number[]; moving_variance: number[] }>;
+    }>;
+  };
+  for (const [name, build] of [["inception_v3", buildInceptionV3], ["xception", buildXception]] as const) {
+    const r = ref.models[name];
+    const model = build({ inputShape: r.inputShape });
+    setFixedWeights(model);
+    const u = hashU(999, 0, 2 * size(r.inputShape));
+    const x = tf.tensor(Float32Array.from(u, (v) => 2 * v - 1), [2, ...r.inputShape]);
+    const inference = model.predict(x) as Tensor;
+    assert.deepEqual(inference.shape, r.outputShape);
+    assertSummaryClose(summarise(inference, ref.channels), r.inference, 1e-3, `${name} inference`);
+    const training = model.apply(x, { training: true }) as Tensor;
+    assertSummaryClose(summarise(training, ref.channels), r.training, 1e-3, `${name} training`);
+    for (const [layerName, stats] of Object.entries(r.movingAfterTraining)) {
+      const bn = model.getLayer(layerName) as BatchNormalization;
+      const [mean, variance] = bn.getWeights().slice(-2).map((t) => Array.from(t.dataSync()).slice(0, 16));
+      stats.moving_mean.forEach((e, k) => assert.ok(Math.abs(mean[k] - e) <= 1e-4 * Math.max(1, Math.abs(e)), `${name} ${layerName} moving_mean[${k}]: ${mean[k]} vs ${e}`));
+      stats.moving_variance.forEach((e, k) =>
+        assert.ok(Math.abs(variance[k] / e - 1) <= 1e-3, `${name} ${layerName} moving_variance[${k}]: ${variance[k]} vs ${e}`),
+      );
+    }
+    tf.dispose([x, inference, training]);
+    model.dispose();
+  }
+});
+
+// --- several models, saving, loading -------------------------------------------
+
+async function saveToMemory(model: LayersModel): Promise<io.ModelArtifacts> {
+  let saved: io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      saved = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+    }),
+  );
+  return saved!;
+}
+
+test("two models of each kind in one process: same names, both predict; save and load through tf.io keep the predictions", async () => {
+  const x = tf.randomUniform([2, 75, 75, 3], 0, 1, "float32", 1);
+  const first = buildInceptionV3({ inputShape: [75, 75, 3] });
+  const second = await inceptionV3({ weights: null, inputShape: [75, 75, 3] });
+  assert.deepEqual(second.layers.map((l) => l.name), first.layers.map((l) => l.name));
+  assert.deepEqual(
+    second.weights.map((w) => w.originalName),
+    first.weights.map((w) => w.originalName),
+  );
+  const a = first.predict(x) as Tensor;
+  const b = second.predict(x) as Tensor;
+  assert.deepEqual(a.shape, [2, 1, 1, 2048]);
+  assert.deepEqual(b.shape, [2, 1, 1, 2048]);
+  assert.ok(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] > 0, "two random initialisations gave the same outputs");
+
+  const artifacts = await saveToMemory(second);
+  // Saved under the Keras names ("conv2d/kernel"), not the suffixed unique names of the second model's variables.
+  assert.deepEqual(artifacts.weightSpecs!.map((s) => s.name).sort(), first.weights.map((w) => w.originalName).sort());
+  const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  assert.deepEqual(layerTable(loaded), layerTable(second));
+  const c = loaded.predict(x) as Tensor;
+  assert.ok(tf.max(tf.abs(tf.sub(b, c))).dataSync()[0] < 1e-5, "the loaded model predicts differently");
+  tf.dispose([x, a, b, c]);
+  for (const m of [first, second, loaded]) m.dispose();
+
+  const x71 = tf.randomUniform([1, 71, 71, 3], 0, 1, "float32", 2);
+  const xa = buildXception({ inputShape: [71, 71, 3] });
+  const xb = buildXception({ inputShape: [71, 71, 3] });
+  const ya = xa.predict(x71) as Tensor;
+  const yb = xb.predict(x71) as Tensor;
+  assert.deepEqual(yb.shape, [1, 3, 3, 2048]);
+  tf.dispose([x71, ya, yb]);
+  xa.dispose();
+  xb.dispose();
+});
+
+test("a model with the base nested trains: first layers frozen (frozen BN untouched), the rest updates; no leaks", async () => {
+  const start = tf.memory().numTensors;
+  const base = buildInceptionV3({ inputShape: [75, 75, 3] });
+  base.layers.slice(0, 64).forEach((l) => (l.trainable = false));
+  const input = tf.input({ shape: [75, 75, 3] });
+  let h = base.apply(input) as ReturnType<typeof tf.input>;
+  h = tf.layers.globalAveragePooling2d({}).apply(h) as ReturnType<typeof tf.input>;
+  const out = tf.layers.dense({ units: 2, activation: "softmax" }).apply(h) as ReturnType<typeof tf.input>;
+  const model = tf.model({ inputs: input, outputs: out });
+  model.compile({ optimizer: tf.train.adam(1e-3), loss: "categoricalCrossentropy" });
+  const snapshot = (name: string) => base.getLayer(name).getWeights().map((t) => Array.from(t.dataSync()));
+  const frozenBn = snapshot("batch_normalization_12"); // in layers[:64]
+  const frozenConv = snapshot("conv2d");
+  const liveBn = snapshot("batch_normalization_22"); // layer 65, trainable
+  const xs = tf.randomUniform([4, 75, 75, 3], 0, 1, "float32", 3);
+  const ys = tf.oneHot(tf.tensor1d([0, 1, 0, 1], "int32"), 2);
+  await model.fit(xs, ys, { epochs: 1, batchSize: 4, verbose: 0 });
+  assert.deepEqual(snapshot("batch_normalization_12"), frozenBn);
+  assert.deepEqual(snapshot("conv2d"), frozenConv);
+  const after = snapshot("batch_normalization_22");
+  assert.notDeepEqual(after[1], liveBn[1], "moving mean of a trainable BN did not move");
+  assert.notDeepEqual(after[0], liveBn[0], "beta of a trainable BN did not train");
+  const optimizer = model.optimizer as unknown as { dispose(): void };
+  optimizer.dispose();
+  tf.dispose([xs, ys]);
+  model.dispose();
+  // TF.js 4.22 keeps one tensor per compiled-and-fitted model after model.dispose() and optimizer.dispose(),
+  // with or without these layers; anything more would be a leak here.
+  assert.ok(tf.memory().numTensors - start <= 1, `${tf.memory().numTensors - start} tensors leaked`);
+});
+
+test("a KerasNames passed in continues Keras's automatic names (a second model in the same Keras session)", () => {
+  const names = new KerasNames();
+  const m1 = buildXception({ inputShape: [71, 71, 3], names });
+  const m2 = buildXception({ inputShape: [71, 71, 3], names, name: "xception_1" });
+  assert.equal(m2.layers[0].name, "input_layer_1");
+  assert.equal(m2.layers[12].name, "conv2d_4");
+  assert.equal(m2.layers[15].name, "add_12");
+  assert.equal(names.next("conv2d"), "conv2d_8");
+  m1.dispose();
+  m2.dispose();
+});
+
+test("weights from a Keras .h5 path are loaded (Keras's load_weights order)", async () => {
+  const src = buildXception({ inputShape: [71, 71, 3] });
+  const file = path.join(tmpDir("applications"), "xception.h5");
+  await saveKerasWeights(src, file);
+  const model = await xception({ weights: file, inputShape: [71, 71, 3] });
+  const x = tf.randomUniform([1, 71, 71, 3], -1, 1, "float32", 4);
+  const a = src.predict(x) as Tensor;
+  const b = model.predict(x) as Tensor;
+  assert.ok(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] === 0, "the loaded weights differ");
+  tf.dispose([x, a, b]);
+  src.dispose();
+  model.dispose();
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+});
