@@ -52,6 +52,11 @@ function readTable(file: string): KerasTable {
   return { numLayers: Number(num[1]), total: Number(total[1]), trainable: Number(tn[1]), nonTrainable: Number(tn[2]), rows, output };
 }
 
+/** max |a - b|, computed without leaving tensors behind. */
+function maxAbsDiff(a: Tensor, b: Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+
 function size(shape: ReadonlyArray<number | null>): number {
   return shape.reduce<number>((a, b) => a * (b ?? 1), 1);
 }
@@ -333,7 +338,8 @@ async function saveToMemory(model: LayersModel): Promise<io.ModelArtifacts> {
   return saved!;
 }
 
-test("two models of each kind in one process: same names, both predict; save and load through tf.io keep the predictions", async () => {
+test("two models of each kind in one process: same names, both predict; save and load through tf.io keep the predictions; no leaks", async () => {
+  const start = tf.memory().numTensors;
   const x = tf.randomUniform([2, 75, 75, 3], 0, 1, "float32", 1);
   const first = buildInceptionV3({ inputShape: [75, 75, 3] });
   const second = await inceptionV3({ weights: null, inputShape: [75, 75, 3] });
@@ -346,7 +352,7 @@ test("two models of each kind in one process: same names, both predict; save and
   const b = second.predict(x) as Tensor;
   assert.deepEqual(a.shape, [2, 1, 1, 2048]);
   assert.deepEqual(b.shape, [2, 1, 1, 2048]);
-  assert.ok(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] > 0, "two random initialisations gave the same outputs");
+  assert.ok(maxAbsDiff(a, b) > 0, "two random initialisations gave the same outputs");
 
   const artifacts = await saveToMemory(second);
   // Saved under the Keras names ("conv2d/kernel"), not the suffixed unique names of the second model's variables.
@@ -354,7 +360,7 @@ test("two models of each kind in one process: same names, both predict; save and
   const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   assert.deepEqual(layerTable(loaded), layerTable(second));
   const c = loaded.predict(x) as Tensor;
-  assert.ok(tf.max(tf.abs(tf.sub(b, c))).dataSync()[0] < 1e-5, "the loaded model predicts differently");
+  assert.ok(maxAbsDiff(b, c) < 1e-5, "the loaded model predicts differently");
   tf.dispose([x, a, b, c]);
   for (const m of [first, second, loaded]) m.dispose();
 
@@ -367,6 +373,7 @@ test("two models of each kind in one process: same names, both predict; save and
   tf.dispose([x71, ya, yb]);
   xa.dispose();
   xb.dispose();
+  assert.equal(tf.memory().numTensors, start, "building, predicting with, saving, loading and disposing models leaked tensors");
 });
 
 test("a model with the base nested trains: first layers frozen (frozen BN untouched), the rest updates; no leaks", async () => {
@@ -420,7 +427,7 @@ test("weights from a Keras .h5 path are loaded (Keras's load_weights order)", as
   const x = tf.randomUniform([1, 71, 71, 3], -1, 1, "float32", 4);
   const a = src.predict(x) as Tensor;
   const b = model.predict(x) as Tensor;
-  assert.ok(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] === 0, "the loaded weights differ");
+  assert.ok(maxAbsDiff(a, b) === 0, "the loaded weights differ");
   tf.dispose([x, a, b]);
   src.dispose();
   model.dispose();
