@@ -47,6 +47,12 @@ export interface PrefixSplit {
   featureShapes: number[][];
   /** Bytes of float32 features per example. */
   bytesPerExample: number;
+  /**
+   * Gives back the references the suffix took on the shared layers (TF.js counts every use of a layer
+   * in a graph and frees its weights when the count drops to zero): call it once, when the split is
+   * no longer used, before or after the whole model is disposed.
+   */
+  release(): void;
 }
 
 function asArray<T>(x: T | T[]): T[] {
@@ -103,6 +109,7 @@ export function splitAtDepth(m: SplittableModel, depth: number): PrefixSplit | u
     map.set(t.id, input);
     return input;
   });
+  const applied: Layer[] = [];
   for (const l of layers.slice(depth)) {
     const node = firstNode(l);
     const args = node.inputs.map((t) => {
@@ -111,14 +118,26 @@ export function splitAtDepth(m: SplittableModel, depth: number): PrefixSplit | u
       return s;
     });
     const out = asArray(l.apply(args.length === 1 ? args[0] : args) as Sym | Sym[]);
+    applied.push(l);
     node.outputs.forEach((t, i) => map.set(t.id, out[i]));
   }
   let x = map.get(baseOutputs[0].id);
   if (!x) throw new Error(`Cannot split ${m.base.name} at ${depth}: its output is not reached.`);
-  for (const l of m.head) x = l.apply(x) as Sym;
+  for (const l of m.head) {
+    x = l.apply(x) as Sym;
+    applied.push(l);
+  }
   const suffix = tf.model({ inputs, outputs: x, name: `${m.model.name}_after_${depth}` });
   const bytesPerExample = featureShapes.reduce((s, shape) => s + 4 * shape.reduce((a, b) => a * b, 1), 0);
-  return { depth, front, prefix, suffix, featureShapes, bytesPerExample };
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    // Each symbolic apply above added one reference; dispose() takes one back and frees the weights
+    // only if it was the last (after the whole model was disposed).
+    for (const l of applied) l.dispose();
+  };
+  return { depth, front, prefix, suffix, featureShapes, bytesPerExample, release };
 }
 
 /** The features of every example of x ([n, ...] input of the whole model), computed in batches in inference mode. */

@@ -133,7 +133,7 @@ export class TransferModel {
   private adam: AdamSettings;
   private depth = 0;
   private disposed = false;
-  private initialWeights?: TF.Tensor[];
+  private initialWeights?: Array<{ variable: TF.LayerVariable; value: TF.Tensor }>;
 
   private readonly graph: { input: TF.SymbolicTensor; frontOutput: TF.SymbolicTensor; head: TF.layers.Layer[] };
   private split?: PrefixSplit;
@@ -184,6 +184,7 @@ export class TransferModel {
     this.base.trainable = true;
     for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
     this.depth = depth;
+    this.split?.release();
     this.split = undefined;
     compileModel(this.model, this.adam);
     return {
@@ -222,15 +223,16 @@ export class TransferModel {
    */
   snapshotWeights(): void {
     this.assertUsable();
-    if (this.initialWeights) tf.dispose(this.initialWeights);
-    this.initialWeights = this.model.getWeights().map((w) => w.clone());
+    if (this.initialWeights) tf.dispose(this.initialWeights.map((w) => w.value));
+    // Kept per variable: the order of model.getWeights() changes with trainability.
+    this.initialWeights = this.model.weights.map((variable) => ({ variable, value: variable.read().clone() }));
   }
 
   /** Puts back the weights of `snapshotWeights()` (taken when the model was built). Freezing is unchanged. */
   resetWeights(): void {
     this.assertUsable();
     if (!this.initialWeights) throw new Error("No weights were remembered: call snapshotWeights() first.");
-    this.model.setWeights(this.initialWeights);
+    for (const { variable, value } of this.initialWeights) variable.write(value);
     compileModel(this.model, this.adam);
   }
 
@@ -254,6 +256,7 @@ export class TransferModel {
   prefixSplit(): PrefixSplit | undefined {
     this.assertUsable();
     if (!this.split || this.split.depth !== this.depth) {
+      this.split?.release();
       this.split = splitAtDepth({ model: this.model, base: this.base, ...this.graph }, this.depth);
     }
     return this.split;
@@ -332,11 +335,12 @@ export class TransferModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.split?.release();
     this.split = undefined;
     const optimizer = this.model.optimizer as TF.Optimizer | undefined;
     this.model.dispose();
     optimizer?.dispose();
-    if (this.initialWeights) tf.dispose(this.initialWeights);
+    if (this.initialWeights) tf.dispose(this.initialWeights.map((w) => w.value));
     this.initialWeights = undefined;
     for (const [k, v] of live) if (v === this) live.delete(k);
   }

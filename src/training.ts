@@ -276,14 +276,6 @@ export function pickExamples(labels: ArrayLike<number>, predictions: Predictions
   }
 }
 
-/** The confusion matrix: counts[true][predicted]. */
-export function confusionCounts(labels: ArrayLike<number>, predicted: ArrayLike<number>, numClasses = 10): number[][] {
-  if (labels.length !== predicted.length) throw new Error(`${labels.length} labels but ${predicted.length} predictions; they must match.`);
-  const m = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
-  for (let i = 0; i < labels.length; i++) m[labels[i]][predicted[i]]++;
-  return m;
-}
-
 /** A digit with its true label and, when predicted, the predicted class and its probability (for plots). */
 export interface LabelledDigit {
   index: number;

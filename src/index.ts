@@ -1,0 +1,88 @@
+/**
+ * The public API: what a notebook cell calls.
+ *
+ *   import * as kt from "./src";
+ *   const mnist = await kt.loadMnist();
+ *   const learner = await kt.buildTransferModel({ base: "inception_v3" });
+ *   learner.freeze(64);
+ *   const history = await learner.fit(mnist.train);
+ *   kt.show(kt.historyPlot(history, { metric: "accuracy" }));
+ */
+export { tf, backendInfo, describeBackend, type BackendInfo, type BackendKind } from "./backend";
+export {
+  loadMnist,
+  toCategorical,
+  toTensors,
+  scaleImages,
+  digitPixels,
+  classCounts,
+  take,
+  select,
+  mnistFromNpz,
+  checkDigitSet,
+  KERAS_MNIST,
+  type DigitSet,
+  type Mnist,
+  type MnistSource,
+  type LoadMnistOptions,
+} from "./data";
+export {
+  inceptionV3,
+  xception,
+  buildInceptionV3,
+  buildXception,
+  layerTable,
+  type LayerRow,
+} from "./applications";
+export { BatchNormalization, UpSampling3D } from "./layers";
+export {
+  imagenetWeights,
+  loadKerasWeights,
+  saveKerasWeights,
+  readKerasH5,
+  kerasCacheDir,
+  IMAGENET_WEIGHTS,
+  type KerasApplicationName,
+} from "./weights";
+export {
+  buildTransferModel,
+  upsample,
+  TransferModel,
+  TUTORIAL_FREEZE,
+  type BaseName,
+  type Preprocessing,
+  type TransferModelOptions,
+  type TransferFitOptions,
+  type FreezeReport,
+  type ParamCounts,
+  type RunRecord,
+} from "./model";
+export {
+  compileModel,
+  fit,
+  evaluate,
+  predict,
+  pickExamples,
+  labelledDigits,
+  validationSplitIndex,
+  KERAS_ADAM,
+  type History,
+  type FitOptions,
+  type Evaluation,
+  type Predictions,
+  type ExamplePick,
+  type LabelledDigit,
+} from "./training";
+export {
+  historyPlot,
+  digitImage,
+  digitGrid,
+  upsampledComparison,
+  confusionMatrix,
+  confusionCounts,
+  comparisonPlot,
+  comparisonTable,
+  type Figure,
+} from "./plots";
+export { show, markdown, html, table, warning, createProgress, inKernel, setFigureOutput } from "./display";
+export { showLayers, showSummary } from "./report";

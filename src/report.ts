@@ -1,0 +1,81 @@
+/**
+ * Reports on a model for the notebook: the numbered layer list and a Keras-style
+ * parameter summary (HTML in a notebook, aligned text elsewhere).
+ */
+import { escapeHtml, inKernel, tableHtml, tableText } from "./display";
+
+function tslab(): typeof import("tslab") {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require("tslab");
+}
+
+
+/** A row of a layer list (see `layerTable` in ./applications). */
+export interface LayerListRow {
+  index: number;
+  name: string;
+  className: string;
+  outputShape: string;
+  params: number;
+  trainable: boolean;
+}
+
+/**
+ * The numbered list of a model's layers (the tutorial's `for i, layer in enumerate(base_model.layers)`),
+ * with class, output shape, parameters and whether the layer trains. In the notebook the table scrolls
+ * inside a box of fixed height.
+ */
+export function showLayers(rows: readonly LayerListRow[]): void {
+  const table = rows.map((r) => ({
+    "#": r.index,
+    layer: r.name,
+    class: r.className,
+    "output shape": r.outputShape,
+    params: r.params,
+    trainable: r.trainable ? "yes" : "no",
+  }));
+  if (inKernel()) {
+    tslab().display.html(`<div style="max-height:360px;overflow:auto;display:inline-block">${tableHtml(table)}</div>`);
+  } else {
+    console.log(tableText(table));
+  }
+}
+
+/** Parameter counts as Keras's `summary()` ends, and where the base is frozen. */
+export interface SummaryReport {
+  counts: { total: number; trainable: number; nonTrainable: number };
+  rows?: readonly LayerListRow[];
+}
+
+export interface FreezeInfo {
+  depth: number;
+  lastFrozen?: string;
+  firstTrainable?: string;
+}
+
+function thousands(n: number): string {
+  return n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/** Keras-style summary: the model's top-level layers, then total / trainable / non-trainable parameters and the freeze point. */
+export function showSummary(summary: SummaryReport, freeze?: FreezeInfo): void {
+  const lines = [
+    `Total params: ${thousands(summary.counts.total)}`,
+    `Trainable params: ${thousands(summary.counts.trainable)}`,
+    `Non-trainable params: ${thousands(summary.counts.nonTrainable)}`,
+  ];
+  if (freeze) {
+    lines.push(
+      freeze.depth === 0
+        ? "Frozen: nothing, every base layer trains"
+        : `Frozen: the first ${freeze.depth} base layers, up to ${freeze.lastFrozen}` +
+            (freeze.firstTrainable ? `; training from ${freeze.firstTrainable} on` : " (the whole base)"),
+    );
+  }
+  if (summary.rows) showLayers(summary.rows);
+  if (inKernel()) {
+    tslab().display.html(`<pre class="kt-summary" style="margin:4px 0">${lines.map(escapeHtml).join("\n")}</pre>`);
+  } else {
+    console.log(lines.join("\n"));
+  }
+}
