@@ -16,6 +16,13 @@
  *  - `UpSampling3D`: Keras's nearest-neighbour repeat along the three spatial
  *    axes of a rank-5 tensor (TF.js has no such layer).
  *
+ * Training flag: TF.js hands the `training` flag of `fit` (true) or `predict`
+ * / `evaluate` (false) to every layer, nested models included. Unlike Keras's
+ * `base(x, training=False)`, a flag given at graph-building time
+ * (`base.apply(x, {training: false})`) is ignored when the model runs; to keep
+ * a batch-norm layer in inference mode during `fit`, freeze it
+ * (`layer.trainable = false`, or `setTrainable(model, false)`).
+ *
  * Both are registered with `tf.serialization`, so models using them survive
  * `model.toJSON()` / `tf.models.modelFromJSON()` and `model.save()` /
  * `tf.loadLayersModel()` in the same process.
