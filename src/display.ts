@@ -414,8 +414,6 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       status.push(`${formatClock(elapsed(s))} elapsed`);
       const left = eta(s);
       if (left !== undefined) status.push(`ETA ${formatClock(left)}`);
-    } else if (summary !== undefined) {
-      status.push(`${formatClock(elapsed(s))} elapsed`);
     }
     const bar =
       `<span style="display:inline-block;width:240px;height:9px;border-radius:5px;background:rgba(127,127,127,0.28);overflow:hidden;vertical-align:middle">` +

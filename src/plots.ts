@@ -879,7 +879,7 @@ export function confusionMatrix(trueLabels: ArrayLike<number>, predictedLabels: 
   const height = marginTop + classes * cellSize + marginBottom;
   const domain = Array.from({ length: classes }, (_, i) => i);
   const Plot = plotLib();
-  const dark = (c: Cell) => max > 0 && Math.sqrt(c.count / max) > 0.6;
+  const dark = (c: Cell) => max > 0 && Math.sqrt(c.count / max) > 0.45;
   const fontSize = cellSize >= 30 ? (max >= 1000 ? 10 : 11) : 8;
   return card({
     name: "confusion-matrix",

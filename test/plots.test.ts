@@ -342,6 +342,9 @@ test("the modules compile with tslab's TypeScript (5.0, ES2022 library, no DOM t
   const diagnostics = ts
     .getPreEmitDiagnostics(program)
     .filter((d: { file?: { fileName: string } }) => !d.file || !d.file.fileName.endsWith(".d.ts"))
-    .map((d: { messageText: unknown }) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+    .map((d: { file?: { fileName: string; getLineAndCharacterOfPosition(p: number): { line: number } }; start?: number; messageText: unknown }) => {
+      const where = d.file ? `${path.relative(ROOT, d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : "";
+      return where + ts.flattenDiagnosticMessageText(d.messageText, "\n");
+    });
   assert.deepEqual(diagnostics, []);
 });
