@@ -309,7 +309,7 @@ export class BatchNormalization extends tf.layers.Layer {
       betaConstraint: serializeObject(this.betaConstraint),
       gammaConstraint: serializeObject(this.gammaConstraint),
     };
-    return { ...super.getConfig(), ...config } as ReturnType<InstanceType<typeof tf.layers.Layer>["getConfig"]>;
+    return { ...super.getConfig(), ...config } as unknown as ReturnType<InstanceType<typeof tf.layers.Layer>["getConfig"]>;
   }
 }
 tf.serialization.registerClass(BatchNormalization);
@@ -406,7 +406,7 @@ export class UpSampling3D extends tf.layers.Layer {
 
   override getConfig() {
     const config = { size: [...this.size], dataFormat: this.dataFormat };
-    return { ...super.getConfig(), ...config } as ReturnType<InstanceType<typeof tf.layers.Layer>["getConfig"]>;
+    return { ...super.getConfig(), ...config } as unknown as ReturnType<InstanceType<typeof tf.layers.Layer>["getConfig"]>;
   }
 }
 tf.serialization.registerClass(UpSampling3D);
