@@ -12,7 +12,11 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
   check SPEC.json     SPEC: {"input": [...], "inputShape": [...], "models":
                       [{"model": name, "h5": path}, ...]}; loads each file
                       with Keras's model.load_weights(path) into a fresh model
-                      and prints {"outputs": [[...], ...]} as JSON.
+                      and prints {"outputs": [[...], ...]} as JSON. An item may
+                      name its own "inputNpy", and an "outputNpy" to write
+                      the output to instead (its entry is then null). The
+                      models also include Keras's inception_v3 and xception
+                      (no top, 84x84x3).
 
 Run with the project's virtualenv (Keras 3, TensorFlow):
   .venv/bin/python scripts/keras_small_models.py make-fixtures test/fixtures/keras-weights
@@ -84,7 +88,11 @@ MODELS = {
     "small_b": small_b,
     "nested": lambda: nested(False),
     "nested_frozen": lambda: nested(True),
+    # For `check` only: the real applications at the tutorial's input size.
+    "inception_v3": lambda: keras.applications.InceptionV3(include_top=False, weights=None, input_shape=(84, 84, 3)),
+    "xception": lambda: keras.applications.Xception(include_top=False, weights=None, input_shape=(84, 84, 3)),
 }
+FIXTURE_MODELS = ["small_a", "small_b", "nested", "nested_frozen"]
 
 
 def randomize(model, rng):
@@ -137,8 +145,8 @@ def make_fixtures(out_dir):
         "models": {},
     }
     x = np.array(expected["input"], dtype="float32").reshape((BATCH,) + INPUT_SHAPE)
-    for name, build in MODELS.items():
-        model = build()
+    for name in FIXTURE_MODELS:
+        model = MODELS[name]()
         randomize(model, rng)
         save_legacy_h5(model, os.path.join(out_dir, f"{name}.h5"))
         y = model.predict(x, verbose=0)
@@ -157,13 +165,20 @@ def make_fixtures(out_dir):
 def check(spec_path):
     with open(spec_path) as f:
         spec = json.load(f)
-    x = np.array(spec["input"], dtype="float32").reshape(spec["inputShape"])
     outputs = []
     for item in spec["models"]:
+        if "inputNpy" in item:
+            x = np.load(item["inputNpy"])
+        else:
+            x = np.array(spec["input"], dtype="float32").reshape(spec["inputShape"])
         model = MODELS[item["model"]]()
         model.load_weights(item["h5"])
         y = keras.ops.convert_to_numpy(model(x, training=False))
-        outputs.append([float(v) for v in y.ravel()])
+        if "outputNpy" in item:
+            np.save(item["outputNpy"], y.astype("float32"))
+            outputs.append(None)
+        else:
+            outputs.append([float(v) for v in y.ravel()])
     json.dump({"outputs": outputs}, sys.stdout)
 
 

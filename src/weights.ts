@@ -119,7 +119,7 @@ function kerasHome(): string {
  */
 export function kerasCacheDir(): string {
   const base = kerasHome();
-  return nearestExistingWritable(base) ? base : tmpKerasDir();
+  return base !== "" && nearestExistingWritable(base) ? base : tmpKerasDir();
 }
 
 export interface ImagenetWeightsOptions {

@@ -5,15 +5,23 @@
  * inference mode: max abs diff <= 1e-4 on the model's output. The blocks'
  * outputs are compared too, so a failure names the first block that differs.
  *
+ * And the other way: our saved weights, loaded by Python Keras's
+ * `model.load_weights()`, give the same outputs there.
+ *
  * The golden files are generated on first use (test/goldens.ts).
  */
 import { before, test } from "node:test";
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../src/backend";
 import { buildInceptionV3, buildXception } from "../src/applications";
-import { loadKerasWeights, readKerasH5 } from "../src/weights";
+import { parseNpy } from "../src/npy";
+import { loadKerasWeights, readKerasH5, saveKerasWeights } from "../src/weights";
 import { ensureGoldens, loadGolden } from "./goldens";
+import { PYTHON, ROOT, outDir } from "./helpers";
 
 const TOLERANCE = 1e-4;
 let goldens = "";
@@ -96,5 +104,41 @@ test("the weights of one model do not load into the other: the error says so", a
     await assert.rejects(loadKerasWeights(model, g.weights), /has 80 layers with weights, the model "inception_v3" has 188; is it the weights of another model\?/);
   } finally {
     model.dispose();
+  }
+});
+
+test("Python Keras's load_weights() reads our saved InceptionV3 and Xception weights and gives the same outputs", async () => {
+  const dir = outDir("parity-export");
+  const models: Array<{ model: string; h5: string; inputNpy: string; outputNpy: string }> = [];
+  const expected: Float32Array[] = [];
+  for (const [name, build] of [
+    ["inception_v3", () => buildInceptionV3({ inputShape: [84, 84, 3] })],
+    ["xception", () => buildXception({ inputShape: [84, 84, 3] })],
+  ] as Array<["inception_v3" | "xception", () => TF.LayersModel]>) {
+    const g = loadGolden(goldens, name);
+    const model = build();
+    try {
+      await loadKerasWeights(model, g.weights);
+      const h5 = path.join(dir, `${name}.h5`);
+      await saveKerasWeights(model, h5);
+      models.push({ model: name, h5, inputNpy: path.join(g.dir, "input.npy"), outputNpy: path.join(dir, `${name}.out.npy`) });
+      expected.push(g.outputs[g.outputs.length - 1].data);
+    } finally {
+      model.dispose();
+    }
+  }
+  const spec = path.join(dir, "spec.json");
+  fs.writeFileSync(spec, JSON.stringify({ models }));
+  const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "keras_small_models.py"), "check", spec], {
+    encoding: "utf8",
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  for (let i = 0; i < models.length; i++) {
+    const got = parseNpy(fs.readFileSync(models[i].outputNpy)).data;
+    let m = 0;
+    for (let j = 0; j < got.length; j++) m = Math.max(m, Math.abs(got[j] - expected[i][j]));
+    assert.equal(got.length, expected[i].length);
+    assert.ok(m <= TOLERANCE, `${models[i].model}: Keras's output with our file differs by ${m}`);
   }
 });
