@@ -261,3 +261,12 @@ test("terminalProgress prints one line per 10 % with a size, at most one per sec
   for (let i = 1; i <= 100; i++) r2(i * 10);
   assert.ok(unknown.length >= 1 && unknown.length <= 3, unknown.join("\n"));
 });
+
+test("a body shorter than its Content-Length is rejected even when the connection ends cleanly (custom fetch)", async () => {
+  const dir = outDir("download-short-body");
+  const dest = path.join(dir, "s.bin");
+  const fetchImpl = async () =>
+    new Response(GOOD.subarray(0, 1000), { status: 200, headers: { "content-length": String(GOOD.length) } });
+  await rejectsWith(downloadFile("http://127.0.0.1/unused", dest, { fetchImpl }), "truncated", new RegExp(`received 1000 bytes, the server announced ${GOOD.length}`));
+  assert.deepEqual(listing(dir), []);
+});
