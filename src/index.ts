@@ -33,7 +33,7 @@ export {
   buildXception,
   layerTable,
   type LayerRow,
-} from "./applications";
+} from "./applications/index";
 export { BatchNormalization, UpSampling3D } from "./layers";
 export {
   imagenetWeights,

@@ -13,7 +13,7 @@
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
-import { inceptionV3, layerTable, xception, type LayerRow } from "./applications";
+import { inceptionV3, layerTable, xception, type LayerRow } from "./applications/index";
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./frozen_prefix";
 import { UpSampling3D } from "./layers";
 import { toTensors, type DigitSet } from "./data";

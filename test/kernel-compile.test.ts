@@ -7,7 +7,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { ROOT } from "./helpers";
 
-test("`import * as kt from \"./src\"` compiles in the tslab kernel without diagnostics", () => {
+test("`import * as kt from \"./src/index\"` compiles in the tslab kernel without diagnostics", () => {
   const previous = process.cwd();
   process.chdir(ROOT);
   try {
@@ -15,7 +15,7 @@ test("`import * as kt from \"./src\"` compiles in the tslab kernel without diagn
     const { createConverter } = require(path.join(ROOT, "node_modules/tslab/dist/converter.js"));
     const converter = createConverter();
     try {
-      const out = converter.convert("", 'import * as kt from "./src";\nconsole.log(kt.describeBackend());\n');
+      const out = converter.convert("", 'import * as kt from "./src/index";\nconsole.log(kt.describeBackend());\n');
       const messages = (out.diagnostics as Array<{ fileName?: string; start: { line: number }; messageText: string }>).map(
         (d) => `${d.fileName ?? "cell"}:${d.start.line + 1}: ${d.messageText}`,
       );
