@@ -44,17 +44,20 @@ export type DownloadErrorKind = "http" | "network" | "truncated" | "hash" | "io"
  * (a notebook then shows the message, not a trace of this module's internals).
  */
 export class DownloadError extends Error {
-  readonly kind: DownloadErrorKind;
-  readonly url: string;
-  readonly dest: string;
-  readonly status?: number;
+  declare readonly kind: DownloadErrorKind;
+  declare readonly url: string;
+  declare readonly dest: string;
+  declare readonly status?: number;
   constructor(kind: DownloadErrorKind, url: string, dest: string, message: string, status?: number) {
     super(message);
     this.name = "DownloadError";
-    this.kind = kind;
-    this.url = url;
-    this.dest = dest;
-    this.status = status;
+    // Not enumerable: a notebook prints the message alone.
+    Object.defineProperties(this, {
+      kind: { value: kind, enumerable: false },
+      url: { value: url, enumerable: false },
+      dest: { value: dest, enumerable: false },
+      status: { value: status, enumerable: false },
+    });
     this.stack = `${this.name}: ${message}`;
   }
 }

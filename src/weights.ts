@@ -168,7 +168,7 @@ export async function imagenetWeights(name: KerasApplicationName, options: Image
   } catch (e) {
     if (e instanceof DownloadError && (e.kind === "network" || e.kind === "http" || e.kind === "io")) {
       const msg =
-        `The ImageNet weights of ${name} are not in Keras's cache and could not be downloaded.\n` +
+        `No valid copy of the ImageNet weights of ${name} is in Keras's cache, and they could not be downloaded.\n` +
         `  ${e.message}\n` +
         `Put the file ${spec.fileName} (${url}, md5 ${spec.md5}) in ${dirs[0]}` +
         ` — the folder Python Keras uses too ($KERAS_HOME/models or ~/.keras/models).`;
@@ -230,11 +230,12 @@ export function h5wasm(): Promise<H5Module> {
 
 /** An error about a weight file or its fit to a model; its stack is the message alone. */
 export class KerasWeightsError extends Error {
-  readonly file: string;
+  declare readonly file: string;
   constructor(file: string, message: string) {
     super(message);
     this.name = "KerasWeightsError";
-    this.file = file;
+    // Not enumerable: a notebook prints the message alone.
+    Object.defineProperty(this, "file", { value: file, enumerable: false });
     this.stack = `${this.name}: ${message}`;
   }
 }

@@ -451,7 +451,7 @@ test("imagenetWeights offline: the error says which file to put where, and the U
   const url = `http://127.0.0.1:${port}/keras/${spec.fileName}`;
   const err = await assertRejects(
     imagenetWeights("xception", { cacheDir: dir, baseUrl: `http://127.0.0.1:${port}/keras`, onProgress: false, log: () => undefined }),
-    /not in Keras's cache and could not be downloaded/,
+    /No valid copy of the ImageNet weights of xception is in Keras's cache, and they could not be downloaded/,
   );
   assert.ok(err.message.includes(url), err.message);
   assert.ok(err.message.includes(`Put the file ${spec.fileName}`), err.message);
