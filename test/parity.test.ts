@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../src/backend";
-import { buildInceptionV3, buildXception } from "../src/applications";
+import { buildInceptionV3, buildXception } from "../src/applications/index";
 import { parseNpy } from "../src/npy";
 import { loadKerasWeights, readKerasH5, saveKerasWeights } from "../src/weights";
 import { ensureGoldens, loadGolden } from "./goldens";
