@@ -483,7 +483,7 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
         color: { domain: ["train", "validation"], range: [TRAIN, VALIDATION] },
         marks: [
           Plot.frame({ stroke: BORDER, fill: "none" }),
-          Plot.lineY(points, { x: "epoch", y: "value", stroke: "series", strokeWidth: 2 }),
+          Plot.lineY(points, { x: "epoch", y: "value", stroke: "series", z: "series", strokeWidth: 2 }),
           epochs <= 60
             ? Plot.dot(finite, {
                 x: "epoch",

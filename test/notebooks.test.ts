@@ -1,0 +1,141 @@
+/**
+ * Both notebooks, executed headlessly through the project's kernel at a small scale, and a re-run
+ * of the freeze → train → evaluate cells with another depth in the same kernel.
+ */
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { JSDOM } from "jsdom";
+import { PYTHON, ROOT, cellText, joined, outDir, runNotebook, tmpDir, type Notebook, type NotebookCell } from "./helpers";
+
+const EPOCHS = 2;
+const SHOW_DIGITS = 8;
+const SMALL = { EPOCHS, TRAIN_IMAGES: 192, TEST_IMAGES: 48, SHOW_DIGITS, BATCH_SIZE: 32 };
+
+function cellTagged(nb: Notebook, tag: string): NotebookCell {
+  const cell = nb.cells.find((c) => c.metadata.tags?.includes(tag));
+  assert.ok(cell, `no cell tagged ${tag}`);
+  return cell!;
+}
+
+function svgs(cell: NotebookCell): Document[] {
+  return (cell.outputs ?? [])
+    .filter((o) => o.output_type === "display_data" && o.data?.["image/svg+xml"])
+    .map((o) => new JSDOM(joined(o.data!["image/svg+xml"]), { contentType: "image/svg+xml" }).window.document);
+}
+
+function htmls(cell: NotebookCell): string[] {
+  return (cell.outputs ?? []).filter((o) => o.output_type === "display_data" && o.data?.["text/html"]).map((o) => joined(o.data!["text/html"]));
+}
+
+function stderr(cell: NotebookCell): string {
+  return (cell.outputs ?? []).filter((o) => o.output_type === "stream" && o.name === "stderr").map((o) => joined(o.text)).join("");
+}
+
+/** Checks shared by both notebooks; returns the executed notebook. */
+function checkNotebook(nb: Notebook, trainImages: number): void {
+  for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
+    assert.equal(stderr(c), "", `a cell wrote to stderr:\n${joined(c.source)}\n${stderr(c)}`);
+  }
+  const backend = cellText(nb.cells.find((c) => joined(c.source).includes("describeBackend"))!);
+  assert.match(backend, /native TensorFlow/);
+
+  const [digit] = svgs(cellTagged(nb, "load-data"));
+  assert.ok(digit.querySelector("image"), "the digit image is missing");
+  const [upsampled] = svgs(cellTagged(nb, "upsample"));
+  assert.equal(upsampled.querySelectorAll("image").length, 4, "original + 3 channels");
+
+  assert.match(htmls(cellTagged(nb, "layers"))[0], /mixed1|add_2/);
+
+  const history = svgs(cellTagged(nb, "history-plots"));
+  assert.equal(history.length, 2, "two history plots (accuracy and loss)");
+  for (const svg of history) {
+    const lines = svg.querySelectorAll('g[aria-label="line"] path');
+    assert.equal(lines.length, 2, "train and validation lines");
+    const dots = svg.querySelectorAll('g[aria-label="dot"] circle');
+    assert.equal(dots.length, 2 * EPOCHS, "one dot per epoch on each line");
+  }
+  assert.match(history[0].documentElement.getAttribute("aria-label") ?? "", /accuracy/i);
+  assert.match(history[1].documentElement.getAttribute("aria-label") ?? "", /loss/i);
+
+  const evaluation = cellTagged(nb, "evaluate");
+  const m = /test loss ([\d.]+), test accuracy ([\d.]+) on (\d+) digits/.exec(cellText(evaluation));
+  assert.ok(m, `no test accuracy printed: ${cellText(evaluation)}`);
+  const accuracy = Number(m![2]);
+  assert.ok(accuracy >= 0 && accuracy <= 1, `accuracy ${accuracy} not in [0, 1]`);
+  assert.equal(Number(m![3]), 48);
+  assert.match(htmls(evaluation)[0], /<table/);
+
+  const [grid] = svgs(cellTagged(nb, "predict"));
+  assert.equal(grid.querySelectorAll("image").length, SHOW_DIGITS, "the prediction grid shows SHOW_DIGITS digits");
+  const mistakes = svgs(cellTagged(nb, "mistakes"));
+  assert.ok(mistakes.length >= 1, "confusion matrix missing");
+
+  const progress = htmls(cellTagged(nb, "train"))[0];
+  assert.match(progress, /kt-progress/);
+  assert.match(progress, new RegExp(`${EPOCHS} of ${EPOCHS} epochs`));
+  assert.ok(trainImages > 0);
+}
+
+test("inception.ipynb runs end to end at a small scale, with every plot", () => {
+  const out = outDir("notebook-inception");
+  const run = runNotebook(path.join(ROOT, "notebooks", "inception.ipynb"), { ...SMALL, WEIGHTS: "random" }, out);
+  assert.equal(run.status, 0, run.stderr);
+  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES);
+  assert.match(htmls(cellTagged(run.notebook!, "freeze")).join(""), /Trainable params: 23,172,090/);
+});
+
+test("xception.ipynb runs end to end; without ImageNet weights it warns visibly and goes on", () => {
+  const out = outDir("notebook-xception");
+  const keras = tmpDir("keras-home");
+  // No cached weights, and a download address where nothing listens: the weights cannot be had.
+  const run = runNotebook(path.join(ROOT, "notebooks", "xception.ipynb"), { ...SMALL, WEIGHTS: "imagenet" }, out, {
+    KERAS_HOME: keras,
+    KT_WEIGHTS_BASE_URL: "http://127.0.0.1:9/",
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const nb = run.notebook!;
+  const build = cellTagged(nb, "build");
+  const warning = htmls(build).find((h) => h.includes("kt-warning"));
+  assert.ok(warning, "no warning about the missing ImageNet weights");
+  assert.match(warning!, /ImageNet weights could not be loaded/);
+  assert.match(warning!, /xception_weights_tf_dim_ordering_tf_kernels_notop\.h5/);
+  assert.match(cellText(build), /weights: random \(ImageNet weights unavailable\)/);
+  checkNotebook(nb, SMALL.TRAIN_IMAGES);
+  assert.match(htmls(cellTagged(nb, "freeze")).join(""), /Trainable params: 21,808,618/);
+  assert.deepEqual(fs.readdirSync(keras).filter((f) => !fs.statSync(path.join(keras, f)).isDirectory()), [], "nothing half-written in the cache");
+});
+
+test("re-running the freeze and training cells with another depth updates the model and the comparison", () => {
+  const out = outDir("notebook-rerun");
+  const file = path.join(out, "inception-rerun.ipynb");
+  const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random" }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
+  const r = spawnSync(PYTHON, [path.join(ROOT, "test", "rerun_cells.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "100", ...params], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const nb = JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
+  const freeze = htmls(cellTagged(nb, "freeze")).join("");
+  const m = /Trainable params: ([\d,]+)/.exec(freeze);
+  assert.ok(m, freeze);
+  assert.match(freeze, /Frozen: the first 100 base layers/);
+  // Expected, from Keras's own layer table: the parameters of layers[100:] (a batch norm without
+  // scale trains only beta, a third of its parameters) plus the head's 2,108,426.
+  const keras = fs.readFileSync(path.join(ROOT, "test", "fixtures", "keras-inception_v3-notop-84x84.txt"), "utf8");
+  let expected = 2108426;
+  for (const line of keras.split("\n").filter((l) => /^\d/.test(l))) {
+    const f = line.split(" ");
+    const params = Number(f[f.length - 1]);
+    if (Number(f[0]) >= 100) expected += f[2] === "BatchNormalization" ? params / 3 : params;
+  }
+  assert.equal(Number(m![1].replace(/,/g, "")), expected);
+  const table = htmls(cellTagged(nb, "evaluate"))[0];
+  const rows = new JSDOM(table).window.document.querySelectorAll("tbody tr");
+  assert.equal(rows.length, 2, "the comparison table has one row per run");
+  assert.match(rows[0].textContent ?? "", /64/);
+  assert.match(rows[1].textContent ?? "", /100/);
+  assert.match(rows[1].textContent ?? "", new RegExp(m![1]));
+});
