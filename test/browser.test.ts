@@ -202,16 +202,21 @@ async function waitForRun(page: Page, onProgress: (s: PageState) => Promise<void
   }
 }
 
-/** A screenshot of the whole notebook: the window made as tall as the notebook's content. */
+/** A screenshot of the whole notebook: the window made as tall as the notebook's content, scrolled to the top. */
 async function fullScreenshot(page: Page, file: string): Promise<void> {
-  const height = await page.evaluate(() => {
-    const outer = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer") as HTMLElement | null;
-    if (!outer) return 0;
-    const top = outer.getBoundingClientRect().top;
-    return Math.ceil(top + outer.scrollHeight + 40);
-  });
-  await page.setViewportSize({ width: VIEWPORT.width, height: Math.min(Math.max(height, VIEWPORT.height), 16000) });
+  const measure = () =>
+    page.evaluate(() => {
+      const outer = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer") as HTMLElement | null;
+      if (!outer) return 0;
+      outer.scrollTop = 0;
+      const below = window.innerHeight - outer.getBoundingClientRect().bottom;
+      return Math.ceil(outer.getBoundingClientRect().top + outer.scrollHeight + below);
+    });
+  const height = Math.min(Math.max(await measure(), VIEWPORT.height), 16000);
+  await page.setViewportSize({ width: VIEWPORT.width, height });
   await page.waitForTimeout(500);
+  await measure();
+  await page.waitForTimeout(200);
   await page.screenshot({ path: file });
   await page.setViewportSize(VIEWPORT);
   await page.waitForTimeout(300);

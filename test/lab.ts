@@ -57,8 +57,11 @@ function writeSettings(settingsDir: string): void {
   // Never write the notebooks back on a timer.
   writeJson(path.join(settingsDir, "@jupyterlab", "docmanager-extension", "plugin.jupyterlab-settings"), { autosave: false });
   // Attach every cell to the DOM (the default lazily renders cells out of view), so the checks
-  // and a full-height screenshot see the whole notebook.
-  writeJson(path.join(settingsDir, "@jupyterlab", "notebook-extension", "tracker.jupyterlab-settings"), { windowingMode: "none" });
+  // and a full-height screenshot see the whole notebook (without the blank space after the last cell).
+  writeJson(path.join(settingsDir, "@jupyterlab", "notebook-extension", "tracker.jupyterlab-settings"), {
+    windowingMode: "none",
+    scrollPastEnd: false,
+  });
   // No "fetch news?" toast over the page, no update check.
   writeJson(path.join(settingsDir, "@jupyterlab", "apputils-extension", "notification.jupyterlab-settings"), {
     fetchNews: "false",
@@ -156,6 +159,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     "--LabApp.expose_app_in_browser=True",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
   ];
+  // Containers and CI machines often run as root, which Jupyter refuses without this.
+  if (process.getuid?.() === 0) args.push("--allow-root");
   fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
   const log = fs.openSync(options.logFile, "w");
   const child = spawn(JUPYTER, args, { cwd: options.rootDir, env, detached: true, stdio: ["ignore", log, log] });
