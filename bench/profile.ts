@@ -1,0 +1,149 @@
+/**
+ * Where the time of one training step of the tutorial's model goes, in our implementation.
+ *
+ *   node --import tsx bench/profile.ts [--model inception_v3|xception] [--steps N] [--json PATH]
+ *
+ * Splits a training step (batch 64) into the parts the frozen-prefix split gives (src/frozen_prefix.ts):
+ *   front    digits → 84×84×3 (Reshape, UpSampling3D, Reshape), forward only,
+ *   prefix   the frozen base layers, forward only (inference mode),
+ *   suffix   the trainable rest and the head: forward + backward + Adam (trainOnBatch on the features),
+ * and compares their sum with a whole-model trainOnBatch. Then, with tf.profile, counts the kernels a
+ * whole-model step runs, sums their time by kernel name, and estimates the per-op JavaScript overhead
+ * from a loop of tiny ops.
+ */
+import * as fs from "node:fs";
+import type * as TF from "@tensorflow/tfjs";
+import { tf, describeBackend } from "../src/backend";
+import { loadMnist, take, toTensors } from "../src/data";
+import { buildTransferModel, type BaseName } from "../src/model";
+import { compileSuffixLike } from "../src/frozen_prefix";
+
+const now = () => performance.now() / 1000;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function timeIt(label: string, steps: number, fn: () => Promise<void>): Promise<number> {
+  await fn(); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t = now();
+    await fn();
+    times.push(now() - t);
+  }
+  const m = median(times);
+  process.stderr.write(`${label.padEnd(44)} ${(m * 1000).toFixed(0).padStart(7)} ms  (${times.map((s) => (s * 1000).toFixed(0)).join(", ")})\n`);
+  return m;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const arg = (flag: string, def: string) => {
+    const i = argv.indexOf(flag);
+    return i >= 0 && argv[i + 1] ? argv[i + 1] : def;
+  };
+  const model = arg("--model", "inception_v3") as BaseName;
+  const steps = Number(arg("--steps", "3"));
+  const jsonPath = argv.includes("--json") ? arg("--json", "") : undefined;
+  process.stderr.write(`${describeBackend()}; ${model}; batch 64; ${steps} timed steps after 1 warm-up\n`);
+
+  const { train } = await loadMnist();
+  const { x, y } = toTensors(take(train, 64));
+  const tm = await buildTransferModel({ base: model, weights: null, key: `profile-${model}` });
+  const split = tm.prefixSplit();
+  if (!split) throw new Error("No frozen-prefix split at this depth.");
+  compileSuffixLike(split, tm.model);
+
+  const front = tf.tidy(() => split.front.predict(x) as TF.Tensor);
+  const feats = tf.tidy(() => [split.prefix.predict(front) as TF.Tensor | TF.Tensor[]].flat());
+  const result: Record<string, number | string | object> = { model, backend: describeBackend(), batch: 64, feature_shapes: split.featureShapes };
+
+  const read = async (t: TF.Tensor | TF.Tensor[]) => {
+    const ts = Array.isArray(t) ? t : [t];
+    await Promise.all(ts.map((a) => a.data()));
+    tf.dispose(ts);
+  };
+  result.front_forward = await timeIt("front (upsampling) forward", steps, () => read(split.front.predict(x) as TF.Tensor));
+  result.prefix_forward = await timeIt("frozen prefix forward", steps, () => read(split.prefix.predict(front) as TF.Tensor));
+  result.suffix_forward = await timeIt("trainable suffix + head forward", steps, () => read(split.suffix.predict(feats.length === 1 ? feats[0] : feats) as TF.Tensor));
+  result.suffix_train = await timeIt("trainable suffix + head: train step", steps, async () => {
+    await split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y);
+  });
+  result.whole_forward = await timeIt("whole model forward (predict)", steps, () => read(tm.model.predict(x) as TF.Tensor));
+  result.whole_train = await timeIt("whole model train step (trainOnBatch)", steps, async () => {
+    await tm.model.trainOnBatch(x, y);
+  });
+
+  // The step without tfjs-layers' bookkeeping: gradients of the loss (forward + backward), then Adam alone.
+  const optimizer = tm.model.optimizer;
+  const vars = (tm.model as unknown as { collectedTrainableWeights: Array<{ read(): TF.Variable }> }).collectedTrainableWeights.map((w) => w.read());
+  const lossFn = () =>
+    tf.tidy(() => {
+      const p = tm.model.apply(x, { training: true }) as TF.Tensor;
+      return tf.losses.softmaxCrossEntropy(y, tf.log(tf.clipByValue(p, 1e-7, 1))).mean() as TF.Scalar;
+    });
+  result.forward_backward = await timeIt("whole model forward + backward (gradients)", steps, async () => {
+    const { value, grads } = optimizer.computeGradients(lossFn, vars);
+    await value.data();
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+  result.adam = await timeIt(`Adam update alone (${vars.length} variables)`, steps, async () => {
+    const grads = Object.fromEntries(vars.map((v) => [v.name, tf.zerosLike(v)]));
+    optimizer.applyGradients(grads);
+    await vars[vars.length - 1].data();
+    tf.dispose(Object.values(grads));
+  });
+
+  // Kernels of one whole-model training step.
+  const info = await tf.profile(async () => {
+    await tm.model.trainOnBatch(x, y);
+    return [];
+  });
+  const byName = new Map<string, { count: number; ms: number }>();
+  let kernelMs = 0;
+  for (const k of info.kernels) {
+    if (k.name.endsWith("__op")) continue; // an op's scope: its kernels are listed on their own
+    const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
+    kernelMs += ms;
+    const e = byName.get(k.name) ?? { count: 0, ms: 0 };
+    e.count++;
+    e.ms += ms;
+    byName.set(k.name, e);
+  }
+  const top = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const kernelCount = [...byName.values()].reduce((a, e) => a + e.count, 0);
+  process.stderr.write(`\nwhole-model step under tf.profile: ${kernelCount} kernels, ${kernelMs.toFixed(0)} ms inside kernels\n`);
+  for (const [name, e] of top.slice(0, 15)) {
+    process.stderr.write(`  ${name.padEnd(36)} ${String(e.count).padStart(5)} × ${(e.ms).toFixed(0).padStart(6)} ms  ${((100 * e.ms) / kernelMs).toFixed(1).padStart(5)} %\n`);
+  }
+  result.kernels = kernelCount;
+  result.kernel_ms = kernelMs;
+  result.kernels_by_name = Object.fromEntries(top.map(([n, e]) => [n, e]));
+
+  // Per-op overhead: a loop of tiny ops, each through the same dispatch path as a real kernel.
+  const a = tf.scalar(1);
+  const b = tf.scalar(2);
+  const n = 5000;
+  for (let i = 0; i < 500; i++) tf.add(a, b).dispose();
+  const t0 = now();
+  for (let i = 0; i < n; i++) tf.add(a, b).dispose();
+  const perOp = (now() - t0) / n;
+  result.tiny_op_seconds = perOp;
+  const overhead = (perOp * kernelCount) / (result.whole_train as number);
+  process.stderr.write(
+    `\ntiny op (scalar add): ${(perOp * 1e6).toFixed(1)} µs; × ${kernelCount} kernels = ${(perOp * kernelCount * 1000).toFixed(0)} ms ` +
+      `≈ ${(100 * overhead).toFixed(1)} % of a whole-model step\n`,
+  );
+  tf.dispose([a, b, x, y, front, ...feats]);
+  tm.dispose();
+  if (jsonPath) fs.writeFileSync(jsonPath, JSON.stringify(result, null, 2));
+  process.stdout.write(JSON.stringify(result) + "\n");
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+  process.exit(1);
+});
