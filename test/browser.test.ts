@@ -202,6 +202,25 @@ async function waitForRun(page: Page, onProgress: (s: PageState) => Promise<void
   }
 }
 
+/** Seconds each code cell took, from the timing JupyterLab records in the cells' metadata. */
+async function cellTimings(page: Page): Promise<{ cell: string; seconds: number | null }[]> {
+  return page.evaluate(() => {
+    const app = (window as unknown as { jupyterapp: any }).jupyterapp;
+    const cells = app.shell.currentWidget.content.model.cells;
+    const out: { cell: string; seconds: number | null }[] = [];
+    for (let i = 0; i < cells.length; i++) {
+      const c = cells.get(i);
+      if (c.type !== "code") continue;
+      const t = c.getMetadata("execution") ?? {};
+      const start = Date.parse(t["iopub.execute_input"] ?? t["shell.execute_reply.started"] ?? "");
+      const end = Date.parse(t["shell.execute_reply"] ?? "");
+      const tags: string[] = c.getMetadata("tags") ?? [];
+      out.push({ cell: tags[0] ?? c.sharedModel.getSource().split("\n")[0], seconds: Number.isFinite(end - start) ? (end - start) / 1000 : null });
+    }
+    return out;
+  });
+}
+
 /** A screenshot of the whole notebook: the window made as tall as the notebook's content, scrolled to the top. */
 async function fullScreenshot(page: Page, file: string): Promise<void> {
   const measure = () =>
@@ -307,6 +326,9 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
           }
         });
         fs.writeFileSync(path.join(shots, `${spec.name}-page.json`), JSON.stringify(state, null, 1));
+        const timings = await cellTimings(page);
+        fs.writeFileSync(path.join(shots, `${spec.name}-timings.json`), JSON.stringify(timings, null, 1));
+        console.log(`${spec.name}: ${timings.map((t) => `${t.cell} ${t.seconds?.toFixed(1) ?? "?"} s`).join(", ")}`);
         await fullScreenshot(page, path.join(shots, `${spec.name}-full.png`));
 
         // The project's kernel ran it.
@@ -364,8 +386,13 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         const history = images("history-plots");
         assert.equal(history.length, 2, "two history plots (accuracy, loss)");
         history.forEach((img, i) => assertShown(img, `history plot ${i + 1}`));
-        assert.match(svgOf(history[0]), /accuracy/i);
-        assert.match(svgOf(history[1]), /loss/i);
+        for (const [i, metric] of ["accuracy", "loss"].entries()) {
+          const svg = svgOf(history[i]);
+          assert.match(svg, new RegExp(metric, "i"));
+          // A dot per epoch for train and validation (EPOCHS is 1).
+          const dots = /<g aria-label="dot"[^>]*>(.*?)<\/g>/s.exec(svg)?.[1] ?? "";
+          assert.equal((dots.match(/<circle\b/g) ?? []).length, 2, `the ${metric} plot: one point each for train and validation`);
+        }
 
         // Evaluation: the printed score and the comparison table with this run.
         const evaluate = cell("evaluate");

@@ -61,6 +61,8 @@ function writeSettings(settingsDir: string): void {
   writeJson(path.join(settingsDir, "@jupyterlab", "notebook-extension", "tracker.jupyterlab-settings"), {
     windowingMode: "none",
     scrollPastEnd: false,
+    // Each cell's start and end in its metadata (the test reports them).
+    recordTiming: true,
   });
   // No "fetch news?" toast over the page, no update check.
   writeJson(path.join(settingsDir, "@jupyterlab", "apputils-extension", "notification.jupyterlab-settings"), {
