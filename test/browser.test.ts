@@ -173,9 +173,8 @@ async function ensureKernel(page: Page): Promise<void> {
   }
 }
 
-/** Run > Run All Cells, through the menu bar as a user would. */
+/** Run > Run All Cells, through the menu bar as a user would (it acts on the notebook in front). */
 async function runAllCells(page: Page): Promise<void> {
-  await page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first().click({ position: { x: 5, y: 5 } });
   await page.locator(".lm-MenuBar-itemLabel", { hasText: /^Run$/ }).click();
   await page.locator(".lm-Menu-item:not(.lm-mod-hidden) .lm-Menu-itemLabel", { hasText: /^Run All Cells$/ }).click();
 }
@@ -212,8 +211,9 @@ async function cellTimings(page: Page): Promise<{ cell: string; seconds: number 
       const c = cells.get(i);
       if (c.type !== "code") continue;
       const t = c.getMetadata("execution") ?? {};
-      const start = Date.parse(t["iopub.execute_input"] ?? t["shell.execute_reply.started"] ?? "");
-      const end = Date.parse(t["shell.execute_reply"] ?? "");
+      // The kernel's busy and idle status messages for this cell's request.
+      const start = Date.parse(t["iopub.status.busy"] ?? "");
+      const end = Date.parse(t["iopub.status.idle"] ?? "");
       const tags: string[] = c.getMetadata("tags") ?? [];
       out.push({ cell: tags[0] ?? c.sharedModel.getSource().split("\n")[0], seconds: Number.isFinite(end - start) ? (end - start) / 1000 : null });
     }
