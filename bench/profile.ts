@@ -1,7 +1,7 @@
 /**
  * Where the time of one training step of the tutorial's model goes, in our implementation.
  *
- *   node --import tsx bench/profile.ts [--model inception_v3|xception] [--steps N] [--json PATH]
+ *   node --import tsx bench/profile.ts [--model inception_v3|xception] [--steps N] [--json PATH] [--forward-conv-grad]
  *
  * Splits a training step (batch 64) into the parts the frozen-prefix split gives (src/frozen_prefix.ts):
  *   front    digits → 84×84×3 (Reshape, UpSampling3D, Reshape), forward only,
@@ -9,7 +9,9 @@
  *   suffix   the trainable rest and the head: forward + backward + Adam (trainOnBatch on the features),
  * and compares their sum with a whole-model trainOnBatch. Then, with tf.profile, counts the kernels a
  * whole-model step runs, sums their time by kernel name, and estimates the per-op JavaScript overhead
- * from a loop of tiny ops.
+ * from a loop of tiny ops. With --forward-conv-grad, it then times the training steps again with the
+ * input gradient of stride-1 convolutions computed as a forward convolution (bench/conv_grad.ts), after
+ * checking that it gives the same gradients.
  */
 import * as fs from "node:fs";
 import type * as TF from "@tensorflow/tfjs";
@@ -17,6 +19,7 @@ import { tf, describeBackend } from "../src/backend";
 import { loadMnist, take, toTensors } from "../src/data";
 import { buildTransferModel, type BaseName } from "../src/model";
 import { compileSuffixLike } from "../src/frozen_prefix";
+import { installForwardConvInputGrad } from "./conv_grad";
 
 const now = () => performance.now() / 1000;
 
@@ -137,6 +140,58 @@ async function main(): Promise<void> {
     `\ntiny op (scalar add): ${(perOp * 1e6).toFixed(1)} µs; × ${kernelCount} kernels = ${(perOp * kernelCount * 1000).toFixed(0)} ms ` +
       `≈ ${(100 * overhead).toFixed(1)} % of a whole-model step\n`,
   );
+  if (argv.includes("--forward-conv-grad")) {
+    // Same gradients? Compare on small convolutions like the models' (same/valid, odd/even, 1×7, stride 2).
+    type Shape4 = [number, number, number, number];
+    const cases: Array<[Shape4, Shape4, number, "same" | "valid"]> = [
+      [[2, 5, 5, 6], [3, 3, 6, 4], 1, "same"],
+      [[2, 7, 7, 3], [3, 3, 3, 5], 1, "valid"],
+      [[2, 6, 6, 4], [1, 7, 4, 4], 1, "same"],
+      [[2, 6, 6, 4], [2, 2, 4, 3], 1, "same"],
+      [[2, 9, 9, 3], [3, 3, 3, 4], 2, "valid"],
+    ];
+    const gradX = (xs: Shape4, ws: Shape4, stride: number, pad: "same" | "valid") =>
+      tf.tidy(() => {
+        const cx = tf.randomNormal(xs, 0, 1, "float32", 1) as TF.Tensor4D;
+        const cw = tf.randomNormal(ws, 0, 1, "float32", 2) as TF.Tensor4D;
+        return tf.grad((v: TF.Tensor) => tf.conv2d(v as TF.Tensor4D, cw, stride, pad).square().sum())(cx);
+      });
+    const refs = cases.map((c) => gradX(...c));
+    const uninstall = installForwardConvInputGrad();
+    let worst = 0;
+    cases.forEach((c, i) => {
+      const g = gradX(...c);
+      const err = tf.tidy(() => tf.max(tf.abs(tf.sub(g, refs[i]))).dataSync()[0] / tf.max(tf.abs(refs[i])).dataSync()[0]);
+      worst = Math.max(worst, err);
+      g.dispose();
+    });
+    tf.dispose(refs);
+    process.stderr.write(`\nforward-convolution input gradient: largest relative difference to TensorFlow's ${worst.toExponential(1)}\n`);
+    result.forward_conv_grad_max_rel_err = worst;
+    uninstall();
+    // Alternate the two kernels step by step, so that a change in the machine's load hits both alike.
+    const ab = async (label: string, key: string, fn: () => Promise<unknown>) => {
+      const tfTimes: number[] = [];
+      const fwdTimes: number[] = [];
+      for (let i = 0; i < steps + 1; i++) {
+        for (const forward of [false, true]) {
+          const undo = forward ? installForwardConvInputGrad() : undefined;
+          const t = now();
+          await fn();
+          if (i > 0) (forward ? fwdTimes : tfTimes).push(now() - t);
+          undo?.();
+        }
+      }
+      const [a0, b0] = [median(tfTimes), median(fwdTimes)];
+      process.stderr.write(
+        `${label.padEnd(44)} TensorFlow's ${(a0 * 1000).toFixed(0)} ms, forward conv ${(b0 * 1000).toFixed(0)} ms ` +
+          `(${((1 - b0 / a0) * 100).toFixed(0)} % less; ${tfTimes.map((v) => (v * 1000).toFixed(0)).join(", ")} | ${fwdTimes.map((v) => (v * 1000).toFixed(0)).join(", ")})\n`,
+      );
+      result[key] = { tensorflow_grad: a0, forward_conv_grad: b0, tensorflow_grad_steps: tfTimes, forward_conv_grad_steps: fwdTimes };
+    };
+    await ab("whole model train step", "whole_train_ab", () => tm.model.trainOnBatch(x, y));
+    await ab("suffix train step", "suffix_train_ab", () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y));
+  }
   tf.dispose([a, b, x, y, front, ...feats]);
   tm.dispose();
   if (jsonPath) fs.writeFileSync(jsonPath, JSON.stringify(result, null, 2));
