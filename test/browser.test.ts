@@ -201,21 +201,26 @@ async function waitForRun(page: Page, onProgress: (s: PageState) => Promise<void
   }
 }
 
-/** Seconds each code cell took, from the timing JupyterLab records in the cells' metadata. */
+/**
+ * Seconds each code cell took, from the timing JupyterLab records in the cells' metadata. The kernel
+ * reports "busy" for a request when it receives it, so with Run All Cells a cell's time is counted
+ * from the end of the cell before it.
+ */
 async function cellTimings(page: Page): Promise<{ cell: string; seconds: number | null }[]> {
   return page.evaluate(() => {
     const app = (window as unknown as { jupyterapp: any }).jupyterapp;
     const cells = app.shell.currentWidget.content.model.cells;
     const out: { cell: string; seconds: number | null }[] = [];
+    let previousEnd = -Infinity;
     for (let i = 0; i < cells.length; i++) {
       const c = cells.get(i);
       if (c.type !== "code") continue;
       const t = c.getMetadata("execution") ?? {};
-      // The kernel's busy and idle status messages for this cell's request.
-      const start = Date.parse(t["iopub.status.busy"] ?? "");
+      const start = Math.max(Date.parse(t["iopub.status.busy"] ?? ""), previousEnd);
       const end = Date.parse(t["iopub.status.idle"] ?? "");
       const tags: string[] = c.getMetadata("tags") ?? [];
       out.push({ cell: tags[0] ?? c.sharedModel.getSource().split("\n")[0], seconds: Number.isFinite(end - start) ? (end - start) / 1000 : null });
+      if (Number.isFinite(end)) previousEnd = end;
     }
     return out;
   });
