@@ -202,7 +202,7 @@ async function waitForRun(page: Page, onProgress: (s: PageState) => Promise<void
 }
 
 /**
- * Seconds each code cell took, from the timing JupyterLab records in the cells' metadata. The kernel
+ * Seconds each code cell took (approximately), from the timing JupyterLab records in the cells' metadata. The kernel
  * reports "busy" for a request when it receives it, so with Run All Cells a cell's time is counted
  * from the end of the cell before it.
  */
