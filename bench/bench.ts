@@ -2,8 +2,9 @@
  * Speed and memory of the tutorial's model in TypeScript (TF.js on native TensorFlow) next to Keras,
  * on this machine, in one run.
  *
- *   node --import tsx bench/bench.ts [--quick] [--models inception_v3,xception] [--epochs N] [--no-keras]
- *                                    [--doc PATH] [--json PATH]
+ *   node --import tsx bench/bench.ts [--quick] [--models inception_v3,xception] [--no-keras]
+ *        [--full-split | --fit-limit N] [--epochs N] [--epochs-off N] [--keras-epochs N]
+ *        [--warmup N] [--train-steps N] [--infer-steps N] [--doc PATH] [--json PATH] [--python PATH]
  *   npm run bench -- [same flags]        (BENCH_QUICK=1 also selects the quick mode)
  *
  * For each model, one process after the other (never two at once: the machine's cores are shared):
@@ -36,18 +37,29 @@ const END = "<!-- bench:end -->";
 // Options
 // ---------------------------------------------------------------------------
 
+/**
+ * Digits each model's fits use (0: the whole bundled training split, 8,000). Xception trains about three
+ * times slower than InceptionV3 here; fitting it on the whole split with both frameworks, with and
+ * without the cache, would take the benchmark past 15 minutes on 2 cores, so by default its fits use
+ * the first 3,200 digits (2,560 train + 640 validation: same batches, same work per digit). `--full-split`
+ * fits both on all 8,000.
+ */
+export const DEFAULT_FIT_LIMITS: Record<ModelName, number> = { inception_v3: 0, xception: 3200 };
+
 export interface BenchOptions {
   quick: boolean;
   models: ModelName[];
-  /** Epochs of the multi-epoch fits (ours, with and without the frozen-prefix cache). */
+  /** Epochs of our fit with the frozen-prefix cache (its one-off feature pass is spread over them). */
   epochs: number;
+  /** Epochs of our fit without the cache (each epoch does the same work). */
+  epochsOff: number;
   /** Epochs of Keras's fit. */
   kerasEpochs: number;
   warmup: number;
   trainSteps: number;
   inferSteps: number;
-  /** Fit on the first n training digits only (0: all 8,000). */
-  fitLimit: number;
+  /** Fit on the first n training digits only (0: all 8,000), per model. */
+  fitLimits: Record<ModelName, number>;
   keras: boolean;
   doc?: string;
   json?: string;
@@ -61,12 +73,13 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   const o: BenchOptions = {
     quick,
     models: [...MODELS],
-    epochs: quick ? 2 : 3,
+    epochs: 2,
+    epochsOff: 1,
     kerasEpochs: 1,
-    warmup: quick ? 1 : 3,
-    trainSteps: quick ? 2 : 10,
-    inferSteps: quick ? 2 : 10,
-    fitLimit: quick ? 160 : 0,
+    warmup: quick ? 1 : 2,
+    trainSteps: quick ? 2 : 8,
+    inferSteps: quick ? 2 : 8,
+    fitLimits: quick ? { inception_v3: 160, xception: 160 } : { ...DEFAULT_FIT_LIMITS },
     keras: true,
     python: env.KT_PYTHON ?? path.join(ROOT, ".venv", "bin", "python"),
   };
@@ -101,6 +114,12 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
       case "--epochs":
         o.epochs = int(value(i++, a), a, 1);
         break;
+      case "--epochs-off":
+        o.epochsOff = int(value(i++, a), a, 1);
+        break;
+      case "--full-split":
+        o.fitLimits = { inception_v3: 0, xception: 0 };
+        break;
       case "--keras-epochs":
         o.kerasEpochs = int(value(i++, a), a, 1);
         break;
@@ -113,9 +132,12 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
       case "--infer-steps":
         o.inferSteps = int(value(i++, a), a, 1);
         break;
-      case "--fit-limit":
-        o.fitLimit = int(value(i++, a), a, 0);
+      case "--fit-limit": {
+        const n = int(value(i++, a), a, 0);
+        if (n !== 0 && n < 10) throw new Error(`--fit-limit must be 0 (all digits) or at least 10, got ${n}.`);
+        o.fitLimits = { inception_v3: n, xception: n };
         break;
+      }
       case "--doc":
         o.doc = path.resolve(value(i++, a));
         break;
@@ -138,14 +160,15 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   return o;
 }
 
-/** The flags a worker or the Keras script needs to measure what the parent asked for. */
-function sharedFlags(o: BenchOptions): string[] {
+/** The flags a worker needs to measure what the parent asked for. */
+function workerFlags(o: BenchOptions, model: ModelName): string[] {
   return [
     "--warmup", String(o.warmup),
     "--train-steps", String(o.trainSteps),
     "--infer-steps", String(o.inferSteps),
-    "--fit-limit", String(o.fitLimit),
+    "--fit-limit", String(o.fitLimits[model]),
     "--epochs", String(o.epochs),
+    "--epochs-off", String(o.epochsOff),
   ];
 }
 
@@ -171,6 +194,8 @@ export interface FitFigures {
   total_seconds: number;
   /** Wall time from the call to the end of the first epoch (includes computing cached features). */
   first_epoch_wall_seconds?: number;
+  /** Keras only: the short fit run first, which traces fit's functions. */
+  warmup_fit_seconds?: number;
   /** Seconds spent computing the frozen prefix's features (cached fits only). */
   feature_seconds?: number;
   prefix_cached?: boolean;
@@ -213,7 +238,8 @@ async function runWorker(o: BenchOptions): Promise<void> {
   const log = (s: string) => process.stderr.write(`[ours ${o.worker}] ${s}\n`);
 
   const mnist = await loadMnist();
-  const train = o.fitLimit ? take(mnist.train, o.fitLimit) : mnist.train;
+  const limit = o.fitLimits[model];
+  const train = limit ? take(mnist.train, limit) : mnist.train;
   log(`building ${model} ...`);
   let t = now();
   const tm = await buildTransferModel({ base: model, weights: null, key: `bench-${model}` });
@@ -288,11 +314,12 @@ async function runWorker(o: BenchOptions): Promise<void> {
   tf.dispose([x, y]);
 
   const cache = o.worker === "cached";
-  log(`fit: ${o.epochs} epoch(s) on ${nTrain} + ${train.count - nTrain} validation digits, frozen-prefix cache ${cache ? "on" : "off"}`);
+  const epochs = cache ? o.epochs : o.epochsOff;
+  log(`fit: ${epochs} epoch(s) on ${nTrain} + ${train.count - nTrain} validation digits, frozen-prefix cache ${cache ? "on" : "off"}`);
   const fitStart = now();
   let firstEpochEnd: number | undefined;
   const history = await tm.fit(train, {
-    epochs: o.epochs,
+    epochs,
     batchSize: BATCH,
     validationSplit: 0.2,
     progress: false,
@@ -306,7 +333,7 @@ async function runWorker(o: BenchOptions): Promise<void> {
   const epochSum = history.seconds.reduce((a, b) => a + b, 0);
   const split = cache ? tm.prefixSplit() : undefined;
   result.fit = {
-    epochs: o.epochs,
+    epochs,
     train_images: nTrain,
     val_images: train.count - nTrain,
     epoch_seconds: history.seconds,
@@ -328,7 +355,7 @@ async function runWorker(o: BenchOptions): Promise<void> {
 // ---------------------------------------------------------------------------
 
 /** A .npy file (version 1.0, C order) of uint8 data. */
-function npyBytes(data: Uint8Array, shape: number[]): Buffer {
+export function npyBytes(data: Uint8Array, shape: number[]): Buffer {
   let header = `{'descr': '|u1', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
   const total = 10 + header.length + 1;
   header += " ".repeat((64 - (total % 64)) % 64) + "\n";
@@ -404,35 +431,61 @@ const fmt = (v: number | undefined, digits = 1) => (v === undefined || !Number.i
 const ratio = (a: number | undefined, b: number | undefined) =>
   a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? "—" : `${(a / b).toFixed(2)}×`;
 
+/** Digits a model's fits use. */
+export function fitDigits(o: Pick<BenchOptions, "fitLimits">, model: ModelName, available = 8000): number {
+  const n = o.fitLimits[model];
+  return n ? Math.min(n, available) : available;
+}
+
+/** A figure that is either measured or computed from measured ones (shown with "≈"). */
+interface Value {
+  v: number | undefined;
+  computed?: boolean;
+}
+
+/**
+ * Wall time of an E-epoch fit: measured when the run had at least E epochs; otherwise computed as the
+ * time to the end of its first epoch plus E − 1 times the mean of its epochs.
+ */
+export function epochsTime(fit: FitFigures | undefined, e: number): Value {
+  if (!fit || fit.epoch_seconds.length === 0) return { v: undefined };
+  const first = fit.first_epoch_wall_seconds ?? fit.epoch_seconds[0];
+  if (e === 1) return { v: fit.epochs === 1 ? fit.total_seconds : first };
+  if (fit.epochs === e) return { v: fit.total_seconds };
+  if (fit.epochs > e) return { v: first + sum(fit.epoch_seconds.slice(1, e)) };
+  const mean = sum(fit.epoch_seconds) / fit.epoch_seconds.length;
+  return { v: first + (e - 1) * mean, computed: true };
+}
+
 /** The comparison rows of one model: figure, ours, Keras, ours/Keras, which way is better. */
-export function tableRows(r: ModelResults, o: Pick<BenchOptions, "epochs" | "kerasEpochs">): Row[] {
+export function tableRows(r: ModelResults, o: Pick<BenchOptions, "epochs" | "fitLimits">): Row[] {
   const rows: Row[] = [];
-  const add = (figure: string, ours: number | undefined, keras: number | undefined, better: "higher" | "lower" | "", digits = 1) =>
-    rows.push({ figure, ours: fmt(ours, digits), keras: fmt(keras, digits), ratio: better ? ratio(ours, keras) : "", better });
+  const cell = (x: Value, digits: number) => (x.computed && x.v !== undefined ? "≈ " : "") + fmt(x.v, digits);
+  const add = (figure: string, ours: Value, keras: Value, better: "higher" | "lower" | "", digits = 1) =>
+    rows.push({ figure, ours: cell(ours, digits), keras: cell(keras, digits), ratio: better ? ratio(ours.v, keras.v) : "", better });
+  const val = (v: number | undefined): Value => ({ v });
   const k = r.keras;
   const ours = r.ours;
   const cached = r.cached;
-  add("trainable parameters", ours?.params.trainable, k?.params.trainable, "", 0);
-  add("training, images/s (median step, batch 64)", ours?.train?.images_per_second, k?.train?.images_per_second, "higher");
-  add("inference, images/s (median batch of 64)", ours?.infer?.images_per_second, k?.infer?.images_per_second, "higher");
-  add("first training step, s (Keras: incl. graph tracing)", ours?.train?.first_step_seconds, k?.train?.first_step_seconds, "lower");
-  const kEpoch = k?.fit?.epoch_seconds[0];
-  const oursFirst = ours?.fit ? (ours.fit.first_epoch_wall_seconds ?? ours.fit.epoch_seconds[0]) : undefined;
-  const cachedFirst = cached?.fit ? (cached.fit.first_epoch_wall_seconds ?? cached.fit.epoch_seconds[0]) : undefined;
-  const kFirst = k?.fit ? (k.fit.epochs === 1 ? k.fit.total_seconds : kEpoch) : undefined;
-  add("fit, 1 epoch, s", oursFirst, kFirst, "lower");
-  add("fit, 1 epoch, frozen-prefix cache, s", cachedFirst, kFirst, "lower");
-  if (cached?.fit?.feature_seconds !== undefined) add("  of which computing the cached features, s", cached.fit.feature_seconds, undefined, "");
+  add("trainable parameters", val(ours?.params.trainable), val(k?.params.trainable), "", 0);
+  add("training, images/s (median step, batch 64)", val(ours?.train?.images_per_second), val(k?.train?.images_per_second), "higher");
+  add("inference, images/s (median batch of 64)", val(ours?.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");
+  add("first training step, s (Keras: incl. tracing)", val(ours?.train?.first_step_seconds), val(k?.train?.first_step_seconds), "lower");
+  const fitted = (ours ?? cached)?.fit ?? k?.fit;
+  const n = fitted ? fitted.train_images + fitted.val_images : fitDigits(o, r.model);
+  const split = `${Math.floor(n * 0.8)} + ${n - Math.floor(n * 0.8)} val. digits`;
+  const kOne = epochsTime(k?.fit, 1);
+  add(`fit, 1 epoch (${split}), s`, epochsTime(ours?.fit, 1), kOne, "lower");
+  add(`fit, 1 epoch, frozen-prefix cache, s`, epochsTime(cached?.fit, 1), kOne, "lower");
+  if (cached?.fit?.feature_seconds !== undefined) add("  of which computing the cached features, s", val(cached.fit.feature_seconds), val(undefined), "");
   const e = o.epochs;
   if (e > 1) {
-    // Keras runs every epoch in full; its E-epoch time is measured when it ran E epochs, else E × its epoch.
-    const kMulti = k?.fit ? (k.fit.epochs >= e ? sum(k.fit.epoch_seconds.slice(0, e)) : kEpoch !== undefined ? e * kEpoch : undefined) : undefined;
-    const est = k?.fit && k.fit.epochs < e ? " (Keras: " + e + " × its epoch)" : "";
-    add(`fit, ${e} epochs, s${est}`, ours?.fit?.total_seconds, kMulti, "lower");
-    add(`fit, ${e} epochs, frozen-prefix cache, s${est}`, cached?.fit?.total_seconds, kMulti, "lower");
+    const kE = epochsTime(k?.fit, e);
+    add(`fit, ${e} epochs, s`, epochsTime(ours?.fit, e), kE, "lower");
+    add(`fit, ${e} epochs, frozen-prefix cache, s`, epochsTime(cached?.fit, e), kE, "lower");
   }
-  add("peak RSS, MiB (process, steps + fit)", ours ? mib(ours.peak_rss_bytes) : undefined, k ? mib(k.peak_rss_bytes) : undefined, "lower", 0);
-  add("peak RSS, MiB (fit with frozen-prefix cache)", cached ? mib(cached.peak_rss_bytes) : undefined, k ? mib(k.peak_rss_bytes) : undefined, "lower", 0);
+  add("peak RSS, MiB (steps + fit)", val(ours ? mib(ours.peak_rss_bytes) : undefined), val(k ? mib(k.peak_rss_bytes) : undefined), "lower", 0);
+  add("peak RSS, MiB (fit with frozen-prefix cache)", val(cached ? mib(cached.peak_rss_bytes) : undefined), val(k ? mib(k.peak_rss_bytes) : undefined), "lower", 0);
   return rows;
 }
 
@@ -477,7 +530,12 @@ function commandLine(argv: string[]): string {
 
 function resultsBlock(all: ModelResults[], o: BenchOptions, meta: Record<string, string>): string {
   const parts: string[] = [BEGIN, ""];
-  parts.push(`Run of ${meta.date}${o.quick ? " — **quick mode** (smoke run: few steps, 160 digits; not a measurement)" : ""}.`, "");
+  parts.push(`Run of ${meta.date}${o.quick ? " — **quick mode** (a smoke run: few steps, tiny fits; not a measurement)" : ""}.`, "");
+  parts.push(
+    "Ratio ours / Keras: for images/s higher is better (above 1× we are faster); for seconds and MiB lower is " +
+      "better (below 1× we are faster or smaller). “≈” marks a figure computed from measured epochs (see below).",
+    "",
+  );
   parts.push("| | |", "| --- | --- |");
   for (const [k, v] of Object.entries(meta)) if (k !== "date") parts.push(`| ${k} | ${v} |`);
   parts.push("");
@@ -485,6 +543,8 @@ function resultsBlock(all: ModelResults[], o: BenchOptions, meta: Record<string,
     const title = r.model === "inception_v3" ? "InceptionV3 (first 64 base layers frozen)" : "Xception (first 36 base layers frozen)";
     parts.push(`### ${title}`, "", markdownTable(tableRows(r, o)), "");
     const notes: string[] = [];
+    const trace = r.keras?.fit?.warmup_fit_seconds;
+    if (typeof trace === "number") notes.push(`Keras's warm-up fit (traces fit's own functions, not in the table): ${fmt(trace)} s`);
     if (r.ours?.fit) notes.push(`ours, fit without cache: epochs ${r.ours.fit.epoch_seconds.map((s) => s.toFixed(1)).join(", ")} s`);
     if (r.cached?.fit) {
       const f = r.cached.fit;
@@ -536,7 +596,7 @@ async function runParent(o: BenchOptions, argv: string[]): Promise<ModelResults[
   for (const model of o.models) {
     const r: ModelResults = { model, errors: [] };
     for (const worker of ["ours", "cached"] as const) {
-      const c = await runChild(process.execPath, ["--import", "tsx", self, "--worker", worker, "--model", model, ...sharedFlags(o)]);
+      const c = await runChild(process.execPath, ["--import", "tsx", self, "--worker", worker, "--model", model, ...workerFlags(o, model)]);
       if (c.error) r.errors.push(`ours (${worker}): ${c.error}`);
       else r[worker] = c.result;
     }
@@ -544,7 +604,7 @@ async function runParent(o: BenchOptions, argv: string[]): Promise<ModelResults[
       const c = await runChild(o.python, [
         path.join(ROOT, "bench", "keras_bench.py"), "--model", model, "--x", digits.x, "--y", digits.y,
         "--warmup", String(o.warmup), "--train-steps", String(o.trainSteps), "--infer-steps", String(o.inferSteps),
-        "--fit-limit", String(o.fitLimit), "--epochs", String(o.kerasEpochs),
+        "--fit-limit", String(o.fitLimits[model]), "--epochs", String(o.kerasEpochs),
       ]);
       if (c.error) r.errors.push(`Keras: ${c.error}`);
       else {
@@ -568,7 +628,7 @@ async function runParent(o: BenchOptions, argv: string[]): Promise<ModelResults[
     "load average (1/5/15 min)": `${load0.map((l) => l.toFixed(2)).join(" / ")} at the start, ${load1.map((l) => l.toFixed(2)).join(" / ")} at the end`,
     ours: `Node ${process.version}, TF.js ${String(first?.tfjs ?? "?")} (${String(first?.package ?? "?")}) on native TensorFlow ${String(first?.tensorflow ?? "?")}`,
     Keras: keras.ok ? `Keras ${kv ?? "?"} on TensorFlow ${tv ?? "?"} (${path.relative(ROOT, o.python)})` : `skipped: ${keras.why}`,
-    data: `bundled MNIST training split, ${o.fitLimit ? Math.min(o.fitLimit, digits.count) : digits.count} digits (80 % train, 20 % validation), batch ${BATCH}; weights random (no ImageNet download here)`,
+    data: `bundled MNIST training split (${digits.count} digits); fits: ${o.models.map((m) => `${m} ${fitDigits(o, m, digits.count)} digits`).join(", ")} (80 % train, 20 % validation); batch ${BATCH}; weights random (no ImageNet download here)`,
     "steps timed": `${o.warmup} warm-up + ${o.trainSteps} training steps, ${o.warmup} warm-up + ${o.inferSteps} inference batches`,
     "wall time of the benchmark": `${((now() - wall) / 60).toFixed(1)} min`,
   };
