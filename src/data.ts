@@ -19,6 +19,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
+import { downloadProgress } from "./display";
 import { cachedFile } from "./download";
 import { kerasCacheDir } from "./weights";
 import { parseNpz } from "./npy";
@@ -163,6 +164,7 @@ async function kerasMnist(options: LoadMnistOptions): Promise<Mnist> {
       url: options.url ?? process.env.KT_MNIST_URL ?? KERAS_MNIST.url,
       hash: KERAS_MNIST.sha256,
       cacheDirs: [path.join(cacheDir, "datasets")],
+      onProgress: downloadProgress(KERAS_MNIST.fileName),
     });
   }
   return mnistFromNpz(fs.readFileSync(file), file);

@@ -19,6 +19,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { formatBytes, terminalProgress, type ProgressCallback } from "./download";
 import type { Figure } from "./plots";
 
 // ---------------------------------------------------------------------------
@@ -471,5 +472,31 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       if (kernel) render(text);
       else write(text);
     },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Download progress
+
+/**
+ * A download progress reporter: in the notebook, one output updated in place (a bar with the
+ * bytes received); elsewhere, a line per 10 %.
+ */
+export function downloadProgress(label: string): ProgressCallback {
+  if (!inKernel()) return terminalProgress(label);
+  const d = tslab().newDisplay();
+  let last = 0;
+  return (received, total) => {
+    const now = Date.now();
+    const finished = total !== undefined && received >= total;
+    if (now - last < 250 && !finished) return;
+    last = now;
+    const fraction = total ? Math.min(1, received / total) : 0;
+    const amount = total ? `${formatBytes(received)} of ${formatBytes(total)}` : formatBytes(received);
+    d.html(
+      `<div class="kt-download" style="font-size:12px;line-height:1.6">${escapeHtml(label)} ` +
+        `<span style="display:inline-block;width:200px;height:8px;border-radius:4px;background:rgba(127,127,127,0.28);overflow:hidden;vertical-align:middle">` +
+        `<span style="display:block;height:100%;width:${(fraction * 100).toFixed(1)}%;background:#2da44e"></span></span> ${escapeHtml(amount)}</div>`,
+    );
   };
 }

@@ -80,7 +80,7 @@ export function hashAlgorithmOf(hash: string): HashAlgorithm {
   throw new Error(`a hash of ${hash.length} hex digits is neither md5 (32) nor sha256 (64): "${hash}"`);
 }
 
-function formatBytes(n: number): string {
+export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
   return `${(n / (1024 * 1024)).toFixed(1)} MB`;

@@ -35,7 +35,9 @@ export function showLayers(rows: readonly LayerListRow[]): void {
     trainable: r.trainable ? "yes" : "no",
   }));
   if (inKernel()) {
-    tslab().display.html(`<div style="max-height:360px;overflow:auto;display:inline-block">${tableHtml(table)}</div>`);
+    // The header row stays visible while the list scrolls.
+    const sticky = tableHtml(table).replace(/<th style="/g, '<th style="position:sticky;top:0;background:var(--jp-layout-color1,#fff);');
+    tslab().display.html(`<div style="max-height:360px;overflow:auto;display:inline-block">${sticky}</div>`);
   } else {
     console.log(tableText(table));
   }

@@ -30,6 +30,7 @@ import type { LayerVariable } from "@tensorflow/tfjs";
 import type * as H5 from "h5wasm";
 import { tf } from "./backend";
 import { DownloadError, ProgressCallback, cachedFile } from "./download";
+import { downloadProgress } from "./display";
 
 // ---------------------------------------------------------------------------
 // Keras's cache and the ImageNet weights
@@ -162,7 +163,7 @@ export async function imagenetWeights(name: KerasApplicationName, options: Image
       hash: spec.md5,
       hashAlgorithm: "md5",
       cacheDirs: dirs,
-      onProgress: options.onProgress,
+      onProgress: options.onProgress ?? downloadProgress(spec.fileName),
       log: options.log,
     });
   } catch (e) {
