@@ -60,7 +60,7 @@ function asArray<T>(x: T | T[]): T[] {
 }
 
 /** The node through which `layer` takes part in the graph it was first built in. */
-function firstNode(layer: Layer): { inputs: Sym[]; outputs: Sym[] } {
+export function firstNode(layer: Layer): { inputs: Sym[]; outputs: Sym[] } {
   const node = (layer as unknown as { inboundNodes: Array<{ inputTensors: Sym[]; outputTensors: Sym[] }> }).inboundNodes[0];
   if (!node) throw new Error(`Layer ${layer.name} is not connected to a graph.`);
   return { inputs: node.inputTensors, outputs: node.outputTensors };
