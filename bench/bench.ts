@@ -444,17 +444,19 @@ interface Value {
 }
 
 /**
- * Wall time of an E-epoch fit: measured when the run had at least E epochs; otherwise computed as the
- * time to the end of its first epoch plus E − 1 times the mean of its epochs.
+ * Wall time of an E-epoch fit: measured when the run had at least E epochs (the whole call, or the
+ * time to the end of epoch E); otherwise computed as the whole call plus the mean epoch for each
+ * missing epoch.
  */
 export function epochsTime(fit: FitFigures | undefined, e: number): Value {
   if (!fit || fit.epoch_seconds.length === 0) return { v: undefined };
-  const first = fit.first_epoch_wall_seconds ?? fit.epoch_seconds[0];
-  if (e === 1) return { v: fit.epochs === 1 ? fit.total_seconds : first };
   if (fit.epochs === e) return { v: fit.total_seconds };
-  if (fit.epochs > e) return { v: first + sum(fit.epoch_seconds.slice(1, e)) };
+  if (fit.epochs > e) {
+    const first = fit.first_epoch_wall_seconds ?? fit.epoch_seconds[0];
+    return { v: first + sum(fit.epoch_seconds.slice(1, e)) };
+  }
   const mean = sum(fit.epoch_seconds) / fit.epoch_seconds.length;
-  return { v: first + (e - 1) * mean, computed: true };
+  return { v: fit.total_seconds + (e - fit.epochs) * mean, computed: true };
 }
 
 /** The comparison rows of one model: figure, ours, Keras, ours/Keras, which way is better. */

@@ -123,6 +123,12 @@ async function main(): Promise<void> {
     process.stderr.write(`  ${name.padEnd(36)} ${String(e.count).padStart(5)} × ${(e.ms).toFixed(0).padStart(6)} ms  ${((100 * e.ms) / kernelMs).toFixed(1).padStart(5)} %\n`);
   }
   result.kernels = kernelCount;
+  result.step_peak_tensor_bytes = info.peakBytes;
+  result.tensor_bytes_before_step = tf.memory().numBytes;
+  process.stderr.write(
+    `tensor memory: ${(tf.memory().numBytes / 2 ** 20).toFixed(0)} MiB held between steps (weights, Adam slots, inputs), ` +
+      `peak ${(info.peakBytes / 2 ** 20).toFixed(0)} MiB during a step\n`,
+  );
   result.kernel_ms = kernelMs;
   result.kernels_by_name = Object.fromEntries(top.map(([n, e]) => [n, e]));
 

@@ -63,7 +63,7 @@ test("epoch times: measured when run, computed (≈) otherwise", () => {
   assert.deepEqual(epochsTime(f, 3), { v: f.total_seconds });
   const one = fit([10]);
   assert.deepEqual(epochsTime(one, 1), { v: one.total_seconds });
-  assert.deepEqual(epochsTime(one, 3), { v: 30, computed: true });
+  assert.deepEqual(epochsTime(one, 3), { v: one.total_seconds + 20, computed: true });
   assert.deepEqual(epochsTime(undefined, 2), { v: undefined });
 });
 
@@ -82,7 +82,7 @@ test("table: one row per figure, five columns, ratios ours/Keras, missing Keras 
   assert.equal(byName("training, images/s").ratio, "1.00×");
   assert.equal(byName("training, images/s").better, "higher");
   assert.match(byName("fit, 1 epoch (6400 + 1600").figure, /6400 \+ 1600/);
-  assert.equal(byName("fit, 2 epochs, s").keras, "≈ 100.0");
+  assert.equal(byName("fit, 2 epochs, s").keras, "≈ 101.0");
   assert.equal(byName("peak RSS").better, "lower");
   const md = markdownTable(rows).split("\n");
   assert.equal(md.length, rows.length + 2);
