@@ -25,7 +25,7 @@ import {
   obtainInputShape,
   xception,
   KerasNames,
-} from "../src/applications";
+} from "../src/applications/index";
 import { BatchNormalization } from "../src/layers";
 import { saveKerasWeights } from "../src/weights";
 import { ROOT, tmpDir } from "./helpers";
