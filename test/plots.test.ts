@@ -322,29 +322,3 @@ test("comparisonPlot and comparisonTable: one entry per run, best highlighted", 
   assert.equal(t.querySelector("tbody strong")?.textContent, "97.88%");
   assert.match(comparisonTable([]), /No runs yet/);
 });
-
-test("the modules compile with tslab's TypeScript (5.0, ES2022 library, no DOM types)", () => {
-  // tslab compiles local modules itself, with its bundled TypeScript and without the DOM library.
-  const ts = require(require.resolve("@tslab/typescript-for-tslab", { paths: [path.join(ROOT, "node_modules", "tslab")] }));
-  const files = ["src/plots.ts", "src/display.ts"].map((f) => path.join(ROOT, f));
-  const program = ts.createProgram(files, {
-    module: ts.ModuleKind.ESNext,
-    moduleResolution: ts.ModuleResolutionKind.Node10,
-    esModuleInterop: true,
-    target: ts.ScriptTarget.ES2022,
-    lib: ["lib.es2022.d.ts"],
-    declaration: true,
-    noEmit: true,
-    skipLibCheck: true,
-    typeRoots: [path.join(ROOT, "node_modules", "@types")],
-    rootDir: ROOT,
-  });
-  const diagnostics = ts
-    .getPreEmitDiagnostics(program)
-    .filter((d: { file?: { fileName: string } }) => !d.file || !d.file.fileName.endsWith(".d.ts"))
-    .map((d: { file?: { fileName: string; getLineAndCharacterOfPosition(p: number): { line: number } }; start?: number; messageText: unknown }) => {
-      const where = d.file ? `${path.relative(ROOT, d.file.fileName)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : "";
-      return where + ts.flattenDiagnosticMessageText(d.messageText, "\n");
-    });
-  assert.deepEqual(diagnostics, []);
-});
