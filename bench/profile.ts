@@ -1,7 +1,8 @@
 /**
  * Where the time of one training step of the tutorial's model goes, in our implementation.
  *
- *   node --import tsx bench/profile.ts [--model inception_v3|xception] [--steps N] [--json PATH] [--forward-conv-grad]
+ *   node --import tsx bench/profile.ts [--model inception_v3|xception] [--steps N] [--json PATH]
+ *                                      [--forward-conv-grad] [--fused-bn] [--bn-bound] [--experiments-only]
  *
  * Splits a training step (batch 64) into the parts the frozen-prefix split gives (src/frozen_prefix.ts):
  *   front    digits → 84×84×3 (Reshape, UpSampling3D, Reshape), forward only,
@@ -11,7 +12,10 @@
  * whole-model step runs, sums their time by kernel name, and estimates the per-op JavaScript overhead
  * from a loop of tiny ops. With --forward-conv-grad, it then times the training steps again with the
  * input gradient of stride-1 convolutions computed as a forward convolution (bench/conv_grad.ts), after
- * checking that it gives the same gradients.
+ * checking that it gives the same gradients. With --fused-bn, the same for batch normalisation through
+ * TensorFlow's fused kernels (bench/fused_bn.ts), alone and with the convolution change. With --bn-bound, it times steps with every batch
+ * normalisation replaced by the identity: not the same model, an upper bound of what batch
+ * normalisation costs. Each comparison alternates the two variants step by step.
  */
 import * as fs from "node:fs";
 import type * as TF from "@tensorflow/tfjs";
@@ -19,7 +23,9 @@ import { tf, describeBackend } from "../src/backend";
 import { loadMnist, take, toTensors } from "../src/data";
 import { buildTransferModel, type BaseName } from "../src/model";
 import { compileSuffixLike } from "../src/frozen_prefix";
+import { BatchNormalization } from "../src/layers";
 import { installForwardConvInputGrad } from "./conv_grad";
+import { installFusedBatchNorm } from "./fused_bn";
 
 const now = () => performance.now() / 1000;
 
@@ -40,6 +46,79 @@ async function timeIt(label: string, steps: number, fn: () => Promise<void>): Pr
   const m = median(times);
   process.stderr.write(`${label.padEnd(44)} ${(m * 1000).toFixed(0).padStart(7)} ms  (${times.map((s) => (s * 1000).toFixed(0)).join(", ")})\n`);
   return m;
+}
+
+/**
+ * The fused batch norm gives the same outputs, gradients (x, gamma, beta) and moving statistics as
+ * the layer's own code, in training and inference, with and without gamma; returns the largest
+ * relative difference.
+ */
+function checkFusedBatchNorm(): number {
+  let worst = 0;
+  const rel = (a: TF.Tensor, b: TF.Tensor) =>
+    tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0]));
+  for (const scale of [true, false]) {
+    const run = (fused: boolean) => {
+      const undo = fused ? installFusedBatchNorm() : undefined;
+      try {
+        const layer = new BatchNormalization({ scale, momentum: 0.9, gammaInitializer: "glorotUniform", betaInitializer: "glorotUniform" });
+        const x = tf.randomNormal([4, 5, 5, 6], 0.5, 2, "float32", 7);
+        const r = tf.randomNormal([4, 5, 5, 6], 0, 1, "float32", 8);
+        layer.apply(x); // build
+        layer.setWeights(layer.getWeights().map((w, i) => tf.randomUniform(w.shape, 0.5, 1.5, "float32", 10 + i)));
+        const weights = layer.trainableWeights.map((w) => (w as unknown as { read(): TF.Variable }).read());
+        const f = () => tf.sum(tf.mul(layer.apply(x, { training: true }) as TF.Tensor, r)) as TF.Scalar;
+        const { value, grads } = tf.variableGrads(f, weights);
+        const gx = tf.grad((v: TF.Tensor) => tf.sum(tf.mul(layer.apply(v, { training: true }) as TF.Tensor, r)))(x);
+        const inference = layer.apply(x) as TF.Tensor;
+        const out = [value, gx, ...weights.map((w) => grads[w.name]), ...layer.getWeights(), inference];
+        return out.map((t) => t.clone());
+      } finally {
+        undo?.();
+      }
+    };
+    const a = run(false);
+    const b = run(true);
+    a.forEach((t, i) => (worst = Math.max(worst, rel(b[i], t))));
+    tf.dispose([...a, ...b]);
+  }
+  process.stderr.write(`fused batch norm: largest relative difference to the layer's own code ${worst.toExponential(1)}\n`);
+  return worst;
+}
+
+/**
+ * Times `fn` alternately without and with a change (`install` returns its undo), step by step, so
+ * that a change in the machine's load hits both alike; one untimed round first.
+ */
+async function alternate(
+  label: string,
+  change: string,
+  key: string,
+  install: () => () => void,
+  fn: () => Promise<unknown>,
+  steps: number,
+  result: Record<string, unknown>,
+): Promise<void> {
+  const base: number[] = [];
+  const changed: number[] = [];
+  for (let i = 0; i < steps + 1; i++) {
+    for (const on of [false, true]) {
+      const undo = on ? install() : undefined;
+      try {
+        const t = now();
+        await fn();
+        if (i > 0) (on ? changed : base).push(now() - t);
+      } finally {
+        undo?.();
+      }
+    }
+  }
+  const [a, b] = [median(base), median(changed)];
+  const ms = (v: number[]) => v.map((t) => (t * 1000).toFixed(0)).join(", ");
+  process.stderr.write(
+    `${label}: ${(a * 1000).toFixed(0)} ms; with ${change}: ${(b * 1000).toFixed(0)} ms (${((1 - b / a) * 100).toFixed(0)} % less) [${ms(base)} | ${ms(changed)}]\n`,
+  );
+  result[key] = { without: a, with: b, without_steps: base, with_steps: changed };
 }
 
 async function main(): Promise<void> {
@@ -69,83 +148,86 @@ async function main(): Promise<void> {
     await Promise.all(ts.map((a) => a.data()));
     tf.dispose(ts);
   };
-  result.front_forward = await timeIt("front (upsampling) forward", steps, () => read(split.front.predict(x) as TF.Tensor));
-  result.prefix_forward = await timeIt("frozen prefix forward", steps, () => read(split.prefix.predict(front) as TF.Tensor));
-  result.suffix_forward = await timeIt("trainable suffix + head forward", steps, () => read(split.suffix.predict(feats.length === 1 ? feats[0] : feats) as TF.Tensor));
-  result.suffix_train = await timeIt("trainable suffix + head: train step", steps, async () => {
-    await split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y);
-  });
-  result.whole_forward = await timeIt("whole model forward (predict)", steps, () => read(tm.model.predict(x) as TF.Tensor));
-  result.whole_train = await timeIt("whole model train step (trainOnBatch)", steps, async () => {
-    await tm.model.trainOnBatch(x, y);
-  });
-
-  // The step without tfjs-layers' bookkeeping: gradients of the loss (forward + backward), then Adam alone.
-  const optimizer = tm.model.optimizer;
-  const vars = (tm.model as unknown as { collectedTrainableWeights: Array<{ read(): TF.Variable }> }).collectedTrainableWeights.map((w) => w.read());
-  const lossFn = () =>
-    tf.tidy(() => {
-      const p = tm.model.apply(x, { training: true }) as TF.Tensor;
-      return tf.losses.softmaxCrossEntropy(y, tf.log(tf.clipByValue(p, 1e-7, 1))).mean() as TF.Scalar;
+  if (!argv.includes("--experiments-only")) {
+    result.front_forward = await timeIt("front (upsampling) forward", steps, () => read(split.front.predict(x) as TF.Tensor));
+    result.prefix_forward = await timeIt("frozen prefix forward", steps, () => read(split.prefix.predict(front) as TF.Tensor));
+    result.suffix_forward = await timeIt("trainable suffix + head forward", steps, () => read(split.suffix.predict(feats.length === 1 ? feats[0] : feats) as TF.Tensor));
+    result.suffix_train = await timeIt("trainable suffix + head: train step", steps, async () => {
+      await split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y);
     });
-  result.forward_backward = await timeIt("whole model forward + backward (gradients)", steps, async () => {
-    const { value, grads } = optimizer.computeGradients(lossFn, vars);
-    await value.data();
-    tf.dispose([value, ...Object.values(grads)]);
-  });
-  result.adam = await timeIt(`Adam update alone (${vars.length} variables)`, steps, async () => {
-    const grads = Object.fromEntries(vars.map((v) => [v.name, tf.zerosLike(v)]));
-    optimizer.applyGradients(grads);
-    await vars[vars.length - 1].data();
-    tf.dispose(Object.values(grads));
-  });
+    result.whole_forward = await timeIt("whole model forward (predict)", steps, () => read(tm.model.predict(x) as TF.Tensor));
+    result.whole_train = await timeIt("whole model train step (trainOnBatch)", steps, async () => {
+      await tm.model.trainOnBatch(x, y);
+    });
 
-  // Kernels of one whole-model training step.
-  const info = await tf.profile(async () => {
-    await tm.model.trainOnBatch(x, y);
-    return [];
-  });
-  const byName = new Map<string, { count: number; ms: number }>();
-  let kernelMs = 0;
-  for (const k of info.kernels) {
-    if (k.name.endsWith("__op")) continue; // an op's scope: its kernels are listed on their own
-    const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
-    kernelMs += ms;
-    const e = byName.get(k.name) ?? { count: 0, ms: 0 };
-    e.count++;
-    e.ms += ms;
-    byName.set(k.name, e);
-  }
-  const top = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
-  const kernelCount = [...byName.values()].reduce((a, e) => a + e.count, 0);
-  process.stderr.write(`\nwhole-model step under tf.profile: ${kernelCount} kernels, ${kernelMs.toFixed(0)} ms inside kernels\n`);
-  for (const [name, e] of top.slice(0, 15)) {
-    process.stderr.write(`  ${name.padEnd(36)} ${String(e.count).padStart(5)} × ${(e.ms).toFixed(0).padStart(6)} ms  ${((100 * e.ms) / kernelMs).toFixed(1).padStart(5)} %\n`);
-  }
-  result.kernels = kernelCount;
-  result.step_peak_tensor_bytes = info.peakBytes;
-  result.tensor_bytes_before_step = tf.memory().numBytes;
-  process.stderr.write(
-    `tensor memory: ${(tf.memory().numBytes / 2 ** 20).toFixed(0)} MiB held between steps (weights, Adam slots, inputs), ` +
-      `peak ${(info.peakBytes / 2 ** 20).toFixed(0)} MiB during a step\n`,
-  );
-  result.kernel_ms = kernelMs;
-  result.kernels_by_name = Object.fromEntries(top.map(([n, e]) => [n, e]));
+    // The step without tfjs-layers' bookkeeping: gradients of the loss (forward + backward), then Adam alone.
+    const optimizer = tm.model.optimizer;
+    const vars = (tm.model as unknown as { collectedTrainableWeights: Array<{ read(): TF.Variable }> }).collectedTrainableWeights.map((w) => w.read());
+    const lossFn = () =>
+      tf.tidy(() => {
+        const p = tm.model.apply(x, { training: true }) as TF.Tensor;
+        return tf.losses.softmaxCrossEntropy(y, tf.log(tf.clipByValue(p, 1e-7, 1))).mean() as TF.Scalar;
+      });
+    result.forward_backward = await timeIt("whole model forward + backward (gradients)", steps, async () => {
+      const { value, grads } = optimizer.computeGradients(lossFn, vars);
+      await value.data();
+      tf.dispose([value, ...Object.values(grads)]);
+    });
+    result.adam = await timeIt(`Adam update alone (${vars.length} variables)`, steps, async () => {
+      const grads = Object.fromEntries(vars.map((v) => [v.name, tf.zerosLike(v)]));
+      optimizer.applyGradients(grads);
+      await vars[vars.length - 1].data();
+      tf.dispose(Object.values(grads));
+    });
 
-  // Per-op overhead: a loop of tiny ops, each through the same dispatch path as a real kernel.
-  const a = tf.scalar(1);
-  const b = tf.scalar(2);
-  const n = 5000;
-  for (let i = 0; i < 500; i++) tf.add(a, b).dispose();
-  const t0 = now();
-  for (let i = 0; i < n; i++) tf.add(a, b).dispose();
-  const perOp = (now() - t0) / n;
-  result.tiny_op_seconds = perOp;
-  const overhead = (perOp * kernelCount) / (result.whole_train as number);
-  process.stderr.write(
-    `\ntiny op (scalar add): ${(perOp * 1e6).toFixed(1)} µs; × ${kernelCount} kernels = ${(perOp * kernelCount * 1000).toFixed(0)} ms ` +
-      `≈ ${(100 * overhead).toFixed(1)} % of a whole-model step\n`,
-  );
+    // Kernels of one whole-model training step.
+    const info = await tf.profile(async () => {
+      await tm.model.trainOnBatch(x, y);
+      return [];
+    });
+    const byName = new Map<string, { count: number; ms: number }>();
+    let kernelMs = 0;
+    for (const k of info.kernels) {
+      if (k.name.endsWith("__op")) continue; // an op's scope: its kernels are listed on their own
+      const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
+      kernelMs += ms;
+      const e = byName.get(k.name) ?? { count: 0, ms: 0 };
+      e.count++;
+      e.ms += ms;
+      byName.set(k.name, e);
+    }
+    const top = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
+    const kernelCount = [...byName.values()].reduce((a, e) => a + e.count, 0);
+    process.stderr.write(`\nwhole-model step under tf.profile: ${kernelCount} kernels, ${kernelMs.toFixed(0)} ms inside kernels\n`);
+    for (const [name, e] of top.slice(0, 15)) {
+      process.stderr.write(`  ${name.padEnd(36)} ${String(e.count).padStart(5)} × ${(e.ms).toFixed(0).padStart(6)} ms  ${((100 * e.ms) / kernelMs).toFixed(1).padStart(5)} %\n`);
+    }
+    result.kernels = kernelCount;
+    result.step_peak_tensor_bytes = info.peakBytes;
+    result.tensor_bytes_before_step = tf.memory().numBytes;
+    process.stderr.write(
+      `tensor memory: ${(tf.memory().numBytes / 2 ** 20).toFixed(0)} MiB held between steps (weights, Adam slots, inputs), ` +
+        `peak ${(info.peakBytes / 2 ** 20).toFixed(0)} MiB during a step\n`,
+    );
+    result.kernel_ms = kernelMs;
+    result.kernels_by_name = Object.fromEntries(top.map(([n, e]) => [n, e]));
+
+    // Per-op overhead: a loop of tiny ops, each through the same dispatch path as a real kernel.
+    const a = tf.scalar(1);
+    const b = tf.scalar(2);
+    const n = 5000;
+    for (let i = 0; i < 500; i++) tf.add(a, b).dispose();
+    const t0 = now();
+    for (let i = 0; i < n; i++) tf.add(a, b).dispose();
+    const perOp = (now() - t0) / n;
+    result.tiny_op_seconds = perOp;
+    tf.dispose([a, b]);
+    const overhead = (perOp * kernelCount) / (result.whole_train as number);
+    process.stderr.write(
+      `\ntiny op (scalar add): ${(perOp * 1e6).toFixed(1)} µs; × ${kernelCount} kernels = ${(perOp * kernelCount * 1000).toFixed(0)} ms ` +
+        `≈ ${(100 * overhead).toFixed(1)} % of a whole-model step\n`,
+    );
+  }
   if (argv.includes("--forward-conv-grad")) {
     // Same gradients? Compare on small convolutions like the models' (same/valid, odd/even, 1×7, stride 2).
     type Shape4 = [number, number, number, number];
@@ -175,30 +257,41 @@ async function main(): Promise<void> {
     process.stderr.write(`\nforward-convolution input gradient: largest relative difference to TensorFlow's ${worst.toExponential(1)}\n`);
     result.forward_conv_grad_max_rel_err = worst;
     uninstall();
-    // Alternate the two kernels step by step, so that a change in the machine's load hits both alike.
-    const ab = async (label: string, key: string, fn: () => Promise<unknown>) => {
-      const tfTimes: number[] = [];
-      const fwdTimes: number[] = [];
-      for (let i = 0; i < steps + 1; i++) {
-        for (const forward of [false, true]) {
-          const undo = forward ? installForwardConvInputGrad() : undefined;
-          const t = now();
-          await fn();
-          if (i > 0) (forward ? fwdTimes : tfTimes).push(now() - t);
-          undo?.();
-        }
-      }
-      const [a0, b0] = [median(tfTimes), median(fwdTimes)];
-      process.stderr.write(
-        `${label.padEnd(44)} TensorFlow's ${(a0 * 1000).toFixed(0)} ms, forward conv ${(b0 * 1000).toFixed(0)} ms ` +
-          `(${((1 - b0 / a0) * 100).toFixed(0)} % less; ${tfTimes.map((v) => (v * 1000).toFixed(0)).join(", ")} | ${fwdTimes.map((v) => (v * 1000).toFixed(0)).join(", ")})\n`,
-      );
-      result[key] = { tensorflow_grad: a0, forward_conv_grad: b0, tensorflow_grad_steps: tfTimes, forward_conv_grad_steps: fwdTimes };
-    };
-    await ab("whole model train step", "whole_train_ab", () => tm.model.trainOnBatch(x, y));
-    await ab("suffix train step", "suffix_train_ab", () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y));
+    await alternate("whole model train step", "forward-conv input grad", "whole_train_forward_conv_grad", installForwardConvInputGrad, () => tm.model.trainOnBatch(x, y), steps, result);
+    await alternate("suffix train step", "forward-conv input grad", "suffix_train_forward_conv_grad", installForwardConvInputGrad, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
   }
-  tf.dispose([a, b, x, y, front, ...feats]);
+  if (argv.includes("--fused-bn")) {
+    result.fused_bn_max_rel_err = checkFusedBatchNorm();
+    await alternate("whole model train step", "fused batch norm", "whole_train_fused_bn", installFusedBatchNorm, () => tm.model.trainOnBatch(x, y), steps, result);
+    await alternate("whole model forward", "fused batch norm", "whole_forward_fused_bn", installFusedBatchNorm, () => read(tm.model.predict(x) as TF.Tensor), steps, result);
+    await alternate("suffix train step", "fused batch norm", "suffix_train_fused_bn", installFusedBatchNorm, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
+    const both = () => {
+      const a = installForwardConvInputGrad();
+      const b = installFusedBatchNorm();
+      return () => {
+        b();
+        a();
+      };
+    };
+    await alternate("whole model train step", "fused batch norm + forward-conv input grad", "whole_train_both", both, () => tm.model.trainOnBatch(x, y), steps, result);
+    await alternate("suffix train step", "fused batch norm + forward-conv input grad", "suffix_train_both", both, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
+  }
+  if (argv.includes("--bn-bound")) {
+    // Not the same model: batch normalisation replaced by the identity, for an upper bound of what it costs.
+    const identityBn = () => {
+      const proto = BatchNormalization.prototype as unknown as { call: (inputs: TF.Tensor | TF.Tensor[], kwargs: object) => TF.Tensor };
+      const call = proto.call;
+      proto.call = function (inputs: TF.Tensor | TF.Tensor[]) {
+        return tf.clone(Array.isArray(inputs) ? inputs[0] : inputs);
+      };
+      return () => {
+        proto.call = call;
+      };
+    };
+    await alternate("whole model train step", "batch norm as identity", "whole_train_without_bn", identityBn, () => tm.model.trainOnBatch(x, y), steps, result);
+    await alternate("whole model forward", "batch norm as identity", "whole_forward_without_bn", identityBn, () => read(tm.model.predict(x) as TF.Tensor), steps, result);
+  }
+  tf.dispose([x, y, front, ...feats]);
   tm.dispose();
   if (jsonPath) fs.writeFileSync(jsonPath, JSON.stringify(result, null, 2));
   process.stdout.write(JSON.stringify(result) + "\n");
