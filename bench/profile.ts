@@ -2,7 +2,7 @@
  * Where the time of one training step of the tutorial's model goes, in our implementation.
  *
  *   node --import tsx bench/profile.ts [--model inception_v3|xception] [--steps N] [--json PATH]
- *                                      [--forward-conv-grad] [--fused-bn] [--bn-bound] [--experiments-only]
+ *                                      [--forward-conv-grad] [--fused-bn] [--relu-grad] [--bn-bound] [--experiments-only]
  *
  * Splits a training step (batch 64) into the parts the frozen-prefix split gives (src/frozen_prefix.ts):
  *   front    digits → 84×84×3 (Reshape, UpSampling3D, Reshape), forward only,
@@ -13,7 +13,8 @@
  * from a loop of tiny ops. With --forward-conv-grad, it then times the training steps again with the
  * input gradient of stride-1 convolutions computed as a forward convolution (bench/conv_grad.ts), after
  * checking that it gives the same gradients. With --fused-bn, the same for batch normalisation through
- * TensorFlow's fused kernels (bench/fused_bn.ts), alone and with the convolution change. With --bn-bound, it times steps with every batch
+ * TensorFlow's fused kernels (bench/fused_bn.ts); with --relu-grad, ReLU's gradient through TensorFlow's
+ * ReluGrad kernel (bench/relu_grad.ts); with several of these, all of them together. With --bn-bound, it times steps with every batch
  * normalisation replaced by the identity: not the same model, an upper bound of what batch
  * normalisation costs. Each comparison alternates the two variants step by step.
  */
@@ -26,6 +27,7 @@ import { compileSuffixLike } from "../src/frozen_prefix";
 import { BatchNormalization } from "../src/layers";
 import { installForwardConvInputGrad } from "./conv_grad";
 import { installFusedBatchNorm } from "./fused_bn";
+import { installReluGrad } from "./relu_grad";
 
 const now = () => performance.now() / 1000;
 
@@ -265,16 +267,37 @@ async function main(): Promise<void> {
     await alternate("whole model train step", "fused batch norm", "whole_train_fused_bn", installFusedBatchNorm, () => tm.model.trainOnBatch(x, y), steps, result);
     await alternate("whole model forward", "fused batch norm", "whole_forward_fused_bn", installFusedBatchNorm, () => read(tm.model.predict(x) as TF.Tensor), steps, result);
     await alternate("suffix train step", "fused batch norm", "suffix_train_fused_bn", installFusedBatchNorm, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
-    const both = () => {
-      const a = installForwardConvInputGrad();
-      const b = installFusedBatchNorm();
-      return () => {
-        b();
-        a();
-      };
+  }
+  if (argv.includes("--relu-grad")) {
+    const g = (undo: () => void) =>
+      tf.tidy(() => {
+        const v = tf.randomNormal([3, 4, 4, 5], 0, 1, "float32", 3);
+        const r = tf.randomNormal([3, 4, 4, 5], 0, 1, "float32", 4);
+        const out = tf.grad((t: TF.Tensor) => tf.sum(tf.mul(tf.relu(t), r)))(v);
+        undo();
+        return out;
+      });
+    const ref = g(() => undefined);
+    const alt = g(installReluGrad());
+    const err = tf.tidy(() => tf.max(tf.abs(tf.sub(alt, ref))).dataSync()[0]);
+    tf.dispose([ref, alt]);
+    process.stderr.write(`ReluGrad: largest difference to TF.js's relu gradient ${err}\n`);
+    result.relu_grad_max_abs_err = err;
+    await alternate("whole model train step", "ReluGrad", "whole_train_relu_grad", installReluGrad, () => tm.model.trainOnBatch(x, y), steps, result);
+  }
+  const chosen: Array<[string, () => () => void]> = [];
+  if (argv.includes("--forward-conv-grad")) chosen.push(["forward-conv input grad", installForwardConvInputGrad]);
+  if (argv.includes("--fused-bn")) chosen.push(["fused batch norm", installFusedBatchNorm]);
+  if (argv.includes("--relu-grad")) chosen.push(["ReluGrad", installReluGrad]);
+  if (chosen.length > 1) {
+    const all = () => {
+      const undos = chosen.map(([, install]) => install());
+      return () => undos.reverse().forEach((u) => u());
     };
-    await alternate("whole model train step", "fused batch norm + forward-conv input grad", "whole_train_both", both, () => tm.model.trainOnBatch(x, y), steps, result);
-    await alternate("suffix train step", "fused batch norm + forward-conv input grad", "suffix_train_both", both, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
+    const names = chosen.map(([n]) => n).join(" + ");
+    await alternate("whole model train step", names, "whole_train_combined", all, () => tm.model.trainOnBatch(x, y), steps, result);
+    await alternate("suffix train step", names, "suffix_train_combined", all, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
+    await alternate("whole model forward", names, "whole_forward_combined", all, () => read(tm.model.predict(x) as TF.Tensor), steps, result);
   }
   if (argv.includes("--bn-bound")) {
     // Not the same model: batch normalisation replaced by the identity, for an upper bound of what it costs.
