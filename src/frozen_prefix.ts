@@ -140,9 +140,21 @@ export function splitAtDepth(m: SplittableModel, depth: number): PrefixSplit | u
   return { depth, front, prefix, suffix, featureShapes, bytesPerExample, release };
 }
 
-/** The features of every example of x ([n, ...] input of the whole model), computed in batches in inference mode. */
-export async function computeFeatures(split: PrefixSplit, x: TF.Tensor, batchSize = 64): Promise<TF.Tensor[]> {
+export interface FeatureOptions {
+  batchSize?: number;
+  /** Called after each batch with the number of examples done. */
+  onProgress?: (done: number, total: number) => void;
+  /** Checked after each batch: true stops the computation (the result is then undefined). */
+  shouldStop?: () => boolean;
+}
+
+/**
+ * The features of every example of x ([n, ...] input of the whole model), computed in batches in
+ * inference mode; undefined if `shouldStop` stopped it.
+ */
+export async function computeFeatures(split: PrefixSplit, x: TF.Tensor, options: FeatureOptions = {}): Promise<TF.Tensor[] | undefined> {
   const n = x.shape[0];
+  const batchSize = options.batchSize ?? 64;
   const parts: TF.Tensor[][] = split.featureShapes.map(() => []);
   try {
     for (let start = 0; start < n; start += batchSize) {
@@ -152,8 +164,10 @@ export async function computeFeatures(split: PrefixSplit, x: TF.Tensor, batchSiz
         return asArray(split.prefix.predict(base) as TF.Tensor | TF.Tensor[]);
       });
       out.forEach((t, i) => parts[i].push(t));
+      options.onProgress?.(start + size, n);
       // Let the event loop breathe (progress displays, interrupts).
       await new Promise((resolve) => setImmediate(resolve));
+      if (options.shouldStop?.()) return undefined;
     }
     return parts.map((p) => {
       const joined = p.length === 1 ? p[0].clone() : tf.concat(p, 0);

@@ -17,7 +17,7 @@ import { inceptionV3, layerTable, xception, type LayerRow } from "./applications
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./frozen_prefix";
 import { UpSampling3D } from "./layers";
 import { toTensors, type DigitSet } from "./data";
-import { warning } from "./display";
+import { createProgress, warning } from "./display";
 import {
   KERAS_ADAM,
   compileModel,
@@ -242,7 +242,7 @@ export class TransferModel {
    */
   async fit(train: DigitSet, options: TransferFitOptions = {}): Promise<History> {
     this.assertUsable();
-    if (this.pending) await this.pending.catch(() => undefined);
+    await this.settled();
     const run = this.fitOnce(train, options);
     this.pending = run;
     try {
@@ -250,6 +250,11 @@ export class TransferModel {
     } finally {
       if (this.pending === run) this.pending = undefined;
     }
+  }
+
+  /** Waits until an interrupted `fit` has finished its last batch. */
+  async settled(): Promise<void> {
+    if (this.pending) await this.pending.catch(() => undefined);
   }
 
   /** The split used by the frozen-prefix cache at the current depth (built on first use). */
@@ -276,6 +281,13 @@ export class TransferModel {
       seconds: 0,
       prefixCached: false,
     };
+    // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
+    // during training, fit() stops after the current batch. Either way the model stays usable.
+    let interrupted = false;
+    const onSigint = () => {
+      interrupted = true;
+    };
+    process.on("SIGINT", onSigint);
     try {
       const budget = options.cacheBudgetBytes ?? (Number(process.env.KT_PREFIX_CACHE_MB) * 2 ** 20 || 2 * 2 ** 30);
       const mode = options.cachePrefix ?? "auto";
@@ -284,9 +296,26 @@ export class TransferModel {
       let history: History;
       record.prefixCached = useCache;
       if (useCache) {
-        features = await computeFeatures(split, x, options.batchSize ?? 64);
-        compileSuffixLike(split, this.model);
-        history = await fit(split.suffix, features.length === 1 ? features[0] : features, y, options);
+        const batchSize = options.batchSize ?? 64;
+        const progress = options.progress === false ? undefined : createProgress({ title: "Frozen layers: computing their output once" });
+        const featuresStarted = Date.now();
+        features = await computeFeatures(split, x, {
+          batchSize,
+          shouldStop: () => interrupted,
+          onProgress: (done, total) =>
+            progress?.update({ epoch: 1, epochs: 1, batch: Math.ceil(done / batchSize), batches: Math.ceil(total / batchSize), seconds: (Date.now() - featuresStarted) / 1000 }),
+        });
+        progress?.done(
+          features
+            ? `Frozen layers' output computed once for ${train.count} digits in ${((Date.now() - featuresStarted) / 1000).toFixed(1)} s; training the layers after them.`
+            : "Interrupted.",
+        );
+        if (!features) {
+          history = { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: true };
+        } else {
+          compileSuffixLike(split, this.model);
+          history = await fit(split.suffix, features.length === 1 ? features[0] : features, y, options);
+        }
       } else {
         history = await fit(this.model, x, y, options);
       }
@@ -298,6 +327,7 @@ export class TransferModel {
       this.runs.push(record);
       return history;
     } finally {
+      process.removeListener("SIGINT", onSigint);
       tf.dispose([x, y]);
       if (features) tf.dispose(features);
     }
@@ -306,6 +336,7 @@ export class TransferModel {
   /** Test loss and accuracy; also completes the latest run's record. */
   async evaluate(test: DigitSet, batchSize = 64): Promise<Evaluation> {
     this.assertUsable();
+    await this.settled();
     const { x, y } = toTensors(test);
     try {
       const result = await evaluate(this.model, x, y, batchSize);
@@ -323,6 +354,7 @@ export class TransferModel {
   /** Class probabilities and predicted classes for a set of digits. */
   async predict(set: DigitSet, batchSize = 64): Promise<Predictions> {
     this.assertUsable();
+    await this.settled();
     const { x, y } = toTensors(set);
     try {
       return await predict(this.model, x, batchSize);

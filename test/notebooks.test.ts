@@ -139,3 +139,21 @@ test("re-running the freeze and training cells with another depth updates the mo
   assert.match(rows[1].textContent ?? "", /100/);
   assert.match(rows[1].textContent ?? "", new RegExp(m![1]));
 });
+
+test("interrupting the kernel during training stops it and leaves the model usable", () => {
+  const out = outDir("notebook-interrupt");
+  const file = path.join(out, "inception-interrupted.ipynb");
+  const params = Object.entries({ ...SMALL, EPOCHS: 50, TRAIN_IMAGES: 256, WEIGHTS: "random" }).map(
+    ([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`,
+  );
+  const r = spawnSync(PYTHON, [path.join(ROOT, "test", "interrupt_training.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "20", ...params], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const nb = JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
+  const state = JSON.parse(cellText(cellTagged(nb, "interrupt-report")).trim()) as { interrupted: boolean; epochs: number };
+  assert.equal(state.interrupted, true);
+  assert.ok(state.epochs < 50, `training went on for ${state.epochs} epochs`);
+  assert.match(cellText(cellTagged(nb, "evaluate")), /test accuracy [\d.]+ on 48 digits/);
+});
