@@ -476,7 +476,15 @@ export function createProgress(options: ProgressOptions = {}): Progress {
 }
 
 // ---------------------------------------------------------------------------
-// Download progress
+// Download and step progress
+
+function barHtml(cls: string, label: string, fraction: number, amount: string): string {
+  return (
+    `<div class="${cls}" style="font-size:12px;line-height:1.6">${escapeHtml(label)} ` +
+    `<span style="display:inline-block;width:200px;height:8px;border-radius:4px;background:rgba(127,127,127,0.28);overflow:hidden;vertical-align:middle">` +
+    `<span style="display:block;height:100%;width:${(Math.min(1, fraction) * 100).toFixed(1)}%;background:#2da44e"></span></span> ${escapeHtml(amount)}</div>`
+  );
+}
 
 /**
  * A download progress reporter: in the notebook, one output updated in place (a bar with the
@@ -491,12 +499,35 @@ export function downloadProgress(label: string): ProgressCallback {
     const finished = total !== undefined && received >= total;
     if (now - last < 250 && !finished) return;
     last = now;
-    const fraction = total ? Math.min(1, received / total) : 0;
     const amount = total ? `${formatBytes(received)} of ${formatBytes(total)}` : formatBytes(received);
-    d.html(
-      `<div class="kt-download" style="font-size:12px;line-height:1.6">${escapeHtml(label)} ` +
-        `<span style="display:inline-block;width:200px;height:8px;border-radius:4px;background:rgba(127,127,127,0.28);overflow:hidden;vertical-align:middle">` +
-        `<span style="display:block;height:100%;width:${(fraction * 100).toFixed(1)}%;background:#2da44e"></span></span> ${escapeHtml(amount)}</div>`,
-    );
+    d.html(barHtml("kt-download", label, total ? received / total : 0, amount));
+  };
+}
+
+export interface StepProgress {
+  /** `done` of `total` items processed. */
+  update(done: number, total: number): void;
+  /** Replaces the bar with a closing line. */
+  finish(text: string): void;
+}
+
+/**
+ * Progress of a one-off computation over items (e.g. the frozen layers over the digits): a bar updated
+ * in place in the notebook; elsewhere only the closing line is printed.
+ */
+export function stepProgress(label: string, unit = "items"): StepProgress {
+  const d = inKernel() ? tslab().newDisplay() : undefined;
+  let last = 0;
+  return {
+    update(done, total) {
+      const now = Date.now();
+      if (!d || (now - last < 250 && done < total)) return;
+      last = now;
+      d.html(barHtml("kt-steps", label, total ? done / total : 0, `${done} of ${total} ${unit}`));
+    },
+    finish(text) {
+      if (d) d.html(`<div class="kt-steps" style="font-size:12px;line-height:1.6">${escapeHtml(text)}</div>`);
+      else console.log(text);
+    },
   };
 }

@@ -17,7 +17,7 @@ import { inceptionV3, layerTable, xception, type LayerRow } from "./applications
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./frozen_prefix";
 import { UpSampling3D } from "./layers";
 import { toTensors, type DigitSet } from "./data";
-import { createProgress, warning } from "./display";
+import { stepProgress, warning } from "./display";
 import {
   KERAS_ADAM,
   compileModel,
@@ -297,15 +297,14 @@ export class TransferModel {
       record.prefixCached = useCache;
       if (useCache) {
         const batchSize = options.batchSize ?? 64;
-        const progress = options.progress === false ? undefined : createProgress({ title: "Frozen layers: computing their output once" });
+        const progress = options.progress === false ? undefined : stepProgress("Frozen layers: computing their output once", "digits");
         const featuresStarted = Date.now();
         features = await computeFeatures(split, x, {
           batchSize,
           shouldStop: () => interrupted,
-          onProgress: (done, total) =>
-            progress?.update({ epoch: 1, epochs: 1, batch: Math.ceil(done / batchSize), batches: Math.ceil(total / batchSize), seconds: (Date.now() - featuresStarted) / 1000 }),
+          onProgress: (done, total) => progress?.update(done, total),
         });
-        progress?.done(
+        progress?.finish(
           features
             ? `Frozen layers' output computed once for ${train.count} digits in ${((Date.now() - featuresStarted) / 1000).toFixed(1)} s; training the layers after them.`
             : "Interrupted.",
