@@ -124,7 +124,8 @@ def write(nb, out_dir, stem):
     return ipynb
 
 
-def run(path, params, out_dir, timeout):
+def open_notebook(path, params, timeout=None):
+    """The notebook with its parameters injected, and a client for the kernel it names."""
     nb = nbformat.read(str(path), as_version=4)
     inject(nb, params, path)
     kernel = nb.metadata.get("kernelspec", {}).get("name", KERNEL)
@@ -133,6 +134,17 @@ def run(path, params, out_dir, timeout):
                             # Jupyter starts a kernel in the notebook's folder; so do we (the
                             # kernel wrapper then moves to the project root).
                             resources={"metadata": {"path": str(path.resolve().parent)}})
+    return nb, client
+
+
+def tagged(nb, tag):
+    """Index of the first cell with `tag`."""
+    return next(i for i, c in enumerate(nb.cells) if tag in c.metadata.get("tags", []))
+
+
+def run(path, params, out_dir, timeout):
+    nb, client = open_notebook(path, params, timeout)
+    kernel = client.kernel_name
     started = time.time()
     print(f"running {path} (kernel {kernel}" +
           (", " + ", ".join(f"{k}={v}" for k, v in params.items()) if params else "") + ")",

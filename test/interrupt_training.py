@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kernel-setup"))
-from run_notebook import inject  # noqa: E402
+from run_notebook import open_notebook, tagged  # noqa: E402
 
 REPORT = """console.log(JSON.stringify({
   interrupted: learner.lastHistory ? learner.lastHistory.interrupted : null,
@@ -28,12 +27,8 @@ REPORT = """console.log(JSON.stringify({
 def main():
     path, out, delay = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
     params = dict(a.split("=", 1) for a in sys.argv[4:])
-    nb = nbformat.read(str(path), as_version=4)
-    inject(nb, params, path)
-    client = NotebookClient(nb, kernel_name="keras-transfer-ts", timeout=900,
-                            resources={"metadata": {"path": str(path.resolve().parent)}})
-    index = lambda tag: next(i for i, c in enumerate(nb.cells) if tag in c.metadata.get("tags", []))
-    train, evaluate = index("train"), index("evaluate")
+    nb, client = open_notebook(path, params, timeout=900)
+    train, evaluate = tagged(nb, "train"), tagged(nb, "evaluate")
     with client.setup_kernel():
         for i in range(train):
             client.execute_cell(nb.cells[i], i)

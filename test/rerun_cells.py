@@ -10,21 +10,16 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kernel-setup"))
-from run_notebook import inject  # noqa: E402
+from run_notebook import open_notebook, tagged  # noqa: E402
 
 
 def main():
     path, out, depth = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     params = dict(a.split("=", 1) for a in sys.argv[4:])
-    nb = nbformat.read(str(path), as_version=4)
-    inject(nb, params, path)
-    client = NotebookClient(nb, kernel_name="keras-transfer-ts", timeout=900,
-                            resources={"metadata": {"path": str(path.resolve().parent)}})
-    tagged = lambda tag: next(i for i, c in enumerate(nb.cells) if tag in c.metadata.get("tags", []))
-    first, last = tagged("freeze"), tagged("evaluate")
+    nb, client = open_notebook(path, params, timeout=900)
+    first, last = tagged(nb, "freeze"), tagged(nb, "evaluate")
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells):
             client.execute_cell(cell, i)
