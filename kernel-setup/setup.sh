@@ -34,7 +34,8 @@ if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.kt-requirements" 2>/dev/null)" !
 fi
 
 # --- npm dependencies ---------------------------------------------------------
-want="$(hash_of package.json package-lock.json)"
+# Only the dependencies and the lockfile matter (not, say, an edited npm script).
+want="$( (node -p 'const p = require("./package.json"); JSON.stringify([p.dependencies, p.optionalDependencies, p.devDependencies])'; cat package-lock.json 2>/dev/null) | sha256sum | cut -c1-16)"
 if [[ ! -d node_modules || "$(cat node_modules/.kt-lock 2>/dev/null)" != "$want" ]]; then
   log "installing npm dependencies"
   if [[ -f package-lock.json ]]; then
