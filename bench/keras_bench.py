@@ -96,8 +96,13 @@ def count(weights):
     return int(sum(np.prod(w.shape) for w in weights))
 
 
+def cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def timed_steps(fn, batches, warmup, steps):
-    """Runs fn on `warmup` then `steps` batches (cycling); returns (first, [step seconds])."""
+    """Runs fn on `warmup` then `steps` batches (cycling); returns (first, [step seconds], CPU cores busy)."""
     first = None
     for i in range(warmup):
         t = time.perf_counter()
@@ -105,12 +110,13 @@ def timed_steps(fn, batches, warmup, steps):
         if first is None:
             first = time.perf_counter() - t
     times = []
+    cpu0 = cpu_seconds()
     for i in range(steps):
         b = batches[(warmup + i) % len(batches)]
         t = time.perf_counter()
         fn(*b)
         times.append(time.perf_counter() - t)
-    return first, times
+    return first, times, (cpu_seconds() - cpu0) / sum(times)
 
 
 def main():
@@ -179,7 +185,7 @@ def main():
     n_train = int(len(x_all) * (1 - 0.2))
     train_batches = [(x_all[i : i + bs], y_all[i : i + bs]) for i in range(0, n_train - bs + 1, bs)]
     log(f"[keras] train_on_batch: {args.warmup} warm-up + {args.train_steps} timed steps")
-    first, times = timed_steps(lambda a, b: model.train_on_batch(a, b), train_batches, args.warmup, args.train_steps)
+    first, times, cores = timed_steps(lambda a, b: model.train_on_batch(a, b), train_batches, args.warmup, args.train_steps)
     med = statistics.median(times)
     result["train"] = {
         "warmup": args.warmup,
@@ -187,11 +193,12 @@ def main():
         "step_seconds": times,
         "median_step_seconds": med,
         "images_per_second": bs / med,
+        "cpu_cores_busy": cores,
     }
     log(f"[keras] train: {bs / med:.1f} img/s (first step {first:.1f} s)")
 
     log(f"[keras] predict_on_batch: {args.warmup} warm-up + {args.infer_steps} timed steps")
-    first, times = timed_steps(lambda a, b: model.predict_on_batch(a), train_batches, args.warmup, args.infer_steps)
+    first, times, cores = timed_steps(lambda a, b: model.predict_on_batch(a), train_batches, args.warmup, args.infer_steps)
     med = statistics.median(times)
     result["infer"] = {
         "warmup": args.warmup,
@@ -199,6 +206,7 @@ def main():
         "step_seconds": times,
         "median_step_seconds": med,
         "images_per_second": bs / med,
+        "cpu_cores_busy": cores,
     }
     log(f"[keras] infer: {bs / med:.1f} img/s (first step {first:.1f} s)")
 
@@ -216,12 +224,16 @@ def main():
         warmup_seconds = time.perf_counter() - t
         epoch_times = []
 
+        marks = {}
+
         class EpochTimer(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
                 self.t = time.perf_counter()
+                marks.setdefault("first_epoch_begin", self.t)
 
             def on_epoch_end(self, epoch, logs=None):
-                epoch_times.append(time.perf_counter() - self.t)
+                marks["last_epoch_end"] = time.perf_counter()
+                epoch_times.append(marks["last_epoch_end"] - self.t)
 
         split = int(len(x_fit) * (1 - 0.2))
         log(f"[keras] fit: {args.epochs} epoch(s) on {split} + {len(x_fit) - split} validation digits")
@@ -230,8 +242,11 @@ def main():
             x_fit, y_fit, batch_size=bs, epochs=args.epochs, validation_split=0.2, shuffle=True, verbose=0,
             callbacks=[EpochTimer()],
         )
-        total = time.perf_counter() - t
+        end = time.perf_counter()
+        total = end - t
         result["fit"] = {
+            "seconds_before_first_epoch": marks.get("first_epoch_begin", end) - t,
+            "seconds_after_last_epoch": end - marks.get("last_epoch_end", end),
             "epochs": args.epochs,
             "warmup_fit_seconds": warmup_seconds,
             "train_images": split,

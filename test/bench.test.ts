@@ -50,6 +50,9 @@ test("options: defaults, quick mode, fit limits, errors", () => {
   assert.equal(quick.quick, true);
   assert.ok(quick.fitLimits.inception_v3 > 0 && quick.fitLimits.inception_v3 <= 320);
   assert.deepEqual(parseArgs(["--full-split"], {}).fitLimits, { inception_v3: 0, xception: 0 });
+  assert.deepEqual(parseArgs(["--fit-limit", "inception_v3=0,xception=1600"], {}).fitLimits, { inception_v3: 0, xception: 1600 });
+  assert.deepEqual(parseArgs(["--fit-limit", "320"], {}).fitLimits, { inception_v3: 320, xception: 320 });
+  assert.throws(() => parseArgs(["--fit-limit", "vgg=3"], {}), /Unknown model/);
   assert.deepEqual(parseArgs(["--models", "xception", "--no-keras"], {}).models, ["xception"]);
   assert.throws(() => parseArgs(["--models", "resnet"], {}), /Unknown model/);
   assert.throws(() => parseArgs(["--epochs", "0"], {}), /whole number/);
