@@ -16,6 +16,10 @@
  *  - `UpSampling3D`: Keras's nearest-neighbour repeat along the three spatial
  *    axes of a rank-5 tensor (TF.js has no such layer).
  *
+ * On the native backends, 4-D channels-last batch normalisation runs TensorFlow's fused kernels
+ * (`src/native_ops.ts`), with the same results to float rounding; elsewhere the elementwise code
+ * below.
+ *
  * Training flag: TF.js hands the `training` flag of `fit` (true) or `predict`
  * / `evaluate` (false) to every layer, nested models included. Unlike Keras's
  * `base(x, training=False)`, a flag given at graph-building time
@@ -29,6 +33,7 @@
  */
 import type { LayerVariable, Tensor } from "@tensorflow/tfjs";
 import { tf } from "./backend";
+import { fusedBatchNorm } from "./native_ops";
 
 /** Base arguments of every TF.js layer (name, trainable, inputShape, ...). */
 export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
@@ -262,19 +267,32 @@ export class BatchNormalization extends tf.layers.Layer {
       const movingMean = this.movingMean!;
       const movingVariance = this.movingVariance!;
 
+      const training = kwargs["training"] === true && !this.isFrozen();
+      if (axis === 3) {
+        const fused = fusedBatchNorm({
+          x,
+          gamma: this.gamma?.read() ?? null,
+          beta: this.beta?.read() ?? null,
+          epsilon: this.epsilon,
+          training,
+          mean: training ? undefined : movingMean.read(),
+          variance: training ? undefined : movingVariance.read(),
+        });
+        if (fused !== null) {
+          if (training) this.updateMovingStatistics(fused.batchMean!, fused.batchVariance!);
+          return fused.y;
+        }
+      }
+
       let mean: Tensor;
       let variance: Tensor;
-      if (kwargs["training"] === true && !this.isFrozen()) {
+      if (training) {
         // Biased batch variance, as tf.nn.moments (Keras 3 uses it for both the
         // normalisation and the moving-average update).
         const moments = tf.moments(x, reductionAxes, false);
         mean = moments.mean;
         variance = moments.variance;
-        const m = this.momentum;
-        tf.tidy(() => {
-          movingMean.write(tf.add(tf.mul(movingMean.read(), m), tf.mul(mean, 1 - m)));
-          movingVariance.write(tf.add(tf.mul(movingVariance.read(), m), tf.mul(variance, 1 - m)));
-        });
+        this.updateMovingStatistics(mean, variance);
       } else {
         mean = movingMean.read();
         variance = movingVariance.read();
@@ -290,6 +308,15 @@ export class BatchNormalization extends tf.layers.Layer {
       let offset = tf.neg(tf.mul(mean, inv));
       if (this.beta !== null) offset = tf.add(offset, this.beta.read());
       return tf.add(tf.mul(x, tf.reshape(inv, broadcastShape)), tf.reshape(offset, broadcastShape));
+    });
+  }
+
+  /** moving = moving * momentum + batch * (1 - momentum), for the mean and the (biased) variance. */
+  private updateMovingStatistics(batchMean: Tensor, batchVariance: Tensor): void {
+    const m = this.momentum;
+    tf.tidy(() => {
+      this.movingMean!.write(tf.add(tf.mul(this.movingMean!.read(), m), tf.mul(batchMean, 1 - m)));
+      this.movingVariance!.write(tf.add(tf.mul(this.movingVariance!.read(), m), tf.mul(batchVariance, 1 - m)));
     });
   }
 

@@ -32,7 +32,7 @@ test("a notebook in notebooks/ runs in the project kernel: ./src import, top-lev
     assert.equal(run.status, 0, run.stderr);
     const cells = run.notebook!.cells.filter((c) => c.cell_type === "code");
     const text = cells.map(cellText).join("");
-    assert.match(text, /backend: TF\.js [\d.]+ on CPU \(native TensorFlow [\d.]+\)/);
+    assert.match(text, /backend: TF\.js [\d.]+ on CPU \(native TensorFlow [\d.]+, oneDNN\)/);
     assert.match(text, new RegExp(`cwd: ${ROOT.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\n`));
     assert.match(text, /await: 42/);
     const svg = cells.flatMap((c) => c.outputs ?? []).find((o) => o.output_type === "display_data" && o.data?.["image/svg+xml"]);

@@ -1,0 +1,152 @@
+/**
+ * Batch normalisation through TensorFlow's own fused kernels, on the native backends.
+ *
+ * Written with TF.js's elementwise ops, one batch normalisation in training runs about twenty
+ * kernels forward and as many backward (moments, rsqrt, scale, shift and their gradients), each a
+ * full pass over the activations plus a round trip from JavaScript. InceptionV3 has 94 of these
+ * layers and Xception 40. TensorFlow has one kernel per direction:
+ *
+ *   - `FusedBatchNormV3` normalises and, in training, returns the batch statistics;
+ *   - `FusedBatchNormGradV3` returns the gradients with respect to x, scale and offset.
+ *
+ * `fusedBatchNorm()` runs them with the semantics of `src/layers.ts`'s BatchNormalization
+ * (Keras 3): in training, batch mean and biased batch variance, returned for the moving-average
+ * update; otherwise the given statistics. It applies to 4-D channels-last float32 inputs on the
+ * `tensorflow` backend (`@tensorflow/tfjs-node` or `-gpu`); elsewhere it returns `null` and the
+ * layer falls back to its elementwise code. The two agree to float rounding (test/native_ops.test.ts).
+ *
+ * `useFusedKernels(false)`, or `KT_FUSED_KERNELS=0` in the environment, switches the fused path off
+ * (to compare, or to rule it out when debugging).
+ */
+import type { Tensor } from "@tensorflow/tfjs";
+import { tf } from "./backend";
+
+/** The parts of tfjs-node's backend this module uses (`NodeJSKernelBackend`). */
+interface NativeBackend {
+  binding: {
+    TF_ATTR_FLOAT: number;
+    TF_ATTR_STRING: number;
+    TF_ATTR_BOOL: number;
+    TF_ATTR_TYPE: number;
+    TF_FLOAT: number;
+  };
+  executeMultipleOutputs(name: string, attrs: unknown[], inputs: Tensor[], numOutputs: number): Tensor[];
+}
+
+let enabled = !["0", "false", "off", "no"].includes((process.env.KT_FUSED_KERNELS ?? "").trim().toLowerCase());
+
+/**
+ * Switches the fused batch-norm kernels on or off for layers called from now on; returns the
+ * previous setting. On by default (unless `KT_FUSED_KERNELS=0`); without a native backend the
+ * setting has no effect.
+ */
+export function useFusedKernels(on: boolean): boolean {
+  const before = enabled;
+  enabled = on;
+  return before;
+}
+
+/** Whether layers called now would use the fused kernels (switched on and a native backend). */
+export function fusedKernelsActive(): boolean {
+  return enabled && nativeBackend() !== null;
+}
+
+function nativeBackend(): NativeBackend | null {
+  if (tf.getBackend() !== "tensorflow") return null;
+  const backend = tf.backend() as unknown as Partial<NativeBackend>;
+  return typeof backend.executeMultipleOutputs === "function" && backend.binding ? (backend as NativeBackend) : null;
+}
+
+function attributes(backend: NativeBackend, epsilon: number, training: boolean, forward: boolean): unknown[] {
+  const b = backend.binding;
+  const list: unknown[] = [
+    { name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+    { name: "U", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+    { name: "epsilon", type: b.TF_ATTR_FLOAT, value: epsilon },
+    { name: "data_format", type: b.TF_ATTR_STRING, value: "NHWC" },
+    { name: "is_training", type: b.TF_ATTR_BOOL, value: training },
+  ];
+  // Forward in training: with a factor of 1 the running-average outputs are the batch statistics.
+  if (forward && training) list.push({ name: "exponential_avg_factor", type: b.TF_ATTR_FLOAT, value: 1 });
+  return list;
+}
+
+export interface FusedBatchNormArgs {
+  /** Input, `[batch, height, width, channels]`. */
+  x: Tensor;
+  /** Per-channel scale (Keras's gamma); `null` for none (`scale: false`). */
+  gamma: Tensor | null;
+  /** Per-channel offset (Keras's beta); `null` for none (`center: false`). */
+  beta: Tensor | null;
+  epsilon: number;
+  /** Training: normalise with the batch statistics and return them. */
+  training: boolean;
+  /** Inference: the statistics to normalise with (the moving mean and variance). */
+  mean?: Tensor;
+  variance?: Tensor;
+}
+
+export interface FusedBatchNormResult {
+  y: Tensor;
+  /** Training only: the batch mean and the biased batch variance (as `tf.moments`). */
+  batchMean?: Tensor;
+  batchVariance?: Tensor;
+}
+
+/**
+ * Batch normalisation of a 4-D channels-last float32 tensor with TensorFlow's fused kernels, or
+ * `null` when they do not apply (switched off, no native backend, another rank, axis or dtype, or
+ * a single value per channel in training). Differentiable in x, gamma and beta.
+ */
+export function fusedBatchNorm(args: FusedBatchNormArgs): FusedBatchNormResult | null {
+  const { x, gamma, beta, epsilon, training } = args;
+  if (!enabled || x.rank !== 4 || x.dtype !== "float32") return null;
+  const backend = nativeBackend();
+  if (backend === null) return null;
+  const channels = x.shape[3];
+  const perChannel = x.size / channels;
+  // TensorFlow's batch variance is the unbiased one, undefined for one value per channel.
+  if (training && perChannel < 2) return null;
+  const scale = gamma ?? tf.ones([channels]);
+  const offset = beta ?? tf.zeros([channels]);
+
+  if (!training) {
+    const { mean, variance } = args;
+    if (!mean || !variance) throw new Error("fusedBatchNorm: inference needs the mean and variance to normalise with.");
+    // TF.js's batchNorm is the native FusedBatchNorm kernel on this backend, with a gradient.
+    return { y: tf.batchNorm(x as never, mean, variance, offset, scale, epsilon) };
+  }
+
+  let stats: Tensor[] = [];
+  const forward = tf.customGrad((...inputs: unknown[]) => {
+    const [xi, scaleIn, offsetIn, save] = inputs as [Tensor, Tensor, Tensor, (ts: Tensor[]) => void];
+    const empty = tf.tensor1d([], "float32");
+    const [y, mean, unbiased, reserve1, reserve2, reserve3] = backend.executeMultipleOutputs(
+      "FusedBatchNormV3",
+      attributes(backend, epsilon, true, true),
+      [xi, scaleIn, offsetIn, empty, empty],
+      6,
+    );
+    // Kept past customGrad's own scope; handed back to the caller's scope below.
+    stats = [tf.keep(mean), tf.keep(unbiased)];
+    save([xi, scaleIn, reserve1, reserve2, reserve3]);
+    return {
+      value: y,
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const [dx, dscale, doffset] = backend.executeMultipleOutputs(
+          "FusedBatchNormGradV3",
+          attributes(backend, epsilon, true, false),
+          [dy, ...saved],
+          5,
+        );
+        return [dx, dscale, doffset];
+      },
+    };
+  });
+  const y = forward(x, scale, offset) as Tensor;
+  const [mean, unbiased] = stats;
+  const batchMean = tf.clone(mean);
+  const batchVariance = tf.mul(unbiased, (perChannel - 1) / perChannel);
+  tf.dispose(stats);
+  return { y, batchMean, batchVariance };
+}
