@@ -1,5 +1,5 @@
 /**
- * Batch normalisation through TensorFlow's own fused kernels, on the native backends.
+ * Fused TensorFlow kernels for batch normalisation and the ReLU gradient, on the native backends.
  *
  * Written with TF.js's elementwise ops, one batch normalisation in training runs about twenty
  * kernels forward and as many backward (moments, rsqrt, scale, shift and their gradients), each a
@@ -15,7 +15,12 @@
  * `tensorflow` backend (`@tensorflow/tfjs-node` or `-gpu`); elsewhere it returns `null` and the
  * layer falls back to its elementwise code. The two agree to float rounding (test/native_ops.test.ts).
  *
- * `useFusedKernels(false)`, or `KT_FUSED_KERNELS=0` in the environment, switches the fused path off
+ * The gradient of ReLU is the same story on a smaller scale: TF.js computes `dy * step(x)` (three
+ * kernels, and its `Step` kernel is slow); TensorFlow's `ReluGrad(dy, x)` does it in one pass. This
+ * module registers that gradient for TF.js's `Relu` kernel when it is loaded; it falls back to
+ * TF.js's own gradient wherever the fused kernels do not apply.
+ *
+ * `useFusedKernels(false)`, or `KT_FUSED_KERNELS=0` in the environment, switches both off
  * (to compare, or to rule it out when debugging).
  */
 import type { Tensor } from "@tensorflow/tfjs";
@@ -31,6 +36,7 @@ interface NativeBackend {
     TF_FLOAT: number;
   };
   executeMultipleOutputs(name: string, attrs: unknown[], inputs: Tensor[], numOutputs: number): Tensor[];
+  executeSingleOutput(name: string, attrs: unknown[], inputs: Tensor[]): Tensor;
 }
 
 let enabled = !["0", "false", "off", "no"].includes((process.env.KT_FUSED_KERNELS ?? "").trim().toLowerCase());
@@ -150,3 +156,28 @@ export function fusedBatchNorm(args: FusedBatchNormArgs): FusedBatchNormResult |
   tf.dispose(stats);
   return { y, batchMean, batchVariance };
 }
+
+/** TF.js's own gradient of Relu, kept to fall back on. */
+const tfjsReluGradient = tf.getGradient("Relu");
+
+/**
+ * The gradient of ReLU through TensorFlow's `ReluGrad` kernel (dy where x > 0, else 0); TF.js's own
+ * gradient where that does not apply. Registered once, when this module is loaded.
+ */
+function registerReluGradient(): void {
+  if (!tfjsReluGradient) return;
+  tf.registerGradient({
+    kernelName: "Relu",
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const backend = enabled && x.dtype === "float32" ? nativeBackend() : null;
+      if (backend === null) return tfjsReluGradient.gradFunc(dy, saved, attrs);
+      const g = Array.isArray(dy) ? dy[0] : dy;
+      const type = [{ name: "T", type: backend.binding.TF_ATTR_TYPE, value: backend.binding.TF_FLOAT }];
+      return { x: () => backend.executeSingleOutput("ReluGrad", type, [g, x]) };
+    },
+  });
+}
+
+registerReluGradient();

@@ -1,7 +1,8 @@
 /**
  * The speed-ups on the native backend change no result:
  *  - batch normalisation through TensorFlow's fused kernels (src/native_ops.ts) gives the outputs,
- *    gradients and moving statistics of the layer's elementwise code;
+ *    gradients and moving statistics of the layer's elementwise code, and ReLU's gradient through
+ *    ReluGrad equals TF.js's;
  *  - oneDNN is on by default (src/backend.ts), and TensorFlow sees the setting;
  *  - the whole model computes the same with them, and training it a few steps, also after changing
  *    the freeze depth, ends as close to the same weights as float rounding allows (see below).
@@ -88,6 +89,30 @@ test("the fused path is the one taken: no elementwise moments in a training call
   assert.ok(fused.length * 2 < plain.length, `fused ${fused.length} kernels vs elementwise ${plain.length}`);
   tf.dispose(x);
   layer.dispose();
+});
+
+test("ReLU's gradient through TensorFlow's ReluGrad equals TF.js's dy * step(x), and replaces it", async () => {
+  const x = tf.tensor1d([-2, -0.5, 0, 1e-30, 0.5, 3]).reshape([1, 2, 3, 1]);
+  const dy = tf.tensor1d([1, 2, 3, 4, 5, 6]).reshape([1, 2, 3, 1]);
+  const gradient = async (fused: boolean) => {
+    const before = useFusedKernels(fused);
+    try {
+      const info = await tf.profile(() => tf.grad((t: Tensor) => tf.relu(t))(x, dy));
+      const g = info.result as Tensor;
+      const values = Array.from(g.dataSync());
+      g.dispose();
+      return { values, kernels: info.kernels.map((k) => k.name) };
+    } finally {
+      useFusedKernels(before);
+    }
+  };
+  const fused = await gradient(true);
+  const plain = await gradient(false);
+  // dy where x > 0, else 0 (0 at x = 0, as both TensorFlow and TF.js define it).
+  assert.deepEqual(fused.values, [0, 0, 0, 4, 5, 6]);
+  assert.deepEqual(plain.values, fused.values);
+  assert.ok(plain.kernels.includes("Step") && !fused.kernels.includes("Step"), `kernels: fused ${fused.kernels.join(" ")}; TF.js ${plain.kernels.join(" ")}`);
+  tf.dispose([x, dy]);
 });
 
 test("oneDNN is on by default, TensorFlow sees it, and TF_ENABLE_ONEDNN_OPTS=0 turns it off", () => {
