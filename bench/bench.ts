@@ -4,19 +4,22 @@
  *
  *   node --import tsx bench/bench.ts [--quick] [--models inception_v3,xception] [--no-keras]
  *        [--full-split | --fit-limit N] [--epochs N] [--epochs-off N] [--keras-epochs N]
- *        [--warmup N] [--train-steps N] [--infer-steps N] [--doc PATH] [--json PATH] [--python PATH]
+ *        [--warmup N] [--train-steps N] [--infer-steps N] [--no-plain] [--doc PATH] [--json PATH] [--python PATH]
  *   npm run bench -- [same flags]        (BENCH_QUICK=1 also selects the quick mode)
  *
  * For each model, one process after the other (never two at once: the machine's cores are shared):
  *   1. ours, whole model: training steps (`trainOnBatch`, batch 64), inference (`predict`, batch 64),
  *      then `TransferModel.fit` over the bundled training split without the frozen-prefix cache;
  *   2. ours, `TransferModel.fit` with the frozen-prefix cache (a fresh process, so its peak memory is its own);
- *   3. Keras: `bench/keras_bench.py` in the project's virtualenv, on the same digits (written to
+ *   3. ours with TensorFlow's plain kernels (`TF_ENABLE_ONEDNN_OPTS=0`, `KT_FUSED_KERNELS=0`): the
+ *      training and inference steps only, to show what oneDNN and the fused kernels bring
+ *      (`--no-plain` skips it);
+ *   4. Keras: `bench/keras_bench.py` in the project's virtualenv, on the same digits (written to
  *      out/bench/*.npy), with the same figures.
  * Then prints a table per model and writes the results into the generated block of docs/benchmarks.md
  * (quick runs write out/bench/benchmarks-quick.md instead, unless --doc says otherwise).
  *
- * Internal: `--worker ours|cached --model NAME` runs one measuring process and prints its figures as
+ * Internal: `--worker ours|cached|plain --model NAME` runs one measuring process and prints its figures as
  * JSON on the last line of stdout.
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -66,10 +69,12 @@ export interface BenchOptions {
   /** Fit on the first n training digits only (0: all 8,000), per model. */
   fitLimits: Record<ModelName, number>;
   keras: boolean;
+  /** Also time the steps with TensorFlow's plain kernels (no oneDNN, no fused kernels). */
+  plain: boolean;
   doc?: string;
   json?: string;
   python: string;
-  worker?: "ours" | "cached";
+  worker?: "ours" | "cached" | "plain";
   model?: ModelName;
 }
 
@@ -86,6 +91,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     inferSteps: quick ? 2 : 6,
     fitLimits: quick ? { inception_v3: 160, xception: 160 } : { ...DEFAULT_FIT_LIMITS },
     keras: true,
+    plain: true,
     python: env.KT_PYTHON ?? path.join(ROOT, ".venv", "bin", "python"),
   };
   const value = (i: number, flag: string) => {
@@ -105,6 +111,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         break;
       case "--no-keras":
         o.keras = false;
+        break;
+      case "--no-plain":
+        o.plain = false;
         break;
       case "--models":
       case "--model": {
@@ -169,7 +178,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         break;
       case "--worker": {
         const w = value(i++, a);
-        if (w !== "ours" && w !== "cached") throw new Error(`--worker must be "ours" or "cached", got "${w}".`);
+        if (w !== "ours" && w !== "cached" && w !== "plain") throw new Error(`--worker must be "ours", "cached" or "plain", got "${w}".`);
         o.worker = w;
         break;
       }
@@ -318,7 +327,7 @@ async function runWorker(o: BenchOptions): Promise<void> {
     };
   };
 
-  if (o.worker === "ours") {
+  if (o.worker === "ours" || o.worker === "plain") {
     log(`trainOnBatch: ${o.warmup} warm-up + ${o.trainSteps} timed steps`);
     result.train = await steps(async (xb, yb) => {
       await tm.model.trainOnBatch(xb, yb);
@@ -343,6 +352,15 @@ async function runWorker(o: BenchOptions): Promise<void> {
   }
   tf.dispose(batches.flat());
   tf.dispose([x, y]);
+  result.one_dnn = info.oneDNN;
+  result.fused_kernels = (await import("../src/native_ops")).fusedKernelsActive();
+  if (o.worker === "plain") {
+    // Steps only: the fits' figures come from the other workers.
+    tm.dispose();
+    result.peak_rss_bytes = process.resourceUsage().maxRSS * 1024;
+    process.stdout.write(JSON.stringify(result) + "\n");
+    return;
+  }
 
   const cache = o.worker === "cached";
   const epochs = cache ? o.epochs : o.epochsOff;
@@ -411,10 +429,10 @@ async function writeDigits(): Promise<{ x: string; y: string; count: number }> {
 }
 
 /** Runs a child, streaming its stderr, and parses the JSON on the last line of its stdout. */
-function runChild(cmd: string, args: string[]): Promise<{ result?: WorkerResult; error?: string; seconds: number }> {
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ result?: WorkerResult; error?: string; seconds: number }> {
   const started = now();
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? "2" } });
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? "2", ...env } });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.on("error", (e) => resolve({ error: `${cmd}: ${e.message}`, seconds: now() - started }));
@@ -445,6 +463,8 @@ export interface ModelResults {
   model: ModelName;
   ours?: WorkerResult;
   cached?: WorkerResult;
+  /** Ours with TensorFlow's plain kernels (steps only). */
+  plain?: WorkerResult;
   keras?: WorkerResult;
   errors: string[];
 }
@@ -503,6 +523,10 @@ export function tableRows(r: ModelResults, o: Pick<BenchOptions, "fitLimits">): 
   add("trainable parameters", val(ours?.params.trainable), val(k?.params.trainable), "", 0);
   add("training, images/s (median step, batch 64)", val(ours?.train?.images_per_second), val(k?.train?.images_per_second), "higher");
   add("inference, images/s (median batch of 64)", val(ours?.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");
+  if (r.plain) {
+    add("  training, images/s, plain kernels (no oneDNN, no fused)", val(r.plain.train?.images_per_second), val(k?.train?.images_per_second), "higher");
+    add("  inference, images/s, plain kernels", val(r.plain.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");
+  }
   add("CPU cores busy during training steps", val(ours?.train?.cpu_cores_busy), val(k?.train?.cpu_cores_busy), "", 2);
   add("CPU cores busy during inference", val(ours?.infer?.cpu_cores_busy), val(k?.infer?.cpu_cores_busy), "", 2);
   add("first training step, s (Keras: incl. tracing)", val(ours?.train?.first_step_seconds), val(k?.train?.first_step_seconds), "lower");
@@ -594,7 +618,13 @@ function resultsBlock(all: ModelResults[], o: BenchOptions, meta: Record<string,
       notes.push(`Keras's fit call: ${fmt(kf.seconds_before_first_epoch)} s before its first epoch, ${fmt(kf.seconds_after_last_epoch)} s after its last`);
     }
     if (r.keras) notes.push(`Keras: build ${fmt(r.keras.build_seconds)} s, jit_compile=${String(r.keras.jit_compile)}, run_eagerly=${String(r.keras.run_eagerly)}`);
-    if (r.ours) notes.push(`ours: build ${fmt(r.ours.build_seconds)} s`);
+    if (r.ours) notes.push(`ours: build ${fmt(r.ours.build_seconds)} s, oneDNN ${r.ours.one_dnn ? "on" : "off"}, fused kernels ${r.ours.fused_kernels ? "on" : "off"}`);
+    const speedup = (a?: StepFigures, b?: StepFigures) => (a && b ? `${(a.images_per_second / b.images_per_second).toFixed(2)}×` : "—");
+    if (r.ours && r.plain) {
+      notes.push(
+        `oneDNN + fused kernels vs TensorFlow's plain kernels (same run): training ${speedup(r.ours.train, r.plain.train)}, inference ${speedup(r.ours.infer, r.plain.infer)} the images/s`,
+      );
+    }
     for (const e of r.errors) notes.push(`**error**: ${e}`);
     parts.push(...notes.map((n) => `- ${n}`), "");
   }
@@ -636,6 +666,12 @@ async function runParent(o: BenchOptions, argv: string[]): Promise<ModelResults[
       const c = await runChild(process.execPath, ["--import", "tsx", self, "--worker", worker, "--model", model, ...workerFlags(o, model)]);
       if (c.error) r.errors.push(`ours (${worker}): ${c.error}`);
       else r[worker] = c.result;
+    }
+    if (o.plain) {
+      const env = { TF_ENABLE_ONEDNN_OPTS: "0", KT_FUSED_KERNELS: "0" };
+      const c = await runChild(process.execPath, ["--import", "tsx", self, "--worker", "plain", "--model", model, ...workerFlags(o, model)], env);
+      if (c.error) r.errors.push(`ours (plain kernels): ${c.error}`);
+      else r.plain = c.result;
     }
     if (keras.ok) {
       const c = await runChild(o.python, [

@@ -109,7 +109,7 @@ export function fusedBatchNorm(args: FusedBatchNormArgs): FusedBatchNormResult |
   if (!enabled || x.rank !== 4 || x.dtype !== "float32") return null;
   const backend = nativeBackend();
   if (backend === null) return null;
-  const channels = x.shape[3];
+  const channels = x.shape[3] as number;
   const perChannel = x.size / channels;
   // TensorFlow's batch variance is the unbiased one, undefined for one value per channel.
   if (training && perChannel < 2) return null;
