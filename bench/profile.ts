@@ -2,7 +2,7 @@
  * Where the time of one training step of the tutorial's model goes, in our implementation.
  *
  *   node --import tsx bench/profile.ts [--model inception_v3|xception] [--steps N] [--json PATH]
- *                                      [--forward-conv-grad] [--fused-bn] [--relu-grad] [--bn-bound] [--experiments-only]
+ *                                      [--forward-conv-grad] [--fused-kernels] [--bn-bound] [--experiments-only]
  *
  * Splits a training step (batch 64) into the parts the frozen-prefix split gives (src/frozen_prefix.ts):
  *   front    digits → 84×84×3 (Reshape, UpSampling3D, Reshape), forward only,
@@ -12,9 +12,9 @@
  * whole-model step runs, sums their time by kernel name, and estimates the per-op JavaScript overhead
  * from a loop of tiny ops. With --forward-conv-grad, it then times the training steps again with the
  * input gradient of stride-1 convolutions computed as a forward convolution (bench/conv_grad.ts), after
- * checking that it gives the same gradients. With --fused-bn, the same for batch normalisation through
- * TensorFlow's fused kernels (bench/fused_bn.ts); with --relu-grad, ReLU's gradient through TensorFlow's
- * ReluGrad kernel (bench/relu_grad.ts); with several of these, all of them together. With --bn-bound, it times steps with every batch
+ * checking that it gives the same gradients (with oneDNN on, TensorFlow's own kernel is as fast: not
+ * adopted). With --fused-kernels, the same with the library's fused kernels (src/native_ops.ts) off
+ * and on; with both, both together. With --bn-bound, it times steps with every batch
  * normalisation replaced by the identity: not the same model, an upper bound of what batch
  * normalisation costs. Each comparison alternates the two variants step by step.
  */
@@ -26,8 +26,7 @@ import { buildTransferModel, type BaseName } from "../src/model";
 import { compileSuffixLike } from "../src/frozen_prefix";
 import { BatchNormalization } from "../src/layers";
 import { installForwardConvInputGrad } from "./conv_grad";
-import { installFusedBatchNorm } from "./fused_bn";
-import { installReluGrad } from "./relu_grad";
+import { useFusedKernels } from "../src/native_ops";
 
 const now = () => performance.now() / 1000;
 
@@ -48,44 +47,6 @@ async function timeIt(label: string, steps: number, fn: () => Promise<void>): Pr
   const m = median(times);
   process.stderr.write(`${label.padEnd(44)} ${(m * 1000).toFixed(0).padStart(7)} ms  (${times.map((s) => (s * 1000).toFixed(0)).join(", ")})\n`);
   return m;
-}
-
-/**
- * The fused batch norm gives the same outputs, gradients (x, gamma, beta) and moving statistics as
- * the layer's own code, in training and inference, with and without gamma; returns the largest
- * relative difference.
- */
-function checkFusedBatchNorm(): number {
-  let worst = 0;
-  const rel = (a: TF.Tensor, b: TF.Tensor) =>
-    tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0]));
-  for (const scale of [true, false]) {
-    const run = (fused: boolean) => {
-      const undo = fused ? installFusedBatchNorm() : undefined;
-      try {
-        const layer = new BatchNormalization({ scale, momentum: 0.9, gammaInitializer: "glorotUniform", betaInitializer: "glorotUniform" });
-        const x = tf.randomNormal([4, 5, 5, 6], 0.5, 2, "float32", 7);
-        const r = tf.randomNormal([4, 5, 5, 6], 0, 1, "float32", 8);
-        layer.apply(x); // build
-        layer.setWeights(layer.getWeights().map((w, i) => tf.randomUniform(w.shape, 0.5, 1.5, "float32", 10 + i)));
-        const weights = layer.trainableWeights.map((w) => (w as unknown as { read(): TF.Variable }).read());
-        const f = () => tf.sum(tf.mul(layer.apply(x, { training: true }) as TF.Tensor, r)) as TF.Scalar;
-        const { value, grads } = tf.variableGrads(f, weights);
-        const gx = tf.grad((v: TF.Tensor) => tf.sum(tf.mul(layer.apply(v, { training: true }) as TF.Tensor, r)))(x);
-        const inference = layer.apply(x) as TF.Tensor;
-        const out = [value, gx, ...weights.map((w) => grads[w.name]), ...layer.getWeights(), inference];
-        return out.map((t) => t.clone());
-      } finally {
-        undo?.();
-      }
-    };
-    const a = run(false);
-    const b = run(true);
-    a.forEach((t, i) => (worst = Math.max(worst, rel(b[i], t))));
-    tf.dispose([...a, ...b]);
-  }
-  process.stderr.write(`fused batch norm: largest relative difference to the layer's own code ${worst.toExponential(1)}\n`);
-  return worst;
 }
 
 /**
@@ -262,33 +223,21 @@ async function main(): Promise<void> {
     await alternate("whole model train step", "forward-conv input grad", "whole_train_forward_conv_grad", installForwardConvInputGrad, () => tm.model.trainOnBatch(x, y), steps, result);
     await alternate("suffix train step", "forward-conv input grad", "suffix_train_forward_conv_grad", installForwardConvInputGrad, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
   }
-  if (argv.includes("--fused-bn")) {
-    result.fused_bn_max_rel_err = checkFusedBatchNorm();
-    await alternate("whole model train step", "fused batch norm", "whole_train_fused_bn", installFusedBatchNorm, () => tm.model.trainOnBatch(x, y), steps, result);
-    await alternate("whole model forward", "fused batch norm", "whole_forward_fused_bn", installFusedBatchNorm, () => read(tm.model.predict(x) as TF.Tensor), steps, result);
-    await alternate("suffix train step", "fused batch norm", "suffix_train_fused_bn", installFusedBatchNorm, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
-  }
-  if (argv.includes("--relu-grad")) {
-    const g = (undo: () => void) =>
-      tf.tidy(() => {
-        const v = tf.randomNormal([3, 4, 4, 5], 0, 1, "float32", 3);
-        const r = tf.randomNormal([3, 4, 4, 5], 0, 1, "float32", 4);
-        const out = tf.grad((t: TF.Tensor) => tf.sum(tf.mul(tf.relu(t), r)))(v);
-        undo();
-        return out;
-      });
-    const ref = g(() => undefined);
-    const alt = g(installReluGrad());
-    const err = tf.tidy(() => tf.max(tf.abs(tf.sub(alt, ref))).dataSync()[0]);
-    tf.dispose([ref, alt]);
-    process.stderr.write(`ReluGrad: largest difference to TF.js's relu gradient ${err}\n`);
-    result.relu_grad_max_abs_err = err;
-    await alternate("whole model train step", "ReluGrad", "whole_train_relu_grad", installReluGrad, () => tm.model.trainOnBatch(x, y), steps, result);
+  // The fused kernels (src/native_ops.ts) are on by default; these comparisons switch them off for
+  // the "without" steps. That they give the same results is checked by test/native_ops.test.ts.
+  const withFused = () => {
+    const before = useFusedKernels(true);
+    return () => void useFusedKernels(before);
+  };
+  const fusedDefault = useFusedKernels(false);
+  if (argv.includes("--fused-kernels")) {
+    await alternate("whole model train step", "fused kernels", "whole_train_fused", withFused, () => tm.model.trainOnBatch(x, y), steps, result);
+    await alternate("whole model forward", "fused kernels", "whole_forward_fused", withFused, () => read(tm.model.predict(x) as TF.Tensor), steps, result);
+    await alternate("suffix train step", "fused kernels", "suffix_train_fused", withFused, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
   }
   const chosen: Array<[string, () => () => void]> = [];
   if (argv.includes("--forward-conv-grad")) chosen.push(["forward-conv input grad", installForwardConvInputGrad]);
-  if (argv.includes("--fused-bn")) chosen.push(["fused batch norm", installFusedBatchNorm]);
-  if (argv.includes("--relu-grad")) chosen.push(["ReluGrad", installReluGrad]);
+  if (argv.includes("--fused-kernels")) chosen.push(["fused kernels", withFused]);
   if (chosen.length > 1) {
     const all = () => {
       const undos = chosen.map(([, install]) => install());
@@ -299,6 +248,7 @@ async function main(): Promise<void> {
     await alternate("suffix train step", names, "suffix_train_combined", all, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
     await alternate("whole model forward", names, "whole_forward_combined", all, () => read(tm.model.predict(x) as TF.Tensor), steps, result);
   }
+  useFusedKernels(fusedDefault);
   if (argv.includes("--bn-bound")) {
     // Not the same model: batch normalisation replaced by the identity, for an upper bound of what it costs.
     const identityBn = () => {

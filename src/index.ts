@@ -35,6 +35,7 @@ export {
   type LayerRow,
 } from "./applications/index";
 export { BatchNormalization, UpSampling3D } from "./layers";
+export { useFusedKernels, fusedKernelsActive } from "./native_ops";
 export {
   imagenetWeights,
   loadKerasWeights,
