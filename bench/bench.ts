@@ -335,7 +335,7 @@ async function runWorker(o: BenchOptions): Promise<void> {
     log(`train: ${result.train.images_per_second.toFixed(1)} img/s`);
     log(`predict: ${o.warmup} warm-up + ${o.inferSteps} timed steps`);
     result.infer = await steps(async (xb) => {
-      const p = tm.model.predict(xb) as import("@tensorflow/tfjs").Tensor;
+      const p = tm.model.predict(xb, { batchSize: BATCH }) as import("@tensorflow/tfjs").Tensor;
       await p.data();
       p.dispose();
     }, o.inferSteps);
