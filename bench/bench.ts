@@ -523,6 +523,8 @@ export function tableRows(r: ModelResults, o: Pick<BenchOptions, "fitLimits">): 
   add("trainable parameters", val(ours?.params.trainable), val(k?.params.trainable), "", 0);
   add("training, images/s (median step, batch 64)", val(ours?.train?.images_per_second), val(k?.train?.images_per_second), "higher");
   add("inference, images/s (median batch of 64)", val(ours?.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");
+  const eager = k?.infer_eager as StepFigures | undefined;
+  if (eager) add("  inference, images/s, Keras run eagerly (op by op)", val(ours?.infer?.images_per_second), val(eager.images_per_second), "higher");
   if (r.plain) {
     add("  training, images/s, plain kernels (no oneDNN, no fused)", val(r.plain.train?.images_per_second), val(k?.train?.images_per_second), "higher");
     add("  inference, images/s, plain kernels", val(r.plain.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");

@@ -19,7 +19,8 @@ downloaded here, and weights do not change the amount of computation.
 Figures (all printed as one JSON object on the last line of stdout; progress goes to stderr):
   train   median wall time of train_on_batch over `--train-steps` batches of 64, after
           `--warmup` steps (the first one traces the graph), as images per second;
-  infer   the same for predict_on_batch;
+  infer   the same for predict_on_batch; infer_eager, the same batches through model(x) in
+          eager mode (op by op, like TF.js), to separate graph execution from kernel speed;
   fit     wall time of model.fit(x, y, batch_size=64, epochs=E, validation_split=0.2)
           over the given digits (the bundled 8,000: 6,400 train + 1,600 validation), per
           epoch, after a short warm-up fit that traces fit's train and test functions
@@ -209,6 +210,21 @@ def main():
         "cpu_cores_busy": cores,
     }
     log(f"[keras] infer: {bs / med:.1f} img/s (first step {first:.1f} s)")
+
+    # The same batches run eagerly (op by op, as TF.js runs them): how much of Keras's speed is
+    # graph execution rather than faster kernels.
+    log(f"[keras] eager inference: {args.warmup} warm-up + {args.infer_steps} timed steps")
+    first, times, cores = timed_steps(lambda a, b: model(a, training=False).numpy(), train_batches, args.warmup, args.infer_steps)
+    med = statistics.median(times)
+    result["infer_eager"] = {
+        "warmup": args.warmup,
+        "first_step_seconds": first,
+        "step_seconds": times,
+        "median_step_seconds": med,
+        "images_per_second": bs / med,
+        "cpu_cores_busy": cores,
+    }
+    log(f"[keras] eager inference: {bs / med:.1f} img/s")
 
     if args.epochs > 0:
         x_fit, y_fit = x_all, y_all

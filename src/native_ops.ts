@@ -42,8 +42,8 @@ interface NativeBackend {
 let enabled = !["0", "false", "off", "no"].includes((process.env.KT_FUSED_KERNELS ?? "").trim().toLowerCase());
 
 /**
- * Switches the fused batch-norm kernels on or off for layers called from now on; returns the
- * previous setting. On by default (unless `KT_FUSED_KERNELS=0`); without a native backend the
+ * Switches the fused kernels (batch normalisation, ReLU's gradient) on or off for what runs from
+ * now on; returns the previous setting. On by default (unless `KT_FUSED_KERNELS=0`); without a native backend the
  * setting has no effect.
  */
 export function useFusedKernels(on: boolean): boolean {
@@ -52,7 +52,7 @@ export function useFusedKernels(on: boolean): boolean {
   return before;
 }
 
-/** Whether layers called now would use the fused kernels (switched on and a native backend). */
+/** Whether what runs now would use the fused kernels (switched on, and a native backend). */
 export function fusedKernelsActive(): boolean {
   return enabled && nativeBackend() !== null;
 }

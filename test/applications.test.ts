@@ -28,7 +28,7 @@ import {
 } from "../src/applications/index";
 import { BatchNormalization } from "../src/layers";
 import { saveKerasWeights } from "../src/weights";
-import { ROOT, tmpDir } from "./helpers";
+import { PLAIN_KERNELS, ROOT, runWithPlainKernels, tmpDir } from "./helpers";
 
 const FIXTURES = path.join(ROOT, "test", "fixtures");
 
@@ -278,17 +278,29 @@ function summarise(y: Tensor, channels: number): Summary {
   return out;
 }
 
-function assertSummaryClose(got: Summary, want: Summary, tol: number, what: string): void {
+function assertSummaryClose(got: Summary, want: Summary, tol: number, what: string, channels = true): void {
   for (let n = 0; n < want.meanAbs.length; n++) {
     const rms = Math.sqrt(want.meanSquare[n]);
     assert.ok(Math.abs(got.meanAbs[n] / want.meanAbs[n] - 1) < tol, `${what} image ${n}: mean |y| ${got.meanAbs[n]} vs Keras ${want.meanAbs[n]}`);
     assert.ok(Math.abs(got.meanSquare[n] / want.meanSquare[n] - 1) < 2 * tol, `${what} image ${n}: mean y² ${got.meanSquare[n]} vs Keras ${want.meanSquare[n]}`);
-    want.channelMeans[n].forEach((e, k) => {
+    if (channels) want.channelMeans[n].forEach((e, k) => {
       const a = got.channelMeans[n][k];
       assert.ok(Math.abs(a - e) <= tol * rms, `${what} image ${n} channel ${k}: ${a} vs Keras ${e} (rms ${rms})`);
     });
   }
 }
+
+/**
+ * Tolerances of the comparison with Keras's outputs on fixed weights. With TensorFlow's plain kernels
+ * (Keras's ops) the outputs agree to 1e-3 of their scale. With oneDNN and the fused kernels, rounding
+ * differs and grows through ~100 layers. In training mode each batch normalisation of the last
+ * blocks normalises 2 images over 1×1 maps, which magnifies it so much that single channels differ
+ * by up to a quarter of the output's scale: there, only the output's overall statistics and the
+ * moving statistics are compared (the child process below compares every channel).
+ */
+const FIXED = PLAIN_KERNELS
+  ? { inference: 1e-3, training: 1e-3, trainingChannels: true, movingMean: 1e-4, movingVariance: 1e-3 }
+  : { inference: 1e-3, training: 1e-2, trainingChannels: false, movingMean: 1e-3, movingVariance: 1e-2 };
 
 test("with the same weights, both networks compute what Keras computes, in inference and in training mode", () => {
   const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, "keras-outputs-fixed-weights.json"), "utf8")) as {
@@ -309,20 +321,26 @@ test("with the same weights, both networks compute what Keras computes, in infer
     const x = tf.tensor(Float32Array.from(u, (v) => 2 * v - 1), [2, ...r.inputShape]);
     const inference = model.predict(x) as Tensor;
     assert.deepEqual(inference.shape, r.outputShape);
-    assertSummaryClose(summarise(inference, ref.channels), r.inference, 1e-3, `${name} inference`);
+    assertSummaryClose(summarise(inference, ref.channels), r.inference, FIXED.inference, `${name} inference`);
     const training = model.apply(x, { training: true }) as Tensor;
-    assertSummaryClose(summarise(training, ref.channels), r.training, 1e-3, `${name} training`);
+    assertSummaryClose(summarise(training, ref.channels), r.training, FIXED.training, `${name} training`, FIXED.trainingChannels);
     for (const [layerName, stats] of Object.entries(r.movingAfterTraining)) {
       const bn = model.getLayer(layerName) as BatchNormalization;
       const [mean, variance] = bn.getWeights().slice(-2).map((t) => Array.from(t.dataSync()).slice(0, 16));
-      stats.moving_mean.forEach((e, k) => assert.ok(Math.abs(mean[k] - e) <= 1e-4 * Math.max(1, Math.abs(e)), `${name} ${layerName} moving_mean[${k}]: ${mean[k]} vs ${e}`));
+      stats.moving_mean.forEach((e, k) => assert.ok(Math.abs(mean[k] - e) <= FIXED.movingMean * Math.max(1, Math.abs(e)), `${name} ${layerName} moving_mean[${k}]: ${mean[k]} vs ${e}`));
       stats.moving_variance.forEach((e, k) =>
-        assert.ok(Math.abs(variance[k] / e - 1) <= 1e-3, `${name} ${layerName} moving_variance[${k}]: ${variance[k]} vs ${e}`),
+        assert.ok(Math.abs(variance[k] / e - 1) <= FIXED.movingVariance, `${name} ${layerName} moving_variance[${k}]: ${variance[k]} vs ${e}`),
       );
     }
     tf.dispose([x, inference, training]);
     model.dispose();
   }
+});
+
+test("with TensorFlow's plain kernels, the same comparison holds to 1e-3 (a child process)", { skip: PLAIN_KERNELS }, () => {
+  const r = runWithPlainKernels("applications.test.ts", "both networks compute what Keras computes");
+  assert.equal(r.status, 0, r.output);
+  assert.match(r.output, /# pass 1\n/, r.output);
 });
 
 // --- several models, saving, loading -------------------------------------------

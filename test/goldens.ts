@@ -90,7 +90,8 @@ export function ensureGoldens(log: (msg: string) => void = () => undefined): str
     const r = spawnSync(PYTHON, [GOLDENS_SCRIPT, tmp], {
       cwd: ROOT,
       encoding: "utf8",
-      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" },
+      // TensorFlow's plain kernels (no oneDNN): the reference our plain-kernel run must equal exactly.
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3", TF_ENABLE_ONEDNN_OPTS: "0" },
       maxBuffer: 64 << 20,
     });
     if (r.status !== 0) {

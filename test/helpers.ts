@@ -70,3 +70,24 @@ export function runNotebook(
   const nb = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as Notebook) : undefined;
   return { status: r.status, stderr: r.stderr, stdout: r.stdout, notebook: nb, out };
 }
+
+/**
+ * Whether this process runs TensorFlow's plain kernels: oneDNN off and the fused kernels of
+ * src/native_ops.ts off, so that every op is the one Keras's reference run used. With the
+ * defaults (both on) results differ from Keras's by float rounding, which grows through the
+ * networks' ~100 layers; the comparisons with Keras then allow for it, and run once more, strictly,
+ * in a child process with plain kernels (`runWithPlainKernels`).
+ */
+export const PLAIN_KERNELS = process.env.TF_ENABLE_ONEDNN_OPTS === "0" && process.env.KT_FUSED_KERNELS === "0";
+
+/** Runs the tests of `file` whose names match `pattern` in a child process with TensorFlow's plain kernels. */
+export function runWithPlainKernels(file: string, pattern: string): { status: number | null; output: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, TF_ENABLE_ONEDNN_OPTS: "0", KT_FUSED_KERNELS: "0" };
+  delete env.NODE_TEST_CONTEXT; // set for test files run by node --test; a child runner would refuse to run
+  const r = spawnSync(process.execPath, ["--import", "tsx", "--test", `--test-name-pattern=${pattern}`, path.join(ROOT, "test", file)], {
+    cwd: ROOT,
+    env,
+    encoding: "utf8",
+  });
+  return { status: r.status, output: `${r.stdout}\n${r.stderr}` };
+}

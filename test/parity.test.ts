@@ -2,8 +2,12 @@
  * Parity with Keras: our InceptionV3 and Xception (src/applications), loaded
  * with weights that Keras wrote (random, with calibrated batch-norm
  * statistics; see scripts/keras_goldens.py), give Keras's outputs in
- * inference mode: max abs diff <= 1e-4 on the model's output. The blocks'
- * outputs are compared too, so a failure names the first block that differs.
+ * inference mode: with TensorFlow's plain kernels (the ops Keras's run used),
+ * max abs diff <= 1e-4 on the model's output (measured: 0); with oneDNN and
+ * the fused kernels (the defaults), within float rounding as it grows through
+ * the blocks: <= 2e-4 of each block's largest value (measured: up to 7e-5 at
+ * InceptionV3's output). The blocks' outputs are compared too, so a failure
+ * names the first block that differs.
  *
  * And the other way: our saved weights, loaded by Python Keras's
  * `model.load_weights()`, give the same outputs there.
@@ -21,9 +25,10 @@ import { buildInceptionV3, buildXception } from "../src/applications/index";
 import { parseNpy } from "../src/npy";
 import { loadKerasWeights, readKerasH5, saveKerasWeights } from "../src/weights";
 import { ensureGoldens, loadGolden } from "./goldens";
-import { PYTHON, ROOT, outDir } from "./helpers";
+import { PLAIN_KERNELS, PYTHON, ROOT, outDir, runWithPlainKernels } from "./helpers";
 
-const TOLERANCE = 1e-4;
+/** Largest difference allowed in a block's output, whose largest magnitude is `maxAbs`. */
+const tolerance = (maxAbs: number) => (PLAIN_KERNELS ? 1e-4 : 2e-4 * Math.max(1, maxAbs));
 let goldens = "";
 
 before(() => {
@@ -78,12 +83,12 @@ async function compare(
 }
 
 function check(name: string, results: Comparison[]): void {
-  const first = results.find((c) => !(c.maxAbsDiff <= TOLERANCE));
+  const first = results.find((c) => !(c.maxAbsDiff <= tolerance(c.maxAbs)));
   const final = results[results.length - 1];
   assert.ok(
-    final.maxAbsDiff <= TOLERANCE,
-    `${name}: output differs from Keras's by up to ${final.maxAbsDiff} (tolerance ${TOLERANCE}); ` +
-      `first block that differs: ${first ? `${first.layer} (${first.maxAbsDiff})` : "none"}`,
+    final.maxAbsDiff <= tolerance(final.maxAbs) && first === undefined,
+    `${name}: output differs from Keras's by up to ${final.maxAbsDiff} (tolerance ${tolerance(final.maxAbs)}${PLAIN_KERNELS ? ", plain kernels" : ""}); ` +
+      `first block that differs: ${first ? `${first.layer} (${first.maxAbsDiff}, tolerance ${tolerance(first.maxAbs)})` : "none"}`,
   );
 }
 
@@ -95,6 +100,12 @@ test("InceptionV3 with Keras-written weights gives Keras's outputs (84x84x3, inf
 test("Xception with Keras-written weights gives Keras's outputs (84x84x3, inference)", async (t) => {
   const results = await compare("xception", () => buildXception({ inputShape: [84, 84, 3] }), (m) => t.diagnostic(m));
   check("Xception", results);
+});
+
+test("with TensorFlow's plain kernels, both networks give Keras's outputs to 1e-4 (a child process)", { skip: PLAIN_KERNELS }, () => {
+  const r = runWithPlainKernels("parity.test.ts", "Keras-written weights gives Keras's outputs");
+  assert.equal(r.status, 0, r.output);
+  assert.match(r.output, /# pass 2\n/, r.output);
 });
 
 test("the weights of one model do not load into the other: the error says so", async () => {
@@ -131,7 +142,7 @@ test("Python Keras's load_weights() reads our saved InceptionV3 and Xception wei
   fs.writeFileSync(spec, JSON.stringify({ models }));
   const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "keras_small_models.py"), "check", spec], {
     encoding: "utf8",
-    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" },
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3", TF_ENABLE_ONEDNN_OPTS: "0" }, // as the goldens were made
   });
   assert.equal(r.status, 0, r.stderr);
   for (let i = 0; i < models.length; i++) {
@@ -139,6 +150,7 @@ test("Python Keras's load_weights() reads our saved InceptionV3 and Xception wei
     let m = 0;
     for (let j = 0; j < got.length; j++) m = Math.max(m, Math.abs(got[j] - expected[i][j]));
     assert.equal(got.length, expected[i].length);
-    assert.ok(m <= TOLERANCE, `${models[i].model}: Keras's output with our file differs by ${m}`);
+    // Keras against Keras (the same kernels): only the file differs.
+    assert.ok(m <= 1e-4, `${models[i].model}: Keras's output with our file differs by ${m}`);
   }
 });
