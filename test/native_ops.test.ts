@@ -39,8 +39,10 @@ function runLayer(fused: boolean, args: { scale: boolean; center: boolean }): { 
         trainable.length > 0 ? tf.variableGrads(() => loss(x) as never, trainable) : { value: loss(x), grads: {} as Record<string, Tensor> };
       const dx = tf.grad(loss)(x);
       const inference = layer.apply(x) as Tensor;
-      const names = ["loss", "dx", ...trainable.map((w) => `d ${w.name}`), ...layer.weights.map((w) => w.name), "inference output"];
-      const tensors = [value, dx, ...trainable.map((w) => grads[w.name]), ...layer.getWeights(), inference];
+      // The gradient through a layer in inference mode (a frozen layer between trainable ones).
+      const dxInference = tf.grad((input: Tensor) => tf.sum(tf.mul(layer.apply(input) as Tensor, r)))(x);
+      const names = ["loss", "dx", ...trainable.map((w) => `d ${w.name}`), ...layer.weights.map((w) => w.name), "inference output", "dx in inference"];
+      const tensors = [value, dx, ...trainable.map((w) => grads[w.name]), ...layer.getWeights(), inference, dxInference];
       const kept = tensors.map((t) => tf.keep(t.clone()));
       layer.dispose();
       return { names, tensors: kept };
