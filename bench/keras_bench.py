@@ -102,8 +102,8 @@ def cpu_seconds():
     return r.ru_utime + r.ru_stime
 
 
-def timed_steps(fn, batches, warmup, steps):
-    """Runs fn on `warmup` then `steps` batches (cycling); returns (first, [step seconds], CPU cores busy)."""
+def timed_steps(fn, batches, warmup, steps, batch_size):
+    """Runs fn on `warmup` then `steps` batches (cycling); returns the step figures (as bench.ts's StepFigures)."""
     first = None
     for i in range(warmup):
         t = time.perf_counter()
@@ -117,7 +117,16 @@ def timed_steps(fn, batches, warmup, steps):
         t = time.perf_counter()
         fn(*b)
         times.append(time.perf_counter() - t)
-    return first, times, (cpu_seconds() - cpu0) / sum(times)
+    cores = (cpu_seconds() - cpu0) / sum(times)
+    med = statistics.median(times)
+    return {
+        "warmup": warmup,
+        "first_step_seconds": first,
+        "step_seconds": times,
+        "median_step_seconds": med,
+        "images_per_second": batch_size / med,
+        "cpu_cores_busy": cores,
+    }
 
 
 def main():
@@ -186,45 +195,18 @@ def main():
     n_train = int(len(x_all) * (1 - 0.2))
     train_batches = [(x_all[i : i + bs], y_all[i : i + bs]) for i in range(0, n_train - bs + 1, bs)]
     log(f"[keras] train_on_batch: {args.warmup} warm-up + {args.train_steps} timed steps")
-    first, times, cores = timed_steps(lambda a, b: model.train_on_batch(a, b), train_batches, args.warmup, args.train_steps)
-    med = statistics.median(times)
-    result["train"] = {
-        "warmup": args.warmup,
-        "first_step_seconds": first,
-        "step_seconds": times,
-        "median_step_seconds": med,
-        "images_per_second": bs / med,
-        "cpu_cores_busy": cores,
-    }
-    log(f"[keras] train: {bs / med:.1f} img/s (first step {first:.1f} s)")
+    result["train"] = timed_steps(lambda a, b: model.train_on_batch(a, b), train_batches, args.warmup, args.train_steps, bs)
+    log(f"[keras] train: {result['train']['images_per_second']:.1f} img/s (first step {result['train']['first_step_seconds']:.1f} s)")
 
     log(f"[keras] predict_on_batch: {args.warmup} warm-up + {args.infer_steps} timed steps")
-    first, times, cores = timed_steps(lambda a, b: model.predict_on_batch(a), train_batches, args.warmup, args.infer_steps)
-    med = statistics.median(times)
-    result["infer"] = {
-        "warmup": args.warmup,
-        "first_step_seconds": first,
-        "step_seconds": times,
-        "median_step_seconds": med,
-        "images_per_second": bs / med,
-        "cpu_cores_busy": cores,
-    }
-    log(f"[keras] infer: {bs / med:.1f} img/s (first step {first:.1f} s)")
+    result["infer"] = timed_steps(lambda a, b: model.predict_on_batch(a), train_batches, args.warmup, args.infer_steps, bs)
+    log(f"[keras] infer: {result['infer']['images_per_second']:.1f} img/s (first step {result['infer']['first_step_seconds']:.1f} s)")
 
     # The same batches run eagerly (op by op, as TF.js runs them): how much of Keras's speed is
     # graph execution rather than faster kernels.
     log(f"[keras] eager inference: {args.warmup} warm-up + {args.infer_steps} timed steps")
-    first, times, cores = timed_steps(lambda a, b: model(a, training=False).numpy(), train_batches, args.warmup, args.infer_steps)
-    med = statistics.median(times)
-    result["infer_eager"] = {
-        "warmup": args.warmup,
-        "first_step_seconds": first,
-        "step_seconds": times,
-        "median_step_seconds": med,
-        "images_per_second": bs / med,
-        "cpu_cores_busy": cores,
-    }
-    log(f"[keras] eager inference: {bs / med:.1f} img/s")
+    result["infer_eager"] = timed_steps(lambda a, b: model(a, training=False).numpy(), train_batches, args.warmup, args.infer_steps, bs)
+    log(f"[keras] eager inference: {result['infer_eager']['images_per_second']:.1f} img/s")
 
     if args.epochs > 0:
         x_fit, y_fit = x_all, y_all
