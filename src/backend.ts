@@ -141,8 +141,11 @@ export function backendInfo(): BackendInfo {
   return { ...loaded.info, skipped: [...loaded.info.skipped] };
 }
 
-/** One line for logs and notebooks, e.g. "TF.js 4.22.0 on CPU (native TensorFlow 2.21.0) via @tensorflow/tfjs-node". */
-export function describeBackend(): string {
+/**
+ * The backend in one line, e.g. "TF.js 4.22.0 on CPU (native TensorFlow 2.21.0) via @tensorflow/tfjs-node"
+ * (the public `describeBackend()` of src/engine/select.ts adds the engine).
+ */
+export function describeDevice(): string {
   const i = loaded.info;
   return `TF.js ${i.tfjsVersion} on ${i.device} via ${i.package}`;
 }

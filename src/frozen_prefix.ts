@@ -146,6 +146,8 @@ export interface FeatureOptions {
   onProgress?: (done: number, total: number) => void;
   /** Checked after each batch: true stops the computation (the result is then undefined). */
   shouldStop?: () => boolean;
+  /** What computes a batch's features (default: the split's front and prefix, eagerly). */
+  predictBatch?: (x: TF.Tensor) => TF.Tensor[];
 }
 
 /**
@@ -159,10 +161,15 @@ export async function computeFeatures(split: PrefixSplit, x: TF.Tensor, options:
   try {
     for (let start = 0; start < n; start += batchSize) {
       const size = Math.min(batchSize, n - start);
-      const out = tf.tidy(() => {
-        const base = split.front.predict(x.slice(start, size)) as TF.Tensor;
-        return asArray(split.prefix.predict(base) as TF.Tensor | TF.Tensor[]);
-      });
+      const batch = x.slice(start, size);
+      let out: TF.Tensor[];
+      try {
+        out = options.predictBatch
+          ? options.predictBatch(batch)
+          : tf.tidy(() => asArray(split.prefix.predict(split.front.predict(batch) as TF.Tensor) as TF.Tensor | TF.Tensor[]));
+      } finally {
+        batch.dispose();
+      }
       out.forEach((t, i) => parts[i].push(t));
       options.onProgress?.(start + size, n);
       // Let the event loop breathe (progress displays, interrupts).

@@ -8,7 +8,8 @@
  *   const history = await learner.fit(mnist.train);
  *   kt.show(kt.historyPlot(history, { metric: "accuracy" }));
  */
-export { tf, backendInfo, describeBackend, type BackendInfo, type BackendKind } from "./backend";
+export { tf, backendInfo, type BackendInfo, type BackendKind } from "./backend";
+export { describeBackend, useEngine, resolveEngine, graphEngineAvailable, type EngineName, type EngineChoice } from "./engine/select";
 export {
   loadMnist,
   toCategorical,

@@ -242,6 +242,12 @@ export class BatchNormalization extends tf.layers.Layer {
     this.built = true;
   }
 
+  /** The layer's weights by role (gamma and beta are null without `scale` / `center`). */
+  variables(): { gamma: LayerVariable | null; beta: LayerVariable | null; movingMean: LayerVariable; movingVariance: LayerVariable } {
+    if (!this.movingMean || !this.movingVariance) throw new Error(`BatchNormalization "${this.name}" is not built yet.`);
+    return { gamma: this.gamma, beta: this.beta, movingMean: this.movingMean, movingVariance: this.movingVariance };
+  }
+
   /**
    * Whether the layer is frozen. Keras 3 freezes it with `layer.trainable = false`;
    * TF.js's `model.trainable = false` instead marks the weights of the model's

@@ -18,12 +18,16 @@ import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } fr
 import { UpSampling3D } from "./layers";
 import { toTensors, type DigitSet } from "./data";
 import { stepProgress, warning } from "./display";
+import type { KerasAdam } from "./engine/adam";
+import { CompiledModel } from "./engine/graph/compiled";
+import { evaluateRows, runFit, type Trainer } from "./engine/loop";
+import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import {
   KERAS_ADAM,
   compileModel,
-  evaluate,
-  fit,
-  predict,
+  eagerTrainer,
+  loopOptions,
+  predictions,
   settle,
   type AdamSettings,
   type Evaluation,
@@ -79,6 +83,15 @@ export interface TransferFitOptions extends FitOptions {
   cachePrefix?: boolean | "auto";
   /** Memory the cached features may take (default 2 GiB, or KT_PREFIX_CACHE_MB). */
   cacheBudgetBytes?: number;
+  /** "graph" (the default on native TensorFlow), "eager", or "auto"; see src/engine/select.ts. */
+  engine?: EngineChoice;
+}
+
+/** Options of `TransferModel.evaluate` and `predict`. */
+export interface InferenceOptions {
+  /** Default 64. */
+  batchSize?: number;
+  engine?: EngineChoice;
 }
 
 export interface ParamCounts {
@@ -100,6 +113,8 @@ export interface RunRecord {
   valAccuracy?: number;
   /** Whether the frozen layers' output was computed once and reused (see `TransferFitOptions.cachePrefix`). */
   prefixCached: boolean;
+  /** The engine that trained ("graph" or "eager"). */
+  engine: EngineName;
   /** Filled in by `evaluate` after the run. */
   testAccuracy?: number;
   testLoss?: number;
@@ -138,6 +153,8 @@ export class TransferModel {
   private readonly graph: { input: TF.SymbolicTensor; frontOutput: TF.SymbolicTensor; head: TF.layers.Layer[] };
   private split?: PrefixSplit;
   private pending?: Promise<unknown>;
+  /** Compiled graphs, by what they compute (see `compiled()`); released when the depth changes. */
+  private readonly graphs = new Map<string, Promise<CompiledModel>>();
 
   constructor(args: {
     model: TF.LayersModel;
@@ -183,6 +200,7 @@ export class TransferModel {
     });
     this.base.trainable = true;
     for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
+    if (depth !== this.depth) this.releaseGraphs((key) => key !== "inference");
     this.depth = depth;
     this.split?.release();
     this.split = undefined;
@@ -267,7 +285,54 @@ export class TransferModel {
     return this.split;
   }
 
+  /**
+   * A compiled graph of this model, made on first use and kept (one TensorFlow session each):
+   *   "inference"          the whole model, for evaluate and predict (any depth);
+   *   "features@<depth>"   the front and the frozen layers, for the frozen-prefix cache;
+   *   "train@<depth>/..."  the training step of the whole model or of the layers after the cut.
+   */
+  private compiled(key: string, make: () => Promise<CompiledModel>): Promise<CompiledModel> {
+    let p = this.graphs.get(key);
+    if (!p) {
+      p = make();
+      this.graphs.set(key, p);
+      p.catch(() => this.graphs.delete(key));
+    }
+    return p;
+  }
+
+  /** Releases the TensorFlow sessions of the compiled graphs whose key passes `which`. */
+  private releaseGraphs(which: (key: string) => boolean = () => true): void {
+    for (const [key, p] of [...this.graphs]) {
+      if (!which(key)) continue;
+      this.graphs.delete(key);
+      p.then((c) => c.dispose()).catch(() => undefined);
+    }
+  }
+
+  /** The training step of `target` (the whole model, or the layers after the cut) as a graph trainer. */
+  private async graphTrainer(target: TF.LayersModel, part: "whole" | "suffix"): Promise<Trainer> {
+    const optimizer = this.model.optimizer as unknown as KerasAdam;
+    const trainable = (this.model as unknown as { collectedTrainableWeights: TF.LayerVariable[] }).collectedTrainableWeights;
+    const adam = { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon };
+    const key = `train@${this.depth}/${part}/${trainable.map((v) => v.id).join(",")}/${adam.beta1},${adam.beta2},${adam.epsilon}`;
+    const compiled = await this.compiled(key, () => CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }));
+    const seed = Math.floor(Math.random() * 2 ** 30);
+    let step = 0;
+    return {
+      trainBatch: (xs, y) => compiled.trainStep(xs, y, this.model.optimizer as unknown as KerasAdam, [seed, step++ % 2 ** 30]),
+      evaluateBatch: (xs, y) => compiled.evaluateBatch(xs, y),
+    };
+  }
+
+  /** The whole model in inference mode, compiled (evaluate and predict). */
+  private inferenceGraph(): Promise<CompiledModel> {
+    return this.compiled("inference", () => CompiledModel.compile(this.model, { signatures: ["evaluate", "predict"] }));
+  }
+
   private async fitOnce(train: DigitSet, options: TransferFitOptions): Promise<History> {
+    const loop = loopOptions(train.count, options);
+    const engine = resolveEngine(options.engine);
     const { x, y } = toTensors(train);
     let features: TF.Tensor[] | undefined;
     const started = Date.now();
@@ -280,9 +345,10 @@ export class TransferModel {
       trainImages: train.count,
       seconds: 0,
       prefixCached: false,
+      engine,
     };
     // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
-    // during training, fit() stops after the current batch. Either way the model stays usable.
+    // during training, the loop stops after the current batch. Either way the model stays usable.
     let interrupted = false;
     const onSigint = () => {
       interrupted = true;
@@ -296,13 +362,19 @@ export class TransferModel {
       let history: History;
       record.prefixCached = useCache;
       if (useCache) {
-        const batchSize = options.batchSize ?? 64;
+        const batchSize = loop.batchSize;
         const progress = options.progress === false ? undefined : stepProgress("Frozen layers: computing their output once", "digits");
         const featuresStarted = Date.now();
+        let predictBatch: ((xb: TF.Tensor) => TF.Tensor[]) | undefined;
+        if (engine === "graph") {
+          const graph = await this.compiled(`features@${this.depth}`, () => CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }));
+          predictBatch = (xb) => graph.predictBatch([xb]);
+        }
         features = await computeFeatures(split, x, {
           batchSize,
           shouldStop: () => interrupted,
           onProgress: (done, total) => progress?.update(done, total),
+          predictBatch,
         });
         progress?.finish(
           features
@@ -313,10 +385,12 @@ export class TransferModel {
           history = { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: true };
         } else {
           compileSuffixLike(split, this.model);
-          history = await fit(split.suffix, features.length === 1 ? features[0] : features, y, options);
+          const trainer = engine === "graph" ? await this.graphTrainer(split.suffix, "suffix") : eagerTrainer(split.suffix);
+          history = await runFit(this.model, trainer, features, y, loop);
         }
       } else {
-        history = await fit(this.model, x, y, options);
+        const trainer = engine === "graph" ? await this.graphTrainer(this.model, "whole") : eagerTrainer(this.model);
+        history = await runFit(this.model, trainer, [x], y, loop);
       }
       this.lastHistory = history;
       record.epochs = history.epoch.length;
@@ -333,12 +407,17 @@ export class TransferModel {
   }
 
   /** Test loss and accuracy; also completes the latest run's record. */
-  async evaluate(test: DigitSet, batchSize = 64): Promise<Evaluation> {
+  async evaluate(test: DigitSet, options: InferenceOptions | number = {}): Promise<Evaluation> {
     this.assertUsable();
     await this.settled();
+    const o = typeof options === "number" ? { batchSize: options } : options;
+    const batchSize = o.batchSize ?? 64;
     const { x, y } = toTensors(test);
     try {
-      const result = await evaluate(this.model, x, y, batchSize);
+      const evaluator: Pick<Trainer, "evaluateBatch"> =
+        resolveEngine(o.engine) === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
+      const m = await evaluateRows(evaluator, [x], y, Int32Array.from({ length: test.count }, (_, i) => i), batchSize);
+      const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
       const latest = this.runs[this.runs.length - 1];
       if (latest) {
         latest.testAccuracy = result.accuracy;
@@ -351,12 +430,21 @@ export class TransferModel {
   }
 
   /** Class probabilities and predicted classes for a set of digits. */
-  async predict(set: DigitSet, batchSize = 64): Promise<Predictions> {
+  async predict(set: DigitSet, options: InferenceOptions | number = {}): Promise<Predictions> {
     this.assertUsable();
     await this.settled();
+    const o = typeof options === "number" ? { batchSize: options } : options;
+    const batchSize = o.batchSize ?? 64;
     const { x, y } = toTensors(set);
     try {
-      return await predict(this.model, x, batchSize);
+      let predictBatch: (xb: TF.Tensor) => TF.Tensor;
+      if (resolveEngine(o.engine) === "graph") {
+        const graph = await this.inferenceGraph();
+        predictBatch = (xb) => graph.predictBatch([xb])[0];
+      } else {
+        predictBatch = (xb) => this.model.predict(xb, { batchSize: xb.shape[0] }) as TF.Tensor;
+      }
+      return await predictions(predictBatch, x, 10, batchSize);
     } finally {
       tf.dispose([x, y]);
     }
@@ -366,6 +454,7 @@ export class TransferModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.releaseGraphs();
     this.split?.release();
     this.split = undefined;
     const optimizer = this.model.optimizer as TF.Optimizer | undefined;

@@ -10,17 +10,10 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
 import { digitPixels, type DigitSet } from "./data";
-import { createProgress, type ProgressState } from "./display";
+import { KERAS_ADAM, KerasAdam, type AdamSettings } from "./engine/adam";
+import { callbackList, runFit, settle, validationSplitIndex, type Callbacks, type History, type LoopOptions, type Metrics, type Trainer } from "./engine/loop";
 
-/** Keras's Adam defaults. */
-export interface AdamSettings {
-  learningRate: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-}
-
-export const KERAS_ADAM: AdamSettings = { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
+export { KERAS_ADAM, settle, validationSplitIndex, type AdamSettings };
 
 /**
  * Compiles `model` with a fresh Adam optimizer, categorical cross-entropy and
@@ -30,25 +23,13 @@ export const KERAS_ADAM: AdamSettings = { learningRate: 0.001, beta1: 0.9, beta2
 export function compileModel(model: TF.LayersModel, adam: Partial<AdamSettings> = {}): AdamSettings {
   const settings = { ...KERAS_ADAM, ...adam };
   const previous = model.optimizer as TF.Optimizer | undefined;
-  const optimizer = tf.train.adam(settings.learningRate, settings.beta1, settings.beta2, settings.epsilon);
+  const optimizer = new KerasAdam(settings);
   model.compile({ optimizer, loss: "categoricalCrossentropy", metrics: ["accuracy"] });
   if (previous && previous !== optimizer) previous.dispose();
   return settings;
 }
 
-/** A Keras-style training history: one value per epoch under each key. */
-export interface History {
-  loss: number[];
-  accuracy: number[];
-  val_loss?: number[];
-  val_accuracy?: number[];
-  /** Wall-clock seconds of each epoch. */
-  seconds: number[];
-  /** The epochs run (1-based), e.g. [1, 2, 3]. */
-  epoch: number[];
-  /** True when training was stopped early (kernel interrupt or `stopTraining`). */
-  interrupted: boolean;
-}
+export type { History };
 
 export interface FitOptions {
   /** Default 5 (the tutorial's). */
@@ -63,8 +44,12 @@ export interface FitOptions {
   progress?: boolean;
   /** Called after each epoch with the history so far. */
   onEpochEnd?: (epoch: number, history: History) => void | Promise<void>;
-  /** Extra TF.js callbacks. */
-  callbacks?: TF.CustomCallbackArgs;
+  /**
+   * TF.js callbacks, as Keras's `callbacks=[...]`: `tf.callbacks.earlyStopping({monitor: "val_loss"})`,
+   * `tf.node.tensorBoard(dir)`, `new tf.CustomCallback({...})`, plain `{onEpochEnd(epoch, logs) {...}}`
+   * objects, or a list of them. They see the model being trained and Keras's log names.
+   */
+  callbacks?: Callbacks;
 }
 
 /** Maps TF.js's log names to Keras's (acc → accuracy, val_acc → val_accuracy). */
@@ -73,127 +58,54 @@ export function kerasLogName(name: string): string {
   return map[name] ?? name;
 }
 
-/**
- * Where Keras (and TF.js) cut the data for `validationSplit`: rows [0, index) train, rows [index, n)
- * validate; `int(n * (1 - validation_split))` in Keras.
- */
-export function validationSplitIndex(n: number, validationSplit: number): number {
-  return validationSplit > 0 ? Math.floor(n * (1 - validationSplit)) : n;
+/** The checked loop settings of `options` for `n` examples, with the tutorial's defaults; clear errors otherwise. */
+export function loopOptions(n: number, options: FitOptions): LoopOptions {
+  const epochs = options.epochs ?? 5;
+  const batchSize = options.batchSize ?? 64;
+  const validationSplit = options.validationSplit ?? 0.2;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`epochs must be a whole number ≥ 1, got ${epochs}.`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a whole number ≥ 1, got ${batchSize}.`);
+  if (!(validationSplit >= 0 && validationSplit < 1)) throw new Error(`validationSplit must be in [0, 1), got ${validationSplit}.`);
+  if (validationSplitIndex(n, validationSplit) < 1) {
+    throw new Error(`Not enough data: ${n} examples leave none for training with validationSplit ${validationSplit}.`);
+  }
+  callbackList(options.callbacks); // checks them
+  return {
+    epochs,
+    batchSize,
+    validationSplit,
+    shuffle: options.shuffle ?? true,
+    progress: options.progress !== false,
+    callbacks: options.callbacks,
+    onEpochEnd: options.onEpochEnd,
+  };
 }
 
-const running = new WeakMap<TF.LayersModel, Promise<unknown>>();
-
-/** Waits until a training run of `model` that was interrupted has really finished its last batch. */
-export async function settle(model: TF.LayersModel): Promise<void> {
-  const pending = running.get(model);
-  if (pending) await pending.catch(() => undefined);
+/** TF.js's own step on a compiled model, as a Trainer of the fit loop (the eager engine). */
+export function eagerTrainer(model: TF.LayersModel): Trainer {
+  const metrics = (out: number | number[] | TF.Scalar | TF.Scalar[]): Metrics => {
+    const list = Array.isArray(out) ? out : [out];
+    const value = (v: number | TF.Scalar) => (typeof v === "number" ? v : v.dataSync()[0]);
+    const result = { loss: value(list[0]), accuracy: value(list[1]) };
+    for (const v of list) if (typeof v !== "number") v.dispose();
+    return result;
+  };
+  return {
+    trainBatch: async (xs, y) => metrics(await model.trainOnBatch(xs.length === 1 ? xs[0] : xs, y)),
+    evaluateBatch: (xs, y) => metrics(model.evaluate(xs.length === 1 ? xs[0] : xs, y, { batchSize: y.shape[0] }) as TF.Scalar[]),
+  };
 }
 
 /**
- * Trains `model` on x, y like Keras's `fit` and returns a Keras-style history.
+ * Trains `model` on x, y like Keras's `fit` with TF.js's eager step and returns a Keras-style history.
  *
  * Interrupting the kernel (SIGINT) stops training at the end of the current
  * batch; the model stays usable and the history so far is kept.
  */
 export async function fit(model: TF.LayersModel, x: TF.Tensor | TF.Tensor[], y: TF.Tensor, options: FitOptions = {}): Promise<History> {
-  const epochs = options.epochs ?? 5;
-  const batchSize = options.batchSize ?? 64;
-  const validationSplit = options.validationSplit ?? 0.2;
-  const n = y.shape[0];
-  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`epochs must be a whole number ≥ 1, got ${epochs}.`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a whole number ≥ 1, got ${batchSize}.`);
-  if (!(validationSplit >= 0 && validationSplit < 1)) throw new Error(`validationSplit must be in [0, 1), got ${validationSplit}.`);
-  const splitAt = validationSplitIndex(n, validationSplit);
-  if (splitAt < 1) throw new Error(`Not enough data: ${n} examples leave none for training with validationSplit ${validationSplit}.`);
+  const loop = loopOptions(y.shape[0], options);
   if (!model.optimizer) throw new Error("The model is not compiled: call compileModel(model) (or freeze it) before training.");
-  await settle(model);
-
-  const batches = Math.ceil(splitAt / batchSize);
-  const history: History = { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: false };
-  const progress = options.progress === false ? undefined : createProgress();
-  let epochStart = Date.now();
-  const trainStart = Date.now();
-  let epochIndex = 0;
-  let stoppedByUser = false;
-  const onSigint = () => {
-    stoppedByUser = true;
-    model.stopTraining = true;
-  };
-  process.on("SIGINT", onSigint);
-
-  const state = (batch: number, logs: Record<string, number>): ProgressState => {
-    const elapsed = (Date.now() - trainStart) / 1000;
-    const done = epochIndex * batches + batch;
-    const total = epochs * batches;
-    return {
-      epoch: epochIndex + 1,
-      epochs,
-      batch,
-      batches,
-      seconds: elapsed,
-      eta: done > 0 ? (elapsed / done) * (total - done) : undefined,
-      logs,
-    };
-  };
-
-  const user = options.callbacks ?? {};
-  const run = model.fit(x, y, {
-    epochs,
-    batchSize,
-    validationSplit,
-    shuffle: options.shuffle ?? true,
-    verbose: 0,
-    callbacks: {
-      ...user,
-      onEpochBegin: async (epoch, logs) => {
-        epochIndex = epoch;
-        epochStart = Date.now();
-        if (user.onEpochBegin) await user.onEpochBegin(epoch, logs);
-      },
-      onBatchEnd: async (batch, logs) => {
-        if (progress) {
-          const named: Record<string, number> = {};
-          for (const [k, v] of Object.entries(logs ?? {})) if (k !== "batch" && k !== "size") named[kerasLogName(k)] = v;
-          progress.update(state(batch + 1, named));
-        }
-        if (user.onBatchEnd) await user.onBatchEnd(batch, logs);
-      },
-      onEpochEnd: async (epoch, logs) => {
-        const l = logs ?? {};
-        history.epoch.push(epoch + 1);
-        history.seconds.push((Date.now() - epochStart) / 1000);
-        for (const [k, v] of Object.entries(l)) {
-          const key = kerasLogName(k) as keyof History;
-          if (key === "loss" || key === "accuracy" || key === "val_loss" || key === "val_accuracy") {
-            (history[key] ??= []).push(v);
-          }
-        }
-        if (progress) progress.epochEnd?.(state(batches, Object.fromEntries(Object.entries(l).map(([k, v]) => [kerasLogName(k), v]))));
-        if (user.onEpochEnd) await user.onEpochEnd(epoch, logs);
-        if (options.onEpochEnd) await options.onEpochEnd(epoch + 1, history);
-      },
-    },
-  });
-  running.set(model, run);
-  try {
-    await run;
-  } finally {
-    process.removeListener("SIGINT", onSigint);
-    running.delete(model);
-    model.stopTraining = false;
-  }
-  history.interrupted = stoppedByUser || history.epoch.length < epochs;
-  progress?.done(
-    `${history.interrupted ? "Stopped" : "Trained"} ${history.epoch.length} of ${epochs} epoch${epochs === 1 ? "" : "s"} in ` +
-      `${((Date.now() - trainStart) / 1000).toFixed(1)} s` +
-      (history.accuracy.length ? ` — accuracy ${last(history.accuracy).toFixed(4)}` : "") +
-      (history.val_accuracy?.length ? `, validation accuracy ${last(history.val_accuracy).toFixed(4)}` : ""),
-  );
-  return history;
-}
-
-function last(a: number[]): number {
-  return a[a.length - 1];
+  return runFit(model, eagerTrainer(model), Array.isArray(x) ? x : [x], y, loop);
 }
 
 export interface Evaluation {
@@ -222,15 +134,27 @@ export interface Predictions {
   numClasses: number;
 }
 
-/** Class probabilities and predicted classes, computed in batches. */
+/** Class probabilities and predicted classes, computed in batches with TF.js's `model.predict`. */
 export async function predict(model: TF.LayersModel, x: TF.Tensor, batchSize = 64): Promise<Predictions> {
   await settle(model);
-  const n = x.shape[0];
   const numClasses = (model.outputs[0].shape[1] as number) ?? 0;
+  return predictions((xb) => model.predict(xb, { batchSize: xb.shape[0] }) as TF.Tensor, x, numClasses, batchSize);
+}
+
+/** Class probabilities and predicted classes of x, from `predictBatch` run on batches of `batchSize`. */
+export async function predictions(predictBatch: (xb: TF.Tensor) => TF.Tensor, x: TF.Tensor, numClasses: number, batchSize = 64): Promise<Predictions> {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a whole number ≥ 1, got ${batchSize}.`);
+  const n = x.shape[0];
   const probabilities = new Float32Array(n * numClasses);
   for (let start = 0; start < n; start += batchSize) {
     const size = Math.min(batchSize, n - start);
-    const p = tf.tidy(() => model.predict(x.slice(start, size)) as TF.Tensor);
+    const xb = x.slice(start, size);
+    let p: TF.Tensor;
+    try {
+      p = predictBatch(xb);
+    } finally {
+      xb.dispose();
+    }
     probabilities.set(await p.data(), start * numClasses);
     p.dispose();
   }

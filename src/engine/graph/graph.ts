@@ -126,12 +126,22 @@ export class Graph {
     return node;
   }
 
-  /** A graph input, fed when the graph runs. */
+  /** Runs `body` outside every scope (graph inputs and shared constants have top-level names). */
+  private atTopLevel<T>(body: () => T): T {
+    const saved = this.prefix.splice(0, this.prefix.length);
+    try {
+      return body();
+    } finally {
+      this.prefix.push(...saved);
+    }
+  }
+
+  /** A graph input, fed when the graph runs; its name is exactly `name`, at the top level. */
   placeholder(name: string, dtype: DType, shape: Dim[] | null): SymTensor {
-    const node = this.addNode("Placeholder", [], { dtype: { kind: "type", value: dtype }, shape: { kind: "shape", value: shape } }, [
-      { dtype, shape: shape ?? [] },
-    ], name);
-    if (node.name !== name) throw new Error(`Graph: the input name "${name}" is taken (or not at the top level).`);
+    const node = this.atTopLevel(() =>
+      this.addNode("Placeholder", [], { dtype: { kind: "type", value: dtype }, shape: { kind: "shape", value: shape } }, [{ dtype, shape: shape ?? [] }], name),
+    );
+    if (node.name !== name) throw new Error(`Graph: the input name "${name}" is taken.`);
     return node.outputs[0];
   }
 
@@ -145,16 +155,13 @@ export class Graph {
     if (known) return known;
     const typed = dtype === "float32" ? Float32Array.from(data) : dtype === "int32" ? Int32Array.from(data) : Uint8Array.from(data);
     const value: ConstValue = { dtype, shape: shape.slice(), values: typed };
-    // Shared constants live outside any scope so that every user can reach them by the same name.
-    const saved = this.prefix.splice(0, this.prefix.length);
-    try {
-      const node = this.addNode("Const", [], { value: { kind: "tensor", value }, dtype: { kind: "type", value: dtype } }, [{ dtype, shape }], "Const");
-      const t = node.outputs[0];
-      if (key !== undefined) this.constants.set(key, t);
-      return t;
-    } finally {
-      this.prefix.push(...saved);
-    }
+    // Shared constants live outside any scope: every user reaches them by the same name.
+    const node = this.atTopLevel(() =>
+      this.addNode("Const", [], { value: { kind: "tensor", value }, dtype: { kind: "type", value: dtype } }, [{ dtype, shape }], "Const"),
+    );
+    const t = node.outputs[0];
+    if (key !== undefined) this.constants.set(key, t);
+    return t;
   }
 
   /** Makes `node` run only after `after` (a control dependency). */

@@ -192,13 +192,22 @@ interface SessionBackend {
   runSavedModel(id: number, inputs: TF.Tensor[], infos: Array<{ name: string; tfDtype: string }>, outputNames: string[]): TF.Tensor[];
 }
 
+/** What tfjs-node's `tf.node.loadSavedModel` returns, as far as it is used here. */
+interface TFSavedModel {
+  dispose(): void;
+}
+
+interface NodeNamespace {
+  loadSavedModel(path: string, tags: string[], signature: string): Promise<TFSavedModel>;
+}
+
 /** A loaded SavedModel: one TensorFlow session; each signature runs with inputs in its declared order. */
 export class GraphSession {
   private disposed = false;
   private readonly plans: Record<string, { infos: Array<{ name: string; tfDtype: string }>; outputs: string[]; inputNames: string[]; outputNames: string[] }>;
 
   private constructor(
-    private readonly model: TF.node.TFSavedModel,
+    private readonly model: TFSavedModel,
     signatures: Record<string, { inputs: Array<{ name: string; dtype: DType; tensor: string }>; outputs: Array<{ name: string; tensor: string }> }>,
   ) {
     this.plans = {};
@@ -214,7 +223,7 @@ export class GraphSession {
 
   /** Loads the SavedModel in `dir` (written from these signatures). */
   static async load(dir: string, signatures: Record<string, Signature>): Promise<GraphSession> {
-    const node = (tf as unknown as { node?: typeof TF.node }).node;
+    const node = (tf as unknown as { node?: NodeNamespace }).node;
     if (!node?.loadSavedModel) throw new Error("The graph engine needs tfjs-node's SavedModel support (tf.node.loadSavedModel).");
     const first = Object.keys(signatures)[0];
     const model = await node.loadSavedModel(dir, ["serve"], first);

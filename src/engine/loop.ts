@@ -1,0 +1,252 @@
+/**
+ * Keras's `fit` loop, once, for every engine: the eager TF.js step (`model.trainOnBatch`) and the
+ * compiled graph step (./graph/compiled.ts) plug into the same epochs, batches, shuffling,
+ * validation, callbacks, progress and interrupt handling.
+ *
+ *   - validation split: the last fraction of the data, cut before shuffling (`int(n * (1 - split))`
+ *     rows train), as Keras and TF.js do;
+ *   - shuffling: the training rows in a new random order every epoch (default on);
+ *   - logs under Keras's names: `loss`, `accuracy`, `val_loss`, `val_accuracy`; an epoch's loss and
+ *     accuracy are means over its examples;
+ *   - callbacks: TF.js callback objects (`tf.callbacks.earlyStopping(...)`, `tf.node.tensorBoard(...)`,
+ *     `new tf.CustomCallback({...})`), plain `{onEpochEnd, ...}` objects, or lists of them, each
+ *     called with the user's model (so `model.stopTraining = true` stops training, as in Keras);
+ *   - a kernel interrupt (SIGINT) stops after the current batch; the epoch so far is recorded.
+ */
+import type * as TF from "@tensorflow/tfjs";
+import { tf } from "../backend";
+import { createProgress, type ProgressState } from "../display";
+
+/** A Keras-style training history: one value per epoch under each key. */
+export interface History {
+  loss: number[];
+  accuracy: number[];
+  val_loss?: number[];
+  val_accuracy?: number[];
+  /** Wall-clock seconds of each epoch. */
+  seconds: number[];
+  /** The epochs run (1-based), e.g. [1, 2, 3]. */
+  epoch: number[];
+  /** True when training was stopped early (kernel interrupt, a callback, or `stopTraining`). */
+  interrupted: boolean;
+}
+
+/** One batch's (or one evaluation's) mean loss and accuracy. */
+export interface Metrics {
+  loss: number;
+  accuracy: number;
+}
+
+/** What an engine provides to the loop. */
+export interface Trainer {
+  /** One training step on a batch. */
+  trainBatch(xs: TF.Tensor[], y: TF.Tensor): Promise<Metrics> | Metrics;
+  /** Mean loss and accuracy of a batch in inference mode. */
+  evaluateBatch(xs: TF.Tensor[], y: TF.Tensor): Promise<Metrics> | Metrics;
+}
+
+/** Callbacks as TF.js's `fit` takes them. */
+export type Callbacks = TF.CustomCallbackArgs | TF.CustomCallbackArgs[] | TF.Callback[] | TF.Callback | Array<TF.Callback | TF.CustomCallbackArgs>;
+
+export interface LoopOptions {
+  epochs: number;
+  batchSize: number;
+  validationSplit: number;
+  shuffle: boolean;
+  progress: boolean;
+  callbacks?: Callbacks;
+  onEpochEnd?: (epoch: number, history: History) => void | Promise<void>;
+}
+
+type Logs = Record<string, number>;
+
+interface CallbackLike {
+  setModel?(model: TF.LayersModel): void;
+  setParams?(params: Record<string, unknown>): void;
+  onTrainBegin?(logs?: Logs): unknown;
+  onTrainEnd?(logs?: Logs): unknown;
+  onEpochBegin?(epoch: number, logs?: Logs): unknown;
+  onEpochEnd?(epoch: number, logs?: Logs): unknown;
+  onBatchBegin?(batch: number, logs?: Logs): unknown;
+  onBatchEnd?(batch: number, logs?: Logs): unknown;
+}
+
+/**
+ * The callbacks as a list of objects with TF.js's callback methods. Class instances are kept as they
+ * are (their methods live on the prototype: spreading them would lose them).
+ */
+export function callbackList(callbacks: Callbacks | undefined): CallbackLike[] {
+  if (callbacks === undefined || callbacks === null) return [];
+  const list = (Array.isArray(callbacks) ? callbacks : [callbacks]) as unknown[];
+  return list.map((c, i) => {
+    if (typeof c !== "object" || c === null) {
+      throw new Error(`callbacks[${i}] is not a callback: pass TF.js callbacks (tf.callbacks.earlyStopping(...), new tf.CustomCallback({...})) or objects with onEpochEnd, onBatchEnd, ... methods.`);
+    }
+    const known = ["setModel", "setParams", "onTrainBegin", "onTrainEnd", "onEpochBegin", "onEpochEnd", "onBatchBegin", "onBatchEnd", "onYield"];
+    const has = known.some((k) => typeof (c as Record<string, unknown>)[k] === "function");
+    if (!has) throw new Error(`callbacks[${i}] has none of the callback methods (onEpochEnd, onBatchEnd, onTrainBegin, ...).`);
+    return c as CallbackLike;
+  });
+}
+
+/** Where Keras cuts the data for `validationSplit`: rows [0, index) train, [index, n) validate. */
+export function validationSplitIndex(n: number, validationSplit: number): number {
+  return validationSplit > 0 ? Math.floor(n * (1 - validationSplit)) : n;
+}
+
+function gatherRows(xs: TF.Tensor[], y: TF.Tensor, rows: Int32Array): { xb: TF.Tensor[]; yb: TF.Tensor } {
+  return tf.tidy(() => {
+    const idx = tf.tensor1d(rows, "int32");
+    return { xb: xs.map((x) => tf.gather(x, idx)), yb: tf.gather(y, idx) };
+  });
+}
+
+/** Mean loss and accuracy over `rows`, batch by batch, in inference mode. */
+export async function evaluateRows(trainer: Pick<Trainer, "evaluateBatch">, xs: TF.Tensor[], y: TF.Tensor, rows: Int32Array, batchSize: number): Promise<Metrics> {
+  let loss = 0;
+  let accuracy = 0;
+  for (let start = 0; start < rows.length; start += batchSize) {
+    const part = rows.subarray(start, Math.min(rows.length, start + batchSize));
+    const { xb, yb } = gatherRows(xs, y, part);
+    try {
+      const m = await trainer.evaluateBatch(xb, yb);
+      loss += m.loss * part.length;
+      accuracy += m.accuracy * part.length;
+    } finally {
+      tf.dispose([...xb, yb]);
+    }
+  }
+  return { loss: loss / rows.length, accuracy: accuracy / rows.length };
+}
+
+const running = new WeakMap<TF.LayersModel, Promise<unknown>>();
+
+/** Waits until a training run of `model` that was interrupted has really finished its last batch. */
+export async function settle(model: TF.LayersModel): Promise<void> {
+  const pending = running.get(model);
+  if (pending) await pending.catch(() => undefined);
+}
+
+/**
+ * Trains with `trainer` on (xs, y) like Keras's `fit`; `model` is the user's model: callbacks see it,
+ * and setting its `stopTraining` stops the loop after the current batch.
+ */
+export async function runFit(model: TF.LayersModel, trainer: Trainer, xs: TF.Tensor[], y: TF.Tensor, options: LoopOptions): Promise<History> {
+  await settle(model);
+  const run = loop(model, trainer, xs, y, options);
+  running.set(model, run);
+  try {
+    return await run;
+  } finally {
+    if (running.get(model) === run) running.delete(model);
+  }
+}
+
+async function loop(model: TF.LayersModel, trainer: Trainer, xs: TF.Tensor[], y: TF.Tensor, options: LoopOptions): Promise<History> {
+  const { epochs, batchSize } = options;
+  const n = y.shape[0];
+  const splitAt = validationSplitIndex(n, options.validationSplit);
+  const trainRows = Int32Array.from({ length: splitAt }, (_, i) => i);
+  const valRows = Int32Array.from({ length: n - splitAt }, (_, i) => splitAt + i);
+  const batches = Math.ceil(splitAt / batchSize);
+  const callbacks = callbackList(options.callbacks);
+  const history: History = { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: false };
+  const progress = options.progress ? createProgress() : undefined;
+  const trainStart = Date.now();
+  let stoppedByUser = false;
+  const onSigint = () => {
+    stoppedByUser = true;
+    model.stopTraining = true;
+  };
+  process.on("SIGINT", onSigint);
+  model.stopTraining = false;
+
+  const params = {
+    epochs,
+    initialEpoch: 0,
+    samples: splitAt,
+    steps: null,
+    batchSize,
+    verbose: 0,
+    doValidation: valRows.length > 0,
+    metrics: ["loss", "accuracy", ...(valRows.length > 0 ? ["val_loss", "val_accuracy"] : [])],
+  };
+  for (const c of callbacks) {
+    c.setParams?.(params);
+    c.setModel?.(model);
+  }
+  const call = async (f: (c: CallbackLike) => unknown) => {
+    for (const c of callbacks) await f(c);
+  };
+  const state = (epochIndex: number, batch: number, logs: Logs): ProgressState => {
+    const elapsed = (Date.now() - trainStart) / 1000;
+    const done = epochIndex * batches + batch;
+    const total = epochs * batches;
+    return { epoch: epochIndex + 1, epochs, batch, batches, seconds: elapsed, eta: done > 0 ? (elapsed / done) * (total - done) : undefined, logs };
+  };
+
+  try {
+    await call((c) => c.onTrainBegin?.({}));
+    for (let epoch = 0; epoch < epochs && !model.stopTraining; epoch++) {
+      const epochStart = Date.now();
+      await call((c) => c.onEpochBegin?.(epoch, {}));
+      const order = trainRows.slice();
+      if (options.shuffle) tf.util.shuffle(order);
+      let seen = 0;
+      let lossSum = 0;
+      let accuracySum = 0;
+      for (let b = 0; b < batches; b++) {
+        const rows = order.subarray(b * batchSize, Math.min(splitAt, (b + 1) * batchSize));
+        await call((c) => c.onBatchBegin?.(b, { batch: b, size: rows.length }));
+        const { xb, yb } = gatherRows(xs, y, rows);
+        let m: Metrics;
+        try {
+          m = await trainer.trainBatch(xb, yb);
+        } finally {
+          tf.dispose([...xb, yb]);
+        }
+        seen += rows.length;
+        lossSum += m.loss * rows.length;
+        accuracySum += m.accuracy * rows.length;
+        await call((c) => c.onBatchEnd?.(b, { batch: b, size: rows.length, loss: m.loss, accuracy: m.accuracy }));
+        progress?.update(state(epoch, b + 1, { loss: lossSum / seen, accuracy: accuracySum / seen }));
+        // Let the event loop run: displays refresh, and an interrupt can arrive.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (model.stopTraining) break;
+      }
+      if (seen === 0) break;
+      const logs: Logs = { loss: lossSum / seen, accuracy: accuracySum / seen };
+      if (valRows.length > 0 && !stoppedByUser) {
+        const v = await evaluateRows(trainer, xs, y, valRows, batchSize);
+        logs.val_loss = v.loss;
+        logs.val_accuracy = v.accuracy;
+      }
+      history.epoch.push(epoch + 1);
+      history.seconds.push((Date.now() - epochStart) / 1000);
+      history.loss.push(logs.loss);
+      history.accuracy.push(logs.accuracy);
+      if (logs.val_loss !== undefined) (history.val_loss ??= []).push(logs.val_loss);
+      if (logs.val_accuracy !== undefined) (history.val_accuracy ??= []).push(logs.val_accuracy);
+      // A whole epoch gets its line now; a stopped one is closed by `done`, marked as stopped.
+      if (seen === splitAt) progress?.epochEnd(state(epoch, batches, logs));
+      else progress?.update(state(epoch, Math.ceil(seen / batchSize), logs));
+      await call((c) => c.onEpochEnd?.(epoch, { ...logs }));
+      if (options.onEpochEnd) await options.onEpochEnd(epoch + 1, history);
+    }
+    await call((c) => c.onTrainEnd?.({}));
+  } finally {
+    process.removeListener("SIGINT", onSigint);
+    history.interrupted = stoppedByUser || model.stopTraining || history.epoch.length < epochs;
+    model.stopTraining = false;
+  }
+  const last = (a: number[] | undefined) => (a && a.length ? a[a.length - 1] : undefined);
+  const acc = last(history.accuracy);
+  const valAcc = last(history.val_accuracy);
+  progress?.done(
+    `${history.interrupted ? "Stopped" : "Trained"} ${history.epoch.length} of ${epochs} epoch${epochs === 1 ? "" : "s"} in ` +
+      `${((Date.now() - trainStart) / 1000).toFixed(1)} s` +
+      (acc !== undefined ? ` — accuracy ${acc.toFixed(4)}` : "") +
+      (valAcc !== undefined ? `, validation accuracy ${valAcc.toFixed(4)}` : ""),
+  );
+  return history;
+}
