@@ -1,0 +1,241 @@
+/**
+ * The graph engine (src/engine/graph/) against the eager engine (TF.js's own step, the reference):
+ *
+ *  - one step from the same weights on the same batch computes the same loss, accuracy and moving
+ *    statistics, and predictions and evaluations agree;
+ *  - training for several steps, at two freeze depths, for both bases, with and without the
+ *    frozen-prefix cache, ends no further from the eager run than one ulp of change in the initial
+ *    weights takes the eager run itself (the yardstick of test/native_ops.test.ts: training these
+ *    random networks is chaotic at float rounding); frozen weights stay bit-identical;
+ *  - the TF.js model is the source of truth: after an interrupt or an error mid-fit it holds the
+ *    latest step's weights; fits at alternating depths leak no tensors; a model's TensorFlow
+ *    sessions are released with it;
+ *  - a last batch of one example (1×1 maps in InceptionV3's last blocks) trains without NaNs.
+ */
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { LayerVariable, Tensor } from "@tensorflow/tfjs";
+import { tf } from "../src/backend";
+import { loadMnist, take, toTensors, type DigitSet } from "../src/data";
+import type { KerasAdam } from "../src/engine/adam";
+import { CompiledModel } from "../src/engine/graph/compiled";
+import { buildTransferModel, type BaseName, type TransferModel } from "../src/model";
+import { tmpDir } from "./helpers";
+
+const sessions = () => (tf as unknown as { node: { getNumOfSavedModels(): number } }).node.getNumOfSavedModels();
+
+/** The model's variables in one fixed order (`model.weights` lists trainable ones first: its order changes with freezing). */
+const fixedOrder = new WeakMap<TransferModel, LayerVariable[]>();
+function variables(tm: TransferModel): LayerVariable[] {
+  let list = fixedOrder.get(tm);
+  if (!list) fixedOrder.set(tm, (list = tm.model.weights.slice().sort((a, b) => a.id - b.id)));
+  return list;
+}
+
+function weightsOf(tm: TransferModel): Float32Array[] {
+  return variables(tm).map((w) => w.read().dataSync().slice() as Float32Array);
+}
+
+function setWeights(tm: TransferModel, values: Float32Array[]): void {
+  tf.tidy(() => variables(tm).forEach((w, i) => w.write(tf.tensor(values[i], w.shape as number[]))));
+}
+
+function distance(a: Float32Array[], b: Float32Array[]): number {
+  let s = 0;
+  a.forEach((w, i) => {
+    for (let k = 0; k < w.length; k++) s += (w[k] - b[i][k]) ** 2;
+  });
+  return Math.sqrt(s);
+}
+
+function maxRel(a: Tensor, b: Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0]));
+}
+
+test("one step from the same weights on the same batch: the same loss, accuracy and moving statistics; predict and evaluate agree", async () => {
+  const mnist = await loadMnist({ trainLimit: 32 });
+  const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "graph-one-step", dropout: 0 });
+  try {
+    const { x, y } = toTensors(mnist.train);
+    const start = weightsOf(tm);
+    const eager = (await tm.model.trainOnBatch(x, y)) as number[];
+    const eagerWeights = variables(tm).map((w) => w.read().clone());
+    setWeights(tm, start);
+    tm.freeze(64); // a fresh optimizer
+    const optimizer = tm.model.optimizer as unknown as KerasAdam;
+    const compiled = await CompiledModel.compile(tm.model, {
+      signatures: ["train", "evaluate", "predict"],
+      trainable: (tm.model as unknown as { collectedTrainableWeights: never[] }).collectedTrainableWeights,
+      adam: optimizer,
+    });
+    try {
+      // Inference first (from the starting weights).
+      const [pg] = compiled.predictBatch([x]);
+      const pe = tm.model.predict(x) as Tensor;
+      assert.ok(maxRel(pg, pe) < 1e-5, `predictions differ by ${maxRel(pg, pe)} (relative)`);
+      const ev = compiled.evaluateBatch([x], y);
+      const [el, ea] = (tm.model.evaluate(x, y) as Tensor[]).map((t) => t.dataSync()[0]);
+      assert.ok(Math.abs(ev.loss - el) < 1e-5 * el, `evaluate loss ${ev.loss} vs ${el}`);
+      assert.equal(ev.accuracy, ea);
+      tf.dispose([pg, pe]);
+
+      const step = compiled.trainStep([x], y, optimizer, [1, 2]);
+      assert.ok(Math.abs(step.loss - eager[0]) < 1e-5 * eager[0], `loss ${step.loss} vs eager ${eager[0]}`);
+      assert.equal(step.accuracy, eager[1]);
+      assert.equal(optimizer.iterations, 1);
+      // Moving statistics: one update from the same batch statistics.
+      let checked = 0;
+      variables(tm).forEach((w, i) => {
+        if (!/moving_(mean|variance)/.test(w.name)) return;
+        const d = maxRel(w.read(), eagerWeights[i]);
+        assert.ok(d < 1e-4, `${w.name} differs from eager's by ${d.toExponential(2)} (relative)`);
+        checked++;
+      });
+      assert.equal(checked, 2 * 94, "every batch normalisation's moving statistics are compared");
+    } finally {
+      compiled.dispose();
+      tf.dispose([x, y, ...eagerWeights]);
+    }
+  } finally {
+    tm.dispose();
+  }
+});
+
+/**
+ * Trains `tm` from `start` at two depths (a fit each) and returns the weights; frozen layers' weights
+ * are checked to be untouched at each depth.
+ */
+async function trainAtDepths(tm: TransferModel, start: Float32Array[], train: DigitSet, depths: number[], engine: "graph" | "eager", cachePrefix: boolean): Promise<Float32Array[]> {
+  setWeights(tm, start);
+  for (const depth of depths) {
+    tm.freeze(depth);
+    const frozen = tm.base.layers.slice(0, depth).flatMap((l) => l.weights);
+    const before = frozen.map((w) => w.read().dataSync().slice());
+    await tm.fit(train, { epochs: 1, batchSize: 32, shuffle: false, progress: false, cachePrefix, engine });
+    frozen.forEach((w, i) => assert.deepEqual(w.read().dataSync(), before[i], `${engine}: frozen ${w.name} changed at depth ${depth}`));
+  }
+  return weightsOf(tm);
+}
+
+for (const [base, depths] of [
+  ["inception_v3", [64, 100]],
+  ["xception", [36, 60]],
+] as Array<[BaseName, number[]]>) {
+  test(`${base}: training at depths ${depths.join(" then ")} with the graph engine ends where the eager engine does, within rounding's reach (with and without the frozen-prefix cache)`, async () => {
+    const mnist = await loadMnist({ trainLimit: 120 });
+    // No dropout, no shuffling; Adam with epsilon 1 so that steps measure gradients (see test/native_ops.test.ts).
+    const tm = await buildTransferModel({ base, weights: null, key: `graph-steps-${base}`, dropout: 0, adam: { epsilon: 1 } });
+    try {
+      const start = weightsOf(tm);
+      const ulp = start.map((w, i) => w.map((v, k) => v * (1 + ((i * 7919 + k) % 2 === 0 ? 1 : -1) * 2 ** -23)));
+      const reference = await trainAtDepths(tm, start, mnist.train, depths, "eager", false);
+      const moved = distance(reference, start);
+      assert.ok(moved > 0.05, `training hardly moved the weights (${moved})`);
+      const rounding = distance(await trainAtDepths(tm, ulp, mnist.train, depths, "eager", false), reference) / moved;
+      const report = [`one ulp: ${rounding.toExponential(2)}`];
+      for (const cachePrefix of [false, true]) {
+        const d = distance(await trainAtDepths(tm, start, mnist.train, depths, "graph", cachePrefix), reference) / moved;
+        report.push(`graph${cachePrefix ? " with the cache" : ""}: ${d.toExponential(2)}`);
+        assert.ok(d <= 1.25 * rounding, `the graph engine ended further from the eager run than rounding does (${report.join(", ")})`);
+      }
+      console.log(`${base}: distance to the eager run / distance trained: ${report.join(", ")}`);
+    } finally {
+      tm.dispose();
+    }
+  });
+}
+
+test("the model holds the latest weights after an interrupt or an error mid-fit, and stays usable", async () => {
+  const mnist = await loadMnist({ trainLimit: 320, testLimit: 32 });
+  const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "graph-interrupt" });
+  try {
+    const start = weightsOf(tm);
+    for (const how of ["interrupt", "error"] as const) {
+      tm.resetWeights();
+      let atStop: Float32Array[] = [];
+      const callbacks = {
+        onBatchEnd: async (batch: number) => {
+          if (batch !== 1) return;
+          atStop = weightsOf(tm);
+          if (how === "interrupt") process.emit("SIGINT");
+          else throw new Error("a callback failed");
+        },
+      };
+      const run = tm.fit(mnist.train, { epochs: 3, batchSize: 32, progress: false, cachePrefix: false, engine: "graph", callbacks });
+      if (how === "interrupt") {
+        const h = await run;
+        assert.equal(h.interrupted, true);
+      } else {
+        await assert.rejects(run, /a callback failed/);
+      }
+      assert.ok(atStop.length > 0, "the callback ran");
+      assert.ok(distance(atStop, start) > 0, "two steps changed the weights");
+      assert.equal(distance(weightsOf(tm), atStop), 0, `${how}: the model does not hold the weights of the last step`);
+      const ev = await tm.evaluate(mnist.test);
+      assert.ok(ev.accuracy >= 0 && ev.accuracy <= 1);
+    }
+  } finally {
+    tm.dispose();
+  }
+});
+
+test("fits at alternating depths leak no tensors; the model's TensorFlow sessions are released with it", async () => {
+  const baseline = tf.memory().numTensors;
+  const sessionsBefore = sessions();
+  const mnist = await loadMnist({ trainLimit: 64, testLimit: 16 });
+  const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "graph-leaks" });
+  const tensorsAt = new Map<number, number>();
+  for (let i = 0; i < 10; i++) {
+    const depth = i % 2 === 0 ? 64 : 100;
+    tm.freeze(depth);
+    await tm.fit(mnist.train, { epochs: 1, batchSize: 32, progress: false, engine: "graph", cachePrefix: i % 4 < 2 });
+    await tm.predict(mnist.test);
+    const n = tf.memory().numTensors;
+    if (tensorsAt.has(depth)) assert.equal(n, tensorsAt.get(depth), `live tensors grew at depth ${depth} (fit ${i + 1})`);
+    tensorsAt.set(depth, n);
+    // At most: inference, and at this depth the features and the two training graphs.
+    assert.ok(sessions() - sessionsBefore <= 4, `${sessions() - sessionsBefore} sessions are open`);
+  }
+  tm.dispose();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(sessions(), sessionsBefore, "sessions left open after dispose");
+  assert.equal(tf.memory().numTensors, baseline, "tensors left after dispose");
+});
+
+test("a last batch of one example (one value per channel in the last blocks) trains without NaN, as the eager engine does", async () => {
+  const mnist = await loadMnist({ trainLimit: 41 });
+  const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "graph-batch-one", dropout: 0 });
+  try {
+    // 41 examples, 20 % for validation: 32 train, then batches of 31 and 1.
+    const h = await tm.fit(take(mnist.train, 41), { epochs: 1, batchSize: 31, shuffle: false, progress: false, cachePrefix: false, engine: "graph" });
+    assert.ok(Number.isFinite(h.loss[0]), `loss ${h.loss[0]}`);
+    const bad = tm.model.weights.filter((w) => w.read().dataSync().some((v) => !Number.isFinite(v)));
+    assert.deepEqual(bad.map((w) => w.name), [], "weights that are not finite");
+  } finally {
+    tm.dispose();
+  }
+});
+
+test("compiled graphs are cached on disk by content: the same model and depth reuse the folder", async () => {
+  const dir = tmpDir("graph-cache");
+  const before = process.env.KT_GRAPH_CACHE;
+  process.env.KT_GRAPH_CACHE = dir;
+  const tm = await buildTransferModel({ base: "xception", weights: null, key: "graph-cache" });
+  try {
+    const first = await CompiledModel.compile(tm.model, { signatures: ["predict"] });
+    const again = await CompiledModel.compile(tm.model, { signatures: ["predict"] });
+    assert.equal(first.timings.cached, false);
+    assert.equal(again.timings.cached, true);
+    const folders = fs.readdirSync(dir);
+    assert.equal(folders.length, 1);
+    assert.ok(fs.existsSync(path.join(dir, folders[0], "saved_model.pb")));
+    first.dispose();
+    again.dispose();
+  } finally {
+    tm.dispose();
+    if (before === undefined) delete process.env.KT_GRAPH_CACHE;
+    else process.env.KT_GRAPH_CACHE = before;
+  }
+});
