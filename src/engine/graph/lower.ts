@@ -97,6 +97,30 @@ function required(layer: TF.layers.Layer, name: string): TF.LayerVariable {
   return v;
 }
 
+/**
+ * The same Tile on fewer axes: size-1 axes that are not tiled are dropped, and neighbouring axes
+ * merge when both are tiled size-1 axes (their copies nest) or both are untiled (a reshape).
+ */
+export function compactTile(dims: number[], multiples: number[]): { dims: number[]; multiples: number[] } {
+  const outDims: number[] = [];
+  const outMultiples: number[] = [];
+  dims.forEach((d, i) => {
+    const m = multiples[i];
+    if (d === 1 && m === 1) return;
+    const last = outDims.length - 1;
+    if (last >= 0 && d === 1 && outDims[last] === 1 && outMultiples[last] > 1 && m > 1) {
+      outMultiples[last] *= m;
+    } else if (last >= 0 && m === 1 && outMultiples[last] === 1) {
+      outDims[last] *= d;
+    } else {
+      outDims.push(d);
+      outMultiples.push(m);
+    }
+  });
+  if (outDims.length === 0) return { dims: [1], multiples: [1] };
+  return { dims: outDims, multiples: outMultiples };
+}
+
 /** A stable 31-bit number for a name (each dropout layer's random stream). */
 function nameHash(name: string): number {
   let h = 2166136261;
@@ -134,9 +158,10 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
       const size = config.size as number[];
       if (config.dataFormat !== "channelsLast" || x.shape.length !== 5) throw new GraphCompileError(`Layer ${layer.name}: UpSampling3D is compiled for rank-5 channels-last inputs only.`);
       const [, d1, d2, d3, c] = x.shape as number[];
-      // Nearest-neighbour repeat: (d1, 1, d2, 1, d3, 1, c) tiled by (s1, s2, s3) on the unit axes.
-      const split = ops.reshape(g, x, [-1, d1, 1, d2, 1, d3, 1, c]);
-      const tiled = ops.tile(g, split, [1, 1, size[0], 1, size[1], 1, size[2], 1]);
+      // Nearest-neighbour repeat: (d1, 1, d2, 1, d3, 1, c) tiled by (s1, s2, s3) on the unit axes,
+      // written with as few axes as possible (TensorFlow's Tile is many times slower at rank 8).
+      const { dims, multiples } = compactTile([d1, 1, d2, 1, d3, 1, c], [1, size[0], 1, size[1], 1, size[2], 1]);
+      const tiled = ops.tile(g, ops.reshape(g, x, [-1, ...dims]), [1, ...multiples]);
       return [ops.reshape(g, tiled, [-1, d1 * size[0], d2 * size[1], d3 * size[2], c])];
     }
     case "Rescaling": {
