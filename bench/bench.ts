@@ -4,23 +4,26 @@
  *
  *   node --import tsx bench/bench.ts [--quick] [--models inception_v3,xception] [--no-keras]
  *        [--full-split | --fit-limit N] [--epochs N] [--epochs-off N] [--keras-epochs N]
- *        [--warmup N] [--train-steps N] [--infer-steps N] [--no-plain] [--doc PATH] [--json PATH] [--python PATH]
+ *        [--warmup N] [--train-steps N] [--infer-steps N] [--no-eager] [--no-plain] [--doc PATH] [--json PATH] [--python PATH]
  *   npm run bench -- [same flags]        (BENCH_QUICK=1 also selects the quick mode)
  *
  * For each model, one process after the other (never two at once: the machine's cores are shared):
- *   1. ours, whole model: training steps (`trainOnBatch`, batch 64), inference (`predict`, batch 64),
- *      then `TransferModel.fit` over the bundled training split without the frozen-prefix cache;
- *   2. ours, `TransferModel.fit` with the frozen-prefix cache (a fresh process, so its peak memory is its own);
- *   3. ours with TensorFlow's plain kernels (`TF_ENABLE_ONEDNN_OPTS=0`, `KT_FUSED_KERNELS=0`): the
- *      training and inference steps only, to show what oneDNN and the fused kernels bring
- *      (`--no-plain` skips it);
- *   4. Keras: `bench/keras_bench.py` in the project's virtualenv, on the same digits (written to
+ *   1. ours, graph engine (the default), whole model: training steps (`trainOnBatch`, batch 64),
+ *      inference (`predictOnBatch`, batch 64), then `TransferModel.fit` over the bundled training
+ *      split without the frozen-prefix cache;
+ *   2. ours, graph engine, `TransferModel.fit` with the frozen-prefix cache (a fresh process, so its
+ *      peak memory is its own);
+ *   3. and 4. the same with the eager engine (TF.js op by op), the reference (`--no-eager` skips them);
+ *   5. ours, eager, with TensorFlow's plain kernels (`TF_ENABLE_ONEDNN_OPTS=0`, `KT_FUSED_KERNELS=0`):
+ *      the training and inference steps only, to show what oneDNN and the fused kernels bring to the
+ *      eager engine (`--no-plain` skips it);
+ *   6. Keras: `bench/keras_bench.py` in the project's virtualenv, on the same digits (written to
  *      out/bench/*.npy), with the same figures.
  * Then prints a table per model and writes the results into the generated block of docs/benchmarks.md
  * (quick runs write out/bench/benchmarks-quick.md instead, unless --doc says otherwise).
  *
- * Internal: `--worker ours|cached|plain --model NAME` runs one measuring process and prints its figures as
- * JSON on the last line of stdout.
+ * Internal: `--worker ours|cached|plain --engine graph|eager --model NAME` runs one measuring process and
+ * prints its figures as JSON on the last line of stdout.
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -69,8 +72,12 @@ export interface BenchOptions {
   /** Fit on the first n training digits only (0: all 8,000), per model. */
   fitLimits: Record<ModelName, number>;
   keras: boolean;
-  /** Also time the steps with TensorFlow's plain kernels (no oneDNN, no fused kernels). */
+  /** Also measure the eager engine (steps and fits). */
+  eager: boolean;
+  /** Also time the eager steps with TensorFlow's plain kernels (no oneDNN, no fused kernels). */
   plain: boolean;
+  /** Worker: the engine it measures. */
+  engine: "graph" | "eager";
   doc?: string;
   json?: string;
   python: string;
@@ -91,7 +98,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     inferSteps: quick ? 2 : 6,
     fitLimits: quick ? { inception_v3: 160, xception: 160 } : { ...DEFAULT_FIT_LIMITS },
     keras: true,
+    eager: true,
     plain: true,
+    engine: "graph",
     python: env.KT_PYTHON ?? path.join(ROOT, ".venv", "bin", "python"),
   };
   const value = (i: number, flag: string) => {
@@ -115,6 +124,16 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
       case "--no-plain":
         o.plain = false;
         break;
+      case "--no-eager":
+        o.eager = false;
+        o.plain = false;
+        break;
+      case "--engine": {
+        const e = value(i++, a);
+        if (e !== "graph" && e !== "eager") throw new Error(`--engine must be "graph" or "eager", got "${e}".`);
+        o.engine = e;
+        break;
+      }
       case "--models":
       case "--model": {
         const names = value(i++, a).split(",").map((s) => s.trim()).filter(Boolean);
@@ -277,10 +296,12 @@ async function runWorker(o: BenchOptions): Promise<void> {
   const buildSeconds = now() - t;
   const counts = tm.countParams();
   const info = backendInfo();
+  const engine = o.worker === "plain" ? "eager" : o.engine;
   const result: WorkerResult = {
     framework: "ours",
     model,
     worker: o.worker,
+    engine,
     tfjs: info.tfjsVersion,
     tensorflow: info.tensorflowVersion,
     backend: info.backend,
@@ -328,14 +349,15 @@ async function runWorker(o: BenchOptions): Promise<void> {
   };
 
   if (o.worker === "ours" || o.worker === "plain") {
-    log(`trainOnBatch: ${o.warmup} warm-up + ${o.trainSteps} timed steps`);
+    log(`trainOnBatch (${engine} engine): ${o.warmup} warm-up + ${o.trainSteps} timed steps`);
+    // The first step at a depth includes making the graph (graph engine): timed as the first step.
     result.train = await steps(async (xb, yb) => {
-      await tm.model.trainOnBatch(xb, yb);
+      await tm.trainOnBatch(xb, yb, { engine });
     }, o.trainSteps);
     log(`train: ${result.train.images_per_second.toFixed(1)} img/s`);
-    log(`predict: ${o.warmup} warm-up + ${o.inferSteps} timed steps`);
+    log(`predictOnBatch (${engine} engine): ${o.warmup} warm-up + ${o.inferSteps} timed steps`);
     result.infer = await steps(async (xb) => {
-      const p = tm.model.predict(xb, { batchSize: BATCH }) as import("@tensorflow/tfjs").Tensor;
+      const p = await tm.predictOnBatch(xb, { engine });
       await p.data();
       p.dispose();
     }, o.inferSteps);
@@ -347,7 +369,7 @@ async function runWorker(o: BenchOptions): Promise<void> {
     const warm = Math.min(train.count, 2 * BATCH + BATCH / 2);
     log(`warm-up: a cached fit on ${warm} digits`);
     t = now();
-    await tm.fit(take(train, warm), { epochs: 1, batchSize: BATCH, validationSplit: 0.2, progress: false, cachePrefix: true });
+    await tm.fit(take(train, warm), { epochs: 1, batchSize: BATCH, validationSplit: 0.2, progress: false, cachePrefix: true, engine });
     result.warmup_fit_seconds = now() - t;
   }
   tf.dispose(batches.flat());
@@ -373,6 +395,7 @@ async function runWorker(o: BenchOptions): Promise<void> {
     validationSplit: 0.2,
     progress: false,
     cachePrefix: cache,
+    engine,
     onEpochEnd: (epoch) => {
       if (epoch === 1) firstEpochEnd = now() - fitStart;
     },
@@ -461,9 +484,15 @@ function kerasAvailable(python: string): { ok: boolean; why?: string; versions?:
 
 export interface ModelResults {
   model: ModelName;
+  /** Graph engine: steps and a fit without the frozen-prefix cache. */
   ours?: WorkerResult;
+  /** Graph engine: a fit with the cache. */
   cached?: WorkerResult;
-  /** Ours with TensorFlow's plain kernels (steps only). */
+  /** Eager engine: steps and a fit without the cache. */
+  eager?: WorkerResult;
+  /** Eager engine: a fit with the cache. */
+  eagerCached?: WorkerResult;
+  /** The eager engine with TensorFlow's plain kernels (steps only). */
   plain?: WorkerResult;
   keras?: WorkerResult;
   errors: string[];
@@ -520,31 +549,48 @@ export function tableRows(r: ModelResults, o: Pick<BenchOptions, "fitLimits">): 
   const k = r.keras;
   const ours = r.ours;
   const cached = r.cached;
-  add("trainable parameters", val(ours?.params.trainable), val(k?.params.trainable), "", 0);
-  add("training, images/s (median step, batch 64)", val(ours?.train?.images_per_second), val(k?.train?.images_per_second), "higher");
-  add("inference, images/s (median batch of 64)", val(ours?.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");
-  const eager = k?.infer_eager as StepFigures | undefined;
-  if (eager) add("  inference, images/s, Keras run eagerly (op by op)", val(ours?.infer?.images_per_second), val(eager.images_per_second), "higher");
-  if (r.plain) {
-    add("  training, images/s, plain kernels (no oneDNN, no fused)", val(r.plain.train?.images_per_second), val(k?.train?.images_per_second), "higher");
-    add("  inference, images/s, plain kernels", val(r.plain.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");
+  add("trainable parameters", val(ours?.params.trainable ?? r.eager?.params.trainable), val(k?.params.trainable), "", 0);
+  const engines: Array<[string, WorkerResult | undefined, WorkerResult | undefined]> = [
+    ["graph engine", ours, cached],
+    ["eager engine", r.eager, r.eagerCached],
+  ];
+  for (const [name, steps] of engines) {
+    if (steps) add(`training, images/s (median step, batch 64), ${name}`, val(steps.train?.images_per_second), val(k?.train?.images_per_second), "higher");
   }
-  add("CPU cores busy during training steps", val(ours?.train?.cpu_cores_busy), val(k?.train?.cpu_cores_busy), "", 2);
-  add("CPU cores busy during inference", val(ours?.infer?.cpu_cores_busy), val(k?.infer?.cpu_cores_busy), "", 2);
-  add("first training step, s (Keras: incl. tracing)", val(ours?.train?.first_step_seconds), val(k?.train?.first_step_seconds), "lower");
-  const fitted = (ours ?? cached)?.fit ?? k?.fit;
+  for (const [name, steps] of engines) {
+    if (steps) add(`inference, images/s (median batch of 64), ${name}`, val(steps.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");
+  }
+  const eagerKeras = k?.infer_eager as StepFigures | undefined;
+  if (eagerKeras) add("  inference, images/s, against Keras run eagerly (op by op), graph engine", val(ours?.infer?.images_per_second), val(eagerKeras.images_per_second), "higher");
+  if (r.plain) {
+    add("  training, images/s, eager engine, plain kernels (no oneDNN, no fused)", val(r.plain.train?.images_per_second), val(k?.train?.images_per_second), "higher");
+    add("  inference, images/s, eager engine, plain kernels", val(r.plain.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");
+  }
+  add("CPU cores busy during training steps, graph engine", val(ours?.train?.cpu_cores_busy), val(k?.train?.cpu_cores_busy), "", 2);
+  add("CPU cores busy during inference, graph engine", val(ours?.infer?.cpu_cores_busy), val(k?.infer?.cpu_cores_busy), "", 2);
+  for (const [name, steps] of engines) {
+    if (steps) add(`first training step, s (${name}${name.startsWith("graph") ? ": incl. making the graph" : ""}; Keras: incl. tracing)`, val(steps.train?.first_step_seconds), val(k?.train?.first_step_seconds), "lower");
+  }
+  const fitted = (ours ?? cached ?? r.eager ?? r.eagerCached)?.fit ?? k?.fit;
   const n = fitted ? fitted.train_images + fitted.val_images : fitDigits(o, r.model);
   const split = `${Math.floor(n * 0.8)} + ${n - Math.floor(n * 0.8)} val. digits`;
   const kOne = epochsTime(k?.fit, 1);
-  add(`fit, 1 epoch (${split}), s`, epochsTime(ours?.fit, 1), kOne, "lower");
-  add(`fit, 1 epoch, frozen-prefix cache, s`, epochsTime(cached?.fit, 1), kOne, "lower");
-  if (cached?.fit?.feature_seconds !== undefined) add("  of which computing the cached features, s", val(cached.fit.feature_seconds), val(undefined), "");
   const e = TUTORIAL_EPOCHS;
   const kE = epochsTime(k?.fit, e);
-  add(`fit, ${e} epochs (the tutorial's), s`, epochsTime(ours?.fit, e), kE, "lower");
-  add(`fit, ${e} epochs, frozen-prefix cache, s`, epochsTime(cached?.fit, e), kE, "lower");
-  add("peak RSS, MiB (steps + fit)", val(ours ? mib(ours.peak_rss_bytes) : undefined), val(k ? mib(k.peak_rss_bytes) : undefined), "lower", 0);
-  add("peak RSS, MiB (fit with frozen-prefix cache)", val(cached ? mib(cached.peak_rss_bytes) : undefined), val(k ? mib(k.peak_rss_bytes) : undefined), "lower", 0);
+  for (const [epochs, kerasTime, label] of [
+    [1, kOne, `fit, 1 epoch (${split}), s`],
+    [e, kE, `fit, ${e} epochs (the tutorial's), s`],
+  ] as Array<[number, Value, string]>) {
+    for (const [name, whole, withCache] of engines) {
+      if (whole?.fit) add(`${label}, ${name}`, epochsTime(whole.fit, epochs), kerasTime, "lower");
+      if (withCache?.fit) add(`${label}, ${name} + frozen-prefix cache`, epochsTime(withCache.fit, epochs), kerasTime, "lower");
+    }
+  }
+  if (cached?.fit?.feature_seconds !== undefined) add("  of which computing the cached features (graph engine), s", val(cached.fit.feature_seconds), val(undefined), "");
+  for (const [name, whole, withCache] of engines) {
+    if (whole) add(`peak RSS, MiB (steps + fit), ${name}`, val(mib(whole.peak_rss_bytes)), val(k ? mib(k.peak_rss_bytes) : undefined), "lower", 0);
+    if (withCache) add(`peak RSS, MiB (fit with frozen-prefix cache), ${name}`, val(mib(withCache.peak_rss_bytes)), val(k ? mib(k.peak_rss_bytes) : undefined), "lower", 0);
+  }
   return rows;
 }
 
@@ -604,15 +650,20 @@ function resultsBlock(all: ModelResults[], o: BenchOptions, meta: Record<string,
     const notes: string[] = [];
     const trace = r.keras?.fit?.warmup_fit_seconds;
     if (typeof trace === "number") notes.push(`Keras's warm-up fit (traces fit's own functions, not in the table): ${fmt(trace)} s`);
-    if (r.ours?.fit) notes.push(`ours, fit without cache: epochs ${r.ours.fit.epoch_seconds.map((s) => s.toFixed(1)).join(", ")} s`);
-    if (r.cached?.fit) {
-      const f = r.cached.fit;
-      notes.push(
-        `ours, fit with cache: features ${fmt(f.feature_seconds)} s` +
-          (f.feature_bytes ? ` (${fmt(mib(f.feature_bytes), 0)} MiB)` : "") +
-          `, epochs ${f.epoch_seconds.map((s) => s.toFixed(1)).join(", ")} s` +
-          (f.prefix_cached ? "" : " — the cache was NOT used"),
-      );
+    for (const [name, whole, withCache] of [
+      ["graph engine", r.ours, r.cached],
+      ["eager engine", r.eager, r.eagerCached],
+    ] as Array<[string, WorkerResult | undefined, WorkerResult | undefined]>) {
+      if (whole?.fit) notes.push(`ours (${name}), fit without cache: epochs ${whole.fit.epoch_seconds.map((s) => s.toFixed(1)).join(", ")} s`);
+      if (withCache?.fit) {
+        const f = withCache.fit;
+        notes.push(
+          `ours (${name}), fit with cache: features ${fmt(f.feature_seconds)} s` +
+            (f.feature_bytes ? ` (${fmt(mib(f.feature_bytes), 0)} MiB)` : "") +
+            `, epochs ${f.epoch_seconds.map((s) => s.toFixed(1)).join(", ")} s` +
+            (f.prefix_cached ? "" : " — the cache was NOT used"),
+        );
+      }
     }
     if (r.keras?.fit) notes.push(`Keras, fit: epochs ${r.keras.fit.epoch_seconds.map((s) => s.toFixed(1)).join(", ")} s`);
     const kf = r.keras?.fit as (FitFigures & { seconds_before_first_epoch?: number; seconds_after_last_epoch?: number }) | undefined;
@@ -622,9 +673,12 @@ function resultsBlock(all: ModelResults[], o: BenchOptions, meta: Record<string,
     if (r.keras) notes.push(`Keras: build ${fmt(r.keras.build_seconds)} s, jit_compile=${String(r.keras.jit_compile)}, run_eagerly=${String(r.keras.run_eagerly)}`);
     if (r.ours) notes.push(`ours: build ${fmt(r.ours.build_seconds)} s, oneDNN ${r.ours.one_dnn ? "on" : "off"}, fused kernels ${r.ours.fused_kernels ? "on" : "off"}`);
     const speedup = (a?: StepFigures, b?: StepFigures) => (a && b ? `${(a.images_per_second / b.images_per_second).toFixed(2)}×` : "—");
-    if (r.ours && r.plain) {
+    if (r.ours && r.eager) {
+      notes.push(`graph engine vs eager engine (same run): training ${speedup(r.ours.train, r.eager.train)}, inference ${speedup(r.ours.infer, r.eager.infer)} the images/s`);
+    }
+    if (r.eager && r.plain) {
       notes.push(
-        `oneDNN + fused kernels vs TensorFlow's plain kernels (same run): training ${speedup(r.ours.train, r.plain.train)}, inference ${speedup(r.ours.infer, r.plain.infer)} the images/s`,
+        `eager engine, oneDNN + fused kernels vs TensorFlow's plain kernels (same run): training ${speedup(r.eager.train, r.plain.train)}, inference ${speedup(r.eager.infer, r.plain.infer)} the images/s`,
       );
     }
     for (const e of r.errors) notes.push(`**error**: ${e}`);
@@ -664,14 +718,19 @@ async function runParent(o: BenchOptions, argv: string[]): Promise<ModelResults[
   let kerasVersions = keras.versions;
   for (const model of o.models) {
     const r: ModelResults = { model, errors: [] };
-    for (const worker of ["ours", "cached"] as const) {
-      const c = await runChild(process.execPath, ["--import", "tsx", self, "--worker", worker, "--model", model, ...workerFlags(o, model)]);
-      if (c.error) r.errors.push(`ours (${worker}): ${c.error}`);
-      else r[worker] = c.result;
+    const runs: Array<[keyof ModelResults, "ours" | "cached", "graph" | "eager"]> = [
+      ["ours", "ours", "graph"],
+      ["cached", "cached", "graph"],
+    ];
+    if (o.eager) runs.push(["eager", "ours", "eager"], ["eagerCached", "cached", "eager"]);
+    for (const [slot, worker, engine] of runs) {
+      const c = await runChild(process.execPath, ["--import", "tsx", self, "--worker", worker, "--engine", engine, "--model", model, ...workerFlags(o, model)]);
+      if (c.error) r.errors.push(`ours (${worker}, ${engine} engine): ${c.error}`);
+      else (r as unknown as Record<string, WorkerResult | undefined>)[slot] = c.result;
     }
     if (o.plain) {
       const env = { TF_ENABLE_ONEDNN_OPTS: "0", KT_FUSED_KERNELS: "0" };
-      const c = await runChild(process.execPath, ["--import", "tsx", self, "--worker", "plain", "--model", model, ...workerFlags(o, model)], env);
+      const c = await runChild(process.execPath, ["--import", "tsx", self, "--worker", "plain", "--engine", "eager", "--model", model, ...workerFlags(o, model)], env);
       if (c.error) r.errors.push(`ours (plain kernels): ${c.error}`);
       else r.plain = c.result;
     }
@@ -694,7 +753,7 @@ async function runParent(o: BenchOptions, argv: string[]): Promise<ModelResults[
     console.log("");
   }
   const load1 = os.loadavg();
-  const first = all.find((r) => r.ours)?.ours;
+  const first = all.find((r) => r.ours ?? r.eager)?.ours ?? all.find((r) => r.eager)?.eager;
   const [kv, tv] = (kerasVersions ?? "").split(" ");
   const meta: Record<string, string> = {
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),

@@ -20,7 +20,8 @@
  */
 import * as fs from "node:fs";
 import type * as TF from "@tensorflow/tfjs";
-import { tf, describeBackend } from "../src/backend";
+import { tf } from "../src/backend";
+import { describeBackend } from "../src/engine/select";
 import { loadMnist, take, toTensors } from "../src/data";
 import { buildTransferModel, type BaseName } from "../src/model";
 import { compileSuffixLike } from "../src/frozen_prefix";

@@ -450,6 +450,28 @@ export class TransferModel {
     }
   }
 
+  /**
+   * One training step on a batch (Keras's `train_on_batch`): digits [n, 28, 28, 1] in [0, 1] and
+   * one-hot labels [n, 10]; the whole model runs (no frozen-prefix cache). Returns the batch's loss
+   * and accuracy.
+   */
+  async trainOnBatch(x: TF.Tensor, y: TF.Tensor, options: { engine?: EngineChoice } = {}): Promise<{ loss: number; accuracy: number }> {
+    this.assertUsable();
+    await this.settled();
+    checkBatch(x, y);
+    const trainer = resolveEngine(options.engine) === "graph" ? await this.graphTrainer(this.model, "whole") : eagerTrainer(this.model);
+    return trainer.trainBatch([x], y);
+  }
+
+  /** Class probabilities [n, 10] of a batch of digits [n, 28, 28, 1] (Keras's `predict_on_batch`); a new tensor. */
+  async predictOnBatch(x: TF.Tensor, options: { engine?: EngineChoice } = {}): Promise<TF.Tensor> {
+    this.assertUsable();
+    await this.settled();
+    checkBatch(x);
+    if (resolveEngine(options.engine) === "graph") return (await this.inferenceGraph()).predictBatch([x])[0];
+    return this.model.predict(x, { batchSize: x.shape[0] }) as TF.Tensor;
+  }
+
   /** Frees the weights and the optimizer's state. The model cannot be used afterwards. */
   dispose(): void {
     if (this.disposed) return;
@@ -471,6 +493,18 @@ export class TransferModel {
 
   private assertUsable(): void {
     if (this.disposed) throw new Error("This model was disposed (a newer one was built with the same key, or dispose() was called); build it again.");
+  }
+}
+
+/** Checks a batch of digits (and labels) given as tensors. */
+function checkBatch(x: TF.Tensor, y?: TF.Tensor): void {
+  const [n, h, w, c] = x.shape;
+  if (x.rank !== 4 || h !== 28 || w !== 28 || c !== 1 || n < 1) {
+    throw new Error(`Expected a batch of digits of shape [n, 28, 28, 1] with n ≥ 1, got [${x.shape.join(", ")}]; toTensors(set) makes one from a digit set.`);
+  }
+  if (x.dtype !== "float32") throw new Error(`Expected float32 pixels in [0, 1], got ${x.dtype}.`);
+  if (y && (y.rank !== 2 || y.shape[0] !== n || y.shape[1] !== 10)) {
+    throw new Error(`Expected one-hot labels of shape [${n}, 10] for ${n} digits, got [${y.shape.join(", ")}]; toCategorical(labels) makes them.`);
   }
 }
 

@@ -57,6 +57,10 @@ test("options: defaults, quick mode, fit limits, errors", () => {
   assert.throws(() => parseArgs(["--models", "resnet"], {}), /Unknown model/);
   assert.throws(() => parseArgs(["--epochs", "0"], {}), /whole number/);
   assert.throws(() => parseArgs(["--frobnicate"], {}), /Unknown argument/);
+  assert.equal(full.engine, "graph");
+  assert.equal(parseArgs(["--engine", "eager"], {}).engine, "eager");
+  assert.throws(() => parseArgs(["--engine", "xla"], {}), /--engine must be/);
+  assert.equal(parseArgs(["--no-eager"], {}).eager, false);
 });
 
 test("epoch times: measured when run, computed (≈) otherwise", () => {
@@ -84,10 +88,15 @@ test("table: one row per figure, five columns, ratios ours/Keras, missing Keras 
   const byName = (prefix: string) => rows.find((x) => x.figure.startsWith(prefix))!;
   assert.equal(byName("training, images/s").ratio, "1.00×");
   assert.equal(byName("training, images/s").better, "higher");
+  assert.match(byName("training, images/s").figure, /graph engine/);
   assert.match(byName("fit, 1 epoch (6400 + 1600").figure, /6400 \+ 1600/);
-  assert.equal(byName("fit, 5 epochs (the tutorial's)").keras, "≈ 251.0");
-  assert.equal(byName("fit, 5 epochs, frozen-prefix cache").ours, "≈ 276.0");
+  assert.equal(byName("fit, 5 epochs (the tutorial's), s, graph engine + frozen").keras, "≈ 251.0");
+  assert.equal(byName("fit, 5 epochs (the tutorial's), s, graph engine + frozen-prefix cache").ours, "≈ 276.0");
   assert.equal(byName("peak RSS").better, "lower");
+  // With the eager engine measured too, its rows come beside the graph engine's.
+  const both = tableRows({ ...r, eager: worker("ours", fit([200])) }, { fitLimits: DEFAULT_FIT_LIMITS });
+  assert.ok(both.some((x) => x.figure === "training, images/s (median step, batch 64), eager engine"));
+  assert.equal(both.find((x) => x.figure === "fit, 1 epoch (6400 + 1600 val. digits), s, eager engine")!.ratio, "3.94×"); // 201 s / 51 s
   const md = markdownTable(rows).split("\n");
   assert.equal(md.length, rows.length + 2);
   for (const line of md) assert.equal(line.split("|").length, 7);
