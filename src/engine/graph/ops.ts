@@ -1,8 +1,8 @@
 /**
  * The TensorFlow ops the compiler emits, one typed function each: it checks its inputs, computes the
  * output's static shape as TensorFlow's shape function would, and adds the node with the attributes
- * TensorFlow's op definition asks for (all of them written out, defaults included, as TensorFlow
- * itself serialises a graph). Gradients of these ops are in ./gradients.ts.
+ * TensorFlow's op definition asks for (all of them; the serialiser leaves out those equal to their
+ * default). Gradients of these ops are in ./gradients.ts.
  *
  *   convolution     conv2d, depthwiseConv2d, and their backprops (input, filter)
  *   normalisation   fusedBatchNorm, fusedBatchNormGrad

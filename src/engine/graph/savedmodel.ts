@@ -2,8 +2,8 @@
  * A Graph as a TensorFlow SavedModel, and running it from TF.js.
  *
  *  - `serializeSavedModel(graph, signatures)`: the `saved_model.pb` bytes: one MetaGraphDef tagged
- *    "serve", the graph as a GraphDef, one SignatureDef per entry point (named inputs, named
- *    outputs). No variables: every weight and optimizer slot is an input and comes back as an
+ *    "serve", the graph as a GraphDef (attributes equal to their default left out, see
+ *    ./op_defaults.ts), one SignatureDef per entry point (named inputs, named outputs). No variables: every weight and optimizer slot is an input and comes back as an
  *    output, so there is nothing to restore and the TF.js model keeps the only copy of the state.
  *    The protobuf classes are the ones tfjs-node ships (`dist/proto/api_pb.js`, generated from
  *    TensorFlow's own .proto files).
@@ -20,6 +20,7 @@ import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import { backendInfo, tf } from "../../backend";
 import { tensorName, type Attr, type ConstValue, type Dim, type DType, type Graph, type SymTensor } from "./graph";
+import { OP_DEFAULTS } from "./op_defaults";
 
 /** The TensorFlow version whose GraphDef format we write (`versions.producer` of TF 2.21's GraphDefs). */
 const GRAPH_DEF_PRODUCER = 2474;
@@ -109,6 +110,26 @@ function attrProto(p: Proto, a: Attr): Proto {
   return v;
 }
 
+/** Whether an attribute's value is the op's default (then it is left out, as TensorFlow's export does). */
+export function isDefaultAttr(op: string, name: string, a: Attr): boolean {
+  const defaults = OP_DEFAULTS[op];
+  if (!defaults) throw new Error(`The graph serialiser does not know TensorFlow op ${op}: add its defaults to src/engine/graph/op_defaults.ts (scripts/tf_op_defaults.py prints them).`);
+  const d = defaults[name];
+  if (!d || d.kind !== a.kind) return false;
+  switch (a.kind) {
+    case "float":
+      return Math.fround(a.value) === Math.fround(d.value as number);
+    case "ints":
+      return JSON.stringify(a.value) === JSON.stringify(d.value);
+    case "shape":
+      return a.value === null && d.value === null;
+    case "tensor":
+      return false;
+    default:
+      return a.value === d.value;
+  }
+}
+
 function graphDefProto(p: Proto, graph: Graph): Proto {
   const gd = new p.GraphDef();
   for (const node of graph.nodes) {
@@ -118,7 +139,9 @@ function graphDefProto(p: Proto, graph: Graph): Proto {
     for (const t of node.inputs) nd.addInput(tensorName(t));
     for (const c of node.controlInputs) nd.addInput(`^${c.name}`);
     const attrs = nd.getAttrMap();
-    for (const key of Object.keys(node.attrs).sort()) attrs.set(key, attrProto(p, node.attrs[key]));
+    for (const key of Object.keys(node.attrs).sort()) {
+      if (!isDefaultAttr(node.op, key, node.attrs[key])) attrs.set(key, attrProto(p, node.attrs[key]));
+    }
     gd.addNode(nd);
   }
   const versions = new p.VersionDef();

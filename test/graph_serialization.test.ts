@@ -1,0 +1,78 @@
+/**
+ * The compiled graphs as files (src/engine/graph/savedmodel.ts):
+ *  - the table of TensorFlow's attribute defaults the serialiser relies on equals TensorFlow's own
+ *    op registry (scripts/tf_op_defaults.py, run in .venv);
+ *  - the tutorial's graphs (training step, evaluation, prediction, both bases) use only ops in that
+ *    table, leave out every attribute equal to its default, and read back with TensorFlow's protobuf
+ *    classes as written;
+ *  - the same model serialises to the same bytes (the cache key is their hash).
+ */
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { backendInfo } from "../src/backend";
+import type { KerasAdam } from "../src/engine/adam";
+import { OP_DEFAULTS } from "../src/engine/graph/op_defaults";
+import { isDefaultAttr, serializeSavedModel } from "../src/engine/graph/savedmodel";
+import { planGraph } from "../src/engine/graph/step";
+import { buildTransferModel } from "../src/model";
+import { PYTHON, ROOT } from "./helpers";
+
+test("the attribute defaults the serialiser leaves out are TensorFlow's (its op registry, in .venv)", () => {
+  const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "tf_op_defaults.py"), ...Object.keys(OP_DEFAULTS)], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const registry = JSON.parse(r.stdout) as Record<string, Record<string, { kind: string; value: unknown }>>;
+  for (const [op, attrs] of Object.entries(OP_DEFAULTS)) {
+    const want = registry[op];
+    assert.deepEqual(Object.keys(attrs).sort(), Object.keys(want).sort(), `${op}: attributes with defaults`);
+    for (const [name, a] of Object.entries(attrs)) {
+      const w = want[name];
+      assert.equal(a.kind, w.kind, `${op}.${name}: kind`);
+      if (a.kind === "float") assert.equal(Math.fround(a.value), Math.fround(w.value as number), `${op}.${name}`);
+      else assert.deepEqual(a.value, w.value, `${op}.${name}`);
+    }
+  }
+});
+
+test("the tutorial's graphs use known ops only, leave out default attributes, read back as written, and serialise the same way twice", async () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const pb = require(`${backendInfo().package}/dist/proto/api_pb.js`);
+  for (const base of ["inception_v3", "xception"] as const) {
+    const tm = await buildTransferModel({ base, weights: null, key: `serialise-${base}` });
+    try {
+      const optimizer = tm.model.optimizer as unknown as KerasAdam;
+      const trainable = (tm.model as unknown as { collectedTrainableWeights: never[] }).collectedTrainableWeights;
+      const options = { signatures: ["train", "evaluate", "predict"] as const, trainable, adam: optimizer };
+      const plan = planGraph(tm.model, { ...options, signatures: [...options.signatures] });
+      const bytes = serializeSavedModel(plan.graph, plan.signatures as never);
+      const again = planGraph(tm.model, { ...options, signatures: [...options.signatures] });
+      assert.deepEqual(serializeSavedModel(again.graph, again.signatures as never), bytes, `${base}: two serialisations differ`);
+
+      const model = pb.SavedModel.deserializeBinary(bytes);
+      const meta = model.getMetaGraphsList()[0];
+      assert.deepEqual(meta.getMetaInfoDef().getTagsList(), ["serve"]);
+      assert.deepEqual([...meta.getSignatureDefMap().keys()].sort(), ["evaluate", "predict", "train"]);
+      const nodes = meta.getGraphDef().getNodeList();
+      assert.equal(nodes.length, plan.graph.nodes.length);
+      const ops = new Set<string>();
+      nodes.forEach((nd: { getName(): string; getOp(): string; getInputList(): string[]; getAttrMap(): { keys(): Iterable<string> } }, i: number) => {
+        const node = plan.graph.nodes[i];
+        assert.equal(nd.getName(), node.name);
+        assert.equal(nd.getOp(), node.op);
+        assert.equal(nd.getInputList().length, node.inputs.length);
+        ops.add(node.op);
+        const written = new Set(nd.getAttrMap().keys());
+        for (const [name, a] of Object.entries(node.attrs)) {
+          assert.equal(written.has(name), !isDefaultAttr(node.op, name, a), `${node.name}: attribute ${name}`);
+        }
+      });
+      for (const op of ["Conv2DBackpropFilter", "FusedBatchNormGradV3", "ReluGrad", "SoftmaxCrossEntropyWithLogits"]) assert.ok(ops.has(op), `${base}: no ${op}`);
+      if (base === "xception") assert.ok(ops.has("DepthwiseConv2dNativeBackpropFilter"));
+      else assert.ok(ops.has("AvgPoolGrad") && ops.has("SplitV"));
+      console.log(`${base}: ${nodes.length} nodes, ${ops.size} kinds of op, ${(bytes.length / 1024).toFixed(0)} KiB`);
+    } finally {
+      tm.dispose();
+    }
+  }
+});
