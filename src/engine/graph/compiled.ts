@@ -59,6 +59,8 @@ export class CompiledModel {
     private readonly plan: GraphPlan,
     private readonly session: GraphSession,
     readonly timings: CompileTimings,
+    /** The SavedModel's folder in the graph cache. */
+    readonly directory: string,
   ) {}
 
   /** Builds, writes (unless cached) and loads the graph of `model` (or of a chain of models, for prediction). */
@@ -84,7 +86,7 @@ export class CompiledModel {
       nodes: plan.graph.nodes.length,
       bytes: bytes.length,
       cached: existed,
-    });
+    }, dir);
   }
 
   get isDisposed(): boolean {
