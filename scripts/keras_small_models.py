@@ -8,7 +8,16 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
                       statistics, plus DIR/small_a_keras2.h5 (the same weights
                       in the Keras 2 naming, "<layer>/<weight>:0", with the
                       layer_names attribute split in two) and DIR/expected.json
-                      (the input batch and Keras's outputs in inference mode).
+                      (the input batch, and per model the output shape and
+                      the layers with weights: exact facts, no float outputs).
+  outputs DIR OUT     Keras's outputs in inference mode for the files of
+                      make-fixtures: loads each DIR/<model>.h5 with Keras's
+                      model.load_weights into a fresh model, runs it on the
+                      input of DIR/expected.json, and writes OUT/outputs.json
+                      ({"models": {name: {"outputShape": [...], "output":
+                      [...]}}}). What Keras computes depends on the CPU, so
+                      the tests run this on first use into
+                      .cache/keras-small-models/<key>/ (test/references.ts).
   check SPEC.json     SPEC: {"input": [...], "inputShape": [...], "models":
                       [{"model": name, "h5": path}, ...]}; loads each file
                       with Keras's model.load_weights(path) into a fresh model
@@ -152,13 +161,28 @@ def make_fixtures(out_dir):
         y = model.predict(x, verbose=0)
         expected["models"][name] = {
             "outputShape": list(y.shape),
-            "output": [float(v) for v in y.ravel()],
             "weightedLayers": [l.name for l in model.layers if l.trainable_weights + l.non_trainable_weights],
         }
         if name == "small_a":
             save_keras2_style(model, os.path.join(out_dir, "small_a_keras2.h5"))
     with open(os.path.join(out_dir, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
+        f.write("\n")
+
+
+def outputs(fixture_dir, out_dir):
+    with open(os.path.join(fixture_dir, "expected.json")) as f:
+        expected = json.load(f)
+    x = np.array(expected["input"], dtype="float32").reshape(expected["inputShape"])
+    out = {"keras": keras.__version__, "models": {}}
+    for name in FIXTURE_MODELS:
+        model = MODELS[name]()
+        model.load_weights(os.path.join(fixture_dir, f"{name}.h5"))
+        y = keras.ops.convert_to_numpy(model(x, training=False))
+        out["models"][name] = {"outputShape": list(y.shape), "output": [float(v) for v in y.ravel()]}
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "outputs.json"), "w") as f:
+        json.dump(out, f)
         f.write("\n")
 
 
@@ -185,6 +209,8 @@ def check(spec_path):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "make-fixtures":
         make_fixtures(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "outputs":
+        outputs(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 3 and sys.argv[1] == "check":
         check(sys.argv[2])
     else:
