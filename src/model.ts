@@ -16,10 +16,13 @@ import { tf } from "./backend";
 import { inceptionV3, layerTable, xception, type LayerRow } from "./applications/index";
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./frozen_prefix";
 import { UpSampling3D } from "./layers";
-import { toTensors, type DigitSet } from "./data";
+import { checkDigitSet, toTensors, type DigitSet } from "./data";
 import { stepProgress, warning } from "./display";
 import {
   KERAS_ADAM,
+  checkBatchSize,
+  checkFitOptions,
+  checkNotEmpty,
   compileModel,
   evaluate,
   fit,
@@ -242,6 +245,17 @@ export class TransferModel {
    */
   async fit(train: DigitSet, options: TransferFitOptions = {}): Promise<History> {
     this.assertUsable();
+    // Before anything is computed (the frozen layers' output comes first): nothing changes on bad input.
+    checkDigitSet(train, "fit: the training set");
+    checkFitOptions(train.count, options);
+    const budget = options.cacheBudgetBytes;
+    if (budget !== undefined && !(typeof budget === "number" && budget >= 0)) {
+      throw new Error(`fit: cacheBudgetBytes must be a number of bytes ≥ 0 (default 2 GiB), got ${budget}.`);
+    }
+    const cache = options.cachePrefix;
+    if (cache !== undefined && cache !== true && cache !== false && cache !== "auto") {
+      throw new Error(`fit: cachePrefix must be true, false or "auto" (the default), got ${JSON.stringify(cache)}.`);
+    }
     await this.settled();
     const run = this.fitOnce(train, options);
     this.pending = run;
@@ -335,6 +349,9 @@ export class TransferModel {
   /** Test loss and accuracy; also completes the latest run's record. */
   async evaluate(test: DigitSet, batchSize = 64): Promise<Evaluation> {
     this.assertUsable();
+    checkDigitSet(test, "evaluate: the test set");
+    checkBatchSize(batchSize, "evaluate");
+    checkNotEmpty(test.count, "evaluate");
     await this.settled();
     const { x, y } = toTensors(test);
     try {
@@ -353,6 +370,9 @@ export class TransferModel {
   /** Class probabilities and predicted classes for a set of digits. */
   async predict(set: DigitSet, batchSize = 64): Promise<Predictions> {
     this.assertUsable();
+    checkDigitSet(set, "predict: the set");
+    checkBatchSize(batchSize, "predict");
+    checkNotEmpty(set.count, "predict");
     await this.settled();
     const { x, y } = toTensors(set);
     try {

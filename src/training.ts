@@ -81,6 +81,48 @@ export function validationSplitIndex(n: number, validationSplit: number): number
   return validationSplit > 0 ? Math.floor(n * (1 - validationSplit)) : n;
 }
 
+/** A batch size given to `what` ("fit", "evaluate", "predict"), checked: a whole number ≥ 1. */
+export function checkBatchSize(batchSize: number, what: string): number {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new Error(`${what}: batchSize must be a whole number ≥ 1 (digits per step; the tutorial uses 64), got ${batchSize}.`);
+  }
+  return batchSize;
+}
+
+/** Throws when `what` ("fit", "evaluate", "predict") is given no examples at all. */
+export function checkNotEmpty(n: number, what: string): void {
+  if (n === 0) {
+    const example = what === "fit" ? "mnist.train, or take(mnist.train, 600) for a quick run" : "mnist.test";
+    throw new Error(`${what}: the set of digits is empty (0 digits), so there is nothing to ${what === "fit" ? "train on" : what}; pass a set with at least one digit, e.g. ${example}.`);
+  }
+}
+
+/**
+ * The settings of a `fit` on `n` examples, with Keras's defaults filled in, checked before anything
+ * runs: each error says what was wrong and what to pass instead.
+ */
+export function checkFitOptions(
+  n: number,
+  options: FitOptions = {},
+): { epochs: number; batchSize: number; validationSplit: number; splitAt: number } {
+  const epochs = options.epochs ?? 5;
+  const batchSize = checkBatchSize(options.batchSize ?? 64, "fit");
+  const validationSplit = options.validationSplit ?? 0.2;
+  checkNotEmpty(n, "fit");
+  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: epochs must be a whole number ≥ 1 (the tutorial uses 5), got ${epochs}.`);
+  if (typeof validationSplit !== "number" || !(validationSplit >= 0 && validationSplit < 1)) {
+    throw new Error(`fit: validationSplit must be a fraction in [0, 1) (the tutorial uses 0.2; 0 for no validation), got ${validationSplit}.`);
+  }
+  const splitAt = validationSplitIndex(n, validationSplit);
+  if (splitAt < 1) {
+    throw new Error(
+      `fit: ${n} digit${n === 1 ? "" : "s"} with validationSplit ${validationSplit} leave${n === 1 ? "s" : ""} none for training; ` +
+        "pass more digits, or a smaller validationSplit (0 for no validation).",
+    );
+  }
+  return { epochs, batchSize, validationSplit, splitAt };
+}
+
 const running = new WeakMap<TF.LayersModel, Promise<unknown>>();
 
 /** Waits until a training run of `model` that was interrupted has really finished its last batch. */
@@ -96,15 +138,7 @@ export async function settle(model: TF.LayersModel): Promise<void> {
  * batch; the model stays usable and the history so far is kept.
  */
 export async function fit(model: TF.LayersModel, x: TF.Tensor | TF.Tensor[], y: TF.Tensor, options: FitOptions = {}): Promise<History> {
-  const epochs = options.epochs ?? 5;
-  const batchSize = options.batchSize ?? 64;
-  const validationSplit = options.validationSplit ?? 0.2;
-  const n = y.shape[0];
-  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`epochs must be a whole number ≥ 1, got ${epochs}.`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a whole number ≥ 1, got ${batchSize}.`);
-  if (!(validationSplit >= 0 && validationSplit < 1)) throw new Error(`validationSplit must be in [0, 1), got ${validationSplit}.`);
-  const splitAt = validationSplitIndex(n, validationSplit);
-  if (splitAt < 1) throw new Error(`Not enough data: ${n} examples leave none for training with validationSplit ${validationSplit}.`);
+  const { epochs, batchSize, validationSplit, splitAt } = checkFitOptions(y.shape[0], options);
   if (!model.optimizer) throw new Error("The model is not compiled: call compileModel(model) (or freeze it) before training.");
   await settle(model);
 
@@ -204,6 +238,8 @@ export interface Evaluation {
 
 /** Test loss and accuracy (Keras's `evaluate`). */
 export async function evaluate(model: TF.LayersModel, x: TF.Tensor, y: TF.Tensor, batchSize = 64): Promise<Evaluation> {
+  checkBatchSize(batchSize, "evaluate");
+  checkNotEmpty(y.shape[0], "evaluate");
   await settle(model);
   const out = model.evaluate(x, y, { batchSize }) as TF.Scalar[];
   const [loss, accuracy] = await Promise.all(out.map((t) => t.data()));
@@ -224,8 +260,10 @@ export interface Predictions {
 
 /** Class probabilities and predicted classes, computed in batches. */
 export async function predict(model: TF.LayersModel, x: TF.Tensor, batchSize = 64): Promise<Predictions> {
-  await settle(model);
+  checkBatchSize(batchSize, "predict");
   const n = x.shape[0];
+  checkNotEmpty(n, "predict");
+  await settle(model);
   const numClasses = (model.outputs[0].shape[1] as number) ?? 0;
   const probabilities = new Float32Array(n * numClasses);
   for (let start = 0; start < n; start += batchSize) {
