@@ -25,7 +25,11 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
                       name its own "inputNpy", and an "outputNpy" to write
                       the output to instead (its entry is then null). The
                       models also include Keras's inception_v3 and xception
-                      (no top, 84x84x3).
+                      (no top, 84x84x3), and the tutorial's whole model on
+                      either (tutorial_inception_v3, tutorial_xception: as
+                      src/model.ts builds it, the base nested as one layer),
+                      whose item names the "freeze" depth: Keras orders a
+                      nested model's weights trainable ones first.
 
 Run with the project's virtualenv (Keras 3, TensorFlow):
   .venv/bin/python scripts/keras_small_models.py make-fixtures test/fixtures/keras-weights
@@ -102,6 +106,30 @@ MODELS = {
     "xception": lambda: keras.applications.Xception(include_top=False, weights=None, input_shape=(84, 84, 3)),
 }
 FIXTURE_MODELS = ["small_a", "small_b", "nested", "nested_frozen"]
+
+
+def tutorial_model(base_name, freeze):
+    """The tutorial's model as src/model.ts builds it: digits upsampled to 84x84x3, the base, a new head."""
+    build = {"inception_v3": keras.applications.InceptionV3, "xception": keras.applications.Xception}[base_name]
+    base = build(include_top=False, weights=None, input_shape=(84, 84, 3))
+    inp = keras.Input((28, 28, 1), name="digits")
+    x = layers.Reshape((28, 28, 1, 1), name="to_volume")(inp)
+    x = layers.UpSampling3D((3, 3, 3), name="up_sampling3d")(x)
+    x = layers.Reshape((84, 84, 3), name="to_image")(x)
+    x = base(x)
+    x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
+    x = layers.Dense(1024, activation="relu", name="dense")(x)
+    x = layers.Dropout(0.5, name="dropout")(x)
+    out = layers.Dense(10, activation="softmax", name="dense_1")(x)
+    for layer in base.layers[:freeze]:
+        layer.trainable = False
+    return keras.Model(inp, out, name=f"{base_name}_mnist")
+
+
+TUTORIAL_MODELS = {
+    "tutorial_inception_v3": lambda freeze: tutorial_model("inception_v3", freeze),
+    "tutorial_xception": lambda freeze: tutorial_model("xception", freeze),
+}
 
 
 def randomize(model, rng):
@@ -195,7 +223,10 @@ def check(spec_path):
             x = np.load(item["inputNpy"])
         else:
             x = np.array(spec["input"], dtype="float32").reshape(spec["inputShape"])
-        model = MODELS[item["model"]]()
+        if item["model"] in TUTORIAL_MODELS:
+            model = TUTORIAL_MODELS[item["model"]](item["freeze"])
+        else:
+            model = MODELS[item["model"]]()
         model.load_weights(item["h5"])
         y = keras.ops.convert_to_numpy(model(x, training=False))
         if "outputNpy" in item:
