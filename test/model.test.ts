@@ -4,18 +4,18 @@
  * inputs to fit/evaluate/predict, learning, and saving the fine-tuned model (read back here and by
  * Python Keras).
  */
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { tf } from "../src/backend";
-import { loadMnist, take, toTensors } from "../src/data";
+import { loadMnist, take, toTensors, type Mnist } from "../src/data";
 import { buildTransferModel, closestNames, resolveDepth, upsample, type TransferModel } from "../src/model";
 import { saveKerasWeights, loadKerasWeights } from "../src/weights";
 import { calibrateBatchNorm } from "./calibrate";
-import { PYTHON, ROOT, outDir } from "./helpers";
+import { PYTHON, ROOT, tmpDir } from "./helpers";
 import { confusionCounts } from "../src/plots";
 import {
   evaluate as evaluateTensors,
@@ -285,8 +285,18 @@ test("the frozen-prefix cache changes no result: same weights after training wit
 
 test("the fine-tuned model saved with saveKerasWeights(learner.model) loads into a fresh one, and into the same model in Python Keras, with the same predictions", async (t) => {
   const mnist = await loadMnist({ trainLimit: 64, testLimit: 8 });
-  const dir = outDir("model-save-whole");
+  // 92 MB: in a temporary folder, removed at the end.
+  const dir = tmpDir("save-whole");
   const file = path.join(dir, "inception_v3_finetuned.h5");
+  try {
+    await saveWholeModelAndCompare(t, mnist, file);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+async function saveWholeModelAndCompare(t: TestContext, mnist: Mnist, file: string): Promise<void> {
+  const dir = path.dirname(file);
   const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "save-whole" });
   let ours: Predictions;
   try {
@@ -330,8 +340,9 @@ test("the fine-tuned model saved with saveKerasWeights(learner.model) loads into
   const spread = Math.max(...ours.probabilities) - Math.min(...ours.probabilities);
   t.diagnostic(`Keras's probabilities with our file differ from ours by up to ${diff.toExponential(2)} (ours spread over ${spread.toFixed(3)})`);
   assert.ok(spread > 0.05, `the predictions hardly depend on the weights (probabilities spread over ${spread})`);
-  // Probabilities of a softmax after InceptionV3 in inference mode, whose outputs agree with Keras's to
-  // float rounding (within 2e-4 of their scale: test/parity.test.ts); measured here: 5e-6 to 1e-5 (the
-  // random initialisation changes with every run).
-  assert.ok(diff <= 1e-4, `Keras's probabilities with our file differ from ours by up to ${diff}`);
-});
+  // What this checks is the file: every weight where Keras's load_weights puts it. Any weight misplaced
+  // moves probabilities by a sizeable part of their spread (about 1 here). Float rounding alone (our
+  // kernels against Keras's, through InceptionV3 in inference mode: test/parity.test.ts) moved them by
+  // 9e-7 to 3.7e-5 in 7 runs (the random initialisation changes with every run): 1e-3 leaves room.
+  assert.ok(diff <= 1e-3, `Keras's probabilities with our file differ from ours by up to ${diff}`);
+}
