@@ -340,8 +340,8 @@ async function saveWholeModelAndCompare(t: TestContext, mnist: Mnist, file: stri
   const spread = Math.max(...ours.probabilities) - Math.min(...ours.probabilities);
   t.diagnostic(`Keras's probabilities with our file differ from ours by up to ${diff.toExponential(2)} (ours spread over ${spread.toFixed(3)})`);
   assert.ok(spread > 0.05, `the predictions hardly depend on the weights (probabilities spread over ${spread})`);
-  // What this checks is the file: every weight where Keras's load_weights puts it. Any weight misplaced
-  // moves probabilities by a sizeable part of their spread (about 1 here). Float rounding alone (our
+  // What this checks is the file: every weight where Keras's load_weights puts it (other weights give
+  // other predictions: a fresh model's differ by up to the probabilities' spread, about 1 here). Float rounding alone (our
   // kernels against Keras's, through InceptionV3 in inference mode: test/parity.test.ts) moved them by
   // 9e-7 to 3.7e-5 in 7 runs (the random initialisation changes with every run): 1e-3 leaves room.
   assert.ok(diff <= 1e-3, `Keras's probabilities with our file differ from ours by up to ${diff}`);
