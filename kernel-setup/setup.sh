@@ -25,6 +25,17 @@ PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 want="$(hash_of kernel-setup/requirements.txt)"
 if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.kt-requirements" 2>/dev/null)" != "$want" ]]; then
+  # Keras 3.15 needs Python >= 3.11; TensorFlow 2.21 has wheels up to 3.13.
+  [[ -x "$VENV/bin/python" ]] || "$PYTHON" - <<'PY' || exit 1
+import sys
+if not ((3, 11) <= sys.version_info[:2] <= (3, 13)):
+    sys.exit(f"[setup] error: Python {sys.version.split()[0]} ({sys.executable}) cannot run Keras 3.15 and TensorFlow 2.21: "
+             "use Python 3.11, 3.12 or 3.13, e.g. PYTHON=python3.11 npm test")
+try:
+    import ensurepip, venv
+except ImportError:
+    sys.exit(f"[setup] error: {sys.executable} cannot create a virtualenv: install its venv module (Debian/Ubuntu: apt-get install python3-venv)")
+PY
   log "creating the Python environment in .venv (Jupyter, TensorFlow; about a minute)"
   [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
   # Fail fast on indexes that cannot be reached instead of waiting on each package.

@@ -1,7 +1,12 @@
 """Writes what Keras's no-top InceptionV3 and Xception compute with fixed weights, for the tests.
 
 Usage (from the project root):
-    .venv/bin/python scripts/keras_reference_outputs.py > test/fixtures/keras-outputs-fixed-weights.json
+    .venv/bin/python scripts/keras_reference_outputs.py OUT_DIR
+
+writes OUT_DIR/outputs.json. What Keras computes depends on the CPU (TensorFlow
+picks its kernels' code paths by CPU features), so the tests run it on first
+use into .cache/keras-outputs-fixed-weights/<key>/ (test/references.ts), never
+from a committed copy.
 
 Every weight is set from a counter-based hash (no random generator, so the
 TypeScript test recomputes exactly the same values): the weight of layer i
@@ -74,8 +79,8 @@ def summarise(y):
     }
 
 
-def main():
-    out = {"made_by": ".venv/bin/python scripts/keras_reference_outputs.py", "keras": keras.__version__, "channels": CHANNELS, "models": {}}
+def main(out_dir):
+    out = {"made_by": ".venv/bin/python scripts/keras_reference_outputs.py OUT_DIR", "keras": keras.__version__, "channels": CHANNELS, "models": {}}
     for name, (build, shape) in MODELS.items():
         model = build(include_top=False, weights=None, input_shape=shape)
         for i, layer in enumerate(model.layers):
@@ -106,9 +111,13 @@ def main():
             "training": summarise(training),
             "movingAfterTraining": moving,
         }
-    json.dump(out, sys.stdout, indent=0)
-    sys.stdout.write("\n")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "outputs.json"), "w") as f:
+        json.dump(out, f, indent=0)
+        f.write("\n")
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])

@@ -8,7 +8,16 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
                       statistics, plus DIR/small_a_keras2.h5 (the same weights
                       in the Keras 2 naming, "<layer>/<weight>:0", with the
                       layer_names attribute split in two) and DIR/expected.json
-                      (the input batch and Keras's outputs in inference mode).
+                      (the input batch, and per model the output shape and
+                      the layers with weights: exact facts, no float outputs).
+  outputs DIR OUT     Keras's outputs in inference mode for the files of
+                      make-fixtures: loads each DIR/<model>.h5 with Keras's
+                      model.load_weights into a fresh model, runs it on the
+                      input of DIR/expected.json, and writes OUT/outputs.json
+                      ({"models": {name: {"outputShape": [...], "output":
+                      [...]}}}). What Keras computes depends on the CPU, so
+                      the tests run this on first use into
+                      .cache/keras-small-models/<key>/ (test/references.ts).
   check SPEC.json     SPEC: {"input": [...], "inputShape": [...], "models":
                       [{"model": name, "h5": path}, ...]}; loads each file
                       with Keras's model.load_weights(path) into a fresh model
@@ -16,7 +25,11 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
                       name its own "inputNpy", and an "outputNpy" to write
                       the output to instead (its entry is then null). The
                       models also include Keras's inception_v3 and xception
-                      (no top, 84x84x3).
+                      (no top, 84x84x3), and the tutorial's whole model on
+                      either (tutorial_inception_v3, tutorial_xception: as
+                      src/model.ts builds it, the base nested as one layer),
+                      whose item names the "freeze" depth: Keras orders a
+                      nested model's weights trainable ones first.
 
 Run with the project's virtualenv (Keras 3, TensorFlow):
   .venv/bin/python scripts/keras_small_models.py make-fixtures test/fixtures/keras-weights
@@ -95,6 +108,30 @@ MODELS = {
 FIXTURE_MODELS = ["small_a", "small_b", "nested", "nested_frozen"]
 
 
+def tutorial_model(base_name, freeze):
+    """The tutorial's model as src/model.ts builds it: digits upsampled to 84x84x3, the base, a new head."""
+    build = {"inception_v3": keras.applications.InceptionV3, "xception": keras.applications.Xception}[base_name]
+    base = build(include_top=False, weights=None, input_shape=(84, 84, 3))
+    inp = keras.Input((28, 28, 1), name="digits")
+    x = layers.Reshape((28, 28, 1, 1), name="to_volume")(inp)
+    x = layers.UpSampling3D((3, 3, 3), name="up_sampling3d")(x)
+    x = layers.Reshape((84, 84, 3), name="to_image")(x)
+    x = base(x)
+    x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
+    x = layers.Dense(1024, activation="relu", name="dense")(x)
+    x = layers.Dropout(0.5, name="dropout")(x)
+    out = layers.Dense(10, activation="softmax", name="dense_1")(x)
+    for layer in base.layers[:freeze]:
+        layer.trainable = False
+    return keras.Model(inp, out, name=f"{base_name}_mnist")
+
+
+TUTORIAL_MODELS = {
+    "tutorial_inception_v3": lambda freeze: tutorial_model("inception_v3", freeze),
+    "tutorial_xception": lambda freeze: tutorial_model("xception", freeze),
+}
+
+
 def randomize(model, rng):
     """Seeded random weights; batch-norm gamma and moving variance positive."""
     for v in model.weights:
@@ -152,13 +189,28 @@ def make_fixtures(out_dir):
         y = model.predict(x, verbose=0)
         expected["models"][name] = {
             "outputShape": list(y.shape),
-            "output": [float(v) for v in y.ravel()],
             "weightedLayers": [l.name for l in model.layers if l.trainable_weights + l.non_trainable_weights],
         }
         if name == "small_a":
             save_keras2_style(model, os.path.join(out_dir, "small_a_keras2.h5"))
     with open(os.path.join(out_dir, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
+        f.write("\n")
+
+
+def outputs(fixture_dir, out_dir):
+    with open(os.path.join(fixture_dir, "expected.json")) as f:
+        expected = json.load(f)
+    x = np.array(expected["input"], dtype="float32").reshape(expected["inputShape"])
+    out = {"keras": keras.__version__, "models": {}}
+    for name in FIXTURE_MODELS:
+        model = MODELS[name]()
+        model.load_weights(os.path.join(fixture_dir, f"{name}.h5"))
+        y = keras.ops.convert_to_numpy(model(x, training=False))
+        out["models"][name] = {"outputShape": list(y.shape), "output": [float(v) for v in y.ravel()]}
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "outputs.json"), "w") as f:
+        json.dump(out, f)
         f.write("\n")
 
 
@@ -171,7 +223,10 @@ def check(spec_path):
             x = np.load(item["inputNpy"])
         else:
             x = np.array(spec["input"], dtype="float32").reshape(spec["inputShape"])
-        model = MODELS[item["model"]]()
+        if item["model"] in TUTORIAL_MODELS:
+            model = TUTORIAL_MODELS[item["model"]](item["freeze"])
+        else:
+            model = MODELS[item["model"]]()
         model.load_weights(item["h5"])
         y = keras.ops.convert_to_numpy(model(x, training=False))
         if "outputNpy" in item:
@@ -185,6 +240,8 @@ def check(spec_path):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "make-fixtures":
         make_fixtures(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "outputs":
+        outputs(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 3 and sys.argv[1] == "check":
         check(sys.argv[2])
     else:

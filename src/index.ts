@@ -1,7 +1,7 @@
 /**
  * The public API: what a notebook cell calls.
  *
- *   import * as kt from "./src";
+ *   import * as kt from "./src/index";   // tslab resolves imports to files: name index, not the folder
  *   const mnist = await kt.loadMnist();
  *   const learner = await kt.buildTransferModel({ base: "inception_v3" });
  *   learner.freeze(64);

@@ -16,7 +16,7 @@ import { tf } from "./backend";
 import { inceptionV3, layerTable, xception, type LayerRow } from "./applications/index";
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./frozen_prefix";
 import { UpSampling3D } from "./layers";
-import { toTensors, type DigitSet } from "./data";
+import { checkDigitSet, toTensors, type DigitSet } from "./data";
 import { stepProgress, warning } from "./display";
 import type { KerasAdam } from "./engine/adam";
 import { CompiledModel } from "./engine/graph/compiled";
@@ -24,6 +24,8 @@ import { evaluateRows, runFit, type Trainer } from "./engine/loop";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import {
   KERAS_ADAM,
+  checkBatchSize,
+  checkNotEmpty,
   compileModel,
   eagerTrainer,
   loopOptions,
@@ -260,6 +262,18 @@ export class TransferModel {
    */
   async fit(train: DigitSet, options: TransferFitOptions = {}): Promise<History> {
     this.assertUsable();
+    // Before anything is computed (the frozen layers' output comes first): nothing changes on bad input.
+    checkDigitSet(train, "fit: the training set");
+    loopOptions(train.count, options);
+    resolveEngine(options.engine);
+    const budget = options.cacheBudgetBytes;
+    if (budget !== undefined && !(typeof budget === "number" && budget >= 0)) {
+      throw new Error(`fit: cacheBudgetBytes must be a number of bytes ≥ 0 (default 2 GiB), got ${budget}.`);
+    }
+    const cache = options.cachePrefix;
+    if (cache !== undefined && cache !== true && cache !== false && cache !== "auto") {
+      throw new Error(`fit: cachePrefix must be true, false or "auto" (the default), got ${JSON.stringify(cache)}.`);
+    }
     await this.settled();
     const run = this.fitOnce(train, options);
     this.pending = run;
@@ -409,9 +423,12 @@ export class TransferModel {
   /** Test loss and accuracy; also completes the latest run's record. */
   async evaluate(test: DigitSet, options: InferenceOptions | number = {}): Promise<Evaluation> {
     this.assertUsable();
-    await this.settled();
+    checkDigitSet(test, "evaluate: the test set");
     const o = typeof options === "number" ? { batchSize: options } : options;
-    const batchSize = o.batchSize ?? 64;
+    const batchSize = checkBatchSize(o.batchSize ?? 64, "evaluate");
+    checkNotEmpty(test.count, "evaluate");
+    resolveEngine(o.engine); // checks it
+    await this.settled();
     const { x, y } = toTensors(test);
     try {
       const evaluator: Pick<Trainer, "evaluateBatch"> =
@@ -432,9 +449,12 @@ export class TransferModel {
   /** Class probabilities and predicted classes for a set of digits. */
   async predict(set: DigitSet, options: InferenceOptions | number = {}): Promise<Predictions> {
     this.assertUsable();
-    await this.settled();
+    checkDigitSet(set, "predict: the set");
     const o = typeof options === "number" ? { batchSize: options } : options;
-    const batchSize = o.batchSize ?? 64;
+    const batchSize = checkBatchSize(o.batchSize ?? 64, "predict");
+    checkNotEmpty(set.count, "predict");
+    resolveEngine(o.engine); // checks it
+    await this.settled();
     const { x, y } = toTensors(set);
     try {
       let predictBatch: (xb: TF.Tensor) => TF.Tensor;

@@ -60,15 +60,7 @@ export function kerasLogName(name: string): string {
 
 /** The checked loop settings of `options` for `n` examples, with the tutorial's defaults; clear errors otherwise. */
 export function loopOptions(n: number, options: FitOptions): LoopOptions {
-  const epochs = options.epochs ?? 5;
-  const batchSize = options.batchSize ?? 64;
-  const validationSplit = options.validationSplit ?? 0.2;
-  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`epochs must be a whole number ≥ 1, got ${epochs}.`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a whole number ≥ 1, got ${batchSize}.`);
-  if (!(validationSplit >= 0 && validationSplit < 1)) throw new Error(`validationSplit must be in [0, 1), got ${validationSplit}.`);
-  if (validationSplitIndex(n, validationSplit) < 1) {
-    throw new Error(`Not enough data: ${n} examples leave none for training with validationSplit ${validationSplit}.`);
-  }
+  const { epochs, batchSize, validationSplit } = checkFitOptions(n, options);
   callbackList(options.callbacks); // checks them
   return {
     epochs,
@@ -79,6 +71,48 @@ export function loopOptions(n: number, options: FitOptions): LoopOptions {
     callbacks: options.callbacks,
     onEpochEnd: options.onEpochEnd,
   };
+}
+
+/** A batch size given to `what` ("fit", "evaluate", "predict"), checked: a whole number ≥ 1. */
+export function checkBatchSize(batchSize: number, what: string): number {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new Error(`${what}: batchSize must be a whole number ≥ 1 (digits per step; the tutorial uses 64), got ${batchSize}.`);
+  }
+  return batchSize;
+}
+
+/** Throws when `what` ("fit", "evaluate", "predict") is given no examples at all. */
+export function checkNotEmpty(n: number, what: string): void {
+  if (n === 0) {
+    const example = what === "fit" ? "mnist.train, or take(mnist.train, 600) for a quick run" : "mnist.test";
+    throw new Error(`${what}: the set of digits is empty (0 digits), so there is nothing to ${what === "fit" ? "train on" : what}; pass a set with at least one digit, e.g. ${example}.`);
+  }
+}
+
+/**
+ * The settings of a `fit` on `n` examples, with Keras's defaults filled in, checked before anything
+ * runs: each error says what was wrong and what to pass instead.
+ */
+export function checkFitOptions(
+  n: number,
+  options: FitOptions = {},
+): { epochs: number; batchSize: number; validationSplit: number; splitAt: number } {
+  const epochs = options.epochs ?? 5;
+  const batchSize = checkBatchSize(options.batchSize ?? 64, "fit");
+  const validationSplit = options.validationSplit ?? 0.2;
+  checkNotEmpty(n, "fit");
+  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: epochs must be a whole number ≥ 1 (the tutorial uses 5), got ${epochs}.`);
+  if (typeof validationSplit !== "number" || !(validationSplit >= 0 && validationSplit < 1)) {
+    throw new Error(`fit: validationSplit must be a fraction in [0, 1) (the tutorial uses 0.2; 0 for no validation), got ${validationSplit}.`);
+  }
+  const splitAt = validationSplitIndex(n, validationSplit);
+  if (splitAt < 1) {
+    throw new Error(
+      `fit: ${n} digit${n === 1 ? "" : "s"} with validationSplit ${validationSplit} leave${n === 1 ? "s" : ""} none for training; ` +
+        "pass more digits, or a smaller validationSplit (0 for no validation).",
+    );
+  }
+  return { epochs, batchSize, validationSplit, splitAt };
 }
 
 /** TF.js's own step on a compiled model, as a Trainer of the fit loop (the eager engine). */
@@ -116,6 +150,8 @@ export interface Evaluation {
 
 /** Test loss and accuracy (Keras's `evaluate`). */
 export async function evaluate(model: TF.LayersModel, x: TF.Tensor, y: TF.Tensor, batchSize = 64): Promise<Evaluation> {
+  checkBatchSize(batchSize, "evaluate");
+  checkNotEmpty(y.shape[0], "evaluate");
   await settle(model);
   const out = model.evaluate(x, y, { batchSize }) as TF.Scalar[];
   const [loss, accuracy] = await Promise.all(out.map((t) => t.data()));
@@ -136,6 +172,8 @@ export interface Predictions {
 
 /** Class probabilities and predicted classes, computed in batches with TF.js's `model.predict`. */
 export async function predict(model: TF.LayersModel, x: TF.Tensor, batchSize = 64): Promise<Predictions> {
+  checkBatchSize(batchSize, "predict");
+  checkNotEmpty(x.shape[0], "predict");
   await settle(model);
   const numClasses = (model.outputs[0].shape[1] as number) ?? 0;
   return predictions((xb) => model.predict(xb, { batchSize: xb.shape[0] }) as TF.Tensor, x, numClasses, batchSize);
@@ -143,7 +181,7 @@ export async function predict(model: TF.LayersModel, x: TF.Tensor, batchSize = 6
 
 /** Class probabilities and predicted classes of x, from `predictBatch` run on batches of `batchSize`. */
 export async function predictions(predictBatch: (xb: TF.Tensor) => TF.Tensor, x: TF.Tensor, numClasses: number, batchSize = 64): Promise<Predictions> {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a whole number ≥ 1, got ${batchSize}.`);
+  checkBatchSize(batchSize, "predict");
   const n = x.shape[0];
   const probabilities = new Float32Array(n * numClasses);
   for (let start = 0; start < n; start += batchSize) {

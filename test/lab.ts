@@ -1,7 +1,8 @@
 /**
- * JupyterLab for the browser test: started from the project's virtualenv on 127.0.0.1 with a
- * known token and throw-away config, data, runtime, settings and workspace folders, and
- * stopped again (kernels included) whatever happens.
+ * JupyterLab for the tests: started on 127.0.0.1 with a known token and throw-away config, data,
+ * runtime, settings and workspace folders, and stopped again (kernels included) whatever happens.
+ * Either the project's `jupyter lab` directly, set up for the browser test, or the user's command,
+ * `npm run lab`, with only what a test needs added (port, token, no browser).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -13,6 +14,14 @@ import { ROOT, tmpDir } from "./helpers";
 export const JUPYTER = path.join(ROOT, ".venv", "bin", "jupyter");
 export const KERNEL_NAME = "keras-transfer-ts";
 
+/** How the server ended: its exit code, or the signal the test had to send. */
+export interface LabExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when it did not stop on the API's shutdown request and was killed. */
+  forced: boolean;
+}
+
 export interface Lab {
   /** http://127.0.0.1:<port> */
   base: string;
@@ -23,10 +32,17 @@ export interface Lab {
   pid: number;
   /** GET/POST/DELETE on the server's REST API with the token. */
   api(method: string, route: string): Promise<Response>;
-  stop(): Promise<void>;
+  /** Shuts the server down through its API (signals if it does not listen) and removes its folders. */
+  stop(): Promise<LabExit>;
 }
 
 export interface LabOptions {
+  /**
+   * "jupyter" (default): the project's `jupyter lab` on `rootDir`, set up for the browser test.
+   * "npm run lab": the user's command, which chooses the folder and the kernel itself.
+   */
+  command?: "jupyter" | "npm run lab";
+  /** The folder served: given to jupyter, or expected from npm run lab. */
   rootDir: string;
   /** Where the server's output goes. */
   logFile: string;
@@ -130,6 +146,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   writeSettings(dirs.settings);
 
+  const command = options.command ?? "jupyter";
   const port = await freePort();
   const token = randomBytes(24).toString("hex");
   const base = `http://127.0.0.1:${port}`;
@@ -144,13 +161,18 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     JUPYTERLAB_WORKSPACES_DIR: dirs.workspaces,
     PYTHONUNBUFFERED: "1",
   };
-  const args = [
-    "lab",
+  // What any test server needs: 127.0.0.1 on a port of our choosing, our token, no browser.
+  const serverArgs = [
     "--no-browser",
     "--ip=127.0.0.1",
     `--port=${port}`,
     "--ServerApp.port_retries=0",
     `--IdentityProvider.token=${token}`,
+    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+  ];
+  const args = [
+    "lab",
+    ...serverArgs,
     `--ServerApp.root_dir=${options.rootDir}`,
     `--MappingKernelManager.default_kernel_name=${KERNEL_NAME}`,
     // The test works on dot-named copies of the notebooks.
@@ -159,24 +181,29 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     `--FileCheckpoints.checkpoint_dir=${dirs.checkpoints}`,
     // window.jupyterapp, to read the notebook's session from the page.
     "--LabApp.expose_app_in_browser=True",
-    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
   ];
   // Containers and CI machines often run as root, which Jupyter refuses without this.
   if (process.getuid?.() === 0) args.push("--allow-root");
+  if (command === "npm run lab") {
+    // The command finds the project's kernel itself (and passes --allow-root itself as root).
+    delete env.JUPYTER_PATH;
+  }
   fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
   const log = fs.openSync(options.logFile, "w");
-  const child = spawn(JUPYTER, args, { cwd: options.rootDir, env, detached: true, stdio: ["ignore", log, log] });
+  const child =
+    command === "npm run lab"
+      ? spawn("npm", ["run", "lab", "--", ...serverArgs], { cwd: ROOT, env, detached: true, stdio: ["ignore", log, log] })
+      : spawn(JUPYTER, args, { cwd: options.rootDir, env, detached: true, stdio: ["ignore", log, log] });
   fs.closeSync(log);
   const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not start ${JUPYTER}`);
+  if (pid === undefined) throw new Error(`could not start ${command}`);
 
   const api = (method: string, route: string) =>
     fetch(`${base}${route}`, { method, headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(10_000) });
 
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
+  let stopping: Promise<LabExit> | undefined;
+  const stop = async (): Promise<LabExit> => {
+    let forced = false;
     // Kernels run in sessions of their own: ask the server to shut them down with itself first.
     if (child.exitCode === null && child.signalCode === null) {
       try {
@@ -185,6 +212,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
         // not answering: signals below
       }
       if (!(await waitForExit(child, 15_000))) {
+        forced = true;
         try {
           process.kill(-pid, "SIGTERM");
         } catch {
@@ -210,6 +238,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
     }
     for (let i = 0; i < 20 && processesMentioning(dirs.runtime).some(alive); i++) await sleep(100);
     fs.rmSync(home, { recursive: true, force: true });
+    return { code: child.exitCode, signal: child.signalCode, forced };
   };
   // Also when the test process itself is torn down.
   const onExit = () => {
@@ -228,16 +257,24 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   };
   process.once("exit", onExit);
 
-  const lab: Lab = { base, token, rootDir: options.rootDir, pid, api, stop: async () => {
-    process.removeListener("exit", onExit);
-    await stop();
-  } };
+  const lab: Lab = {
+    base,
+    token,
+    rootDir: options.rootDir,
+    pid,
+    api,
+    stop: () => {
+      process.removeListener("exit", onExit);
+      stopping ??= stop();
+      return stopping;
+    },
+  };
 
   const deadline = Date.now() + (options.startTimeout ?? 90_000);
   try {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`jupyter lab exited (${child.exitCode ?? child.signalCode}) before answering:\n${tail(options.logFile)}`);
+        throw new Error(`${command} exited (${child.exitCode ?? child.signalCode}) before answering:\n${tail(options.logFile)}`);
       }
       try {
         const r = await api("GET", "/api/status");
@@ -245,7 +282,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`jupyter lab did not answer on ${base}/api/status in time:\n${tail(options.logFile)}`);
+      if (Date.now() > deadline) throw new Error(`${command} did not answer on ${base}/api/status in time:\n${tail(options.logFile)}`);
       await sleep(300);
     }
   } catch (e) {
