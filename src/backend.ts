@@ -18,14 +18,7 @@
  * of the tutorial's InceptionV3 takes about a third less time (convolution gradients above all;
  * see docs/benchmarks.md). This module sets `TF_ENABLE_ONEDNN_OPTS=1` before loading TensorFlow
  * unless the variable is already set: `TF_ENABLE_ONEDNN_OPTS=0` keeps TensorFlow's own kernels.
- *
- * Threads: TensorFlow's sessions (the graph engine's, src/engine/graph/) ran the training step
- * about twice as slowly with their default thread pools as with pools sized to the machine on the
- * 2-CPU machines this was measured on (docs/graph-engine.md); this module sets
- * `TF_NUM_INTRAOP_THREADS` and `TF_NUM_INTEROP_THREADS` to the number of CPUs Node sees, unless
- * they are set.
  */
-import * as os from "node:os";
 import type * as TF from "@tensorflow/tfjs";
 
 export type BackendKind = "tensorflow-gpu" | "tensorflow" | "cpu";
@@ -72,8 +65,6 @@ function load(): { tf: typeof TF; info: BackendInfo } {
   if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = "2";
   // Read by TensorFlow when it starts, so before the native package is loaded.
   if (process.env.TF_ENABLE_ONEDNN_OPTS === undefined) process.env.TF_ENABLE_ONEDNN_OPTS = "1";
-  const cpus = String(os.availableParallelism());
-  for (const name of ["TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"]) if (process.env[name] === undefined) process.env[name] = cpus;
   const forced = process.env.KT_BACKEND?.trim();
   if (forced && !CANDIDATES.some((c) => c.key === forced)) {
     throw new Error(`KT_BACKEND="${forced}" is not one of gpu, node, js; unset it to pick the best backend automatically.`);
