@@ -20,14 +20,14 @@
  */
 import * as fs from "node:fs";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
+import { tf } from "../src/engine/backend";
 import { describeBackend } from "../src/engine/select";
 import { loadMnist, take, toTensors } from "../src/data";
 import { buildTransferModel, type BaseName } from "../src/model";
-import { compileSuffixLike } from "../src/frozen_prefix";
-import { BatchNormalization } from "../src/layers";
+import { compileSuffixLike } from "../src/engine/frozen_prefix";
+import { BatchNormalization } from "../src/keras/layers";
 import { installForwardConvInputGrad } from "./conv_grad";
-import { useFusedKernels } from "../src/native_ops";
+import { useFusedKernels } from "../src/engine/native_ops";
 
 const now = () => performance.now() / 1000;
 

@@ -8,7 +8,7 @@
  *   const history = await learner.fit(mnist.train);
  *   kt.show(kt.historyPlot(history, { metric: "accuracy" }));
  */
-export { tf, backendInfo, type BackendInfo, type BackendKind } from "./backend";
+export { tf, backendInfo, type BackendInfo, type BackendKind } from "./engine/backend";
 export { describeBackend, useEngine, resolveEngine, graphEngineAvailable, type EngineName, type EngineChoice } from "./engine/select";
 export {
   loadMnist,
@@ -34,9 +34,9 @@ export {
   buildXception,
   layerTable,
   type LayerRow,
-} from "./applications/index";
-export { BatchNormalization, UpSampling3D } from "./layers";
-export { useFusedKernels, fusedKernelsActive } from "./native_ops";
+} from "./keras/applications/index";
+export { BatchNormalization, UpSampling3D } from "./keras/layers";
+export { useFusedKernels, fusedKernelsActive } from "./engine/native_ops";
 export {
   imagenetWeights,
   loadKerasWeights,
@@ -45,7 +45,7 @@ export {
   kerasCacheDir,
   IMAGENET_WEIGHTS,
   type KerasApplicationName,
-} from "./weights";
+} from "./keras/weights";
 export {
   buildTransferModel,
   upsample,
@@ -74,7 +74,7 @@ export {
   type Predictions,
   type ExamplePick,
   type LabelledDigit,
-} from "./training";
+} from "./engine/training";
 export {
   historyPlot,
   digitImage,
@@ -85,6 +85,6 @@ export {
   comparisonPlot,
   comparisonTable,
   type Figure,
-} from "./plots";
-export { show, markdown, html, table, warning, createProgress, inKernel, setFigureOutput } from "./display";
-export { showLayers, showSummary } from "./report";
+} from "./notebook/plots";
+export { show, markdown, html, table, warning, createProgress, inKernel, setFigureOutput } from "./notebook/display";
+export { showLayers, showSummary } from "./notebook/report";

@@ -12,12 +12,12 @@
  * a fresh one frozen there.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./backend";
-import { inceptionV3, layerTable, xception, type LayerRow } from "./applications/index";
-import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./frozen_prefix";
-import { UpSampling3D } from "./layers";
+import { tf } from "./engine/backend";
+import { inceptionV3, layerTable, xception, type LayerRow } from "./keras/applications/index";
+import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
+import { UpSampling3D } from "./keras/layers";
 import { checkDigitSet, toTensors, type DigitSet } from "./data";
-import { stepProgress, warning } from "./display";
+import { stepProgress, warning } from "./notebook/display";
 import type { KerasAdam } from "./engine/adam";
 import { CompiledModel } from "./engine/graph/compiled";
 import { evaluateRows, runFit, type Trainer } from "./engine/loop";
@@ -36,7 +36,7 @@ import {
   type FitOptions,
   type History,
   type Predictions,
-} from "./training";
+} from "./engine/training";
 
 export type BaseName = "inception_v3" | "xception";
 

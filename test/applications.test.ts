@@ -17,7 +17,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LayersModel, Tensor, io } from "@tensorflow/tfjs";
-import { backendInfo, tf } from "../src/backend";
+import { backendInfo, tf } from "../src/engine/backend";
 import { describeBackend } from "../src/engine/select";
 import {
   buildInceptionV3,
@@ -28,10 +28,10 @@ import {
   obtainInputShape,
   xception,
   KerasNames,
-} from "../src/applications/index";
-import { saveKerasWeights } from "../src/weights";
-import { PLAIN_KERNELS, ROOT, runWithPlainKernels, tmpDir } from "./helpers";
-import { REFERENCE_INFO, ensureReference } from "./references";
+} from "../src/keras/applications/index";
+import { saveKerasWeights } from "../src/keras/weights";
+import { PLAIN_KERNELS, ROOT, runWithPlainKernels, tmpDir } from "./support/helpers";
+import { REFERENCE_INFO, ensureReference } from "./support/references";
 
 const FIXTURES = path.join(ROOT, "test", "fixtures");
 

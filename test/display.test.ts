@@ -23,9 +23,9 @@ import {
   warning,
   warningHtml,
   type ProgressState,
-} from "../src/display";
-import { historyPlot } from "../src/plots";
-import { ROOT, joined, outDir, runNotebook, tmpDir, type NotebookOutput } from "./helpers";
+} from "../src/notebook/display";
+import { historyPlot } from "../src/notebook/plots";
+import { ROOT, joined, outDir, runNotebook, tmpDir, type NotebookOutput } from "./support/helpers";
 
 /** Runs `fn` with console.log and console.error captured. */
 function capture(fn: () => void): { out: string[]; err: string[] } {

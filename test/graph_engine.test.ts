@@ -17,12 +17,12 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LayerVariable, Tensor } from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
+import { tf } from "../src/engine/backend";
 import { loadMnist, take, toTensors, type DigitSet } from "../src/data";
 import type { KerasAdam } from "../src/engine/adam";
 import { CompiledModel } from "../src/engine/graph/compiled";
 import { buildTransferModel, type BaseName, type TransferModel } from "../src/model";
-import { tmpDir } from "./helpers";
+import { tmpDir } from "./support/helpers";
 
 const sessions = () => (tf as unknown as { node: { getNumOfSavedModels(): number } }).node.getNumOfSavedModels();
 

@@ -7,8 +7,8 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { LayersModel, SymbolicTensor, Tensor, io } from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
-import { BatchNormalization, UpSampling3D, kerasClassName, setTrainable } from "../src/layers";
+import { tf } from "../src/engine/backend";
+import { BatchNormalization, UpSampling3D, kerasClassName, setTrainable } from "../src/keras/layers";
 
 // --- small helpers -----------------------------------------------------------
 

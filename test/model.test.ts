@@ -10,13 +10,13 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tf } from "../src/backend";
+import { tf } from "../src/engine/backend";
 import { loadMnist, take, toTensors, type Mnist } from "../src/data";
 import { buildTransferModel, closestNames, resolveDepth, upsample, type TransferModel } from "../src/model";
-import { saveKerasWeights, loadKerasWeights } from "../src/weights";
-import { calibrateBatchNorm } from "./calibrate";
-import { PYTHON, ROOT, tmpDir } from "./helpers";
-import { confusionCounts } from "../src/plots";
+import { saveKerasWeights, loadKerasWeights } from "../src/keras/weights";
+import { calibrateBatchNorm } from "./support/calibrate";
+import { PYTHON, ROOT, tmpDir } from "./support/helpers";
+import { confusionCounts } from "../src/notebook/plots";
 import {
   evaluate as evaluateTensors,
   fit as fitTensors,
@@ -25,7 +25,7 @@ import {
   predict as predictTensors,
   validationSplitIndex,
   type Predictions,
-} from "../src/training";
+} from "../src/engine/training";
 
 /** Names of the trainable weights, in order. */
 function trainableSet(tm: TransferModel): string[] {

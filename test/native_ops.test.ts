@@ -13,11 +13,11 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LayersModel, SymbolicTensor, Tensor, Variable } from "@tensorflow/tfjs";
-import { tf, backendInfo } from "../src/backend";
-import { BatchNormalization } from "../src/layers";
+import { tf, backendInfo } from "../src/engine/backend";
+import { BatchNormalization } from "../src/keras/layers";
 import { buildTransferModel } from "../src/model";
-import { fusedKernelsActive, useFusedKernels } from "../src/native_ops";
-import { ROOT, outDir } from "./helpers";
+import { fusedKernelsActive, useFusedKernels } from "../src/engine/native_ops";
+import { ROOT, outDir } from "./support/helpers";
 
 function maxRelDiff(a: Tensor, b: Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0]));
@@ -119,7 +119,7 @@ test("ReLU's gradient through TensorFlow's ReluGrad equals TF.js's dy * step(x),
 
 test("oneDNN is on by default, TensorFlow sees it, and TF_ENABLE_ONEDNN_OPTS=0 turns it off", () => {
   assert.equal(backendInfo().oneDNN, process.env.TF_ENABLE_ONEDNN_OPTS === "1");
-  const probe = `const { backendInfo, tf } = require(${JSON.stringify(path.join(ROOT, "src", "backend.ts"))}); tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, "same").dataSync(); console.log(JSON.stringify(backendInfo()));`;
+  const probe = `const { backendInfo, tf } = require(${JSON.stringify(path.join(ROOT, "src", "engine", "backend.ts"))}); tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, "same").dataSync(); console.log(JSON.stringify(backendInfo()));`;
   for (const setting of [undefined, "0"]) {
     const env: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: "0" };
     delete env.TF_ENABLE_ONEDNN_OPTS;

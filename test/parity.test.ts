@@ -20,12 +20,12 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
-import { buildInceptionV3, buildXception } from "../src/applications/index";
-import { parseNpy } from "../src/npy";
-import { loadKerasWeights, readKerasH5, saveKerasWeights } from "../src/weights";
-import { ensureGoldens, loadGolden } from "./goldens";
-import { PLAIN_KERNELS, PYTHON, ROOT, outDir, runWithPlainKernels } from "./helpers";
+import { tf } from "../src/engine/backend";
+import { buildInceptionV3, buildXception } from "../src/keras/applications/index";
+import { parseNpy } from "../src/util/npy";
+import { loadKerasWeights, readKerasH5, saveKerasWeights } from "../src/keras/weights";
+import { ensureGoldens, loadGolden } from "./support/goldens";
+import { PLAIN_KERNELS, PYTHON, ROOT, outDir, runWithPlainKernels } from "./support/helpers";
 
 /** Largest difference allowed in a block's output, whose largest magnitude is `maxAbs`. */
 const tolerance = (maxAbs: number) => (PLAIN_KERNELS ? 1e-4 : 2e-4 * Math.max(1, maxAbs));

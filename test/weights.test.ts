@@ -18,8 +18,8 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
-import { DownloadError } from "../src/download";
+import { tf } from "../src/engine/backend";
+import { DownloadError } from "../src/keras/download";
 import {
   IMAGENET_WEIGHTS,
   KerasWeightsError,
@@ -30,9 +30,9 @@ import {
   loadKerasWeights,
   readKerasH5,
   saveKerasWeights,
-} from "../src/weights";
-import { PYTHON, ROOT, outDir } from "./helpers";
-import { ensureReference } from "./references";
+} from "../src/keras/weights";
+import { PYTHON, ROOT, outDir } from "./support/helpers";
+import { ensureReference } from "./support/references";
 
 const FIXTURES = path.join(ROOT, "test", "fixtures", "keras-weights");
 const fixture = (name: string) => path.join(FIXTURES, name);

@@ -14,8 +14,8 @@
  *   - a kernel interrupt (SIGINT) stops after the current batch; the epoch so far is recorded.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../backend";
-import { createProgress, type ProgressState } from "../display";
+import { tf } from "./backend";
+import { createProgress, type ProgressState } from "../notebook/display";
 
 /** A Keras-style training history: one value per epoch under each key. */
 export interface History {

@@ -20,7 +20,7 @@
  * no state. A layer the compiler does not know stops it with an error that names the layer.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { BatchNormalization } from "../../layers";
+import { BatchNormalization } from "../../keras/layers";
 import type { Graph, SymTensor } from "./graph";
 import * as ops from "./ops";
 

@@ -3,7 +3,7 @@
  * layer defaults (where TF.js's differ), and `obtain_input_shape`'s checks.
  */
 import type { LayersModel, SymbolicTensor } from "@tensorflow/tfjs";
-import { tf } from "../backend";
+import { tf } from "../../engine/backend";
 import { BatchNormalization, type BatchNormalizationArgs, type Shape } from "../layers";
 
 /** An image input shape, channels last: (height, width, channels); `null` for a free height or width. */

@@ -9,9 +9,9 @@
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
-import { digitPixels, type DigitSet } from "./data";
-import { KERAS_ADAM, KerasAdam, type AdamSettings } from "./engine/adam";
-import { callbackList, runFit, settle, validationSplitIndex, type Callbacks, type History, type LoopOptions, type Metrics, type Trainer } from "./engine/loop";
+import { digitPixels, type DigitSet } from "../data";
+import { KERAS_ADAM, KerasAdam, type AdamSettings } from "./adam";
+import { callbackList, runFit, settle, validationSplitIndex, type Callbacks, type History, type LoopOptions, type Metrics, type Trainer } from "./loop";
 
 export { KERAS_ADAM, settle, validationSplitIndex, type AdamSettings };
 

@@ -3,7 +3,7 @@ kernel while that cell trains (as the Jupyter "interrupt" button does), then run
 that reports the model's state and the evaluation cell, in the same kernel. Writes
 the notebook with those outputs to OUT.
 
-    python test/interrupt_training.py NOTEBOOK OUT SECONDS [NAME=VALUE ...]
+    python test/support/interrupt_training.py NOTEBOOK OUT SECONDS [NAME=VALUE ...]
 """
 import os
 import signal

@@ -19,7 +19,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { formatBytes, terminalProgress, type ProgressCallback } from "./download";
+import { formatBytes, terminalProgress, type ProgressCallback } from "../keras/download";
 import type { Figure } from "./plots";
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-export const ROOT = path.resolve(__dirname, "..");
+export const ROOT = path.resolve(__dirname, "..", "..");
 export const PYTHON = path.join(ROOT, ".venv", "bin", "python");
 
 /** A fresh temporary folder under the test output folder (out/test), kept after the run for inspection. */

@@ -3,7 +3,7 @@ the cells from the one tagged "freeze" through the one tagged "evaluate" with a 
 freeze depth, as a user tweaking the depth would. Writes the final notebook (with the
 outputs of the re-run cells) to OUT.
 
-    python test/rerun_cells.py NOTEBOOK OUT DEPTH [NAME=VALUE ...]
+    python test/support/rerun_cells.py NOTEBOOK OUT DEPTH [NAME=VALUE ...]
 """
 import json
 import sys

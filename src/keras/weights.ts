@@ -28,9 +28,9 @@ import { pathToFileURL } from "node:url";
 import type * as TF from "@tensorflow/tfjs";
 import type { LayerVariable } from "@tensorflow/tfjs";
 import type * as H5 from "h5wasm";
-import { tf } from "./backend";
+import { tf } from "../engine/backend";
 import { DownloadError, ProgressCallback, cachedFile } from "./download";
-import { downloadProgress } from "./display";
+import { downloadProgress } from "../notebook/display";
 
 // ---------------------------------------------------------------------------
 // Keras's cache and the ImageNet weights

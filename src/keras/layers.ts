@@ -32,8 +32,8 @@
  * `tf.loadLayersModel()` in the same process.
  */
 import type { LayerVariable, Tensor } from "@tensorflow/tfjs";
-import { tf } from "./backend";
-import { fusedBatchNorm } from "./native_ops";
+import { tf } from "../engine/backend";
+import { fusedBatchNorm } from "../engine/native_ops";
 
 /** Base arguments of every TF.js layer (name, trainable, inputShape, ...). */
 export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
