@@ -86,5 +86,7 @@ export {
   comparisonTable,
   type Figure,
 } from "./notebook/plots";
-export { show, markdown, html, table, warning, createProgress, inKernel, setFigureOutput } from "./notebook/display";
+export { show, markdown, html, table, warning, setFigureOutput } from "./notebook/display";
+export { createProgress } from "./notebook/progress";
+export { inKernel } from "./notebook/tslab";
 export { showLayers, showSummary } from "./notebook/report";

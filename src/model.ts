@@ -13,11 +13,13 @@
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./engine/backend";
-import { inceptionV3, layerTable, xception, type LayerRow } from "./keras/applications/index";
+import { inceptionV3, layerTable, xception, type LayerRow, type ParamCounts } from "./keras/applications/index";
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
 import { UpSampling3D } from "./keras/layers";
 import { checkDigitSet, toTensors, type DigitSet } from "./data";
-import { stepProgress, warning } from "./notebook/display";
+import { warning } from "./notebook/display";
+import { stepProgress } from "./notebook/progress";
+import type { FreezeInfo } from "./notebook/report";
 import type { KerasAdam } from "./engine/adam";
 import { CompiledModel } from "./engine/graph/compiled";
 import { evaluateRows, runFit, type Trainer } from "./engine/loop";
@@ -37,6 +39,8 @@ import {
   type History,
   type Predictions,
 } from "./engine/training";
+
+export type { ParamCounts };
 
 export type BaseName = "inception_v3" | "xception";
 
@@ -96,12 +100,6 @@ export interface InferenceOptions {
   engine?: EngineChoice;
 }
 
-export interface ParamCounts {
-  total: number;
-  trainable: number;
-  nonTrainable: number;
-}
-
 /** One training run, for comparing freeze depths side by side. */
 export interface RunRecord {
   run: number;
@@ -122,14 +120,8 @@ export interface RunRecord {
   testLoss?: number;
 }
 
-export interface FreezeReport extends ParamCounts {
-  /** Number of base layers frozen. */
-  depth: number;
-  /** Name of the last frozen base layer (undefined for depth 0). */
-  lastFrozen?: string;
-  /** Name of the first trainable base layer (undefined when all are frozen). */
-  firstTrainable?: string;
-}
+/** What `freeze` did: the freeze point (depth, last frozen and first trainable base layer) and the parameter counts after it. */
+export interface FreezeReport extends ParamCounts, FreezeInfo {}
 
 const live = new Map<string, TransferModel>();
 

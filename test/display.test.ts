@@ -7,23 +7,10 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  createProgress,
-  figureOutput,
-  formatClock,
-  formatLogs,
-  html,
-  inKernel,
-  markdown,
-  setFigureOutput,
-  show,
-  table,
-  tableHtml,
-  tableText,
-  warning,
-  warningHtml,
-  type ProgressState,
-} from "../src/notebook/display";
+import { figureOutput, html, markdown, setFigureOutput, show, table, tableHtml, tableText, warning, warningHtml } from "../src/notebook/display";
+import { createProgress, formatLogs, type ProgressState } from "../src/notebook/progress";
+import { inKernel } from "../src/notebook/tslab";
+import { formatClock } from "../src/util/format";
 import { historyPlot } from "../src/notebook/plots";
 import { ROOT, joined, outDir, runNotebook, tmpDir, type NotebookOutput } from "./support/helpers";
 

@@ -15,7 +15,7 @@
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
-import { createProgress, type ProgressState } from "../notebook/display";
+import { createProgress, type ProgressState } from "../notebook/progress";
 
 /** A Keras-style training history: one value per epoch under each key. */
 export interface History {

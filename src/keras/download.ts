@@ -15,6 +15,9 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { MessageError } from "../util/errors";
+import { tempPathBeside, writableFolder } from "../util/files";
+import { formatBytes } from "../util/format";
 
 export type HashAlgorithm = "md5" | "sha256";
 
@@ -43,22 +46,13 @@ export type DownloadErrorKind = "http" | "network" | "truncated" | "hash" | "io"
  * URL, and where the file can be put by hand. Its `stack` is the message alone
  * (a notebook then shows the message, not a trace of this module's internals).
  */
-export class DownloadError extends Error {
+export class DownloadError extends MessageError {
   declare readonly kind: DownloadErrorKind;
   declare readonly url: string;
   declare readonly dest: string;
   declare readonly status?: number;
   constructor(kind: DownloadErrorKind, url: string, dest: string, message: string, status?: number) {
-    super(message);
-    this.name = "DownloadError";
-    // Not enumerable: a notebook prints the message alone.
-    Object.defineProperties(this, {
-      kind: { value: kind, enumerable: false },
-      url: { value: url, enumerable: false },
-      dest: { value: dest, enumerable: false },
-      status: { value: status, enumerable: false },
-    });
-    this.stack = `${this.name}: ${message}`;
+    super("DownloadError", message, { kind, url, dest, status });
   }
 }
 
@@ -78,12 +72,6 @@ export function hashAlgorithmOf(hash: string): HashAlgorithm {
   if (hash.length === 64) return "sha256";
   if (hash.length === 32) return "md5";
   throw new Error(`a hash of ${hash.length} hex digits is neither md5 (32) nor sha256 (64): "${hash}"`);
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
 }
 
 /**
@@ -142,11 +130,6 @@ function byHand(url: string, dest: string): string {
   return `To install it by hand, download ${url} on a machine with network access and put it at ${dest}`;
 }
 
-function tempPathFor(dest: string): string {
-  const dir = path.dirname(dest);
-  return path.join(dir, `.${path.basename(dest)}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.part`);
-}
-
 function expectedHashes(options: DownloadOptions): Array<[HashAlgorithm, string]> {
   const out: Array<[HashAlgorithm, string]> = [];
   if (options.md5 !== undefined) out.push(["md5", options.md5.toLowerCase()]);
@@ -176,7 +159,7 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       controller.abort();
     }, idleMs);
   };
-  const tmp = tempPathFor(dest);
+  const tmp = tempPathBeside(dest, "part");
   let fh: fs.promises.FileHandle | undefined;
   try {
     arm();
@@ -318,25 +301,6 @@ export interface CachedFileOptions {
   idleTimeoutMs?: number;
 }
 
-function isWritableDir(dir: string): boolean {
-  // A folder that does not exist yet is writable if its nearest existing ancestor is.
-  let cur = path.resolve(dir);
-  for (;;) {
-    if (fs.existsSync(cur)) {
-      try {
-        if (!fs.statSync(cur).isDirectory()) return false;
-        fs.accessSync(cur, fs.constants.W_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    }
-    const up = path.dirname(cur);
-    if (up === cur) return false;
-    cur = up;
-  }
-}
-
 function asideName(file: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
   return `${file}.bad-${stamp}-${crypto.randomBytes(2).toString("hex")}`;
@@ -373,13 +337,13 @@ export async function cachedFile(options: CachedFileOptions): Promise<string> {
   }
 
   let dest: string;
-  if (bad && isWritableDir(path.dirname(bad.file))) {
+  if (bad && writableFolder(path.dirname(bad.file))) {
     dest = bad.file;
     log(
       `The cached file ${bad.file} seems incomplete or outdated: its ${algorithm} hash is ${bad.got}, expected ${want}. Downloading it again.`,
     );
   } else {
-    const dir = cacheDirs.find(isWritableDir);
+    const dir = cacheDirs.find(writableFolder);
     if (!dir) {
       throw new DownloadError(
         "io",

@@ -30,7 +30,7 @@ import type { LayerVariable } from "@tensorflow/tfjs";
 import type * as H5 from "h5wasm";
 import { tf } from "../engine/backend";
 import { DownloadError, ProgressCallback, cachedFile } from "./download";
-import { downloadProgress } from "../notebook/display";
+import { downloadProgress } from "../notebook/progress";
 
 // ---------------------------------------------------------------------------
 // Keras's cache and the ImageNet weights
