@@ -85,7 +85,7 @@ export {
   comparisonPlot,
   comparisonTable,
   type Figure,
-} from "./notebook/plots";
+} from "./notebook/figures/index";
 export { show, markdown, html, table, warning, setFigureOutput } from "./notebook/display";
 export { createProgress } from "./notebook/progress";
 export { inKernel } from "./notebook/tslab";

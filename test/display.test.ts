@@ -11,7 +11,7 @@ import { figureOutput, html, markdown, setFigureOutput, show, table, tableHtml, 
 import { createProgress, formatLogs, type ProgressState } from "../src/notebook/progress";
 import { inKernel } from "../src/notebook/tslab";
 import { formatClock } from "../src/util/format";
-import { historyPlot } from "../src/notebook/plots";
+import { historyPlot } from "../src/notebook/figures/history";
 import { ROOT, joined, outDir, runNotebook, tmpDir, type NotebookOutput } from "./support/helpers";
 
 /** Runs `fn` with console.log and console.error captured. */

@@ -16,7 +16,7 @@ import { buildTransferModel, closestNames, resolveDepth, upsample, type Transfer
 import { saveKerasWeights, loadKerasWeights } from "../src/keras/weights";
 import { calibrateBatchNorm } from "./support/calibrate";
 import { PYTHON, ROOT, tmpDir } from "./support/helpers";
-import { confusionCounts } from "../src/notebook/plots";
+import { confusionCounts } from "../src/notebook/figures/confusion";
 import {
   evaluate as evaluateTensors,
   fit as fitTensors,

@@ -22,7 +22,7 @@ import {
   historyPlot,
   upsampledComparison,
   type Figure,
-} from "../src/notebook/plots";
+} from "../src/notebook/figures/index";
 import { ROOT, outDir } from "./support/helpers";
 
 const OUT = outDir("plots");

@@ -9,12 +9,12 @@
  * stderr. Nothing here throws for lack of a notebook. Live progress is in
  * ./progress.ts.
  *
- * No TensorFlow here, and the figures themselves are made in ./plots.
+ * No TensorFlow here, and the figures themselves are made in ./figures/.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { escapeHtml, thousands } from "../util/format";
-import type { Figure } from "./plots";
+import type { Figure } from "./figures/figure";
 import { inKernel, tslab } from "./tslab";
 
 // ---------------------------------------------------------------------------
@@ -38,7 +38,7 @@ export function figureOutput(): string | null {
   return process.env.KT_FIGURES_DIR || path.join(process.cwd(), "out", "figures");
 }
 
-/** Something `show()` can display: a figure from ./plots, an SVG or HTML string, or `{svg}` / `{html}`. */
+/** Something `show()` can display: a figure from ./figures/, an SVG or HTML string, or `{svg}` / `{html}`. */
 export type Displayable = Figure | { svg: string; title?: string; name?: string } | { html: string; title?: string; name?: string } | string;
 
 export interface ShowOptions {
