@@ -21,7 +21,7 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./engine/backend";
 import { downloadProgress } from "./notebook/progress";
 import { cachedFile } from "./keras/download";
-import { kerasCacheDir } from "./keras/weights";
+import { kerasCacheDir } from "./keras/cache";
 import { parseNpz } from "./util/npy";
 
 export const IMAGE_SIZE = 28;

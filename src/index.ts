@@ -37,15 +37,11 @@ export {
 } from "./keras/applications/index";
 export { BatchNormalization, UpSampling3D } from "./keras/layers";
 export { useFusedKernels, fusedKernelsActive } from "./engine/native_ops";
-export {
-  imagenetWeights,
-  loadKerasWeights,
-  saveKerasWeights,
-  readKerasH5,
-  kerasCacheDir,
-  IMAGENET_WEIGHTS,
-  type KerasApplicationName,
-} from "./keras/weights";
+export { imagenetWeights, IMAGENET_WEIGHTS, type KerasApplicationName } from "./keras/applications/imagenet_weights";
+export { kerasCacheDir } from "./keras/cache";
+export { readKerasH5 } from "./keras/saving/legacy_h5_read";
+export { loadKerasWeights } from "./keras/saving/weight_order";
+export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export {
   buildTransferModel,
   upsample,

@@ -29,7 +29,7 @@ import {
   xception,
   KerasNames,
 } from "../src/keras/applications/index";
-import { saveKerasWeights } from "../src/keras/weights";
+import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
 import { PLAIN_KERNELS, ROOT, runWithPlainKernels, tmpDir } from "./support/helpers";
 import { REFERENCE_INFO, ensureReference } from "./support/references";
 

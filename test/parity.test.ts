@@ -23,7 +23,9 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../src/engine/backend";
 import { buildInceptionV3, buildXception } from "../src/keras/applications/index";
 import { parseNpy } from "../src/util/npy";
-import { loadKerasWeights, readKerasH5, saveKerasWeights } from "../src/keras/weights";
+import { readKerasH5 } from "../src/keras/saving/legacy_h5_read";
+import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
+import { loadKerasWeights } from "../src/keras/saving/weight_order";
 import { ensureGoldens, loadGolden } from "./support/goldens";
 import { PLAIN_KERNELS, PYTHON, ROOT, outDir, runWithPlainKernels } from "./support/helpers";
 

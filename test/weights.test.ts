@@ -20,17 +20,12 @@ import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../src/engine/backend";
 import { DownloadError } from "../src/keras/download";
-import {
-  IMAGENET_WEIGHTS,
-  KerasWeightsError,
-  h5wasm,
-  imagenetWeights,
-  kerasCacheDir,
-  kerasWeightedLayers,
-  loadKerasWeights,
-  readKerasH5,
-  saveKerasWeights,
-} from "../src/keras/weights";
+import { IMAGENET_WEIGHTS, imagenetWeights } from "../src/keras/applications/imagenet_weights";
+import { kerasCacheDir } from "../src/keras/cache";
+import { h5wasm } from "../src/keras/saving/h5wasm";
+import { KerasWeightsError, readKerasH5 } from "../src/keras/saving/legacy_h5_read";
+import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
+import { kerasWeightedLayers, loadKerasWeights } from "../src/keras/saving/weight_order";
 import { PYTHON, ROOT, outDir } from "./support/helpers";
 import { ensureReference } from "./support/references";
 

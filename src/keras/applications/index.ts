@@ -16,7 +16,8 @@
  */
 import * as fs from "node:fs";
 import type { LayersModel } from "@tensorflow/tfjs";
-import { imagenetWeights, loadKerasWeights, type KerasApplicationName } from "../weights";
+import { loadKerasWeights } from "../saving/weight_order";
+import { imagenetWeights, type KerasApplicationName } from "./imagenet_weights";
 import { inceptionV3Graph, type InceptionV3BuildOptions } from "./inception_v3";
 import { xceptionGraph, type XceptionBuildOptions } from "./xception";
 
