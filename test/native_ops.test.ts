@@ -18,10 +18,7 @@ import { BatchNormalization } from "../src/keras/layers";
 import { buildTransferModel } from "../src/model";
 import { fusedKernelsActive, useFusedKernels } from "../src/engine/native_ops";
 import { ROOT, outDir } from "./support/helpers";
-
-function maxRelDiff(a: Tensor, b: Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0]));
-}
+import { maxRelDiff } from "./support/numeric";
 
 /** Everything one batch-norm layer computes: training output, its gradients, moving statistics, inference output. */
 function runLayer(fused: boolean, args: { scale: boolean; center: boolean }): { names: string[]; tensors: Tensor[] } {

@@ -28,6 +28,7 @@ import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
 import { loadKerasWeights } from "../src/keras/saving/weight_order";
 import { ensureGoldens, loadGolden } from "./support/goldens";
 import { PLAIN_KERNELS, PYTHON, ROOT, outDir, runWithPlainKernels } from "./support/helpers";
+import { maxAbsDiff } from "./support/numeric";
 
 /** Largest difference allowed in a block's output, whose largest magnitude is `maxAbs`. */
 const tolerance = (maxAbs: number) => (PLAIN_KERNELS ? 1e-4 : 2e-4 * Math.max(1, maxAbs));
@@ -63,17 +64,7 @@ async function compare(
     for (let i = 0; i < g.outputs.length; i++) {
       const want = g.outputs[i];
       assert.deepEqual(list[i].shape, want.shape, `${want.layer}: shape`);
-      const got = list[i].dataSync();
-      let m = 0;
-      for (let j = 0; j < got.length; j++) {
-        const d = Math.abs(got[j] - want.data[j]);
-        if (Number.isNaN(d)) {
-          m = NaN;
-          break;
-        }
-        if (d > m) m = d;
-      }
-      out.push({ layer: want.layer, maxAbsDiff: m, maxAbs: want.maxAbs });
+      out.push({ layer: want.layer, maxAbsDiff: maxAbsDiff(list[i], want.data), maxAbs: want.maxAbs });
     }
     x.dispose();
     list.forEach((t) => t.dispose());
@@ -149,9 +140,7 @@ test("Python Keras's load_weights() reads our saved InceptionV3 and Xception wei
   assert.equal(r.status, 0, r.stderr);
   for (let i = 0; i < models.length; i++) {
     const got = parseNpy(fs.readFileSync(models[i].outputNpy)).data;
-    let m = 0;
-    for (let j = 0; j < got.length; j++) m = Math.max(m, Math.abs(got[j] - expected[i][j]));
-    assert.equal(got.length, expected[i].length);
+    const m = maxAbsDiff(got, expected[i]);
     // Keras against Keras (the same kernels): only the file differs.
     assert.ok(m <= 1e-4, `${models[i].model}: Keras's output with our file differs by ${m}`);
   }
