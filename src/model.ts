@@ -22,7 +22,7 @@ import { stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
 import type { KerasAdam } from "./engine/adam";
 import { CompiledModel } from "./engine/graph/compiled";
-import { evaluateRows, runFit, type Trainer } from "./engine/loop";
+import { evaluateRows, runFit, watchInterrupts, type Trainer } from "./engine/loop";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import {
   KERAS_ADAM,
@@ -355,11 +355,7 @@ export class TransferModel {
     };
     // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
     // during training, the loop stops after the current batch. Either way the model stays usable.
-    let interrupted = false;
-    const onSigint = () => {
-      interrupted = true;
-    };
-    process.on("SIGINT", onSigint);
+    const interrupts = watchInterrupts();
     try {
       const budget = options.cacheBudgetBytes ?? (Number(process.env.KT_PREFIX_CACHE_MB) * 2 ** 20 || 2 * 2 ** 30);
       const mode = options.cachePrefix ?? "auto";
@@ -378,7 +374,7 @@ export class TransferModel {
         }
         features = await computeFeatures(split, x, {
           batchSize,
-          shouldStop: () => interrupted,
+          shouldStop: () => interrupts.interrupted,
           onProgress: (done, total) => progress?.update(done, total),
           predictBatch,
         });
@@ -406,7 +402,7 @@ export class TransferModel {
       this.runs.push(record);
       return history;
     } finally {
-      process.removeListener("SIGINT", onSigint);
+      interrupts.stop();
       tf.dispose([x, y]);
       if (features) tf.dispose(features);
     }
