@@ -60,17 +60,14 @@ export {
   fit,
   evaluate,
   predict,
-  pickExamples,
-  labelledDigits,
   validationSplitIndex,
   KERAS_ADAM,
   type History,
   type FitOptions,
   type Evaluation,
   type Predictions,
-  type ExamplePick,
-  type LabelledDigit,
 } from "./engine/training";
+export { pickExamples, labelledDigits, type ExamplePick, type LabelledDigit } from "./notebook/examples";
 export {
   historyPlot,
   digitImage,

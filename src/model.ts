@@ -18,6 +18,7 @@ import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } fr
 import { UpSampling3D } from "./keras/layers";
 import { checkDigitSet, toTensors, type DigitSet } from "./data";
 import { warning } from "./notebook/display";
+import { closestNames } from "./util/names";
 import { stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
 import type { KerasAdam } from "./engine/adam";
@@ -26,6 +27,7 @@ import { evaluateRows, runFit, watchInterrupts, type Trainer } from "./engine/lo
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import {
   KERAS_ADAM,
+  checkBatch,
   checkBatchSize,
   checkNotEmpty,
   compileModel,
@@ -504,18 +506,6 @@ export class TransferModel {
   }
 }
 
-/** Checks a batch of digits (and labels) given as tensors. */
-function checkBatch(x: TF.Tensor, y?: TF.Tensor): void {
-  const [n, h, w, c] = x.shape;
-  if (x.rank !== 4 || h !== 28 || w !== 28 || c !== 1 || n < 1) {
-    throw new Error(`Expected a batch of digits of shape [n, 28, 28, 1] with n ≥ 1, got [${x.shape.join(", ")}]; toTensors(set) makes one from a digit set.`);
-  }
-  if (x.dtype !== "float32") throw new Error(`Expected float32 pixels in [0, 1], got ${x.dtype}.`);
-  if (y && (y.rank !== 2 || y.shape[0] !== n || y.shape[1] !== 10)) {
-    throw new Error(`Expected one-hot labels of shape [${n}, 10] for ${n} digits, got [${y.shape.join(", ")}]; toCategorical(labels) makes them.`);
-  }
-}
-
 /** Resolves a freeze point (count or layer name) to a number of layers, with clear errors. */
 export function resolveDepth(layers: TF.layers.Layer[], upTo: number | string, modelName = "the base"): number {
   if (typeof upTo === "number") {
@@ -530,26 +520,6 @@ export function resolveDepth(layers: TF.layers.Layer[], upTo: number | string, m
     throw new Error(`${modelName} has no layer named "${upTo}". Closest names: ${close.join(", ")}.`);
   }
   return index + 1;
-}
-
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length][b.length];
-}
-
-/** The `n` names closest to `name` by edit distance (ties in layer order). */
-export function closestNames(name: string, names: string[], n = 5): string[] {
-  return names
-    .map((s, i) => ({ s, i, d: editDistance(name.toLowerCase(), s.toLowerCase()) }))
-    .sort((a, b) => a.d - b.d || a.i - b.i)
-    .slice(0, n)
-    .map((x) => x.s);
 }
 
 /**

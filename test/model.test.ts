@@ -12,7 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { tf } from "../src/engine/backend";
 import { loadMnist, take, toTensors, type Mnist } from "../src/data";
-import { buildTransferModel, closestNames, resolveDepth, upsample, type TransferModel } from "../src/model";
+import { buildTransferModel, resolveDepth, upsample, type TransferModel } from "../src/model";
 import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
 import { loadKerasWeights } from "../src/keras/saving/weight_order";
 import { calibrateBatchNorm } from "./support/calibrate";
@@ -22,12 +22,12 @@ import { confusionCounts } from "../src/notebook/figures/confusion";
 import {
   evaluate as evaluateTensors,
   fit as fitTensors,
-  labelledDigits,
-  pickExamples,
   predict as predictTensors,
   validationSplitIndex,
   type Predictions,
 } from "../src/engine/training";
+import { labelledDigits, pickExamples } from "../src/notebook/examples";
+import { closestNames } from "../src/util/names";
 
 /** Names of the trainable weights, in order. */
 function trainableSet(tm: TransferModel): string[] {
