@@ -160,6 +160,7 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
     }, idleMs);
   };
   const tmp = tempPathBeside(dest, "part");
+  const fail = (kind: DownloadErrorKind, message: string, status?: number) => new DownloadError(kind, url, dest, message, status);
   let fh: fs.promises.FileHandle | undefined;
   try {
     arm();
@@ -168,12 +169,7 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       res = await fetchImpl(url, { signal: controller.signal, redirect: "follow" });
     } catch (e) {
       const why = timedOut ? `no answer within ${Math.round(idleMs / 1000)} s` : describeCause(e);
-      throw new DownloadError(
-        "network",
-        url,
-        dest,
-        `Could not download ${url} (${why}). Is there a network connection? ${byHand(url, dest)}.`,
-      );
+      throw fail("network", `Could not download ${url} (${why}). Is there a network connection? ${byHand(url, dest)}.`);
     }
     if (!res.ok) {
       // Let the connection go.
@@ -182,13 +178,7 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       } catch {
         /* ignore */
       }
-      throw new DownloadError(
-        "http",
-        url,
-        dest,
-        `Download of ${url} failed: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}. ${byHand(url, dest)}.`,
-        res.status,
-      );
+      throw fail("http", `Download of ${url} failed: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}. ${byHand(url, dest)}.`, res.status);
     }
     const encoding = (res.headers.get("content-encoding") ?? "identity").toLowerCase();
     const lengthHeader = res.headers.get("content-length");
@@ -207,10 +197,8 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
           chunk = await reader.read();
         } catch (e) {
           const why = timedOut ? `no data for ${Math.round(idleMs / 1000)} s` : describeCause(e);
-          throw new DownloadError(
+          throw fail(
             "truncated",
-            url,
-            dest,
             `Download of ${url} was interrupted after ${formatBytes(received)}` +
               (checkLength ? ` of ${formatBytes(total!)}` : "") +
               ` (${why}). Nothing was saved; try again. ${byHand(url, dest)}.`,
@@ -230,10 +218,8 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       }
     }
     if (checkLength && received !== total) {
-      throw new DownloadError(
+      throw fail(
         "truncated",
-        url,
-        dest,
         `Download of ${url} is incomplete: received ${received} bytes, the server announced ${total}. ` +
           `Nothing was saved; try again. ${byHand(url, dest)}.`,
       );
@@ -242,10 +228,8 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       const [algo, want] = hashes[i];
       const got = hashers[i].digest("hex");
       if (got !== want) {
-        throw new DownloadError(
+        throw fail(
           "hash",
-          url,
-          dest,
           `Downloaded ${url}, but its ${algo} hash is ${got}, expected ${want}: the file is corrupted or not the expected one. Nothing was saved.`,
         );
       }
@@ -258,7 +242,7 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
     if (fh) await fh.close().catch(() => undefined);
     fs.rmSync(tmp, { force: true });
     if (e instanceof DownloadError) throw e;
-    throw new DownloadError("io", url, dest, `Download of ${url} to ${dest} failed: ${describeCause(e)}.`);
+    throw fail("io", `Download of ${url} to ${dest} failed: ${describeCause(e)}.`);
   } finally {
     if (idleTimer) clearTimeout(idleTimer);
   }
@@ -271,8 +255,16 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
  * file there is left as it was) and a `DownloadError` says what happened.
  */
 export async function downloadFile(url: string, dest: string, options: DownloadOptions = {}): Promise<void> {
-  const tmp = await downloadToTemp(url, dest, options);
+  moveIntoPlace(await downloadToTemp(url, dest, options), url, dest);
+}
+
+/**
+ * Renames a verified temporary file onto `dest` in one step, after `before` (if given); on failure
+ * removes the temporary file and says so with a `DownloadError`.
+ */
+function moveIntoPlace(tmp: string, url: string, dest: string, before?: () => void): void {
   try {
+    before?.();
     fs.renameSync(tmp, dest);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
@@ -379,24 +371,19 @@ export async function cachedFile(options: CachedFileOptions): Promise<string> {
     }
     throw e;
   }
-  try {
+  let aside: string | undefined;
+  moveIntoPlace(tmp, url, dest, () => {
     if (bad && bad.file === dest && fs.existsSync(dest)) {
       // Keep the bad copy under another name, and swap the good one in with
       // one rename: `dest` is never missing.
-      const aside = asideName(dest);
+      aside = asideName(dest);
       try {
         fs.linkSync(dest, aside);
       } catch {
         fs.copyFileSync(dest, aside);
       }
-      fs.renameSync(tmp, dest);
-      log(`The previous copy was kept as ${aside}.`);
-    } else {
-      fs.renameSync(tmp, dest);
     }
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new DownloadError("io", url, dest, `Could not move the downloaded file into place at ${dest}: ${describeCause(e)}.`);
-  }
+  });
+  if (aside) log(`The previous copy was kept as ${aside}.`);
   return dest;
 }

@@ -153,33 +153,32 @@ export function createProgress(options: ProgressOptions = {}): Progress {
     if (!s || !Number.isFinite(s.epoch) || !Number.isFinite(s.epochs)) throw new Error("progress state needs numeric epoch and epochs.");
   };
 
+  /** Closes an epoch that got no `epochEnd`, from its last state (complete if all its batches ran). */
+  const closeFromLastState = (s: ProgressState) => closeEpoch(s, !s.batches || (s.batch ?? 0) >= s.batches);
+
+  /** Takes `state` as the current state; when a new epoch began and the previous one had no `epochEnd`, closes that first. */
+  const advance = (state: ProgressState) => {
+    check(state);
+    if (current && state.epoch > current.epoch && current.epoch > closedEpoch) closeFromLastState(current);
+    current = state;
+  };
+
   return {
     update(state: ProgressState): void {
       if (finished) return;
-      check(state);
-      // A new epoch began and the previous one had no epochEnd: close it from its last state.
-      if (current && state.epoch > current.epoch && current.epoch > closedEpoch) {
-        closeEpoch(current, !current.batches || (current.batch ?? 0) >= current.batches);
-      }
-      current = state;
+      advance(state);
       if (kernel && now() - lastRender >= minInterval) render();
     },
     epochEnd(state: ProgressState): void {
       if (finished) return;
-      check(state);
-      if (current && state.epoch > current.epoch && current.epoch > closedEpoch) {
-        closeEpoch(current, !current.batches || (current.batch ?? 0) >= current.batches);
-      }
-      current = state;
+      advance(state);
       closeEpoch(state, true);
       render();
     },
     done(summary?: string): void {
       if (finished) return;
       finished = true;
-      if (current && current.epoch > closedEpoch) {
-        closeEpoch(current, !current.batches || (current.batch ?? 0) >= current.batches);
-      }
+      if (current && current.epoch > closedEpoch) closeFromLastState(current);
       const total = current?.epochs;
       const text =
         summary ?? `${completed}${total === undefined ? "" : ` of ${total}`} epoch${(total ?? completed) === 1 ? "" : "s"} in ${formatClock(elapsed(current))}`;
