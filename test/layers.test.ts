@@ -9,7 +9,7 @@ import * as assert from "node:assert/strict";
 import type { LayersModel, SymbolicTensor, Tensor, io } from "@tensorflow/tfjs";
 import { tf } from "../src/engine/backend";
 import { BatchNormalization, UpSampling3D, kerasClassName, setTrainable } from "../src/keras/layers";
-import { channelStats, normalise } from "./support/batchnorm";
+import { BETA, C, GAMMA, MEAN, VAR, X, X_SHAPE, channelStats, normalise } from "./support/batchnorm";
 import { assertClose, randomArray } from "./support/numeric";
 
 // --- small helpers -----------------------------------------------------------
@@ -28,14 +28,6 @@ function buildBn(args: ConstructorParameters<typeof BatchNormalization>[0], shap
   bn.apply(tf.input({ shape })); // builds it, inside its name scope, as in a model
   return bn;
 }
-
-const C = 3;
-const X_SHAPE = [4, 2, 2, C];
-const X = randomArray(4 * 2 * 2 * C, 1, 2, 0.5);
-const GAMMA = [1.5, 0.5, -2];
-const BETA = [0.1, -0.3, 2];
-const MEAN = [0.2, -0.1, 0.4];
-const VAR = [0.5, 2, 1.5];
 
 function withStats(bn: BatchNormalization): void {
   const ws: Tensor[] = [];

@@ -9,27 +9,20 @@ import type { Tensor } from "@tensorflow/tfjs";
 import { tf } from "../src/engine/backend";
 import { useFusedKernels } from "../src/engine/native_ops";
 import { batchNormalization, movingAverage, normalize, normalizeBatchInTraining } from "../src/keras/normalization";
-import { channelStats, normalise } from "./support/batchnorm";
-import { assertClose, maxRelDiff, randomArray } from "./support/numeric";
+import { BETA, C, GAMMA, MEAN, VAR, X, X_SHAPE, channelStats, normalise } from "./support/batchnorm";
+import { assertClose, maxRelDiff } from "./support/numeric";
 
-const C = 3;
-const SHAPE = [4, 2, 2, C];
-const X = randomArray(4 * 2 * 2 * C, 11, 2, 0.5);
-const GAMMA = [1.5, 0.5, -2];
-const BETA = [0.1, -0.3, 2];
-const MEAN = [0.2, -0.1, 0.4];
-const VAR = [0.5, 2, 1.5];
 const EPS = 1e-3;
 
 const values = (t: Tensor) => Array.from(t.dataSync());
 
 test("batchNormalization: (x - mean) / sqrt(variance + epsilon) * gamma + beta along the feature axis, gamma and beta optional", () => {
   tf.tidy(() => {
-    const x = tf.tensor(X, SHAPE);
+    const x = tf.tensor(X, X_SHAPE);
     const [mean, variance, gamma, beta] = [MEAN, VAR, GAMMA, BETA].map((v) => tf.tensor1d(v));
     for (const [g, b] of [[true, true], [false, true], [true, false], [false, false]]) {
       const y = batchNormalization(x, mean, variance, b ? beta : null, g ? gamma : null, EPS, 3);
-      assert.deepEqual(y.shape, SHAPE);
+      assert.deepEqual(y.shape, X_SHAPE);
       const expected = normalise(X, C, MEAN, VAR, EPS, g ? GAMMA : undefined, b ? BETA : undefined);
       assertClose(values(y), expected, 1e-5, `gamma ${g}, beta ${b}`);
     }
@@ -42,7 +35,7 @@ test("batchNormalization: (x - mean) / sqrt(variance + epsilon) * gamma + beta a
 
 test("normalizeBatchInTraining: the batch mean and the biased batch variance over every axis but the feature axis, and x normalised with them", () => {
   tf.tidy(() => {
-    const x = tf.tensor(X, SHAPE);
+    const x = tf.tensor(X, X_SHAPE);
     const { y, mean, variance } = normalizeBatchInTraining(x, tf.tensor1d(GAMMA), tf.tensor1d(BETA), 3, EPS);
     const stats = channelStats(X, C);
     assertClose(values(mean), stats.mean, 1e-6, "batch mean");
@@ -63,7 +56,7 @@ test("normalize: the fused kernels and the elementwise functions agree, in train
     const before = useFusedKernels(fused);
     try {
       return tf.tidy(() => {
-        const x = tf.tensor(X, SHAPE);
+        const x = tf.tensor(X, X_SHAPE);
         const out = normalize({
           x,
           axis: 3,
@@ -94,7 +87,7 @@ test("normalize: the fused kernels and the elementwise functions agree, in train
   const before = useFusedKernels(false);
   try {
     tf.tidy(() => {
-      const x = tf.tensor(X, SHAPE);
+      const x = tf.tensor(X, X_SHAPE);
       const [gamma, beta] = [tf.tensor1d(GAMMA), tf.tensor1d(BETA)];
       const out = normalize({ x, axis: 3, gamma, beta, epsilon: EPS, training: true });
       assert.deepEqual(values(out.y), values(normalizeBatchInTraining(x, gamma, beta, 3, EPS).y));

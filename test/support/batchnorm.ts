@@ -1,4 +1,19 @@
-/** Batch normalisation computed in JavaScript's doubles, on channels-last arrays: the tests' reference. */
+/**
+ * Batch normalisation computed in JavaScript's doubles, on channels-last arrays: the tests' reference;
+ * and the small input and statistics the batch-norm tests share.
+ */
+import { randomArray } from "./numeric";
+
+/** Channels of the shared input. */
+export const C = 3;
+/** The shared input: 4 examples of 2×2 pixels with C channels (channels last), values in [-1.5, 2.5). */
+export const X_SHAPE = [4, 2, 2, C];
+export const X = randomArray(4 * 2 * 2 * C, 1, 2, 0.5);
+/** Per-channel scale, offset and statistics (a negative gamma and unequal variances on purpose). */
+export const GAMMA = [1.5, 0.5, -2];
+export const BETA = [0.1, -0.3, 2];
+export const MEAN = [0.2, -0.1, 0.4];
+export const VAR = [0.5, 2, 1.5];
 
 /** Per-channel statistics of a channels-last array with `c` channels (biased variance). */
 export function channelStats(x: number[], c: number): { mean: number[]; variance: number[] } {
