@@ -21,8 +21,8 @@ import { warning } from "./notebook/display";
 import { closestNames } from "./util/names";
 import { stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
-import type { KerasAdam } from "./engine/adam";
 import { CompiledModel } from "./engine/graph/compiled";
+import { CompiledGraphs } from "./engine/graphs";
 import { evaluateRows, runFit, watchInterrupts, type Trainer } from "./engine/loop";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import {
@@ -149,8 +149,14 @@ export class TransferModel {
   private readonly graph: { input: TF.SymbolicTensor; frontOutput: TF.SymbolicTensor; head: TF.layers.Layer[] };
   private split?: PrefixSplit;
   private pending?: Promise<unknown>;
-  /** Compiled graphs, by what they compute (see `compiled()`); released when the depth changes. */
-  private readonly graphs = new Map<string, Promise<CompiledModel>>();
+  /**
+   * Compiled graphs of this model, made on first use and kept (one TensorFlow session each):
+   *   "inference"          the whole model, for evaluate and predict (any depth);
+   *   "features@<depth>"   the front and the frozen layers, for the frozen-prefix cache;
+   *   "train@<depth>/..."  the training step of the whole model or of the layers after the cut.
+   * All but "inference" are released when the depth changes.
+   */
+  private readonly graphs = new CompiledGraphs();
 
   constructor(args: {
     model: TF.LayersModel;
@@ -196,7 +202,7 @@ export class TransferModel {
     });
     this.base.trainable = true;
     for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
-    if (depth !== this.depth) this.releaseGraphs((key) => key !== "inference");
+    if (depth !== this.depth) this.graphs.release((key) => key !== "inference");
     this.depth = depth;
     this.split?.release();
     this.split = undefined;
@@ -293,49 +299,14 @@ export class TransferModel {
     return this.split;
   }
 
-  /**
-   * A compiled graph of this model, made on first use and kept (one TensorFlow session each):
-   *   "inference"          the whole model, for evaluate and predict (any depth);
-   *   "features@<depth>"   the front and the frozen layers, for the frozen-prefix cache;
-   *   "train@<depth>/..."  the training step of the whole model or of the layers after the cut.
-   */
-  private compiled(key: string, make: () => Promise<CompiledModel>): Promise<CompiledModel> {
-    let p = this.graphs.get(key);
-    if (!p) {
-      p = make();
-      this.graphs.set(key, p);
-      p.catch(() => this.graphs.delete(key));
-    }
-    return p;
-  }
-
-  /** Releases the TensorFlow sessions of the compiled graphs whose key passes `which`. */
-  private releaseGraphs(which: (key: string) => boolean = () => true): void {
-    for (const [key, p] of [...this.graphs]) {
-      if (!which(key)) continue;
-      this.graphs.delete(key);
-      p.then((c) => c.dispose()).catch(() => undefined);
-    }
-  }
-
   /** The training step of `target` (the whole model, or the layers after the cut) as a graph trainer. */
-  private async graphTrainer(target: TF.LayersModel, part: "whole" | "suffix"): Promise<Trainer> {
-    const optimizer = this.model.optimizer as unknown as KerasAdam;
-    const trainable = (this.model as unknown as { collectedTrainableWeights: TF.LayerVariable[] }).collectedTrainableWeights;
-    const adam = { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon };
-    const key = `train@${this.depth}/${part}/${trainable.map((v) => v.id).join(",")}/${adam.beta1},${adam.beta2},${adam.epsilon}`;
-    const compiled = await this.compiled(key, () => CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }));
-    const seed = Math.floor(Math.random() * 2 ** 30);
-    let step = 0;
-    return {
-      trainBatch: (xs, y) => compiled.trainStep(xs, y, this.model.optimizer as unknown as KerasAdam, [seed, step++ % 2 ** 30]),
-      evaluateBatch: (xs, y) => compiled.evaluateBatch(xs, y),
-    };
+  private graphTrainer(target: TF.LayersModel, part: "whole" | "suffix"): Promise<Trainer> {
+    return this.graphs.trainer(this.model, target, `train@${this.depth}/${part}`);
   }
 
   /** The whole model in inference mode, compiled (evaluate and predict). */
   private inferenceGraph(): Promise<CompiledModel> {
-    return this.compiled("inference", () => CompiledModel.compile(this.model, { signatures: ["evaluate", "predict"] }));
+    return this.graphs.get("inference", () => CompiledModel.compile(this.model, { signatures: ["evaluate", "predict"] }));
   }
 
   private async fitOnce(train: DigitSet, options: TransferFitOptions): Promise<History> {
@@ -371,7 +342,7 @@ export class TransferModel {
         const featuresStarted = Date.now();
         let predictBatch: ((xb: TF.Tensor) => TF.Tensor[]) | undefined;
         if (engine === "graph") {
-          const graph = await this.compiled(`features@${this.depth}`, () => CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }));
+          const graph = await this.graphs.get(`features@${this.depth}`, () => CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }));
           predictBatch = (xb) => graph.predictBatch([xb]);
         }
         features = await computeFeatures(split, x, {
@@ -410,19 +381,32 @@ export class TransferModel {
     }
   }
 
-  /** Test loss and accuracy; also completes the latest run's record. */
-  async evaluate(test: DigitSet, options: InferenceOptions | number = {}): Promise<Evaluation> {
+  /**
+   * What `evaluate` and `predict` do first: check their arguments (nothing runs on bad input), wait
+   * for an interrupted `fit` to finish, and make the digits tensors (the caller disposes them).
+   */
+  private async inferenceInput(
+    what: "evaluate" | "predict",
+    set: DigitSet,
+    setName: string,
+    options: InferenceOptions | number,
+  ): Promise<{ x: TF.Tensor4D; y: TF.Tensor2D; batchSize: number; engine: EngineName }> {
     this.assertUsable();
-    checkDigitSet(test, "evaluate: the test set");
+    checkDigitSet(set, `${what}: ${setName}`);
     const o = typeof options === "number" ? { batchSize: options } : options;
-    const batchSize = checkBatchSize(o.batchSize ?? 64, "evaluate");
-    checkNotEmpty(test.count, "evaluate");
+    const batchSize = checkBatchSize(o.batchSize ?? 64, what);
+    checkNotEmpty(set.count, what);
     resolveEngine(o.engine); // checks it
     await this.settled();
-    const { x, y } = toTensors(test);
+    const engine = resolveEngine(o.engine);
+    return { ...toTensors(set), batchSize, engine };
+  }
+
+  /** Test loss and accuracy; also completes the latest run's record. */
+  async evaluate(test: DigitSet, options: InferenceOptions | number = {}): Promise<Evaluation> {
+    const { x, y, batchSize, engine } = await this.inferenceInput("evaluate", test, "the test set", options);
     try {
-      const evaluator: Pick<Trainer, "evaluateBatch"> =
-        resolveEngine(o.engine) === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
+      const evaluator: Pick<Trainer, "evaluateBatch"> = engine === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
       const m = await evaluateRows(evaluator, [x], y, Int32Array.from({ length: test.count }, (_, i) => i), batchSize);
       const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
       const latest = this.runs[this.runs.length - 1];
@@ -438,17 +422,10 @@ export class TransferModel {
 
   /** Class probabilities and predicted classes for a set of digits. */
   async predict(set: DigitSet, options: InferenceOptions | number = {}): Promise<Predictions> {
-    this.assertUsable();
-    checkDigitSet(set, "predict: the set");
-    const o = typeof options === "number" ? { batchSize: options } : options;
-    const batchSize = checkBatchSize(o.batchSize ?? 64, "predict");
-    checkNotEmpty(set.count, "predict");
-    resolveEngine(o.engine); // checks it
-    await this.settled();
-    const { x, y } = toTensors(set);
+    const { x, y, batchSize, engine } = await this.inferenceInput("predict", set, "the set", options);
     try {
       let predictBatch: (xb: TF.Tensor) => TF.Tensor;
-      if (resolveEngine(o.engine) === "graph") {
+      if (engine === "graph") {
         const graph = await this.inferenceGraph();
         predictBatch = (xb) => graph.predictBatch([xb])[0];
       } else {
@@ -486,7 +463,7 @@ export class TransferModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.releaseGraphs();
+    this.graphs.release();
     this.split?.release();
     this.split = undefined;
     const optimizer = this.model.optimizer as TF.Optimizer | undefined;
