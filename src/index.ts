@@ -1,5 +1,14 @@
 /**
- * The public API: what a notebook cell calls.
+ * The public API: what a notebook cell calls, flat, from the three layers below it:
+ *
+ *   keras/     the Keras port: applications (InceptionV3, Xception), layers, batch normalisation's
+ *              arithmetic, the legacy .h5 weight files, Keras's cache folder and get_file-like downloads
+ *   engine/    how it runs: the one TensorFlow.js loader (backend.ts), fused kernels, the frozen-prefix
+ *              cache, the fit loop, Keras 3's Adam, the eager and graph engines
+ *   notebook/  what a notebook shows: display, progress, reports, figures/
+ *
+ * and the two modules beside this one: model.ts (the tutorial's model, `TransferModel`) and data.ts
+ * (MNIST). util/ holds what all of them share (formatting, errors, files, .npy).
  *
  *   import * as kt from "./src/index";   // tslab resolves imports to files: name index, not the folder
  *   const mnist = await kt.loadMnist();

@@ -1,9 +1,9 @@
 /**
  * The speed-ups on the native backend change no result:
- *  - batch normalisation through TensorFlow's fused kernels (src/native_ops.ts) gives the outputs,
+ *  - batch normalisation through TensorFlow's fused kernels (src/engine/native_ops.ts) gives the outputs,
  *    gradients and moving statistics of the layer's elementwise code, and ReLU's gradient through
  *    ReluGrad equals TF.js's;
- *  - oneDNN is on by default (src/backend.ts), and TensorFlow sees the setting;
+ *  - oneDNN is on by default (src/engine/backend.ts), and TensorFlow sees the setting;
  *  - the whole model computes the same with them, and training it a few steps, also after changing
  *    the freeze depth, ends as close to the same weights as float rounding allows (see below).
  */

@@ -1,5 +1,5 @@
 /**
- * Parity with Keras: our InceptionV3 and Xception (src/applications), loaded
+ * Parity with Keras: our InceptionV3 and Xception (src/keras/applications), loaded
  * with weights that Keras wrote (random, with calibrated batch-norm
  * statistics; see scripts/keras_goldens.py), give Keras's outputs in
  * inference mode: with TensorFlow's plain kernels (the ops Keras's run used),
@@ -12,7 +12,7 @@
  * And the other way: our saved weights, loaded by Python Keras's
  * `model.load_weights()`, give the same outputs there.
  *
- * The golden files are generated on first use (test/goldens.ts).
+ * The golden files are generated on first use (test/support/goldens.ts).
  */
 import { before, test } from "node:test";
 import * as assert from "node:assert/strict";
