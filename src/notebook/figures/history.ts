@@ -8,6 +8,7 @@ import { plotBody, plotLib } from "./dom";
 import type { Figure } from "./figure";
 import { BORDER, CARD, PAD, TRAIN, VALIDATION } from "./theme";
 
+/** Keras-style history: one number per epoch. TF.js's `acc` / `val_acc` are accepted too. */
 export interface HistoryRecord {
   loss?: ArrayLike<number>;
   accuracy?: ArrayLike<number>;
