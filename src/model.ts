@@ -18,9 +18,9 @@ import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } fr
 import { UpSampling3D } from "./keras/layers";
 import { checkDigitSet, toTensors, type DigitSet } from "./data";
 import { warning } from "./notebook/display";
-import { closestNames } from "./util/names";
 import { stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
+import { closestNames } from "./util/names";
 import { CompiledModel } from "./engine/graph/compiled";
 import { CompiledGraphs } from "./engine/graphs";
 import { evaluateRows, runFit, watchInterrupts, type Trainer } from "./engine/loop";
