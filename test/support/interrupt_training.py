@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 from nbclient.exceptions import CellExecutionError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kernel-setup"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "kernel-setup"))
 from run_notebook import open_notebook, tagged  # noqa: E402
 
 REPORT = """console.log(JSON.stringify({

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kernel-setup"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "kernel-setup"))
 from run_notebook import open_notebook, tagged  # noqa: E402
 
 
