@@ -282,7 +282,7 @@ function now(): number {
 async function runWorker(o: BenchOptions): Promise<void> {
   const model = o.model;
   if (!model) throw new Error("--worker needs --model.");
-  const { tf, backendInfo } = await import("../src/backend");
+  const { tf, backendInfo } = await import("../src/engine/backend");
   const { loadMnist, take, toTensors } = await import("../src/data");
   const { buildTransferModel } = await import("../src/model");
   const log = (s: string) => process.stderr.write(`[ours ${o.worker}] ${s}\n`);
@@ -375,7 +375,7 @@ async function runWorker(o: BenchOptions): Promise<void> {
   tf.dispose(batches.flat());
   tf.dispose([x, y]);
   result.one_dnn = info.oneDNN;
-  result.fused_kernels = (await import("../src/native_ops")).fusedKernelsActive();
+  result.fused_kernels = (await import("../src/engine/native_ops")).fusedKernelsActive();
   if (o.worker === "plain") {
     // Steps only: the fits' figures come from the other workers.
     tm.dispose();

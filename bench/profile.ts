@@ -4,7 +4,7 @@
  *   node --import tsx bench/profile.ts [--model inception_v3|xception] [--steps N] [--json PATH]
  *                                      [--forward-conv-grad] [--fused-kernels] [--bn-bound] [--experiments-only]
  *
- * Splits a training step (batch 64) into the parts the frozen-prefix split gives (src/frozen_prefix.ts):
+ * Splits a training step (batch 64) into the parts the frozen-prefix split gives (src/engine/frozen_prefix.ts):
  *   front    digits → 84×84×3 (Reshape, UpSampling3D, Reshape), forward only,
  *   prefix   the frozen base layers, forward only (inference mode),
  *   suffix   the trainable rest and the head: forward + backward + Adam (trainOnBatch on the features),
@@ -13,21 +13,21 @@
  * from a loop of tiny ops. With --forward-conv-grad, it then times the training steps again with the
  * input gradient of stride-1 convolutions computed as a forward convolution (bench/conv_grad.ts), after
  * checking that it gives the same gradients (with oneDNN on, TensorFlow's own kernel is as fast: not
- * adopted). With --fused-kernels, the same with the library's fused kernels (src/native_ops.ts) off
+ * adopted). With --fused-kernels, the same with the library's fused kernels (src/engine/native_ops.ts) off
  * and on; with both, both together. With --bn-bound, it times steps with every batch
  * normalisation replaced by the identity: not the same model, an upper bound of what batch
  * normalisation costs. Each comparison alternates the two variants step by step.
  */
 import * as fs from "node:fs";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
+import { tf } from "../src/engine/backend";
 import { describeBackend } from "../src/engine/select";
 import { loadMnist, take, toTensors } from "../src/data";
 import { buildTransferModel, type BaseName } from "../src/model";
-import { compileSuffixLike } from "../src/frozen_prefix";
-import { BatchNormalization } from "../src/layers";
+import { compileSuffixLike } from "../src/engine/frozen_prefix";
+import { BatchNormalization } from "../src/keras/layers";
 import { installForwardConvInputGrad } from "./conv_grad";
-import { useFusedKernels } from "../src/native_ops";
+import { useFusedKernels } from "../src/engine/native_ops";
 
 const now = () => performance.now() / 1000;
 
@@ -224,7 +224,7 @@ async function main(): Promise<void> {
     await alternate("whole model train step", "forward-conv input grad", "whole_train_forward_conv_grad", installForwardConvInputGrad, () => tm.model.trainOnBatch(x, y), steps, result);
     await alternate("suffix train step", "forward-conv input grad", "suffix_train_forward_conv_grad", installForwardConvInputGrad, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
   }
-  // The fused kernels (src/native_ops.ts) are on by default; these comparisons switch them off for
+  // The fused kernels (src/engine/native_ops.ts) are on by default; these comparisons switch them off for
   // the "without" steps. That they give the same results is checked by test/native_ops.test.ts.
   const withFused = () => {
     const before = useFusedKernels(true);

@@ -22,7 +22,7 @@ statistic or weight order shows in the outputs.
 
   .venv/bin/python scripts/keras_goldens.py OUT_DIR [--models inception_v3,xception] [--batch 4]
 
-The tests (test/goldens.ts, test/references.ts) run it on first use into
+The tests (test/support/goldens.ts, test/support/references.ts) run it on first use into
 .cache/goldens/<key>/, the key covering this script, the versions of
 TensorFlow, Keras, numpy and h5py and the CPU's features: Keras's outputs
 depend on the CPU, so they are made where the tests run, never committed.

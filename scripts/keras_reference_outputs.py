@@ -5,7 +5,7 @@ Usage (from the project root):
 
 writes OUT_DIR/outputs.json. What Keras computes depends on the CPU (TensorFlow
 picks its kernels' code paths by CPU features), so the tests run it on first
-use into .cache/keras-outputs-fixed-weights/<key>/ (test/references.ts), never
+use into .cache/keras-outputs-fixed-weights/<key>/ (test/support/references.ts), never
 from a committed copy.
 
 Every weight is set from a counter-based hash (no random generator, so the

@@ -17,7 +17,7 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
                       ({"models": {name: {"outputShape": [...], "output":
                       [...]}}}). What Keras computes depends on the CPU, so
                       the tests run this on first use into
-                      .cache/keras-small-models/<key>/ (test/references.ts).
+                      .cache/keras-small-models/<key>/ (test/support/references.ts).
   check SPEC.json     SPEC: {"input": [...], "inputShape": [...], "models":
                       [{"model": name, "h5": path}, ...]}; loads each file
                       with Keras's model.load_weights(path) into a fresh model

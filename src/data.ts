@@ -18,11 +18,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./backend";
-import { downloadProgress } from "./display";
-import { cachedFile } from "./download";
-import { kerasCacheDir } from "./weights";
-import { parseNpz } from "./npy";
+import { tf } from "./engine/backend";
+import { downloadProgress } from "./notebook/progress";
+import { cachedFile } from "./keras/download";
+import { kerasCacheDir } from "./keras/cache";
+import { parseNpz } from "./util/npy";
 
 export const IMAGE_SIZE = 28;
 export const PIXELS = IMAGE_SIZE * IMAGE_SIZE;

@@ -1,5 +1,14 @@
 /**
- * The public API: what a notebook cell calls.
+ * The public API: what a notebook cell calls, flat, from the three layers below it:
+ *
+ *   keras/     the Keras port: applications (InceptionV3, Xception), layers, batch normalisation's
+ *              arithmetic, the legacy .h5 weight files, Keras's cache folder and get_file-like downloads
+ *   engine/    how it runs: the one TensorFlow.js loader (backend.ts), fused kernels, the frozen-prefix
+ *              cache, the fit loop, Keras 3's Adam, the eager and graph engines
+ *   notebook/  what a notebook shows: display, progress, reports, figures/
+ *
+ * and the two modules beside this one: model.ts (the tutorial's model, `TransferModel`) and data.ts
+ * (MNIST). util/ holds what all of them share (formatting, errors, files, .npy).
  *
  *   import * as kt from "./src/index";   // tslab resolves imports to files: name index, not the folder
  *   const mnist = await kt.loadMnist();
@@ -8,7 +17,7 @@
  *   const history = await learner.fit(mnist.train);
  *   kt.show(kt.historyPlot(history, { metric: "accuracy" }));
  */
-export { tf, backendInfo, type BackendInfo, type BackendKind } from "./backend";
+export { tf, backendInfo, type BackendInfo, type BackendKind } from "./engine/backend";
 export { describeBackend, useEngine, resolveEngine, graphEngineAvailable, type EngineName, type EngineChoice } from "./engine/select";
 export {
   loadMnist,
@@ -34,18 +43,14 @@ export {
   buildXception,
   layerTable,
   type LayerRow,
-} from "./applications/index";
-export { BatchNormalization, UpSampling3D } from "./layers";
-export { useFusedKernels, fusedKernelsActive } from "./native_ops";
-export {
-  imagenetWeights,
-  loadKerasWeights,
-  saveKerasWeights,
-  readKerasH5,
-  kerasCacheDir,
-  IMAGENET_WEIGHTS,
-  type KerasApplicationName,
-} from "./weights";
+} from "./keras/applications/index";
+export { BatchNormalization, UpSampling3D } from "./keras/layers";
+export { useFusedKernels, fusedKernelsActive } from "./engine/native_ops";
+export { imagenetWeights, IMAGENET_WEIGHTS, type KerasApplicationName } from "./keras/applications/imagenet_weights";
+export { kerasCacheDir } from "./keras/cache";
+export { readKerasH5 } from "./keras/saving/legacy_h5_read";
+export { loadKerasWeights } from "./keras/saving/weight_order";
+export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export {
   buildTransferModel,
   upsample,
@@ -64,17 +69,14 @@ export {
   fit,
   evaluate,
   predict,
-  pickExamples,
-  labelledDigits,
   validationSplitIndex,
   KERAS_ADAM,
   type History,
   type FitOptions,
   type Evaluation,
   type Predictions,
-  type ExamplePick,
-  type LabelledDigit,
-} from "./training";
+} from "./engine/training";
+export { pickExamples, labelledDigits, type ExamplePick, type LabelledDigit } from "./notebook/examples";
 export {
   historyPlot,
   digitImage,
@@ -85,6 +87,8 @@ export {
   comparisonPlot,
   comparisonTable,
   type Figure,
-} from "./plots";
-export { show, markdown, html, table, warning, createProgress, inKernel, setFigureOutput } from "./display";
-export { showLayers, showSummary } from "./report";
+} from "./notebook/figures/index";
+export { show, markdown, html, table, warning, setFigureOutput } from "./notebook/display";
+export { createProgress } from "./notebook/progress";
+export { inKernel } from "./notebook/tslab";
+export { showLayers, showSummary } from "./notebook/report";

@@ -12,18 +12,22 @@
  * a fresh one frozen there.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./backend";
-import { inceptionV3, layerTable, xception, type LayerRow } from "./applications/index";
-import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./frozen_prefix";
-import { UpSampling3D } from "./layers";
+import { tf } from "./engine/backend";
+import { inceptionV3, layerTable, xception, type LayerRow, type ParamCounts } from "./keras/applications/index";
+import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
+import { UpSampling3D } from "./keras/layers";
 import { checkDigitSet, toTensors, type DigitSet } from "./data";
-import { stepProgress, warning } from "./display";
-import type { KerasAdam } from "./engine/adam";
+import { warning } from "./notebook/display";
+import { stepProgress } from "./notebook/progress";
+import type { FreezeInfo } from "./notebook/report";
+import { closestNames } from "./util/names";
 import { CompiledModel } from "./engine/graph/compiled";
-import { evaluateRows, runFit, type Trainer } from "./engine/loop";
+import { CompiledGraphs } from "./engine/graphs";
+import { evaluateRows, runFit, watchInterrupts, type Trainer } from "./engine/loop";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import {
   KERAS_ADAM,
+  checkBatch,
   checkBatchSize,
   checkNotEmpty,
   compileModel,
@@ -36,7 +40,9 @@ import {
   type FitOptions,
   type History,
   type Predictions,
-} from "./training";
+} from "./engine/training";
+
+export type { ParamCounts };
 
 export type BaseName = "inception_v3" | "xception";
 
@@ -96,12 +102,6 @@ export interface InferenceOptions {
   engine?: EngineChoice;
 }
 
-export interface ParamCounts {
-  total: number;
-  trainable: number;
-  nonTrainable: number;
-}
-
 /** One training run, for comparing freeze depths side by side. */
 export interface RunRecord {
   run: number;
@@ -122,14 +122,8 @@ export interface RunRecord {
   testLoss?: number;
 }
 
-export interface FreezeReport extends ParamCounts {
-  /** Number of base layers frozen. */
-  depth: number;
-  /** Name of the last frozen base layer (undefined for depth 0). */
-  lastFrozen?: string;
-  /** Name of the first trainable base layer (undefined when all are frozen). */
-  firstTrainable?: string;
-}
+/** What `freeze` did: the freeze point (depth, last frozen and first trainable base layer) and the parameter counts after it. */
+export interface FreezeReport extends ParamCounts, FreezeInfo {}
 
 const live = new Map<string, TransferModel>();
 
@@ -155,8 +149,14 @@ export class TransferModel {
   private readonly graph: { input: TF.SymbolicTensor; frontOutput: TF.SymbolicTensor; head: TF.layers.Layer[] };
   private split?: PrefixSplit;
   private pending?: Promise<unknown>;
-  /** Compiled graphs, by what they compute (see `compiled()`); released when the depth changes. */
-  private readonly graphs = new Map<string, Promise<CompiledModel>>();
+  /**
+   * Compiled graphs of this model, made on first use and kept (one TensorFlow session each):
+   *   "inference"          the whole model, for evaluate and predict (any depth);
+   *   "features@<depth>"   the front and the frozen layers, for the frozen-prefix cache;
+   *   "train@<depth>/..."  the training step of the whole model or of the layers after the cut.
+   * All but "inference" are released when the depth changes.
+   */
+  private readonly graphs = new CompiledGraphs();
 
   constructor(args: {
     model: TF.LayersModel;
@@ -202,7 +202,7 @@ export class TransferModel {
     });
     this.base.trainable = true;
     for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
-    if (depth !== this.depth) this.releaseGraphs((key) => key !== "inference");
+    if (depth !== this.depth) this.graphs.release((key) => key !== "inference");
     this.depth = depth;
     this.split?.release();
     this.split = undefined;
@@ -299,49 +299,14 @@ export class TransferModel {
     return this.split;
   }
 
-  /**
-   * A compiled graph of this model, made on first use and kept (one TensorFlow session each):
-   *   "inference"          the whole model, for evaluate and predict (any depth);
-   *   "features@<depth>"   the front and the frozen layers, for the frozen-prefix cache;
-   *   "train@<depth>/..."  the training step of the whole model or of the layers after the cut.
-   */
-  private compiled(key: string, make: () => Promise<CompiledModel>): Promise<CompiledModel> {
-    let p = this.graphs.get(key);
-    if (!p) {
-      p = make();
-      this.graphs.set(key, p);
-      p.catch(() => this.graphs.delete(key));
-    }
-    return p;
-  }
-
-  /** Releases the TensorFlow sessions of the compiled graphs whose key passes `which`. */
-  private releaseGraphs(which: (key: string) => boolean = () => true): void {
-    for (const [key, p] of [...this.graphs]) {
-      if (!which(key)) continue;
-      this.graphs.delete(key);
-      p.then((c) => c.dispose()).catch(() => undefined);
-    }
-  }
-
   /** The training step of `target` (the whole model, or the layers after the cut) as a graph trainer. */
-  private async graphTrainer(target: TF.LayersModel, part: "whole" | "suffix"): Promise<Trainer> {
-    const optimizer = this.model.optimizer as unknown as KerasAdam;
-    const trainable = (this.model as unknown as { collectedTrainableWeights: TF.LayerVariable[] }).collectedTrainableWeights;
-    const adam = { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon };
-    const key = `train@${this.depth}/${part}/${trainable.map((v) => v.id).join(",")}/${adam.beta1},${adam.beta2},${adam.epsilon}`;
-    const compiled = await this.compiled(key, () => CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }));
-    const seed = Math.floor(Math.random() * 2 ** 30);
-    let step = 0;
-    return {
-      trainBatch: (xs, y) => compiled.trainStep(xs, y, this.model.optimizer as unknown as KerasAdam, [seed, step++ % 2 ** 30]),
-      evaluateBatch: (xs, y) => compiled.evaluateBatch(xs, y),
-    };
+  private graphTrainer(target: TF.LayersModel, part: "whole" | "suffix"): Promise<Trainer> {
+    return this.graphs.trainer(this.model, target, `train@${this.depth}/${part}`);
   }
 
   /** The whole model in inference mode, compiled (evaluate and predict). */
   private inferenceGraph(): Promise<CompiledModel> {
-    return this.compiled("inference", () => CompiledModel.compile(this.model, { signatures: ["evaluate", "predict"] }));
+    return this.graphs.get("inference", () => CompiledModel.compile(this.model, { signatures: ["evaluate", "predict"] }));
   }
 
   private async fitOnce(train: DigitSet, options: TransferFitOptions): Promise<History> {
@@ -363,11 +328,7 @@ export class TransferModel {
     };
     // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
     // during training, the loop stops after the current batch. Either way the model stays usable.
-    let interrupted = false;
-    const onSigint = () => {
-      interrupted = true;
-    };
-    process.on("SIGINT", onSigint);
+    const interrupts = watchInterrupts();
     try {
       const budget = options.cacheBudgetBytes ?? (Number(process.env.KT_PREFIX_CACHE_MB) * 2 ** 20 || 2 * 2 ** 30);
       const mode = options.cachePrefix ?? "auto";
@@ -381,12 +342,12 @@ export class TransferModel {
         const featuresStarted = Date.now();
         let predictBatch: ((xb: TF.Tensor) => TF.Tensor[]) | undefined;
         if (engine === "graph") {
-          const graph = await this.compiled(`features@${this.depth}`, () => CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }));
+          const graph = await this.graphs.get(`features@${this.depth}`, () => CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }));
           predictBatch = (xb) => graph.predictBatch([xb]);
         }
         features = await computeFeatures(split, x, {
           batchSize,
-          shouldStop: () => interrupted,
+          shouldStop: () => interrupts.interrupted,
           onProgress: (done, total) => progress?.update(done, total),
           predictBatch,
         });
@@ -414,25 +375,38 @@ export class TransferModel {
       this.runs.push(record);
       return history;
     } finally {
-      process.removeListener("SIGINT", onSigint);
+      interrupts.stop();
       tf.dispose([x, y]);
       if (features) tf.dispose(features);
     }
   }
 
-  /** Test loss and accuracy; also completes the latest run's record. */
-  async evaluate(test: DigitSet, options: InferenceOptions | number = {}): Promise<Evaluation> {
+  /**
+   * What `evaluate` and `predict` do first: check their arguments (nothing runs on bad input), wait
+   * for an interrupted `fit` to finish, and make the digits tensors (the caller disposes them).
+   */
+  private async inferenceInput(
+    what: "evaluate" | "predict",
+    set: DigitSet,
+    setName: string,
+    options: InferenceOptions | number,
+  ): Promise<{ x: TF.Tensor4D; y: TF.Tensor2D; batchSize: number; engine: EngineName }> {
     this.assertUsable();
-    checkDigitSet(test, "evaluate: the test set");
+    checkDigitSet(set, `${what}: ${setName}`);
     const o = typeof options === "number" ? { batchSize: options } : options;
-    const batchSize = checkBatchSize(o.batchSize ?? 64, "evaluate");
-    checkNotEmpty(test.count, "evaluate");
+    const batchSize = checkBatchSize(o.batchSize ?? 64, what);
+    checkNotEmpty(set.count, what);
     resolveEngine(o.engine); // checks it
     await this.settled();
-    const { x, y } = toTensors(test);
+    const engine = resolveEngine(o.engine);
+    return { ...toTensors(set), batchSize, engine };
+  }
+
+  /** Test loss and accuracy; also completes the latest run's record. */
+  async evaluate(test: DigitSet, options: InferenceOptions | number = {}): Promise<Evaluation> {
+    const { x, y, batchSize, engine } = await this.inferenceInput("evaluate", test, "the test set", options);
     try {
-      const evaluator: Pick<Trainer, "evaluateBatch"> =
-        resolveEngine(o.engine) === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
+      const evaluator: Pick<Trainer, "evaluateBatch"> = engine === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
       const m = await evaluateRows(evaluator, [x], y, Int32Array.from({ length: test.count }, (_, i) => i), batchSize);
       const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
       const latest = this.runs[this.runs.length - 1];
@@ -448,17 +422,10 @@ export class TransferModel {
 
   /** Class probabilities and predicted classes for a set of digits. */
   async predict(set: DigitSet, options: InferenceOptions | number = {}): Promise<Predictions> {
-    this.assertUsable();
-    checkDigitSet(set, "predict: the set");
-    const o = typeof options === "number" ? { batchSize: options } : options;
-    const batchSize = checkBatchSize(o.batchSize ?? 64, "predict");
-    checkNotEmpty(set.count, "predict");
-    resolveEngine(o.engine); // checks it
-    await this.settled();
-    const { x, y } = toTensors(set);
+    const { x, y, batchSize, engine } = await this.inferenceInput("predict", set, "the set", options);
     try {
       let predictBatch: (xb: TF.Tensor) => TF.Tensor;
-      if (resolveEngine(o.engine) === "graph") {
+      if (engine === "graph") {
         const graph = await this.inferenceGraph();
         predictBatch = (xb) => graph.predictBatch([xb])[0];
       } else {
@@ -496,7 +463,7 @@ export class TransferModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.releaseGraphs();
+    this.graphs.release();
     this.split?.release();
     this.split = undefined;
     const optimizer = this.model.optimizer as TF.Optimizer | undefined;
@@ -516,18 +483,6 @@ export class TransferModel {
   }
 }
 
-/** Checks a batch of digits (and labels) given as tensors. */
-function checkBatch(x: TF.Tensor, y?: TF.Tensor): void {
-  const [n, h, w, c] = x.shape;
-  if (x.rank !== 4 || h !== 28 || w !== 28 || c !== 1 || n < 1) {
-    throw new Error(`Expected a batch of digits of shape [n, 28, 28, 1] with n ≥ 1, got [${x.shape.join(", ")}]; toTensors(set) makes one from a digit set.`);
-  }
-  if (x.dtype !== "float32") throw new Error(`Expected float32 pixels in [0, 1], got ${x.dtype}.`);
-  if (y && (y.rank !== 2 || y.shape[0] !== n || y.shape[1] !== 10)) {
-    throw new Error(`Expected one-hot labels of shape [${n}, 10] for ${n} digits, got [${y.shape.join(", ")}]; toCategorical(labels) makes them.`);
-  }
-}
-
 /** Resolves a freeze point (count or layer name) to a number of layers, with clear errors. */
 export function resolveDepth(layers: TF.layers.Layer[], upTo: number | string, modelName = "the base"): number {
   if (typeof upTo === "number") {
@@ -542,26 +497,6 @@ export function resolveDepth(layers: TF.layers.Layer[], upTo: number | string, m
     throw new Error(`${modelName} has no layer named "${upTo}". Closest names: ${close.join(", ")}.`);
   }
   return index + 1;
-}
-
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length][b.length];
-}
-
-/** The `n` names closest to `name` by edit distance (ties in layer order). */
-export function closestNames(name: string, names: string[], n = 5): string[] {
-  return names
-    .map((s, i) => ({ s, i, d: editDistance(name.toLowerCase(), s.toLowerCase()) }))
-    .sort((a, b) => a.d - b.d || a.i - b.i)
-    .slice(0, n)
-    .map((x) => x.s);
 }
 
 /**

@@ -17,7 +17,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LayersModel, Tensor, io } from "@tensorflow/tfjs";
-import { backendInfo, tf } from "../src/backend";
+import { backendInfo, tf } from "../src/engine/backend";
 import { describeBackend } from "../src/engine/select";
 import {
   buildInceptionV3,
@@ -28,10 +28,11 @@ import {
   obtainInputShape,
   xception,
   KerasNames,
-} from "../src/applications/index";
-import { saveKerasWeights } from "../src/weights";
-import { PLAIN_KERNELS, ROOT, runWithPlainKernels, tmpDir } from "./helpers";
-import { REFERENCE_INFO, ensureReference } from "./references";
+} from "../src/keras/applications/index";
+import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
+import { PLAIN_KERNELS, ROOT, runWithPlainKernels, tmpDir } from "./support/helpers";
+import { maxAbsDiff } from "./support/numeric";
+import { REFERENCE_INFO, ensureReference } from "./support/references";
 
 const FIXTURES = path.join(ROOT, "test", "fixtures");
 
@@ -56,10 +57,6 @@ function readTable(file: string): KerasTable {
 }
 
 /** max |a - b|, computed without leaving tensors behind. */
-function maxAbsDiff(a: Tensor, b: Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
-}
-
 function size(shape: ReadonlyArray<number | null>): number {
   return shape.reduce<number>((a, b) => a * (b ?? 1), 1);
 }

@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { parseNpy } from "../src/npy";
+import { parseNpy } from "../src/util/npy";
 import {
   DEFAULT_FIT_LIMITS,
   epochsTime,

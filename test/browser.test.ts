@@ -11,8 +11,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { ROOT, joined, outDir, type Notebook } from "./helpers";
-import { KERNEL_NAME, startLab, type Lab } from "./lab";
+import { ROOT, joined, outDir, type Notebook } from "./support/helpers";
+import { KERNEL_NAME, startLab, type Lab } from "./support/lab";
 
 const CHROMIUM = "/usr/bin/chromium";
 const NOTEBOOKS_DIR = path.join(ROOT, "notebooks");

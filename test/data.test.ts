@@ -7,7 +7,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tf } from "../src/backend";
+import { tf } from "../src/engine/backend";
 import {
   PIXELS,
   bundledDigits,
@@ -23,8 +23,8 @@ import {
   toCategorical,
   toTensors,
 } from "../src/data";
-import { parseNpy } from "../src/npy";
-import { PYTHON, ROOT, tmpDir } from "./helpers";
+import { parseNpy } from "../src/util/npy";
+import { PYTHON, ROOT, tmpDir } from "./support/helpers";
 
 /** Runs a small Python snippet with numpy in the project's venv. */
 function python(code: string, cwd: string): string {

@@ -7,25 +7,12 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import {
-  createProgress,
-  figureOutput,
-  formatClock,
-  formatLogs,
-  html,
-  inKernel,
-  markdown,
-  setFigureOutput,
-  show,
-  table,
-  tableHtml,
-  tableText,
-  warning,
-  warningHtml,
-  type ProgressState,
-} from "../src/display";
-import { historyPlot } from "../src/plots";
-import { ROOT, joined, outDir, runNotebook, tmpDir, type NotebookOutput } from "./helpers";
+import { figureOutput, html, markdown, setFigureOutput, show, table, tableHtml, tableText, warning, warningHtml } from "../src/notebook/display";
+import { createProgress, formatLogs, type ProgressState } from "../src/notebook/progress";
+import { inKernel } from "../src/notebook/tslab";
+import { formatClock } from "../src/util/format";
+import { historyPlot } from "../src/notebook/figures/history";
+import { ROOT, joined, outDir, runNotebook, tmpDir, type NotebookOutput } from "./support/helpers";
 
 /** Runs `fn` with console.log and console.error captured. */
 function capture(fn: () => void): { out: string[]; err: string[] } {

@@ -9,8 +9,8 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
-import { DownloadError, cachedFile, downloadFile, fileHash, terminalProgress } from "../src/download";
-import { outDir } from "./helpers";
+import { DownloadError, cachedFile, downloadFile, fileHash, terminalProgress } from "../src/keras/download";
+import { outDir } from "./support/helpers";
 
 const GOOD = crypto.randomBytes(300_000);
 const OTHER = crypto.randomBytes(300_000);

@@ -17,12 +17,13 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LayerVariable, Tensor } from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
+import { tf } from "../src/engine/backend";
 import { loadMnist, take, toTensors, type DigitSet } from "../src/data";
 import type { KerasAdam } from "../src/engine/adam";
 import { CompiledModel } from "../src/engine/graph/compiled";
 import { buildTransferModel, type BaseName, type TransferModel } from "../src/model";
-import { tmpDir } from "./helpers";
+import { tmpDir } from "./support/helpers";
+import { maxRelDiff } from "./support/numeric";
 
 const sessions = () => (tf as unknown as { node: { getNumOfSavedModels(): number } }).node.getNumOfSavedModels();
 
@@ -50,10 +51,6 @@ function distance(a: Float32Array[], b: Float32Array[]): number {
   return Math.sqrt(s);
 }
 
-function maxRel(a: Tensor, b: Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0]));
-}
-
 test("one step from the same weights on the same batch: the same loss, accuracy and moving statistics; predict and evaluate agree", async () => {
   const mnist = await loadMnist({ trainLimit: 32 });
   const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "graph-one-step", dropout: 0 });
@@ -74,7 +71,7 @@ test("one step from the same weights on the same batch: the same loss, accuracy 
       // Inference first (from the starting weights).
       const [pg] = compiled.predictBatch([x]);
       const pe = tm.model.predict(x) as Tensor;
-      assert.ok(maxRel(pg, pe) < 1e-5, `predictions differ by ${maxRel(pg, pe)} (relative)`);
+      assert.ok(maxRelDiff(pg, pe) < 1e-5, `predictions differ by ${maxRelDiff(pg, pe)} (relative)`);
       const ev = compiled.evaluateBatch([x], y);
       const [el, ea] = (tm.model.evaluate(x, y) as Tensor[]).map((t) => t.dataSync()[0]);
       assert.ok(Math.abs(ev.loss - el) < 1e-5 * el, `evaluate loss ${ev.loss} vs ${el}`);
@@ -89,7 +86,7 @@ test("one step from the same weights on the same batch: the same loss, accuracy 
       let checked = 0;
       variables(tm).forEach((w, i) => {
         if (!/moving_(mean|variance)/.test(w.name)) return;
-        const d = maxRel(w.read(), eagerWeights[i]);
+        const d = maxRelDiff(w.read(), eagerWeights[i]);
         assert.ok(d < 1e-4, `${w.name} differs from eager's by ${d.toExponential(2)} (relative)`);
         checked++;
       });

@@ -12,12 +12,12 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { Tensor } from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
+import { tf } from "../src/engine/backend";
 import { Graph, type SymTensor } from "../src/engine/graph/graph";
 import * as ops from "../src/engine/graph/ops";
 import { gradients } from "../src/engine/graph/gradients";
-import { UpSampling3D } from "../src/layers";
-import { runGraphOnce } from "./graph_support";
+import { UpSampling3D } from "../src/keras/layers";
+import { runGraphOnce } from "./support/graph";
 
 type Inputs = Record<string, Tensor>;
 

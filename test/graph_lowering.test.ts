@@ -7,11 +7,11 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { LayersModel, SymbolicTensor, Tensor } from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
+import { tf } from "../src/engine/backend";
 import { CompiledModel } from "../src/engine/graph/compiled";
 import { compactTile, lowerModel } from "../src/engine/graph/lower";
-import { BatchNormalization, UpSampling3D } from "../src/layers";
-import { runGraphOnce } from "./graph_support";
+import { BatchNormalization, UpSampling3D } from "../src/keras/layers";
+import { runGraphOnce } from "./support/graph";
 
 type ST = SymbolicTensor;
 

@@ -11,13 +11,13 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { backendInfo } from "../src/backend";
+import { backendInfo } from "../src/engine/backend";
 import type { KerasAdam } from "../src/engine/adam";
 import { OP_DEFAULTS } from "../src/engine/graph/op_defaults";
 import { isDefaultAttr, serializeSavedModel } from "../src/engine/graph/savedmodel";
 import { planGraph } from "../src/engine/graph/step";
 import { buildTransferModel } from "../src/model";
-import { PYTHON, ROOT } from "./helpers";
+import { PYTHON, ROOT } from "./support/helpers";
 
 test("the attribute defaults the serialiser leaves out are TensorFlow's (its op registry, in .venv)", () => {
   const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "tf_op_defaults.py"), ...Object.keys(OP_DEFAULTS)], { encoding: "utf8" });

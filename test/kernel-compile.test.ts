@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
-import { ROOT } from "./helpers";
+import { ROOT } from "./support/helpers";
 
 test("`import * as kt from \"./src/index\"` compiles in the tslab kernel without diagnostics", () => {
   const previous = process.cwd();

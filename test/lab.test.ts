@@ -8,8 +8,8 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ROOT, outDir } from "./helpers";
-import { KERNEL_NAME, startLab, type LabExit } from "./lab";
+import { ROOT, outDir } from "./support/helpers";
+import { KERNEL_NAME, startLab, type LabExit } from "./support/lab";
 
 const NOTEBOOKS_DIR = path.join(ROOT, "notebooks");
 

@@ -7,55 +7,15 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { LayersModel, SymbolicTensor, Tensor, io } from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
-import { BatchNormalization, UpSampling3D, kerasClassName, setTrainable } from "../src/layers";
+import { tf } from "../src/engine/backend";
+import { BatchNormalization, UpSampling3D, kerasClassName, setTrainable } from "../src/keras/layers";
+import { BETA, C, GAMMA, MEAN, VAR, X, X_SHAPE, channelStats, normalise } from "./support/batchnorm";
+import { assertClose, randomArray } from "./support/numeric";
 
 // --- small helpers -----------------------------------------------------------
 
-/** Deterministic pseudo-random numbers in [-1, 1). */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  };
-}
-
-function randomArray(n: number, seed: number, scale = 1, offset = 0): number[] {
-  const r = lcg(seed);
-  return Array.from({ length: n }, () => offset + scale * r());
-}
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    if (!(Math.abs(a - e) <= tol * Math.max(1, Math.abs(e)))) {
-      assert.fail(`${what}[${i}]: got ${a}, expected ${e} (tolerance ${tol})`);
-    }
-  }
-}
-
 function values(t: Tensor): Float32Array {
   return t.dataSync() as Float32Array;
-}
-
-/** Per-channel statistics of a channels-last array with C channels (biased variance). */
-function channelStats(x: number[], c: number): { mean: number[]; variance: number[] } {
-  const n = x.length / c;
-  const mean = new Array<number>(c).fill(0);
-  const variance = new Array<number>(c).fill(0);
-  for (let i = 0; i < x.length; i++) mean[i % c] += x[i] / n;
-  for (let i = 0; i < x.length; i++) variance[i % c] += (x[i] - mean[i % c]) ** 2 / n;
-  return { mean, variance };
-}
-
-function normalise(x: number[], c: number, mean: number[], variance: number[], eps: number, gamma?: number[], beta?: number[]): number[] {
-  return x.map((v, i) => {
-    const k = i % c;
-    return ((v - mean[k]) / Math.sqrt(variance[k] + eps)) * (gamma ? gamma[k] : 1) + (beta ? beta[k] : 0);
-  });
 }
 
 /** Frees a layer's weights (TF.js's Layer.dispose refuses layers that were only built, never applied symbolically). */
@@ -68,14 +28,6 @@ function buildBn(args: ConstructorParameters<typeof BatchNormalization>[0], shap
   bn.apply(tf.input({ shape })); // builds it, inside its name scope, as in a model
   return bn;
 }
-
-const C = 3;
-const X_SHAPE = [4, 2, 2, C];
-const X = randomArray(4 * 2 * 2 * C, 1, 2, 0.5);
-const GAMMA = [1.5, 0.5, -2];
-const BETA = [0.1, -0.3, 2];
-const MEAN = [0.2, -0.1, 0.4];
-const VAR = [0.5, 2, 1.5];
 
 function withStats(bn: BatchNormalization): void {
   const ws: Tensor[] = [];

@@ -10,22 +10,24 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tf } from "../src/backend";
+import { tf } from "../src/engine/backend";
 import { loadMnist, take, toTensors, type Mnist } from "../src/data";
-import { buildTransferModel, closestNames, resolveDepth, upsample, type TransferModel } from "../src/model";
-import { saveKerasWeights, loadKerasWeights } from "../src/weights";
-import { calibrateBatchNorm } from "./calibrate";
-import { PYTHON, ROOT, tmpDir } from "./helpers";
-import { confusionCounts } from "../src/plots";
+import { buildTransferModel, resolveDepth, upsample, type TransferModel } from "../src/model";
+import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
+import { loadKerasWeights } from "../src/keras/saving/weight_order";
+import { calibrateBatchNorm } from "./support/calibrate";
+import { PYTHON, ROOT, tmpDir } from "./support/helpers";
+import { maxAbsDiff } from "./support/numeric";
+import { confusionCounts } from "../src/notebook/figures/confusion";
 import {
   evaluate as evaluateTensors,
   fit as fitTensors,
-  labelledDigits,
-  pickExamples,
   predict as predictTensors,
   validationSplitIndex,
   type Predictions,
-} from "../src/training";
+} from "../src/engine/training";
+import { labelledDigits, pickExamples } from "../src/notebook/examples";
+import { closestNames } from "../src/util/names";
 
 /** Names of the trainable weights, in order. */
 function trainableSet(tm: TransferModel): string[] {
@@ -271,7 +273,7 @@ test("the frozen-prefix cache changes no result: same weights after training wit
       tm.resetWeights();
       const initial = tm.model.getWeights().map((w) => w.dataSync());
       plain.forEach((w, i) => {
-        for (let k = 0; k < w.length; k++) maxDiff = Math.max(maxDiff, Math.abs(w[k] - cached[i][k]));
+        maxDiff = Math.max(maxDiff, maxAbsDiff(w, cached[i]));
         if (w.some((v, k) => v !== initial[i][k])) changed++;
       });
       assert.ok(changed > 10, `training changed only ${changed} weight tensors`);
@@ -335,8 +337,7 @@ async function saveWholeModelAndCompare(t: TestContext, mnist: Mnist, file: stri
   assert.equal(r.status, 0, r.stderr);
   const keras = (JSON.parse(r.stdout) as { outputs: number[][] }).outputs[0];
   assert.equal(keras.length, ours.probabilities.length);
-  let diff = 0;
-  for (let i = 0; i < keras.length; i++) diff = Math.max(diff, Math.abs(keras[i] - ours.probabilities[i]));
+  const diff = maxAbsDiff(keras, ours.probabilities);
   const spread = Math.max(...ours.probabilities) - Math.min(...ours.probabilities);
   t.diagnostic(`Keras's probabilities with our file differ from ours by up to ${diff.toExponential(2)} (ours spread over ${spread.toFixed(3)})`);
   assert.ok(spread > 0.05, `the predictions hardly depend on the weights (probabilities spread over ${spread})`);

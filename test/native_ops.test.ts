@@ -1,9 +1,9 @@
 /**
  * The speed-ups on the native backend change no result:
- *  - batch normalisation through TensorFlow's fused kernels (src/native_ops.ts) gives the outputs,
+ *  - batch normalisation through TensorFlow's fused kernels (src/engine/native_ops.ts) gives the outputs,
  *    gradients and moving statistics of the layer's elementwise code, and ReLU's gradient through
  *    ReluGrad equals TF.js's;
- *  - oneDNN is on by default (src/backend.ts), and TensorFlow sees the setting;
+ *  - oneDNN is on by default (src/engine/backend.ts), and TensorFlow sees the setting;
  *  - the whole model computes the same with them, and training it a few steps, also after changing
  *    the freeze depth, ends as close to the same weights as float rounding allows (see below).
  */
@@ -13,15 +13,12 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LayersModel, SymbolicTensor, Tensor, Variable } from "@tensorflow/tfjs";
-import { tf, backendInfo } from "../src/backend";
-import { BatchNormalization } from "../src/layers";
+import { tf, backendInfo } from "../src/engine/backend";
+import { BatchNormalization } from "../src/keras/layers";
 import { buildTransferModel } from "../src/model";
-import { fusedKernelsActive, useFusedKernels } from "../src/native_ops";
-import { ROOT, outDir } from "./helpers";
-
-function maxRelDiff(a: Tensor, b: Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / Math.max(1e-12, tf.max(tf.abs(b)).dataSync()[0]));
-}
+import { fusedKernelsActive, useFusedKernels } from "../src/engine/native_ops";
+import { ROOT, outDir } from "./support/helpers";
+import { maxRelDiff } from "./support/numeric";
 
 /** Everything one batch-norm layer computes: training output, its gradients, moving statistics, inference output. */
 function runLayer(fused: boolean, args: { scale: boolean; center: boolean }): { names: string[]; tensors: Tensor[] } {
@@ -119,7 +116,7 @@ test("ReLU's gradient through TensorFlow's ReluGrad equals TF.js's dy * step(x),
 
 test("oneDNN is on by default, TensorFlow sees it, and TF_ENABLE_ONEDNN_OPTS=0 turns it off", () => {
   assert.equal(backendInfo().oneDNN, process.env.TF_ENABLE_ONEDNN_OPTS === "1");
-  const probe = `const { backendInfo, tf } = require(${JSON.stringify(path.join(ROOT, "src", "backend.ts"))}); tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, "same").dataSync(); console.log(JSON.stringify(backendInfo()));`;
+  const probe = `const { backendInfo, tf } = require(${JSON.stringify(path.join(ROOT, "src", "engine", "backend.ts"))}); tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, "same").dataSync(); console.log(JSON.stringify(backendInfo()));`;
   for (const setting of [undefined, "0"]) {
     const env: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: "0" };
     delete env.TF_ENABLE_ONEDNN_OPTS;

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { JSDOM } from "jsdom";
-import { PYTHON, ROOT, cellText, joined, outDir, runNotebook, tmpDir, type Notebook, type NotebookCell } from "./helpers";
+import { PYTHON, ROOT, cellText, joined, outDir, runNotebook, tmpDir, type Notebook, type NotebookCell } from "./support/helpers";
 
 const EPOCHS = 2;
 const SHOW_DIGITS = 8;
@@ -113,7 +113,7 @@ test("re-running the freeze and training cells with another depth updates the mo
   const out = outDir("notebook-rerun");
   const file = path.join(out, "inception-rerun.ipynb");
   const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random" }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
-  const r = spawnSync(PYTHON, [path.join(ROOT, "test", "rerun_cells.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "100", ...params], {
+  const r = spawnSync(PYTHON, [path.join(ROOT, "test", "support", "rerun_cells.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "100", ...params], {
     cwd: ROOT,
     encoding: "utf8",
   });
@@ -147,7 +147,7 @@ test("interrupting the kernel during training stops it and leaves the model usab
   const params = Object.entries({ ...SMALL, EPOCHS: 50, TRAIN_IMAGES: 256, WEIGHTS: "random" }).map(
     ([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`,
   );
-  const r = spawnSync(PYTHON, [path.join(ROOT, "test", "interrupt_training.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "20", ...params], {
+  const r = spawnSync(PYTHON, [path.join(ROOT, "test", "support", "interrupt_training.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "20", ...params], {
     cwd: ROOT,
     encoding: "utf8",
   });

@@ -1,5 +1,5 @@
 /**
- * Parity with Keras: our InceptionV3 and Xception (src/applications), loaded
+ * Parity with Keras: our InceptionV3 and Xception (src/keras/applications), loaded
  * with weights that Keras wrote (random, with calibrated batch-norm
  * statistics; see scripts/keras_goldens.py), give Keras's outputs in
  * inference mode: with TensorFlow's plain kernels (the ops Keras's run used),
@@ -12,7 +12,7 @@
  * And the other way: our saved weights, loaded by Python Keras's
  * `model.load_weights()`, give the same outputs there.
  *
- * The golden files are generated on first use (test/goldens.ts).
+ * The golden files are generated on first use (test/support/goldens.ts).
  */
 import { before, test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -20,12 +20,15 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
-import { buildInceptionV3, buildXception } from "../src/applications/index";
-import { parseNpy } from "../src/npy";
-import { loadKerasWeights, readKerasH5, saveKerasWeights } from "../src/weights";
-import { ensureGoldens, loadGolden } from "./goldens";
-import { PLAIN_KERNELS, PYTHON, ROOT, outDir, runWithPlainKernels } from "./helpers";
+import { tf } from "../src/engine/backend";
+import { buildInceptionV3, buildXception } from "../src/keras/applications/index";
+import { parseNpy } from "../src/util/npy";
+import { readKerasH5 } from "../src/keras/saving/legacy_h5_read";
+import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
+import { loadKerasWeights } from "../src/keras/saving/weight_order";
+import { ensureGoldens, loadGolden } from "./support/goldens";
+import { PLAIN_KERNELS, PYTHON, ROOT, outDir, runWithPlainKernels } from "./support/helpers";
+import { maxAbsDiff } from "./support/numeric";
 
 /** Largest difference allowed in a block's output, whose largest magnitude is `maxAbs`. */
 const tolerance = (maxAbs: number) => (PLAIN_KERNELS ? 1e-4 : 2e-4 * Math.max(1, maxAbs));
@@ -61,17 +64,7 @@ async function compare(
     for (let i = 0; i < g.outputs.length; i++) {
       const want = g.outputs[i];
       assert.deepEqual(list[i].shape, want.shape, `${want.layer}: shape`);
-      const got = list[i].dataSync();
-      let m = 0;
-      for (let j = 0; j < got.length; j++) {
-        const d = Math.abs(got[j] - want.data[j]);
-        if (Number.isNaN(d)) {
-          m = NaN;
-          break;
-        }
-        if (d > m) m = d;
-      }
-      out.push({ layer: want.layer, maxAbsDiff: m, maxAbs: want.maxAbs });
+      out.push({ layer: want.layer, maxAbsDiff: maxAbsDiff(list[i], want.data), maxAbs: want.maxAbs });
     }
     x.dispose();
     list.forEach((t) => t.dispose());
@@ -147,9 +140,7 @@ test("Python Keras's load_weights() reads our saved InceptionV3 and Xception wei
   assert.equal(r.status, 0, r.stderr);
   for (let i = 0; i < models.length; i++) {
     const got = parseNpy(fs.readFileSync(models[i].outputNpy)).data;
-    let m = 0;
-    for (let j = 0; j < got.length; j++) m = Math.max(m, Math.abs(got[j] - expected[i][j]));
-    assert.equal(got.length, expected[i].length);
+    const m = maxAbsDiff(got, expected[i]);
     // Keras against Keras (the same kernels): only the file differs.
     assert.ok(m <= 1e-4, `${models[i].model}: Keras's output with our file differs by ${m}`);
   }

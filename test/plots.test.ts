@@ -22,8 +22,8 @@ import {
   historyPlot,
   upsampledComparison,
   type Figure,
-} from "../src/plots";
-import { ROOT, outDir } from "./helpers";
+} from "../src/notebook/figures/index";
+import { ROOT, outDir } from "./support/helpers";
 
 const OUT = outDir("plots");
 const hasRsvg = spawnSync("rsvg-convert", ["--version"]).status === 0;

@@ -6,9 +6,9 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { backendInfo, tf } from "../src/backend";
+import { backendInfo, tf } from "../src/engine/backend";
 import { describeBackend } from "../src/engine/select";
-import { ROOT, cellText, joined, outDir, runNotebook } from "./helpers";
+import { ROOT, cellText, joined, outDir, runNotebook } from "./support/helpers";
 
 test("the backend in use is native TensorFlow, and the report names it", () => {
   const info = backendInfo();

@@ -18,21 +18,17 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/backend";
-import { DownloadError } from "../src/download";
-import {
-  IMAGENET_WEIGHTS,
-  KerasWeightsError,
-  h5wasm,
-  imagenetWeights,
-  kerasCacheDir,
-  kerasWeightedLayers,
-  loadKerasWeights,
-  readKerasH5,
-  saveKerasWeights,
-} from "../src/weights";
-import { PYTHON, ROOT, outDir } from "./helpers";
-import { ensureReference } from "./references";
+import { tf } from "../src/engine/backend";
+import { DownloadError } from "../src/keras/download";
+import { IMAGENET_WEIGHTS, imagenetWeights } from "../src/keras/applications/imagenet_weights";
+import { kerasCacheDir } from "../src/keras/cache";
+import { h5wasm } from "../src/keras/saving/h5wasm";
+import { KerasWeightsError, readKerasH5 } from "../src/keras/saving/legacy_h5_read";
+import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
+import { kerasWeightedLayers, loadKerasWeights } from "../src/keras/saving/weight_order";
+import { PYTHON, ROOT, outDir } from "./support/helpers";
+import { maxAbsDiff } from "./support/numeric";
+import { ensureReference } from "./support/references";
 
 const FIXTURES = path.join(ROOT, "test", "fixtures", "keras-weights");
 const fixture = (name: string) => path.join(FIXTURES, name);
@@ -110,13 +106,6 @@ function nested(frozen: boolean): TF.LayersModel {
 
 function predict(model: TF.LayersModel, input: number[] = EXPECTED.input, shape: number[] = EXPECTED.inputShape): Float32Array {
   return tf.tidy(() => (model.predict(tf.tensor(input, shape)) as TF.Tensor).dataSync() as Float32Array);
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, "different lengths");
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** Seeded random weights for a TF.js model (batch-norm variances and gammas positive). */

@@ -14,7 +14,7 @@
  * without touching the state, as Keras's `optimizer.learning_rate = ...` does.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../backend";
+import { tf } from "./backend";
 
 export interface AdamSettings {
   learningRate: number;

@@ -11,11 +11,12 @@
  *   - callbacks: TF.js callback objects (`tf.callbacks.earlyStopping(...)`, `tf.node.tensorBoard(...)`,
  *     `new tf.CustomCallback({...})`), plain `{onEpochEnd, ...}` objects, or lists of them, each
  *     called with the user's model (so `model.stopTraining = true` stops training, as in Keras);
- *   - a kernel interrupt (SIGINT) stops after the current batch; the epoch so far is recorded.
+ *   - a kernel interrupt (SIGINT) stops after the current batch; the epoch so far is recorded
+ *     (`watchInterrupts`, which the tutorial's model also uses while it prepares training).
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../backend";
-import { createProgress, type ProgressState } from "../display";
+import { tf } from "./backend";
+import { createProgress, type ProgressState } from "../notebook/progress";
 
 /** A Keras-style training history: one value per epoch under each key. */
 export interface History {
@@ -119,6 +120,36 @@ export async function evaluateRows(trainer: Pick<Trainer, "evaluateBatch">, xs: 
   return { loss: loss / rows.length, accuracy: accuracy / rows.length };
 }
 
+/** Kernel interrupts (SIGINT), watched from `watchInterrupts()` until `stop()`. */
+export interface Interrupts {
+  /** True once an interrupt arrived. */
+  readonly interrupted: boolean;
+  /** Stops listening. */
+  stop(): void;
+}
+
+/**
+ * Listens for kernel interrupts (SIGINT, what Jupyter's "interrupt" sends) until `stop()`:
+ * `interrupted` turns true at the first one and `onInterrupt` runs at each. While anything listens,
+ * an interrupt does not end the process: the code that listens decides where to stop.
+ */
+export function watchInterrupts(onInterrupt?: () => void): Interrupts {
+  let interrupted = false;
+  const listener = () => {
+    interrupted = true;
+    onInterrupt?.();
+  };
+  process.on("SIGINT", listener);
+  return {
+    get interrupted() {
+      return interrupted;
+    },
+    stop: () => {
+      process.removeListener("SIGINT", listener);
+    },
+  };
+}
+
 const running = new WeakMap<TF.LayersModel, Promise<unknown>>();
 
 /** Waits until a training run of `model` that was interrupted has really finished its last batch. */
@@ -153,12 +184,9 @@ async function loop(model: TF.LayersModel, trainer: Trainer, xs: TF.Tensor[], y:
   const history: History = { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: false };
   const progress = options.progress ? createProgress() : undefined;
   const trainStart = Date.now();
-  let stoppedByUser = false;
-  const onSigint = () => {
-    stoppedByUser = true;
+  const interrupts = watchInterrupts(() => {
     model.stopTraining = true;
-  };
-  process.on("SIGINT", onSigint);
+  });
   model.stopTraining = false;
 
   const params = {
@@ -216,7 +244,7 @@ async function loop(model: TF.LayersModel, trainer: Trainer, xs: TF.Tensor[], y:
       }
       if (seen === 0) break;
       const logs: Logs = { loss: lossSum / seen, accuracy: accuracySum / seen };
-      if (valRows.length > 0 && !stoppedByUser) {
+      if (valRows.length > 0 && !interrupts.interrupted) {
         const v = await evaluateRows(trainer, xs, y, valRows, batchSize);
         logs.val_loss = v.loss;
         logs.val_accuracy = v.accuracy;
@@ -235,8 +263,8 @@ async function loop(model: TF.LayersModel, trainer: Trainer, xs: TF.Tensor[], y:
     }
     await call((c) => c.onTrainEnd?.({}));
   } finally {
-    process.removeListener("SIGINT", onSigint);
-    history.interrupted = stoppedByUser || model.stopTraining || history.epoch.length < epochs;
+    interrupts.stop();
+    history.interrupted = interrupts.interrupted || model.stopTraining || history.epoch.length < epochs;
     model.stopTraining = false;
   }
   const last = (a: number[] | undefined) => (a && a.length ? a[a.length - 1] : undefined);

@@ -21,7 +21,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { backendInfo, tf } from "../../backend";
+import { backendInfo, tf } from "../backend";
 import type { KerasAdam } from "../adam";
 import { GraphSession, serializeSavedModel, writeSavedModel } from "./savedmodel";
 import { planGraph, type AdamConstants, type Feed, type Fetch, type GraphPlan, type SignatureName } from "./step";

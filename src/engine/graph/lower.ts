@@ -13,14 +13,14 @@
  *
  * Mode "train" follows `fit`: batch normalisation of a trainable layer normalises with the batch
  * statistics and reports them (`onBatchStatistics`) for the moving averages; a frozen one runs in
- * inference mode (Keras 3's semantics, as src/layers.ts); dropout draws its mask from
+ * inference mode (Keras 3's semantics, as src/keras/layers.ts); dropout draws its mask from
  * StatelessRandomUniform with the step's seed. Mode "inference" follows `predict`.
  *
  * Every weight is an input of the graph (`weight(variable)` gives its placeholder): the graph holds
  * no state. A layer the compiler does not know stops it with an error that names the layer.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { BatchNormalization } from "../../layers";
+import { BatchNormalization } from "../../keras/layers";
 import type { Graph, SymTensor } from "./graph";
 import * as ops from "./ops";
 
@@ -248,7 +248,7 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
 }
 
 /**
- * Keras 3's batch normalisation (src/layers.ts) as FusedBatchNormV3: in training (and trainable),
+ * Keras 3's batch normalisation (src/keras/layers.ts) as FusedBatchNormV3: in training (and trainable),
  * the batch mean and variance normalise, and the biased variance (Bessel's correction undone) goes
  * to the moving averages; otherwise the moving statistics normalise.
  */

@@ -18,7 +18,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { backendInfo, tf } from "../../backend";
+import { backendInfo, tf } from "../backend";
 import { tensorName, type Attr, type ConstValue, type Dim, type DType, type Graph, type SymTensor } from "./graph";
 import { OP_DEFAULTS } from "./op_defaults";
 

@@ -15,7 +15,7 @@
  * the learning rate needs no new graph.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { BatchNormalization } from "../../layers";
+import { BatchNormalization } from "../../keras/layers";
 import { gradients } from "./gradients";
 import { Graph, type SymTensor } from "./graph";
 import { GraphCompileError, lowerModel, type LoweringContext } from "./lower";

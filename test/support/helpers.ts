@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-export const ROOT = path.resolve(__dirname, "..");
+export const ROOT = path.resolve(__dirname, "..", "..");
 export const PYTHON = path.join(ROOT, ".venv", "bin", "python");
 
 /** A fresh temporary folder under the test output folder (out/test), kept after the run for inspection. */
@@ -73,7 +73,7 @@ export function runNotebook(
 
 /**
  * Whether this process runs TensorFlow's plain kernels: oneDNN off and the fused kernels of
- * src/native_ops.ts off, so that every op is the one Keras's reference run used. With the
+ * src/engine/native_ops.ts off, so that every op is the one Keras's reference run used. With the
  * defaults (both on) results differ from Keras's by float rounding, which grows through the
  * networks' ~100 layers; the comparisons with Keras then allow for it, and run once more, strictly,
  * in a child process with plain kernels (`runWithPlainKernels`).

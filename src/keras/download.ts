@@ -15,6 +15,9 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { MessageError } from "../util/errors";
+import { tempPathBeside, writableFolder } from "../util/files";
+import { formatBytes } from "../util/format";
 
 export type HashAlgorithm = "md5" | "sha256";
 
@@ -43,22 +46,13 @@ export type DownloadErrorKind = "http" | "network" | "truncated" | "hash" | "io"
  * URL, and where the file can be put by hand. Its `stack` is the message alone
  * (a notebook then shows the message, not a trace of this module's internals).
  */
-export class DownloadError extends Error {
+export class DownloadError extends MessageError {
   declare readonly kind: DownloadErrorKind;
   declare readonly url: string;
   declare readonly dest: string;
   declare readonly status?: number;
   constructor(kind: DownloadErrorKind, url: string, dest: string, message: string, status?: number) {
-    super(message);
-    this.name = "DownloadError";
-    // Not enumerable: a notebook prints the message alone.
-    Object.defineProperties(this, {
-      kind: { value: kind, enumerable: false },
-      url: { value: url, enumerable: false },
-      dest: { value: dest, enumerable: false },
-      status: { value: status, enumerable: false },
-    });
-    this.stack = `${this.name}: ${message}`;
+    super("DownloadError", message, { kind, url, dest, status });
   }
 }
 
@@ -78,12 +72,6 @@ export function hashAlgorithmOf(hash: string): HashAlgorithm {
   if (hash.length === 64) return "sha256";
   if (hash.length === 32) return "md5";
   throw new Error(`a hash of ${hash.length} hex digits is neither md5 (32) nor sha256 (64): "${hash}"`);
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
 }
 
 /**
@@ -142,11 +130,6 @@ function byHand(url: string, dest: string): string {
   return `To install it by hand, download ${url} on a machine with network access and put it at ${dest}`;
 }
 
-function tempPathFor(dest: string): string {
-  const dir = path.dirname(dest);
-  return path.join(dir, `.${path.basename(dest)}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.part`);
-}
-
 function expectedHashes(options: DownloadOptions): Array<[HashAlgorithm, string]> {
   const out: Array<[HashAlgorithm, string]> = [];
   if (options.md5 !== undefined) out.push(["md5", options.md5.toLowerCase()]);
@@ -176,7 +159,8 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       controller.abort();
     }, idleMs);
   };
-  const tmp = tempPathFor(dest);
+  const tmp = tempPathBeside(dest, "part");
+  const fail = (kind: DownloadErrorKind, message: string, status?: number) => new DownloadError(kind, url, dest, message, status);
   let fh: fs.promises.FileHandle | undefined;
   try {
     arm();
@@ -185,12 +169,7 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       res = await fetchImpl(url, { signal: controller.signal, redirect: "follow" });
     } catch (e) {
       const why = timedOut ? `no answer within ${Math.round(idleMs / 1000)} s` : describeCause(e);
-      throw new DownloadError(
-        "network",
-        url,
-        dest,
-        `Could not download ${url} (${why}). Is there a network connection? ${byHand(url, dest)}.`,
-      );
+      throw fail("network", `Could not download ${url} (${why}). Is there a network connection? ${byHand(url, dest)}.`);
     }
     if (!res.ok) {
       // Let the connection go.
@@ -199,13 +178,7 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       } catch {
         /* ignore */
       }
-      throw new DownloadError(
-        "http",
-        url,
-        dest,
-        `Download of ${url} failed: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}. ${byHand(url, dest)}.`,
-        res.status,
-      );
+      throw fail("http", `Download of ${url} failed: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}. ${byHand(url, dest)}.`, res.status);
     }
     const encoding = (res.headers.get("content-encoding") ?? "identity").toLowerCase();
     const lengthHeader = res.headers.get("content-length");
@@ -224,10 +197,8 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
           chunk = await reader.read();
         } catch (e) {
           const why = timedOut ? `no data for ${Math.round(idleMs / 1000)} s` : describeCause(e);
-          throw new DownloadError(
+          throw fail(
             "truncated",
-            url,
-            dest,
             `Download of ${url} was interrupted after ${formatBytes(received)}` +
               (checkLength ? ` of ${formatBytes(total!)}` : "") +
               ` (${why}). Nothing was saved; try again. ${byHand(url, dest)}.`,
@@ -247,10 +218,8 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       }
     }
     if (checkLength && received !== total) {
-      throw new DownloadError(
+      throw fail(
         "truncated",
-        url,
-        dest,
         `Download of ${url} is incomplete: received ${received} bytes, the server announced ${total}. ` +
           `Nothing was saved; try again. ${byHand(url, dest)}.`,
       );
@@ -259,10 +228,8 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       const [algo, want] = hashes[i];
       const got = hashers[i].digest("hex");
       if (got !== want) {
-        throw new DownloadError(
+        throw fail(
           "hash",
-          url,
-          dest,
           `Downloaded ${url}, but its ${algo} hash is ${got}, expected ${want}: the file is corrupted or not the expected one. Nothing was saved.`,
         );
       }
@@ -275,7 +242,7 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
     if (fh) await fh.close().catch(() => undefined);
     fs.rmSync(tmp, { force: true });
     if (e instanceof DownloadError) throw e;
-    throw new DownloadError("io", url, dest, `Download of ${url} to ${dest} failed: ${describeCause(e)}.`);
+    throw fail("io", `Download of ${url} to ${dest} failed: ${describeCause(e)}.`);
   } finally {
     if (idleTimer) clearTimeout(idleTimer);
   }
@@ -288,8 +255,16 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
  * file there is left as it was) and a `DownloadError` says what happened.
  */
 export async function downloadFile(url: string, dest: string, options: DownloadOptions = {}): Promise<void> {
-  const tmp = await downloadToTemp(url, dest, options);
+  moveIntoPlace(await downloadToTemp(url, dest, options), url, dest);
+}
+
+/**
+ * Renames a verified temporary file onto `dest` in one step, after `before` (if given); on failure
+ * removes the temporary file and says so with a `DownloadError`.
+ */
+function moveIntoPlace(tmp: string, url: string, dest: string, before?: () => void): void {
   try {
+    before?.();
     fs.renameSync(tmp, dest);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
@@ -316,25 +291,6 @@ export interface CachedFileOptions {
   log?: (message: string) => void;
   fetchImpl?: FetchLike;
   idleTimeoutMs?: number;
-}
-
-function isWritableDir(dir: string): boolean {
-  // A folder that does not exist yet is writable if its nearest existing ancestor is.
-  let cur = path.resolve(dir);
-  for (;;) {
-    if (fs.existsSync(cur)) {
-      try {
-        if (!fs.statSync(cur).isDirectory()) return false;
-        fs.accessSync(cur, fs.constants.W_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    }
-    const up = path.dirname(cur);
-    if (up === cur) return false;
-    cur = up;
-  }
 }
 
 function asideName(file: string): string {
@@ -373,13 +329,13 @@ export async function cachedFile(options: CachedFileOptions): Promise<string> {
   }
 
   let dest: string;
-  if (bad && isWritableDir(path.dirname(bad.file))) {
+  if (bad && writableFolder(path.dirname(bad.file))) {
     dest = bad.file;
     log(
       `The cached file ${bad.file} seems incomplete or outdated: its ${algorithm} hash is ${bad.got}, expected ${want}. Downloading it again.`,
     );
   } else {
-    const dir = cacheDirs.find(isWritableDir);
+    const dir = cacheDirs.find(writableFolder);
     if (!dir) {
       throw new DownloadError(
         "io",
@@ -415,24 +371,19 @@ export async function cachedFile(options: CachedFileOptions): Promise<string> {
     }
     throw e;
   }
-  try {
+  let aside: string | undefined;
+  moveIntoPlace(tmp, url, dest, () => {
     if (bad && bad.file === dest && fs.existsSync(dest)) {
       // Keep the bad copy under another name, and swap the good one in with
       // one rename: `dest` is never missing.
-      const aside = asideName(dest);
+      aside = asideName(dest);
       try {
         fs.linkSync(dest, aside);
       } catch {
         fs.copyFileSync(dest, aside);
       }
-      fs.renameSync(tmp, dest);
-      log(`The previous copy was kept as ${aside}.`);
-    } else {
-      fs.renameSync(tmp, dest);
     }
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new DownloadError("io", url, dest, `Could not move the downloaded file into place at ${dest}: ${describeCause(e)}.`);
-  }
+  });
+  if (aside) log(`The previous copy was kept as ${aside}.`);
   return dest;
 }

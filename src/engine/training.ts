@@ -9,9 +9,8 @@
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
-import { digitPixels, type DigitSet } from "./data";
-import { KERAS_ADAM, KerasAdam, type AdamSettings } from "./engine/adam";
-import { callbackList, runFit, settle, validationSplitIndex, type Callbacks, type History, type LoopOptions, type Metrics, type Trainer } from "./engine/loop";
+import { KERAS_ADAM, KerasAdam, type AdamSettings } from "./adam";
+import { callbackList, runFit, settle, validationSplitIndex, type Callbacks, type History, type LoopOptions, type Metrics, type Trainer } from "./loop";
 
 export { KERAS_ADAM, settle, validationSplitIndex, type AdamSettings };
 
@@ -86,6 +85,18 @@ export function checkNotEmpty(n: number, what: string): void {
   if (n === 0) {
     const example = what === "fit" ? "mnist.train, or take(mnist.train, 600) for a quick run" : "mnist.test";
     throw new Error(`${what}: the set of digits is empty (0 digits), so there is nothing to ${what === "fit" ? "train on" : what}; pass a set with at least one digit, e.g. ${example}.`);
+  }
+}
+
+/** Checks a batch of digits [n, 28, 28, 1] (and one-hot labels [n, 10]) given as tensors. */
+export function checkBatch(x: TF.Tensor, y?: TF.Tensor): void {
+  const [n, h, w, c] = x.shape;
+  if (x.rank !== 4 || h !== 28 || w !== 28 || c !== 1 || n < 1) {
+    throw new Error(`Expected a batch of digits of shape [n, 28, 28, 1] with n ≥ 1, got [${x.shape.join(", ")}]; toTensors(set) makes one from a digit set.`);
+  }
+  if (x.dtype !== "float32") throw new Error(`Expected float32 pixels in [0, 1], got ${x.dtype}.`);
+  if (y && (y.rank !== 2 || y.shape[0] !== n || y.shape[1] !== 10)) {
+    throw new Error(`Expected one-hot labels of shape [${n}, 10] for ${n} digits, got [${y.shape.join(", ")}]; toCategorical(labels) makes them.`);
   }
 }
 
@@ -205,58 +216,4 @@ export async function predictions(predictBatch: (xb: TF.Tensor) => TF.Tensor, x:
     confidence[i] = probabilities[i * numClasses + best];
   }
   return { probabilities, classes, confidence, count: n, numClasses };
-}
-
-export type ExamplePick = "first" | "misclassified" | "confident-mistakes" | "correct";
-
-/**
- * Indices of the examples a user wants to look at:
- *  - "first": the first n,
- *  - "correct": the first n predicted right,
- *  - "misclassified": the first n predicted wrong,
- *  - "confident-mistakes": the n wrong predictions with the highest confidence, most confident first.
- */
-export function pickExamples(labels: ArrayLike<number>, predictions: Predictions, pick: ExamplePick = "first", n = 16): number[] {
-  if (labels.length !== predictions.count) {
-    throw new Error(`${labels.length} labels but ${predictions.count} predictions; they must match.`);
-  }
-  const all = Array.from({ length: labels.length }, (_, i) => i);
-  switch (pick) {
-    case "first":
-      return all.slice(0, n);
-    case "correct":
-      return all.filter((i) => predictions.classes[i] === labels[i]).slice(0, n);
-    case "misclassified":
-      return all.filter((i) => predictions.classes[i] !== labels[i]).slice(0, n);
-    case "confident-mistakes":
-      return all
-        .filter((i) => predictions.classes[i] !== labels[i])
-        .sort((a, b) => predictions.confidence[b] - predictions.confidence[a] || a - b)
-        .slice(0, n);
-    default:
-      throw new Error(`Unknown pick "${String(pick)}": use "first", "correct", "misclassified" or "confident-mistakes".`);
-  }
-}
-
-/** A digit with its true label and, when predicted, the predicted class and its probability (for plots). */
-export interface LabelledDigit {
-  index: number;
-  pixels: Float32Array;
-  label: number;
-  predicted?: number;
-  probability?: number;
-}
-
-/** The digits at `indices`, scaled to [0, 1], with their labels and predictions, ready for `digitGrid`. */
-export function labelledDigits(set: DigitSet, predictions: Predictions | undefined, indices: number[]): LabelledDigit[] {
-  if (predictions && predictions.count !== set.count) {
-    throw new Error(`${set.count} digits but ${predictions.count} predictions: predict on the same set of digits.`);
-  }
-  return indices.map((index) => ({
-    index,
-    pixels: digitPixels(set, index),
-    label: set.labels[index],
-    predicted: predictions ? predictions.classes[index] : undefined,
-    probability: predictions ? predictions.confidence[index] : undefined,
-  }));
 }

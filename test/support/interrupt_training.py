@@ -3,7 +3,7 @@ kernel while that cell trains (as the Jupyter "interrupt" button does), then run
 that reports the model's state and the evaluation cell, in the same kernel. Writes
 the notebook with those outputs to OUT.
 
-    python test/interrupt_training.py NOTEBOOK OUT SECONDS [NAME=VALUE ...]
+    python test/support/interrupt_training.py NOTEBOOK OUT SECONDS [NAME=VALUE ...]
 """
 import os
 import signal
@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 from nbclient.exceptions import CellExecutionError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kernel-setup"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "kernel-setup"))
 from run_notebook import open_notebook, tagged  # noqa: E402
 
 REPORT = """console.log(JSON.stringify({

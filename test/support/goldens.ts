@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseNpy } from "../src/npy";
+import { parseNpy } from "../../src/util/npy";
 import { ROOT } from "./helpers";
 import { ensureReference } from "./references";
 

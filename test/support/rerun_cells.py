@@ -3,7 +3,7 @@ the cells from the one tagged "freeze" through the one tagged "evaluate" with a 
 freeze depth, as a user tweaking the depth would. Writes the final notebook (with the
 outputs of the re-run cells) to OUT.
 
-    python test/rerun_cells.py NOTEBOOK OUT DEPTH [NAME=VALUE ...]
+    python test/support/rerun_cells.py NOTEBOOK OUT DEPTH [NAME=VALUE ...]
 """
 import json
 import sys
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kernel-setup"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "kernel-setup"))
 from run_notebook import open_notebook, tagged  # noqa: E402
 
 

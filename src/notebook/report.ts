@@ -2,23 +2,13 @@
  * Reports on a model for the notebook: the numbered layer list and a Keras-style
  * parameter summary (HTML in a notebook, aligned text elsewhere).
  */
-import { escapeHtml, inKernel, tableHtml, tableText } from "./display";
+import type { LayerRow, ParamCounts } from "../keras/applications/table";
+import { escapeHtml, thousands } from "../util/format";
+import { tableHtml, tableText } from "./display";
+import { inKernel, tslab } from "./tslab";
 
-function tslab(): typeof import("tslab") {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require("tslab");
-}
-
-
-/** A row of a layer list (see `layerTable` in ./applications). */
-export interface LayerListRow {
-  index: number;
-  name: string;
-  className: string;
-  outputShape: string;
-  params: number;
-  trainable: boolean;
-}
+/** A row of a layer list: a row of `layerTable` (../keras/applications/table.ts); the numeric shape is not needed. */
+export type LayerListRow = Omit<LayerRow, "shape">;
 
 /**
  * The numbered list of a model's layers (the tutorial's `for i, layer in enumerate(base_model.layers)`),
@@ -45,18 +35,18 @@ export function showLayers(rows: readonly LayerListRow[]): void {
 
 /** Parameter counts as Keras's `summary()` ends, and where the base is frozen. */
 export interface SummaryReport {
-  counts: { total: number; trainable: number; nonTrainable: number };
+  counts: ParamCounts;
   rows?: readonly LayerListRow[];
 }
 
+/** Where the base is frozen (what `TransferModel.freeze` reports). */
 export interface FreezeInfo {
+  /** Number of base layers frozen. */
   depth: number;
+  /** Name of the last frozen base layer (undefined for depth 0). */
   lastFrozen?: string;
+  /** Name of the first trainable base layer (undefined when all are frozen). */
   firstTrainable?: string;
-}
-
-function thousands(n: number): string {
-  return n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }
 
 /** Keras-style summary: the model's top-level layers, then total / trainable / non-trainable parameters and the freeze point. */

@@ -16,12 +16,13 @@
  */
 import * as fs from "node:fs";
 import type { LayersModel } from "@tensorflow/tfjs";
-import { imagenetWeights, loadKerasWeights, type KerasApplicationName } from "../weights";
+import { loadKerasWeights } from "../saving/weight_order";
+import { imagenetWeights, type KerasApplicationName } from "./imagenet_weights";
 import { inceptionV3Graph, type InceptionV3BuildOptions } from "./inception_v3";
 import { xceptionGraph, type XceptionBuildOptions } from "./xception";
 
 export { KerasLayers, KerasNames, formatShape, obtainInputShape, type ImageShape, type InputShapeCheck } from "./common";
-export { layerTable, formatLayerRow, type LayerRow, type LayerTableRow } from "./table";
+export { layerTable, formatLayerRow, type LayerRow, type LayerTableRow, type ParamCounts } from "./table";
 export type { InceptionV3BuildOptions } from "./inception_v3";
 export type { XceptionBuildOptions } from "./xception";
 

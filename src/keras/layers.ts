@@ -16,9 +16,9 @@
  *  - `UpSampling3D`: Keras's nearest-neighbour repeat along the three spatial
  *    axes of a rank-5 tensor (TF.js has no such layer).
  *
- * On the native backends, 4-D channels-last batch normalisation runs TensorFlow's fused kernels
- * (`src/native_ops.ts`), with the same results to float rounding; elsewhere the elementwise code
- * below.
+ * The normalisation itself is in ./normalization.ts, as plain functions: on the native backends,
+ * 4-D channels-last batch normalisation runs TensorFlow's fused kernels (../engine/native_ops.ts),
+ * with the same results to float rounding; elsewhere elementwise TF.js ops.
  *
  * Training flag: TF.js hands the `training` flag of `fit` (true) or `predict`
  * / `evaluate` (false) to every layer, nested models included. Unlike Keras's
@@ -32,8 +32,9 @@
  * `tf.loadLayersModel()` in the same process.
  */
 import type { LayerVariable, Tensor } from "@tensorflow/tfjs";
-import { tf } from "./backend";
-import { fusedBatchNorm } from "./native_ops";
+import { tf } from "../engine/backend";
+import { formatShape } from "../util/format";
+import { movingAverage, normalize } from "./normalization";
 
 /** Base arguments of every TF.js layer (name, trainable, inputShape, ...). */
 export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
@@ -131,10 +132,6 @@ function oneShape(shape: Shape | Shape[]): Shape {
   return shape as Shape;
 }
 
-function fmtShape(shape: Shape): string {
-  return `(${shape.map((d) => (d === null ? "None" : String(d))).join(", ")})`;
-}
-
 // ---------------------------------------------------------------------------
 // BatchNormalization
 // ---------------------------------------------------------------------------
@@ -226,7 +223,7 @@ export class BatchNormalization extends tf.layers.Layer {
     const dim = shape[axis];
     if (dim === null) {
       throw new Error(
-        `BatchNormalization "${this.name}": the normalised axis ${this.axis} of input shape ${fmtShape(shape)} must be known.`,
+        `BatchNormalization "${this.name}": the normalised axis ${this.axis} of input shape ${formatShape(shape)} must be known.`,
       );
     }
     this.inputSpec = [new tf.InputSpec({ ndim: shape.length, axes: { [axis]: dim } })];
@@ -266,63 +263,27 @@ export class BatchNormalization extends tf.layers.Layer {
   override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor {
     return tf.tidy(() => {
       const x = oneTensor(inputs);
-      const rank = x.rank;
-      const axis = this.positiveAxis(rank);
-      const reductionAxes: number[] = [];
-      for (let i = 0; i < rank; i++) if (i !== axis) reductionAxes.push(i);
-      const movingMean = this.movingMean!;
-      const movingVariance = this.movingVariance!;
-
       const training = kwargs["training"] === true && !this.isFrozen();
-      if (axis === 3) {
-        const fused = fusedBatchNorm({
-          x,
-          gamma: this.gamma?.read() ?? null,
-          beta: this.beta?.read() ?? null,
-          epsilon: this.epsilon,
-          training,
-          mean: training ? undefined : movingMean.read(),
-          variance: training ? undefined : movingVariance.read(),
-        });
-        if (fused !== null) {
-          if (training) this.updateMovingStatistics(fused.batchMean!, fused.batchVariance!);
-          return fused.y;
-        }
-      }
-
-      let mean: Tensor;
-      let variance: Tensor;
-      if (training) {
-        // Biased batch variance, as tf.nn.moments (Keras 3 uses it for both the
-        // normalisation and the moving-average update).
-        const moments = tf.moments(x, reductionAxes, false);
-        mean = moments.mean;
-        variance = moments.variance;
-        this.updateMovingStatistics(mean, variance);
-      } else {
-        mean = movingMean.read();
-        variance = movingVariance.read();
-      }
-
-      // y = x * inv + (beta - mean * inv), inv = gamma / sqrt(variance + epsilon):
-      // the same arrangement as tf.nn.batch_normalization, differentiable in x,
-      // gamma, beta and (through the moments) the batch statistics.
-      const broadcastShape: number[] = new Array(rank).fill(1);
-      broadcastShape[axis] = x.shape[axis];
-      let inv = tf.rsqrt(tf.add(variance, this.epsilon));
-      if (this.gamma !== null) inv = tf.mul(inv, this.gamma.read());
-      let offset = tf.neg(tf.mul(mean, inv));
-      if (this.beta !== null) offset = tf.add(offset, this.beta.read());
-      return tf.add(tf.mul(x, tf.reshape(inv, broadcastShape)), tf.reshape(offset, broadcastShape));
+      const out = normalize({
+        x,
+        axis: this.positiveAxis(x.rank),
+        gamma: this.gamma?.read() ?? null,
+        beta: this.beta?.read() ?? null,
+        epsilon: this.epsilon,
+        training,
+        mean: training ? undefined : this.movingMean!.read(),
+        variance: training ? undefined : this.movingVariance!.read(),
+      });
+      if (training) this.updateMovingStatistics(out.batchMean!, out.batchVariance!);
+      return out.y;
     });
   }
 
   /** moving = moving * momentum + batch * (1 - momentum), for the mean and the (biased) variance. */
   private updateMovingStatistics(batchMean: Tensor, batchVariance: Tensor): void {
-    const m = this.momentum;
     tf.tidy(() => {
-      this.movingMean!.write(tf.add(tf.mul(this.movingMean!.read(), m), tf.mul(batchMean, 1 - m)));
-      this.movingVariance!.write(tf.add(tf.mul(this.movingVariance!.read(), m), tf.mul(batchVariance, 1 - m)));
+      this.movingMean!.write(movingAverage(this.movingMean!.read(), batchMean, this.momentum));
+      this.movingVariance!.write(movingAverage(this.movingVariance!.read(), batchVariance, this.momentum));
     });
   }
 
@@ -406,7 +367,7 @@ export class UpSampling3D extends tf.layers.Layer {
     const shape = oneShape(inputShape);
     if (shape.length !== 5) {
       throw new Error(
-        `UpSampling3D "${this.name}" expects a rank-5 input (batch, dim1, dim2, dim3, channels), got shape ${fmtShape(shape)}. ` +
+        `UpSampling3D "${this.name}" expects a rank-5 input (batch, dim1, dim2, dim3, channels), got shape ${formatShape(shape)}. ` +
           `Reshape images first, e.g. (28, 28, 1) to (28, 28, 1, 1).`,
       );
     }

@@ -1,7 +1,7 @@
 /**
  * A model's layers as Keras lists them (`for i, layer in enumerate(model.layers)`
  * and `model.summary()`): index, name, class as Keras prints it, output shape,
- * parameter count, trainability.
+ * parameter count, trainability; and the parameter counts that end `summary()`.
  */
 import type { LayersModel } from "@tensorflow/tfjs";
 import { kerasClassName } from "../layers";
@@ -23,6 +23,13 @@ export interface LayerRow {
   params: number;
   /** `layer.trainable`. */
   trainable: boolean;
+}
+
+/** Parameter counts as Keras's `summary()` ends: total, trainable and non-trainable. */
+export interface ParamCounts {
+  total: number;
+  trainable: number;
+  nonTrainable: number;
 }
 
 /** Alias, for readers who look for the longer name. */

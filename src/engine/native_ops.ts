@@ -9,11 +9,12 @@
  *   - `FusedBatchNormV3` normalises and, in training, returns the batch statistics;
  *   - `FusedBatchNormGradV3` returns the gradients with respect to x, scale and offset.
  *
- * `fusedBatchNorm()` runs them with the semantics of `src/layers.ts`'s BatchNormalization
- * (Keras 3): in training, batch mean and biased batch variance, returned for the moving-average
- * update; otherwise the given statistics. It applies to 4-D channels-last float32 inputs on the
- * `tensorflow` backend (`@tensorflow/tfjs-node` or `-gpu`); elsewhere it returns `null` and the
- * layer falls back to its elementwise code. The two agree to float rounding (test/native_ops.test.ts).
+ * `fusedBatchNorm()` runs them with the semantics of the BatchNormalization layer
+ * (../keras/layers.ts, Keras 3): in training, batch mean and biased batch variance, returned for the
+ * moving-average update; otherwise the given statistics. It applies to 4-D channels-last float32
+ * inputs on the `tensorflow` backend (`@tensorflow/tfjs-node` or `-gpu`); elsewhere it returns `null`
+ * and `normalize` (../keras/normalization.ts) falls back to its elementwise functions. The two agree
+ * to float rounding (test/native_ops.test.ts, test/normalization.test.ts).
  *
  * The gradient of ReLU is the same story on a smaller scale: TF.js computes `dy * step(x)` (three
  * kernels, and its `Step` kernel is slow); TensorFlow's `ReluGrad(dy, x)` does it in one pass. This

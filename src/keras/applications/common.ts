@@ -3,7 +3,8 @@
  * layer defaults (where TF.js's differ), and `obtain_input_shape`'s checks.
  */
 import type { LayersModel, SymbolicTensor } from "@tensorflow/tfjs";
-import { tf } from "../backend";
+import { tf } from "../../engine/backend";
+import { formatShape } from "../../util/format";
 import { BatchNormalization, type BatchNormalizationArgs, type Shape } from "../layers";
 
 /** An image input shape, channels last: (height, width, channels); `null` for a free height or width. */
@@ -119,11 +120,8 @@ export class KerasLayers {
   }
 }
 
-/** A shape as Python prints a tuple: `(None, 84, 84, 3)`. */
-export function formatShape(shape: ReadonlyArray<number | null | undefined>): string {
-  const parts = shape.map((d) => (d === null || d === undefined ? "None" : String(d)));
-  return parts.length === 1 ? `(${parts[0]},)` : `(${parts.join(", ")})`;
-}
+/** A shape as Python prints a tuple: `(None, 84, 84, 3)` (from ../../util/format.ts). */
+export { formatShape };
 
 export interface InputShapeCheck {
   /** The application, for messages ("InceptionV3"). */

@@ -1,0 +1,54 @@
+/**
+ * What a model keeps of the graph engine (./graph/): its compiled graphs, by what they compute, each
+ * made on first use and kept (one TensorFlow session each) until released; and a compiled training
+ * step as a `Trainer` of the fit loop (./loop.ts), the graph engine's counterpart of
+ * ./training.ts's `eagerTrainer`.
+ */
+import type * as TF from "@tensorflow/tfjs";
+import type { KerasAdam } from "./adam";
+import { CompiledModel } from "./graph/compiled";
+import type { Trainer } from "./loop";
+
+/** One model's compiled graphs, by key. */
+export class CompiledGraphs {
+  private readonly graphs = new Map<string, Promise<CompiledModel>>();
+
+  /** The graph under `key`, compiled by `make` on first use; a compilation that fails is forgotten. */
+  get(key: string, make: () => Promise<CompiledModel>): Promise<CompiledModel> {
+    let p = this.graphs.get(key);
+    if (!p) {
+      p = make();
+      this.graphs.set(key, p);
+      p.catch(() => this.graphs.delete(key));
+    }
+    return p;
+  }
+
+  /** Releases the TensorFlow sessions of the graphs whose key passes `which` (all of them by default). */
+  release(which: (key: string) => boolean = () => true): void {
+    for (const [key, p] of [...this.graphs]) {
+      if (!which(key)) continue;
+      this.graphs.delete(key);
+      p.then((c) => c.dispose()).catch(() => undefined);
+    }
+  }
+
+  /**
+   * The training step of `target` (`model` itself, or the layers after its frozen prefix, which
+   * share its weights) as a trainer: `model`'s trainable weights and Keras 3 Adam optimizer, a step
+   * seed for dropout. Kept under `scope` with the weights and Adam's constants in the key.
+   */
+  async trainer(model: TF.LayersModel, target: TF.LayersModel, scope: string): Promise<Trainer> {
+    const optimizer = model.optimizer as unknown as KerasAdam;
+    const trainable = (model as unknown as { collectedTrainableWeights: TF.LayerVariable[] }).collectedTrainableWeights;
+    const adam = { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon };
+    const key = `${scope}/${trainable.map((v) => v.id).join(",")}/${adam.beta1},${adam.beta2},${adam.epsilon}`;
+    const compiled = await this.get(key, () => CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }));
+    const seed = Math.floor(Math.random() * 2 ** 30);
+    let step = 0;
+    return {
+      trainBatch: (xs, y) => compiled.trainStep(xs, y, model.optimizer as unknown as KerasAdam, [seed, step++ % 2 ** 30]),
+      evaluateBatch: (xs, y) => compiled.evaluateBatch(xs, y),
+    };
+  }
+}

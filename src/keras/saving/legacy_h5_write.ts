@@ -1,0 +1,139 @@
+/**
+ * Writing Keras's legacy HDF5 weight files (the layout of the `keras.applications` weight files;
+ * see ./legacy_h5_read.ts), which Python Keras's `model.load_weights(path)` loads into a model of the
+ * same architecture. Written to a temporary name beside the file, read back, then renamed.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type * as TF from "@tensorflow/tfjs";
+import type { LayerVariable } from "@tensorflow/tfjs";
+import type * as H5 from "h5wasm";
+import { tempPathBeside } from "../../util/files";
+import { describeError, h5wasm, withH5Errors } from "./h5wasm";
+import { KerasWeightsError, readKerasH5 } from "./legacy_h5_read";
+import { kerasLegacyWeights } from "./weight_order";
+
+/** "kernel" for a TF.js variable originally named "conv2d_1/kernel". */
+function shortWeightName(v: LayerVariable): string {
+  const n = v.originalName || v.name;
+  return n.slice(n.lastIndexOf("/") + 1).replace(/:\d+$/, "");
+}
+
+/** Keras's limit for one attribute (keras/src/legacy/saving/legacy_h5_format.py). */
+const HDF5_OBJECT_HEADER_LIMIT = 64512;
+
+/** The Keras version whose legacy layout the written files follow (their weights need no conversion). */
+export const WRITTEN_KERAS_VERSION = "2.15.0";
+
+/**
+ * Writes a list of strings as a fixed-length ASCII array attribute, split like
+ * Keras into `name0`, `name1`, … when it would exceed 64 KB.
+ */
+function writeStringListAttr(obj: H5.Group, name: string, values: string[]): void {
+  if (values.length === 0) {
+    // What Keras writes for a layer without weights: an empty array.
+    obj.create_attribute(name, new Float32Array(0), [0], "<f4");
+    return;
+  }
+  const itemSize = Math.max(1, ...values.map((v) => Buffer.byteLength(v, "utf8")));
+  if (itemSize > HDF5_OBJECT_HEADER_LIMIT) throw new Error(`The name "${values.find((v) => Buffer.byteLength(v) === itemSize)}" is too long for an HDF5 attribute.`);
+  const nonAscii = values.some((v) => /[^\x00-\x7f]/.test(v));
+  const dtype = `${nonAscii ? "S" : "A"}${itemSize}`;
+  // numpy.array_split: the first (n % k) chunks get one more item.
+  let chunks = 1;
+  const chunkBytes = (k: number) => Math.ceil(values.length / k) * itemSize;
+  while (chunkBytes(chunks) > HDF5_OBJECT_HEADER_LIMIT) chunks++;
+  if (chunks === 1) {
+    obj.create_attribute(name, values, [values.length], dtype);
+    return;
+  }
+  const base = Math.floor(values.length / chunks);
+  const extra = values.length % chunks;
+  let pos = 0;
+  for (let c = 0; c < chunks; c++) {
+    const n = base + (c < extra ? 1 : 0);
+    const part = values.slice(pos, pos + n);
+    pos += n;
+    obj.create_attribute(`${name}${c}`, part, [part.length], dtype);
+  }
+}
+
+function writeScalarStringAttr(obj: H5.Group, name: string, value: string): void {
+  obj.create_attribute(name, value, null, `A${Math.max(1, Buffer.byteLength(value))}`);
+}
+
+type LayerToWrite = { name: string; weights: Array<{ name: string; shape: number[]; values: Float32Array }> };
+
+function writeLayers(f: H5.File, layers: LayerToWrite[]): void {
+  const names = layers.map((l) => l.name);
+  writeStringListAttr(f, "layer_names", names);
+  writeScalarStringAttr(f, "backend", "tensorflow");
+  writeScalarStringAttr(f, "keras_version", WRITTEN_KERAS_VERSION);
+  for (const layer of [...layers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const g = f.create_group(layer.name);
+    writeStringListAttr(g, "weight_names", layer.weights.map((w) => w.name));
+    const made = new Set<string>();
+    for (const w of layer.weights) {
+      // h5wasm does not create intermediate groups.
+      const parts = w.name.split("/");
+      for (let i = 1; i < parts.length; i++) {
+        const sub = parts.slice(0, i).join("/");
+        if (!made.has(sub)) {
+          g.create_group(sub);
+          made.add(sub);
+        }
+      }
+      g.create_dataset({ name: w.name, data: w.values, shape: w.shape, dtype: "<f4" });
+    }
+  }
+}
+
+/**
+ * Saves the model's weights as a legacy Keras `.h5` file (the layout of the
+ * `keras.applications` weight files), which Python Keras's
+ * `model.load_weights(path)` loads into a model of the same architecture.
+ * Weights are named `<layer>/<weight>:0` as Keras 2 named them. The file is
+ * written to a temporary name in the same folder, then renamed.
+ */
+export async function saveKerasWeights(model: TF.LayersModel, file: string): Promise<void> {
+  const h5 = await h5wasm();
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = tempPathBeside(path.resolve(file), "tmp");
+  // Read the values first (async), then write synchronously.
+  const layers: LayerToWrite[] = [];
+  for (const layer of model.layers) {
+    const owned = kerasLegacyWeights(layer);
+    const used = new Set<string>();
+    const weights: Array<{ name: string; shape: number[]; values: Float32Array }> = [];
+    for (const w of owned) {
+      let name = `${w.owner.name}/${shortWeightName(w.variable)}`;
+      for (let i = 1; used.has(name); i++) name = `${w.owner.name}/${shortWeightName(w.variable)}_${i}`;
+      used.add(name);
+      const t = w.variable.read();
+      const data = t.dtype === "float32" ? ((await t.data()) as Float32Array) : Float32Array.from(await t.data());
+      weights.push({ name: `${name}:0`, shape: [...t.shape], values: data });
+    }
+    layers.push({ name: layer.name, weights });
+  }
+  const names = layers.map((l) => l.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new Error(`Two layers of the model are named "${dup}"; Keras weight files need unique layer names.`);
+  try {
+    withH5Errors(h5, () => {
+      const f = new h5.File(tmp, "w", { libver: ["earliest", "v110"] });
+      try {
+        writeLayers(f, layers);
+      } finally {
+        f.close();
+      }
+    });
+    // Check that everything landed (h5wasm can fail silently).
+    const back = await readKerasH5(tmp);
+    const lost = layers.find((l, i) => back.layers[i]?.name !== l.name || back.layers[i].weights.length !== l.weights.length);
+    if (lost || back.layers.length !== layers.length) throw new Error(`the written file does not read back as written (layer "${lost?.name ?? "?"}")`);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new KerasWeightsError(file, `Could not save the weights to ${file}: ${describeError(e)}`);
+  }
+}

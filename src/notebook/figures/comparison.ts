@@ -1,0 +1,198 @@
+/**
+ * Training runs with different freeze depths side by side: `comparisonPlot` (test accuracy and
+ * training time per depth) and `comparisonTable` (the same as an HTML table).
+ */
+import type * as PlotTypes from "@observablehq/plot";
+import { compactCount, escapeHtml, formatDuration, percent, thousands } from "../../util/format";
+import { card } from "./card";
+import { plotBody, plotLib, text, type DomElement } from "./dom";
+import type { Figure } from "./figure";
+import { BORDER, PAD } from "./theme";
+
+/** One training run, for comparing freeze depths. */
+export interface ComparisonRun {
+  /** Frozen base layers: a count, or a layer name. */
+  freezeDepth: number | string;
+  trainableParams: number;
+  /** Accuracy on the test set, in [0, 1] (absent: not evaluated yet). */
+  testAccuracy?: number;
+  /** Training time in seconds. */
+  seconds?: number;
+}
+
+export interface ComparisonPlotOptions {
+  title?: string;
+}
+
+interface RunRow {
+  key: string;
+  run: ComparisonRun;
+  best: boolean;
+}
+
+function runRows(runs: ComparisonRun[]): RunRow[] {
+  const seen = new Map<string, number>();
+  let best = -1;
+  runs.forEach((r, i) => {
+    if (r.testAccuracy !== undefined && Number.isFinite(r.testAccuracy) && (best < 0 || r.testAccuracy > (runs[best].testAccuracy as number))) best = i;
+  });
+  return runs.map((run, i) => {
+    const base = String(run.freezeDepth);
+    const k = (seen.get(base) ?? 0) + 1;
+    seen.set(base, k);
+    return { key: k === 1 ? base : `${base} (#${k})`, run, best: i === best };
+  });
+}
+
+/**
+ * Test accuracy (dots, labelled) and training time (bars) per freeze depth,
+ * for runs in the order given; the best accuracy is highlighted.
+ */
+export function comparisonPlot(runs: ComparisonRun[], options: ComparisonPlotOptions = {}): Figure {
+  // Numeric depths are shown in increasing order (then a line joins the dots); otherwise in the order given.
+  const numeric = runs.every((r) => typeof r.freezeDepth === "number");
+  const given = runRows(runs);
+  const rows = numeric ? given.slice().sort((a, b) => (a.run.freezeDepth as number) - (b.run.freezeDepth as number)) : given;
+  const Plot = plotLib();
+  const keys = rows.map((r) => r.key);
+  const panelWidth = Math.max(260, Math.min(520, 70 + keys.length * 100));
+  const height = 260;
+  const gap = 28;
+  const tickLabel = (k: string) => {
+    const r = rows.find((row) => row.key === k);
+    return r ? `${k}\n${compactCount(r.run.trainableParams)} trainable` : k;
+  };
+  const common = {
+    width: panelWidth,
+    height,
+    marginLeft: 56,
+    marginRight: 12,
+    marginTop: 24,
+    marginBottom: 58,
+  };
+  const xAxis: PlotTypes.ScaleOptions = {
+    domain: keys,
+    label: "Freeze depth (frozen base layers)",
+    labelAnchor: "center",
+    labelArrow: "none",
+    labelOffset: 50,
+    tickFormat: tickLabel,
+    padding: 0.3,
+  };
+  const accRows = rows.filter((r) => r.run.testAccuracy !== undefined && Number.isFinite(r.run.testAccuracy));
+  const timeRows = rows.filter((r) => r.run.seconds !== undefined && Number.isFinite(r.run.seconds));
+  const accs = accRows.map((r) => r.run.testAccuracy as number);
+  const lo = accs.length ? Math.min(...accs) : 0;
+  const hi = accs.length ? Math.max(...accs) : 1;
+  const spread = Math.max(hi - lo, 0.02);
+  const accDomain = [Math.max(0, lo - spread * 0.6), Math.min(1, hi + spread * 0.6)];
+  const best = rows.find((r) => r.best);
+  const panelTitle = (s: string) => text(s, { "font-size": 12, "font-weight": 600, x: 0, y: 0 });
+  const body = (top: number): DomElement[] => {
+    const accTitle = panelTitle("Test accuracy");
+    accTitle.setAttribute("x", String(PAD + common.marginLeft));
+    accTitle.setAttribute("y", String(top + 12));
+    const timeTitle = panelTitle("Training time (seconds)");
+    timeTitle.setAttribute("x", String(PAD + panelWidth + gap + common.marginLeft));
+    timeTitle.setAttribute("y", String(top + 12));
+    return [
+      accTitle,
+      timeTitle,
+      plotBody(
+        {
+          ...common,
+          x: xAxis,
+          y: { domain: accDomain, label: null, grid: true, tickFormat: (v: number) => percent(v, spread < 0.05 ? 1 : 0) },
+          marks: [
+            Plot.frame({ stroke: BORDER }),
+            numeric && accRows.length > 1 ? Plot.line(accRows, { x: "key", y: (r: RunRow) => r.run.testAccuracy, stroke: BORDER, strokeWidth: 1.5 }) : null,
+            Plot.dot(accRows, {
+              x: "key",
+              y: (r: RunRow) => r.run.testAccuracy,
+              r: 5.5,
+              fill: (r: RunRow) => (r.best ? "#0969da" : "#8cb4e8"),
+              stroke: (r: RunRow) => (r.best ? "#0550ae" : "#5a8fd6"),
+              title: (r: RunRow) => `freeze ${r.key}: ${percent(r.run.testAccuracy as number, 2)}`,
+            }),
+            ...[true, false].map((isBest) =>
+              Plot.text(
+                accRows.filter((r) => r.best === isBest),
+                {
+                  x: "key",
+                  y: (r: RunRow) => r.run.testAccuracy,
+                  text: (r: RunRow) => percent(r.run.testAccuracy as number, 2),
+                  dy: -13,
+                  fontSize: 11,
+                  fontWeight: isBest ? 700 : 400,
+                },
+              ),
+            ),
+          ],
+        },
+        PAD,
+        top + 4,
+      ),
+      plotBody(
+        {
+          ...common,
+          x: xAxis,
+          y: { label: null, grid: true, nice: true, zero: true, insetTop: 14 },
+          marks: [
+            Plot.frame({ stroke: BORDER }),
+            Plot.barY(timeRows, {
+              x: "key",
+              y: (r: RunRow) => r.run.seconds,
+              fill: (r: RunRow) => (r.best ? "#0969da" : "#8cb4e8"),
+              title: (r: RunRow) => `freeze ${r.key}: ${formatDuration(r.run.seconds as number)}`,
+            }),
+            Plot.text(timeRows, {
+              x: "key",
+              y: (r: RunRow) => r.run.seconds,
+              text: (r: RunRow) => formatDuration(r.run.seconds as number),
+              dy: -8,
+              fontSize: 11,
+            }),
+          ],
+        },
+        PAD + panelWidth + gap,
+        top + 4,
+      ),
+    ];
+  };
+  const caption = best
+    ? `Best: freeze depth ${best.key}, ${percent(best.run.testAccuracy as number, 2)} test accuracy with ${thousands(best.run.trainableParams)} trainable parameters` +
+      (best.run.seconds !== undefined ? ` in ${formatDuration(best.run.seconds)}.` : ".") +
+      (rows.length === 1 ? " Train again with another freeze depth to compare." : "")
+    : runs.length === 0
+      ? "No runs yet."
+      : "No run evaluated on the test set yet.";
+  return card({
+    name: "freeze-comparison",
+    title: options.title ?? "Freeze depths compared",
+    body,
+    bodyWidth: 2 * panelWidth + gap,
+    bodyHeight: height + 4,
+    caption,
+  });
+}
+
+/** The runs as an HTML table (freeze depth, trainable parameters, test accuracy, time); the best accuracy in bold. */
+export function comparisonTable(runs: ComparisonRun[]): string {
+  const rows = runRows(runs);
+  const th = (s: string, align = "right") => `<th style="text-align:${align};padding:4px 10px">${escapeHtml(s)}</th>`;
+  const td = (s: string, bold: boolean, align = "right") =>
+    `<td style="text-align:${align};padding:4px 10px;font-variant-numeric:tabular-nums">${bold ? `<strong>${escapeHtml(s)}</strong>` : escapeHtml(s)}</td>`;
+  const body = rows
+    .map(
+      (r) =>
+        `<tr>${td(r.key, false, "left")}${td(thousands(r.run.trainableParams), false)}` +
+        `${td(r.run.testAccuracy === undefined ? "—" : percent(r.run.testAccuracy, 2), r.best)}` +
+        `${td(r.run.seconds === undefined ? "—" : formatDuration(r.run.seconds), false)}</tr>`,
+    )
+    .join("");
+  return (
+    `<table class="kt-comparison-table" style="border-collapse:collapse">` +
+    `<thead><tr>${th("Freeze depth", "left")}${th("Trainable parameters")}${th("Test accuracy")}${th("Training time")}</tr></thead>` +
+    `<tbody>${body || `<tr><td colspan="4" style="padding:4px 10px">No runs yet.</td></tr>`}</tbody></table>`
+  );
+}

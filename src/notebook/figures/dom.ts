@@ -1,0 +1,102 @@
+/**
+ * A minimal DOM for drawing figures outside a browser: one jsdom window, created on first use, typed
+ * structurally so that no DOM library is needed; small element builders; and Observable Plot run in
+ * it (ESM-only, loaded through Node's require of ES modules, Node ≥ 20.19). Both are loaded on first
+ * use, so importing the figures is cheap.
+ */
+import type * as PlotTypes from "@observablehq/plot";
+import { SVG_NS } from "./theme";
+
+export interface DomNode {
+  readonly nodeName: string;
+  readonly firstChild: DomNode | null;
+  textContent: string | null;
+  appendChild(node: DomNode): unknown;
+  removeChild(node: DomNode): unknown;
+}
+
+export interface DomElement extends DomNode {
+  setAttribute(name: string, value: string): void;
+  getAttribute(name: string): string | null;
+}
+
+export interface DomDocument {
+  createElementNS(ns: string, tag: string): DomElement;
+}
+
+export interface Dom {
+  document: DomDocument;
+  serialize(node: DomElement): string;
+}
+
+let dom: Dom | undefined;
+let plotModule: typeof PlotTypes | undefined;
+
+/** One jsdom window, created on first use and reused. */
+export function getDom(): Dom {
+  if (!dom) {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { JSDOM } = require("jsdom");
+    const window = new JSDOM("<!DOCTYPE html><html><body></body></html>").window;
+    const serializer = new window.XMLSerializer();
+    dom = {
+      document: window.document as DomDocument,
+      serialize: (node: DomElement) => serializer.serializeToString(node) as string,
+    };
+  }
+  return dom;
+}
+
+export function plotLib(): typeof PlotTypes {
+  if (!plotModule) plotModule = require("@observablehq/plot") as typeof PlotTypes;
+  return plotModule;
+}
+
+export type Attrs = Record<string, string | number | undefined>;
+
+export function el(tag: string, attrs: Attrs = {}, children: (DomNode | string)[] = []): DomElement {
+  const doc = getDom().document;
+  const e = doc.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined) e.setAttribute(k, String(v));
+  for (const c of children) {
+    if (typeof c === "string") {
+      const t = doc.createElementNS(SVG_NS, "tspan");
+      t.textContent = c;
+      e.appendChild(t);
+    } else e.appendChild(c);
+  }
+  return e;
+}
+
+export function text(content: string, attrs: Attrs): DomElement {
+  const t = el("text", attrs);
+  t.textContent = content;
+  return t;
+}
+
+export function tooltip(content: string): DomElement {
+  const t = el("title");
+  t.textContent = content;
+  return t;
+}
+
+/** Runs Plot.plot in jsdom and returns its marks in a <g>, without Plot's <style>, ready to place on a card. */
+export function plotBody(options: PlotTypes.PlotOptions, x: number, y: number): DomElement {
+  const Plot = plotLib();
+  const svg = Plot.plot({
+    ...options,
+    document: getDom().document as unknown as PlotTypes.PlotOptions["document"],
+  }) as unknown as DomElement;
+  const g = el("g", {
+    class: "kt-plot",
+    transform: `translate(${x},${y})`,
+    fill: "currentColor",
+    "font-size": 11,
+    "text-anchor": "middle",
+  });
+  for (let c = svg.firstChild; c; c = svg.firstChild) {
+    if (c.nodeName.toLowerCase() === "style") svg.removeChild(c);
+    else g.appendChild(c);
+  }
+  return g;
+}

@@ -1,0 +1,146 @@
+/**
+ * `historyPlot`: training and validation curves per epoch (accuracy or loss), like the tutorial's
+ * "model accuracy" and "model loss" figures.
+ */
+import { fixed } from "../../util/format";
+import { card, type LegendItem } from "./card";
+import { plotBody, plotLib } from "./dom";
+import type { Figure } from "./figure";
+import { BORDER, CARD, PAD, TRAIN, VALIDATION } from "./theme";
+
+/** Keras-style history: one number per epoch. TF.js's `acc` / `val_acc` are accepted too. */
+export interface HistoryRecord {
+  loss?: ArrayLike<number>;
+  accuracy?: ArrayLike<number>;
+  val_loss?: ArrayLike<number>;
+  val_accuracy?: ArrayLike<number>;
+  acc?: ArrayLike<number>;
+  val_acc?: ArrayLike<number>;
+}
+
+export interface HistoryPlotOptions {
+  metric: "accuracy" | "loss";
+  /** Default: "Model accuracy" / "Model loss", as in the tutorial. */
+  title?: string;
+  width?: number;
+  height?: number;
+}
+
+function series(h: Record<string, unknown>, keys: string[]): number[] | undefined {
+  for (const k of keys) {
+    const v = h[k];
+    if (v != null && typeof (v as ArrayLike<number>).length === "number" && typeof v !== "string") {
+      return Array.from(v as ArrayLike<number>, Number);
+    }
+  }
+  return undefined;
+}
+
+/** Integer ticks 1, …, n: every epoch when few, else 1 and multiples of a round step. */
+function epochTicks(n: number): number[] {
+  if (n <= 12) return Array.from({ length: n }, (_, i) => i + 1);
+  const raw = n / 8;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
+  const ticks = [1];
+  for (let t = step; t <= n; t += step) if (t > 1) ticks.push(t);
+  return ticks;
+}
+
+/**
+ * Training and validation curves per epoch, like the tutorial's "model
+ * accuracy" and "model loss" figures: lines with dots, epochs from 1.
+ * `history` is Keras-style (`loss`, `accuracy`, `val_loss`, `val_accuracy`,
+ * one number per epoch; the validation series may be absent), or an object
+ * with such a `history` field (TF.js's History).
+ */
+export function historyPlot(history: HistoryRecord | { history: HistoryRecord }, options: HistoryPlotOptions): Figure {
+  const metric = options.metric;
+  if (metric !== "accuracy" && metric !== "loss") throw new Error(`metric must be "accuracy" or "loss", got ${JSON.stringify(metric)}.`);
+  const h = ("history" in history && history.history ? history.history : history) as Record<string, unknown>;
+  const trainKeys = metric === "accuracy" ? ["accuracy", "acc"] : ["loss"];
+  const train = series(h, trainKeys);
+  const validation = series(h, trainKeys.map((k) => `val_${k}`));
+  if (!train && !validation) {
+    throw new Error(`The history has no "${metric}" values (it has: ${Object.keys(h).join(", ") || "nothing"}).`);
+  }
+  type Point = { epoch: number; value: number; series: string };
+  const points: Point[] = [];
+  const legend: LegendItem[] = [];
+  const add = (values: number[] | undefined, name: string, color: string) => {
+    if (!values || values.length === 0) return;
+    values.forEach((value, i) => points.push({ epoch: i + 1, value, series: name }));
+    legend.push({ label: name, color, kind: "line", key: name });
+  };
+  add(train, "train", TRAIN);
+  add(validation, "validation", VALIDATION);
+  const epochs = Math.max(train?.length ?? 0, validation?.length ?? 0);
+  const label = metric === "accuracy" ? "Accuracy" : "Loss";
+  const width = options.width ?? 560;
+  const height = options.height ?? 320;
+  const Plot = plotLib();
+  const finite = points.filter((p) => Number.isFinite(p.value));
+  const body = (top: number) => [
+    plotBody(
+      {
+        width,
+        height,
+        marginLeft: 72,
+        marginRight: 20,
+        marginTop: 12,
+        marginBottom: 44,
+        x: {
+          type: "linear",
+          // A single epoch sits in the middle rather than at the left edge.
+          domain: epochs <= 1 ? [0.5, 1.5] : [1, epochs],
+          ticks: epochTicks(epochs),
+          tickFormat: "d",
+          label: "Epoch",
+          labelAnchor: "center",
+          labelArrow: "none",
+          labelOffset: 36,
+          inset: 12,
+        },
+        y: {
+          label,
+          labelAnchor: "center",
+          labelArrow: "none",
+          labelOffset: 60,
+          grid: true,
+          nice: true,
+          inset: 6,
+        },
+        color: { domain: ["train", "validation"], range: [TRAIN, VALIDATION] },
+        marks: [
+          Plot.frame({ stroke: BORDER, fill: "none" }),
+          Plot.lineY(points, { x: "epoch", y: "value", stroke: "series", z: "series", strokeWidth: 2 }),
+          epochs <= 60
+            ? Plot.dot(finite, {
+                x: "epoch",
+                y: "value",
+                fill: "series",
+                r: 3.5,
+                stroke: CARD,
+                strokeWidth: 1,
+                title: (d: Point) => `${d.series}, epoch ${d.epoch}: ${fixed(d.value, 4)}`,
+              })
+            : null,
+        ],
+      },
+      PAD,
+      top,
+    ),
+  ];
+  const finalParts: string[] = [];
+  if (train?.length) finalParts.push(`train ${fixed(train[train.length - 1], 4)}`);
+  if (validation?.length) finalParts.push(`validation ${fixed(validation[validation.length - 1], 4)}`);
+  return card({
+    name: `history-${metric}`,
+    title: options.title ?? (metric === "accuracy" ? "Model accuracy" : "Model loss"),
+    legend,
+    body,
+    bodyWidth: width,
+    bodyHeight: height,
+    caption: `${label} after epoch ${epochs}: ${finalParts.join(", ")}.`,
+  });
+}

@@ -1,0 +1,13 @@
+/** Colours, font and spacing of the figures: the card is white, with dark text, whatever the notebook theme. */
+
+export const SVG_NS = "http://www.w3.org/2000/svg";
+export const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif";
+export const INK = "#1f2328";
+export const MUTED = "#57606a";
+export const BORDER = "#d0d7de";
+export const CARD = "#ffffff";
+export const RED = "#cf222e";
+/** matplotlib's first two colours, as in the tutorial's figures. */
+export const TRAIN = "#1f77b4";
+export const VALIDATION = "#ff7f0e";
+export const PAD = 16;
