@@ -60,6 +60,8 @@ export {
   type Preprocessing,
   type TransferModelOptions,
   type TransferFitOptions,
+  type FreezeOptions,
+  type InferenceOptions,
   type FreezeReport,
   type ParamCounts,
   type RunRecord,
@@ -76,6 +78,8 @@ export {
   type Evaluation,
   type Predictions,
 } from "./engine/training";
+export { BestWeights, ModelCheckpoint, type Monitor, type ModelCheckpointOptions } from "./engine/callbacks";
+export { KerasAdam, type AdamSettings } from "./engine/adam";
 export { pickExamples, labelledDigits, type ExamplePick, type LabelledDigit } from "./notebook/examples";
 export {
   historyPlot,

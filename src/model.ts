@@ -23,7 +23,10 @@ import type { FreezeInfo } from "./notebook/report";
 import { closestNames } from "./util/names";
 import { CompiledModel } from "./engine/graph/compiled";
 import { CompiledGraphs } from "./engine/graphs";
-import { evaluateRows, runFit, watchInterrupts, type Trainer } from "./engine/loop";
+import { saveKerasWeights } from "./keras/saving/legacy_h5_write";
+import { BestWeights, ModelCheckpoint, type ModelCheckpointOptions, type Monitor } from "./engine/callbacks";
+import { callbackList, evaluateRows, runFit, watchInterrupts, type Callbacks, type Trainer } from "./engine/loop";
+import type { KerasAdam } from "./engine/adam";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import {
   KERAS_ADAM,
@@ -35,6 +38,7 @@ import {
   loopOptions,
   predictions,
   settle,
+  validationSplitIndex,
   type AdamSettings,
   type Evaluation,
   type FitOptions,
@@ -93,6 +97,24 @@ export interface TransferFitOptions extends FitOptions {
   cacheBudgetBytes?: number;
   /** "graph" (the default on native TensorFlow), "eager", or "auto"; see src/engine/select.ts. */
   engine?: EngineChoice;
+  /**
+   * Keep the weights of the best epoch and put them back when training ends (Keras's
+   * `EarlyStopping(restore_best_weights=True)` without the stopping): true monitors "val_loss"
+   * (or "loss" without validation), or name the metric ("val_accuracy", ...).
+   */
+  bestWeights?: boolean | Monitor;
+  /**
+   * Write the model during training (Keras's `ModelCheckpoint`): a path (written when the validation
+   * loss improves), or `{ filepath, monitor, saveBestOnly }`; `{epoch:02d}` in the path is the epoch.
+   * A `.h5` path holds the weights (Keras's legacy layout, `loadKerasWeights` / Keras's `load_weights`).
+   */
+  checkpoint?: string | ModelCheckpointOptions;
+}
+
+/** Options of `TransferModel.freeze`. */
+export interface FreezeOptions {
+  /** Learning rate of the fresh Adam optimizer (default: the model's, 0.001 unless built with another). */
+  learningRate?: number;
 }
 
 /** Options of `TransferModel.evaluate` and `predict`. */
@@ -117,6 +139,12 @@ export interface RunRecord {
   prefixCached: boolean;
   /** The engine that trained ("graph" or "eager"). */
   engine: EngineName;
+  /** Adam's learning rate during the run. */
+  learningRate: number;
+  /** The run whose trained weights this one started from (absent: the weights the model was built with). */
+  startedFrom?: number;
+  /** With `bestWeights`: the epoch (1-based) whose weights the model kept. */
+  bestEpoch?: number;
   /** Filled in by `evaluate` after the run. */
   testAccuracy?: number;
   testLoss?: number;
@@ -149,6 +177,8 @@ export class TransferModel {
   private readonly graph: { input: TF.SymbolicTensor; frontOutput: TF.SymbolicTensor; head: TF.layers.Layer[] };
   private split?: PrefixSplit;
   private pending?: Promise<unknown>;
+  /** The run whose weights the model holds now (undefined: the weights it was built with, or reset to). */
+  private trainedBy?: number;
   /**
    * Compiled graphs of this model, made on first use and kept (one TensorFlow session each):
    *   "inference"          the whole model, for evaluate and predict (any depth);
@@ -183,18 +213,36 @@ export class TransferModel {
     return this.depth;
   }
 
-  /** The Adam settings every (re)compilation uses. */
+  /** The Adam settings every (re)compilation uses (`freeze` may give another learning rate). */
   get optimizerSettings(): AdamSettings {
     return { ...this.adam };
   }
 
+  /** The learning rate of the current optimizer. */
+  get learningRate(): number {
+    return (this.model.optimizer as unknown as KerasAdam).learningRate;
+  }
+
+  /**
+   * Changes the current optimizer's learning rate, keeping its state (Adam's moments and step
+   * count), as Keras's `model.optimizer.learning_rate = lr` does; the next `freeze` or
+   * `resetWeights` compiles a fresh optimizer with the model's own rate again.
+   */
+  setLearningRate(learningRate: number): void {
+    this.assertUsable();
+    checkLearningRate(learningRate, "setLearningRate");
+    (this.model.optimizer as unknown as KerasAdam).learningRate = learningRate;
+  }
+
   /**
    * Freezes the first layers of the base and unfreezes all others, then recompiles with a fresh Adam
-   * of the same settings. `upTo` is a layer count (the tutorial's 64 / 36) or a layer name, frozen up to
-   * and including it (`"mixed1"` is the same as 64 for InceptionV3).
+   * of the same settings (or `options.learningRate`: a second fine-tuning stage's smaller rate), as
+   * Keras needs `compile()` after changing `trainable`. `upTo` is a layer count (the tutorial's 64 /
+   * 36) or a layer name, frozen up to and including it (`"mixed1"` is the same as 64 for InceptionV3).
    */
-  freeze(upTo: number | string): FreezeReport {
+  freeze(upTo: number | string, options: FreezeOptions = {}): FreezeReport {
     this.assertUsable();
+    if (options.learningRate !== undefined) checkLearningRate(options.learningRate, "freeze");
     const layers = this.base.layers;
     const depth = resolveDepth(layers, upTo, this.baseName);
     layers.forEach((layer, i) => {
@@ -206,7 +254,7 @@ export class TransferModel {
     this.depth = depth;
     this.split?.release();
     this.split = undefined;
-    compileModel(this.model, this.adam);
+    compileModel(this.model, { ...this.adam, learningRate: options.learningRate ?? this.adam.learningRate });
     return {
       depth,
       lastFrozen: depth > 0 ? layers[depth - 1].name : undefined,
@@ -254,6 +302,7 @@ export class TransferModel {
     if (!this.initialWeights) throw new Error("No weights were remembered: call snapshotWeights() first.");
     for (const { variable, value } of this.initialWeights) variable.write(value);
     compileModel(this.model, this.adam);
+    this.trainedBy = undefined;
   }
 
   /**
@@ -325,7 +374,15 @@ export class TransferModel {
       seconds: 0,
       prefixCached: false,
       engine,
+      learningRate: this.learningRate,
+      startedFrom: this.trainedBy,
     };
+    const best = options.bestWeights ? new BestWeights(options.bestWeights === true ? (validationSplitIndex(train.count, loop.validationSplit) < train.count ? "val_loss" : "loss") : options.bestWeights) : undefined;
+    const checkpoint = options.checkpoint
+      ? new ModelCheckpoint(typeof options.checkpoint === "string" ? { filepath: options.checkpoint } : options.checkpoint, (model, file) => saveCheckpoint(model, file))
+      : undefined;
+    const extra = [best, checkpoint].filter((c) => c !== undefined);
+    if (extra.length > 0) loop.callbacks = [...callbackList(loop.callbacks), ...extra] as Callbacks;
     // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
     // during training, the loop stops after the current batch. Either way the model stays usable.
     const interrupts = watchInterrupts();
@@ -368,6 +425,8 @@ export class TransferModel {
         history = await runFit(this.model, trainer, [x], y, loop);
       }
       this.lastHistory = history;
+      if (history.epoch.length > 0) this.trainedBy = record.run;
+      if (best && best.bestEpoch >= 0) record.bestEpoch = best.bestEpoch + 1;
       record.epochs = history.epoch.length;
       record.seconds = (Date.now() - started) / 1000;
       const val = history.val_accuracy;
@@ -376,6 +435,7 @@ export class TransferModel {
       return history;
     } finally {
       interrupts.stop();
+      best?.release();
       tf.dispose([x, y]);
       if (features) tf.dispose(features);
     }
@@ -481,6 +541,21 @@ export class TransferModel {
   private assertUsable(): void {
     if (this.disposed) throw new Error("This model was disposed (a newer one was built with the same key, or dispose() was called); build it again.");
   }
+}
+
+/** A learning rate given to `what`, checked: a positive finite number. */
+function checkLearningRate(learningRate: number, what: string): void {
+  if (!(typeof learningRate === "number" && Number.isFinite(learningRate) && learningRate > 0)) {
+    throw new Error(`${what}: the learning rate must be a positive number (Keras's Adam default is 0.001; a second fine-tuning stage often uses 1e-4 or 1e-5), got ${String(learningRate)}.`);
+  }
+}
+
+/** Writes a checkpoint: a `.h5` path gets the weights in Keras's legacy layout, atomically. */
+async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void> {
+  if (!file.endsWith(".h5")) {
+    throw new Error(`checkpoint: "${file}" should end in .h5 (the model's weights, in Keras's layout).`);
+  }
+  await saveKerasWeights(model, file);
 }
 
 /** Resolves a freeze point (count or layer name) to a number of layers, with clear errors. */

@@ -26,6 +26,7 @@ const PARAMETERS: Record<string, string> = {
   TEST_IMAGES: String(TEST_IMAGES),
   WEIGHTS: '"random"',
   SHOW_DIGITS: String(SHOW_DIGITS),
+  FINE_TUNE_EPOCHS: "1",
 };
 /** Kernel start, all cells (model building, one epoch, evaluation, prediction) on a busy 2-core machine. */
 const RUN_TIMEOUT = 8 * 60_000;
@@ -422,6 +423,16 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         assert.ok(mistakes.length >= 1, "the confusion matrix is missing");
         mistakes.forEach((img, i) => assertShown(img, `mistakes figure ${i + 1}`));
 
+        // The second fine-tuning stage: its history plot, and the comparison table with both runs.
+        const stage2 = cell("fine-tune");
+        assert.match(stage2.outputs.map((o) => o.text).join(""), /after fine-tuning: test loss [\d.]+, test accuracy [\d.]+/);
+        images("fine-tune").forEach((img, i) => assertShown(img, `fine-tuning figure ${i + 1}`));
+        const stages = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(tagIndex("fine-tune")).locator("table.kt-comparison-table");
+        assert.ok(await stages.isVisible(), "the comparison table after fine-tuning is not visible");
+        const stageRows = await stages.locator("tbody tr").allInnerTexts();
+        assert.equal(stageRows.length, 2, "both stages in the comparison table");
+        assert.match(stageRows[1], /run 1/);
+
         // Close-ups.
         const cellLocator = (tag: string) => page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(tagIndex(tag));
         const outputs = (tag: string) => cellLocator(tag).locator(".jp-OutputArea-output");
@@ -430,6 +441,7 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         await outputs("history-plots").nth(1).screenshot({ path: path.join(shots, `${spec.name}-history-loss.png`) });
         await cellLocator("evaluate").locator(".jp-Cell-outputArea").screenshot({ path: path.join(shots, `${spec.name}-evaluate.png`) });
         await cellLocator("predict").locator(".jp-Cell-outputArea").screenshot({ path: path.join(shots, `${spec.name}-digits.png`) });
+        await cellLocator("fine-tune").locator(".jp-Cell-outputArea").screenshot({ path: path.join(shots, `${spec.name}-fine-tune.png`) });
       } finally {
         fs.writeFileSync(path.join(shots, `${spec.name}-console.log`), consoleLines.join("\n") + "\n");
         await page.screenshot({ path: path.join(shots, `${spec.name}-last.png`) }).catch(() => undefined);

@@ -12,7 +12,7 @@ import { PYTHON, ROOT, cellText, joined, outDir, runNotebook, tmpDir, type Noteb
 
 const EPOCHS = 2;
 const SHOW_DIGITS = 8;
-const SMALL = { EPOCHS, TRAIN_IMAGES: 192, TEST_IMAGES: 48, SHOW_DIGITS, BATCH_SIZE: 32 };
+const SMALL = { EPOCHS, TRAIN_IMAGES: 192, TEST_IMAGES: 48, SHOW_DIGITS, BATCH_SIZE: 32, FINE_TUNE_EPOCHS: 1 };
 
 function cellTagged(nb: Notebook, tag: string): NotebookCell {
   const cell = nb.cells.find((c) => c.metadata.tags?.includes(tag));
@@ -72,6 +72,16 @@ function checkNotebook(nb: Notebook, trainImages: number): void {
   assert.equal(grid.querySelectorAll("image").length, SHOW_DIGITS, "the prediction grid shows SHOW_DIGITS digits");
   const mistakes = svgs(cellTagged(nb, "mistakes"));
   assert.ok(mistakes.length >= 1, "confusion matrix missing");
+
+  // The second stage: the whole base trains on from the first run's weights at a smaller rate.
+  const stage2 = cellTagged(nb, "fine-tune");
+  assert.match(htmls(stage2).join(""), /Frozen: nothing|Trainable params/);
+  const [fineTuned] = svgs(stage2);
+  assert.equal(fineTuned.querySelectorAll('g[aria-label="dot"] circle').length, 2, "one epoch: a dot on each line");
+  assert.match(cellText(stage2), /after fine-tuning: test loss [\d.]+, test accuracy [\d.]+ \(before: [\d.]+\)/);
+  const runs = new JSDOM(htmls(stage2).find((h) => h.includes("kt-comparison-table"))!).window.document.querySelectorAll("tbody tr");
+  assert.equal(runs.length, 2, "the comparison table lists both stages");
+  assert.match(runs[1].textContent ?? "", /0\.00001.*run 1/);
 
   const train = htmls(cellTagged(nb, "train"));
   assert.match(train.find((h) => h.includes("kt-steps")) ?? "", /output computed once for \d+ digits/);

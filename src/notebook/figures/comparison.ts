@@ -18,6 +18,10 @@ export interface ComparisonRun {
   testAccuracy?: number;
   /** Training time in seconds. */
   seconds?: number;
+  /** Adam's learning rate during the run. */
+  learningRate?: number;
+  /** The run whose trained weights this run started from (a second fine-tuning stage); absent: fresh weights. */
+  startedFrom?: number;
 }
 
 export interface ComparisonPlotOptions {
@@ -176,23 +180,38 @@ export function comparisonPlot(runs: ComparisonRun[], options: ComparisonPlotOpt
   });
 }
 
-/** The runs as an HTML table (freeze depth, trainable parameters, test accuracy, time); the best accuracy in bold. */
+/**
+ * The runs as an HTML table (freeze depth, trainable parameters, test accuracy, time); the best
+ * accuracy in bold. When the runs differ in learning rate or one continued from another (a second
+ * fine-tuning stage), columns for the learning rate and where each run started are added.
+ */
 export function comparisonTable(runs: ComparisonRun[]): string {
   const rows = runRows(runs);
+  const rates = new Set(runs.map((r) => r.learningRate).filter((v) => v !== undefined));
+  const stages = rates.size > 1 || runs.some((r) => r.startedFrom !== undefined);
   const th = (s: string, align = "right") => `<th style="text-align:${align};padding:4px 10px">${escapeHtml(s)}</th>`;
   const td = (s: string, bold: boolean, align = "right") =>
     `<td style="text-align:${align};padding:4px 10px;font-variant-numeric:tabular-nums">${bold ? `<strong>${escapeHtml(s)}</strong>` : escapeHtml(s)}</td>`;
   const body = rows
     .map(
-      (r) =>
-        `<tr>${td(r.key, false, "left")}${td(thousands(r.run.trainableParams), false)}` +
+      (r, i) =>
+        `<tr>${td(stages ? `${i + 1}` : r.key, false, "left")}${stages ? td(String(r.run.freezeDepth), false, "left") : ""}` +
+        `${td(thousands(r.run.trainableParams), false)}` +
+        (stages
+          ? td(r.run.learningRate === undefined ? "—" : String(r.run.learningRate), false) +
+            td(r.run.startedFrom === undefined ? "the initial weights" : `run ${r.run.startedFrom}`, false, "left")
+          : "") +
         `${td(r.run.testAccuracy === undefined ? "—" : percent(r.run.testAccuracy, 2), r.best)}` +
         `${td(r.run.seconds === undefined ? "—" : formatDuration(r.run.seconds), false)}</tr>`,
     )
     .join("");
+  const head = stages
+    ? `${th("Run", "left")}${th("Freeze depth", "left")}${th("Trainable parameters")}${th("Learning rate")}${th("Started from", "left")}`
+    : `${th("Freeze depth", "left")}${th("Trainable parameters")}`;
+  const columns = stages ? 7 : 4;
   return (
     `<table class="kt-comparison-table" style="border-collapse:collapse">` +
-    `<thead><tr>${th("Freeze depth", "left")}${th("Trainable parameters")}${th("Test accuracy")}${th("Training time")}</tr></thead>` +
-    `<tbody>${body || `<tr><td colspan="4" style="padding:4px 10px">No runs yet.</td></tr>`}</tbody></table>`
+    `<thead><tr>${head}${th("Test accuracy")}${th("Training time")}</tr></thead>` +
+    `<tbody>${body || `<tr><td colspan="${columns}" style="padding:4px 10px">No runs yet.</td></tr>`}</tbody></table>`
   );
 }
