@@ -5,7 +5,8 @@
  *  - the tutorial's graphs (training step, evaluation, prediction, both bases) use only ops in that
  *    table, leave out every attribute equal to its default, and read back with TensorFlow's protobuf
  *    classes as written;
- *  - the same model serialises to the same bytes (the cache key is their hash).
+ *  - the same model serialises to the same bytes (the cache key is their hash);
+ *  - a graph TensorFlow cannot run, and a graph cache that cannot be written, give clear errors.
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -16,8 +17,13 @@ import type { KerasAdam } from "../src/engine/adam";
 import { OP_DEFAULTS } from "../src/engine/graph/op_defaults";
 import { isDefaultAttr, serializeSavedModel } from "../src/engine/graph/savedmodel";
 import { planGraph } from "../src/engine/graph/step";
+import * as fs from "node:fs";
+import { tf } from "../src/engine/backend";
+import * as ops from "../src/engine/graph/ops";
+import { loadMnist } from "../src/data";
 import { buildTransferModel } from "../src/model";
-import { PYTHON, ROOT } from "./support/helpers";
+import { PYTHON, ROOT, tmpDir } from "./support/helpers";
+import { runGraphOnce } from "./support/graph";
 
 test("the attribute defaults the serialiser leaves out are TensorFlow's (its op registry, in .venv)", () => {
   const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "tf_op_defaults.py"), ...Object.keys(OP_DEFAULTS)], { encoding: "utf8" });
@@ -74,5 +80,43 @@ test("the tutorial's graphs use known ops only, leave out default attributes, re
     } finally {
       tm.dispose();
     }
+  }
+});
+
+test("a graph TensorFlow cannot run on the given inputs says why and what to do; an unwritable graph cache too", async () => {
+  // A batch of 5 features into a layer that takes 4: TensorFlow refuses the MatMul.
+  await assert.rejects(
+    runGraphOnce(
+      (g) => {
+        const x = g.placeholder("x", "float32", [null, 4]);
+        const w = g.placeholder("w", "float32", [4, 3]);
+        return { inputs: [x, w], outputs: [ops.matMul(g, x, w)] };
+      },
+      [tf.zeros([2, 5]), tf.zeros([4, 3])],
+    ),
+    (e: Error) => {
+      assert.equal(e.name, "GraphEngineError");
+      assert.match(e.message, /^TensorFlow could not run the compiled graph \("run"\): .*(Matrix size-incompatible|In\[0\] mismatch|5 vs\. 4|4 vs\. 5)/);
+      assert.match(e.message, /Nothing was changed: the model holds the weights of its last completed step/);
+      return true;
+    },
+  );
+
+  const dir = tmpDir("graph-cache-file");
+  const file = path.join(dir, "not-a-folder");
+  fs.writeFileSync(file, "");
+  const before = process.env.KT_GRAPH_CACHE;
+  process.env.KT_GRAPH_CACHE = path.join(file, "graphs");
+  const mnist = await loadMnist({ trainLimit: 40 });
+  const tm = await buildTransferModel({ base: "xception", weights: null, key: "unwritable-cache" });
+  try {
+    const weights = tm.model.getWeights().map((w) => w.dataSync().slice());
+    await assert.rejects(tm.fit(mnist.train, { epochs: 1, progress: false }), /Cannot write the compiled graph into .*not-a-folder.*set KT_GRAPH_CACHE to a writable folder/);
+    tm.model.getWeights().forEach((w, i) => assert.deepEqual(w.dataSync(), weights[i]));
+    assert.equal(tm.runs.length, 0);
+  } finally {
+    tm.dispose();
+    if (before === undefined) delete process.env.KT_GRAPH_CACHE;
+    else process.env.KT_GRAPH_CACHE = before;
   }
 });

@@ -21,6 +21,14 @@ import type * as TF from "@tensorflow/tfjs";
 import { backendInfo, tf } from "../backend";
 import { tensorName, type Attr, type ConstValue, type Dim, type DType, type Graph, type SymTensor } from "./graph";
 import { OP_DEFAULTS } from "./op_defaults";
+import { MessageError } from "../../util/errors";
+
+/** An error of the graph engine at run time, with what to do. */
+export class GraphEngineError extends MessageError {
+  constructor(message: string) {
+    super("GraphEngineError", message);
+  }
+}
 
 /** The TensorFlow version whose GraphDef format we write (`versions.producer` of TF 2.21's GraphDefs). */
 const GRAPH_DEF_PRODUCER = 2474;
@@ -194,9 +202,16 @@ export function serializeSavedModel(graph: Graph, signatures: Record<string, Sig
  */
 export function writeSavedModel(dir: string, bytes: Uint8Array): void {
   if (fs.existsSync(path.join(dir, "saved_model.pb"))) return;
-  fs.mkdirSync(path.dirname(dir), { recursive: true });
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  fs.mkdirSync(tmp, { recursive: true });
+  try {
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    fs.mkdirSync(tmp, { recursive: true });
+  } catch (e) {
+    throw new GraphEngineError(
+      `Cannot write the compiled graph into ${path.dirname(dir)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ` +
+        "set KT_GRAPH_CACHE to a writable folder, or train with engine: \"eager\".",
+    );
+  }
   try {
     fs.writeFileSync(path.join(tmp, "saved_model.pb"), bytes);
     try {
@@ -279,7 +294,16 @@ export class GraphSession {
     }
     const backend = tf.backend() as unknown as SessionBackend;
     const sessionId = (this.model as unknown as { sessionId: number }).sessionId;
-    return backend.runSavedModel(sessionId, inputs, plan.infos, plan.outputs);
+    try {
+      return backend.runSavedModel(sessionId, inputs, plan.infos, plan.outputs);
+    } catch (e) {
+      // The binding's message starts "Session fail to run with error: " and then TensorFlow's.
+      const reason = ((e as Error).message ?? String(e)).replace(/^Session fail to run with error:\s*/, "").split("\n")[0];
+      throw new GraphEngineError(
+        `TensorFlow could not run the compiled graph ("${signature}"): ${reason}. Nothing was changed: the model holds the weights ` +
+          `of its last completed step. Check the input's shape, or run with engine: "eager" to see where it fails.`,
+      );
+    }
   }
 
   /** Releases the TensorFlow session. */
