@@ -92,27 +92,27 @@ export function unbroadcast(g: Graph, dy: SymTensor, x: SymTensor): SymTensor {
   return x.shape.every((d) => d !== null) ? ops.reshape(g, summed, x.shape as number[]) : ops.reshapeLike(g, summed, x);
 }
 
+/** A backprop kernel: (input sizes, filter) for the input, (input, filter sizes) for the filter. */
+type Backprop = (g: Graph, first: SymTensor, second: SymTensor, dy: SymTensor, like: SymTensor, o: ops.ConvOptions) => SymTensor;
+
+/** A convolution's gradient: the input's by its BackpropInput kernel, the filter's by its BackpropFilter kernel. */
+function convolutionGradient(backpropInput: Backprop, backpropFilter: Backprop): GradientRule {
+  return (g, node, [dy], needed) => {
+    const [x, w] = node.inputs;
+    const o = convOptions(node);
+    return [
+      needed[0] ? backpropInput(g, ops.shapeOf(g, x), w, dy!, x, o) : null,
+      needed[1] ? backpropFilter(g, x, ops.shapeOf(g, w), dy!, w, o) : null,
+    ];
+  };
+}
+
 const GRADIENTS: Record<string, GradientRule> = {
   Identity: (_g, _n, [dy]) => [dy],
   StopGradient: () => [null],
 
-  Conv2D: (g, node, [dy], needed) => {
-    const [x, w] = node.inputs;
-    const o = convOptions(node);
-    return [
-      needed[0] ? ops.conv2dBackpropInput(g, ops.shapeOf(g, x), w, dy!, x, o) : null,
-      needed[1] ? ops.conv2dBackpropFilter(g, x, ops.shapeOf(g, w), dy!, w, o) : null,
-    ];
-  },
-
-  DepthwiseConv2dNative: (g, node, [dy], needed) => {
-    const [x, w] = node.inputs;
-    const o = convOptions(node);
-    return [
-      needed[0] ? ops.depthwiseConv2dBackpropInput(g, ops.shapeOf(g, x), w, dy!, x, o) : null,
-      needed[1] ? ops.depthwiseConv2dBackpropFilter(g, x, ops.shapeOf(g, w), dy!, w, o) : null,
-    ];
-  },
+  Conv2D: convolutionGradient(ops.conv2dBackpropInput, ops.conv2dBackpropFilter),
+  DepthwiseConv2dNative: convolutionGradient(ops.depthwiseConv2dBackpropInput, ops.depthwiseConv2dBackpropFilter),
 
   FusedBatchNormV3: (g, node, dys) => {
     const [dy, ...statistics] = dys;

@@ -85,6 +85,19 @@ function activation(ctx: LoweringContext, x: SymTensor, name: unknown, layer: st
   }
 }
 
+/** A convolution layer's strides, padding and dilations (channels last only). */
+function convolution(config: Config, layer: string): ops.ConvOptions {
+  channelsLast(config, layer);
+  return { strides: pair(config.strides, layer), padding: padding(config.padding, layer), dilations: pair(config.dilationRate ?? 1, layer) };
+}
+
+/** The end of a convolution or dense layer: its bias (when it has one), then its activation. */
+function biasAndActivation(ctx: LoweringContext, layer: TF.layers.Layer, config: Config, y: SymTensor): SymTensor {
+  const bias = field(layer, "bias");
+  if (config.useBias && bias) y = ops.biasAdd(ctx.g, y, ctx.weight(bias));
+  return activation(ctx, y, config.activation, layer.name);
+}
+
 /** A TF.js layer's weight by the property TF.js keeps it in (kernel, bias, ...). */
 function field(layer: TF.layers.Layer, name: string): TF.LayerVariable | null {
   const v = (layer as unknown as Record<string, TF.LayerVariable | null | undefined>)[name];
@@ -170,31 +183,15 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
     }
     case "Conv2D": {
       single(cls);
-      channelsLast(config, layer.name);
-      const o: ops.ConvOptions = {
-        strides: pair(config.strides, layer.name),
-        padding: padding(config.padding, layer.name),
-        dilations: pair(config.dilationRate ?? 1, layer.name),
-      };
-      let y = ops.conv2d(g, x, ctx.weight(required(layer, "kernel")), o);
-      const bias = field(layer, "bias");
-      if (config.useBias && bias) y = ops.biasAdd(g, y, ctx.weight(bias));
-      return [activation(ctx, y, config.activation, layer.name)];
+      const y = ops.conv2d(g, x, ctx.weight(required(layer, "kernel")), convolution(config, layer.name));
+      return [biasAndActivation(ctx, layer, config, y)];
     }
     case "SeparableConv2D":
     case "DepthwiseConv2D": {
       single(cls);
-      channelsLast(config, layer.name);
-      const o: ops.ConvOptions = {
-        strides: pair(config.strides, layer.name),
-        padding: padding(config.padding, layer.name),
-        dilations: pair(config.dilationRate ?? 1, layer.name),
-      };
-      let y = ops.depthwiseConv2d(g, x, ctx.weight(required(layer, "depthwiseKernel")), o);
+      let y = ops.depthwiseConv2d(g, x, ctx.weight(required(layer, "depthwiseKernel")), convolution(config, layer.name));
       if (cls === "SeparableConv2D") y = ops.conv2d(g, y, ctx.weight(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
-      const bias = field(layer, "bias");
-      if (config.useBias && bias) y = ops.biasAdd(g, y, ctx.weight(bias));
-      return [activation(ctx, y, config.activation, layer.name)];
+      return [biasAndActivation(ctx, layer, config, y)];
     }
     case BatchNormalization.className: {
       single(cls);
@@ -224,10 +221,7 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
     case "Dense": {
       single(cls);
       if (x.shape.length !== 2) throw new GraphCompileError(`Layer ${layer.name}: Dense is compiled for rank-2 inputs only.`);
-      let y = ops.matMul(g, x, ctx.weight(required(layer, "kernel")));
-      const bias = field(layer, "bias");
-      if (config.useBias && bias) y = ops.biasAdd(g, y, ctx.weight(bias));
-      return [activation(ctx, y, config.activation, layer.name)];
+      return [biasAndActivation(ctx, layer, config, ops.matMul(g, x, ctx.weight(required(layer, "kernel"))))];
     }
     case "Dropout": {
       single(cls);
