@@ -16,7 +16,7 @@ import { tf } from "./engine/backend";
 import { inceptionV3, layerTable, xception, type LayerRow, type ParamCounts } from "./keras/applications/index";
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
 import { UpSampling3D } from "./keras/layers";
-import { checkDigitSet, toTensors, type DigitSet } from "./data";
+import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
 import { warning } from "./notebook/display";
 import { stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
@@ -383,23 +383,26 @@ export class TransferModel {
 
   /**
    * What `evaluate` and `predict` do first: check their arguments (nothing runs on bad input), wait
-   * for an interrupted `fit` to finish, and make the digits tensors (the caller disposes them).
+   * for an interrupted `fit` to finish, and make the digits tensors (the caller disposes them; y
+   * only when the digits have labels).
    */
   private async inferenceInput(
     what: "evaluate" | "predict",
-    set: DigitSet,
+    set: Digits,
     setName: string,
     options: InferenceOptions | number,
-  ): Promise<{ x: TF.Tensor4D; y: TF.Tensor2D; batchSize: number; engine: EngineName }> {
+  ): Promise<{ x: TF.Tensor4D; y?: TF.Tensor2D; batchSize: number; engine: EngineName }> {
     this.assertUsable();
-    checkDigitSet(set, `${what}: ${setName}`);
+    if (what === "evaluate") checkDigitSet(set as DigitSet, `${what}: ${setName}`);
+    else checkDigits(set, `${what}: ${setName}`);
     const o = typeof options === "number" ? { batchSize: options } : options;
     const batchSize = checkBatchSize(o.batchSize ?? 64, what);
     checkNotEmpty(set.count, what);
     resolveEngine(o.engine); // checks it
     await this.settled();
     const engine = resolveEngine(o.engine);
-    return { ...toTensors(set), batchSize, engine };
+    if (what === "evaluate") return { ...toTensors(set as DigitSet), batchSize, engine };
+    return { x: scaleImages(set.images, set.count), batchSize, engine };
   }
 
   /** Test loss and accuracy; also completes the latest run's record. */
@@ -407,7 +410,8 @@ export class TransferModel {
     const { x, y, batchSize, engine } = await this.inferenceInput("evaluate", test, "the test set", options);
     try {
       const evaluator: Pick<Trainer, "evaluateBatch"> = engine === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
-      const m = await evaluateRows(evaluator, [x], y, Int32Array.from({ length: test.count }, (_, i) => i), batchSize);
+      const rows = Int32Array.from({ length: test.count }, (_, i) => i);
+      const m = await evaluateRows(evaluator, [x], y!, rows, batchSize);
       const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
       const latest = this.runs[this.runs.length - 1];
       if (latest) {
@@ -416,13 +420,16 @@ export class TransferModel {
       }
       return result;
     } finally {
-      tf.dispose([x, y]);
+      tf.dispose(y ? [x, y] : [x]);
     }
   }
 
-  /** Class probabilities and predicted classes for a set of digits. */
-  async predict(set: DigitSet, options: InferenceOptions | number = {}): Promise<Predictions> {
-    const { x, y, batchSize, engine } = await this.inferenceInput("predict", set, "the set", options);
+  /**
+   * Class probabilities and predicted classes for a set of digits, labelled or not (your own
+   * images, from `readDigits`).
+   */
+  async predict(set: Digits, options: InferenceOptions | number = {}): Promise<Predictions> {
+    const { x, batchSize, engine } = await this.inferenceInput("predict", set, "the set", options);
     try {
       let predictBatch: (xb: TF.Tensor) => TF.Tensor;
       if (engine === "graph") {
@@ -433,7 +440,7 @@ export class TransferModel {
       }
       return await predictions(predictBatch, x, 10, batchSize);
     } finally {
-      tf.dispose([x, y]);
+      tf.dispose(x);
     }
   }
 
