@@ -18,8 +18,9 @@ import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } fr
 import { UpSampling3D } from "./keras/layers";
 import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
 import { warning } from "./notebook/display";
-import { stepProgress } from "./notebook/progress";
+import { stepProgress, type StepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
+import { thousands } from "./util/format";
 import { closestNames } from "./util/names";
 import { CompiledModel } from "./engine/graph/compiled";
 import { CompiledGraphs } from "./engine/graphs";
@@ -100,6 +101,11 @@ export interface InferenceOptions {
   /** Default 64. */
   batchSize?: number;
   engine?: EngineChoice;
+  /**
+   * Show progress: in place in a notebook, a line now and then and a closing line elsewhere. By
+   * default shown when the set takes more than one batch; false never, true always.
+   */
+  progress?: boolean;
 }
 
 /** One training run, for comparing freeze depths side by side. */
@@ -391,7 +397,7 @@ export class TransferModel {
     set: Digits,
     setName: string,
     options: InferenceOptions | number,
-  ): Promise<{ x: TF.Tensor4D; y?: TF.Tensor2D; batchSize: number; engine: EngineName }> {
+  ): Promise<{ x: TF.Tensor4D; y?: TF.Tensor2D; batchSize: number; engine: EngineName; progress?: StepProgress; started: number }> {
     this.assertUsable();
     if (what === "evaluate") checkDigitSet(set as DigitSet, `${what}: ${setName}`);
     else checkDigits(set, `${what}: ${setName}`);
@@ -399,26 +405,36 @@ export class TransferModel {
     const batchSize = checkBatchSize(o.batchSize ?? 64, what);
     checkNotEmpty(set.count, what);
     resolveEngine(o.engine); // checks it
+    if (o.progress !== undefined && typeof o.progress !== "boolean") {
+      throw new Error(`${what}: progress must be true or false (default: shown when the digits take more than one batch), got ${JSON.stringify(o.progress)}.`);
+    }
     await this.settled();
     const engine = resolveEngine(o.engine);
-    if (what === "evaluate") return { ...toTensors(set as DigitSet), batchSize, engine };
-    return { x: scaleImages(set.images, set.count), batchSize, engine };
+    const show = o.progress ?? set.count > batchSize;
+    const progress = show ? stepProgress(what === "evaluate" ? "Evaluating" : "Predicting", "digits") : undefined;
+    const started = Date.now();
+    if (what === "evaluate") return { ...toTensors(set as DigitSet), batchSize, engine, progress, started };
+    return { x: scaleImages(set.images, set.count), batchSize, engine, progress, started };
   }
 
   /** Test loss and accuracy; also completes the latest run's record. */
   async evaluate(test: DigitSet, options: InferenceOptions | number = {}): Promise<Evaluation> {
-    const { x, y, batchSize, engine } = await this.inferenceInput("evaluate", test, "the test set", options);
+    const { x, y, batchSize, engine, progress, started } = await this.inferenceInput("evaluate", test, "the test set", options);
     try {
       const evaluator: Pick<Trainer, "evaluateBatch"> = engine === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
       const rows = Int32Array.from({ length: test.count }, (_, i) => i);
-      const m = await evaluateRows(evaluator, [x], y!, rows, batchSize);
+      const m = await evaluateRows(evaluator, [x], y!, rows, batchSize, progress && ((done, total) => progress.update(done, total)));
       const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
+      progress?.finish(`Evaluated ${thousands(test.count)} digits in ${seconds(started)}: loss ${result.loss.toFixed(4)} · accuracy ${result.accuracy.toFixed(4)}`);
       const latest = this.runs[this.runs.length - 1];
       if (latest) {
         latest.testAccuracy = result.accuracy;
         latest.testLoss = result.loss;
       }
       return result;
+    } catch (e) {
+      progress?.finish(`Evaluation failed: ${(e as Error).message}`);
+      throw e;
     } finally {
       tf.dispose(y ? [x, y] : [x]);
     }
@@ -429,7 +445,7 @@ export class TransferModel {
    * images, from `readDigits`).
    */
   async predict(set: Digits, options: InferenceOptions | number = {}): Promise<Predictions> {
-    const { x, batchSize, engine } = await this.inferenceInput("predict", set, "the set", options);
+    const { x, batchSize, engine, progress, started } = await this.inferenceInput("predict", set, "the set", options);
     try {
       let predictBatch: (xb: TF.Tensor) => TF.Tensor;
       if (engine === "graph") {
@@ -438,7 +454,12 @@ export class TransferModel {
       } else {
         predictBatch = (xb) => this.model.predict(xb, { batchSize: xb.shape[0] }) as TF.Tensor;
       }
-      return await predictions(predictBatch, x, 10, batchSize);
+      const result = await predictions(predictBatch, x, 10, batchSize, progress && ((done, total) => progress.update(done, total)));
+      progress?.finish(`Predicted ${thousands(set.count)} digits in ${seconds(started)}`);
+      return result;
+    } catch (e) {
+      progress?.finish(`Prediction failed: ${(e as Error).message}`);
+      throw e;
     } finally {
       tf.dispose(x);
     }
@@ -488,6 +509,11 @@ export class TransferModel {
   private assertUsable(): void {
     if (this.disposed) throw new Error("This model was disposed (a newer one was built with the same key, or dispose() was called); build it again.");
   }
+}
+
+/** Seconds since `started` (a Date.now() value), for closing lines: "3.2 s". */
+function seconds(started: number): string {
+  return `${((Date.now() - started) / 1000).toFixed(1)} s`;
 }
 
 /** Resolves a freeze point (count or layer name) to a number of layers, with clear errors. */
