@@ -59,9 +59,9 @@ export function topKPlot(digit: PixelData, top: TopKEntry[], options: TopKPlotOp
   const digitScale = 4;
   const digitSize = 28 * digitScale;
   const gap = 26;
-  const barsWidth = 250;
+  const barsWidth = 280;
   const imagesHeight = Math.max(SIZE, sourceHeight);
-  const labelSpace = 22;
+  const labelSpace = 34;
   const Plot = plotLib();
   const rows = top.map((t, i) => ({ key: String(t.class), probability: t.probability, best: i === 0 }));
   const best = top[0];
@@ -90,8 +90,8 @@ export function topKPlot(digit: PixelData, top: TopKEntry[], options: TopKPlotOp
           marginLeft: 58,
           marginRight: 52,
           marginTop: 4,
-          marginBottom: 26,
-          x: { domain: [0, 1], label: "probability", labelAnchor: "center", labelArrow: "none", grid: true, ticks: 4, tickFormat: (v: number) => percent(v, 0) },
+          marginBottom: 36,
+          x: { domain: [0, 1], label: "probability", labelAnchor: "center", labelArrow: "none", labelOffset: 32, grid: true, ticks: [0, 0.25, 0.5, 0.75, 1], tickFormat: (v: number) => percent(v, 0) },
           y: { domain: rows.map((r) => r.key), label: null, padding: 0.25, tickFormat: (k: string) => `digit ${k}` },
           marks: [
             Plot.frame({ stroke: BORDER }),
