@@ -35,11 +35,22 @@ export const KERAS_MNIST = {
   sha256: "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
 };
 
-/** A set of digits: `count` images of 28×28×1 grey levels (0–255) and their labels. */
-export interface DigitSet {
+/**
+ * Digits, labelled or not: `count` images of 28×28×1 grey levels (0–255, white digit on black),
+ * image i at [i·784, (i+1)·784). Your own images (`readDigits`) have no labels; `predict` takes them.
+ */
+export interface Digits {
   images: Uint8Array;
-  labels: Uint8Array;
   count: number;
+  /** The digit 0–9 each image shows, when known. */
+  labels?: Uint8Array;
+  /** Where each image came from (file names), for display. */
+  names?: string[];
+}
+
+/** A set of digits with their labels, as training and evaluation need. */
+export interface DigitSet extends Digits {
+  labels: Uint8Array;
 }
 
 export interface Mnist {
@@ -197,6 +208,17 @@ export function mnistFromNpz(bytes: Uint8Array, name = "mnist.npz"): Mnist {
 
 /** Throws a clear error unless `set` is a consistent set of 28×28 digits with labels 0–9. */
 export function checkDigitSet(set: DigitSet, name = "digits"): DigitSet {
+  if (!set.labels) {
+    throw new Error(`${name}: these digits have no labels (your own images?); this needs labelled digits such as mnist.test. predict() takes digits without labels.`);
+  }
+  return checkDigits(set, name) as DigitSet;
+}
+
+/** Throws a clear error unless `set` is a consistent set of 28×28 digits (with labels 0–9 when it has labels). */
+export function checkDigits(set: Digits, name = "digits"): Digits {
+  if (!set || !(set.images instanceof Uint8Array)) {
+    throw new Error(`${name}: expected digits ({ images: Uint8Array, count }), such as mnist.test or what readDigits() returns, got ${set === null ? "null" : typeof set}.`);
+  }
   if (!Number.isInteger(set.count) || set.count < 0) throw new Error(`${name}: count must be a non-negative integer, got ${set.count}.`);
   if (set.images.length !== set.count * PIXELS) {
     throw new Error(
@@ -204,9 +226,11 @@ export function checkDigitSet(set: DigitSet, name = "digits"): DigitSet {
         (set.images.length % PIXELS === 0 ? ` (that is ${set.images.length / PIXELS} images).` : " (not a whole number of 28×28 images)."),
     );
   }
-  if (set.labels.length !== set.count) throw new Error(`${name}: ${set.count} images but ${set.labels.length} labels; they must match.`);
-  for (let i = 0; i < set.labels.length; i++) {
-    if (set.labels[i] >= NUM_CLASSES) throw new Error(`${name}: label ${set.labels[i]} at index ${i} is out of range: labels must be digits 0–9.`);
+  if (set.labels) {
+    if (set.labels.length !== set.count) throw new Error(`${name}: ${set.count} images but ${set.labels.length} labels; they must match.`);
+    for (let i = 0; i < set.labels.length; i++) {
+      if (set.labels[i] >= NUM_CLASSES) throw new Error(`${name}: label ${set.labels[i]} at index ${i} is out of range: labels must be digits 0–9.`);
+    }
   }
   return set;
 }
@@ -232,7 +256,7 @@ export function take(set: DigitSet, n: number): DigitSet {
 }
 
 /** One digit's 784 grey levels scaled to [0, 1]. */
-export function digitPixels(set: DigitSet, index: number): Float32Array {
+export function digitPixels(set: Digits, index: number): Float32Array {
   if (!(index >= 0 && index < set.count)) throw new Error(`Index ${index} is out of range for a set of ${set.count} digits.`);
   return Float32Array.from(set.images.subarray(index * PIXELS, (index + 1) * PIXELS), (v) => v / 255);
 }

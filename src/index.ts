@@ -8,7 +8,8 @@
  *   notebook/  what a notebook shows: display, progress, reports, figures/
  *
  * and the two modules beside this one: model.ts (the tutorial's model, `TransferModel`) and data.ts
- * (MNIST). util/ holds what all of them share (formatting, errors, files, .npy).
+ * (MNIST), and images/ (your own digits: image files made to look like MNIST digits). util/ holds
+ * what all of them share (formatting, errors, files, .npy).
  *
  *   import * as kt from "./src/index";   // tslab resolves imports to files: name index, not the folder
  *   const mnist = await kt.loadMnist();
@@ -30,7 +31,9 @@ export {
   select,
   mnistFromNpz,
   checkDigitSet,
+  checkDigits,
   KERAS_MNIST,
+  type Digits,
   type DigitSet,
   type Mnist,
   type MnistSource,
@@ -65,6 +68,7 @@ export {
   type FreezeReport,
   type ParamCounts,
   type RunRecord,
+  type InferenceOptions,
 } from "./model";
 export {
   compileModel,
@@ -80,7 +84,26 @@ export {
 } from "./engine/training";
 export { BestWeights, ModelCheckpoint, type Monitor, type ModelCheckpointOptions } from "./engine/callbacks";
 export { KerasAdam, type AdamSettings } from "./engine/adam";
-export { pickExamples, labelledDigits, type ExamplePick, type LabelledDigit } from "./notebook/examples";
+export { readDigit, readDigits, decodeGrey, ImageReadError, IMAGE_EXTENSIONS, type ReadDigits, type ReadDigitOptions } from "./images/read";
+export {
+  mnistStyle,
+  luminance,
+  borderLevel,
+  mnistPolarity,
+  inkLevels,
+  inkBox,
+  crop,
+  fitBox,
+  resizeArea,
+  centreOfMass,
+  placeByCentreOfMass,
+  BlankImageError,
+  type GreyImage,
+  type Box,
+  type MnistStyleDigit,
+  type MnistStyleOptions,
+} from "./images/mnist_style";
+export { pickExamples, labelledDigits, topK, type ExamplePick, type LabelledDigit, type ClassProbability } from "./notebook/examples";
 export {
   historyPlot,
   digitImage,
@@ -90,7 +113,10 @@ export {
   confusionCounts,
   comparisonPlot,
   comparisonTable,
+  topKPlot,
   type Figure,
+  type TopKEntry,
+  type TopKPlotOptions,
 } from "./notebook/figures/index";
 export { show, markdown, html, table, warning, setFigureOutput } from "./notebook/display";
 export { createProgress } from "./notebook/progress";

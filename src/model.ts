@@ -16,10 +16,11 @@ import { tf } from "./engine/backend";
 import { inceptionV3, layerTable, xception, type LayerRow, type ParamCounts } from "./keras/applications/index";
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
 import { UpSampling3D } from "./keras/layers";
-import { checkDigitSet, toTensors, type DigitSet } from "./data";
+import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
 import { warning } from "./notebook/display";
-import { stepProgress } from "./notebook/progress";
+import { stepProgress, type StepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
+import { thousands } from "./util/format";
 import { closestNames } from "./util/names";
 import { CompiledModel } from "./engine/graph/compiled";
 import { CompiledGraphs } from "./engine/graphs";
@@ -122,6 +123,11 @@ export interface InferenceOptions {
   /** Default 64. */
   batchSize?: number;
   engine?: EngineChoice;
+  /**
+   * Show progress: in place in a notebook, a line now and then and a closing line elsewhere. By
+   * default shown when the set takes more than one batch; false never, true always.
+   */
+  progress?: boolean;
 }
 
 /** One training run, for comparing freeze depths side by side. */
@@ -443,46 +449,63 @@ export class TransferModel {
 
   /**
    * What `evaluate` and `predict` do first: check their arguments (nothing runs on bad input), wait
-   * for an interrupted `fit` to finish, and make the digits tensors (the caller disposes them).
+   * for an interrupted `fit` to finish, and make the digits tensors (the caller disposes them; y
+   * only when the digits have labels).
    */
   private async inferenceInput(
     what: "evaluate" | "predict",
-    set: DigitSet,
+    set: Digits,
     setName: string,
     options: InferenceOptions | number,
-  ): Promise<{ x: TF.Tensor4D; y: TF.Tensor2D; batchSize: number; engine: EngineName }> {
+  ): Promise<{ x: TF.Tensor4D; y?: TF.Tensor2D; batchSize: number; engine: EngineName; progress?: StepProgress; started: number }> {
     this.assertUsable();
-    checkDigitSet(set, `${what}: ${setName}`);
+    if (what === "evaluate") checkDigitSet(set as DigitSet, `${what}: ${setName}`);
+    else checkDigits(set, `${what}: ${setName}`);
     const o = typeof options === "number" ? { batchSize: options } : options;
     const batchSize = checkBatchSize(o.batchSize ?? 64, what);
     checkNotEmpty(set.count, what);
     resolveEngine(o.engine); // checks it
+    if (o.progress !== undefined && typeof o.progress !== "boolean") {
+      throw new Error(`${what}: progress must be true or false (default: shown when the digits take more than one batch), got ${JSON.stringify(o.progress)}.`);
+    }
     await this.settled();
     const engine = resolveEngine(o.engine);
-    return { ...toTensors(set), batchSize, engine };
+    const show = o.progress ?? set.count > batchSize;
+    const progress = show ? stepProgress(what === "evaluate" ? "Evaluating" : "Predicting", "digits") : undefined;
+    const started = Date.now();
+    if (what === "evaluate") return { ...toTensors(set as DigitSet), batchSize, engine, progress, started };
+    return { x: scaleImages(set.images, set.count), batchSize, engine, progress, started };
   }
 
   /** Test loss and accuracy; also completes the latest run's record. */
   async evaluate(test: DigitSet, options: InferenceOptions | number = {}): Promise<Evaluation> {
-    const { x, y, batchSize, engine } = await this.inferenceInput("evaluate", test, "the test set", options);
+    const { x, y, batchSize, engine, progress, started } = await this.inferenceInput("evaluate", test, "the test set", options);
     try {
       const evaluator: Pick<Trainer, "evaluateBatch"> = engine === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
-      const m = await evaluateRows(evaluator, [x], y, Int32Array.from({ length: test.count }, (_, i) => i), batchSize);
+      const rows = Int32Array.from({ length: test.count }, (_, i) => i);
+      const m = await evaluateRows(evaluator, [x], y!, rows, batchSize, progress && ((done, total) => progress.update(done, total)));
       const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
+      progress?.finish(`Evaluated ${thousands(test.count)} digits in ${seconds(started)}: loss ${result.loss.toFixed(4)} · accuracy ${result.accuracy.toFixed(4)}`);
       const latest = this.runs[this.runs.length - 1];
       if (latest) {
         latest.testAccuracy = result.accuracy;
         latest.testLoss = result.loss;
       }
       return result;
+    } catch (e) {
+      progress?.finish(`Evaluation failed: ${(e as Error).message}`);
+      throw e;
     } finally {
-      tf.dispose([x, y]);
+      tf.dispose(y ? [x, y] : [x]);
     }
   }
 
-  /** Class probabilities and predicted classes for a set of digits. */
-  async predict(set: DigitSet, options: InferenceOptions | number = {}): Promise<Predictions> {
-    const { x, y, batchSize, engine } = await this.inferenceInput("predict", set, "the set", options);
+  /**
+   * Class probabilities and predicted classes for a set of digits, labelled or not (your own
+   * images, from `readDigits`).
+   */
+  async predict(set: Digits, options: InferenceOptions | number = {}): Promise<Predictions> {
+    const { x, batchSize, engine, progress, started } = await this.inferenceInput("predict", set, "the set", options);
     try {
       let predictBatch: (xb: TF.Tensor) => TF.Tensor;
       if (engine === "graph") {
@@ -491,9 +514,14 @@ export class TransferModel {
       } else {
         predictBatch = (xb) => this.model.predict(xb, { batchSize: xb.shape[0] }) as TF.Tensor;
       }
-      return await predictions(predictBatch, x, 10, batchSize);
+      const result = await predictions(predictBatch, x, 10, batchSize, progress && ((done, total) => progress.update(done, total)));
+      progress?.finish(`Predicted ${thousands(set.count)} digits in ${seconds(started)}`);
+      return result;
+    } catch (e) {
+      progress?.finish(`Prediction failed: ${(e as Error).message}`);
+      throw e;
     } finally {
-      tf.dispose([x, y]);
+      tf.dispose(x);
     }
   }
 
@@ -556,6 +584,11 @@ async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void
     throw new Error(`checkpoint: "${file}" should end in .h5 (the model's weights, in Keras's layout).`);
   }
   await saveKerasWeights(model, file);
+}
+
+/** Seconds since `started` (a Date.now() value), for closing lines: "3.2 s". */
+function seconds(started: number): string {
+  return `${((Date.now() - started) / 1000).toFixed(1)} s`;
 }
 
 /** Resolves a freeze point (count or layer name) to a number of layers, with clear errors. */

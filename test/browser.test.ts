@@ -2,8 +2,9 @@
  * Both notebooks in a real browser: JupyterLab from the project's virtualenv, driven by Debian's
  * Chromium through playwright-core. Each notebook runs (Run > Run All Cells) at a small scale on a
  * dot-named copy in notebooks/ (the committed notebooks are never opened, let alone saved), and the
- * page is then checked: every cell ran, no error output, the plots, digit grid, progress display
- * and comparison table are rendered. Screenshots go to out/test/browser/.
+ * page is then checked: every cell ran, no error output, the plots, digit grid, progress displays
+ * (training, evaluate, predict), comparison table and the own-digits figures are rendered.
+ * Screenshots go to out/test/browser/.
  */
 import { after, before, describe, test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -18,7 +19,10 @@ const CHROMIUM = "/usr/bin/chromium";
 const NOTEBOOKS_DIR = path.join(ROOT, "notebooks");
 const KERNEL_DISPLAY_NAME = "TypeScript (keras-transfer-ts)";
 const SHOW_DIGITS = 8;
-const TEST_IMAGES = 64;
+/** More than evaluate's and predict's batch of 64, so that they show their progress. */
+const TEST_IMAGES = 128;
+/** The sample photos of the "Your own digits" section, in name order. */
+const OWN_DIGITS = ["five", "four", "nine", "seven", "two"];
 /** The small scale: values as TypeScript source, for the parameters cell of the copies. */
 const PARAMETERS: Record<string, string> = {
   EPOCHS: "1",
@@ -373,7 +377,7 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         assert.match(backend?.outputs.map((o) => o.text).join("") ?? "", /native TensorFlow/);
 
         // Data: a digit, and the upsampling comparison.
-        assert.match(cell("load-data").outputs.map((o) => o.text).join(""), /256 training and 64 test digits/);
+        assert.match(cell("load-data").outputs.map((o) => o.text).join(""), new RegExp(`256 training and ${TEST_IMAGES} test digits`));
         assertShown(images("load-data")[0], "the training digit");
         assertShown(images("upsample")[0], "the upsampling figure");
 
@@ -413,6 +417,10 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         assert.equal(rows.length, 1, "one run in the comparison table");
         assert.match(rows[0], new RegExp(`\\b${spec.freeze}\\b`));
         assertShown(images("evaluate")[0], "the comparison plot");
+        // evaluate and predict on more than a batch: their progress displays end with a closing line.
+        const steps = (tag: string) => cell(tag).outputs.find((o) => o.html.includes("kt-steps"));
+        assert.match(steps("evaluate")?.text ?? "", new RegExp(`Evaluated ${TEST_IMAGES} digits in [\\d.]+ s: loss [\\d.]+ · accuracy [\\d.]+`));
+        assert.match(steps("predict")?.text ?? "", new RegExp(`Predicted ${TEST_IMAGES} digits in [\\d.]+ s`));
 
         // The digit grid: SHOW_DIGITS digits with their labels.
         const grid = images("predict");
@@ -433,6 +441,18 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         assert.equal(stageRows.length, 2, "both stages in the comparison table");
         assert.match(stageRows[1], /run 1/);
 
+        // 10. Your own digits: each sample photo with its top-3, drawn.
+        const own = images("own-digits");
+        assert.equal(own.length, OWN_DIGITS.length, "a figure per sample photo");
+        own.forEach((img, i) => {
+          assertShown(img, `own digit ${OWN_DIGITS[i]}`);
+          const svg = svgOf(img);
+          assert.match(svg, new RegExp(`aria-label="notebooks/digits/${OWN_DIGITS[i]}\\.png"`));
+          assert.equal((svg.match(/<image\b/g) ?? []).length, 2, "the photo as read and the 28×28 digit");
+        });
+        const ownText = cell("own-digits").outputs.map((o) => o.text).join("\n");
+        for (const name of OWN_DIGITS) assert.match(ownText, new RegExp(`notebooks/digits/${name}\\.png: \\d \\([\\d.]+%\\), \\d`));
+
         // Close-ups.
         const cellLocator = (tag: string) => page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(tagIndex(tag));
         const outputs = (tag: string) => cellLocator(tag).locator(".jp-OutputArea-output");
@@ -442,6 +462,8 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         await cellLocator("evaluate").locator(".jp-Cell-outputArea").screenshot({ path: path.join(shots, `${spec.name}-evaluate.png`) });
         await cellLocator("predict").locator(".jp-Cell-outputArea").screenshot({ path: path.join(shots, `${spec.name}-digits.png`) });
         await cellLocator("fine-tune").locator(".jp-Cell-outputArea").screenshot({ path: path.join(shots, `${spec.name}-fine-tune.png`) });
+
+        await outputs("own-digits").filter({ has: page.locator("img") }).first().screenshot({ path: path.join(shots, `${spec.name}-own-digit.png`) });
       } finally {
         fs.writeFileSync(path.join(shots, `${spec.name}-console.log`), consoleLines.join("\n") + "\n");
         await page.screenshot({ path: path.join(shots, `${spec.name}-last.png`) }).catch(() => undefined);

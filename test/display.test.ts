@@ -198,6 +198,12 @@ test("in the project kernel: show() gives inline SVG/HTML, progress is one outpu
     for (let e = 1; e <= 3; e++) assert.match(final, new RegExp(`epoch ${e}/3 · [\\d.]+ s · loss [\\d.]+ · accuracy [\\d.]+ · val_loss [\\d.]+ · val_accuracy [\\d.]+`));
     assert.match(final, /width:100\.0%/);
     assert.equal(streams(2), "", "progress printed text in the notebook");
+    // Its plain-text form, for terminals and the headless runner: the title, a line per epoch, the summary; marked done.
+    const plain = outputText(progress[0], "text/plain").split("\n");
+    assert.equal(plain[0], "Fixture training");
+    for (let e = 1; e <= 3; e++) assert.match(plain[e], new RegExp(`^epoch ${e}/3 · [\\d.]+ s · loss`));
+    assert.equal(plain[4], "fixture training finished");
+    assert.deepEqual(progress[0].metadata, { "keras-transfer-ts": { live: "done" } });
 
     // Warning box, table and markdown.
     const [warn, tbl, md] = displays(3);

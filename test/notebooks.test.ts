@@ -1,6 +1,7 @@
 /**
- * Both notebooks, executed headlessly through the project's kernel at a small scale, and a re-run
- * of the freeze → train → evaluate cells with another depth in the same kernel.
+ * Both notebooks, executed headlessly through the project's kernel at a small scale (with what the
+ * runner prints meanwhile), and a re-run of the freeze → train → evaluate cells with another depth
+ * in the same kernel.
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -12,7 +13,17 @@ import { PYTHON, ROOT, cellText, joined, outDir, runNotebook, tmpDir, type Noteb
 
 const EPOCHS = 2;
 const SHOW_DIGITS = 8;
-const SMALL = { EPOCHS, TRAIN_IMAGES: 192, TEST_IMAGES: 48, SHOW_DIGITS, BATCH_SIZE: 32, FINE_TUNE_EPOCHS: 1 };
+/** Test digits: more than evaluate's and predict's batch of 64, so that they show their progress. */
+const TEST_IMAGES = 80;
+const SMALL = { EPOCHS, TRAIN_IMAGES: 192, TEST_IMAGES, SHOW_DIGITS, BATCH_SIZE: 32, FINE_TUNE_EPOCHS: 1 };
+/** The sample photos of the "Your own digits" section, in name order, and the digits they show. */
+const OWN_DIGITS = [
+  ["five", 5],
+  ["four", 4],
+  ["nine", 9],
+  ["seven", 7],
+  ["two", 2],
+] as const;
 
 function cellTagged(nb: Notebook, tag: string): NotebookCell {
   const cell = nb.cells.find((c) => c.metadata.tags?.includes(tag));
@@ -34,8 +45,8 @@ function stderr(cell: NotebookCell): string {
   return (cell.outputs ?? []).filter((o) => o.output_type === "stream" && o.name === "stderr").map((o) => joined(o.text)).join("");
 }
 
-/** Checks shared by both notebooks; returns the executed notebook. */
-function checkNotebook(nb: Notebook, trainImages: number): void {
+/** Checks shared by both notebooks: the executed notebook, and what the runner printed meanwhile. */
+function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string): void {
   for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
     assert.equal(stderr(c), "", `a cell wrote to stderr:\n${joined(c.source)}\n${stderr(c)}`);
   }
@@ -65,8 +76,12 @@ function checkNotebook(nb: Notebook, trainImages: number): void {
   assert.ok(m, `no test accuracy printed: ${cellText(evaluation)}`);
   const accuracy = Number(m![2]);
   assert.ok(accuracy >= 0 && accuracy <= 1, `accuracy ${accuracy} not in [0, 1]`);
-  assert.equal(Number(m![3]), 48);
-  assert.match(htmls(evaluation)[0], /<table/);
+  assert.equal(Number(m![3]), TEST_IMAGES);
+  assert.ok(htmls(evaluation).some((h) => /<table/.test(h)), "the comparison table is missing");
+  // evaluate and predict on more than a batch: a progress display each, ending with a closing line.
+  const closing = (cell: NotebookCell) => htmls(cell).find((h) => h.includes("kt-steps")) ?? "";
+  assert.match(closing(evaluation), new RegExp(`Evaluated ${TEST_IMAGES} digits in [\\d.]+ s: loss ${m![1]} · accuracy ${m![2]}`));
+  assert.match(closing(cellTagged(nb, "predict")), new RegExp(`Predicted ${TEST_IMAGES} digits in [\\d.]+ s`));
 
   const [grid] = svgs(cellTagged(nb, "predict"));
   assert.equal(grid.querySelectorAll("image").length, SHOW_DIGITS, "the prediction grid shows SHOW_DIGITS digits");
@@ -88,13 +103,37 @@ function checkNotebook(nb: Notebook, trainImages: number): void {
   const progress = train.find((h) => h.includes("kt-progress")) ?? "";
   assert.match(progress, new RegExp(`${EPOCHS} of ${EPOCHS} epochs`));
   assert.ok(trainImages > 0);
+
+  // 10. Your own digits: each sample photo read, predicted, and shown with its three most probable digits.
+  const own = cellTagged(nb, "own-digits");
+  const lines = cellText(own).trim().split("\n");
+  assert.deepEqual(
+    lines.map((l) => l.replace(/:.*/, "")),
+    OWN_DIGITS.map(([name]) => `notebooks/digits/${name}.png`),
+  );
+  for (const line of lines) assert.match(line, /: \d \([\d.]+%\), \d \([\d.]+%\), \d \([\d.]+%\)$/);
+  const figures = svgs(own);
+  assert.equal(figures.length, OWN_DIGITS.length, "a figure per image");
+  for (const [i, figure] of figures.entries()) {
+    assert.equal(figure.documentElement.getAttribute("aria-label"), `notebooks/digits/${OWN_DIGITS[i][0]}.png`);
+    assert.equal(figure.querySelectorAll("image").length, 2, "the photo as read and the 28×28 digit");
+    assert.equal(figure.querySelectorAll('g[aria-label="bar"] rect').length, 3, "three bars");
+  }
+
+  // The runner printed a line per cell and the progress of training, evaluate and predict as they ran.
+  assert.match(runnerOutput, /^\[ ?\d+\/\d+ \d+:\d\d\] train$/m);
+  assert.match(runnerOutput, /^\[ ?\d+\/\d+ \d+:\d\d\] own-digits$/m);
+  for (let e = 1; e <= EPOCHS; e++) assert.match(runnerOutput, new RegExp(`^    epoch ${e}/${EPOCHS} · [\\d.]+ s · loss [\\d.]+ · accuracy [\\d.]+ · val_loss`, "m"));
+  assert.match(runnerOutput, new RegExp(`^    Trained ${EPOCHS} of ${EPOCHS} epochs in [\\d.]+ s`, "m"));
+  assert.match(runnerOutput, new RegExp(`^    Evaluated ${TEST_IMAGES} digits in`, "m"));
+  assert.match(runnerOutput, new RegExp(`^    Predicted ${TEST_IMAGES} digits in`, "m"));
 }
 
 test("inception.ipynb runs end to end at a small scale, with every plot", () => {
   const out = outDir("notebook-inception");
   const run = runNotebook(path.join(ROOT, "notebooks", "inception.ipynb"), { ...SMALL, WEIGHTS: "random" }, out);
   assert.equal(run.status, 0, run.stderr);
-  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES);
+  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES, run.stderr);
   assert.match(htmls(cellTagged(run.notebook!, "freeze")).join(""), /Trainable params: 23,172,090/);
 });
 
@@ -114,7 +153,7 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   assert.match(warning!, /ImageNet weights could not be loaded/);
   assert.match(warning!, /xception_weights_tf_dim_ordering_tf_kernels_notop\.h5/);
   assert.match(cellText(build), /weights: random \(ImageNet weights unavailable\)/);
-  checkNotebook(nb, SMALL.TRAIN_IMAGES);
+  checkNotebook(nb, SMALL.TRAIN_IMAGES, run.stderr);
   assert.match(htmls(cellTagged(nb, "freeze")).join(""), /Trainable params: 21,808,618/);
   assert.deepEqual(fs.readdirSync(keras).filter((f) => !fs.statSync(path.join(keras, f)).isDirectory()), [], "nothing half-written in the cache");
 });
@@ -143,7 +182,7 @@ test("re-running the freeze and training cells with another depth updates the mo
     if (Number(f[0]) >= 100) expected += f[2] === "BatchNormalization" ? params / 3 : params;
   }
   assert.equal(Number(m![1].replace(/,/g, "")), expected);
-  const table = htmls(cellTagged(nb, "evaluate"))[0];
+  const table = htmls(cellTagged(nb, "evaluate")).find((h) => h.includes("<table")) ?? "";
   const rows = new JSDOM(table).window.document.querySelectorAll("tbody tr");
   assert.equal(rows.length, 2, "the comparison table has one row per run");
   assert.match(rows[0].textContent ?? "", /64/);
@@ -166,5 +205,5 @@ test("interrupting the kernel during training stops it and leaves the model usab
   const state = JSON.parse(cellText(cellTagged(nb, "interrupt-report")).trim()) as { interrupted: boolean; epochs: number };
   assert.equal(state.interrupted, true);
   assert.ok(state.epochs < 50, `training went on for ${state.epochs} epochs`);
-  assert.match(cellText(cellTagged(nb, "evaluate")), /test accuracy [\d.]+ on 48 digits/);
+  assert.match(cellText(cellTagged(nb, "evaluate")), new RegExp(`test accuracy [\\d.]+ on ${TEST_IMAGES} digits`));
 });

@@ -149,3 +149,25 @@ export function describeDevice(): string {
   const i = loaded.info;
   return `TF.js ${i.tfjsVersion} on ${i.device} via ${i.package}`;
 }
+
+/** tfjs-node's image codecs (`tf.node.decodeImage`, `tf.node.encodePng`, `encodeJpeg`), the part used here. */
+export interface ImageCodecs {
+  /** PNG, JPEG, GIF (first frame) or BMP → int32 [height, width, channels]; `channels` 0 keeps the file's. */
+  decodeImage(bytes: Uint8Array, channels?: number, dtype?: "int32", expandAnimations?: boolean): TF.Tensor3D | TF.Tensor4D;
+  /** int32 [height, width, channels] with values 0–255 → PNG bytes. */
+  encodePng(image: TF.Tensor3D, compression?: number): Promise<Uint8Array>;
+  /** int32 [height, width, channels] with values 0–255 → JPEG bytes ("" format: from the channels). */
+  encodeJpeg(image: TF.Tensor3D, format?: "" | "grayscale" | "rgb", quality?: number): Promise<Uint8Array>;
+}
+
+/** The native backend's image codecs; a clear error on the pure-JavaScript backend, which has none. */
+export function imageCodecs(): ImageCodecs {
+  const node = (loaded.tf as unknown as { node?: ImageCodecs }).node;
+  if (!node || typeof node.decodeImage !== "function") {
+    throw new Error(
+      `Reading images needs the native TensorFlow backend (tf.node.decodeImage), but ${loaded.info.package} is in use. ` +
+        `Run "npm run setup" (it builds the native backend when needed), or unset KT_BACKEND.`,
+    );
+  }
+  return node;
+}

@@ -102,8 +102,18 @@ function gatherRows(xs: TF.Tensor[], y: TF.Tensor, rows: Int32Array): { xb: TF.T
   });
 }
 
-/** Mean loss and accuracy over `rows`, batch by batch, in inference mode. */
-export async function evaluateRows(trainer: Pick<Trainer, "evaluateBatch">, xs: TF.Tensor[], y: TF.Tensor, rows: Int32Array, batchSize: number): Promise<Metrics> {
+/**
+ * Mean loss and accuracy over `rows`, batch by batch, in inference mode; `onProgress` is told the
+ * rows done after each batch.
+ */
+export async function evaluateRows(
+  trainer: Pick<Trainer, "evaluateBatch">,
+  xs: TF.Tensor[],
+  y: TF.Tensor,
+  rows: Int32Array,
+  batchSize: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Metrics> {
   let loss = 0;
   let accuracy = 0;
   for (let start = 0; start < rows.length; start += batchSize) {
@@ -115,6 +125,11 @@ export async function evaluateRows(trainer: Pick<Trainer, "evaluateBatch">, xs: 
       accuracy += m.accuracy * part.length;
     } finally {
       tf.dispose([...xb, yb]);
+    }
+    if (onProgress) {
+      onProgress(start + part.length, rows.length);
+      // Let the event loop run: the display refreshes.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
   return { loss: loss / rows.length, accuracy: accuracy / rows.length };

@@ -190,8 +190,17 @@ export async function predict(model: TF.LayersModel, x: TF.Tensor, batchSize = 6
   return predictions((xb) => model.predict(xb, { batchSize: xb.shape[0] }) as TF.Tensor, x, numClasses, batchSize);
 }
 
-/** Class probabilities and predicted classes of x, from `predictBatch` run on batches of `batchSize`. */
-export async function predictions(predictBatch: (xb: TF.Tensor) => TF.Tensor, x: TF.Tensor, numClasses: number, batchSize = 64): Promise<Predictions> {
+/**
+ * Class probabilities and predicted classes of x, from `predictBatch` run on batches of `batchSize`;
+ * `onProgress` is told the examples done after each batch.
+ */
+export async function predictions(
+  predictBatch: (xb: TF.Tensor) => TF.Tensor,
+  x: TF.Tensor,
+  numClasses: number,
+  batchSize = 64,
+  onProgress?: (done: number, total: number) => void,
+): Promise<Predictions> {
   checkBatchSize(batchSize, "predict");
   const n = x.shape[0];
   const probabilities = new Float32Array(n * numClasses);
@@ -206,6 +215,7 @@ export async function predictions(predictBatch: (xb: TF.Tensor) => TF.Tensor, x:
     }
     probabilities.set(await p.data(), start * numClasses);
     p.dispose();
+    onProgress?.(start + size, n);
   }
   const classes = new Uint8Array(n);
   const confidence = new Float32Array(n);

@@ -1,7 +1,8 @@
 /**
- * Picking digits to look at after predicting: which ones (`pickExamples`: the first, the right, the
- * wrong, the most confident mistakes) and each with its labels and prediction, ready for
- * `digitGrid` (`labelledDigits`).
+ * Looking at predictions: which digits to look at (`pickExamples`: the first, the right, the wrong,
+ * the most confident mistakes), each with its labels and prediction, ready for `digitGrid`
+ * (`labelledDigits`), and the most probable classes of each image with their probabilities
+ * (`topK`, for `topKPlot`).
  */
 import { digitPixels, type DigitSet } from "../data";
 import type { Predictions } from "../engine/training";
@@ -58,4 +59,28 @@ export function labelledDigits(set: DigitSet, predictions: Predictions | undefin
     predicted: predictions ? predictions.classes[index] : undefined,
     probability: predictions ? predictions.confidence[index] : undefined,
   }));
+}
+
+/** A class and the probability the model gave it. */
+export interface ClassProbability {
+  class: number;
+  probability: number;
+}
+
+/**
+ * For each image, the `k` most probable classes with their probabilities, most probable first
+ * (equal probabilities: the smaller class first), as Keras's `decode_predictions(preds, top=k)`.
+ */
+export function topK(predictions: Predictions, k = 3): ClassProbability[][] {
+  if (!predictions || !(predictions.probabilities instanceof Float32Array) || !Number.isInteger(predictions.numClasses)) {
+    throw new Error("topK takes what predict() returns ({ probabilities, numClasses, count, ... }).");
+  }
+  const { probabilities, numClasses, count } = predictions;
+  if (!Number.isInteger(k) || k < 1 || k > numClasses) throw new Error(`topK: k must be a whole number from 1 to ${numClasses} (the number of classes), got ${k}.`);
+  return Array.from({ length: count }, (_, i) => {
+    const row = probabilities.subarray(i * numClasses, (i + 1) * numClasses);
+    return Array.from(row, (probability, c) => ({ class: c, probability }))
+      .sort((a, b) => b.probability - a.probability || a.class - b.class)
+      .slice(0, k);
+  });
 }

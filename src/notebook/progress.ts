@@ -1,13 +1,15 @@
 /**
- * Progress displays: live training progress, download progress and the progress of one-off steps.
+ * Progress displays: live training progress, download progress and the progress of one-off steps
+ * (the frozen layers' output, evaluate, predict).
  *
  * In the tslab kernel each is one output updated in place (a bar, the batch, elapsed time, ETA,
- * metrics; a line per finished epoch). Elsewhere they print plain lines: one per epoch, one per
- * 10 % of a download, the closing line of a step.
+ * metrics; a line per finished epoch), sent with a plain-text form that the headless runner prints
+ * in the terminal as it changes (./tslab.ts, `newLiveDisplay`). Elsewhere they print plain lines:
+ * one per epoch, one per 10 % of a download, a step's state now and then and its closing line.
  */
 import { terminalProgress, type ProgressCallback } from "../keras/download";
 import { escapeHtml, formatBytes, formatClock } from "../util/format";
-import { inKernel, tslab, type TslabDisplay } from "./tslab";
+import { inKernel, newLiveDisplay, type LiveDisplay } from "./tslab";
 
 // ---------------------------------------------------------------------------
 // Live training progress
@@ -79,7 +81,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   const write = options.write ?? ((line: string) => console.log(line));
   const kernel = inKernel();
   const started = now();
-  let display: TslabDisplay | undefined;
+  let display: LiveDisplay | undefined;
   let lastRender = -Infinity;
   let current: ProgressState | undefined;
   let closedEpoch = 0;
@@ -134,6 +136,9 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       `<span style="display:inline-block;width:240px;height:9px;border-radius:5px;background:rgba(127,127,127,0.28);overflow:hidden;vertical-align:middle">` +
       `<span style="display:block;height:100%;width:${(fraction * 100).toFixed(1)}%;background:${barColour}"></span></span>`;
     const logs = summary === undefined && s ? formatLogs(s.logs) : "";
+    // The plain-text form: the title and the finished epochs, then the current state (or the summary).
+    const stateLine = summary ?? [head.join("").replace(/<[^>]*>/g, ""), ...status, logs].filter((p) => p !== "").join(" · ");
+    const plain = [...(options.title ? [options.title] : []), ...lines, stateLine].join("\n");
     const htmlText =
       `<div class="kt-progress" style="font-family:var(--jp-code-font-family,ui-monospace,SFMono-Regular,Menlo,Consolas,monospace);font-size:12px;line-height:1.6">` +
       (options.title ? `<div style="font-weight:600">${escapeHtml(options.title)}</div>` : "") +
@@ -144,8 +149,8 @@ export function createProgress(options: ProgressOptions = {}): Progress {
         ? `<div class="kt-progress-epochs" style="opacity:0.8;margin-top:2px">${lines.map((l) => `<div>${escapeHtml(l)}</div>`).join("")}</div>`
         : "") +
       `</div>`;
-    if (!display) display = tslab().newDisplay();
-    display.html(htmlText);
+    if (!display) display = newLiveDisplay();
+    display.update(htmlText, plain, summary !== undefined);
     lastRender = now();
   };
 
@@ -205,7 +210,7 @@ function barHtml(cls: string, label: string, fraction: number, amount: string): 
  */
 export function downloadProgress(label: string): ProgressCallback {
   if (!inKernel()) return terminalProgress(label);
-  const d = tslab().newDisplay();
+  const d = newLiveDisplay();
   let last = 0;
   return (received, total) => {
     const now = Date.now();
@@ -213,7 +218,7 @@ export function downloadProgress(label: string): ProgressCallback {
     if (now - last < 250 && !finished) return;
     last = now;
     const amount = total ? `${formatBytes(received)} of ${formatBytes(total)}` : formatBytes(received);
-    d.html(barHtml("kt-download", label, total ? received / total : 0, amount));
+    d.update(barHtml("kt-download", label, total ? received / total : 0, amount), `${label} · ${amount}`, finished);
   };
 }
 
@@ -224,23 +229,46 @@ export interface StepProgress {
   finish(text: string): void;
 }
 
+export interface StepProgressOptions {
+  /** Where lines go outside a notebook (default: console.log). */
+  write?: (line: string) => void;
+  /** The clock, in milliseconds (default Date.now). */
+  now?: () => number;
+  /** Outside a notebook: least time between two lines of progress (default 10 s); the closing line is always written. */
+  intervalMs?: number;
+}
+
 /**
- * Progress of a one-off computation over items (e.g. the frozen layers over the digits): a bar updated
- * in place in the notebook; elsewhere only the closing line is printed.
+ * Progress of a one-off computation over items (the frozen layers over the digits, evaluate,
+ * predict): in the notebook a bar updated in place, then the closing line; elsewhere a line now
+ * and then (at most every `intervalMs`, none for a step shorter than that) and the closing line.
  */
-export function stepProgress(label: string, unit = "items"): StepProgress {
-  const d = inKernel() ? tslab().newDisplay() : undefined;
-  let last = 0;
+export function stepProgress(label: string, unit = "items", options: StepProgressOptions = {}): StepProgress {
+  const now = options.now ?? Date.now;
+  const write = options.write ?? ((line: string) => console.log(line));
+  const interval = options.intervalMs ?? 10_000;
+  const d = inKernel() ? newLiveDisplay() : undefined;
+  let last = d ? -Infinity : now();
+  let finished = false;
+  const amount = (done: number, total: number) => `${done} of ${total} ${unit}`;
   return {
     update(done, total) {
-      const now = Date.now();
-      if (!d || (now - last < 250 && done < total)) return;
-      last = now;
-      d.html(barHtml("kt-steps", label, total ? done / total : 0, `${done} of ${total} ${unit}`));
+      if (finished) return;
+      const t = now();
+      if (d) {
+        if (t - last < 250 && done < total) return;
+        last = t;
+        d.update(barHtml("kt-steps", label, total ? done / total : 0, amount(done, total)), `${label} · ${amount(done, total)}`);
+      } else if (t - last >= interval && done < total) {
+        last = t;
+        write(`${label} · ${amount(done, total)} (${Math.floor((100 * done) / Math.max(1, total))} %)`);
+      }
     },
     finish(text) {
-      if (d) d.html(`<div class="kt-steps" style="font-size:12px;line-height:1.6">${escapeHtml(text)}</div>`);
-      else console.log(text);
+      if (finished) return;
+      finished = true;
+      if (d) d.update(`<div class="kt-steps" style="font-size:12px;line-height:1.6">${escapeHtml(text)}</div>`, text, true);
+      else write(text);
     },
   };
 }

@@ -33,6 +33,7 @@ export interface NotebookOutput {
   name?: string;
   text?: string | string[];
   data?: Record<string, string | string[]>;
+  metadata?: Record<string, unknown>;
 }
 
 export interface NotebookCell {

@@ -11,6 +11,8 @@
  *                  `upsampledComparison`: a 28×28 digit beside its 84×84×3 upsampled copy
  * - confusion.ts   `confusionMatrix`, `confusionCounts`: counts of (true, predicted) pairs
  * - comparison.ts  `comparisonPlot`, `comparisonTable`: runs with different freeze depths
+ * - top_k.ts       `topKPlot`: an image, the 28×28 digit the model saw and its most probable
+ *                  classes as bars
  *
  * and the pieces they are drawn with: figure.ts (the `Figure` type), card.ts
  * (title, legend, body, caption), theme.ts (colours, font), dom.ts (jsdom and
@@ -37,4 +39,5 @@ export {
 } from "./digits";
 export { confusionMatrix, confusionCounts, type ConfusionMatrixOptions } from "./confusion";
 export { comparisonPlot, comparisonTable, type ComparisonRun, type ComparisonPlotOptions } from "./comparison";
+export { topKPlot, type TopKEntry, type TopKPlotOptions } from "./top_k";
 export { encodeGreyPng } from "./png";
