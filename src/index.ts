@@ -68,7 +68,6 @@ export {
   type FreezeReport,
   type ParamCounts,
   type RunRecord,
-  type InferenceOptions,
 } from "./model";
 export {
   compileModel,
