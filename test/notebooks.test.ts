@@ -183,11 +183,15 @@ test("re-running the freeze and training cells with another depth updates the mo
   }
   assert.equal(Number(m![1].replace(/,/g, "")), expected);
   const table = htmls(cellTagged(nb, "evaluate")).find((h) => h.includes("<table")) ?? "";
-  const rows = new JSDOM(table).window.document.querySelectorAll("tbody tr");
-  assert.equal(rows.length, 2, "the comparison table has one row per run");
-  assert.match(rows[0].textContent ?? "", /64/);
-  assert.match(rows[1].textContent ?? "", /100/);
-  assert.match(rows[1].textContent ?? "", new RegExp(m![1]));
+  const rows = [...new JSDOM(table).window.document.querySelectorAll("tbody tr")].map((r) => [...r.querySelectorAll("td")].map((c) => c.textContent ?? ""));
+  // The first run (depth 64), the fine-tuning stage that continued from it (depth 0), and the re-run at 100.
+  assert.equal(rows.length, 3, "the comparison table has one row per run");
+  assert.deepEqual(rows.map((r) => [r[0], r[1], r[4]]), [
+    ["1", "64", "the initial weights"],
+    ["2", "0", "run 1"],
+    ["3", "100", "the initial weights"],
+  ]);
+  assert.equal(rows[2][2], m![1]);
 });
 
 test("interrupting the kernel during training stops it and leaves the model usable", () => {
