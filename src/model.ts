@@ -547,11 +547,12 @@ export async function buildTransferModel(options: TransferModelOptions): Promise
       }
       const frontOutput = x;
       x = base.apply(x) as TF.SymbolicTensor;
+      // Keras's Dense initialises its kernel with glorot_uniform (TF.js's default is glorot_normal).
       const head = [
         tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" }),
-        tf.layers.dense({ units: options.denseUnits ?? 1024, activation: "relu", name: "dense" }),
+        tf.layers.dense({ units: options.denseUnits ?? 1024, activation: "relu", kernelInitializer: "glorotUniform", name: "dense" }),
         tf.layers.dropout({ rate: options.dropout ?? 0.5, name: "dropout" }),
-        tf.layers.dense({ units: 10, activation: "softmax", name: "dense_1" }),
+        tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: "glorotUniform", name: "dense_1" }),
       ];
       for (const layer of head) x = layer.apply(x) as TF.SymbolicTensor;
       model = tf.model({ inputs: input, outputs: x, name: `${baseName}_mnist` });
