@@ -9,13 +9,17 @@
  * compiled with Adam, categorical cross-entropy and accuracy. `freeze` makes
  * the first N layers of the base untrainable and every other layer trainable,
  * then recompiles, so freezing again at another depth gives the same model as
- * a fresh one frozen there.
+ * a fresh one frozen there. `save` writes the whole model (architecture, weights,
+ * freeze state, Adam's settings and state) as Keras 3's `.keras` archive;
+ * ./model_archive.ts reads one back.
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./engine/backend";
 import { inceptionV3, layerTable, xception, type LayerRow, type ParamCounts } from "./keras/applications/index";
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
 import { UpSampling3D } from "./keras/layers";
+import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
+import type { KerasAdam } from "./engine/adam";
 import { checkDigitSet, toTensors, type DigitSet } from "./data";
 import { warning } from "./notebook/display";
 import { stepProgress } from "./notebook/progress";
@@ -135,7 +139,7 @@ export class TransferModel {
   readonly base: TF.LayersModel;
   readonly baseName: BaseName;
   readonly preprocessing: Preprocessing;
-  /** What the base's weights are: "imagenet", "random" or the .h5 path. */
+  /** What the base's weights are: "imagenet", "random", the .h5 path, or the .keras archive the model was loaded from. */
   readonly weights: string;
   /** Every training run of this model, with its freeze depth, time and accuracy. */
   readonly runs: RunRecord[] = [];
@@ -459,6 +463,20 @@ export class TransferModel {
     return this.model.predict(x, { batchSize: x.shape[0] }) as TF.Tensor;
   }
 
+  /**
+   * Saves the whole model as Keras 3's `.keras` archive (`model.save("digits.keras")` in Keras): the
+   * architecture with the base nested and the freeze state, the weights, Adam's settings and, once
+   * it has trained, its state. Python's `keras.saving.load_model(file)` opens it, and
+   * `loadTransferModel(file)` reads it back here. The path must end in ".keras"; the file is written
+   * under a temporary name and renamed, so an existing file is replaced only by a complete archive.
+   * The model is only read.
+   */
+  async save(file: string): Promise<SavedArchive> {
+    this.assertUsable();
+    await this.settled();
+    return saveKerasArchive(this.model, file, this.model.optimizer as unknown as KerasAdam);
+  }
+
   /** Frees the weights and the optimizer's state. The model cannot be used afterwards. */
   dispose(): void {
     if (this.disposed) return;
@@ -499,29 +517,61 @@ export function resolveDepth(layers: TF.layers.Layer[], upTo: number | string, m
   return index + 1;
 }
 
-/**
- * Builds the tutorial's model on InceptionV3 or Xception, loads the base's weights, freezes it at the
- * tutorial's depth (or `freeze`) and compiles it. Building again with the same `key` disposes the old one.
- */
-export async function buildTransferModel(options: TransferModelOptions): Promise<TransferModel> {
+/** The checks of `buildTransferModel`'s options that need nothing built. */
+function checkBuildOptions(options: TransferModelOptions): void {
   const baseName = options.base;
   if (baseName !== "inception_v3" && baseName !== "xception") {
     throw new Error(`Unknown base "${String(baseName)}": use "inception_v3" or "xception".`);
-  }
-  const key = options.key ?? baseName;
-  const previous = live.get(key);
-  if (previous) {
-    await settle(previous.model);
-    previous.dispose();
   }
   const preprocessing = options.preprocessing ?? "tutorial";
   if (preprocessing !== "tutorial" && preprocessing !== "keras") {
     throw new Error(`Unknown preprocessing "${String(preprocessing)}": use "tutorial" ([0, 1] pixels) or "keras" ([-1, 1]).`);
   }
+}
+
+/**
+ * Builds the tutorial's model on InceptionV3 or Xception, loads the base's weights, freezes it at the
+ * tutorial's depth (or `freeze`) and compiles it. Building again with the same `key` disposes the old one.
+ */
+export async function buildTransferModel(options: TransferModelOptions): Promise<TransferModel> {
+  checkBuildOptions(options);
+  const key = options.key ?? options.base;
+  const previous = live.get(key);
+  if (previous) {
+    await settle(previous.model);
+    previous.dispose();
+  }
+  const tm = await assembleTransferModel(options);
+  live.set(key, tm);
+  return tm;
+}
+
+/**
+ * Makes `tm` the model known under `key`, disposing the one known under it before (what
+ * `buildTransferModel` does; `loadTransferModel` does it once a model has loaded completely).
+ */
+export async function registerTransferModel(tm: TransferModel, key: string): Promise<void> {
+  const previous = live.get(key);
+  if (previous && previous !== tm) {
+    await settle(previous.model);
+    previous.dispose();
+  }
+  live.set(key, tm);
+}
+
+/**
+ * `buildTransferModel` without the key: builds, loads the base's weights, freezes, compiles and
+ * remembers the weights, leaving every other model alone. `weightsLabel` replaces what
+ * `TransferModel.weights` says (a model about to be loaded from an archive says so).
+ */
+export async function assembleTransferModel(options: TransferModelOptions, weightsLabel?: string): Promise<TransferModel> {
+  checkBuildOptions(options);
+  const baseName = options.base;
+  const preprocessing = options.preprocessing ?? "tutorial";
   const weights = options.weights === undefined ? "imagenet" : options.weights === "random" ? null : options.weights;
   const build = baseName === "inception_v3" ? inceptionV3 : xception;
   let base: TF.LayersModel;
-  let weightsUsed: string = weights === null ? "random" : weights;
+  let weightsUsed: string = weightsLabel ?? (weights === null ? "random" : weights);
   try {
     base = await build({ weights, inputShape: [84, 84, 3] });
   } catch (e) {
@@ -571,9 +621,13 @@ export async function buildTransferModel(options: TransferModelOptions): Promise
     adam: { ...KERAS_ADAM, ...(options.adam ?? {}) },
     ...graph,
   });
-  tm.freeze(options.freeze ?? TUTORIAL_FREEZE[baseName]);
+  try {
+    tm.freeze(options.freeze ?? TUTORIAL_FREEZE[baseName]);
+  } catch (e) {
+    tm.dispose();
+    throw e;
+  }
   tm.snapshotWeights();
-  live.set(key, tm);
   return tm;
 }
 
