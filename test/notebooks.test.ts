@@ -1,17 +1,23 @@
 /**
  * Both notebooks, executed headlessly through the project's kernel at a small scale, and a re-run
- * of the freeze → train → evaluate cells with another depth in the same kernel.
+ * of the freeze → train → evaluate cells with another depth in the same kernel. The save cell
+ * writes to a temporary folder (parameter SAVE_TO), removed at the end, never to out/.
  */
-import { test } from "node:test";
+import { after, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { JSDOM } from "jsdom";
+import { ZipReader } from "../src/keras/saving/zip_archive";
 import { PYTHON, ROOT, cellText, joined, outDir, runNotebook, tmpDir, type Notebook, type NotebookCell } from "./support/helpers";
 
 const EPOCHS = 2;
 const SHOW_DIGITS = 8;
+/** Where the save cells write their .keras archives (a few hundred MB each). */
+const SAVES = tmpDir("notebook-saves");
+after(() => fs.rmSync(SAVES, { recursive: true, force: true }));
+const saveTo = (name: string) => path.join(SAVES, `${name}.keras`);
 const SMALL = { EPOCHS, TRAIN_IMAGES: 192, TEST_IMAGES: 48, SHOW_DIGITS, BATCH_SIZE: 32 };
 
 function cellTagged(nb: Notebook, tag: string): NotebookCell {
@@ -35,7 +41,7 @@ function stderr(cell: NotebookCell): string {
 }
 
 /** Checks shared by both notebooks; returns the executed notebook. */
-function checkNotebook(nb: Notebook, trainImages: number): void {
+function checkNotebook(nb: Notebook, trainImages: number, save: { file: string; base: string; depth: number }): void {
   for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
     assert.equal(stderr(c), "", `a cell wrote to stderr:\n${joined(c.source)}\n${stderr(c)}`);
   }
@@ -78,13 +84,26 @@ function checkNotebook(nb: Notebook, trainImages: number): void {
   const progress = train.find((h) => h.includes("kt-progress")) ?? "";
   assert.match(progress, new RegExp(`${EPOCHS} of ${EPOCHS} epochs`));
   assert.ok(trainImages > 0);
+
+  // Section 11: the model saved as a .keras archive, reloaded, predicting the same classes.
+  const saved = cellText(cellTagged(nb, "save"));
+  const m2 = /saved (.*): ([\d.]+) MB in [\d.]+ s/.exec(saved);
+  assert.ok(m2, `the save cell printed no file and size:\n${saved}`);
+  assert.equal(m2![1], save.file);
+  assert.equal(Number(m2![2]), Number((fs.statSync(save.file).size / 2 ** 20).toFixed(1)));
+  const zip = ZipReader.open(save.file);
+  assert.deepEqual(zip.members.map((m) => m.name), ["metadata.json", "config.json", "model.weights.h5"]);
+  zip.close();
+  assert.match(saved, new RegExp(`reloaded: ${save.base}, the first ${save.depth} base layers frozen, [\\d,]+ trainable parameters`));
+  assert.match(saved, new RegExp(`classes of the first ${SHOW_DIGITS} test digits: (\\d ){${SHOW_DIGITS - 1}}\\d \\(the same as the model in memory\\)`));
+  fs.rmSync(save.file);
 }
 
 test("inception.ipynb runs end to end at a small scale, with every plot", () => {
   const out = outDir("notebook-inception");
-  const run = runNotebook(path.join(ROOT, "notebooks", "inception.ipynb"), { ...SMALL, WEIGHTS: "random" }, out);
+  const run = runNotebook(path.join(ROOT, "notebooks", "inception.ipynb"), { ...SMALL, WEIGHTS: "random", SAVE_TO: saveTo("inception") }, out);
   assert.equal(run.status, 0, run.stderr);
-  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES);
+  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES, { file: saveTo("inception"), base: "inception_v3", depth: 64 });
   assert.match(htmls(cellTagged(run.notebook!, "freeze")).join(""), /Trainable params: 23,172,090/);
 });
 
@@ -92,7 +111,7 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   const out = outDir("notebook-xception");
   const keras = tmpDir("keras-home");
   // No cached weights, and a download address where nothing listens: the weights cannot be had.
-  const run = runNotebook(path.join(ROOT, "notebooks", "xception.ipynb"), { ...SMALL, WEIGHTS: "imagenet" }, out, {
+  const run = runNotebook(path.join(ROOT, "notebooks", "xception.ipynb"), { ...SMALL, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception") }, out, {
     KERAS_HOME: keras,
     KT_WEIGHTS_BASE_URL: "http://127.0.0.1:9/",
   });
@@ -104,7 +123,7 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   assert.match(warning!, /ImageNet weights could not be loaded/);
   assert.match(warning!, /xception_weights_tf_dim_ordering_tf_kernels_notop\.h5/);
   assert.match(cellText(build), /weights: random \(ImageNet weights unavailable\)/);
-  checkNotebook(nb, SMALL.TRAIN_IMAGES);
+  checkNotebook(nb, SMALL.TRAIN_IMAGES, { file: saveTo("xception"), base: "xception", depth: 36 });
   assert.match(htmls(cellTagged(nb, "freeze")).join(""), /Trainable params: 21,808,618/);
   assert.deepEqual(fs.readdirSync(keras).filter((f) => !fs.statSync(path.join(keras, f)).isDirectory()), [], "nothing half-written in the cache");
 });
@@ -112,12 +131,13 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
 test("re-running the freeze and training cells with another depth updates the model and the comparison", () => {
   const out = outDir("notebook-rerun");
   const file = path.join(out, "inception-rerun.ipynb");
-  const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random" }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
+  const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random", SAVE_TO: saveTo("rerun") }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
   const r = spawnSync(PYTHON, [path.join(ROOT, "test", "support", "rerun_cells.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "100", ...params], {
     cwd: ROOT,
     encoding: "utf8",
   });
   assert.equal(r.status, 0, r.stderr);
+  fs.rmSync(saveTo("rerun"), { force: true });
   const nb = JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
   const freeze = htmls(cellTagged(nb, "freeze")).join("");
   const m = /Trainable params: ([\d,]+)/.exec(freeze);
