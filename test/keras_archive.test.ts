@@ -7,7 +7,8 @@
  *     predict, and has Adam's state where we had it;
  *   - Keras → ours: an archive Keras wrote (in a session whose automatic layer names had moved on)
  *     loads with Keras's predictions, freeze depth, Adam settings and state;
- *   - ours → ours: identical weights, freeze depth, trainable counts, Adam settings and state;
+ *   - ours → ours: identical weights, freeze depth, trainable counts, Adam settings and state; Adam's
+ *     state for other trainable layers is skipped with a warning, as Keras does;
  *   - bad archives and failed saves: a clear error each, files and models left as they were;
  *   - no tensors left behind.
  *
@@ -313,6 +314,36 @@ test("save then loadTransferModel gives the same model: every weight, the freeze
     }
   } finally {
     tm.dispose();
+  }
+});
+
+test("Adam's state saved for other trainable layers than the archive's config freezes is skipped with a warning, as Keras's load_model does", async (t) => {
+  const file = path.join(dir, "other-depth.keras");
+  const tm = await buildTransferModel({ base: "xception", weights: null, freeze: 120, key: "archive-other-depth" });
+  try {
+    const { x, y } = toTensors(take((await digits()).train, 4));
+    await tm.trainOnBatch(x, y);
+    tf.dispose([x, y]);
+    await tm.save(file);
+  } finally {
+    tm.dispose();
+  }
+  // As if the user froze one more layer after training, then saved (Keras writes the optimizer as it was).
+  const edited = path.join(dir, "other-depth-edited.keras");
+  rewriteArchive(file, edited, { config: (c) => (configLayers(c).base[120].config.trainable = false) });
+  const printed = t.mock.method(console, "error", () => undefined);
+  const loaded = await loadTransferModel(edited);
+  try {
+    assert.equal(loaded.freezeDepth, 121);
+    const warnings = printed.mock.calls.map((c) => String(c.arguments[0]));
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /other-depth-edited\.keras: the optimizer state in .* has \d+ variables, where Adam needs \d+ for the \d+ trainable variables of the model as it is frozen in the archive; Adam starts afresh \(Keras's load_model skips it the same way\)/);
+    const state = adamState(loaded);
+    assert.equal(state.iterations, 0);
+    assert.ok(state.moments.every((m) => m === null));
+  } finally {
+    printed.mock.restore();
+    loaded.dispose();
   }
 });
 
