@@ -31,6 +31,37 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
                       whose item names the "freeze" depth: Keras orders a
                       nested model's weights trainable ones first.
 
+  write-archives SPEC.json
+                      Keras's own .keras archives of the tutorial's model, for
+                      test/keras_archive.test.ts. SPEC: {"input": [...],
+                      "inputShape": [n, 28, 28, 1], "labels": [...], "items":
+                      [{"base", "freeze", "preprocessing", "out", "calibrate",
+                      "trainSteps", "clearSession"}]}. Each item builds
+                      tutorial_model (in a fresh Keras session when
+                      clearSession, else continuing Keras's automatic layer
+                      names; shiftNames builds one more first, as a session
+                      that built the model before would), optionally sets
+                      every batch normalisation to the
+                      statistics of the input digits (so that predictions
+                      depend on the whole base), freezes, compiles (Adam,
+                      categorical cross-entropy, accuracy), optionally trains
+                      trainSteps batches (so that Adam has state), saves with
+                      model.save(out), and reports what load-archive reports.
+  load-archive SPEC.json
+                      SPEC: {"input", "inputShape", "archives": [paths]};
+                      keras.saving.load_model(path) for each, and prints
+                      {"archives": [{"output", "optimizer", "trainable",
+                      "warnings"}]}: the probabilities on the input, Adam's
+                      iterations, learning rate, number of variables and, per
+                      trainable variable in order, its path and the sums of
+                      |first moment| and |second moment|, the base's trainable
+                      flags, the trainable parameter count and the warnings
+                      Keras gave.
+  describe-archive FILE...
+                      Archives as Python's zipfile and h5py see them: members,
+                      config.json, metadata.json and every group and dataset
+                      of model.weights.h5 (path, shape, dtype, attributes).
+
 Run with the project's virtualenv (Keras 3, TensorFlow):
   .venv/bin/python scripts/keras_small_models.py make-fixtures test/fixtures/keras-weights
 """
@@ -108,22 +139,47 @@ MODELS = {
 FIXTURE_MODELS = ["small_a", "small_b", "nested", "nested_frozen"]
 
 
-def tutorial_model(base_name, freeze):
-    """The tutorial's model as src/model.ts builds it: digits upsampled to 84x84x3, the base, a new head."""
+def tutorial_model(base_name, freeze, preprocessing="tutorial", calibrate_on=None):
+    """The tutorial's model as src/model.ts builds it: digits upsampled to 84x84x3, the base, a new head.
+
+    preprocessing "keras" adds Rescaling(2, -1) before the base (src/model.ts's option of that name);
+    calibrate_on: digits whose statistics every batch normalisation takes before freezing (below).
+    """
     build = {"inception_v3": keras.applications.InceptionV3, "xception": keras.applications.Xception}[base_name]
     base = build(include_top=False, weights=None, input_shape=(84, 84, 3))
     inp = keras.Input((28, 28, 1), name="digits")
     x = layers.Reshape((28, 28, 1, 1), name="to_volume")(inp)
     x = layers.UpSampling3D((3, 3, 3), name="up_sampling3d")(x)
     x = layers.Reshape((84, 84, 3), name="to_image")(x)
+    if preprocessing == "keras":
+        x = layers.Rescaling(2.0, -1.0, name="rescaling")(x)
     x = base(x)
     x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
     x = layers.Dense(1024, activation="relu", name="dense")(x)
     x = layers.Dropout(0.5, name="dropout")(x)
     out = layers.Dense(10, activation="softmax", name="dense_1")(x)
+    model = keras.Model(inp, out, name=f"{base_name}_mnist")
+    if calibrate_on is not None:
+        calibrate_batch_norm(model, calibrate_on)
     for layer in base.layers[:freeze]:
         layer.trainable = False
-    return keras.Model(inp, out, name=f"{base_name}_mnist")
+    return model
+
+
+def calibrate_batch_norm(model, x):
+    """Every batch normalisation set to the statistics of its input on x, in one pass.
+
+    With momentum 0, a forward pass in training mode sets each layer's moving statistics to the
+    batch statistics of its input, which the layer also normalises with, so each later layer sees
+    what it will see in inference: test/support/calibrate.ts does the same layer by layer.
+    """
+    bns = [l for l in model._flatten_layers() if isinstance(l, layers.BatchNormalization)]
+    saved = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.momentum = 0.0
+    model(x, training=True)
+    for bn, m in zip(bns, saved):
+        bn.momentum = m
 
 
 TUTORIAL_MODELS = {
@@ -237,6 +293,98 @@ def check(spec_path):
     json.dump({"outputs": outputs}, sys.stdout)
 
 
+def archive_report(model, x):
+    """What a test compares of a model loaded from (or saved to) an archive."""
+    y = keras.ops.convert_to_numpy(model(x, training=False))
+    opt = model.optimizer
+    moments = []
+    if opt is not None and getattr(opt, "_momentums", None):
+        # Adam builds its moments from model.trainable_variables, in that order.
+        for v, m, u in zip(model.trainable_variables, opt._momentums, opt._velocities):
+            moments.append([v.path,
+                            float(np.abs(keras.ops.convert_to_numpy(m)).astype("float64").sum()),
+                            float(np.abs(keras.ops.convert_to_numpy(u)).astype("float64").sum())])
+    base = [l for l in model.layers if isinstance(l, keras.Model)][0]
+    return {
+        "output": [float(v) for v in y.ravel()],
+        "optimizer": None if opt is None else {
+            "iterations": int(keras.ops.convert_to_numpy(opt.iterations)),
+            "learningRate": float(keras.ops.convert_to_numpy(opt.learning_rate)),
+            "variables": len(opt.variables),
+            "moments": moments,
+        },
+        "trainable": [bool(l.trainable) for l in base.layers],
+        "trainableParams": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+    }
+
+
+def write_archives(spec_path):
+    with open(spec_path) as f:
+        spec = json.load(f)
+    x = np.array(spec["input"], dtype="float32").reshape(spec["inputShape"])
+    y = keras.utils.to_categorical(np.array(spec["labels"]), 10)
+    reports = []
+    for item in spec["items"]:
+        if item.get("clearSession", True):
+            keras.backend.clear_session()
+        if item.get("shiftNames"):
+            tutorial_model(item["base"], 0)  # taken names: this model's automatic names go on from there
+        model = tutorial_model(item["base"], item["freeze"], item.get("preprocessing", "tutorial"),
+                               calibrate_on=x if item.get("calibrate") else None)
+        model.compile(optimizer=keras.optimizers.Adam(item.get("learningRate", 0.001)),
+                      loss="categorical_crossentropy", metrics=["accuracy"])
+        steps = item.get("trainSteps", 0)
+        if steps:
+            batch = max(1, len(x) // steps)
+            model.fit(x[: batch * steps], y[: batch * steps], batch_size=batch, epochs=1, shuffle=False, verbose=0)
+        model.save(item["out"])
+        reports.append(archive_report(model, x))
+    json.dump({"archives": reports}, sys.stdout)
+
+
+def load_archive(spec_path):
+    import warnings
+    with open(spec_path) as f:
+        spec = json.load(f)
+    x = np.array(spec["input"], dtype="float32").reshape(spec["inputShape"])
+    reports = []
+    for path in spec["archives"]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = keras.saving.load_model(path)
+        report = archive_report(model, x)
+        report["warnings"] = [str(w.message) for w in caught]
+        reports.append(report)
+    json.dump({"archives": reports}, sys.stdout)
+
+
+def describe_archives(paths):
+    json.dump({"archives": [describe_archive(p) for p in paths]}, sys.stdout)
+
+
+def describe_archive(path):
+    import io
+    import zipfile
+    with zipfile.ZipFile(path) as z:
+        members = [{"name": i.filename, "size": i.file_size, "compressed": i.compress_type} for i in z.infolist()]
+        config = json.loads(z.read("config.json"))
+        metadata = json.loads(z.read("metadata.json"))
+        h5 = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+    entries = []
+
+    def visit(name, obj):
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v if isinstance(v, str) else v.tolist()) for k, v in obj.attrs.items()}
+        if isinstance(obj, h5py.Dataset):
+            entries.append({"path": name, "kind": "dataset", "shape": list(obj.shape), "dtype": str(obj.dtype), "attrs": attrs})
+        else:
+            entries.append({"path": name, "kind": "group", "attrs": attrs})
+
+    h5.visititems(visit)
+    entries.append({"path": "/", "kind": "group", "attrs": {k: str(v) for k, v in h5.attrs.items()}})
+    h5.close()
+    return {"members": members, "config": config, "metadata": metadata, "h5": entries}
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "make-fixtures":
         make_fixtures(sys.argv[2])
@@ -244,5 +392,11 @@ if __name__ == "__main__":
         outputs(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 3 and sys.argv[1] == "check":
         check(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "write-archives":
+        write_archives(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "load-archive":
+        load_archive(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "describe-archive":
+        describe_archives(sys.argv[2:])
     else:
         sys.exit(__doc__)

@@ -2,14 +2,16 @@
  * The public API: what a notebook cell calls, flat, from the three layers below it:
  *
  *   keras/     the Keras port: applications (InceptionV3, Xception), layers, batch normalisation's
- *              arithmetic, the legacy .h5 weight files, Keras's cache folder and get_file-like downloads
+ *              arithmetic, the legacy .h5 weight files, the .keras model archive, Keras's cache folder and
+ *              get_file-like downloads
  *   engine/    how it runs: the one TensorFlow.js loader (backend.ts), fused kernels, the frozen-prefix
  *              cache, the fit loop, Keras 3's Adam, the eager and graph engines
  *   notebook/  what a notebook shows: display, progress, reports, figures/
  *
- * and the two modules beside this one: model.ts (the tutorial's model, `TransferModel`) and data.ts
- * (MNIST), and images/ (your own digits: image files made to look like MNIST digits). util/ holds
- * what all of them share (formatting, errors, files, .npy).
+ * and the modules beside this one: model.ts (the tutorial's model, `TransferModel`), model_archive.ts
+ * (loading it back from a Keras `.keras` archive) and data.ts (MNIST), and images/ (your own digits:
+ * image files made to look like MNIST digits). util/ holds what all of them share (formatting, errors,
+ * files, .npy).
  *
  *   import * as kt from "./src/index";   // tslab resolves imports to files: name index, not the folder
  *   const mnist = await kt.loadMnist();
@@ -17,6 +19,8 @@
  *   learner.freeze(64);
  *   const history = await learner.fit(mnist.train);
  *   kt.show(kt.historyPlot(history, { metric: "accuracy" }));
+ *   await learner.save("out/digits.keras");          // Keras 3's .keras archive
+ *   const again = await kt.loadTransferModel("out/digits.keras");
  */
 export { tf, backendInfo, type BackendInfo, type BackendKind } from "./engine/backend";
 export { describeBackend, useEngine, resolveEngine, graphEngineAvailable, type EngineName, type EngineChoice } from "./engine/select";
@@ -54,6 +58,8 @@ export { kerasCacheDir } from "./keras/cache";
 export { readKerasH5 } from "./keras/saving/legacy_h5_read";
 export { loadKerasWeights } from "./keras/saving/weight_order";
 export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
+export { KerasArchiveError, type SavedArchive } from "./keras/saving/keras_archive";
+export { loadTransferModel, type LoadTransferModelOptions } from "./model_archive";
 export {
   buildTransferModel,
   upsample,

@@ -9,13 +9,17 @@
  * compiled with Adam, categorical cross-entropy and accuracy. `freeze` makes
  * the first N layers of the base untrainable and every other layer trainable,
  * then recompiles, so freezing again at another depth gives the same model as
- * a fresh one frozen there.
+ * a fresh one frozen there. `save` writes the whole model (architecture, weights,
+ * freeze state, Adam's settings and state) as Keras 3's `.keras` archive;
+ * ./model_archive.ts reads one back.
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./engine/backend";
 import { inceptionV3, layerTable, xception, type LayerRow, type ParamCounts } from "./keras/applications/index";
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
 import { UpSampling3D } from "./keras/layers";
+import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
+import type { KerasAdam } from "./engine/adam";
 import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
 import { warning } from "./notebook/display";
 import { stepProgress, type StepProgress } from "./notebook/progress";
@@ -27,7 +31,6 @@ import { CompiledGraphs } from "./engine/graphs";
 import { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 import { BestWeights, ModelCheckpoint, type ModelCheckpointOptions, type Monitor } from "./engine/callbacks";
 import { callbackList, evaluateRows, runFit, watchInterrupts, type Callbacks, type Trainer } from "./engine/loop";
-import type { KerasAdam } from "./engine/adam";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import {
   KERAS_ADAM,
@@ -107,7 +110,8 @@ export interface TransferFitOptions extends FitOptions {
   /**
    * Write the model during training (Keras's `ModelCheckpoint`): a path (written when the validation
    * loss improves), or `{ filepath, monitor, saveBestOnly }`; `{epoch:02d}` in the path is the epoch.
-   * A `.h5` path holds the weights (Keras's legacy layout, `loadKerasWeights` / Keras's `load_weights`).
+   * A `.keras` path holds the whole model (`loadTransferModel`), a `.h5` path the weights only
+   * (Keras's legacy layout, `loadKerasWeights` / Keras's `load_weights`).
    */
   checkpoint?: string | ModelCheckpointOptions;
 }
@@ -169,7 +173,7 @@ export class TransferModel {
   readonly base: TF.LayersModel;
   readonly baseName: BaseName;
   readonly preprocessing: Preprocessing;
-  /** What the base's weights are: "imagenet", "random" or the .h5 path. */
+  /** What the base's weights are: "imagenet", "random", the .h5 path, or the .keras archive the model was loaded from. */
   readonly weights: string;
   /** Every training run of this model, with its freeze depth, time and accuracy. */
   readonly runs: RunRecord[] = [];
@@ -547,6 +551,20 @@ export class TransferModel {
     return this.model.predict(x, { batchSize: x.shape[0] }) as TF.Tensor;
   }
 
+  /**
+   * Saves the whole model as Keras 3's `.keras` archive (`model.save("digits.keras")` in Keras): the
+   * architecture with the base nested and the freeze state, the weights, Adam's settings and, once
+   * it has trained, its state. Python's `keras.saving.load_model(file)` opens it, and
+   * `loadTransferModel(file)` reads it back here. The path must end in ".keras"; the file is written
+   * under a temporary name and renamed, so an existing file is replaced only by a complete archive.
+   * The model is only read.
+   */
+  async save(file: string): Promise<SavedArchive> {
+    this.assertUsable();
+    await this.settled();
+    return saveKerasArchive(this.model, file, this.model.optimizer as unknown as KerasAdam);
+  }
+
   /** Frees the weights and the optimizer's state. The model cannot be used afterwards. */
   dispose(): void {
     if (this.disposed) return;
@@ -578,12 +596,21 @@ function checkLearningRate(learningRate: number, what: string): void {
   }
 }
 
-/** Writes a checkpoint: a `.h5` path gets the weights in Keras's legacy layout, atomically. */
+/**
+ * Writes a checkpoint, atomically: a `.keras` path gets the whole model (as Keras's ModelCheckpoint
+ * writes it; `kt.loadTransferModel` or Keras's `load_model` open it), a `.h5` path the weights only
+ * (Keras's legacy layout: `loadKerasWeights`, Keras's `load_weights`).
+ */
 async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void> {
-  if (!file.endsWith(".h5")) {
-    throw new Error(`checkpoint: "${file}" should end in .h5 (the model's weights, in Keras's layout).`);
+  if (file.endsWith(".keras")) {
+    await saveKerasArchive(model, file, model.optimizer as unknown as KerasAdam);
+  } else if (file.endsWith(".h5")) {
+    await saveKerasWeights(model, file);
+  } else {
+    throw new Error(
+      `checkpoint: "${file}" should end in .keras (the whole model, as Keras's ModelCheckpoint writes it) or .h5 (the weights only, in Keras's legacy layout).`,
+    );
   }
-  await saveKerasWeights(model, file);
 }
 
 /** Seconds since `started` (a Date.now() value), for closing lines: "3.2 s". */
@@ -607,29 +634,61 @@ export function resolveDepth(layers: TF.layers.Layer[], upTo: number | string, m
   return index + 1;
 }
 
-/**
- * Builds the tutorial's model on InceptionV3 or Xception, loads the base's weights, freezes it at the
- * tutorial's depth (or `freeze`) and compiles it. Building again with the same `key` disposes the old one.
- */
-export async function buildTransferModel(options: TransferModelOptions): Promise<TransferModel> {
+/** The checks of `buildTransferModel`'s options that need nothing built. */
+function checkBuildOptions(options: TransferModelOptions): void {
   const baseName = options.base;
   if (baseName !== "inception_v3" && baseName !== "xception") {
     throw new Error(`Unknown base "${String(baseName)}": use "inception_v3" or "xception".`);
-  }
-  const key = options.key ?? baseName;
-  const previous = live.get(key);
-  if (previous) {
-    await settle(previous.model);
-    previous.dispose();
   }
   const preprocessing = options.preprocessing ?? "tutorial";
   if (preprocessing !== "tutorial" && preprocessing !== "keras") {
     throw new Error(`Unknown preprocessing "${String(preprocessing)}": use "tutorial" ([0, 1] pixels) or "keras" ([-1, 1]).`);
   }
+}
+
+/**
+ * Builds the tutorial's model on InceptionV3 or Xception, loads the base's weights, freezes it at the
+ * tutorial's depth (or `freeze`) and compiles it. Building again with the same `key` disposes the old one.
+ */
+export async function buildTransferModel(options: TransferModelOptions): Promise<TransferModel> {
+  checkBuildOptions(options);
+  const key = options.key ?? options.base;
+  const previous = live.get(key);
+  if (previous) {
+    await settle(previous.model);
+    previous.dispose();
+  }
+  const tm = await assembleTransferModel(options);
+  live.set(key, tm);
+  return tm;
+}
+
+/**
+ * Makes `tm` the model known under `key`, disposing the one known under it before (what
+ * `buildTransferModel` does; `loadTransferModel` does it once a model has loaded completely).
+ */
+export async function registerTransferModel(tm: TransferModel, key: string): Promise<void> {
+  const previous = live.get(key);
+  if (previous && previous !== tm) {
+    await settle(previous.model);
+    previous.dispose();
+  }
+  live.set(key, tm);
+}
+
+/**
+ * `buildTransferModel` without the key: builds, loads the base's weights, freezes, compiles and
+ * remembers the weights, leaving every other model alone. `weightsLabel` replaces what
+ * `TransferModel.weights` says (a model about to be loaded from an archive says so).
+ */
+export async function assembleTransferModel(options: TransferModelOptions, weightsLabel?: string): Promise<TransferModel> {
+  checkBuildOptions(options);
+  const baseName = options.base;
+  const preprocessing = options.preprocessing ?? "tutorial";
   const weights = options.weights === undefined ? "imagenet" : options.weights === "random" ? null : options.weights;
   const build = baseName === "inception_v3" ? inceptionV3 : xception;
   let base: TF.LayersModel;
-  let weightsUsed: string = weights === null ? "random" : weights;
+  let weightsUsed: string = weightsLabel ?? (weights === null ? "random" : weights);
   try {
     base = await build({ weights, inputShape: [84, 84, 3] });
   } catch (e) {
@@ -655,11 +714,12 @@ export async function buildTransferModel(options: TransferModelOptions): Promise
       }
       const frontOutput = x;
       x = base.apply(x) as TF.SymbolicTensor;
+      // Keras's Dense initialises its kernel with glorot_uniform (TF.js's default is glorot_normal).
       const head = [
         tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" }),
-        tf.layers.dense({ units: options.denseUnits ?? 1024, activation: "relu", name: "dense" }),
+        tf.layers.dense({ units: options.denseUnits ?? 1024, activation: "relu", kernelInitializer: "glorotUniform", name: "dense" }),
         tf.layers.dropout({ rate: options.dropout ?? 0.5, name: "dropout" }),
-        tf.layers.dense({ units: 10, activation: "softmax", name: "dense_1" }),
+        tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: "glorotUniform", name: "dense_1" }),
       ];
       for (const layer of head) x = layer.apply(x) as TF.SymbolicTensor;
       model = tf.model({ inputs: input, outputs: x, name: `${baseName}_mnist` });
@@ -678,9 +738,13 @@ export async function buildTransferModel(options: TransferModelOptions): Promise
     adam: { ...KERAS_ADAM, ...(options.adam ?? {}) },
     ...graph,
   });
-  tm.freeze(options.freeze ?? TUTORIAL_FREEZE[baseName]);
+  try {
+    tm.freeze(options.freeze ?? TUTORIAL_FREEZE[baseName]);
+  } catch (e) {
+    tm.dispose();
+    throw e;
+  }
   tm.snapshotWeights();
-  live.set(key, tm);
   return tm;
 }
 

@@ -3,7 +3,8 @@
  * Chromium through playwright-core. Each notebook runs (Run > Run All Cells) at a small scale on a
  * dot-named copy in notebooks/ (the committed notebooks are never opened, let alone saved), and the
  * page is then checked: every cell ran, no error output, the plots, digit grid, progress displays
- * (training, evaluate, predict), comparison table and the own-digits figures are rendered.
+ * (training, evaluate, predict), comparison table and the own-digits figures are rendered, and the
+ * save cell wrote its .keras archive (to a temporary folder, removed at the end) and reloaded it.
  * Screenshots go to out/test/browser/.
  */
 import { after, before, describe, test } from "node:test";
@@ -12,7 +13,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { ROOT, joined, outDir, type Notebook } from "./support/helpers";
+import { ROOT, joined, outDir, tmpDir, type Notebook } from "./support/helpers";
 import { KERNEL_NAME, startLab, type Lab } from "./support/lab";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -32,7 +33,12 @@ const PARAMETERS: Record<string, string> = {
   SHOW_DIGITS: String(SHOW_DIGITS),
   FINE_TUNE_EPOCHS: "1",
 };
-/** Kernel start, all cells (model building, one epoch, evaluation, prediction) on a busy 2-core machine. */
+/** Where the save cells write their .keras archives (parameter SAVE_TO), never out/. */
+const SAVES = tmpDir("browser-saves");
+const saveTo = (name: string) => path.join(SAVES, `${name}.keras`);
+/** The notebooks' FINE_TUNE_FREEZE: the depth the model has when section 11 saves it, after the fine-tuning stage. */
+const FINE_TUNE_FREEZE = 0;
+/** Kernel start, all cells (model building, one epoch, evaluation, prediction, saving) on a busy 2-core machine. */
 const RUN_TIMEOUT = 8 * 60_000;
 const VIEWPORT = { width: 1280, height: 900 };
 
@@ -57,7 +63,7 @@ function makeCopy(name: string): { file: string; nb: Notebook } {
   const params = nb.cells.find((c) => c.cell_type === "code" && c.metadata.tags?.includes("parameters"));
   assert.ok(params, `${name}.ipynb has no cell tagged "parameters"`);
   let source = joined(params!.source);
-  for (const [key, value] of Object.entries(PARAMETERS)) {
+  for (const [key, value] of Object.entries({ ...PARAMETERS, SAVE_TO: JSON.stringify(saveTo(name)) })) {
     const re = new RegExp(`^(const ${key}\\b[^=]*=\\s*)[^;]*;`, "m");
     assert.match(source, re, `${name}.ipynb: the parameters cell does not declare ${key}`);
     source = source.replace(re, `$1${value};`);
@@ -286,6 +292,7 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         await lab?.stop();
       } finally {
         removeCopies();
+        fs.rmSync(SAVES, { recursive: true, force: true });
       }
     }
     // The committed notebooks are exactly as before.
@@ -453,6 +460,15 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         const ownText = cell("own-digits").outputs.map((o) => o.text).join("\n");
         for (const name of OWN_DIGITS) assert.match(ownText, new RegExp(`notebooks/digits/${name}\\.png: \\d \\([\\d.]+%\\), \\d`));
 
+        // Section 11: saved (after the fine-tuning stage, so at its depth) as a .keras archive, reloaded, the same classes.
+        const saved = cell("save").outputs.map((o) => o.text).join("");
+        assert.ok(saved.includes(`saved ${saveTo(spec.name)}: `), `the save cell printed no file:\n${saved}`);
+        assert.match(saved, /: [\d.]+ MB in [\d.]+ s/);
+        assert.ok(fs.statSync(saveTo(spec.name)).size > 80 * 2 ** 20, "the archive is missing or too small");
+        assert.match(saved, new RegExp(`reloaded: \\w+, the first ${FINE_TUNE_FREEZE} base layers frozen`));
+        assert.match(saved, new RegExp(`classes of the first ${SHOW_DIGITS} test digits: .*\\(the same as the model in memory\\)`));
+        fs.rmSync(saveTo(spec.name), { force: true });
+
         // Close-ups.
         const cellLocator = (tag: string) => page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(tagIndex(tag));
         const outputs = (tag: string) => cellLocator(tag).locator(".jp-OutputArea-output");
@@ -464,6 +480,7 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         await cellLocator("fine-tune").locator(".jp-Cell-outputArea").screenshot({ path: path.join(shots, `${spec.name}-fine-tune.png`) });
 
         await outputs("own-digits").filter({ has: page.locator("img") }).first().screenshot({ path: path.join(shots, `${spec.name}-own-digit.png`) });
+        await cellLocator("save").screenshot({ path: path.join(shots, `${spec.name}-save.png`) });
       } finally {
         fs.writeFileSync(path.join(shots, `${spec.name}-console.log`), consoleLines.join("\n") + "\n");
         await page.screenshot({ path: path.join(shots, `${spec.name}-last.png`) }).catch(() => undefined);

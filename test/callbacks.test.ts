@@ -21,6 +21,7 @@ import type { KerasAdam } from "../src/engine/adam";
 import { ModelCheckpoint } from "../src/engine/callbacks";
 import { loadMnist, take, toTensors } from "../src/data";
 import { buildTransferModel, type TransferModel } from "../src/model";
+import { loadTransferModel } from "../src/model_archive";
 import { loadKerasWeights } from "../src/keras/saving/weight_order";
 import { comparisonTable } from "../src/notebook/figures/comparison";
 import { PYTHON, tmpDir } from "./support/helpers";
@@ -152,7 +153,7 @@ test("bestWeights leaves the model with the weights of the epoch with the best m
   }
 });
 
-test("checkpoint writes the weights of improving epochs ({epoch:02d} in the name) to .h5 files that load back", async () => {
+test("checkpoint writes the weights of improving epochs ({epoch:02d} in the name) to .h5 files, or the whole model to a .keras archive, that load back", async () => {
   const mnist = await loadMnist({ trainLimit: 80 });
   const tm = await buildTransferModel({ base: "xception", weights: null, key: "checkpoint" });
   const dir = tmpDir("checkpoint");
@@ -181,7 +182,18 @@ test("checkpoint writes the weights of improving epochs ({epoch:02d} in the name
     cb.setModel(tm.model);
     for (const [epoch, acc] of [0.2, 0.5, 0.4, 0.6].entries()) await cb.onEpochEnd(epoch, { val_accuracy: acc });
     assert.deepEqual(written, ["best-1.h5", "best-2.h5", "best-4.h5"]);
-    await assert.rejects(tm.fit(mnist.train, { epochs: 1, progress: false, checkpoint: path.join(dir, "model.bin") }), /should end in \.h5/);
+    // A .keras path holds the whole model: loadTransferModel reads the best epoch back.
+    const best = await tm.fit(mnist.train, { epochs: 2, batchSize: 32, progress: false, checkpoint: path.join(dir, "best.keras"), callbacks: { onEpochEnd: async () => void atEpochEnd.push(weights(tm)) } });
+    const losses = best.val_loss!;
+    const kept = atEpochEnd[atEpochEnd.length - 2 + losses.indexOf(Math.min(...losses))];
+    const reloaded = await loadTransferModel(path.join(dir, "best.keras"));
+    try {
+      assert.ok(equal(weights(reloaded), kept), "the .keras checkpoint does not hold the best epoch's weights");
+      assert.equal(reloaded.freezeDepth, tm.freezeDepth);
+    } finally {
+      reloaded.dispose();
+    }
+    await assert.rejects(tm.fit(mnist.train, { epochs: 1, progress: false, checkpoint: path.join(dir, "model.bin") }), /should end in \.keras \(the whole model.*or \.h5 \(the weights only/);
   } finally {
     tm.dispose();
   }

@@ -1,14 +1,16 @@
 /**
  * Both notebooks, executed headlessly through the project's kernel at a small scale (with what the
  * runner prints meanwhile), and a re-run of the freeze → train → evaluate cells with another depth
- * in the same kernel.
+ * in the same kernel. The save cell writes to a temporary folder (parameter SAVE_TO), removed at the
+ * end, never to out/.
  */
-import { test } from "node:test";
+import { after, test } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { JSDOM } from "jsdom";
+import { ZipReader } from "../src/keras/saving/zip_archive";
 import { PYTHON, ROOT, cellText, joined, outDir, runNotebook, tmpDir, type Notebook, type NotebookCell } from "./support/helpers";
 
 const EPOCHS = 2;
@@ -24,6 +26,12 @@ const OWN_DIGITS = [
   ["seven", 7],
   ["two", 2],
 ] as const;
+/** Where the save cells write their .keras archives (a few hundred MB each). */
+const SAVES = tmpDir("notebook-saves");
+after(() => fs.rmSync(SAVES, { recursive: true, force: true }));
+const saveTo = (name: string) => path.join(SAVES, `${name}.keras`);
+/** The notebooks' FINE_TUNE_FREEZE: the depth the model has when section 11 saves it, after the fine-tuning stage. */
+const FINE_TUNE_FREEZE = 0;
 
 function cellTagged(nb: Notebook, tag: string): NotebookCell {
   const cell = nb.cells.find((c) => c.metadata.tags?.includes(tag));
@@ -45,8 +53,8 @@ function stderr(cell: NotebookCell): string {
   return (cell.outputs ?? []).filter((o) => o.output_type === "stream" && o.name === "stderr").map((o) => joined(o.text)).join("");
 }
 
-/** Checks shared by both notebooks: the executed notebook, and what the runner printed meanwhile. */
-function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string): void {
+/** Checks shared by both notebooks: the executed notebook, what the runner printed meanwhile, and the saved archive. */
+function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, save: { file: string; base: string; depth: number }): void {
   for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
     assert.equal(stderr(c), "", `a cell wrote to stderr:\n${joined(c.source)}\n${stderr(c)}`);
   }
@@ -127,13 +135,26 @@ function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string):
   assert.match(runnerOutput, new RegExp(`^    Trained ${EPOCHS} of ${EPOCHS} epochs in [\\d.]+ s`, "m"));
   assert.match(runnerOutput, new RegExp(`^    Evaluated ${TEST_IMAGES} digits in`, "m"));
   assert.match(runnerOutput, new RegExp(`^    Predicted ${TEST_IMAGES} digits in`, "m"));
+
+  // Section 11: the model saved as a .keras archive, reloaded, predicting the same classes.
+  const saved = cellText(cellTagged(nb, "save"));
+  const m2 = /saved (.*): ([\d.]+) MB in [\d.]+ s/.exec(saved);
+  assert.ok(m2, `the save cell printed no file and size:\n${saved}`);
+  assert.equal(m2![1], save.file);
+  assert.equal(Number(m2![2]), Number((fs.statSync(save.file).size / 2 ** 20).toFixed(1)));
+  const zip = ZipReader.open(save.file);
+  assert.deepEqual(zip.members.map((m) => m.name), ["metadata.json", "config.json", "model.weights.h5"]);
+  zip.close();
+  assert.match(saved, new RegExp(`reloaded: ${save.base}, the first ${save.depth} base layers frozen, [\\d,]+ trainable parameters`));
+  assert.match(saved, new RegExp(`classes of the first ${SHOW_DIGITS} test digits: (\\d ){${SHOW_DIGITS - 1}}\\d \\(the same as the model in memory\\)`));
+  fs.rmSync(save.file);
 }
 
 test("inception.ipynb runs end to end at a small scale, with every plot", () => {
   const out = outDir("notebook-inception");
-  const run = runNotebook(path.join(ROOT, "notebooks", "inception.ipynb"), { ...SMALL, WEIGHTS: "random" }, out);
+  const run = runNotebook(path.join(ROOT, "notebooks", "inception.ipynb"), { ...SMALL, WEIGHTS: "random", SAVE_TO: saveTo("inception") }, out);
   assert.equal(run.status, 0, run.stderr);
-  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES, run.stderr);
+  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES, run.stderr, { file: saveTo("inception"), base: "inception_v3", depth: FINE_TUNE_FREEZE });
   assert.match(htmls(cellTagged(run.notebook!, "freeze")).join(""), /Trainable params: 23,172,090/);
 });
 
@@ -141,7 +162,7 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   const out = outDir("notebook-xception");
   const keras = tmpDir("keras-home");
   // No cached weights, and a download address where nothing listens: the weights cannot be had.
-  const run = runNotebook(path.join(ROOT, "notebooks", "xception.ipynb"), { ...SMALL, WEIGHTS: "imagenet" }, out, {
+  const run = runNotebook(path.join(ROOT, "notebooks", "xception.ipynb"), { ...SMALL, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception") }, out, {
     KERAS_HOME: keras,
     KT_WEIGHTS_BASE_URL: "http://127.0.0.1:9/",
   });
@@ -153,7 +174,7 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   assert.match(warning!, /ImageNet weights could not be loaded/);
   assert.match(warning!, /xception_weights_tf_dim_ordering_tf_kernels_notop\.h5/);
   assert.match(cellText(build), /weights: random \(ImageNet weights unavailable\)/);
-  checkNotebook(nb, SMALL.TRAIN_IMAGES, run.stderr);
+  checkNotebook(nb, SMALL.TRAIN_IMAGES, run.stderr, { file: saveTo("xception"), base: "xception", depth: FINE_TUNE_FREEZE });
   assert.match(htmls(cellTagged(nb, "freeze")).join(""), /Trainable params: 21,808,618/);
   assert.deepEqual(fs.readdirSync(keras).filter((f) => !fs.statSync(path.join(keras, f)).isDirectory()), [], "nothing half-written in the cache");
 });
@@ -161,12 +182,13 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
 test("re-running the freeze and training cells with another depth updates the model and the comparison", () => {
   const out = outDir("notebook-rerun");
   const file = path.join(out, "inception-rerun.ipynb");
-  const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random" }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
+  const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random", SAVE_TO: saveTo("rerun") }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
   const r = spawnSync(PYTHON, [path.join(ROOT, "test", "support", "rerun_cells.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "100", ...params], {
     cwd: ROOT,
     encoding: "utf8",
   });
   assert.equal(r.status, 0, r.stderr);
+  fs.rmSync(saveTo("rerun"), { force: true });
   const nb = JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
   const freeze = htmls(cellTagged(nb, "freeze")).join("");
   const m = /Trainable params: ([\d,]+)/.exec(freeze);

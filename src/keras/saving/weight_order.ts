@@ -45,14 +45,25 @@ function collectVariables(layer: Layer, enclosingTrainable: boolean, out: OwnedV
 }
 
 /**
+ * Every variable of a layer in Keras 3's order (`layer.variables`): a plain layer's own variables in
+ * creation order (trainable list first), a nested model's layers in `model.layers` order, in place;
+ * each with whether it trains (its layer and every enclosing layer trainable). Keras's
+ * `model.trainable_variables`, which orders the optimizer's variables, is this list filtered on it.
+ */
+export function kerasVariables(layer: Layer): OwnedVariable[] {
+  const all: OwnedVariable[] = [];
+  collectVariables(layer, true, all, new Set());
+  return all;
+}
+
+/**
  * A layer's weights in Keras's legacy h5 order (`_legacy_weights`: trainable
  * weights, then non-trainable ones). A nested model counts as one layer whose
  * weights are those of all its layers, in order (all trainable ones first
  * unless the nested model is frozen), as Keras saves and loads it.
  */
 export function kerasLegacyWeights(layer: Layer): OwnedVariable[] {
-  const all: OwnedVariable[] = [];
-  collectVariables(layer, true, all, new Set());
+  const all = kerasVariables(layer);
   if (!layer.trainable) return all;
   return [...all.filter((w) => w.trainable), ...all.filter((w) => !w.trainable)];
 }
