@@ -284,7 +284,7 @@ async function runWorker(o: BenchOptions): Promise<void> {
   if (!model) throw new Error("--worker needs --model.");
   const { tf, backendInfo } = await import("../src/engine/backend");
   const { loadMnist, take, toTensors } = await import("../src/data");
-  const { buildTransferModel } = await import("../src/model");
+  const { buildTransferModel } = await import("../src/model_build");
   const log = (s: string) => process.stderr.write(`[ours ${o.worker}] ${s}\n`);
 
   const mnist = await loadMnist();

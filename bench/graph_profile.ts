@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   };
   const model = flag("model", "inception_v3") as "inception_v3" | "xception";
   const part = flag("part", "suffix");
-  const { buildTransferModel, TUTORIAL_FREEZE } = await import("../src/model");
+  const { buildTransferModel, TUTORIAL_FREEZE } = await import("../src/model_build");
   const { CompiledModel } = await import("../src/engine/graph/compiled");
   const depth = Number(flag("depth", String(TUTORIAL_FREEZE[model])));
   const signature = flag("signature", part === "features" ? "predict" : part === "inference" ? "predict" : "train");

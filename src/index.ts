@@ -60,14 +60,9 @@ export { loadKerasWeights } from "./keras/saving/weight_order";
 export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export { KerasArchiveError, type SavedArchive } from "./keras/saving/keras_archive";
 export { loadTransferModel, type LoadTransferModelOptions } from "./model_archive";
+export { buildTransferModel, upsample, TUTORIAL_FREEZE, type BaseName, type Preprocessing, type TransferModelOptions } from "./model_build";
 export {
-  buildTransferModel,
-  upsample,
   TransferModel,
-  TUTORIAL_FREEZE,
-  type BaseName,
-  type Preprocessing,
-  type TransferModelOptions,
   type TransferFitOptions,
   type FreezeOptions,
   type InferenceOptions,

@@ -31,7 +31,8 @@ import {
 } from "./keras/saving/keras_archive";
 import { adamFromCompileConfig, float32Decimal, serializeModel, type Json } from "./keras/saving/serialization";
 import type { KerasAdam } from "./engine/adam";
-import { assembleTransferModel, registerTransferModel, type BaseName, type Preprocessing, type TransferModel } from "./model";
+import { type BaseName, type Preprocessing, type TransferModel } from "./model";
+import { assembleTransferModel, registerTransferModel } from "./model_build";
 import { warning } from "./notebook/display";
 
 export interface LoadTransferModelOptions {

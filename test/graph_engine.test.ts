@@ -21,7 +21,8 @@ import { tf } from "../src/engine/backend";
 import { loadMnist, take, toTensors, type DigitSet } from "../src/data";
 import type { KerasAdam } from "../src/engine/adam";
 import { CompiledModel } from "../src/engine/graph/compiled";
-import { buildTransferModel, type BaseName, type TransferModel } from "../src/model";
+import { type BaseName, type TransferModel } from "../src/model";
+import { buildTransferModel } from "../src/model_build";
 import { tmpDir } from "./support/helpers";
 import { maxRelDiff } from "./support/numeric";
 

@@ -21,7 +21,7 @@ import * as fs from "node:fs";
 import { tf } from "../src/engine/backend";
 import * as ops from "../src/engine/graph/ops";
 import { loadMnist } from "../src/data";
-import { buildTransferModel } from "../src/model";
+import { buildTransferModel } from "../src/model_build";
 import { PYTHON, ROOT, tmpDir } from "./support/helpers";
 import { runGraphOnce } from "./support/graph";
 

@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { loadMnist, take } from "../src/data";
-import { buildTransferModel } from "../src/model";
+import { buildTransferModel } from "../src/model_build";
 import { stepProgress } from "../src/notebook/progress";
 import { captureConsole } from "./support/console";
 

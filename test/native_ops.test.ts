@@ -15,7 +15,7 @@ import * as path from "node:path";
 import type { LayersModel, SymbolicTensor, Tensor, Variable } from "@tensorflow/tfjs";
 import { tf, backendInfo } from "../src/engine/backend";
 import { BatchNormalization } from "../src/keras/layers";
-import { buildTransferModel } from "../src/model";
+import { buildTransferModel } from "../src/model_build";
 import { fusedKernelsActive, useFusedKernels } from "../src/engine/native_ops";
 import { ROOT, outDir } from "./support/helpers";
 import { maxRelDiff } from "./support/numeric";

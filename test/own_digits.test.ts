@@ -14,7 +14,7 @@ import { imageCodecs, tf } from "../src/engine/backend";
 import { loadMnist, PIXELS, type Digits } from "../src/data";
 import { centreOfMass, greyImage, inkBox, type GreyImage } from "../src/images/mnist_style";
 import { readDigit, readDigits } from "../src/images/read";
-import { buildTransferModel } from "../src/model";
+import { buildTransferModel } from "../src/model_build";
 import { topK } from "../src/notebook/examples";
 import { topKPlot } from "../src/notebook/figures/top_k";
 import type { Predictions } from "../src/engine/training";
