@@ -12,24 +12,8 @@ import { createProgress, formatLogs, type ProgressState } from "../src/notebook/
 import { inKernel } from "../src/notebook/tslab";
 import { formatClock } from "../src/util/format";
 import { historyPlot } from "../src/notebook/figures/history";
+import { captureConsoleSync } from "./support/console";
 import { ROOT, joined, outDir, runNotebook, tmpDir, type NotebookOutput } from "./support/helpers";
-
-/** Runs `fn` with console.log and console.error captured. */
-function capture(fn: () => void): { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = console.log;
-  const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(" "));
-  console.error = (...a: unknown[]) => void err.push(a.join(" "));
-  try {
-    fn();
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-  return { out, err };
-}
 
 test("outside a kernel: inKernel() is false and show() writes figures to files with a note", () => {
   assert.equal(inKernel(), false);
@@ -38,7 +22,7 @@ test("outside a kernel: inKernel() is false and show() writes figures to files w
   try {
     const fig = historyPlot({ loss: [1, 0.5], val_loss: [1.1, 0.7] }, { metric: "loss", title: "Model loss" });
     let file: string | undefined;
-    const { out } = capture(() => {
+    const { out } = captureConsoleSync(() => {
       file = show(fig);
     });
     assert.ok(file && file.startsWith(dir), `written to ${file}`);
@@ -50,7 +34,7 @@ test("outside a kernel: inKernel() is false and show() writes figures to files w
     // Strings: SVG or HTML, by content.
     let svgFile: string | undefined;
     let htmlFile: string | undefined;
-    capture(() => {
+    captureConsoleSync(() => {
       svgFile = show('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>', { name: "tiny" });
       htmlFile = show("<table><tr><td>1</td></tr></table>", { name: "A table" });
     });
@@ -63,7 +47,7 @@ test("outside a kernel: inKernel() is false and show() writes figures to files w
     // null: nothing written, only the note.
     setFigureOutput(null);
     let none: string | undefined = "x";
-    const quiet = capture(() => {
+    const quiet = captureConsoleSync(() => {
       none = show(fig);
     });
     assert.equal(none, undefined);
@@ -104,7 +88,7 @@ test("outside a kernel: tables print aligned text, warnings go to stderr, HTML a
   assert.match(h, /<td[^>]*>2,099,200<\/td>/);
   assert.doesNotMatch(h, /trainable/);
 
-  const { out, err } = capture(() => {
+  const { out, err } = captureConsoleSync(() => {
     table(rows);
     warning("the weights could not be downloaded");
     html("<p>Some <b>bold</b> &amp; text</p>");

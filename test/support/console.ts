@@ -5,19 +5,38 @@ export interface Captured {
   err: string[];
 }
 
-/** Runs `fn` with console.log and console.error captured (each call one line); restores them after. */
-export async function captureConsole(fn: () => unknown): Promise<Captured> {
-  const out: string[] = [];
-  const err: string[] = [];
+/** Sends console.log and console.error to `captured` (each call one line); returns what puts them back. */
+function redirect(captured: Captured): () => void {
   const log = console.log;
   const error = console.error;
-  console.log = (...a: unknown[]) => void out.push(a.join(" "));
-  console.error = (...a: unknown[]) => void err.push(a.join(" "));
+  console.log = (...a: unknown[]) => void captured.out.push(a.join(" "));
+  console.error = (...a: unknown[]) => void captured.err.push(a.join(" "));
+  return () => {
+    console.log = log;
+    console.error = error;
+  };
+}
+
+/** Runs `fn` with console.log and console.error captured (each call one line); restores them after. */
+export async function captureConsole(fn: () => unknown): Promise<Captured> {
+  const captured: Captured = { out: [], err: [] };
+  const restore = redirect(captured);
   try {
     await fn();
   } finally {
-    console.log = log;
-    console.error = error;
+    restore();
   }
-  return { out, err };
+  return captured;
+}
+
+/** `captureConsole` for synchronous code: the capture ends when `fn` returns. */
+export function captureConsoleSync(fn: () => void): Captured {
+  const captured: Captured = { out: [], err: [] };
+  const restore = redirect(captured);
+  try {
+    fn();
+  } finally {
+    restore();
+  }
+  return captured;
 }
