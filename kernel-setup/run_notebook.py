@@ -1,7 +1,7 @@
 """Executes notebooks headlessly through the project's kernel, with papermill's conventions.
 
     python kernel-setup/run_notebook.py NOTEBOOK... [-p NAME VALUE]... [-r NAME VALUE]...
-        [--param NAME=VALUE]... [--out DIR] [--log-output] [--no-progress-bar]
+        [--param NAME=VALUE]... [-f FILE.yaml]... [-y YAML]... [--out DIR] [--log-output] [--no-progress-bar]
         [--progress-interval SECONDS] [--execution-timeout SECONDS] [-k KERNEL]
 
 papermill itself is not used: it is not on every pip index these machines reach, and it has no
@@ -10,8 +10,9 @@ translator for TypeScript. This runner does what papermill does, the same way:
 Parameters: a cell of `const NAME: TYPE = VALUE;` lines, tagged "injected-parameters", is inserted
 right after the cell tagged "parameters" (replacing one injected before), keeping the types the
 parameters cell declares (`const EPOCHS: number = 5` gives `const EPOCHS: number = 1;`). Values
-come, lowest priority first, from environment variables NB_<NAME>=VALUE, then from the command
-line: `-p NAME VALUE` and `--param NAME=VALUE` take VALUE as JSON when it parses (1, 0.5, true,
+come, lowest priority first, from environment variables NB_<NAME>=VALUE, then YAML mappings
+(`-f params.yaml`, then `-y "EPOCHS: 1"`, each in the order given, their values typed by YAML as
+papermill's are), then from the command line: `-p NAME VALUE` and `--param NAME=VALUE` take VALUE as JSON when it parses (1, 0.5, true,
 null, "text", [1,2]), as papermill's True / False / None, and as a string otherwise (or when the
 parameters cell declares the name a `string`); `-r NAME VALUE` always as a string. They are recorded
 in the executed notebook's metadata, `metadata.papermill.parameters`, with the run's start, end,
@@ -60,11 +61,25 @@ class Raw(str):
     """A parameter value to be taken as a string as it is (`-r NAME VALUE`)."""
 
 
+class Typed:
+    """A parameter value already typed (from YAML: `-f`, `-y`)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 def parse_value(text, declared=""):
     """The value of a parameter given as text: JSON, papermill's True / False / None, else the text.
     A name the parameters cell declares `string` keeps its text unless it is a JSON string."""
     if isinstance(text, Raw):
         return str(text)
+    if isinstance(text, Typed):
+        value = text.value
+        if isinstance(value, str):  # as -p takes it: YAML 1.1 leaves 1e3 and 1.5e3 strings
+            return parse_value(value, declared)
+        if declared.strip() == "string" and value is not None:
+            return json.dumps(value)
+        return value
     try:
         value = json.loads(text)
     except ValueError:
@@ -97,13 +112,52 @@ def ts_type(value):
     return ""
 
 
-def collect_params(cli_params):
-    """NAME -> text (Raw for -r) from NB_* environment variables, then the command line's
-    parameters in order: ("param", "NAME=VALUE"), ("p", (NAME, VALUE)) or ("r", (NAME, VALUE))."""
+def read_yaml_params(text, source):
+    """NAME -> Typed value from a YAML mapping (`-f FILE`, `-y TEXT`), as papermill reads them."""
+    try:
+        import yaml
+    except ImportError:
+        fail(f"{source}: reading YAML parameters needs PyYAML in .venv (npm run setup installs it with Jupyter)")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        fail(f"{source} is not valid YAML{where}: {getattr(e, 'problem', None) or e}")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        got = f"the text {data!r}" if isinstance(data, str) else f"a {type(data).__name__}"
+        fail(f"{source}: expected NAME: VALUE lines (a YAML mapping, a space after each colon), got {got}")
+    params = {}
+    for key, value in data.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            fail(f"{source}: the value of {key} ({value!r}) has no TypeScript literal; "
+                 "use numbers, strings, true/false, null, lists and mappings (quote dates)")
+        params[str(key)] = Typed(value)
+    return params
+
+
+def collect_params(cli_params, files=(), yamls=()):
+    """NAME -> text (Raw for -r, Typed from YAML) from NB_* environment variables, then the YAML
+    files and texts, then the command line's parameters in order: ("param", "NAME=VALUE"),
+    ("p", (NAME, VALUE)) or ("r", (NAME, VALUE))."""
     params = {}
     for key, value in os.environ.items():
         if key.startswith("NB_") and len(key) > 3:
             params[key[3:]] = value
+    for file in files:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            fail(f"no parameters file at {file}")
+        except (OSError, UnicodeDecodeError) as e:
+            fail(f"cannot read the parameters file {file}: {e}")
+        params.update(read_yaml_params(text, f"the parameters file {file}"))
+    for text in yamls:
+        params.update(read_yaml_params(text, f"-y {text!r}"))
     for item in cli_params:
         if isinstance(item, str):  # --param NAME=VALUE, as earlier callers pass them
             item = ("param", item)
@@ -478,6 +532,10 @@ def main(argv=None):
     ap.add_argument("-r", "--parameters_raw", dest="params", nargs=2, action=_InOrder, default=[], metavar=("NAME", "VALUE"),
                     help="a parameter, VALUE as a string")
     ap.add_argument("--param", dest="params", action=_InOrder, default=[], metavar="NAME=VALUE", help="the same as -p NAME VALUE")
+    ap.add_argument("-f", "--parameters_file", dest="param_files", action="append", default=[], metavar="FILE",
+                    help="parameters from a YAML file of NAME: VALUE lines (before -y, -p and -r)")
+    ap.add_argument("-y", "--parameters_yaml", dest="param_yamls", action="append", default=[], metavar="YAML",
+                    help="parameters as YAML text, e.g. -y 'EPOCHS: 1' (after -f, before -p and -r)")
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "notebooks", help="folder for the executed notebooks and their HTML copies")
     ap.add_argument("--execution-timeout", "--timeout", dest="timeout", type=int, default=None, help="seconds per cell (default: none)")
     ap.add_argument("-k", "--kernel", default=None, help="kernel name (default: the notebook's)")
@@ -487,7 +545,7 @@ def main(argv=None):
     ap.add_argument("--progress-interval", type=float, default=10.0, help="seconds between two lines of a running progress display (default 10)")
     args = ap.parse_args(argv)
     os.environ.setdefault("JUPYTER_PATH", str(ROOT / ".venv" / "share" / "jupyter"))
-    params = collect_params(args.params)
+    params = collect_params(args.params, args.param_files, args.param_yamls)
     for path in args.notebooks:
         if not path.exists():
             fail(f"no notebook at {path}")

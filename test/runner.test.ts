@@ -2,8 +2,9 @@
  * The headless runner (kernel-setup/run_notebook.py) with papermill's conventions, on the small
  * fixture test/fixtures/runner.ipynb: parameters from -p, -r, --param and NB_ variables injected
  * as typed TypeScript constants and recorded in metadata.papermill; a line per cell and the
- * library's progress printed while the notebook runs (not at the end); --log-output; a failing
- * cell stops the run with status 1 and its error; bad arguments; the status line on a terminal.
+ * library's progress printed while the notebook runs (not at the end); YAML parameters (-f, -y) in
+ * papermill's order; --log-output; a failing cell stops the run with status 1 and its error; bad
+ * arguments; the status line on a terminal.
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -152,6 +153,49 @@ test("the runner refuses bad arguments with status 2 and says why, before starti
   const noValue = runner(FIXTURE, "-p", "EPOCHS");
   assert.equal(noValue.status, 2);
   assert.match(noValue.stderr, /-p\/--parameters: expected 2 arguments/);
+  // YAML parameters (-f, -y), as papermill takes them.
+  const noFile = runner(FIXTURE, "-f", path.join(ROOT, "nope.yaml"));
+  assert.equal(noFile.status, 2);
+  assert.match(noFile.stderr, /no parameters file at .*nope\.yaml/);
+  const notYaml = runner(FIXTURE, "-y", "SIZES: [1");
+  assert.equal(notYaml.status, 2);
+  assert.match(notYaml.stderr, /-y 'SIZES: \[1' is not valid YAML at line 1, column 10: /);
+  const noSpace = runner(FIXTURE, "-y", "EPOCHS:1");
+  assert.equal(noSpace.status, 2);
+  assert.match(noSpace.stderr, /expected NAME: VALUE lines \(a YAML mapping, a space after each colon\), got the text 'EPOCHS:1'/);
+  const aDate = runner(FIXTURE, "-y", "NAME: 2024-01-01");
+  assert.equal(aDate.status, 2);
+  assert.match(aDate.stderr, /the value of NAME \(datetime\.date\(2024, 1, 1\)\) has no TypeScript literal; .*\(quote dates\)/);
+  for (const r of [noFile, notYaml, noSpace, aDate]) assert.doesNotMatch(r.stderr, /Traceback/);
+});
+
+test("YAML parameters (-f FILE, -y TEXT) come after NB_ variables and before -p and -r, typed by YAML and kept to the types the parameters cell declares", () => {
+  // collect_params and inject alone, on the fixture, without a kernel: the order papermill applies them in.
+  const file = path.join(outDir("runner-yaml"), "params.yaml");
+  fs.writeFileSync(file, "EPOCHS: 9\nNAME: 7\nSIZES: [4, 5]\nFAIL: yes\n");
+  const script = `
+import json, os, sys
+sys.path.insert(0, ${JSON.stringify(path.join(ROOT, "kernel-setup"))})
+os.environ["NB_PAUSE_MS"] = "5"
+os.environ["NB_FAIL"] = "true"
+import nbformat
+from pathlib import Path
+from run_notebook import collect_params, inject
+params = collect_params([("p", ("EPOCHS", "3"))], [${JSON.stringify(file)}], ["PAUSE_MS: 1.5e3", "SIZES: [6]"])
+nb = nbformat.read(${JSON.stringify(FIXTURE)}, as_version=4)
+values = inject(nb, params, Path("fixture"))
+print(json.dumps({"values": values, "injected": nb.cells[2].source}))
+`;
+  const r = spawnSync(PYTHON, ["-c", script], { cwd: ROOT, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const { values, injected } = JSON.parse(r.stdout) as { values: Record<string, unknown>; injected: string };
+  // -p EPOCHS beats the file; -y SIZES beats the file; the file beats NB_FAIL ("yes" is YAML 1.1's true);
+  // NAME: 7 becomes "7" for a string; 1.5e3, a string to YAML 1.1, is read as -p reads it.
+  assert.deepEqual(values, { PAUSE_MS: 1500, FAIL: true, EPOCHS: 3, NAME: "7", SIZES: [6] });
+  for (const line of ["const EPOCHS: number = 3;", 'const NAME: string = "7";', "const SIZES: number[] = [6];", "const FAIL: boolean = true;"]) {
+    assert.ok(injected.includes(line), `"${line}" not in:\n${injected}`);
+  }
+  assert.match(injected, /^const PAUSE_MS: number = 1500(\.0)?;$/m);
 });
 
 test("on a terminal, the runner redraws one status line in place (cell and current state) and prints finished lines above it", () => {
