@@ -28,7 +28,9 @@ print (stdout, stderr, the plain text of other displays), as papermill's --log-o
 
 The executed notebook and an HTML copy are written to DIR (default out/notebooks); the notebook
 is also saved every 30 seconds while it runs. The run stops at the first failing cell and exits with
-status 1, after writing what was executed so far and printing the cell and its error. Bad
+status 1, after writing what was executed so far (with papermill's error banner: a markdown cell at
+the top linking to one just before the failing cell, both tagged "papermill-error-cell-tag") and
+printing the cell and its error. Bad
 arguments exit with status 2.
 """
 import argparse
@@ -484,6 +486,26 @@ def tagged(nb, tag):
     return next(i for i, c in enumerate(nb.cells) if tag in c.metadata.get("tags", []))
 
 
+ERROR_TAG = "papermill-error-cell-tag"
+ERROR_STYLE = "color:red; font-size:1.5em;"
+
+
+def mark_failure(nb, index):
+    """As papermill marks a failed run in the executed notebook: a banner at the top linking to
+    the failing cell, and a marker just before it, both markdown cells tagged ERROR_TAG."""
+    count = nb.cells[index].get("execution_count")
+    banner = nbformat.v4.new_markdown_cell(
+        f'<span style="{ERROR_STYLE}">The run stopped with an error at '
+        f'<a href="#papermill-error-cell">In [{count if count is not None else " "}]</a>.</span>')
+    marker = nbformat.v4.new_markdown_cell(
+        f'<span id="papermill-error-cell" style="{ERROR_STYLE}">The headless run stopped here, '
+        f'with the error below:</span>')
+    for cell in (banner, marker):
+        cell.metadata["tags"] = [ERROR_TAG]
+    nb.cells.insert(index, marker)
+    nb.cells.insert(0, banner)
+
+
 def run(path, params, out_dir, timeout, terminal, kernel=None):
     ipynb = out_dir / f"{path.stem}.ipynb"
     last_save = [time.time()]
@@ -507,11 +529,13 @@ def run(path, params, out_dir, timeout, terminal, kernel=None):
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
         failure = e
     meta.update(end_time=utc_now(), duration=round(time.time() - started, 3), exception=failure is not None)
+    index = client.failed_index
+    failed = nb.cells[index] if failure is not None and index is not None else None
+    if failed is not None:
+        mark_failure(nb, index)
     written = write(nb, out_dir, path.stem)
     seconds = time.time() - started
     if failure is not None:
-        index = client.failed_index
-        failed = nb.cells[index] if index is not None else None
         where = f" at cell {client.code_number}/{client.code_total} ({cell_label(failed)})" if failed is not None else ""
         terminal.end_notebook(f"FAILED {path}{where} after {seconds:.1f}s; executed copy: {written}")
         if failed is not None:

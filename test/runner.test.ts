@@ -119,7 +119,7 @@ test("the runner injects -p, -r, --param and NB_ parameters as typed constants, 
   assert.doesNotMatch(run.stderr, /printed by the fixture/);
 });
 
-test("a failing cell stops the run with status 1, its source and error, and marks it failed in metadata.papermill; --log-output prints what cells print", async () => {
+test("a failing cell stops the run with status 1, its source and error, marks it failed in metadata.papermill and with papermill's error banner; --log-output prints what cells print", async () => {
   const out = outDir("runner-failure");
   const run = await runLive(["-p", "FAIL", "true", "--log-output", "--no-progress-bar"], out);
   assert.equal(run.status, 1, run.stderr);
@@ -136,7 +136,20 @@ test("a failing cell stops the run with status 1, its source and error, and mark
   assert.equal(tagged(nb, "fail").metadata.papermill!.exception, true);
   assert.equal(tagged(nb, "after").metadata.papermill!.status, "pending");
   assert.equal(cellText(tagged(nb, "after")), "", "a cell after the failing one ran");
+  // papermill's error banner: a markdown cell at the top linking to a marker just before the failing cell.
+  const failing = nb.cells.findIndex((c) => c.metadata.tags?.includes("fail"));
+  const count = (nb.cells[failing] as { execution_count?: number }).execution_count;
+  assert.equal(typeof count, "number");
+  const [banner, marker] = [nb.cells[0], nb.cells[failing - 1]];
+  for (const c of [banner, marker]) {
+    assert.equal(c.cell_type, "markdown");
+    assert.deepEqual(c.metadata.tags, ["papermill-error-cell-tag"]);
+  }
+  assert.match(joined(banner.source), new RegExp(`stopped with an error at <a href="#papermill-error-cell">In \\[${count}\\]</a>`));
+  assert.match(joined(marker.source), /<span id="papermill-error-cell"[^>]*>The headless run stopped here/);
+  assert.equal(nb.cells.filter((c) => c.metadata.tags?.includes("papermill-error-cell-tag")).length, 2);
   assert.ok(fs.existsSync(path.join(out, "runner.html")), "no HTML copy");
+  assert.match(fs.readFileSync(path.join(out, "runner.html"), "utf8"), /id="papermill-error-cell"/);
 });
 
 test("the runner refuses bad arguments with status 2 and says why, before starting a kernel", () => {
