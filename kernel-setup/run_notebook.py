@@ -12,9 +12,10 @@ right after the cell tagged "parameters" (replacing one injected before), keepin
 parameters cell declares (`const EPOCHS: number = 5` gives `const EPOCHS: number = 1;`). Values
 come, lowest priority first, from environment variables NB_<NAME>=VALUE, then YAML mappings
 (`-f params.yaml`, then `-y "EPOCHS: 1"`, each in the order given, their values typed by YAML as
-papermill's are), then from the command line: `-p NAME VALUE` and `--param NAME=VALUE` take VALUE as JSON when it parses (1, 0.5, true,
-null, "text", [1,2]), as papermill's True / False / None, and as a string otherwise (or when the
-parameters cell declares the name a `string`); `-r NAME VALUE` always as a string. They are recorded
+papermill's are), then from the command line: `-p NAME VALUE` and `--param NAME=VALUE` take VALUE
+as JSON when it parses (1, 0.5, true, null, "text", [1,2]), as papermill's True / False / None,
+and as a string otherwise (or when the parameters cell declares the name a `string`);
+`-r NAME VALUE` always as a string. They are recorded
 in the executed notebook's metadata, `metadata.papermill.parameters`, with the run's start, end,
 duration and whether it failed; each code cell gets `metadata.papermill` (status, start and end
 time, duration), as papermill writes them.
@@ -30,8 +31,7 @@ The executed notebook and an HTML copy are written to DIR (default out/notebooks
 is also saved every 30 seconds while it runs. The run stops at the first failing cell and exits with
 status 1, after writing what was executed so far (with papermill's error banner: a markdown cell at
 the top linking to one just before the failing cell, both tagged "papermill-error-cell-tag") and
-printing the cell and its error. Bad
-arguments exit with status 2.
+printing the cell and its error. Bad arguments exit with status 2.
 """
 import argparse
 import datetime
