@@ -334,6 +334,14 @@ export class TransferModel {
   private async fitOnce(train: DigitSet, options: TransferFitOptions): Promise<History> {
     const loop = loopOptions(train.count, options);
     const engine = resolveEngine(options.engine);
+    // The callbacks these options add, checked before anything is made or trained.
+    const best = options.bestWeights ? new BestWeights(options.bestWeights === true ? (validationSplitIndex(train.count, loop.validationSplit) < train.count ? "val_loss" : "loss") : options.bestWeights) : undefined;
+    const checkpoint = options.checkpoint
+      ? new ModelCheckpoint(typeof options.checkpoint === "string" ? { filepath: options.checkpoint } : options.checkpoint, saveCheckpoint)
+      : undefined;
+    if (checkpoint) checkCheckpointPath(checkpoint.pathFor(0));
+    const extra = [best, checkpoint].filter((c) => c !== undefined);
+    if (extra.length > 0) loop.callbacks = [...callbackList(loop.callbacks), ...extra] as Callbacks;
     const { x, y } = toTensors(train);
     let features: TF.Tensor[] | undefined;
     const started = Date.now();
@@ -350,12 +358,6 @@ export class TransferModel {
       learningRate: this.learningRate,
       startedFrom: this.trainedBy,
     };
-    const best = options.bestWeights ? new BestWeights(options.bestWeights === true ? (validationSplitIndex(train.count, loop.validationSplit) < train.count ? "val_loss" : "loss") : options.bestWeights) : undefined;
-    const checkpoint = options.checkpoint
-      ? new ModelCheckpoint(typeof options.checkpoint === "string" ? { filepath: options.checkpoint } : options.checkpoint, (model, file) => saveCheckpoint(model, file))
-      : undefined;
-    const extra = [best, checkpoint].filter((c) => c !== undefined);
-    if (extra.length > 0) loop.callbacks = [...callbackList(loop.callbacks), ...extra] as Callbacks;
     // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
     // during training, the loop stops after the current batch. Either way the model stays usable.
     const interrupts = watchInterrupts();
@@ -559,21 +561,25 @@ function checkLearningRate(learningRate: number, what: string): void {
   }
 }
 
-/**
- * Writes a checkpoint, atomically: a `.keras` path gets the whole model (as Keras's ModelCheckpoint
- * writes it; `kt.loadTransferModel` or Keras's `load_model` open it), a `.h5` path the weights only
- * (Keras's legacy layout: `loadKerasWeights`, Keras's `load_weights`).
- */
-async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void> {
-  if (file.endsWith(".keras")) {
-    await saveKerasArchive(model, file, model.optimizer as unknown as KerasAdam);
-  } else if (file.endsWith(".h5")) {
-    await saveKerasWeights(model, file);
-  } else {
+/** Throws unless a checkpoint path ends in one of the two endings `saveCheckpoint` writes. */
+function checkCheckpointPath(file: string): void {
+  if (!file.endsWith(".keras") && !file.endsWith(".h5")) {
     throw new Error(
       `checkpoint: "${file}" should end in .keras (the whole model, as Keras's ModelCheckpoint writes it) or .h5 (the weights only, in Keras's legacy layout).`,
     );
   }
+}
+
+/**
+ * Writes a checkpoint (its path checked by `checkCheckpointPath`), atomically: a `.keras` path gets
+ * the whole model (as Keras's ModelCheckpoint writes it; `kt.loadTransferModel` or Keras's
+ * `load_model` open it), a `.h5` path the weights only (Keras's legacy layout: `loadKerasWeights`,
+ * Keras's `load_weights`).
+ */
+async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void> {
+  checkCheckpointPath(file);
+  if (file.endsWith(".keras")) await saveKerasArchive(model, file, model.optimizer as unknown as KerasAdam);
+  else await saveKerasWeights(model, file);
 }
 
 /** Seconds since `started` (a Date.now() value), for closing lines: "3.2 s". */

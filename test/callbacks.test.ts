@@ -194,7 +194,12 @@ test("checkpoint writes the weights of improving epochs ({epoch:02d} in the name
     } finally {
       reloaded.dispose();
     }
+    // A path with another ending is refused before anything trains or is allocated.
+    const [before, runs, tensors] = [weights(tm), tm.runs.length, tf.memory().numTensors];
     await assert.rejects(tm.fit(mnist.train, { epochs: 1, progress: false, checkpoint: path.join(dir, "model.bin") }), /should end in \.keras \(the whole model.*or \.h5 \(the weights only/);
+    assert.ok(equal(weights(tm), before), "the model trained before the checkpoint path was refused");
+    assert.equal(tm.runs.length, runs);
+    assert.equal(tf.memory().numTensors, tensors);
   } finally {
     tm.dispose();
   }
