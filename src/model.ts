@@ -23,7 +23,7 @@ import type { KerasAdam } from "./engine/adam";
 import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
 import { stepProgress, type StepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
-import { thousands } from "./util/format";
+import { secondsSince, thousands } from "./util/format";
 import { closestNames } from "./util/names";
 import { CompiledModel } from "./engine/graph/compiled";
 import { CompiledGraphs } from "./engine/graphs";
@@ -385,7 +385,7 @@ export class TransferModel {
         });
         progress?.finish(
           features
-            ? `Frozen layers' output computed once for ${train.count} digits in ${((Date.now() - featuresStarted) / 1000).toFixed(1)} s; training the layers after them.`
+            ? `Frozen layers' output computed once for ${train.count} digits in ${secondsSince(featuresStarted)}; training the layers after them.`
             : "Interrupted.",
         );
         if (!features) {
@@ -433,12 +433,11 @@ export class TransferModel {
     const o = typeof options === "number" ? { batchSize: options } : options;
     const batchSize = checkBatchSize(o.batchSize ?? 64, what);
     checkNotEmpty(set.count, what);
-    resolveEngine(o.engine); // checks it
+    const engine = resolveEngine(o.engine);
     if (o.progress !== undefined && typeof o.progress !== "boolean") {
       throw new Error(`${what}: progress must be true or false (default: shown when the digits take more than one batch), got ${JSON.stringify(o.progress)}.`);
     }
     await this.settled();
-    const engine = resolveEngine(o.engine);
     const show = o.progress ?? set.count > batchSize;
     const progress = show ? stepProgress(what === "evaluate" ? "Evaluating" : "Predicting", "digits") : undefined;
     const started = Date.now();
@@ -454,7 +453,7 @@ export class TransferModel {
       const rows = Int32Array.from({ length: test.count }, (_, i) => i);
       const m = await evaluateRows(evaluator, [x], y!, rows, batchSize, progress && ((done, total) => progress.update(done, total)));
       const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
-      progress?.finish(`Evaluated ${thousands(test.count)} digits in ${seconds(started)}: loss ${result.loss.toFixed(4)} · accuracy ${result.accuracy.toFixed(4)}`);
+      progress?.finish(`Evaluated ${thousands(test.count)} digits in ${secondsSince(started)}: loss ${result.loss.toFixed(4)} · accuracy ${result.accuracy.toFixed(4)}`);
       const latest = this.runs[this.runs.length - 1];
       if (latest) {
         latest.testAccuracy = result.accuracy;
@@ -484,7 +483,7 @@ export class TransferModel {
         predictBatch = (xb) => this.model.predict(xb, { batchSize: xb.shape[0] }) as TF.Tensor;
       }
       const result = await predictions(predictBatch, x, 10, batchSize, progress && ((done, total) => progress.update(done, total)));
-      progress?.finish(`Predicted ${thousands(set.count)} digits in ${seconds(started)}`);
+      progress?.finish(`Predicted ${thousands(set.count)} digits in ${secondsSince(started)}`);
       return result;
     } catch (e) {
       progress?.finish(`Prediction failed: ${(e as Error).message}`);
@@ -580,11 +579,6 @@ async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void
   checkCheckpointPath(file);
   if (file.endsWith(".keras")) await saveKerasArchive(model, file, model.optimizer as unknown as KerasAdam);
   else await saveKerasWeights(model, file);
-}
-
-/** Seconds since `started` (a Date.now() value), for closing lines: "3.2 s". */
-function seconds(started: number): string {
-  return `${((Date.now() - started) / 1000).toFixed(1)} s`;
 }
 
 /** Resolves a freeze point (count or layer name) to a number of layers, with clear errors. */

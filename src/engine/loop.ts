@@ -17,6 +17,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
 import { createProgress, type ProgressState } from "../notebook/progress";
+import { secondsSince } from "../util/format";
 
 /** A Keras-style training history: one value per epoch under each key. */
 export interface History {
@@ -287,7 +288,7 @@ async function loop(model: TF.LayersModel, trainer: Trainer, xs: TF.Tensor[], y:
   const valAcc = last(history.val_accuracy);
   progress?.done(
     `${history.interrupted ? "Stopped" : "Trained"} ${history.epoch.length} of ${epochs} epoch${epochs === 1 ? "" : "s"} in ` +
-      `${((Date.now() - trainStart) / 1000).toFixed(1)} s` +
+      `${secondsSince(trainStart)}` +
       (acc !== undefined ? ` — accuracy ${acc.toFixed(4)}` : "") +
       (valAcc !== undefined ? `, validation accuracy ${valAcc.toFixed(4)}` : ""),
   );

@@ -6,6 +6,7 @@
  * - `fixed`, `percent`, `compactCount`   figure labels: "0.9612", "96.1%", "1.2M"
  * - `formatDuration` 125 → "2 min 5 s" (figures, tables)
  * - `formatClock`    75 → "1:15" (live progress)
+ * - `secondsSince`   a Date.now() value → "14.7 s" (closing lines: "Trained … in 544.7 s")
  * - `formatBytes`    1536 → "1.5 KB" (downloads)
  * - `formatShape`    [null, 84, 84, 3] → "(None, 84, 84, 3)", as Python prints a tuple
  * - `escapeHtml`     text into HTML
@@ -44,6 +45,11 @@ export function formatDuration(seconds: number): string {
   const m = Math.floor(s / 60);
   if (m < 60) return `${m} min ${s % 60} s`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/** The seconds since `started` (a `Date.now()` value), to a tenth, for closing lines: "14.7 s". */
+export function secondsSince(started: number): string {
+  return `${((Date.now() - started) / 1000).toFixed(1)} s`;
 }
 
 /** 75 → "1:15", 3725 → "1:02:05". */
