@@ -39,7 +39,7 @@ import { KerasArchiveError } from "./archive_error";
 import { describeError } from "./h5wasm";
 import { H5StoreReader, writeH5Store, type StoreEntry } from "./h5_store";
 import { kerasLayerInfo, serializeModel, SerializationError, type JsonObject } from "./serialization";
-import { kerasVariables } from "./weight_order";
+import { isContainer, kerasVariables, sameShape, shortWeightName } from "./weight_order";
 import { ZipError, ZipReader, writeZip } from "./zip_archive";
 
 export { KerasArchiveError };
@@ -51,10 +51,6 @@ export const WEIGHTS_FILE = "model.weights.h5";
 export const ARCHIVE_KERAS_VERSION = "3.15.1";
 
 type Layer = TF.layers.Layer;
-
-function isContainer(layer: Layer): layer is TF.LayersModel {
-  return Array.isArray((layer as unknown as { layers?: unknown }).layers);
-}
 
 /** keras/src/utils/naming.py, `to_snake_case`: "SeparableConv2D" → "separable_conv2d", "UpSampling3D" → "up_sampling3d". */
 export function toSnakeCase(name: string): string {
@@ -74,18 +70,12 @@ export interface LayerSlot {
   variables: LayerVariable[];
 }
 
-/** "kernel" for a TF.js variable named "conv2d_1/kernel". */
-function shortName(v: LayerVariable): string {
-  const n = v.originalName || v.name;
-  return n.slice(n.lastIndexOf("/") + 1).replace(/:\d+$/, "");
-}
-
 /** A plain layer's variables in Keras's order, found by name (an unexpected set of variables is an error). */
 function layerVariables(layer: Layer, names: string[]): LayerVariable[] {
   const own = layer.weights;
-  const byName = new Map(own.map((v) => [shortName(v), v]));
+  const byName = new Map(own.map((v) => [shortWeightName(v), v]));
   if (own.length !== names.length || names.some((n) => !byName.has(n))) {
-    throw new SerializationError(`layer "${layer.name}" has the variables [${own.map(shortName).join(", ")}], where Keras's ${kerasLayerInfo(layer).kerasClass} has [${names.join(", ")}]`);
+    throw new SerializationError(`layer "${layer.name}" has the variables [${own.map(shortWeightName).join(", ")}], where Keras's ${kerasLayerInfo(layer).kerasClass} has [${names.join(", ")}]`);
   }
   return names.map((n) => byName.get(n)!);
 }
@@ -340,10 +330,6 @@ export async function openKerasArchive(file: string): Promise<KerasArchive> {
   }
 }
 
-function shapeText(shape: ReadonlyArray<number | null>): string {
-  return formatShape(shape);
-}
-
 /** A stored variable that does not fit, in words: which object, which variable, what was expected. */
 function misfit(file: string, slot: LayerSlot, detail: string): KerasArchiveError {
   return new KerasArchiveError(
@@ -363,15 +349,15 @@ export function checkModelWeights(archive: KerasArchive, model: TF.LayersModel):
     const stored = archive.weights.entry(slot.path);
     const count = stored?.count ?? 0;
     if (count !== slot.variables.length) {
-      throw misfit(archive.file, slot, `holds ${count} variables, where the model's layer has ${slot.variables.length} (${slot.variables.map(shortName).join(", ") || "none"})`);
+      throw misfit(archive.file, slot, `holds ${count} variables, where the model's layer has ${slot.variables.length} (${slot.variables.map(shortWeightName).join(", ") || "none"})`);
     }
     slot.variables.forEach((v, i) => {
       const info = stored!.info(i);
       const want = v.shape as number[];
-      if (info.shape.length !== want.length || info.shape.some((d, k) => d !== want[k])) {
-        throw misfit(archive.file, slot, `has ${shortName(v)} (vars/${i}) of shape ${shapeText(info.shape)}, where the model's is ${shapeText(want)}`);
+      if (!sameShape(info.shape, want)) {
+        throw misfit(archive.file, slot, `has ${shortWeightName(v)} (vars/${i}) of shape ${formatShape(info.shape)}, where the model's is ${formatShape(want)}`);
       }
-      if (info.dtype !== "float32") throw misfit(archive.file, slot, `has ${shortName(v)} (vars/${i}) in ${info.dtype}; only float32 weights are read`);
+      if (info.dtype !== "float32") throw misfit(archive.file, slot, `has ${shortWeightName(v)} (vars/${i}) in ${info.dtype}; only float32 weights are read`);
     });
   }
   return slots;
@@ -393,10 +379,9 @@ export function assignModelWeights(archive: KerasArchive, slots: LayerSlot[]): v
   }
 }
 
-/** Adam's state as stored: the step count, the rate, and (once it has taken a step) the moments. */
+/** Adam's state as stored: the step count and (once it has taken a step) the moments; `storedLearningRate` reads the rate. */
 export interface OptimizerState {
   iterations: number;
-  learningRate?: number;
   /** Per trainable variable, in `trainableVariables(model)` order. */
   moments?: Array<{ variable: LayerVariable; m: Float32Array; v: Float32Array }>;
   /** Why the stored moments were not used, as Keras's load_model would warn. */
@@ -411,19 +396,12 @@ export interface OptimizerState {
 export function readOptimizerState(archive: KerasArchive, model: TF.LayersModel): OptimizerState | undefined {
   const stored = archive.weights.entry("optimizer");
   if (!stored || stored.count === 0) return undefined;
-  const number = (i: number): number => {
-    const v = stored.read(i);
-    return Number(v[0]);
-  };
-  const iterations = number(0);
-  const learningRate = stored.count > 1 ? number(1) : undefined;
   const trainable = trainableVariables(model);
   const needed = 2 + 2 * trainable.length;
-  if (stored.count === 2) return { iterations: 0, learningRate };
+  if (stored.count === 2) return { iterations: 0 };
   if (stored.count !== needed) {
     return {
       iterations: 0,
-      learningRate,
       skipped:
         `the optimizer state in ${archive.file} has ${stored.count} variables, where Adam needs ${needed} for the ${trainable.length} trainable variables ` +
         `of the model as it is frozen in the archive; Adam starts afresh (Keras's load_model skips it the same way)`,
@@ -433,17 +411,17 @@ export function readOptimizerState(archive: KerasArchive, model: TF.LayersModel)
     const want = variable.shape as number[];
     for (const i of [2 + 2 * k, 3 + 2 * k]) {
       const info = stored.info(i);
-      if (info.shape.length !== want.length || info.shape.some((d, j) => d !== want[j])) {
+      if (!sameShape(info.shape, want)) {
         throw new KerasArchiveError(
           archive.file,
-          `The optimizer state in ${archive.file} does not fit the model: optimizer/vars/${i} (a moment of "${variable.originalName}") has shape ${shapeText(info.shape)}, ` +
-            `where the variable's is ${shapeText(want)}. The archive is damaged or was edited; save the model again.`,
+          `The optimizer state in ${archive.file} does not fit the model: optimizer/vars/${i} (a moment of "${variable.originalName}") has shape ${formatShape(info.shape)}, ` +
+            `where the variable's is ${formatShape(want)}. The archive is damaged or was edited; save the model again.`,
         );
       }
     }
     return { variable, m: stored.read(2 + 2 * k) as Float32Array, v: stored.read(3 + 2 * k) as Float32Array };
   });
-  return { iterations, learningRate, moments };
+  return { iterations: Number(stored.read(0)[0]), moments };
 }
 
 /** The learning rate the optimizer had when saved (its float32 variable), if the archive keeps it. */

@@ -6,18 +6,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import type { LayerVariable } from "@tensorflow/tfjs";
 import type * as H5 from "h5wasm";
 import { tempPathBeside } from "../../util/files";
 import { describeError, h5wasm, withH5Errors } from "./h5wasm";
 import { KerasWeightsError, readKerasH5 } from "./legacy_h5_read";
-import { kerasLegacyWeights } from "./weight_order";
-
-/** "kernel" for a TF.js variable originally named "conv2d_1/kernel". */
-function shortWeightName(v: LayerVariable): string {
-  const n = v.originalName || v.name;
-  return n.slice(n.lastIndexOf("/") + 1).replace(/:\d+$/, "");
-}
+import { kerasLegacyWeights, shortWeightName } from "./weight_order";
 
 /** Keras's limit for one attribute (keras/src/legacy/saving/legacy_h5_format.py). */
 const HDF5_OBJECT_HEADER_LIMIT = 64512;

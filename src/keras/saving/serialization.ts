@@ -26,6 +26,7 @@
  */
 import type * as TF from "@tensorflow/tfjs";
 import { KERAS_ADAM, type AdamSettings } from "../../engine/adam";
+import { isContainer } from "./weight_order";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -47,10 +48,6 @@ export class SerializationError extends Error {
     super(message);
     this.name = "SerializationError";
   }
-}
-
-function isContainer(layer: Layer): layer is TF.LayersModel {
-  return Array.isArray((layer as unknown as { layers?: unknown }).layers);
 }
 
 /** "channelsLast" → "channels_last", "hardSigmoid" → "hard_sigmoid" (Keras's spelling of TF.js's camelCase names). */

@@ -18,7 +18,8 @@ export interface OwnedVariable {
   trainable: boolean;
 }
 
-function isContainer(layer: Layer): layer is TF.LayersModel {
+/** Whether `layer` is a model nested as a layer (Keras saves its layers, not it, as weighted layers). */
+export function isContainer(layer: Layer): layer is TF.LayersModel {
   return Array.isArray((layer as unknown as { layers?: unknown }).layers);
 }
 
@@ -82,7 +83,13 @@ function shapeStr(s: ReadonlyArray<number | null>): string {
   return `[${s.join(", ")}]`;
 }
 
-function sameShape(a: ReadonlyArray<number | null>, b: ReadonlyArray<number>): boolean {
+/** "kernel" for a TF.js variable named "conv2d_1/kernel" (or "conv2d_1/kernel:0"). */
+export function shortWeightName(v: LayerVariable): string {
+  const n = v.originalName || v.name;
+  return n.slice(n.lastIndexOf("/") + 1).replace(/:\d+$/, "");
+}
+
+export function sameShape(a: ReadonlyArray<number | null>, b: ReadonlyArray<number>): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
