@@ -32,16 +32,13 @@ export interface TslabDisplay {
   html(s: string): void;
   svg(s: string): void;
   markdown(s: string): void;
-  text(s: string): void;
 }
 export interface TslabModule {
   display: TslabDisplay;
-  newDisplay(): TslabDisplay;
 }
 
 const JUPYTER_MODULE = /[\\/]tslab[\\/]dist[\\/]jupyter\.js$/;
 let jupyterModule: TslabJupyterModule | undefined;
-let mode: "auto" | "terminal" = "auto";
 
 function findJupyterModule(): TslabJupyterModule | undefined {
   if (jupyterModule) return jupyterModule;
@@ -59,19 +56,9 @@ function findJupyterModule(): TslabJupyterModule | undefined {
   return undefined;
 }
 
-/**
- * True when running in a tslab Jupyter kernel that can display rich output
- * now (and `setDisplayMode("terminal")` was not called).
- */
+/** True when running in a tslab Jupyter kernel that can display rich output now. */
 export function inKernel(): boolean {
-  if (mode === "terminal") return false;
   return typeof findJupyterModule()?.lastWriteDisplayData === "function";
-}
-
-/** "terminal": behave as outside a notebook even in the kernel (figures to files, plain text); "auto" (default): detect. */
-export function setDisplayMode(m: "auto" | "terminal"): void {
-  if (m !== "auto" && m !== "terminal") throw new Error(`display mode must be "auto" or "terminal", got ${JSON.stringify(m)}.`);
-  mode = m;
 }
 
 /** tslab's module, for its display functions (inside the kernel). */

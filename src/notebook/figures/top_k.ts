@@ -6,15 +6,13 @@
 import { percent } from "../../util/format";
 import { card } from "./card";
 import { plotBody, plotLib, text, tooltip, type DomElement } from "./dom";
+import type { ClassProbability } from "../examples";
 import type { Figure, PixelData } from "./figure";
 import { defaultMax, digitNode, frame, inkOf } from "./pixels";
 import { BORDER, PAD } from "./theme";
 
 /** A class and its probability, as `topK` gives them. */
-export interface TopKEntry {
-  class: number;
-  probability: number;
-}
+export type TopKEntry = ClassProbability;
 
 export interface TopKPlotOptions {
   /** Above the figure, e.g. the file name. */
