@@ -1,6 +1,7 @@
 /**
- * Files and folders: whether a folder can be written to, and the temporary name beside a file
- * that an atomic write (write, then rename onto the file) goes through.
+ * Files and folders: whether a folder can be written to, the temporary name beside a file that an
+ * atomic write goes through, and the atomic write itself (write the temporary file, then rename it
+ * onto the file).
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -30,6 +31,24 @@ export function writableFolder(dir: string): boolean {
     const up = path.dirname(cur);
     if (up === cur) return false;
     cur = up;
+  }
+}
+
+/**
+ * Writes `file` atomically: `write` makes a temporary file beside it (`tempPathBeside(file, ending)`,
+ * its folder made first), which is then renamed onto `file`. If `write` or the rename fails, the
+ * temporary file is removed, `file` is as it was, and the error is thrown on.
+ */
+export async function writeAtomically(file: string, ending: string, write: (tmp: string) => void | Promise<void>): Promise<void> {
+  const target = path.resolve(file);
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  const tmp = tempPathBeside(target, ending);
+  try {
+    await write(tmp);
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
   }
 }
 

@@ -34,7 +34,7 @@ import type { LayerVariable } from "@tensorflow/tfjs";
 import { tf } from "../../engine/backend";
 import type { KerasAdam } from "../../engine/adam";
 import { formatBytes, formatShape } from "../../util/format";
-import { tempPathBeside, writableFolder } from "../../util/files";
+import { tempPathBeside, writableFolder, writeAtomically } from "../../util/files";
 import { KerasArchiveError } from "./archive_error";
 import { describeError } from "./h5wasm";
 import { H5StoreReader, writeH5Store, type StoreEntry } from "./h5_store";
@@ -200,30 +200,29 @@ export async function saveKerasArchive(model: TF.LayersModel, file: string, opti
     if (!(e instanceof SerializationError)) throw e;
     throw new KerasArchiveError(file, `Cannot save the model "${model.name}" as a Keras archive: ${e.message}. Nothing was written.`);
   }
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  // The weights file is made beside the archive, then zipped into it.
   const weightsTmp = tempPathBeside(path.resolve(file), "weights.h5.tmp");
-  const archiveTmp = tempPathBeside(path.resolve(file), "tmp");
   try {
-    await writeH5Store(weightsTmp, entries);
-    // h5wasm can fail silently: read back what was written (the layout, not the values) before using it.
-    const reader = await H5StoreReader.open(weightsTmp);
-    try {
-      for (const entry of entries) {
-        const stored = reader.entry(entry.path);
-        if (!stored || stored.count !== entry.variables.length) throw new Error(`${entry.path || "the model's own entry"} did not land in the weights file`);
+    await writeAtomically(file, "tmp", async (archiveTmp) => {
+      await writeH5Store(weightsTmp, entries);
+      // h5wasm can fail silently: read back what was written (the layout, not the values) before using it.
+      const reader = await H5StoreReader.open(weightsTmp);
+      try {
+        for (const entry of entries) {
+          const stored = reader.entry(entry.path);
+          if (!stored || stored.count !== entry.variables.length) throw new Error(`${entry.path || "the model's own entry"} did not land in the weights file`);
+        }
+      } finally {
+        reader.close();
       }
-    } finally {
-      reader.close();
-    }
-    const metadata = { keras_version: ARCHIVE_KERAS_VERSION, date_saved: dateSaved() };
-    writeZip(archiveTmp, [
-      { name: METADATA_FILE, data: Buffer.from(JSON.stringify(metadata)) },
-      { name: CONFIG_FILE, data: Buffer.from(JSON.stringify(config)) },
-      { name: WEIGHTS_FILE, file: weightsTmp },
-    ]);
-    fs.renameSync(archiveTmp, file);
+      const metadata = { keras_version: ARCHIVE_KERAS_VERSION, date_saved: dateSaved() };
+      writeZip(archiveTmp, [
+        { name: METADATA_FILE, data: Buffer.from(JSON.stringify(metadata)) },
+        { name: CONFIG_FILE, data: Buffer.from(JSON.stringify(config)) },
+        { name: WEIGHTS_FILE, file: weightsTmp },
+      ]);
+    });
   } catch (e) {
-    fs.rmSync(archiveTmp, { force: true });
     const existed = fs.existsSync(file);
     throw new KerasArchiveError(
       file,

@@ -3,11 +3,9 @@
  * see ./legacy_h5_read.ts), which Python Keras's `model.load_weights(path)` loads into a model of the
  * same architecture. Written to a temporary name beside the file, read back, then renamed.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import type * as H5 from "h5wasm";
-import { tempPathBeside } from "../../util/files";
+import { writeAtomically } from "../../util/files";
 import { describeError, h5wasm, withH5Errors } from "./h5wasm";
 import { KerasWeightsError, readKerasH5 } from "./legacy_h5_read";
 import { kerasLegacyWeights, shortWeightName } from "./weight_order";
@@ -90,8 +88,6 @@ function writeLayers(f: H5.File, layers: LayerToWrite[]): void {
  */
 export async function saveKerasWeights(model: TF.LayersModel, file: string): Promise<void> {
   const h5 = await h5wasm();
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = tempPathBeside(path.resolve(file), "tmp");
   // Read the values first (async), then write synchronously.
   const layers: LayerToWrite[] = [];
   for (const layer of model.layers) {
@@ -112,21 +108,21 @@ export async function saveKerasWeights(model: TF.LayersModel, file: string): Pro
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new Error(`Two layers of the model are named "${dup}"; Keras weight files need unique layer names.`);
   try {
-    withH5Errors(h5, () => {
-      const f = new h5.File(tmp, "w", { libver: ["earliest", "v110"] });
-      try {
-        writeLayers(f, layers);
-      } finally {
-        f.close();
-      }
+    await writeAtomically(file, "tmp", async (tmp) => {
+      withH5Errors(h5, () => {
+        const f = new h5.File(tmp, "w", { libver: ["earliest", "v110"] });
+        try {
+          writeLayers(f, layers);
+        } finally {
+          f.close();
+        }
+      });
+      // Check that everything landed (h5wasm can fail silently).
+      const back = await readKerasH5(tmp);
+      const lost = layers.find((l, i) => back.layers[i]?.name !== l.name || back.layers[i].weights.length !== l.weights.length);
+      if (lost || back.layers.length !== layers.length) throw new Error(`the written file does not read back as written (layer "${lost?.name ?? "?"}")`);
     });
-    // Check that everything landed (h5wasm can fail silently).
-    const back = await readKerasH5(tmp);
-    const lost = layers.find((l, i) => back.layers[i]?.name !== l.name || back.layers[i].weights.length !== l.weights.length);
-    if (lost || back.layers.length !== layers.length) throw new Error(`the written file does not read back as written (layer "${lost?.name ?? "?"}")`);
-    fs.renameSync(tmp, file);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
     throw new KerasWeightsError(file, `Could not save the weights to ${file}: ${describeError(e)}`);
   }
 }
