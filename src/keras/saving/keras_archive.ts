@@ -38,7 +38,7 @@ import { tempPathBeside, writableFolder, writeAtomically } from "../../util/file
 import { KerasArchiveError } from "./archive_error";
 import { describeError } from "./h5wasm";
 import { H5StoreReader, writeH5Store, type StoreEntry } from "./h5_store";
-import { kerasLayerInfo, serializeModel, SerializationError, type JsonObject } from "./serialization";
+import { kerasLayerInfo, serializeModel, SerializationError, toSnakeCase, type JsonObject } from "./serialization";
 import { isContainer, kerasVariables, sameShape, shortWeightName } from "./weight_order";
 import { ZipError, ZipReader, writeZip } from "./zip_archive";
 
@@ -51,15 +51,6 @@ export const WEIGHTS_FILE = "model.weights.h5";
 export const ARCHIVE_KERAS_VERSION = "3.15.1";
 
 type Layer = TF.layers.Layer;
-
-/** keras/src/utils/naming.py, `to_snake_case`: "SeparableConv2D" → "separable_conv2d", "UpSampling3D" → "up_sampling3d". */
-export function toSnakeCase(name: string): string {
-  return name
-    .replace(/\W+/g, "")
-    .replace(/(.)([A-Z][a-z]+)/g, "$1_$2")
-    .replace(/([a-z])([A-Z])/g, "$1_$2")
-    .toLowerCase();
-}
 
 /** One layer's place in the weights file: its path and its variables in Keras's order. */
 export interface LayerSlot {

@@ -50,9 +50,17 @@ export class SerializationError extends Error {
   }
 }
 
-/** "channelsLast" → "channels_last", "hardSigmoid" → "hard_sigmoid" (Keras's spelling of TF.js's camelCase names). */
-function snake(s: string): string {
-  return s.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
+/**
+ * keras/src/utils/naming.py, `to_snake_case`: "SeparableConv2D" → "separable_conv2d", "UpSampling3D"
+ * → "up_sampling3d"; also Keras's spelling of TF.js's camelCase names: "channelsLast" →
+ * "channels_last", "hardSigmoid" → "hard_sigmoid".
+ */
+export function toSnakeCase(name: string): string {
+  return name
+    .replace(/\W+/g, "")
+    .replace(/(.)([A-Z][a-z]+)/g, "$1_$2")
+    .replace(/([a-z])([A-Z])/g, "$1_$2")
+    .toLowerCase();
 }
 
 function pair(v: unknown, what: string, layer: Layer): [number, number] {
@@ -89,7 +97,7 @@ function initializer(spec: unknown, what: string, layer: Layer): JsonObject {
 /** Regularizers, constraints: the tutorial's layers have none, and none is written. */
 function none(c: TfjsConfig, keys: string[], layer: Layer): void {
   for (const k of keys) {
-    if (c[k] !== null && c[k] !== undefined) throw new SerializationError(`layer "${layer.name}" has a ${snake(k).replace(/_/g, " ")}, which is not written to .keras archives here`);
+    if (c[k] !== null && c[k] !== undefined) throw new SerializationError(`layer "${layer.name}" has a ${toSnakeCase(k).replace(/_/g, " ")}, which is not written to .keras archives here`);
   }
 }
 
@@ -113,7 +121,7 @@ const pooling = (kerasClass: string): LayerMapping => ({
     pool_size: pair(c.poolSize, "pool size", l),
     padding: c.padding as string,
     strides: pair(c.strides ?? c.poolSize, "strides", l),
-    data_format: snake(c.dataFormat as string),
+    data_format: toSnakeCase(c.dataFormat as string),
   }),
 });
 
@@ -126,7 +134,7 @@ const LAYERS: Record<string, LayerMapping> = {
   UpSampling3D: {
     kerasClass: "UpSampling3D",
     built: true,
-    config: (c) => ({ size: c.size as number[], data_format: snake(c.dataFormat as string) }),
+    config: (c) => ({ size: c.size as number[], data_format: toSnakeCase(c.dataFormat as string) }),
   },
   Rescaling: { kerasClass: "Rescaling", built: true, config: (c) => ({ scale: c.scale as number, offset: c.offset as number }) },
   Conv2D: {
@@ -139,10 +147,10 @@ const LAYERS: Record<string, LayerMapping> = {
         kernel_size: pair(c.kernelSize, "kernel size", l),
         strides: pair(c.strides, "strides", l),
         padding: c.padding as string,
-        data_format: snake(c.dataFormat as string),
+        data_format: toSnakeCase(c.dataFormat as string),
         dilation_rate: pair(c.dilationRate, "dilation rate", l),
         groups: 1,
-        activation: snake((c.activation as string) ?? "linear"),
+        activation: toSnakeCase((c.activation as string) ?? "linear"),
         use_bias: c.useBias as boolean,
         kernel_initializer: initializer(c.kernelInitializer, "kernel initializer", l),
         bias_initializer: initializer(c.biasInitializer, "bias initializer", l),
@@ -166,9 +174,9 @@ const LAYERS: Record<string, LayerMapping> = {
         kernel_size: pair(c.kernelSize, "kernel size", l),
         strides: pair(c.strides, "strides", l),
         padding: c.padding as string,
-        data_format: snake(c.dataFormat as string),
+        data_format: toSnakeCase(c.dataFormat as string),
         dilation_rate: pair(c.dilationRate, "dilation rate", l),
-        activation: snake((c.activation as string) ?? "linear"),
+        activation: toSnakeCase((c.activation as string) ?? "linear"),
         use_bias: c.useBias as boolean,
         depthwise_initializer: initializer(c.depthwiseInitializer, "depthwise initializer", l),
         pointwise_initializer: initializer(c.pointwiseInitializer, "pointwise initializer", l),
@@ -213,7 +221,7 @@ const LAYERS: Record<string, LayerMapping> = {
     kwargs: () => ({ mask: null }),
     variables: (c) => [...(c.scale ? ["gamma"] : []), ...(c.center ? ["beta"] : []), "moving_mean", "moving_variance"],
   },
-  Activation: { kerasClass: "Activation", built: false, config: (c) => ({ activation: snake(c.activation as string) }) },
+  Activation: { kerasClass: "Activation", built: false, config: (c) => ({ activation: toSnakeCase(c.activation as string) }) },
   MaxPooling2D: pooling("MaxPooling2D"),
   AveragePooling2D: pooling("AveragePooling2D"),
   Concatenate: { kerasClass: "Concatenate", built: true, config: (c) => ({ axis: (c.axis as number) ?? -1 }) },
@@ -221,7 +229,7 @@ const LAYERS: Record<string, LayerMapping> = {
   GlobalAveragePooling2D: {
     kerasClass: "GlobalAveragePooling2D",
     built: false,
-    config: (c) => ({ data_format: snake((c.dataFormat as string) ?? "channelsLast"), keepdims: false }),
+    config: (c) => ({ data_format: toSnakeCase((c.dataFormat as string) ?? "channelsLast"), keepdims: false }),
   },
   Dense: {
     kerasClass: "Dense",
@@ -230,7 +238,7 @@ const LAYERS: Record<string, LayerMapping> = {
       none(c, ["kernelRegularizer", "biasRegularizer", "activityRegularizer", "kernelConstraint", "biasConstraint"], l);
       return {
         units: c.units as number,
-        activation: snake((c.activation as string) ?? "linear"),
+        activation: toSnakeCase((c.activation as string) ?? "linear"),
         use_bias: c.useBias as boolean,
         kernel_initializer: initializer(c.kernelInitializer, "kernel initializer", l),
         bias_initializer: initializer(c.biasInitializer, "bias initializer", l),
