@@ -222,12 +222,15 @@ async function loop(model: TF.LayersModel, trainer: Trainer, xs: TF.Tensor[], y:
   const call = async (f: (c: CallbackLike) => unknown) => {
     for (const c of callbacks) await f(c);
   };
-  const state = (epochIndex: number, batch: number, logs: Logs): ProgressState => {
-    const elapsed = (Date.now() - trainStart) / 1000;
-    const done = epochIndex * batches + batch;
-    const total = epochs * batches;
-    return { epoch: epochIndex + 1, epochs, batch, batches, seconds: elapsed, eta: done > 0 ? (elapsed / done) * (total - done) : undefined, logs };
-  };
+  // The display works out the time left from these (../notebook/progress.ts).
+  const state = (epochIndex: number, batch: number, logs: Logs): ProgressState => ({
+    epoch: epochIndex + 1,
+    epochs,
+    batch,
+    batches,
+    seconds: (Date.now() - trainStart) / 1000,
+    logs,
+  });
 
   try {
     await call((c) => c.onTrainBegin?.({}));

@@ -24,8 +24,6 @@ export interface ProgressState {
   batches?: number;
   /** Seconds since training started. */
   seconds?: number;
-  /** Estimated seconds left for the whole run (estimated from progress when absent). */
-  eta?: number;
   /** Metrics so far: loss, accuracy, and at the end of an epoch val_loss, val_accuracy, … */
   logs?: Record<string, number | undefined>;
 }
@@ -93,7 +91,6 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   const elapsed = (s: ProgressState | undefined) => (s?.seconds ?? (now() - started) / 1000);
 
   const eta = (s: ProgressState): number | undefined => {
-    if (s.eta !== undefined) return s.eta;
     if (!s.batches || s.batch === undefined) return undefined;
     const done = (s.epoch - 1) * s.batches + s.batch;
     const total = s.epochs * s.batches;
