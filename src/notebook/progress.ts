@@ -8,7 +8,7 @@
  * one per epoch, one per 10 % of a download, a step's state now and then and its closing line.
  */
 import { terminalProgress, type ProgressCallback } from "../keras/download";
-import { escapeHtml, formatBytes, formatClock } from "../util/format";
+import { escapeHtml, formatBytes, formatClock, formatSeconds } from "../util/format";
 import { inKernel, newLiveDisplay, type LiveDisplay } from "./tslab";
 
 // ---------------------------------------------------------------------------
@@ -102,7 +102,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
     const t = elapsed(s);
     const parts = [`epoch ${s.epoch}/${s.epochs}`];
     if (!complete && s.batches) parts.push(`stopped after batch ${s.batch ?? 0}/${s.batches}`);
-    parts.push(`${(t - lastEpochEndSeconds).toFixed(1)} s`);
+    parts.push(formatSeconds(t - lastEpochEndSeconds));
     const logs = formatLogs(s.logs);
     if (logs) parts.push(logs);
     const line = parts.join(" · ");

@@ -6,7 +6,8 @@
  * - `fixed`, `percent`, `compactCount`   figure labels: "0.9612", "96.1%", "1.2M"
  * - `formatDuration` 125 → "2 min 5 s" (figures, tables)
  * - `formatClock`    75 → "1:15" (live progress)
- * - `secondsSince`   a Date.now() value → "14.7 s" (closing lines: "Trained … in 544.7 s")
+ * - `formatSeconds`  544.66 → "544.7 s"; `secondsSince(Date.now() value)` the same for the time since
+ *                    (closing lines: "Trained … in 544.7 s", an epoch's line)
  * - `formatBytes`    1536 → "1.5 KB" (downloads)
  * - `formatShape`    [null, 84, 84, 3] → "(None, 84, 84, 3)", as Python prints a tuple
  * - `escapeHtml`     text into HTML
@@ -39,7 +40,7 @@ export function compactCount(n: number): string {
 /** 42 → "42 s", 125 → "2 min 5 s", 3725 → "1 h 2 min". */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "—";
-  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  if (seconds < 10) return formatSeconds(seconds);
   const s = Math.round(seconds);
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);
@@ -47,9 +48,14 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
+/** Seconds to a tenth: 544.66 → "544.7 s". */
+export function formatSeconds(seconds: number): string {
+  return `${seconds.toFixed(1)} s`;
+}
+
 /** The seconds since `started` (a `Date.now()` value), to a tenth, for closing lines: "14.7 s". */
 export function secondsSince(started: number): string {
-  return `${((Date.now() - started) / 1000).toFixed(1)} s`;
+  return formatSeconds((Date.now() - started) / 1000);
 }
 
 /** 75 → "1:15", 3725 → "1:02:05". */
