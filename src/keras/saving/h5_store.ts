@@ -37,8 +37,8 @@ export interface StoreEntry {
   variables: StoreVariable[];
 }
 
-/** h5wasm does not create intermediate groups: open or create each level. */
-function groupAt(root: H5.Group, h5: H5Module, path: string): H5.Group {
+/** The group at `path` under `root`; h5wasm does not create intermediate groups, so each level is opened or made. */
+export function groupAt(root: H5.Group, h5: H5Module, path: string): H5.Group {
   let g = root;
   for (const part of path.split("/").filter((p) => p.length > 0)) {
     const existing = g.keys().includes(part) ? g.get(part) : null;

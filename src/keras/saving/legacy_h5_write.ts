@@ -6,7 +6,8 @@
 import type * as TF from "@tensorflow/tfjs";
 import type * as H5 from "h5wasm";
 import { writeAtomically } from "../../util/files";
-import { describeError, h5wasm, withH5Errors } from "./h5wasm";
+import { describeError, h5wasm, withH5Errors, type H5Module } from "./h5wasm";
+import { groupAt } from "./h5_store";
 import { KerasWeightsError, readKerasH5 } from "./legacy_h5_read";
 import { kerasLegacyWeights, shortWeightName } from "./weight_order";
 
@@ -55,7 +56,7 @@ function writeScalarStringAttr(obj: H5.Group, name: string, value: string): void
 
 type LayerToWrite = { name: string; weights: Array<{ name: string; shape: number[]; values: Float32Array }> };
 
-function writeLayers(f: H5.File, layers: LayerToWrite[]): void {
+function writeLayers(h5: H5Module, f: H5.File, layers: LayerToWrite[]): void {
   const names = layers.map((l) => l.name);
   writeStringListAttr(f, "layer_names", names);
   writeScalarStringAttr(f, "backend", "tensorflow");
@@ -63,18 +64,9 @@ function writeLayers(f: H5.File, layers: LayerToWrite[]): void {
   for (const layer of [...layers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const g = f.create_group(layer.name);
     writeStringListAttr(g, "weight_names", layer.weights.map((w) => w.name));
-    const made = new Set<string>();
     for (const w of layer.weights) {
-      // h5wasm does not create intermediate groups.
-      const parts = w.name.split("/");
-      for (let i = 1; i < parts.length; i++) {
-        const sub = parts.slice(0, i).join("/");
-        if (!made.has(sub)) {
-          g.create_group(sub);
-          made.add(sub);
-        }
-      }
-      g.create_dataset({ name: w.name, data: w.values, shape: w.shape, dtype: "<f4" });
+      const slash = w.name.lastIndexOf("/");
+      groupAt(g, h5, w.name.slice(0, Math.max(slash, 0))).create_dataset({ name: w.name.slice(slash + 1), data: w.values, shape: w.shape, dtype: "<f4" });
     }
   }
 }
@@ -112,7 +104,7 @@ export async function saveKerasWeights(model: TF.LayersModel, file: string): Pro
       withH5Errors(h5, () => {
         const f = new h5.File(tmp, "w", { libver: ["earliest", "v110"] });
         try {
-          writeLayers(f, layers);
+          writeLayers(h5, f, layers);
         } finally {
           f.close();
         }
