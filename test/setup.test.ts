@@ -4,6 +4,7 @@
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { backendInfo, tf } from "../src/engine/backend";
@@ -36,6 +37,14 @@ test("a notebook in notebooks/ runs in the project kernel: ./src import, top-lev
     assert.match(text, /backend: TF\.js [\d.]+ on CPU \(native TensorFlow [\d.]+, oneDNN\)/);
     assert.match(text, new RegExp(`cwd: ${ROOT.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\n`));
     assert.match(text, /await: 42/);
+    // The kernel runs on the Node the set-up recorded in the kernelspec, which is the Node the
+    // set-up (and, under npm test, this test) ran on.
+    const spec = JSON.parse(fs.readFileSync(path.join(ROOT, ".venv", "share", "jupyter", "kernels", "keras-transfer-ts", "kernel.json"), "utf8"));
+    assert.ok(spec.env.KT_NODE, "the kernelspec records no KT_NODE");
+    const node = /node: (\S+) (v[\d.]+)\n/.exec(text);
+    assert.ok(node, "the smoke notebook printed no node line");
+    assert.equal(node![1], spec.env.KT_NODE);
+    assert.equal(node![2], spawnSync(spec.env.KT_NODE, ["--version"], { encoding: "utf8" }).stdout.trim());
     const svg = cells.flatMap((c) => c.outputs ?? []).find((o) => o.output_type === "display_data" && o.data?.["image/svg+xml"]);
     assert.ok(svg, "no inline SVG output");
     assert.match(joined(svg!.data!["image/svg+xml"]), /<circle id="smoke-dot"/);
@@ -62,4 +71,36 @@ test("an error in a cell fails the run with the cell's message, and later cells 
   } finally {
     fs.rmSync(nbPath, { force: true });
   }
+});
+
+test("the set-up names the Node in use, refuses one too old with the versions that work, and warns on untested lines", () => {
+  const check = (version?: string) => spawnSync(process.execPath, [path.join(ROOT, "kernel-setup", "check-node.js"), ...(version ? [version] : [])], { encoding: "utf8" });
+  const here = check();
+  assert.equal(here.status, 0, here.stderr);
+  assert.ok(here.stderr.includes(`Node ${process.versions.node} (${process.execPath})`), here.stderr);
+  const cases: Array<[string, number, RegExp]> = [
+    ["18.20.0", 1, /error: Node 18\.20\.0: too old: .*Use Node 22 \(from 22\.12\), 24 or 26/],
+    ["20.18.0", 1, /error: .*too old/],
+    ["22.11.0", 1, /error: .*too old/],
+    ["20.19.0", 0, /warning: .*end of life in April 2026/],
+    ["22.23.5", 0, /^\[setup\] Node 22\.23\.5: a tested line/],
+    ["24.22.3", 0, /^\[setup\] Node 24\.22\.3: a tested line/],
+    ["26.12.1", 0, /^\[setup\] Node 26\.12\.1: a tested line/],
+    ["25.1.0", 0, /warning: .*not tested here/],
+    ["28.0.0", 0, /warning: .*newer than the lines tested here/],
+  ];
+  for (const [version, status, message] of cases) {
+    const run = check(version);
+    assert.equal(run.status, status, `${version}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
+});
+
+test("the kernel says so, and uses the node on PATH, when the Node the set-up recorded is gone", () => {
+  const run = spawnSync(path.join(ROOT, "kernel-setup", "kernel"), ["--config-path", path.join(ROOT, "out", "no-such-connection-file.json")], {
+    encoding: "utf8",
+    env: { ...process.env, KT_NODE: "/nonexistent/bin/node" },
+    timeout: 60_000,
+  });
+  assert.match(run.stderr, /the Node the set-up used \(\/nonexistent\/bin\/node\) is not there; using \S+node \(v[\d.]+\)\. Run npm run setup again/);
 });

@@ -18,6 +18,9 @@
  * of the tutorial's InceptionV3 takes about a third less time (convolution gradients above all;
  * see docs/benchmarks.md). This module sets `TF_ENABLE_ONEDNN_OPTS=1` before loading TensorFlow
  * unless the variable is already set: `TF_ENABLE_ONEDNN_OPTS=0` keeps TensorFlow's own kernels.
+ *
+ * Node 23 and later: `supplyRemovedNodeUtil()` (below) gives tfjs-node the two `util` functions it
+ * still calls, before it loads.
  */
 import type * as TF from "@tensorflow/tfjs";
 
@@ -61,7 +64,29 @@ function firstLine(e: unknown): string {
   return msg.split("\n").find((l) => l.trim() !== "") ?? msg;
 }
 
+/**
+ * tfjs-node 4.22 (`dist/nodejs_kernel_backend.js` on every op, `dist/kernels/TopK.js`) calls
+ * `util.isNullOrUndefined` and `util.isArray` from Node's `util` module. Node 22 warns at their first
+ * call (DEP0051, DEP0044) and Node 23 removed `isNullOrUndefined`, so there every op throws
+ * "util_1.isNullOrUndefined is not a function" (tensorflow/tfjs#8609; fixed in TF.js's sources by
+ * tensorflow/tfjs#8425, which no release has shipped). These are the only `util.is*` functions, and
+ * the only `util` members Node has removed or deprecated, that the installed TF.js packages call
+ * (`promisify`, `types`, `TextEncoder` and `TextDecoder` are current). tfjs-node looks them up on the
+ * shared `util` object at each call, so defining them here, before it loads, is enough; they do what
+ * Node's did, without the warning.
+ *
+ * Remove this when a TF.js release no longer calls them: `grep -rn "util_1.is" node_modules/@tensorflow/tfjs-node/dist`
+ * finds nothing, and test/backend.test.ts still passes without it.
+ */
+function supplyRemovedNodeUtil(): void {
+  // Node's module object itself (an `import * as` namespace would be a read-only copy).
+  const util = require("node:util") as Record<string, unknown>;
+  util.isNullOrUndefined = (value: unknown): value is null | undefined => value === null || value === undefined;
+  util.isArray = Array.isArray;
+}
+
 function load(): { tf: typeof TF; info: BackendInfo } {
+  supplyRemovedNodeUtil();
   if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = "2";
   // Read by TensorFlow when it starts, so before the native package is loaded.
   if (process.env.TF_ENABLE_ONEDNN_OPTS === undefined) process.env.TF_ENABLE_ONEDNN_OPTS = "1";

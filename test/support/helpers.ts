@@ -85,7 +85,10 @@ export const PLAIN_KERNELS = process.env.TF_ENABLE_ONEDNN_OPTS === "0" && proces
 export function runWithPlainKernels(file: string, pattern: string): { status: number | null; output: string } {
   const env: NodeJS.ProcessEnv = { ...process.env, TF_ENABLE_ONEDNN_OPTS: "0", KT_FUSED_KERNELS: "0" };
   delete env.NODE_TEST_CONTEXT; // set for test files run by node --test; a child runner would refuse to run
-  const r = spawnSync(process.execPath, ["--import", "tsx", "--test", `--test-name-pattern=${pattern}`, path.join(ROOT, "test", file)], {
+  // TAP, whose summary ("# pass 1") and diagnostics the callers read: since Node 23 the default
+  // reporter is "spec" even when the output is not a terminal.
+  const args = ["--import", "tsx", "--test", "--test-reporter=tap", `--test-name-pattern=${pattern}`, path.join(ROOT, "test", file)];
+  const r = spawnSync(process.execPath, args, {
     cwd: ROOT,
     env,
     encoding: "utf8",
