@@ -21,7 +21,8 @@ export function checkOutputFile(file: string, what: string): void {
     checkWritable(file);
   } catch (e) {
     if (!(e instanceof PathError)) throw e;
-    throw new PathError(file, e.reason, `${what}: cannot write ${file}: ${e.reason}. Choose another path; nothing was trained.`);
+    const message = `${what}: cannot write ${file}: ${e.reason}. Choose another path; nothing was trained.`;
+    throw new PathError(file, e.reason, message);
   }
 }
 
@@ -33,7 +34,8 @@ interface TensorBoardLike {
 
 function isTensorBoard(c: unknown): c is TensorBoardLike {
   const t = c as Partial<TensorBoardLike> | null;
-  return typeof t === "object" && t !== null && typeof t.logdir === "string" && typeof t.ensureTrainWriterCreated === "function";
+  return typeof t === "object" && t !== null && typeof t.logdir === "string" &&
+    typeof t.ensureTrainWriterCreated === "function";
 }
 
 /** Throws unless every TensorBoard callback among `callbacks` can write its event files. */
@@ -49,8 +51,8 @@ export function checkTensorBoardFolders(callbacks: readonly unknown[]): void {
         throw new PathError(
           file,
           e.reason,
-          `tf.node.tensorBoard(${JSON.stringify(c.logdir)}): cannot write its event files in ${path.dirname(file)}: ${e.reason}. ` +
-            "Choose another log folder; nothing was trained.",
+          `tf.node.tensorBoard(${JSON.stringify(c.logdir)}): cannot write its event files in ${path.dirname(file)}: ` +
+            `${e.reason}. Choose another log folder; nothing was trained.`,
         );
       }
     }

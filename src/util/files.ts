@@ -58,7 +58,10 @@ const VIRTUAL = ["/proc", "/sys"];
 function whyNot(e: unknown, parent: string, what: string): string {
   const code = (e as NodeJS.ErrnoException).code;
   const under = VIRTUAL.find((v) => parent === v || parent.startsWith(v + "/"));
-  if (under) return `${parent === under ? under : `${parent} is in ${under}, which`} is a virtual file system of the kernel, where no files can be made`;
+  if (under) {
+    const where = parent === under ? under : `${parent} is in ${under}, which`;
+    return `${where} is a virtual file system of the kernel, where no files can be made`;
+  }
   switch (code) {
     case "EACCES":
     case "EPERM":
@@ -102,7 +105,9 @@ export function makeFolders(dir: string): string[] {
       stat = fs.statSync(cur);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "ENOTDIR") throw new PathError(target, `${cur} cannot be looked at (${code ?? (e as Error).message})`);
+      if (code !== "ENOENT" && code !== "ENOTDIR") {
+        throw new PathError(target, `${cur} cannot be looked at (${code ?? (e as Error).message})`);
+      }
     }
     if (stat) {
       if (!stat.isDirectory()) throw new PathError(target, `${cur} is a file, not a folder`);

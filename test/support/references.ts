@@ -181,14 +181,17 @@ export function referenceDamage(dir: string): string | undefined {
   } catch (e) {
     return `its ${REFERENCE_INFO} cannot be read (${(e as Error).message})`;
   }
-  if (!files || typeof files !== "object") return `its ${REFERENCE_INFO} records no sizes and hashes of its files (made by an older version of the tests)`;
+  if (!files || typeof files !== "object") {
+    return `its ${REFERENCE_INFO} records no sizes and hashes of its files (made by an older version of the tests)`;
+  }
   for (const [name, want] of Object.entries(files)) {
     const file = path.join(dir, name);
     let bytes: Buffer;
     try {
       bytes = fs.readFileSync(file);
     } catch (e) {
-      return `${name} ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "is missing" : `cannot be read (${(e as Error).message})`}`;
+      const missing = (e as NodeJS.ErrnoException).code === "ENOENT";
+      return `${name} ${missing ? "is missing" : `cannot be read (${(e as Error).message})`}`;
     }
     if (bytes.length !== want.bytes) return `${name} has ${bytes.length} bytes where ${want.bytes} were written`;
     if (sha256(bytes) !== want.sha256) return `${name} is not what was written (its sha256 differs)`;
@@ -265,7 +268,8 @@ export function ensureReference(spec: ReferenceSpec): string {
     }
     const seconds = (Date.now() - t0) / 1000;
     const files = recordFiles(tmp);
-    fs.writeFileSync(path.join(tmp, REFERENCE_INFO), JSON.stringify({ key, ...made, seconds, date: new Date().toISOString(), files }, null, 1) + "\n");
+    const info = { key, ...made, seconds, date: new Date().toISOString(), files };
+    fs.writeFileSync(path.join(tmp, REFERENCE_INFO), JSON.stringify(info, null, 1) + "\n");
     // The old folder (incomplete or damaged) moved aside, the new one renamed into place: one step each.
     const aside = `${dir}.damaged-${process.pid}`;
     if (fs.existsSync(dir)) fs.renameSync(dir, aside);

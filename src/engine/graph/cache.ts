@@ -38,10 +38,13 @@ export function graphCacheDir(): string {
   return process.env.KT_GRAPH_CACHE || path.resolve(__dirname, "..", "..", "..", ".cache", "graphs");
 }
 
-/** How an entry was found: sound ("cached"), absent and written ("written"), or damaged and written again ("rebuilt"). */
+/** How an entry was found: sound ("cached"), absent and written ("written"), damaged and written again ("rebuilt"). */
 export type EntryState = "cached" | "written" | "rebuilt";
 
-/** What is wrong with the entry in `dir`: "absent" when there is none, else the damage in words; undefined when it holds `bytes`. */
+/**
+ * What is wrong with the entry in `dir`: "absent" when there is none, else the damage in words;
+ * undefined when it holds `bytes`.
+ */
 export function entryDamage(dir: string, bytes: Uint8Array): string | undefined {
   let stat: fs.Stats;
   try {
@@ -59,7 +62,9 @@ export function entryDamage(dir: string, bytes: Uint8Array): string | undefined 
     const code = (e as NodeJS.ErrnoException).code;
     return code === "ENOENT" ? `it has no ${FILE}` : `its ${FILE} cannot be read (${code ?? (e as Error).message})`;
   }
-  if (stored.length !== bytes.length) return `its ${FILE} has ${stored.length} bytes where the compiled graph has ${bytes.length}`;
+  if (stored.length !== bytes.length) {
+    return `its ${FILE} has ${stored.length} bytes where the compiled graph has ${bytes.length}`;
+  }
   if (!stored.equals(bytes)) {
     let at = 0;
     while (stored[at] === bytes[at]) at++;
@@ -82,7 +87,8 @@ export function writeSavedModel(dir: string, bytes: Uint8Array): void {
   const parent = path.dirname(dir);
   const cannot = (e: unknown) =>
     new GraphEngineError(
-      `Cannot write the compiled graph into ${parent} (${reasonOf(e)}): set KT_GRAPH_CACHE to a writable folder, or train with engine: "eager".`,
+      `Cannot write the compiled graph into ${parent} (${reasonOf(e)}): ` +
+        'set KT_GRAPH_CACHE to a writable folder, or train with engine: "eager".',
     );
   try {
     if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) fs.rmSync(dir, { force: true });
@@ -129,15 +135,20 @@ const reported = new Set<string>();
 
 /** Writes a damaged entry again and checks it; one warning per entry; a clear error when it cannot be healed. */
 function rebuild(dir: string, bytes: Uint8Array, damage: string): void {
-  const whatToDo = `Delete the folder ${dir} (it is made again on the next run), set KT_GRAPH_CACHE to another folder, or train with engine: "eager".`;
+  const whatToDo =
+    `Delete the folder ${dir} (it is made again on the next run), set KT_GRAPH_CACHE to another folder, ` +
+    'or train with engine: "eager".';
   try {
     writeSavedModel(dir, bytes);
   } catch (e) {
-    throw new GraphEngineError(`The compiled graph in ${dir} is damaged (${damage}) and could not be written again: ${(e as Error).message} ${whatToDo}`);
+    const why = (e as Error).message;
+    throw new GraphEngineError(`The compiled graph in ${dir} is damaged (${damage}) and could not be written again: ${why} ${whatToDo}`);
   }
   const still = entryDamage(dir, bytes);
   if (still !== undefined) {
-    throw new GraphEngineError(`The compiled graph in ${dir} is damaged (${damage}) and still is after being written again (${still}). ${whatToDo}`);
+    throw new GraphEngineError(
+      `The compiled graph in ${dir} is damaged (${damage}) and still is after being written again (${still}). ${whatToDo}`,
+    );
   }
   if (!reported.has(dir)) {
     reported.add(dir);
@@ -189,10 +200,11 @@ export async function openCachedGraph(
       }
       throw new GraphEngineError(
         damage !== undefined
-          ? `TensorFlow could not load the compiled graph in ${dir} (${reason}), which was damaged again right after being written (${damage}). ` +
-              `Check the disk and whatever else writes into that folder (a sync tool?), set KT_GRAPH_CACHE to another folder, or train with engine: "eager".`
-          : `TensorFlow could not load the compiled graph in ${dir}: ${reason}. The file there is the graph as compiled (not a damaged cache), ` +
-              `so TensorFlow refuses the graph itself: train with engine: "eager".`,
+          ? `TensorFlow could not load the compiled graph in ${dir} (${reason}), which was damaged again right after ` +
+              `being written (${damage}). Check the disk and whatever else writes into that folder (a sync tool?), ` +
+              'set KT_GRAPH_CACHE to another folder, or train with engine: "eager".'
+          : `TensorFlow could not load the compiled graph in ${dir}: ${reason}. The file there is the graph as compiled ` +
+              '(not a damaged cache), so TensorFlow refuses the graph itself: train with engine: "eager".',
       );
     }
   }
