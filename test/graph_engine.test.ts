@@ -134,7 +134,7 @@ async function trainAtDepths(tm: TransferModel, start: Float32Array[], train: Di
  *    op (still about an ulp); how the network amplifies it is a property of the network, the digits
  *    and the steps, the same everywhere. So the ratio, not the distances, is what carries over.
  *  - Rounding's reach varies from sample to sample, so one sample is a poor yardstick. Measured
- *    (2-core AMD EPYC, AVX-512, three runs): InceptionV3's perturbations moved 1.97–2.14e-3 of the
+ *    (2-core Intel Xeon, AVX-512, three runs): InceptionV3's perturbations moved 1.97–2.14e-3 of the
  *    distance trained in one run and 1.35–1.75e-3 in another (a spread of up to 30 % within a run),
  *    and the same perturbation 1.35–2.35e-3 in four processes (TensorFlow's multi-threaded kernels do
  *    not round identically run to run); Xception's 3.40–3.57e-6. A single perturbation, the former

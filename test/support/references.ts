@@ -24,7 +24,7 @@
  * Verified once per process and folder: reference.json lists every file the script wrote with its
  * size and sha256, and each is checked before the folder is used (a full disk, an interrupted copy
  * or a sync tool can leave a file cut short or altered, which would otherwise fail a test with an
- * unrelated message). Measured on a shared 2-core AMD EPYC (load average 11), files in the page
+ * unrelated message). Measured on a shared 2-core Intel Xeon (load average 11), files in the page
  * cache: 0.5–0.7 s for the 178 MB of goldens (reading them 0.2–0.4 s, which the tests then do
  * anyway; sha256 0.35 s), once per test process that uses them, beside tens of seconds of work in
  * each. Sizes alone, or sizes and times, would cost a millisecond but miss bytes altered in place.

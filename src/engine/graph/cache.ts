@@ -15,7 +15,7 @@
  * Verifying. An entry is sound when its saved_model.pb equals, byte for byte, the graph just
  * compiled: those bytes are in memory anyway (the folder's hash is computed from them), so there is
  * nothing to record beside the entry, and comparing costs one read of the file. Measured on a shared
- * 2-core AMD EPYC, the file in the page cache, mean of 200: InceptionV3's whole training step
+ * 2-core Intel Xeon, the file in the page cache, mean of 200: InceptionV3's whole training step
  * (842 KB) 1.1–2.5 ms, Xception's (427 KB) 0.4–0.7 ms, against 0.7–3 s for building and serialising
  * the graph and 0.3–1.3 s for TensorFlow's loading it. A sha256 recorded beside the entry would cost
  * more (the same read, then the hash: 2.5–3.3 ms and 0.9–1.0 ms) and catch nothing more.
