@@ -18,7 +18,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./engine/backend";
+import { tf } from "./tfjs/backend";
 import { downloadProgress } from "./notebook/progress";
 import { cachedFile } from "./keras/download";
 import { kerasCacheDir } from "./keras/cache";

@@ -22,7 +22,7 @@
  *   await learner.save("out/digits.keras");          // Keras 3's .keras archive
  *   const again = await kt.loadTransferModel("out/digits.keras");
  */
-export { tf, backendInfo, type BackendInfo, type BackendKind } from "./engine/backend";
+export { tf, backendInfo, type BackendInfo, type BackendKind } from "./tfjs/backend";
 export {
   describeBackend,
   useEngine,
@@ -59,7 +59,7 @@ export {
   type LayerRow,
 } from "./keras/applications/index";
 export { BatchNormalization, UpSampling3D } from "./keras/layers";
-export { useFusedKernels, fusedKernelsActive } from "./engine/native_ops";
+export { useFusedKernels, fusedKernelsActive } from "./tfjs/native_ops";
 export { imagenetWeights, IMAGENET_WEIGHTS, type KerasApplicationName } from "./keras/applications/imagenet_weights";
 export { kerasCacheDir } from "./keras/cache";
 export { readKerasH5 } from "./keras/saving/legacy_h5_read";
@@ -67,16 +67,11 @@ export { loadKerasWeights } from "./keras/saving/weight_order";
 export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export { KerasArchiveError, type SavedArchive } from "./keras/saving/keras_archive";
 export { loadTransferModel, type LoadTransferModelOptions } from "./model_archive";
-export {
-  buildTransferModel,
-  upsample,
-  TUTORIAL_FREEZE,
-  type BaseName,
-  type Preprocessing,
-  type TransferModelOptions,
-} from "./model_build";
+export { buildTransferModel, upsample, TUTORIAL_FREEZE, type TransferModelOptions } from "./model_build";
 export {
   TransferModel,
+  type BaseName,
+  type Preprocessing,
   type TransferFitOptions,
   type FreezeOptions,
   type InferenceOptions,
@@ -84,20 +79,12 @@ export {
   type ParamCounts,
   type RunRecord,
 } from "./model";
-export {
-  compileModel,
-  fit,
-  evaluate,
-  predict,
-  validationSplitIndex,
-  KERAS_ADAM,
-  type History,
-  type FitOptions,
-  type Evaluation,
-  type Predictions,
-} from "./engine/training";
+export { compileModel } from "./engine/compile";
+export { validationSplitIndex, type History } from "./engine/loop";
+export { type FitOptions } from "./engine/fit_plan";
+export { type Evaluation, type Predictions } from "./engine/inference";
 export { BestWeights, ModelCheckpoint, type Monitor, type ModelCheckpointOptions } from "./engine/callbacks";
-export { KerasAdam, type AdamSettings } from "./engine/adam";
+export { KerasAdam, KERAS_ADAM, type AdamSettings } from "./keras/optimizers/adam";
 export {
   readDigit,
   readDigits,
@@ -132,7 +119,7 @@ export {
   type ExamplePick,
   type LabelledDigit,
   type ClassProbability,
-} from "./notebook/examples";
+} from "./interpret";
 export {
   historyPlot,
   digitImage,

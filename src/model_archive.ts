@@ -30,7 +30,7 @@ import {
   storedLearningRate,
 } from "./keras/saving/keras_archive";
 import { adamFromCompileConfig, float32Decimal, serializeModel, type Json } from "./keras/saving/serialization";
-import type { KerasAdam } from "./engine/adam";
+import { adamOf } from "./keras/optimizers/adam";
 import { type BaseName, type Preprocessing, type TransferModel } from "./model";
 import { assembleTransferModel, registerTransferModel } from "./model_build";
 import { warning } from "./notebook/display";
@@ -191,7 +191,7 @@ export async function loadTransferModel(file: string, options: LoadTransferModel
     const slots = checkModelWeights(archive, tm.model);
     const state = readOptimizerState(archive, tm.model);
     assignModelWeights(archive, slots);
-    if (state?.moments) assignOptimizerState(tm.model.optimizer as unknown as KerasAdam, state);
+    if (state?.moments) assignOptimizerState(adamOf(tm.model), state);
     if (state?.skipped) warning(`${file}: ${state.skipped}.`);
     tm.snapshotWeights();
     await registerTransferModel(tm, options.key ?? `archive:${path.resolve(file)}`);

@@ -18,11 +18,11 @@ import * as path from "node:path";
 import { MessageError } from "../util/errors";
 import { makeFolders, tempPathBeside, writableFolder, type PathError } from "../util/files";
 import { formatBytes } from "../util/format";
+import type { DownloadProgress } from "../util/progress";
 
 export type HashAlgorithm = "md5" | "sha256";
 
 /** Called while bytes arrive; `total` is the announced size, when the server gave one. */
-export type ProgressCallback = (received: number, total?: number) => void;
 
 /** The subset of `fetch` this module uses (tests may pass their own). */
 export type FetchLike = (url: string, init?: { signal?: AbortSignal; redirect?: "follow" }) => Promise<Response>;
@@ -32,7 +32,7 @@ export interface DownloadOptions {
   md5?: string;
   /** Expected SHA-256 of the file (hex). */
   sha256?: string;
-  onProgress?: ProgressCallback;
+  onProgress?: DownloadProgress;
   /** Replaces the global `fetch`. */
   fetchImpl?: FetchLike;
   /** Abort when no byte arrived for this long (default 60 s). */
@@ -82,7 +82,7 @@ export function hashAlgorithmOf(hash: string): HashAlgorithm {
 export function terminalProgress(
   label: string,
   write: (line: string) => void = (l) => console.log(l),
-): ProgressCallback {
+): DownloadProgress {
   let lastDecile = -1;
   let lastTime = 0;
   let lastReceived = -1;
@@ -314,7 +314,7 @@ export interface CachedFileOptions {
    */
   cacheDirs: string[];
   /** Progress of a download; default: `terminalProgress`. `false`: silent. */
-  onProgress?: ProgressCallback | false;
+  onProgress?: DownloadProgress | false;
   /** Messages such as "Downloading data from …"; default console.log. */
   log?: (message: string) => void;
   fetchImpl?: FetchLike;

@@ -1,41 +1,25 @@
 /**
  * Progress displays: live training progress, download progress and the progress of one-off steps
- * (the frozen layers' output, evaluate, predict).
+ * (the frozen layers' output, evaluate, predict), the sinks of ../util/progress.ts.
  *
  * In the tslab kernel each is one output updated in place (a bar, the batch, elapsed time, ETA,
  * metrics; a line per finished epoch), sent with a plain-text form that the headless runner prints
  * in the terminal as it changes (./tslab.ts, `newLiveDisplay`). Elsewhere they print plain lines:
  * one per epoch, one per 10 % of a download, a step's state now and then and its closing line.
  */
-import { terminalProgress, type ProgressCallback } from "../keras/download";
+import { terminalProgress } from "../keras/download";
 import { escapeHtml, formatBytes, formatClock, formatSeconds } from "../util/format";
+import type {
+  DownloadProgress,
+  ProgressState,
+  StepProgress,
+  TrainingProgress,
+  TrainingSummary,
+} from "../util/progress";
 import { inKernel, newLiveDisplay, type LiveDisplay } from "./tslab";
 
 // ---------------------------------------------------------------------------
 // Live training progress
-
-/** Where training stands, as the training loop reports it. */
-export interface ProgressState {
-  /** The current epoch, counted from 1. */
-  epoch: number;
-  epochs: number;
-  /** Batches done in this epoch (1 after the first batch). */
-  batch?: number;
-  batches?: number;
-  /** Seconds since training started. */
-  seconds?: number;
-  /** Metrics so far: loss, accuracy, and at the end of an epoch val_loss, val_accuracy, … */
-  logs?: Record<string, number | undefined>;
-}
-
-export interface Progress {
-  /** The state after a batch; the display is refreshed at most every `minIntervalMs`. */
-  update(state: ProgressState): void;
-  /** The state at the end of epoch `state.epoch` (with validation metrics): adds a line for it. */
-  epochEnd(state: ProgressState): void;
-  /** Training is over: the final state, with a summary line. */
-  done(summary?: string): void;
-}
 
 export interface ProgressOptions {
   /** A heading above the progress bar in the notebook. */
@@ -49,6 +33,16 @@ export interface ProgressOptions {
 }
 
 const LOG_ORDER = ["loss", "accuracy", "acc"];
+
+/** "Trained 5 of 5 epochs in 14.7 s — accuracy 0.9612, validation accuracy 0.9500" (or "Stopped …"). */
+export function summaryLine(s: TrainingSummary): string {
+  return (
+    `${s.stopped ? "Stopped" : "Trained"} ${s.epochsRun} of ${s.epochs} epoch${s.epochs === 1 ? "" : "s"} in ` +
+    formatSeconds(s.seconds) +
+    (s.accuracy !== undefined ? ` — accuracy ${s.accuracy.toFixed(4)}` : "") +
+    (s.valAccuracy !== undefined ? `, validation accuracy ${s.valAccuracy.toFixed(4)}` : "")
+  );
+}
 
 /** "loss 0.1234 · accuracy 0.9612 · val_loss … · val_accuracy …" */
 export function formatLogs(logs: Record<string, number | undefined> | undefined): string {
@@ -73,7 +67,9 @@ export function formatLogs(logs: Record<string, number | undefined> | undefined)
  * the end. An epoch for which `epochEnd` is not called gets its line when the
  * next epoch starts (or at `done`) from its last state.
  */
-export function createProgress(options: ProgressOptions = {}): Progress {
+export function createProgress(
+  options: ProgressOptions = {},
+): TrainingProgress & { done(summary?: TrainingSummary | string): void } {
   const now = options.now ?? Date.now;
   const minInterval = options.minIntervalMs ?? 250;
   const write = options.write ?? ((line: string) => console.log(line));
@@ -179,13 +175,13 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       closeEpoch(state, true);
       render();
     },
-    done(summary?: string): void {
+    done(summary?: TrainingSummary | string): void {
       if (finished) return;
       finished = true;
       if (current && current.epoch > closedEpoch) closeFromLastState(current);
       const total = current?.epochs;
       const text =
-        summary ??
+        (typeof summary === "object" ? summaryLine(summary) : summary) ??
         `${completed}${total === undefined ? "" : ` of ${total}`} epoch${(total ?? completed) === 1 ? "" : "s"} in ${formatClock(elapsed(current))}`;
       if (kernel) render(text);
       else write(text);
@@ -208,7 +204,7 @@ function barHtml(cls: string, label: string, fraction: number, amount: string): 
  * A download progress reporter: in the notebook, one output updated in place (a bar with the
  * bytes received); elsewhere, a line per 10 %.
  */
-export function downloadProgress(label: string): ProgressCallback {
+export function downloadProgress(label: string): DownloadProgress {
   if (!inKernel()) return terminalProgress(label);
   const d = newLiveDisplay();
   let last = 0;
@@ -220,13 +216,6 @@ export function downloadProgress(label: string): ProgressCallback {
     const amount = total ? `${formatBytes(received)} of ${formatBytes(total)}` : formatBytes(received);
     d.update(barHtml("kt-download", label, total ? received / total : 0, amount), `${label} · ${amount}`, finished);
   };
-}
-
-export interface StepProgress {
-  /** `done` of `total` items processed. */
-  update(done: number, total: number): void;
-  /** Replaces the bar with a closing line. */
-  finish(text: string): void;
 }
 
 export interface StepProgressOptions {

@@ -20,7 +20,8 @@
  * no state. A layer the compiler does not know stops it with an error that names the layer.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { BatchNormalization } from "../../keras/layers";
+import { BatchNormalization, numberPair } from "../../keras/layers";
+import { isContainer, layerWeightField, nodesByDepth } from "../../tfjs/internals";
 import type { Graph, SymTensor } from "./graph";
 import * as ops from "./ops";
 
@@ -45,19 +46,12 @@ export class GraphCompileError extends Error {
   }
 }
 
-interface TfjsNode {
-  outboundLayer: TF.layers.Layer;
-  inputTensors: TF.SymbolicTensor[];
-  outputTensors: TF.SymbolicTensor[];
-  callArgs?: Record<string, unknown>;
-}
-
 type Config = Record<string, unknown>;
 
 function pair(v: unknown, what: string): [number, number] {
-  if (typeof v === "number") return [v, v];
-  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === "number")) return [v[0], v[1]];
-  throw new GraphCompileError(`${what}: expected one or two numbers, got ${JSON.stringify(v)}.`);
+  const p = numberPair(v);
+  if (!p) throw new GraphCompileError(`${what}: expected one or two numbers, got ${JSON.stringify(v)}.`);
+  return p;
 }
 
 function padding(v: unknown, layer: string): ops.Padding {
@@ -99,19 +93,13 @@ function convolution(config: Config, layer: string): ops.ConvOptions {
 
 /** The end of a convolution or dense layer: its bias (when it has one), then its activation. */
 function biasAndActivation(ctx: LoweringContext, layer: TF.layers.Layer, config: Config, y: SymTensor): SymTensor {
-  const bias = field(layer, "bias");
+  const bias = layerWeightField(layer, "bias");
   if (config.useBias && bias) y = ops.biasAdd(ctx.g, y, ctx.weight(bias));
   return activation(ctx, y, config.activation, layer.name);
 }
 
-/** A TF.js layer's weight by the property TF.js keeps it in (kernel, bias, ...). */
-function field(layer: TF.layers.Layer, name: string): TF.LayerVariable | null {
-  const v = (layer as unknown as Record<string, TF.LayerVariable | null | undefined>)[name];
-  return v ?? null;
-}
-
 function required(layer: TF.layers.Layer, name: string): TF.LayerVariable {
-  const v = field(layer, name);
+  const v = layerWeightField(layer, name);
   if (!v) throw new GraphCompileError(`Layer ${layer.name}: its ${name} is missing (is the layer built?).`);
   return v;
 }
@@ -162,7 +150,7 @@ function lowerLayer(
     if (inputs.length !== 1)
       throw new GraphCompileError(`Layer ${layer.name} (${what}) takes one input, got ${inputs.length}.`);
   };
-  if (isModel(layer)) return lowerModel(ctx, layer as TF.LayersModel, inputs);
+  if (isContainer(layer)) return lowerModel(ctx, layer, inputs);
   switch (cls) {
     case "InputLayer":
       return inputs;
@@ -306,10 +294,6 @@ function batchNorm(ctx: LoweringContext, layer: BatchNormalization, x: SymTensor
   return out.y;
 }
 
-function isModel(layer: TF.layers.Layer): boolean {
-  return Array.isArray((layer as unknown as { layers?: unknown }).layers) && "nodesByDepth" in layer;
-}
-
 /**
  * Emits `model` applied to `inputs` (one per model input); returns the graph tensors of its outputs.
  * Nested models are emitted in place.
@@ -319,7 +303,7 @@ export function lowerModel(ctx: LoweringContext, model: TF.LayersModel, inputs: 
     throw new GraphCompileError(`Model ${model.name} takes ${model.inputs.length} inputs, got ${inputs.length}.`);
   const map = new Map<number, SymTensor>();
   model.inputs.forEach((t, i) => map.set(t.id, inputs[i]));
-  const byDepth = (model as unknown as { nodesByDepth: Record<string, TfjsNode[]> }).nodesByDepth;
+  const byDepth = nodesByDepth(model);
   const depths = Object.keys(byDepth)
     .map(Number)
     .sort((a, b) => b - a);

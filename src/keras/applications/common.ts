@@ -3,7 +3,7 @@
  * layer defaults (where TF.js's differ), and `obtain_input_shape`'s checks.
  */
 import type { LayersModel, SymbolicTensor } from "@tensorflow/tfjs";
-import { tf } from "../../engine/backend";
+import { tf } from "../../tfjs/backend";
 import { formatShape } from "../../util/format";
 import { BatchNormalization, type BatchNormalizationArgs, type Shape } from "../layers";
 

@@ -31,15 +31,16 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import type { LayerVariable } from "@tensorflow/tfjs";
-import { tf } from "../../engine/backend";
-import type { KerasAdam } from "../../engine/adam";
+import { tf } from "../../tfjs/backend";
+import type { KerasAdam } from "../optimizers/adam";
 import { formatBytes, formatShape } from "../../util/format";
 import { checkWritable, PathError, tempPathBeside, writeAtomically } from "../../util/files";
 import { KerasArchiveError } from "./archive_error";
 import { describeError } from "./h5wasm";
 import { H5StoreReader, writeH5Store, type StoreEntry } from "./h5_store";
 import { kerasLayerInfo, serializeModel, SerializationError, toSnakeCase, type JsonObject } from "./serialization";
-import { isContainer, kerasVariables, sameShape, shortWeightName } from "./weight_order";
+import { isContainer } from "../../tfjs/internals";
+import { kerasVariables, sameShape, shortWeightName } from "./weight_order";
 import { ZipError, ZipReader, writeZip } from "./zip_archive";
 
 export { KerasArchiveError };
@@ -102,27 +103,47 @@ function sizeOf(shape: ReadonlyArray<number | null>): number {
   return shape.reduce((a: number, b) => a * (b ?? 0), 1);
 }
 
-/** The optimizer's variables as Keras 3's Adam keeps them (see the module comment). */
+/**
+ * Where Keras 3's Adam keeps its variables in the archive's "optimizer" entry (`vars/<i>`): the step
+ * count (int64), the learning rate, then each trainable variable's first and second moments, in
+ * `model.trainable_variables` order; before its first step, only the first two.
+ */
+export const adamLayout = {
+  iterations: 0,
+  learningRate: 1,
+  /** The index of the `k`-th trainable variable's first ("m") or second ("v") moment. */
+  moment: (k: number, which: "m" | "v"): number => 2 + 2 * k + (which === "v" ? 1 : 0),
+  /** How many variables Adam keeps for `trainable` variables, once it has taken a step (`built`) or before. */
+  count: (trainable: number, built: boolean): number => (built ? 2 + 2 * trainable : 2),
+};
+
+/** The optimizer's variables as Keras 3's Adam keeps them (`adamLayout`). */
 function optimizerEntry(model: TF.LayersModel, optimizer: KerasAdam): StoreEntry {
   const trainable = trainableVariables(model);
-  const variables: StoreEntry["variables"] = [
-    { shape: [], dtype: "int64", values: () => BigInt64Array.of(BigInt(optimizer.iterations)) },
-    { shape: [], dtype: "float32", values: () => Float32Array.of(optimizer.learningRate) },
-  ];
   const built = optimizer.iterations > 0 || trainable.some((v) => optimizer.hasSlots(v.read() as TF.Variable));
+  const variables: StoreEntry["variables"] = new Array(adamLayout.count(trainable.length, built));
+  variables[adamLayout.iterations] = {
+    shape: [],
+    dtype: "int64",
+    values: () => BigInt64Array.of(BigInt(optimizer.iterations)),
+  };
+  variables[adamLayout.learningRate] = {
+    shape: [],
+    dtype: "float32",
+    values: () => Float32Array.of(optimizer.learningRate),
+  };
   if (built) {
-    for (const v of trainable) {
+    trainable.forEach((v, k) => {
       const shape = v.shape as number[];
       // A variable without moments yet has them at zero, as Keras creates them.
       const moment = (which: "m" | "v") => () =>
         optimizer.hasSlots(v.read() as TF.Variable)
           ? (optimizer.slotsFor(v.read() as TF.Variable)[which].dataSync() as Float32Array)
           : new Float32Array(sizeOf(shape));
-      variables.push(
-        { shape, dtype: "float32", values: moment("m") },
-        { shape, dtype: "float32", values: moment("v") },
-      );
-    }
+      for (const which of ["m", "v"] as const) {
+        variables[adamLayout.moment(k, which)] = { shape, dtype: "float32", values: moment(which) };
+      }
+    });
   }
   return { path: "optimizer", name: "adam", variables };
 }
@@ -434,8 +455,8 @@ export function readOptimizerState(archive: KerasArchive, model: TF.LayersModel)
   const stored = archive.weights.entry("optimizer");
   if (!stored || stored.count === 0) return undefined;
   const trainable = trainableVariables(model);
-  const needed = 2 + 2 * trainable.length;
-  if (stored.count === 2) return { iterations: 0 };
+  const needed = adamLayout.count(trainable.length, true);
+  if (stored.count === adamLayout.count(trainable.length, false)) return { iterations: 0 };
   if (stored.count !== needed) {
     return {
       iterations: 0,
@@ -446,7 +467,8 @@ export function readOptimizerState(archive: KerasArchive, model: TF.LayersModel)
   }
   const moments = trainable.map((variable, k) => {
     const want = variable.shape as number[];
-    for (const i of [2 + 2 * k, 3 + 2 * k]) {
+    const [m, v] = [adamLayout.moment(k, "m"), adamLayout.moment(k, "v")];
+    for (const i of [m, v]) {
       const info = stored.info(i);
       if (!sameShape(info.shape, want)) {
         throw new KerasArchiveError(
@@ -456,16 +478,16 @@ export function readOptimizerState(archive: KerasArchive, model: TF.LayersModel)
         );
       }
     }
-    return { variable, m: stored.read(2 + 2 * k) as Float32Array, v: stored.read(3 + 2 * k) as Float32Array };
+    return { variable, m: stored.read(m) as Float32Array, v: stored.read(v) as Float32Array };
   });
-  return { iterations: Number(stored.read(0)[0]), moments };
+  return { iterations: Number(stored.read(adamLayout.iterations)[0]), moments };
 }
 
 /** The learning rate the optimizer had when saved (its float32 variable), if the archive keeps it. */
 export function storedLearningRate(archive: KerasArchive): number | undefined {
   const stored = archive.weights.entry("optimizer");
-  if (!stored || stored.count < 2) return undefined;
-  const v = Number(stored.read(1)[0]);
+  if (!stored || stored.count <= adamLayout.learningRate) return undefined;
+  const v = Number(stored.read(adamLayout.learningRate)[0]);
   return Number.isFinite(v) && v > 0 ? v : undefined;
 }
 

@@ -6,12 +6,17 @@
 import { percent } from "../../util/format";
 import { card } from "./card";
 import { plotBody, plotLib, text, tooltip, type DomElement } from "./dom";
-import type { ClassProbability } from "../examples";
 import type { Figure, PixelData } from "./figure";
 import { defaultMax, digitNode, frame, inkOf } from "./pixels";
 import { BORDER, PAD } from "./theme";
 
-/** A class and its probability, as `topK` gives them. */
+/** A class and the probability the model gave it, as `topK` gives them. */
+export interface ClassProbability {
+  class: number;
+  probability: number;
+}
+
+/** One bar of `topKPlot`. */
 export type TopKEntry = ClassProbability;
 
 export interface TopKPlotOptions {
