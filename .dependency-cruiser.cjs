@@ -22,9 +22,21 @@ module.exports = {
   forbidden: [
     layer("util-imports-nothing", [], "util/ is the bottom layer: it imports nothing of the project."),
     layer("tfjs-imports-util-only", ["util"], "tfjs/ (the TF.js loader and native kernels) imports only util/."),
-    layer("keras-below-engine", ["util", "tfjs"], "keras/ (the Keras port) imports only util/ and tfjs/: never engine/, notebook/, images/ or the top-level modules."),
-    layer("engine-below-notebook", ["util", "tfjs", "keras"], "engine/ imports only util/, tfjs/ and keras/: never notebook/, images/ or the top-level modules (progress reaches it as a sink, util/progress.ts)."),
-    layer("notebook-below-top", ["util", "tfjs", "keras", "engine"], "notebook/ imports only the layers below it: never images/ or the top-level modules."),
+    layer(
+      "keras-below-engine",
+      ["util", "tfjs"],
+      "keras/ (the Keras port) imports only util/ and tfjs/: never engine/, notebook/, images/ or the top-level modules.",
+    ),
+    layer(
+      "engine-below-notebook",
+      ["util", "tfjs", "keras"],
+      "engine/ imports only util/, tfjs/ and keras/: never notebook/, images/ or the top-level modules (progress reaches it as a sink, util/progress.ts).",
+    ),
+    layer(
+      "notebook-below-top",
+      ["util", "tfjs", "keras", "engine"],
+      "notebook/ imports only the layers below it: never images/ or the top-level modules.",
+    ),
     {
       name: "no-circular",
       severity: "error",

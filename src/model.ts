@@ -26,7 +26,6 @@ import {
   emptyHistory,
   evaluateRows,
   runFit,
-  settle,
   watchInterrupts,
   type History,
   type Interrupts,
@@ -359,7 +358,9 @@ export class TransferModel {
     plan: FitPlan,
     interrupts: Interrupts,
   ): Promise<TF.Tensor[] | undefined> {
-    const progress = plan.showProgress ? stepProgress("Frozen layers: computing their output once", "digits") : undefined;
+    const progress = plan.showProgress
+      ? stepProgress("Frozen layers: computing their output once", "digits")
+      : undefined;
     const started = Date.now();
     const features = await computeFeatures(split, x, {
       batchSize: plan.batchSize,

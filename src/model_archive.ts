@@ -68,7 +68,10 @@ const configOf = (layer: LayerConfig): Record<string, Json> =>
   layer.config && typeof layer.config === "object" && !Array.isArray(layer.config)
     ? (layer.config as Record<string, Json>)
     : {};
-const nameOf = (layer: LayerConfig): string => String(layer.name ?? configOf(layer).name ?? "?");
+const nameOf = (layer: LayerConfig): string => {
+  const name = layer.name ?? configOf(layer).name;
+  return typeof name === "string" ? name : "?";
+};
 
 /** What the archive's config says about the tutorial's options (before the full comparison). */
 interface Plan {

@@ -19,7 +19,6 @@ import { tf } from "./tfjs/backend";
 /** The tutorial's freeze depths: `base_model.layers[:64]` and `[:36]`. */
 export const TUTORIAL_FREEZE: Record<BaseName, number> = { inception_v3: 64, xception: 36 };
 
-
 export interface TransferModelOptions {
   base: BaseName;
   /** "imagenet" (default): Keras's ImageNet weights; null or "random": random initialisation; or a path to a Keras .h5 file. */

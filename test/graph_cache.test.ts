@@ -32,7 +32,11 @@ function smallGraph(): { bytes: Uint8Array; signatures: Record<string, Signature
 }
 
 /** Loads the entry, runs it on [-1, 0.5, 2] and checks the result; returns how the entry was found. */
-async function openAndRun(dir: string, bytes: Uint8Array, signatures: Record<string, SignatureTensors>): Promise<string> {
+async function openAndRun(
+  dir: string,
+  bytes: Uint8Array,
+  signatures: Record<string, SignatureTensors>,
+): Promise<string> {
   const { session, state } = await openCachedGraph(dir, bytes, signatures);
   try {
     const x = tf.tensor2d([[-1, 0.5, 2]]);

@@ -44,7 +44,6 @@ test("the attribute defaults the serialiser leaves out are TensorFlow's (its op 
 });
 
 test("the tutorial's graphs use known ops only, leave out default attributes, read back as written, and serialise the same way twice", async () => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const pb = require(`${backendInfo().package}/dist/proto/api_pb.js`);
   for (const base of ["inception_v3", "xception"] as const) {
     const tm = await buildTransferModel({ base, weights: null, key: `serialise-${base}` });

@@ -39,4 +39,3 @@ export function checkBatch(x: TF.Tensor, y?: TF.Tensor): void {
     );
   }
 }
-

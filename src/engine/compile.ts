@@ -17,4 +17,3 @@ export function compileModel(model: TF.LayersModel, adam: Partial<AdamSettings> 
   if (previous && previous !== optimizer) previous.dispose();
   return settings;
 }
-

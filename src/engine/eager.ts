@@ -20,4 +20,3 @@ export function eagerTrainer(model: TF.LayersModel): Trainer {
       metrics(model.evaluate(xs.length === 1 ? xs[0] : xs, y, { batchSize: y.shape[0] }) as TF.Scalar[]),
   };
 }
-

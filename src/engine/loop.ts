@@ -237,7 +237,13 @@ interface Run {
   interrupts: Interrupts;
 }
 
-async function loop(model: TF.LayersModel, trainer: Trainer, xs: TF.Tensor[], y: TF.Tensor, options: LoopOptions): Promise<History> {
+async function loop(
+  model: TF.LayersModel,
+  trainer: Trainer,
+  xs: TF.Tensor[],
+  y: TF.Tensor,
+  options: LoopOptions,
+): Promise<History> {
   const n = y.shape[0];
   const run: Run = {
     model,

@@ -320,7 +320,7 @@ export function placeByCentreOfMass(image: GreyImage, size = MNIST_FIELD): GreyI
   return { pixels, width: size, height: size };
 }
 
-export interface MnistStyleOptions extends InkLevelsOptions {}
+export type MnistStyleOptions = InkLevelsOptions;
 
 /** What `mnistStyle` made of an image, and what it found on the way. */
 export interface MnistStyleDigit {

@@ -470,7 +470,8 @@ type AnyLayer = InstanceType<typeof tf.layers.Layer>;
  */
 export function numberPair(v: unknown): [number, number] | undefined {
   if (typeof v === "number") return [v, v];
-  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === "number")) return [v[0] as number, v[1] as number];
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === "number"))
+    return [v[0] as number, v[1] as number];
   return undefined;
 }
 

@@ -33,7 +33,7 @@ export function batchNormalization(
   epsilon: number,
   axis: number,
 ): Tensor {
-  const broadcastShape: number[] = new Array(x.rank).fill(1);
+  const broadcastShape: number[] = new Array<number>(x.rank).fill(1);
   broadcastShape[axis] = x.shape[axis];
   let inv = tf.rsqrt(tf.add(variance, epsilon));
   if (gamma !== null) inv = tf.mul(inv, gamma);

@@ -64,6 +64,7 @@ export function inKernel(): boolean {
 /** tslab's module, for its display functions (inside the kernel). */
 export function tslab(): TslabModule {
   // Inside the kernel, tslab hooks require("tslab") to its own, already loaded, instance.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require("tslab") as TslabModule;
 }
 

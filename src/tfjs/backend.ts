@@ -81,6 +81,7 @@ function firstLine(e: unknown): string {
  */
 function supplyRemovedNodeUtil(): void {
   // Node's module object itself (an `import * as` namespace would be a read-only copy).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const util = require("node:util") as Record<string, unknown>;
   util.isNullOrUndefined = (value: unknown): value is null | undefined => value === null || value === undefined;
   util.isArray = Array.isArray;
@@ -102,24 +103,27 @@ function load(): { tf: typeof TF; info: BackendInfo } {
     if (forced && c.key !== forced) continue;
     let mod: typeof TF;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      mod = require(c.pkg);
+      // Chosen at run time, so loaded by name; the first one that loads wins.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = require(c.pkg) as typeof TF;
     } catch (e) {
       skipped.push(`${c.pkg}: ${firstLine(e)}`);
       if (forced) {
         throw new Error(
           `KT_BACKEND=${forced} asks for ${c.pkg}, which does not load: ${firstLine(e)}. ` +
             `Run "npm run setup" (it builds the native backend when needed) or unset KT_BACKEND.`,
+          { cause: e },
         );
       }
       continue;
     }
     const tf = mod;
     if (c.kind !== "cpu") {
-      if (tf.getBackend() !== "tensorflow") tf.setBackend("tensorflow");
+      // Both backends are ready at once: setBackend's promise has nothing left to wait for.
+      if (tf.getBackend() !== "tensorflow") void tf.setBackend("tensorflow");
     } else {
       // Without a native package, nothing but the pure-JS backend is usable in Node.
-      tf.setBackend("cpu");
+      void tf.setBackend("cpu");
     }
     const native = c.kind === "cpu" ? null : nodeKernelBackend(tf.backend());
     const tensorflowVersion = native?.binding.TF_Version;

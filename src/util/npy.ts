@@ -104,7 +104,9 @@ export function parseNpz(bytes: Uint8Array, name = "archive"): Record<string, Np
   try {
     files = unzipSync(bytes);
   } catch (e) {
-    throw new Error(`${name} is not a NumPy .npz archive (not a readable zip file: ${(e as Error).message}).`);
+    throw new Error(`${name} is not a NumPy .npz archive (not a readable zip file: ${(e as Error).message}).`, {
+      cause: e,
+    });
   }
   const out: Record<string, NpyArray> = {};
   for (const [file, content] of Object.entries(files)) {

@@ -163,7 +163,8 @@ export class CompiledModel {
   evaluateBatch(xs: TF.Tensor[], y: TF.Tensor): StepResult {
     const result: StepResult = { loss: NaN, accuracy: NaN };
     for (const { binding, value } of this.run("evaluate", { xs, y })) {
-      if (binding.role.kind === "loss" || binding.role.kind === "accuracy") result[binding.role.kind] = value.dataSync()[0];
+      if (binding.role.kind === "loss" || binding.role.kind === "accuracy")
+        result[binding.role.kind] = value.dataSync()[0];
       value.dispose();
     }
     return result;

@@ -25,7 +25,7 @@
  *
  * Each rule is checked against TF.js's own gradient (`tf.grad`) in test/graph_gradients.test.ts.
  */
-import { formatDims, type Dim, type Graph, type GraphNode, type SymTensor } from "./graph";
+import { type Dim, type Graph, type GraphNode, type SymTensor } from "./graph";
 import * as ops from "./ops";
 
 /**
@@ -276,11 +276,6 @@ function reduceBack(g: Graph, node: GraphNode, dy: SymTensor, divide: boolean): 
         x.shape.map((d, i) => (axes.includes(i) ? (d as number) : 1)),
       )
     : ops.broadcastTo(g, grad, ops.shape(g, x), x.shape);
-}
-
-/** Whether `op` has a gradient rule. */
-export function isDifferentiable(op: string): boolean {
-  return op in GRADIENTS;
 }
 
 const key = (t: SymTensor) => `${t.node.id}:${t.index}`;

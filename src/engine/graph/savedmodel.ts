@@ -265,7 +265,9 @@ export class GraphSession {
       return backend.runSavedModel(savedModelSessionId(this.model), inputs, s.inputs, s.outputs);
     } catch (e) {
       // The binding's message starts "Session fail to run with error: " and then TensorFlow's.
-      const reason = ((e as Error).message ?? String(e)).replace(/^Session fail to run with error:\s*/, "").split("\n")[0];
+      const reason = ((e as Error).message ?? String(e))
+        .replace(/^Session fail to run with error:\s*/, "")
+        .split("\n")[0];
       throw new GraphEngineError(
         `TensorFlow could not run the compiled graph ("${signature}"): ${reason}. Nothing was changed: the model holds ` +
           `the weights of its last completed step. Check the input's shape, or run with engine: "eager" to see where it fails.`,

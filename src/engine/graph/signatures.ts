@@ -248,7 +248,11 @@ function trainSignature(
     );
   });
   averaged.forEach(({ variable, value }, i) => {
-    outputs.push({ name: `new_s${i}`, tensor: ops.identity(g, value, `new_s${i}`), role: { kind: "weight", variable } });
+    outputs.push({
+      name: `new_s${i}`,
+      tensor: ops.identity(g, value, `new_s${i}`),
+      role: { kind: "weight", variable },
+    });
   });
   const inputs: Array<Binding<InputRole>> = [
     ...shared.xBindings(),

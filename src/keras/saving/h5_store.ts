@@ -99,7 +99,7 @@ export interface StoredEntry {
 }
 
 function dtypeName(ds: H5.Dataset): string {
-  if ("dtype" in ds.attrs) return String(ds.attrs["dtype"].value); // Keras marks bfloat16 this way
+  if ("dtype" in ds.attrs) return String(ds.attrs["dtype"].value as string); // Keras marks bfloat16 this way
   const m = ds.metadata;
   const kind = m.type === 1 ? "float" : m.type === 0 ? (m.signed ? "int" : "uint") : "other";
   return kind === "other" ? "unsupported" : `${kind}${m.size * 8}`;
@@ -119,7 +119,7 @@ export class H5StoreReader {
       try {
         f = new h5.File(path, "r");
       } catch (e) {
-        throw new Error(`not an HDF5 file (${describeError(e)})`);
+        throw new Error(`not an HDF5 file (${describeError(e)})`, { cause: e });
       }
       if (!f.file_id || f.file_id < 0n) throw new Error("not an HDF5 file");
       return new H5StoreReader(h5, f);

@@ -121,7 +121,7 @@ export const adamLayout = {
 function optimizerEntry(model: TF.LayersModel, optimizer: KerasAdam): StoreEntry {
   const trainable = trainableVariables(model);
   const built = optimizer.iterations > 0 || trainable.some((v) => optimizer.hasSlots(v.read() as TF.Variable));
-  const variables: StoreEntry["variables"] = new Array(adamLayout.count(trainable.length, built));
+  const variables = new Array<StoreEntry["variables"][number]>(adamLayout.count(trainable.length, built));
   variables[adamLayout.iterations] = {
     shape: [],
     dtype: "int64",
@@ -285,62 +285,17 @@ const WHAT_TO_PASS = `Pass a .keras file written by learner.save() or by Keras's
  * model.weights.h5 (HDF5), and copies the weights out to a temporary folder for HDF5 to read.
  */
 export async function openKerasArchive(file: string): Promise<KerasArchive> {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    throw new KerasArchiveError(
-      file,
-      `No file at ${file}${path.isAbsolute(file) ? "" : ` (from ${process.cwd()})`}. Check the path; learner.save(path) writes one.`,
-    );
-  }
-  if (st.isDirectory()) throw new KerasArchiveError(file, `${file} is a folder, not a .keras file. ${WHAT_TO_PASS}`);
-  let zip: ZipReader;
-  try {
-    zip = ZipReader.open(file);
-  } catch (e) {
-    if (!(e instanceof ZipError)) throw e;
-    throw new KerasArchiveError(
-      file,
-      `${file} is not a Keras model archive: ${e.message} (${formatBytes(st.size)}). ${WHAT_TO_PASS}`,
-    );
-  }
+  const zip = openZip(file);
   let tmpDir: string | undefined;
   let weights: H5StoreReader | undefined;
   try {
-    const names = zip.members.map((m) => m.name);
-    const listing = names.length > 0 ? names.join(", ") : "none";
-    if (!zip.has(CONFIG_FILE)) {
-      throw new KerasArchiveError(
-        file,
-        `${file} is a zip archive but not a Keras model archive: it has no ${CONFIG_FILE} (its members: ${listing}). ${WHAT_TO_PASS}`,
-      );
-    }
-    if (!zip.has(WEIGHTS_FILE)) {
-      const npz = zip.has("model.weights.npz");
-      throw new KerasArchiveError(
-        file,
-        npz
-          ? `${file} keeps its weights as model.weights.npz (Keras's weights_format="npz"), which is not read here: save it again with Keras's default format.`
-          : `${file} has no ${WEIGHTS_FILE} (its members: ${listing}): the weights are missing. Save the model again.`,
-      );
-    }
-    let config: unknown;
-    try {
-      config = JSON.parse(zip.read(CONFIG_FILE).toString("utf8"));
-    } catch (e) {
-      throw new KerasArchiveError(
-        file,
-        `${CONFIG_FILE} in ${file} cannot be read: ${(e as Error).message}. The archive is damaged; save the model again.`,
-      );
-    }
+    checkMembers(file, zip);
+    const config = readJson(file, zip, CONFIG_FILE);
     let metadata: unknown;
-    if (zip.has(METADATA_FILE)) {
-      try {
-        metadata = JSON.parse(zip.read(METADATA_FILE).toString("utf8"));
-      } catch {
-        metadata = undefined; // Keras does not read it either
-      }
+    try {
+      metadata = zip.has(METADATA_FILE) ? readJson(file, zip, METADATA_FILE) : undefined;
+    } catch {
+      metadata = undefined; // Keras does not read it either
     }
     tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "kt-keras-archive-"));
     const weightsPath = path.join(tmpDir, WEIGHTS_FILE);
@@ -372,6 +327,60 @@ export async function openKerasArchive(file: string): Promise<KerasArchive> {
     throw e;
   } finally {
     zip.close();
+  }
+}
+
+/** The archive's zip, with clear errors for no file, a folder, or a file that is not a zip. */
+function openZip(file: string): ZipReader {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    const from = path.isAbsolute(file) ? "" : ` (from ${process.cwd()})`;
+    throw new KerasArchiveError(file, `No file at ${file}${from}. Check the path; learner.save(path) writes one.`);
+  }
+  if (st.isDirectory()) throw new KerasArchiveError(file, `${file} is a folder, not a .keras file. ${WHAT_TO_PASS}`);
+  try {
+    return ZipReader.open(file);
+  } catch (e) {
+    if (!(e instanceof ZipError)) throw e;
+    throw new KerasArchiveError(
+      file,
+      `${file} is not a Keras model archive: ${e.message} (${formatBytes(st.size)}). ${WHAT_TO_PASS}`,
+    );
+  }
+}
+
+/** Throws unless the zip holds the config and the weights a Keras archive has. */
+function checkMembers(file: string, zip: ZipReader): void {
+  const names = zip.members.map((m) => m.name);
+  const listing = names.length > 0 ? names.join(", ") : "none";
+  if (!zip.has(CONFIG_FILE)) {
+    throw new KerasArchiveError(
+      file,
+      `${file} is a zip archive but not a Keras model archive: it has no ${CONFIG_FILE} (its members: ${listing}). ${WHAT_TO_PASS}`,
+    );
+  }
+  if (!zip.has(WEIGHTS_FILE)) {
+    const npz = zip.has("model.weights.npz");
+    throw new KerasArchiveError(
+      file,
+      npz
+        ? `${file} keeps its weights as model.weights.npz (Keras's weights_format="npz"), which is not read here: save it again with Keras's default format.`
+        : `${file} has no ${WEIGHTS_FILE} (its members: ${listing}): the weights are missing. Save the model again.`,
+    );
+  }
+}
+
+/** A JSON member of the archive; a clear error when it is not JSON. */
+function readJson(file: string, zip: ZipReader, member: string): unknown {
+  try {
+    return JSON.parse(zip.read(member).toString("utf8"));
+  } catch (e) {
+    throw new KerasArchiveError(
+      file,
+      `${member} in ${file} cannot be read: ${(e as Error).message}. The archive is damaged; save the model again.`,
+    );
   }
 }
 

@@ -134,7 +134,7 @@ function asStringList(v: unknown): string[] {
   if (typeof v === "string") return [v];
   if (Array.isArray(v)) return v.map((x) => (x instanceof Uint8Array ? Buffer.from(x).toString("utf8") : String(x)));
   if (ArrayBuffer.isView(v) && (v as Uint8Array).length === 0) return [];
-  return [String(v)];
+  return [String(v as string | number)];
 }
 
 /** An attribute that Keras may have split into `name0`, `name1`, … (each under 64 KB). */

@@ -19,7 +19,6 @@ export interface OwnedVariable {
   trainable: boolean;
 }
 
-
 function collectVariables(
   layer: Layer,
   enclosingTrainable: boolean,

@@ -35,19 +35,22 @@ let plotModule: typeof PlotTypes | undefined;
 /** One jsdom window, created on first use and reused. */
 export function getDom(): Dom {
   if (!dom) {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { JSDOM } = require("jsdom");
+    // jsdom is large: loaded when the first figure is drawn, not when the library is imported.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { JSDOM } = require("jsdom") as typeof import("jsdom");
     const window = new JSDOM("<!DOCTYPE html><html><body></body></html>").window;
     const serializer = new window.XMLSerializer();
     dom = {
-      document: window.document as DomDocument,
-      serialize: (node: DomElement) => serializer.serializeToString(node) as string,
+      document: window.document as unknown as DomDocument,
+      serialize: (node: DomElement) => serializer.serializeToString(node as unknown as Node),
     };
   }
   return dom;
 }
 
 export function plotLib(): typeof PlotTypes {
+  // An ES module, required (Node >= 20.19) so that tslab's CommonJS output can load it; on first use.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   if (!plotModule) plotModule = require("@observablehq/plot") as typeof PlotTypes;
   return plotModule;
 }
