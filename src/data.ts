@@ -26,7 +26,7 @@ import { parseNpz } from "./util/npy";
 
 export const IMAGE_SIZE = 28;
 export const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
-export const NUM_CLASSES = 10;
+const NUM_CLASSES = 10;
 
 /** Keras's MNIST file. */
 export const KERAS_MNIST = {

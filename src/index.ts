@@ -57,6 +57,10 @@ export {
   buildXception,
   layerTable,
   type LayerRow,
+  type WeightsOption,
+  type WeightsDownloadOptions,
+  type InceptionV3Options,
+  type XceptionOptions,
 } from "./keras/applications/index";
 export { BatchNormalization, UpSampling3D } from "./keras/layers";
 export { useFusedKernels, fusedKernelsActive } from "./tfjs/native_ops";
@@ -131,6 +135,16 @@ export {
   comparisonTable,
   topKPlot,
   type Figure,
+  type PixelData,
+  type HistoryRecord,
+  type HistoryPlotOptions,
+  type DigitImageOptions,
+  type GridDigit,
+  type DigitGridOptions,
+  type UpsampledComparisonOptions,
+  type ConfusionMatrixOptions,
+  type ComparisonRun,
+  type ComparisonPlotOptions,
   type TopKEntry,
   type TopKPlotOptions,
 } from "./notebook/figures/index";

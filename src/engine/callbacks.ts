@@ -24,7 +24,7 @@ export type Monitor = "loss" | "accuracy" | "val_loss" | "val_accuracy";
 const MONITORS: Monitor[] = ["loss", "accuracy", "val_loss", "val_accuracy"];
 
 /** "max" for accuracies, "min" for losses (Keras's mode "auto"). */
-export function monitorMode(monitor: string): "min" | "max" {
+function monitorMode(monitor: string): "min" | "max" {
   return monitor.includes("acc") ? "max" : "min";
 }
 
@@ -180,7 +180,7 @@ export function checkCheckpointPath(file: string): void {
  * `load_model` open it), a `.h5` path the weights only (Keras's legacy layout: `loadKerasWeights`,
  * Keras's `load_weights`).
  */
-export async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void> {
+async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void> {
   checkCheckpointPath(file);
   if (file.endsWith(".keras")) await saveKerasArchive(model, file, adamOf(model));
   else await saveKerasWeights(model, file);

@@ -25,7 +25,7 @@ export type HashAlgorithm = "md5" | "sha256";
 /** Called while bytes arrive; `total` is the announced size, when the server gave one. */
 
 /** The subset of `fetch` this module uses (tests may pass their own). */
-export type FetchLike = (url: string, init?: { signal?: AbortSignal; redirect?: "follow" }) => Promise<Response>;
+type FetchLike = (url: string, init?: { signal?: AbortSignal; redirect?: "follow" }) => Promise<Response>;
 
 export interface DownloadOptions {
   /** Expected MD5 of the file (hex). */
@@ -67,7 +67,7 @@ export async function fileHash(file: string, algorithm: HashAlgorithm): Promise<
 }
 
 /** The algorithm of a hex digest, by its length (64: sha256, 32: md5), like Keras's "auto". */
-export function hashAlgorithmOf(hash: string): HashAlgorithm {
+function hashAlgorithmOf(hash: string): HashAlgorithm {
   if (!HEX.test(hash)) throw new Error(`"${hash}" is not a hexadecimal hash`);
   if (hash.length === 64) return "sha256";
   if (hash.length === 32) return "md5";

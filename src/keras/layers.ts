@@ -38,7 +38,7 @@ import { formatShape } from "../util/format";
 import { movingAverage, normalize } from "./normalization";
 
 /** Base arguments of every TF.js layer (name, trainable, inputShape, ...). */
-export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 /** A TF.js initializer instance (e.g. `tf.initializers.ones()`). */
 export type Initializer = ReturnType<typeof tf.initializers.ones>;
 /** A TF.js regularizer instance (e.g. `tf.regularizers.l2()`). */
@@ -50,13 +50,13 @@ export type Shape = Array<number | null>;
 /** The keyword arguments TF.js passes to `Layer.call` (`training`, `mask`). */
 export type Kwargs = { [key: string]: unknown };
 /** A serialised TF.js object, as found in model JSON: `{className, config}`. */
-export interface SerializedObject {
+interface SerializedObject {
   className: string;
   config: { [key: string]: unknown };
 }
 
 /** Initializers that can be named by a string, as in `tf.layers`. */
-export type InitializerIdentifier =
+type InitializerIdentifier =
   "zeros" | "ones" | "glorotUniform" | "glorotNormal" | "heUniform" | "heNormal" | "leCunUniform" | "leCunNormal";
 
 const INITIALIZERS: Record<InitializerIdentifier, () => Initializer> = {
@@ -340,11 +340,6 @@ export class BatchNormalization extends tf.layers.Layer {
 }
 tf.serialization.registerClass(BatchNormalization);
 
-/** Keras-style factory: `batchNormalization({scale: false, name: "batch_normalization"})`. */
-export function batchNormalization(args?: BatchNormalizationArgs): BatchNormalization {
-  return new BatchNormalization(args);
-}
-
 // ---------------------------------------------------------------------------
 // UpSampling3D
 // ---------------------------------------------------------------------------
@@ -443,11 +438,6 @@ export class UpSampling3D extends tf.layers.Layer {
   }
 }
 tf.serialization.registerClass(UpSampling3D);
-
-/** Keras-style factory: `upSampling3d({size: [3, 3, 3]})`. */
-export function upSampling3d(args?: UpSampling3DArgs): UpSampling3D {
-  return new UpSampling3D(args);
-}
 
 // ---------------------------------------------------------------------------
 // Helpers

@@ -35,7 +35,7 @@ export interface ProgressOptions {
 const LOG_ORDER = ["loss", "accuracy", "acc"];
 
 /** "Trained 5 of 5 epochs in 14.7 s — accuracy 0.9612, validation accuracy 0.9500" (or "Stopped …"). */
-export function summaryLine(s: TrainingSummary): string {
+function summaryLine(s: TrainingSummary): string {
   return (
     `${s.stopped ? "Stopped" : "Trained"} ${s.epochsRun} of ${s.epochs} epoch${s.epochs === 1 ? "" : "s"} in ` +
     formatSeconds(s.seconds) +

@@ -28,7 +28,7 @@ interface TslabJupyterModule {
 }
 
 /** What `require("tslab")` gives inside the kernel (the part used here). */
-export interface TslabDisplay {
+interface TslabDisplay {
   html(s: string): void;
   svg(s: string): void;
   markdown(s: string): void;
@@ -73,7 +73,7 @@ export function tslab(): TslabModule {
  * headless runner prints the `text/plain` of such displays as they change: every line but the last
  * as soon as it appears, the last one (the current state) now and then, and all of it once "done".
  */
-export const LIVE_DISPLAY_KEY = "keras-transfer-ts";
+const LIVE_DISPLAY_KEY = "keras-transfer-ts";
 
 /** A display updated in place (see `newLiveDisplay`). */
 export interface LiveDisplay {

@@ -83,7 +83,7 @@ export function setTrainedWeights(model: TF.LayersModel, weights: TF.LayerVariab
 // tfjs-node 4.22.0
 
 /** The TF_* constants of tfjs-node's binding that the project uses (tfjs-node 4.22.0). */
-export interface NodeBinding {
+interface NodeBinding {
   TF_Version: string;
   TF_ATTR_FLOAT: number;
   TF_ATTR_STRING: number;
@@ -167,7 +167,7 @@ interface Message {
   serializeBinary(): Uint8Array;
 }
 
-export interface TensorShapeDimProto extends Message {
+interface TensorShapeDimProto extends Message {
   setSize(size: number): void;
 }
 export interface TensorShapeProto extends Message {
@@ -182,7 +182,7 @@ export interface TensorProto extends Message {
   addBoolVal(v: boolean): void;
   setTensorContent(bytes: Uint8Array): void;
 }
-export interface ListValueProto extends Message {
+interface ListValueProto extends Message {
   setIList(values: number[]): void;
 }
 export interface AttrValueProto extends Message {
@@ -195,7 +195,7 @@ export interface AttrValueProto extends Message {
   setShape(s: TensorShapeProto): void;
   setTensor(t: TensorProto): void;
 }
-export interface NodeDefProto extends Message {
+interface NodeDefProto extends Message {
   setName(name: string): void;
   setOp(op: string): void;
   addInput(input: string): void;
@@ -204,10 +204,10 @@ export interface NodeDefProto extends Message {
   getOp(): string;
   getInputList(): string[];
 }
-export interface VersionDefProto extends Message {
+interface VersionDefProto extends Message {
   setProducer(producer: number): void;
 }
-export interface GraphDefProto extends Message {
+interface GraphDefProto extends Message {
   addNode(node: NodeDefProto): void;
   setVersions(v: VersionDefProto): void;
   getNodeList(): NodeDefProto[];
@@ -218,24 +218,24 @@ export interface TensorInfoProto extends Message {
   setTensorShape(shape: TensorShapeProto): void;
   getName(): string;
 }
-export interface SignatureDefProto extends Message {
+interface SignatureDefProto extends Message {
   getInputsMap(): ProtoMap<TensorInfoProto>;
   getOutputsMap(): ProtoMap<TensorInfoProto>;
   setMethodName(name: string): void;
 }
-export interface MetaInfoDefProto extends Message {
+interface MetaInfoDefProto extends Message {
   addTags(tag: string): void;
   setTensorflowVersion(version: string): void;
   getTagsList(): string[];
 }
-export interface MetaGraphDefProto extends Message {
+interface MetaGraphDefProto extends Message {
   setMetaInfoDef(info: MetaInfoDefProto): void;
   setGraphDef(graph: GraphDefProto): void;
   getSignatureDefMap(): ProtoMap<SignatureDefProto>;
   getMetaInfoDef(): MetaInfoDefProto;
   getGraphDef(): GraphDefProto;
 }
-export interface SavedModelProto extends Message {
+interface SavedModelProto extends Message {
   setSavedModelSchemaVersion(v: number): void;
   addMetaGraphs(meta: MetaGraphDefProto): void;
   getMetaGraphsList(): MetaGraphDefProto[];

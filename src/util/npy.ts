@@ -5,7 +5,7 @@
  */
 import { unzipSync } from "fflate";
 
-export type NpyDtype = "uint8" | "int8" | "int16" | "int32" | "int64" | "uint16" | "uint32" | "float32" | "float64";
+type NpyDtype = "uint8" | "int8" | "int16" | "int32" | "int64" | "uint16" | "uint32" | "float32" | "float64";
 
 export interface NpyArray {
   dtype: NpyDtype;

@@ -32,7 +32,7 @@ import * as ops from "./ops";
  * A gradient rule: given the gradients flowing into a node's outputs (null where none flows), the
  * gradients of its inputs; `needed[i]` says whether input i needs one (null may be returned where not).
  */
-export type GradientRule = (
+type GradientRule = (
   g: Graph,
   node: GraphNode,
   dys: Array<SymTensor | null>,
@@ -86,7 +86,7 @@ function constInts(t: SymTensor): number[] {
  * the axes where x has size 1. Static shapes decide which axes; an unknown size (the batch) is taken
  * to be the same on both sides, never broadcast, as in every graph the compiler makes.
  */
-export function unbroadcast(g: Graph, dy: SymTensor, x: SymTensor): SymTensor {
+function unbroadcast(g: Graph, dy: SymTensor, x: SymTensor): SymTensor {
   const lead = dy.shape.length - x.shape.length;
   const axes: number[] = [];
   for (let i = 0; i < dy.shape.length; i++) {

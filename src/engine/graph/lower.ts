@@ -25,7 +25,7 @@ import { isContainer, layerWeightField, nodesByDepth } from "../../tfjs/internal
 import type { Graph, SymTensor } from "./graph";
 import * as ops from "./ops";
 
-export type Mode = "train" | "inference";
+type Mode = "train" | "inference";
 
 export interface LoweringContext {
   g: Graph;

@@ -43,7 +43,7 @@ function sameDims(a: Dim, b: Dim): boolean {
 }
 
 /** The output size of a window op along one axis, as TensorFlow's GetWindowedOutputSize. */
-export function windowedOutputSize(input: Dim, window: number, stride: number, padding: Padding, dilation = 1): Dim {
+function windowedOutputSize(input: Dim, window: number, stride: number, padding: Padding, dilation = 1): Dim {
   if (input === null) return null;
   const effective = (window - 1) * dilation + 1;
   if (padding === "VALID") {
@@ -194,7 +194,7 @@ export function splitV(g: Graph, x: SymTensor, sizes: number[], axis: number, na
 // --- elementwise ---------------------------------------------------------------------------------
 
 /** Broadcast result shape of a binary elementwise op (numpy rules). */
-export function broadcastShape(op: string, a: Dim[], b: Dim[]): Dim[] {
+function broadcastShape(op: string, a: Dim[], b: Dim[]): Dim[] {
   const rank = Math.max(a.length, b.length);
   const out: Dim[] = [];
   for (let i = 0; i < rank; i++) {

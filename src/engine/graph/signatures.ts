@@ -270,7 +270,7 @@ function trainSignature(
  * Keras 3's Adam (keras/src/optimizers/adam.py), the same arithmetic as src/keras/optimizers/adam.ts:
  * the new weight and moments of each parameter, or null where the loss gives it no gradient.
  */
-export function adamUpdate(
+function adamUpdate(
   g: Graph,
   step: { learningRate: SymTensor; iterations: SymTensor },
   adam: AdamConstants,
@@ -293,7 +293,7 @@ export function adamUpdate(
 }
 
 /** Keras 3's moving averages of batch normalisation: moving = moving * momentum + batch * (1 - momentum). */
-export function movingAverages(
+function movingAverages(
   g: Graph,
   weight: (variable: TF.LayerVariable) => SymTensor,
   statistics: BatchStatistic[],

@@ -33,7 +33,7 @@ export const IMAGENET_WEIGHTS: Readonly<Record<KerasApplicationName, Readonly<We
 };
 
 /** Environment variable that replaces Keras's download folder (e.g. a local mirror): the file name is appended. */
-export const WEIGHTS_BASE_URL_ENV = "KT_WEIGHTS_BASE_URL";
+const WEIGHTS_BASE_URL_ENV = "KT_WEIGHTS_BASE_URL";
 
 export interface ImagenetWeightsOptions {
   /** Folder holding `models/` (default: `kerasCacheDir()`, the same as Python Keras). */

@@ -22,15 +22,8 @@ import { imagenetWeights, type KerasApplicationName } from "./imagenet_weights";
 import { inceptionV3Graph, type InceptionV3BuildOptions } from "./inception_v3";
 import { xceptionGraph, type XceptionBuildOptions } from "./xception";
 
-export {
-  KerasLayers,
-  KerasNames,
-  formatShape,
-  obtainInputShape,
-  type ImageShape,
-  type InputShapeCheck,
-} from "./common";
-export { layerTable, formatLayerRow, type LayerRow, type LayerTableRow, type ParamCounts } from "./table";
+export { KerasNames, obtainInputShape } from "./common";
+export { layerTable, formatLayerRow, type LayerRow, type ParamCounts } from "./table";
 export type { InceptionV3BuildOptions } from "./inception_v3";
 export type { XceptionBuildOptions } from "./xception";
 

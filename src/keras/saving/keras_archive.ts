@@ -45,11 +45,11 @@ import { ZipError, ZipReader, writeZip } from "./zip_archive";
 
 export { KerasArchiveError };
 
-export const CONFIG_FILE = "config.json";
-export const METADATA_FILE = "metadata.json";
-export const WEIGHTS_FILE = "model.weights.h5";
+const CONFIG_FILE = "config.json";
+const METADATA_FILE = "metadata.json";
+const WEIGHTS_FILE = "model.weights.h5";
 /** The Keras version whose archive format is written (saving_lib.py of Keras 3.15.1). */
-export const ARCHIVE_KERAS_VERSION = "3.15.1";
+const ARCHIVE_KERAS_VERSION = "3.15.1";
 
 type Layer = TF.layers.Layer;
 
@@ -108,7 +108,7 @@ function sizeOf(shape: ReadonlyArray<number | null>): number {
  * count (int64), the learning rate, then each trainable variable's first and second moments, in
  * `model.trainable_variables` order; before its first step, only the first two.
  */
-export const adamLayout = {
+const adamLayout = {
   iterations: 0,
   learningRate: 1,
   /** The index of the `k`-th trainable variable's first ("m") or second ("v") moment. */

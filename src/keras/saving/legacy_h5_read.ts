@@ -23,14 +23,14 @@ export class KerasWeightsError extends MessageError {
   }
 }
 
-export interface KerasWeight {
+interface KerasWeight {
   /** The name in the file, e.g. "conv2d_1/kernel:0". */
   name: string;
   shape: number[];
   values: Float32Array;
 }
 
-export interface KerasLayerWeights {
+interface KerasLayerWeights {
   /** The layer's name in the file. */
   name: string;
   /** In the file's order (Keras's legacy order: trainable weights, then the others). */

@@ -15,7 +15,7 @@ import { kerasLegacyWeights, shortWeightName } from "./weight_order";
 const HDF5_OBJECT_HEADER_LIMIT = 64512;
 
 /** The Keras version whose legacy layout the written files follow (their weights need no conversion). */
-export const WRITTEN_KERAS_VERSION = "2.15.0";
+const WRITTEN_KERAS_VERSION = "2.15.0";
 
 /**
  * Writes a list of strings as a fixed-length ASCII array attribute, split like

@@ -446,7 +446,7 @@ export interface CompileSettings {
  * keras/src/optimizers/adam.py and base_optimizer.py). The learning rate is written as Keras writes
  * it, the float32 value of its variable.
  */
-export function compileConfig(adam: AdamSettings): JsonObject {
+function compileConfig(adam: AdamSettings): JsonObject {
   return {
     optimizer: {
       module: "keras.optimizers",

@@ -20,7 +20,7 @@ export interface DomElement extends DomNode {
   getAttribute(name: string): string | null;
 }
 
-export interface DomDocument {
+interface DomDocument {
   createElementNS(ns: string, tag: string): DomElement;
 }
 
