@@ -1,8 +1,8 @@
 /**
  * A minimal DOM for drawing figures outside a browser: one jsdom window, created on first use, typed
  * structurally so that no DOM library is needed; small element builders; and Observable Plot run in
- * it (ESM-only, loaded through Node's require of ES modules, Node ≥ 20.19). Both are loaded on first
- * use, so importing the figures is cheap.
+ * it (ESM-only, loaded through Node's require of ES modules, Node ≥ 20.19), with the marks several
+ * figures share (`boldTexts`). Both are loaded on first use, so importing the figures is cheap.
  */
 import type * as PlotTypes from "@observablehq/plot";
 import { SVG_NS } from "./theme";
@@ -102,4 +102,18 @@ export function plotBody(options: PlotTypes.PlotOptions, x: number, y: number): 
     else g.appendChild(c);
   }
   return g;
+}
+
+/**
+ * Text marks for `data` with the items where `bold` holds in bold (the best run, the most probable
+ * class, the diagonal of a confusion matrix), drawn first, and the others in normal weight.
+ */
+export function boldTexts<T>(data: T[], bold: (d: T) => boolean, options: PlotTypes.TextOptions): PlotTypes.Text[] {
+  const Plot = plotLib();
+  return [true, false].map((isBold) =>
+    Plot.text(
+      data.filter((d) => bold(d) === isBold),
+      { ...options, fontWeight: isBold ? 700 : 400 },
+    ),
+  );
 }
