@@ -1,6 +1,7 @@
 """Where a compiled graph's time goes: runs one signature of a SavedModel written by the graph
 engine (src/engine/graph/) in a TensorFlow session with full tracing, and prints the time per kind
-of op (summed over the ops; with several threads the sum exceeds the wall time).
+of op (summed over the ops; with several threads the sum exceeds the wall time), and the median
+wall and CPU time of a run.
 
     .venv/bin/python bench/graph_profile.py DIR [SIGNATURE] [--batch 64] [--threads N]
 
@@ -44,10 +45,13 @@ def main():
         for _ in range(2):
             s.run(fetches, feeds)
         times = []
+        cpu = []
         for _ in range(a.runs):
             t0 = time.perf_counter()
+            c0 = time.process_time()
             s.run(fetches, feeds)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         md = tf.compat.v1.RunMetadata()
         s.run(fetches, feeds, options=tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE), run_metadata=md)
     by_op = collections.Counter()
@@ -59,7 +63,11 @@ def main():
             by_op[op] += n.all_end_rel_micros
             count[op] += 1
     total = sum(by_op.values())
-    print(f"{a.signature}: median run {sorted(times)[len(times) // 2]:.3f} s (batch {a.batch}, {a.threads} threads; feeds copied from numpy each run)")
+    median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    print(
+        f"{a.signature}: median run {median(times):.3f} s, CPU {median(cpu):.3f} s (batch {a.batch}, {a.threads} threads; "
+        f"feeds copied from numpy each run; on a busy machine the CPU time is the steadier figure)"
+    )
     print(f"{'op':40s} {'ms':>8s} {'share':>6s} {'count':>6s}")
     for op, us in by_op.most_common(30):
         print(f"{op:40s} {us / 1000:8.1f} {100 * us / total:5.1f}% {count[op]:6d}")

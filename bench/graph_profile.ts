@@ -5,6 +5,7 @@
  *
  *   node --import tsx bench/graph_profile.ts [--model inception_v3|xception] [--depth N]
  *        [--part whole|suffix|features|inference] [--signature train|evaluate|predict] [--batch 64]
+ *        [--precision float32|mixed_bfloat16]
  *
  * "suffix" is the training step of the layers after the frozen ones (what `fit` runs with the
  * frozen-prefix cache), "whole" the whole model's, "features" the front and frozen layers,
@@ -27,7 +28,8 @@ async function main(): Promise<void> {
   const { CompiledModel } = await import("../src/engine/graph/compiled");
   const depth = Number(flag("depth", String(TUTORIAL_FREEZE[model])));
   const signature = flag("signature", part === "features" ? "predict" : part === "inference" ? "predict" : "train");
-  const tm = await buildTransferModel({ base: model, weights: null, freeze: depth, key: "profile" });
+  const precision = flag("precision", "float32") as "float32" | "mixed_bfloat16";
+  const tm = await buildTransferModel({ base: model, weights: null, freeze: depth, key: "profile", precision });
   const adam = tm.model.optimizer as unknown as { beta1: number; beta2: number; epsilon: number };
   const trainable = (tm.model as unknown as { collectedTrainableWeights: never[] }).collectedTrainableWeights;
   let compiled;
@@ -36,15 +38,15 @@ async function main(): Promise<void> {
     if (!split) throw new Error(`Nothing is frozen at depth ${depth}.`);
     compiled =
       part === "features"
-        ? await CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] })
-        : await CompiledModel.compile(split.suffix, { signatures: ["train", "evaluate"], trainable, adam });
+        ? await CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"], precision })
+        : await CompiledModel.compile(split.suffix, { signatures: ["train", "evaluate"], trainable, adam, precision });
   } else if (part === "whole") {
-    compiled = await CompiledModel.compile(tm.model, { signatures: ["train", "evaluate"], trainable, adam });
+    compiled = await CompiledModel.compile(tm.model, { signatures: ["train", "evaluate"], trainable, adam, precision });
   } else {
-    compiled = await CompiledModel.compile(tm.model, { signatures: ["evaluate", "predict"] });
+    compiled = await CompiledModel.compile(tm.model, { signatures: ["evaluate", "predict"], precision });
   }
   const dir = compiled.directory;
-  console.log(`${model} at depth ${depth}, ${part}: ${compiled.timings.nodes} nodes; ${dir}`);
+  console.log(`${model} at depth ${depth}, ${part}, ${precision}: ${compiled.timings.nodes} nodes; ${dir}`);
   compiled.dispose();
   tm.dispose();
   const r = spawnSync(

@@ -6,7 +6,9 @@
  *   → base network (InceptionV3 or Xception, ImageNet weights, no top)
  *   → GlobalAveragePooling2D → Dense(1024, relu) → Dropout(0.5) → Dense(10, softmax)
  *
- * compiled with Adam, categorical cross-entropy and accuracy. `freeze` makes
+ * compiled with Adam, categorical cross-entropy and accuracy, in float32 or in Keras's mixed
+ * precision (`precision`, `setPrecision`: ./engine/graph/ compiles the casts; ./keras/dtype_policy.ts
+ * says where they go). `freeze` makes
  * the first N layers of the base untrainable and every other layer trainable,
  * then recompiles, so freezing again at another depth gives the same model as
  * a fresh one frozen there. `save` writes the whole model (architecture, weights,
@@ -32,11 +34,13 @@ import {
   type LoopOptions,
 } from "./engine/loop";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
-import { INFERENCE_GRAPH, modelSteps, type ModelSteps } from "./engine/steps";
+import { checkEngineSupports, isGraphOf, isInferenceGraph, modelSteps, type ModelSteps } from "./engine/steps";
+import { checkPrecision, type Precision } from "./keras/dtype_policy";
 import { layerTable, type LayerRow, type ParamCounts } from "./keras/applications/index";
 import { adamOf, type AdamSettings } from "./keras/optimizers/adam";
 import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
 import { createProgress, stepProgress } from "./notebook/progress";
+import { warnIfBfloat16Emulated } from "./precision";
 import type { FreezeInfo } from "./notebook/report";
 import { tf } from "./tfjs/backend";
 import { secondsSince, thousands } from "./util/format";
@@ -91,6 +95,8 @@ export interface RunRecord {
   prefixCached: boolean;
   /** The engine that trained ("graph" or "eager"). */
   engine: EngineName;
+  /** The precision it trained in ("float32", or "mixed_bfloat16": Keras's mixed precision). */
+  precision: Precision;
   /** Adam's learning rate during the run. */
   learningRate: number;
   /** The run whose trained weights this one started from (absent: the weights the model was built with). */
@@ -123,6 +129,7 @@ export class TransferModel {
   /** The history of the latest `fit` (kept even when training was interrupted). */
   lastHistory?: History;
   private adam: AdamSettings;
+  private policy: Precision;
   private depth = 0;
   private disposed = false;
   private initialWeights?: Array<{ variable: TF.LayerVariable; value: TF.Tensor }>;
@@ -148,10 +155,12 @@ export class TransferModel {
     preprocessing: Preprocessing;
     weights: string;
     adam: AdamSettings;
+    precision?: Precision;
     input: TF.SymbolicTensor;
     frontOutput: TF.SymbolicTensor;
     head: TF.layers.Layer[];
   }) {
+    this.policy = args.precision ?? "float32";
     this.graph = { input: args.input, frontOutput: args.frontOutput, head: args.head };
     this.model = args.model;
     this.base = args.base;
@@ -169,6 +178,29 @@ export class TransferModel {
   /** The Adam settings every (re)compilation uses (`freeze` may give another learning rate). */
   get optimizerSettings(): AdamSettings {
     return { ...this.adam };
+  }
+
+  /** The precision the model computes in: "float32" (the default) or "mixed_bfloat16" (Keras's mixed precision). */
+  get precision(): Precision {
+    return this.policy;
+  }
+
+  /**
+   * Sets the precision of the next fits, evaluations and predictions, as Keras's
+   * `set_global_policy` does before a model is built: "mixed_bfloat16" computes the layers in
+   * bfloat16 and keeps the weights (and Adam's state, batch normalisation's statistics, the
+   * softmax and the loss) in float32, on the graph engine; "float32" computes everything in float32.
+   * The weights and the optimizer's state are kept. Not while a fit is running.
+   */
+  setPrecision(precision: Precision): void {
+    this.assertUsable();
+    const p = checkPrecision(precision, "setPrecision");
+    if (this.pending)
+      throw new Error("setPrecision: a fit is still running; wait for it (await learner.settled()) first.");
+    if (p === this.policy) return;
+    warnIfBfloat16Emulated(p);
+    this.policy = p;
+    this.graphs.release((key) => !isGraphOf(p, key));
   }
 
   /** The learning rate of the current optimizer. */
@@ -203,7 +235,7 @@ export class TransferModel {
     });
     this.base.trainable = true;
     for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
-    if (depth !== this.depth) this.graphs.release((key) => key !== INFERENCE_GRAPH);
+    if (depth !== this.depth) this.graphs.release((key) => !isInferenceGraph(key));
     this.depth = depth;
     this.split?.release();
     this.split = undefined;
@@ -268,6 +300,7 @@ export class TransferModel {
     // Before anything is computed (the frozen layers' output comes first): nothing changes on bad input.
     checkDigitSet(train, "fit: the training set");
     const plan = planFit(train.count, options);
+    checkEngineSupports(plan.engine, this.policy);
     await this.settled();
     const run = this.fitWith(train, plan);
     this.pending = run;
@@ -295,7 +328,7 @@ export class TransferModel {
 
   /** What this model runs on `engine` at its current depth. */
   private steps(engine: EngineName): ModelSteps {
-    return modelSteps(engine, this.model, this.graphs, this.depth);
+    return modelSteps(engine, this.model, this.graphs, this.depth, this.policy);
   }
 
   private async fitWith(train: DigitSet, plan: FitPlan): Promise<History> {
@@ -389,6 +422,7 @@ export class TransferModel {
       seconds: 0,
       prefixCached: false,
       engine: plan.engine,
+      precision: this.policy,
       learningRate: this.learningRate,
       startedFrom: this.trainedBy,
     };
@@ -508,8 +542,8 @@ export class TransferModel {
 
   /**
    * Saves the whole model as Keras 3's `.keras` archive (`model.save("digits.keras")` in Keras): the
-   * architecture with the base nested and the freeze state, the weights, Adam's settings and, once
-   * it has trained, its state. Python's `keras.saving.load_model(file)` opens it, and
+   * architecture with the base nested, the freeze state and each layer's dtype policy, the weights,
+   * Adam's settings and, once it has trained, its state. Python's `keras.saving.load_model(file)` opens it, and
    * `loadTransferModel(file)` reads it back here. The path must end in ".keras"; the file is written
    * under a temporary name and renamed, so an existing file is replaced only by a complete archive.
    * The model is only read.
@@ -517,7 +551,7 @@ export class TransferModel {
   async save(file: string): Promise<SavedArchive> {
     this.assertUsable();
     await this.settled();
-    return saveKerasArchive(this.model, file, adamOf(this.model));
+    return saveKerasArchive(this.model, file, adamOf(this.model), this.policy);
   }
 
   /** Frees the weights and the optimizer's state. The model cannot be used afterwards. */

@@ -10,10 +10,12 @@ import { settle } from "./engine/loop";
 import { IMAGENET_WEIGHTS } from "./keras/applications/imagenet_weights";
 import { inceptionV3, xception } from "./keras/applications/index";
 import { UpSampling3D } from "./keras/layers";
+import { checkPrecision, type Precision } from "./keras/dtype_policy";
 import { KERAS_ADAM, type AdamSettings } from "./keras/optimizers/adam";
 import { liveModels, TransferModel, type BaseName, type Preprocessing } from "./model";
 import { warning } from "./notebook/display";
 import { downloadProgress } from "./notebook/progress";
+import { warnIfBfloat16Emulated } from "./precision";
 import { tf } from "./tfjs/backend";
 
 /** The tutorial's freeze depths: `base_model.layers[:64]` and `[:36]`. */
@@ -28,6 +30,11 @@ export interface TransferModelOptions {
   freeze?: number | string;
   /** Adam settings (default Keras's: learning rate 0.001). */
   adam?: Partial<AdamSettings>;
+  /**
+   * "float32" (default), or "mixed_bfloat16": Keras's mixed precision (layers compute in bfloat16,
+   * weights stay float32), on the graph engine; `learner.setPrecision` changes it between fits.
+   */
+  precision?: Precision;
   /** Units of the hidden dense layer (default 1024) and dropout rate (default 0.5). */
   denseUnits?: number;
   dropout?: number;
@@ -56,6 +63,7 @@ function checkBuildOptions(options: TransferModelOptions): void {
       `Unknown preprocessing "${String(preprocessing)}": use "tutorial" ([0, 1] pixels) or "keras" ([-1, 1]).`,
     );
   }
+  if (options.precision !== undefined) checkPrecision(options.precision, "buildTransferModel");
 }
 
 /**
@@ -157,8 +165,10 @@ export async function assembleTransferModel(
     preprocessing,
     weights: weightsUsed,
     adam: { ...KERAS_ADAM, ...(options.adam ?? {}) },
+    precision: options.precision,
     ...graph,
   });
+  warnIfBfloat16Emulated(tm.precision);
   try {
     tm.freeze(options.freeze ?? TUTORIAL_FREEZE[baseName]);
   } catch (e) {

@@ -12,6 +12,7 @@
  * can run.
  */
 import { backendInfo, describeDevice } from "../tfjs/backend";
+import { cpuBfloat16 } from "../util/cpu";
 
 export type EngineName = "graph" | "eager";
 export type EngineChoice = EngineName | "auto";
@@ -61,10 +62,21 @@ export function resolveEngine(choice?: EngineChoice): EngineName {
 }
 
 /**
- * One line for logs and notebooks: the backend and the engine, e.g. "TF.js 4.22.0 on CPU (native
- * TensorFlow 2.21.0, oneDNN) via @tensorflow/tfjs-node; graph engine".
+ * One line for logs and notebooks: the backend, the engine and what the CPU does with bfloat16, e.g.
+ * "TF.js 4.22.0 on CPU (native TensorFlow 2.21.0, oneDNN) via @tensorflow/tfjs-node; graph engine
+ * (…); bfloat16 native on this CPU (avx512_bf16, amx_bf16)".
  */
 export function describeBackend(): string {
   const engine = resolveEngine();
-  return `${describeDevice()}; ${engine === "graph" ? "graph engine (each training step is one TensorFlow graph)" : "eager engine"}`;
+  const runs = engine === "graph" ? "graph engine (each training step is one TensorFlow graph)" : "eager engine";
+  return `${describeDevice()}; ${runs}; ${describeBfloat16()}`;
+}
+
+/** What "mixed_bfloat16" does on this machine, in a few words (the CPU's flags; a GPU is not judged). */
+export function describeBfloat16(): string {
+  if (backendInfo().usingGpu) return "bfloat16 on the GPU (mixed_bfloat16: fast on GPUs from NVIDIA Ampere on)";
+  const cpu = cpuBfloat16();
+  if (cpu.native === undefined) return "bfloat16 support of this CPU unknown (its flags could not be read)";
+  if (cpu.native) return `bfloat16 native on this CPU (${cpu.features.join(", ")})`;
+  return "bfloat16 not native on this CPU (no avx512_bf16 or amx_bf16): mixed_bfloat16 would run slower than float32";
 }

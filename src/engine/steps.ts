@@ -8,11 +8,15 @@
  *   predictor()             the whole model's outputs for a batch
  *   features(split)         the frozen layers' outputs for a batch (./frozen_prefix.ts)
  *
- * The graph engine compiles each on first use and keeps it in the model's `ModelGraphs` under a key
- * that names what it computes ("inference", "features@<depth>", "train@<depth>/<part>/…"); the
- * eager engine runs TF.js's own `trainOnBatch`, `evaluate` and `predict`.
+ * The graph engine compiles each on first use, in the model's precision, and keeps it in the model's
+ * `ModelGraphs` under a key that names the precision and what it computes ("float32:inference",
+ * "mixed_bfloat16:features@<depth>", "float32:train@<depth>/<part>/…"); the eager engine runs
+ * TF.js's own `trainOnBatch`, `evaluate` and `predict`, in float32 only (TF.js has no bfloat16
+ * tensors): under "mixed_bfloat16" it refuses with an error that says what to do
+ * (`checkEngineSupports`).
  */
 import type * as TF from "@tensorflow/tfjs";
+import type { Precision } from "../keras/dtype_policy";
 import { eagerTrainer } from "./eager";
 import { prefixOutputs, type PrefixSplit } from "./frozen_prefix";
 import { CompiledModel } from "./graph/compiled";
@@ -27,27 +31,62 @@ export interface ModelSteps {
   features(split: PrefixSplit): Promise<(x: TF.Tensor) => TF.Tensor[]>;
 }
 
-/** The steps of `model` frozen at `depth` on `engine`; the graph engine keeps its graphs in `graphs`. */
-export function modelSteps(engine: EngineName, model: TF.LayersModel, graphs: ModelGraphs, depth: number): ModelSteps {
-  return engine === "graph" ? graphSteps(model, graphs, depth) : eagerSteps(model);
+/**
+ * The steps of `model` frozen at `depth` on `engine`, in `precision`; the graph engine keeps its
+ * graphs in `graphs`.
+ */
+export function modelSteps(
+  engine: EngineName,
+  model: TF.LayersModel,
+  graphs: ModelGraphs,
+  depth: number,
+  precision: Precision,
+): ModelSteps {
+  checkEngineSupports(engine, precision);
+  return engine === "graph" ? graphSteps(model, graphs, depth, precision) : eagerSteps(model);
 }
 
-/** The key of the whole model's inference graph, kept across freeze depths (the only one that is). */
-export const INFERENCE_GRAPH = "inference";
+/** Refuses the eager engine under mixed precision, with what to do instead. */
+export function checkEngineSupports(engine: EngineName, precision: Precision): void {
+  if (engine === "eager" && precision !== "float32") {
+    throw new Error(
+      `The precision "${precision}" runs on the graph engine only: the eager engine runs TF.js op by op, and TF.js ` +
+        `has no bfloat16 tensors. Use engine: "graph" (the default with native TensorFlow; check KT_ENGINE and ` +
+        `useEngine), or set the model's precision to "float32" (learner.setPrecision("float32")).`,
+    );
+  }
+}
 
-function graphSteps(model: TF.LayersModel, graphs: ModelGraphs, depth: number): ModelSteps {
+/** The key of a graph: the precision it computes in, then what it computes. */
+function graphKey(precision: Precision, what: string): string {
+  return `${precision}:${what}`;
+}
+
+/** Whether a graph key is a whole model's inference graph, kept across freeze depths (the only ones that are). */
+export function isInferenceGraph(key: string): boolean {
+  return key.endsWith(":inference");
+}
+
+/** Whether a graph key names a graph of this precision. */
+export function isGraphOf(precision: Precision, key: string): boolean {
+  return key.startsWith(`${precision}:`);
+}
+
+function graphSteps(model: TF.LayersModel, graphs: ModelGraphs, depth: number, precision: Precision): ModelSteps {
   const inference = () =>
-    graphs.get(INFERENCE_GRAPH, () => CompiledModel.compile(model, { signatures: ["evaluate", "predict"] }));
+    graphs.get(graphKey(precision, "inference"), () =>
+      CompiledModel.compile(model, { signatures: ["evaluate", "predict"], precision }),
+    );
   return {
-    trainer: (target, part) => graphs.trainer(model, target, `train@${depth}/${part}`),
+    trainer: (target, part) => graphs.trainer(model, target, graphKey(precision, `train@${depth}/${part}`), precision),
     evaluator: inference,
     predictor: async () => {
       const graph = await inference();
       return (x) => graph.predictBatch([x])[0];
     },
     features: async (split) => {
-      const graph = await graphs.get(`features@${depth}`, () =>
-        CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }),
+      const graph = await graphs.get(graphKey(precision, `features@${depth}`), () =>
+        CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"], precision }),
       );
       return (x) => graph.predictBatch([x]);
     },

@@ -243,7 +243,7 @@ interface SavedModelProto extends Message {
 
 /** The classes of tfjs-node's `api_pb.js` that the project uses. */
 export interface TensorFlowProtos {
-  DataType: { DT_FLOAT: number; DT_INT32: number; DT_BOOL: number };
+  DataType: { DT_FLOAT: number; DT_BFLOAT16: number; DT_INT32: number; DT_BOOL: number };
   TensorShape: (new () => TensorShapeProto) & { Dim: new () => TensorShapeDimProto };
   Tensor: new () => TensorProto;
   AttrValue: (new () => AttrValueProto) & { ListValue: new () => ListValueProto };

@@ -21,6 +21,7 @@ import * as crypto from "node:crypto";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import { backendInfo, tf } from "../../tfjs/backend";
+import type { Precision } from "../../keras/dtype_policy";
 import type { KerasAdam } from "../../keras/optimizers/adam";
 import { graphCacheDir, openCachedGraph } from "./cache";
 import { serializeSavedModel, type GraphSession } from "./savedmodel";
@@ -41,6 +42,8 @@ export interface CompileOptions {
   trainable?: TF.LayerVariable[];
   /** "train": Adam's constants (the learning rate, the step count and the slots are fed at each step). */
   adam?: AdamConstants;
+  /** Keras's dtype policy of the model (default "float32"; "mixed_bfloat16": layers compute in bfloat16). */
+  precision?: Precision;
 }
 
 /** How long the phases of a compilation took (the first step at a new depth includes them). */
@@ -84,7 +87,12 @@ export class CompiledModel {
     const t0 = Date.now();
     const first = Array.isArray(model) ? model[0] : model;
     const trainable = options.trainable ?? first.trainableWeights;
-    const compiled = buildSignatures(model, { signatures: options.signatures, trainable, adam: options.adam });
+    const compiled = buildSignatures(model, {
+      signatures: options.signatures,
+      trainable,
+      adam: options.adam,
+      precision: options.precision,
+    });
     const signatures = definedSignatures(compiled);
     const bytes = serializeSavedModel(compiled.graph, signatures);
     const t1 = Date.now();

@@ -21,11 +21,15 @@
  *   Softmax, SoftmaxCrossEntropyWithLogits
  *   Mean, Sum               broadcast back (Reshape + Tile)
  *   Reshape, Tile           Reshape back; Reshape + Sum over the copies
- *   AddV2, Sub, Mul, RealDiv, Neg, Square, Sqrt, AddN, Identity, Cast (with broadcasting)
+ *   AddV2, Sub, Mul, RealDiv, Neg, Square, Sqrt, AddN, Identity (with broadcasting)
+ *   Cast                    Cast back, between float32 and bfloat16 (mixed precision)
+ *
+ * Each gradient is in its tensor's dtype: a bfloat16 op's gradient is computed in bfloat16, and the
+ * Cast a layer applies to a float32 weight casts the weight's gradient back to float32.
  *
  * Each rule is checked against TF.js's own gradient (`tf.grad`) in test/graph_gradients.test.ts.
  */
-import { type Dim, type Graph, type GraphNode, type SymTensor } from "./graph";
+import { isFloat, type Dim, type Graph, type GraphNode, type SymTensor } from "./graph";
 import * as ops from "./ops";
 
 /**
@@ -109,14 +113,21 @@ type Backprop = (
 ) => SymTensor;
 
 /** A convolution's gradient: the input's by its BackpropInput kernel, the filter's by its BackpropFilter kernel. */
-function convolutionGradient(backpropInput: Backprop, backpropFilter: Backprop): GradientRule {
+function convolutionGradient(backpropInput: Backprop, backpropFilter: Backprop, float32Filter = false): GradientRule {
   return (g, node, [dy], needed) => {
     const [x, w] = node.inputs;
     const o = convOptions(node);
-    return [
-      needed[0] ? backpropInput(g, ops.shapeOf(g, x), w, dy!, x, o) : null,
-      needed[1] ? backpropFilter(g, x, ops.shapeOf(g, w), dy!, w, o) : null,
-    ];
+    let dw: SymTensor | null = null;
+    if (needed[1] && float32Filter && x.dtype === "bfloat16") {
+      // The filter's gradient in float32 from the bfloat16 values (exact in float32): oneDNN's
+      // bfloat16 weight gradient is slower than its float32 one (docs/benchmarks.md, "Mixed
+      // precision"). It stays float32 (a gradient wider than its tensor): the Cast that read the
+      // float32 weight passes it on unchanged.
+      dw = backpropFilter(g, ops.cast(g, x, "float32"), ops.shapeOf(g, w), ops.cast(g, dy!, "float32"), w, o);
+    } else if (needed[1]) {
+      dw = backpropFilter(g, x, ops.shapeOf(g, w), dy!, w, o);
+    }
+    return [needed[0] ? backpropInput(g, ops.shapeOf(g, x), w, dy!, x, o) : null, dw];
   };
 }
 
@@ -124,7 +135,7 @@ const GRADIENTS: Record<string, GradientRule> = {
   Identity: (_g, _n, [dy]) => [dy],
   StopGradient: () => [null],
 
-  Conv2D: convolutionGradient(ops.conv2dBackpropInput, ops.conv2dBackpropFilter),
+  Conv2D: convolutionGradient(ops.conv2dBackpropInput, ops.conv2dBackpropFilter, true),
   DepthwiseConv2dNative: convolutionGradient(ops.depthwiseConv2dBackpropInput, ops.depthwiseConv2dBackpropFilter),
 
   FusedBatchNormV3: (g, node, dys) => {
@@ -238,10 +249,15 @@ const GRADIENTS: Record<string, GradientRule> = {
     ];
   },
   Neg: (g, _node, [dy]) => [ops.neg(g, dy!)],
-  Square: (g, node, [dy]) => [ops.mul(g, dy!, ops.mul(g, node.inputs[0], g.constant(2)))],
-  Sqrt: (g, node, [dy]) => [ops.div(g, ops.mul(g, dy!, g.constant(0.5)), node.outputs[0])],
+  Square: (g, node, [dy]) => [ops.mul(g, dy!, ops.mul(g, node.inputs[0], g.constant(2, [], dy!.dtype)))],
+  Sqrt: (g, node, [dy]) => [ops.div(g, ops.mul(g, dy!, g.constant(0.5, [], dy!.dtype)), node.outputs[0])],
   AddN: (_g, node, [dy]) => node.inputs.map(() => dy),
-  Cast: (_g, node, [dy]) => [node.inputs[0].dtype === "float32" && node.outputs[0].dtype === "float32" ? dy : null],
+  // Between float types the gradient is cast back (math_grad.py's _CastGrad); none flows to an integer or a bool.
+  Cast: (g, node, [dy]) => {
+    const from = node.inputs[0].dtype;
+    if (!isFloat(from) || !isFloat(node.outputs[0].dtype)) return [null];
+    return [dy!.dtype === from ? dy : ops.cast(g, dy!, from)];
+  },
 };
 
 /**
@@ -265,8 +281,8 @@ function reduceBack(g: Graph, node: GraphNode, dy: SymTensor, divide: boolean): 
   const known = axes.every((a) => x.shape[a] !== null);
   if (divide) {
     const count = known
-      ? g.constant(1 / axes.reduce((n, a) => n * (x.shape[a] as number), 1))
-      : ops.div(g, ops.cast(g, ops.size(g, dy), "float32"), ops.cast(g, ops.size(g, x), "float32"));
+      ? g.constant(1 / axes.reduce((n, a) => n * (x.shape[a] as number), 1), [], dy.dtype)
+      : ops.div(g, ops.cast(g, ops.size(g, dy), dy.dtype), ops.cast(g, ops.size(g, x), dy.dtype));
     grad = ops.mul(g, grad, count);
   }
   return known
@@ -292,7 +308,7 @@ export function gradients(g: Graph, ys: SymTensor[], seeds: SymTensor[], xs: Sym
   for (const node of g.nodes) {
     if (node.inputs.some((t) => live.has(key(t)))) {
       liveNode.add(node.id);
-      for (const t of node.outputs) if (t.dtype === "float32") live.add(key(t));
+      for (const t of node.outputs) if (isFloat(t.dtype)) live.add(key(t));
     }
   }
   // Backward: which nodes some y depends on.

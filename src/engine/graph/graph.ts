@@ -12,8 +12,14 @@
  * Names are unique: `g.scope("mixed0", () => ...)` prefixes them like TensorFlow's name scopes.
  * ./savedmodel.ts turns a Graph into a `GraphDef` inside a SavedModel.
  */
+import { roundToBfloat16 } from "../../util/bfloat16";
 
-export type DType = "float32" | "int32" | "bool";
+export type DType = "float32" | "bfloat16" | "int32" | "bool";
+
+/** The floating-point dtypes: the ones gradients flow through. */
+export function isFloat(dtype: DType): boolean {
+  return dtype === "float32" || dtype === "bfloat16";
+}
 /** A static dimension: a size, or null when it is known only at run time (the batch). */
 export type Dim = number | null;
 
@@ -28,7 +34,7 @@ export type Attr =
   | { kind: "shape"; value: Dim[] | null }
   | { kind: "tensor"; value: ConstValue };
 
-/** A constant's value: float32, int32 or bool data with its shape. */
+/** A constant's value: float32 (bfloat16: the float32 values of bfloat16 numbers), int32 or bool data with its shape. */
 export interface ConstValue {
   dtype: DType;
   shape: number[];
@@ -154,7 +160,7 @@ export class Graph {
     return node.outputs[0];
   }
 
-  /** A constant; equal small constants (scalars, shapes, axes) are made once and shared. */
+  /** A constant (bfloat16: the values rounded to it); equal small constants (scalars, shapes, axes) are made once and shared. */
   constant(values: ArrayLike<number> | number, shape: number[] = [], dtype: DType = "float32"): SymTensor {
     const data = typeof values === "number" ? [values] : Array.from(values);
     const size = shape.reduce((a, b) => a * b, 1);
@@ -164,7 +170,13 @@ export class Graph {
     const known = key === undefined ? undefined : this.constants.get(key);
     if (known) return known;
     const typed =
-      dtype === "float32" ? Float32Array.from(data) : dtype === "int32" ? Int32Array.from(data) : Uint8Array.from(data);
+      dtype === "float32"
+        ? Float32Array.from(data)
+        : dtype === "bfloat16"
+          ? Float32Array.from(data, roundToBfloat16)
+          : dtype === "int32"
+            ? Int32Array.from(data)
+            : Uint8Array.from(data);
     const value: ConstValue = { dtype, shape: shape.slice(), values: typed };
     // Shared constants live outside any scope: every user reaches them by the same name.
     const node = this.atTopLevel(() =>

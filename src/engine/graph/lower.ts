@@ -18,11 +18,19 @@
  *
  * Every weight is an input of the graph (`weight(variable)` gives its placeholder): the graph holds
  * no state. A layer the compiler does not know stops it with an error that names the layer.
+ *
+ * Mixed precision (`dtypeOf`, from Keras's dtype policy of each layer, ../../keras/dtype_policy.ts):
+ * as Keras's autocast does, a layer casts its floating inputs to the dtype it computes in, and its
+ * weights (float32 graph inputs) when it reads them, so their gradients are cast back to float32;
+ * batch normalisation keeps its scale, offset and statistics in float32 (FusedBatchNormV3's `U`),
+ * and global average pooling sums in float32, as Keras's `mean` does. Without `dtypeOf` every layer
+ * computes in float32 and no Cast is emitted.
  */
 import type * as TF from "@tensorflow/tfjs";
+import type { ComputeDtype } from "../../keras/dtype_policy";
 import { BatchNormalization, numberPair } from "../../keras/layers";
 import { isContainer, layerWeightField, nodesByDepth } from "../../tfjs/internals";
-import type { Graph, SymTensor } from "./graph";
+import { isFloat, type Graph, type SymTensor } from "./graph";
 import * as ops from "./ops";
 
 type Mode = "train" | "inference";
@@ -36,6 +44,8 @@ export interface LoweringContext {
   onBatchStatistics?(layer: BatchNormalization, mean: SymTensor, variance: SymTensor): void;
   /** Training mode with dropout: an int32 [2] seed input (each dropout layer derives its own stream). */
   seed?: SymTensor;
+  /** The dtype each layer computes in (mixed precision); float32 for every layer when absent. */
+  dtypeOf?(layer: TF.layers.Layer): ComputeDtype;
 }
 
 /** An error for a model the graph compiler cannot translate (the eager engine still runs it). */
@@ -92,10 +102,16 @@ function convolution(config: Config, layer: string): ops.ConvOptions {
 }
 
 /** The end of a convolution or dense layer: its bias (when it has one), then its activation. */
-function biasAndActivation(ctx: LoweringContext, layer: TF.layers.Layer, config: Config, y: SymTensor): SymTensor {
-  const bias = layerWeightField(layer, "bias");
-  if (config.useBias && bias) y = ops.biasAdd(ctx.g, y, ctx.weight(bias));
-  return activation(ctx, y, config.activation, layer.name);
+function biasAndActivation(c: LayerCall, y: SymTensor): SymTensor {
+  const bias = layerWeightField(c.layer, "bias");
+  if (c.config.useBias && bias) y = ops.biasAdd(c.g, y, readAs(c, bias));
+  return activation(c.ctx, y, c.config.activation, c.layer.name);
+}
+
+/** A weight as the layer computes with it: its graph input, cast to the layer's dtype (Keras's autocast). */
+function readAs(c: LayerCall, variable: TF.LayerVariable): SymTensor {
+  const w = c.ctx.weight(variable);
+  return w.dtype === c.dtype ? w : ops.cast(c.g, w, c.dtype);
 }
 
 function required(layer: TF.layers.Layer, name: string): TF.LayerVariable {
@@ -135,7 +151,10 @@ function nameHash(name: string): number {
   return (h >>> 1) & 0x3fffffff;
 }
 
-/** What a layer's lowering rule gets: the layer, its config, its inputs (`x`: the first) and call arguments. */
+/**
+ * What a layer's lowering rule gets: the layer, its config, its inputs (`x`: the first, each already
+ * in the layer's dtype), its call arguments and the dtype it computes in.
+ */
 interface LayerCall {
   ctx: LoweringContext;
   g: Graph;
@@ -144,6 +163,7 @@ interface LayerCall {
   inputs: SymTensor[];
   x: SymTensor;
   callArgs: Record<string, unknown> | undefined;
+  dtype: ComputeDtype;
 }
 
 /** A layer class's lowering rule: the ops computing what the layer's `call` computes. */
@@ -174,18 +194,19 @@ function upSampling3d({ g, layer, config, x }: LayerCall): SymTensor {
 }
 
 /** Conv2D, SeparableConv2D and DepthwiseConv2D, with their bias and activation. */
-function convolutionLayer({ ctx, g, layer, config, x }: LayerCall): SymTensor {
+function convolutionLayer(c: LayerCall): SymTensor {
+  const { g, layer, config, x } = c;
   const cls = layer.getClassName();
   const conv = convolution(config, layer.name);
   let y: SymTensor;
   if (cls === "Conv2D") {
-    y = ops.conv2d(g, x, ctx.weight(required(layer, "kernel")), conv);
+    y = ops.conv2d(g, x, readAs(c, required(layer, "kernel")), conv);
   } else {
-    y = ops.depthwiseConv2d(g, x, ctx.weight(required(layer, "depthwiseKernel")), conv);
+    y = ops.depthwiseConv2d(g, x, readAs(c, required(layer, "depthwiseKernel")), conv);
     if (cls === "SeparableConv2D")
-      y = ops.conv2d(g, y, ctx.weight(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
+      y = ops.conv2d(g, y, readAs(c, required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
   }
-  return biasAndActivation(ctx, layer, config, y);
+  return biasAndActivation(c, y);
 }
 
 function pooling({ g, layer, config, x }: LayerCall): SymTensor {
@@ -211,8 +232,8 @@ function dropout({ ctx, g, layer, config, x, callArgs }: LayerCall): SymTensor {
   if (!ctx.seed) throw new GraphCompileError(`Layer ${layer.name}: dropout in training needs a seed input.`);
   const stream = ops.add(g, ctx.seed, g.constant([0, nameHash(layer.name)], [2], "int32"));
   const u = ops.statelessRandomUniform(g, ops.shape(g, x), stream, x.shape);
-  const keep = ops.cast(g, ops.greaterEqual(g, u, g.constant(rate)), "float32");
-  return ops.mul(g, x, ops.mul(g, keep, g.constant(1 / (1 - rate))));
+  const keep = ops.cast(g, ops.greaterEqual(g, u, g.constant(rate)), x.dtype);
+  return ops.mul(g, x, ops.mul(g, keep, g.constant(1 / (1 - rate), [], x.dtype)));
 }
 
 /** The lowering rule of each layer class the graph engine compiles. */
@@ -226,8 +247,13 @@ const LOWERINGS: Record<string, Lowering> = {
     return ops.reshape(g, x, [-1, n]);
   }),
   UpSampling3D: single(upSampling3d),
+  // Keras casts scale and offset to the layer's dtype (keras/src/layers/preprocessing/rescaling.py).
   Rescaling: single(({ g, config, x }) =>
-    ops.add(g, ops.mul(g, x, g.constant(config.scale as number)), g.constant(config.offset as number)),
+    ops.add(
+      g,
+      ops.mul(g, x, g.constant(config.scale as number, [], x.dtype)),
+      g.constant(config.offset as number, [], x.dtype),
+    ),
   ),
   Conv2D: single(convolutionLayer),
   SeparableConv2D: single(convolutionLayer),
@@ -238,14 +264,16 @@ const LOWERINGS: Record<string, Lowering> = {
   AveragePooling2D: single(pooling),
   GlobalAveragePooling2D: single(({ g, layer, config, x }) => {
     channelsLast(config, layer.name);
-    return ops.mean(g, x, [1, 2]);
+    if (x.dtype === "float32") return ops.mean(g, x, [1, 2]);
+    // Keras's mean sums in float32 and casts back (keras/src/backend/tensorflow/numpy.py).
+    return ops.cast(g, ops.mean(g, ops.cast(g, x, "float32"), [1, 2]), x.dtype);
   }),
   Concatenate: ({ g, config, inputs }) => [ops.concat(g, inputs, (config.axis as number | undefined) ?? -1)],
   Add: ({ g, inputs }) => [inputs.slice(1).reduce((a, b) => ops.add(g, a, b), inputs[0])],
-  Dense: single(({ ctx, g, layer, config, x }) => {
-    if (x.shape.length !== 2)
-      throw new GraphCompileError(`Layer ${layer.name}: Dense is compiled for rank-2 inputs only.`);
-    return biasAndActivation(ctx, layer, config, ops.matMul(g, x, ctx.weight(required(layer, "kernel"))));
+  Dense: single((c) => {
+    if (c.x.shape.length !== 2)
+      throw new GraphCompileError(`Layer ${c.layer.name}: Dense is compiled for rank-2 inputs only.`);
+    return biasAndActivation(c, ops.matMul(c.g, c.x, readAs(c, required(c.layer, "kernel"))));
   }),
   Dropout: single(dropout),
 };
@@ -266,7 +294,10 @@ function lowerLayer(
     );
   }
   const config = layer.getConfig() as Config;
-  return rule({ ctx, g: ctx.g, layer, config, inputs, x: inputs[0], callArgs });
+  const dtype = ctx.dtypeOf?.(layer) ?? "float32";
+  // Keras's autocast: floating inputs are cast to the dtype the layer computes in.
+  const cast = inputs.map((t) => (isFloat(t.dtype) && t.dtype !== dtype ? ops.cast(ctx.g, t, dtype) : t));
+  return rule({ ctx, g: ctx.g, layer, config, inputs: cast, x: cast[0], callArgs, dtype });
 }
 
 /**

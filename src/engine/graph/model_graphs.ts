@@ -5,6 +5,7 @@
  * `eagerTrainer`.
  */
 import type * as TF from "@tensorflow/tfjs";
+import type { Precision } from "../../keras/dtype_policy";
 import { adamOf } from "../../keras/optimizers/adam";
 import { trainedWeights } from "../../tfjs/internals";
 import type { Trainer } from "../loop";
@@ -37,15 +38,16 @@ export class ModelGraphs {
   /**
    * The training step of `target` (`model` itself, or the layers after its frozen prefix, which
    * share its weights) as a trainer: `model`'s trainable weights and Keras 3 Adam optimizer, a step
-   * seed for dropout. Kept under `scope` with the weights and Adam's constants in the key.
+   * seed for dropout, in `precision`. Kept under `scope` (which names the precision) with the
+   * weights and Adam's constants in the key.
    */
-  async trainer(model: TF.LayersModel, target: TF.LayersModel, scope: string): Promise<Trainer> {
+  async trainer(model: TF.LayersModel, target: TF.LayersModel, scope: string, precision: Precision): Promise<Trainer> {
     const optimizer = adamOf(model);
     const trainable = trainedWeights(model);
     const adam = { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon };
     const key = `${scope}/${trainable.map((v) => v.id).join(",")}/${adam.beta1},${adam.beta2},${adam.epsilon}`;
     const compiled = await this.get(key, () =>
-      CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }),
+      CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam, precision }),
     );
     const seed = Math.floor(Math.random() * 2 ** 30);
     let step = 0;

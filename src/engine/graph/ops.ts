@@ -2,7 +2,9 @@
  * The TensorFlow ops the compiler emits, one typed function each: it checks its inputs, computes the
  * output's static shape as TensorFlow's shape function would, and adds the node with the attributes
  * TensorFlow's op definition asks for (all of them; the serialiser leaves out those equal to their
- * default). Gradients of these ops are in ./gradients.ts.
+ * default). Each op computes in its inputs' dtype (float32, or bfloat16 under mixed precision; batch
+ * normalisation keeps float32 statistics beside a bfloat16 x) and refuses inputs of mixed dtypes.
+ * Gradients of these ops are in ./gradients.ts.
  *
  *   convolution     conv2d, depthwiseConv2d, and their backprops (input, filter)
  *   normalisation   fusedBatchNorm, fusedBatchNormGrad
@@ -32,6 +34,14 @@ function one(
   name?: string,
 ): SymTensor {
   return g.addNode(op, inputs, attrs, [{ dtype, shape }], name).outputs[0];
+}
+
+/** Ops whose inputs share one type attribute (`T`) need inputs of one dtype. */
+function sameDtype(op: string, ...xs: SymTensor[]): void {
+  for (const x of xs) {
+    if (x.dtype !== xs[0].dtype)
+      fail(op, `inputs must have one dtype, got ${xs.map((t) => t.dtype).join(" and ")} (cast one of them).`);
+  }
 }
 
 function checkRank(op: string, t: SymTensor, rank: number, what = "input"): void {
@@ -242,6 +252,7 @@ export function addN(g: Graph, xs: SymTensor[], name?: string): SymTensor {
   if (xs.length === 0) fail("AddN", "needs at least one input.");
   if (xs.length === 1) return xs[0];
   const shape0 = xs[0].shape;
+  sameDtype("AddN", ...xs);
   for (const x of xs) {
     if (x.shape.length !== shape0.length || x.shape.some((d, i) => !sameDims(d, shape0[i]))) {
       fail("AddN", `inputs must have one shape, got ${formatDims(shape0)} and ${formatDims(x.shape)}.`);
@@ -261,7 +272,8 @@ export const relu = (g: Graph, x: SymTensor, name?: string) => unary(g, "Relu", 
 export const softmax = (g: Graph, x: SymTensor, name?: string) => unary(g, "Softmax", x, name);
 
 export function reluGrad(g: Graph, dy: SymTensor, features: SymTensor, name?: string): SymTensor {
-  return one(g, "ReluGrad", [dy, features], { T: T() }, "float32", features.shape, name);
+  sameDtype("ReluGrad", dy, features);
+  return one(g, "ReluGrad", [dy, features], { T: T(features.dtype) }, features.dtype, features.shape, name);
 }
 
 // --- reductions ----------------------------------------------------------------------------------
@@ -313,10 +325,10 @@ export interface ConvOptions {
   dilations?: [number, number];
 }
 
-function convAttrs(o: ConvOptions, cudnn: boolean): Record<string, Attr> {
+function convAttrs(o: ConvOptions, cudnn: boolean, dtype: DType): Record<string, Attr> {
   const d = o.dilations ?? [1, 1];
   const a: Record<string, Attr> = {
-    T: T(),
+    T: T(dtype),
     strides: attr.ints([1, o.strides[0], o.strides[1], 1]),
     padding: attr.string(o.padding),
     explicit_paddings: attr.ints([]),
@@ -343,7 +355,8 @@ export function conv2d(g: Graph, x: SymTensor, filter: SymTensor, o: ConvOptions
   checkRank("Conv2D", filter, 4, "filter");
   const [kh, kw, cin, cout] = filter.shape as number[];
   if (!sameDims(x.shape[3], cin)) fail("Conv2D", `input has ${x.shape[3]} channels, the filter expects ${cin}.`);
-  return one(g, "Conv2D", [x, filter], convAttrs(o, true), "float32", convOutput(x, kh, kw, cout, o), name);
+  sameDtype("Conv2D", x, filter);
+  return one(g, "Conv2D", [x, filter], convAttrs(o, true, x.dtype), x.dtype, convOutput(x, kh, kw, cout, o), name);
 }
 
 export function conv2dBackpropInput(
@@ -355,7 +368,9 @@ export function conv2dBackpropInput(
   o: ConvOptions,
   name?: string,
 ): SymTensor {
-  return one(g, "Conv2DBackpropInput", [inputSizes, filter, dy], convAttrs(o, true), "float32", like.shape, name);
+  sameDtype("Conv2DBackpropInput", filter, dy);
+  const a = convAttrs(o, true, dy.dtype);
+  return one(g, "Conv2DBackpropInput", [inputSizes, filter, dy], a, dy.dtype, like.shape, name);
 }
 
 export function conv2dBackpropFilter(
@@ -367,7 +382,8 @@ export function conv2dBackpropFilter(
   o: ConvOptions,
   name?: string,
 ): SymTensor {
-  return one(g, "Conv2DBackpropFilter", [x, filterSizes, dy], convAttrs(o, true), "float32", like.shape, name);
+  sameDtype("Conv2DBackpropFilter", x, dy);
+  return one(g, "Conv2DBackpropFilter", [x, filterSizes, dy], convAttrs(o, true, x.dtype), x.dtype, like.shape, name);
 }
 
 /** `DepthwiseConv2dNative(x [n,h,w,in], filter [kh,kw,in,multiplier])`, NHWC. */
@@ -377,12 +393,13 @@ export function depthwiseConv2d(g: Graph, x: SymTensor, filter: SymTensor, o: Co
   const [kh, kw, cin, multiplier] = filter.shape as number[];
   if (!sameDims(x.shape[3], cin))
     fail("DepthwiseConv2dNative", `input has ${x.shape[3]} channels, the filter expects ${cin}.`);
+  sameDtype("DepthwiseConv2dNative", x, filter);
   return one(
     g,
     "DepthwiseConv2dNative",
     [x, filter],
-    convAttrs(o, false),
-    "float32",
+    convAttrs(o, false, x.dtype),
+    x.dtype,
     convOutput(x, kh, kw, cin * multiplier, o),
     name,
   );
@@ -397,12 +414,13 @@ export function depthwiseConv2dBackpropInput(
   o: ConvOptions,
   name?: string,
 ): SymTensor {
+  sameDtype("DepthwiseConv2dNativeBackpropInput", filter, dy);
   return one(
     g,
     "DepthwiseConv2dNativeBackpropInput",
     [inputSizes, filter, dy],
-    convAttrs(o, false),
-    "float32",
+    convAttrs(o, false, dy.dtype),
+    dy.dtype,
     like.shape,
     name,
   );
@@ -417,12 +435,13 @@ export function depthwiseConv2dBackpropFilter(
   o: ConvOptions,
   name?: string,
 ): SymTensor {
+  sameDtype("DepthwiseConv2dNativeBackpropFilter", x, dy);
   return one(
     g,
     "DepthwiseConv2dNativeBackpropFilter",
     [x, filterSizes, dy],
-    convAttrs(o, false),
-    "float32",
+    convAttrs(o, false, x.dtype),
+    x.dtype,
     like.shape,
     name,
   );
@@ -443,7 +462,9 @@ export interface FusedBatchNormOutputs {
 
 /**
  * `FusedBatchNormV3(x, scale, offset, mean, variance)`, NHWC. In training, mean and variance are
- * empty and the batch statistics normalise; in inference, the given ones.
+ * empty and the batch statistics normalise; in inference, the given ones. x and y may be bfloat16
+ * (`T`) while scale, offset and the statistics stay float32 (`U`): TensorFlow computes in float32
+ * inside and rounds y.
  */
 export function fusedBatchNorm(
   g: Graph,
@@ -456,26 +477,28 @@ export function fusedBatchNorm(
   name?: string,
 ): FusedBatchNormOutputs {
   checkRank("FusedBatchNormV3", x, 4);
+  sameDtype("FusedBatchNormV3", scale, offset, mean, variance);
   const c = x.shape[3];
   const vec: Dim[] = [c];
+  const u = scale.dtype;
   const node = g.addNode(
     "FusedBatchNormV3",
     [x, scale, offset, mean, variance],
     {
-      T: T(),
-      U: T(),
+      T: T(x.dtype),
+      U: T(u),
       epsilon: attr.float(o.epsilon),
       exponential_avg_factor: attr.float(1),
       data_format: attr.string("NHWC"),
       is_training: attr.bool(o.training),
     },
     [
-      { dtype: "float32", shape: x.shape },
-      { dtype: "float32", shape: vec },
-      { dtype: "float32", shape: vec },
-      { dtype: "float32", shape: vec },
-      { dtype: "float32", shape: vec },
-      { dtype: "float32", shape: [null] },
+      { dtype: x.dtype, shape: x.shape },
+      { dtype: u, shape: vec },
+      { dtype: u, shape: vec },
+      { dtype: u, shape: vec },
+      { dtype: u, shape: vec },
+      { dtype: u, shape: [null] },
     ],
     name,
   );
@@ -496,22 +519,24 @@ export function fusedBatchNormGrad(
   name?: string,
 ): { dx: SymTensor; dScale: SymTensor; dOffset: SymTensor } {
   const vec: Dim[] = [x.shape[3]];
+  sameDtype("FusedBatchNormGradV3", dy, x);
+  const u = scale.dtype;
   const node = g.addNode(
     "FusedBatchNormGradV3",
     [dy, x, scale, reserve1, reserve2, reserve3],
     {
-      T: T(),
-      U: T(),
+      T: T(x.dtype),
+      U: T(u),
       epsilon: attr.float(o.epsilon),
       data_format: attr.string("NHWC"),
       is_training: attr.bool(o.training),
     },
     [
-      { dtype: "float32", shape: x.shape },
-      { dtype: "float32", shape: vec },
-      { dtype: "float32", shape: vec },
-      { dtype: "float32", shape: [0] },
-      { dtype: "float32", shape: [0] },
+      { dtype: x.dtype, shape: x.shape },
+      { dtype: u, shape: vec },
+      { dtype: u, shape: vec },
+      { dtype: u, shape: [0] },
+      { dtype: u, shape: [0] },
     ],
     name,
   );
@@ -527,9 +552,9 @@ export interface PoolOptions {
   padding: Padding;
 }
 
-function poolAttrs(o: PoolOptions, explicit: boolean): Record<string, Attr> {
+function poolAttrs(o: PoolOptions, explicit: boolean, dtype: DType): Record<string, Attr> {
   const a: Record<string, Attr> = {
-    T: T(),
+    T: T(dtype),
     ksize: attr.ints([1, o.size[0], o.size[1], 1]),
     strides: attr.ints([1, o.strides[0], o.strides[1], 1]),
     padding: attr.string(o.padding),
@@ -550,7 +575,7 @@ function poolOutput(x: SymTensor, o: PoolOptions): Dim[] {
 
 export function maxPool(g: Graph, x: SymTensor, o: PoolOptions, name?: string): SymTensor {
   checkRank("MaxPool", x, 4);
-  return one(g, "MaxPool", [x], poolAttrs(o, true), "float32", poolOutput(x, o), name);
+  return one(g, "MaxPool", [x], poolAttrs(o, true, x.dtype), x.dtype, poolOutput(x, o), name);
 }
 
 export function maxPoolGrad(
@@ -561,12 +586,13 @@ export function maxPoolGrad(
   o: PoolOptions,
   name?: string,
 ): SymTensor {
-  return one(g, "MaxPoolGrad", [x, y, dy], poolAttrs(o, true), "float32", x.shape, name);
+  sameDtype("MaxPoolGrad", x, y, dy);
+  return one(g, "MaxPoolGrad", [x, y, dy], poolAttrs(o, true, x.dtype), x.dtype, x.shape, name);
 }
 
 export function avgPool(g: Graph, x: SymTensor, o: PoolOptions, name?: string): SymTensor {
   checkRank("AvgPool", x, 4);
-  return one(g, "AvgPool", [x], poolAttrs(o, false), "float32", poolOutput(x, o), name);
+  return one(g, "AvgPool", [x], poolAttrs(o, false, x.dtype), x.dtype, poolOutput(x, o), name);
 }
 
 export function avgPoolGrad(
@@ -577,7 +603,7 @@ export function avgPoolGrad(
   o: PoolOptions,
   name?: string,
 ): SymTensor {
-  return one(g, "AvgPoolGrad", [inputShape, dy], poolAttrs(o, false), "float32", like.shape, name);
+  return one(g, "AvgPoolGrad", [inputShape, dy], poolAttrs(o, false, dy.dtype), dy.dtype, like.shape, name);
 }
 
 // --- dense ---------------------------------------------------------------------------------------
@@ -594,6 +620,7 @@ export function matMul(
   const [m, ka] = o.transposeA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
   const [kb, n] = o.transposeB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
   if (!sameDims(ka, kb)) fail("MatMul", `inner sizes differ: ${formatDims(a.shape)} × ${formatDims(b.shape)}.`);
+  sameDtype("MatMul", a, b);
   return one(
     g,
     "MatMul",
@@ -601,11 +628,11 @@ export function matMul(
     {
       transpose_a: attr.bool(!!o.transposeA),
       transpose_b: attr.bool(!!o.transposeB),
-      T: T(),
+      T: T(a.dtype),
       grad_a: attr.bool(false),
       grad_b: attr.bool(false),
     },
-    "float32",
+    a.dtype,
     [m, n],
     name,
   );
@@ -615,7 +642,8 @@ export function biasAdd(g: Graph, x: SymTensor, bias: SymTensor, name?: string):
   checkRank("BiasAdd", bias, 1, "bias");
   if (!sameDims(x.shape[x.shape.length - 1], bias.shape[0]))
     fail("BiasAdd", `bias of ${bias.shape[0]} for ${formatDims(x.shape)}.`);
-  return one(g, "BiasAdd", [x, bias], { T: T(), data_format: attr.string("NHWC") }, "float32", x.shape, name);
+  sameDtype("BiasAdd", x, bias);
+  return one(g, "BiasAdd", [x, bias], { T: T(x.dtype), data_format: attr.string("NHWC") }, x.dtype, x.shape, name);
 }
 
 export function biasAddGrad(g: Graph, dy: SymTensor, name?: string): SymTensor {
@@ -623,8 +651,8 @@ export function biasAddGrad(g: Graph, dy: SymTensor, name?: string): SymTensor {
     g,
     "BiasAddGrad",
     [dy],
-    { T: T(), data_format: attr.string("NHWC") },
-    "float32",
+    { T: T(dy.dtype), data_format: attr.string("NHWC") },
+    dy.dtype,
     [dy.shape[dy.shape.length - 1]],
     name,
   );
@@ -638,13 +666,14 @@ export function softmaxCrossEntropyWithLogits(
   name?: string,
 ): { loss: SymTensor; backprop: SymTensor } {
   checkRank("SoftmaxCrossEntropyWithLogits", logits, 2, "logits");
+  sameDtype("SoftmaxCrossEntropyWithLogits", logits, labels);
   const node = g.addNode(
     "SoftmaxCrossEntropyWithLogits",
     [logits, labels],
-    { T: T() },
+    { T: T(logits.dtype) },
     [
-      { dtype: "float32", shape: [logits.shape[0]] },
-      { dtype: "float32", shape: logits.shape },
+      { dtype: logits.dtype, shape: [logits.shape[0]] },
+      { dtype: logits.dtype, shape: logits.shape },
     ],
     name,
   );

@@ -30,6 +30,7 @@ import {
   type TensorProto,
   type TensorShapeProto,
 } from "../../tfjs/internals";
+import { bfloat16Bits } from "../../util/bfloat16";
 import { MessageError } from "../../util/errors";
 import { tensorName, type Attr, type ConstValue, type Dim, type DType, type Graph, type SymTensor } from "./graph";
 import { OP_DEFAULTS } from "./op_defaults";
@@ -60,13 +61,32 @@ function proto(): TensorFlowProtos {
   return protoModule;
 }
 
+/** TensorFlow's name of each dtype (its `DataType` enum), as tfjs-node's session runner also takes it. */
+const DATA_TYPES: Record<DType, "DT_FLOAT" | "DT_BFLOAT16" | "DT_INT32" | "DT_BOOL"> = {
+  float32: "DT_FLOAT",
+  bfloat16: "DT_BFLOAT16",
+  int32: "DT_INT32",
+  bool: "DT_BOOL",
+};
+
 function dtypeEnum(p: TensorFlowProtos, dtype: DType): number {
-  return dtype === "float32" ? p.DataType.DT_FLOAT : dtype === "int32" ? p.DataType.DT_INT32 : p.DataType.DT_BOOL;
+  return p.DataType[DATA_TYPES[dtype]];
 }
 
 /** TensorFlow's name of a dtype, as tfjs-node's session runner takes it. */
 function tfDtypeName(dtype: DType): string {
-  return dtype === "float32" ? "DT_FLOAT" : dtype === "int32" ? "DT_INT32" : "DT_BOOL";
+  return DATA_TYPES[dtype];
+}
+
+/** bfloat16 values as TensorFlow's `tensor_content`: two little-endian bytes each. */
+function bfloat16Content(values: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(2 * values.length);
+  for (let i = 0; i < values.length; i++) {
+    const bits = bfloat16Bits(values[i]);
+    out[2 * i] = bits & 0xff;
+    out[2 * i + 1] = bits >>> 8;
+  }
+  return out;
 }
 
 function shapeProto(p: TensorFlowProtos, shape: Dim[] | null): TensorShapeProto {
@@ -87,7 +107,10 @@ function tensorProto(p: TensorFlowProtos, c: ConstValue): TensorProto {
   const t = new p.Tensor();
   t.setDtype(dtypeEnum(p, c.dtype));
   t.setTensorShape(shapeProto(p, c.shape));
-  if (c.values.length === 1) {
+  if (c.dtype === "bfloat16") {
+    // The protobuf classes tfjs-node ships have no half_val: the raw bytes hold any number of values.
+    if (c.values.length > 0) t.setTensorContent(bfloat16Content(c.values));
+  } else if (c.values.length === 1) {
     // One value: the scalar fields (TensorFlow broadcasts a single value to the shape).
     if (c.dtype === "float32") t.addFloatVal(c.values[0]);
     else if (c.dtype === "int32") t.addIntVal(c.values[0]);

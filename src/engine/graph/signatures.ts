@@ -15,8 +15,16 @@
  * SavedModel's SignatureDef, the order ./compiled.ts feeds the inputs in and the order it writes the
  * outputs back in all come from that list. `t` (the optimizer's update count) and the learning rate
  * are inputs too, so changing the learning rate needs no new graph.
+ *
+ * Precision (`precision`, Keras's dtype policy names): under "mixed_bfloat16" the layers compute in
+ * bfloat16 (./lower.ts casts as Keras does) while every input and output of a signature stays
+ * float32: the weights, the slots, the statistics, the loss, the class probabilities, and the
+ * "predict" outputs of a chain (the frozen-prefix cache's features: bfloat16 values held in float32,
+ * which a later graph casts back to bfloat16 exactly). "float32" emits the same graph as before
+ * mixed precision existed, byte for byte.
  */
 import type * as TF from "@tensorflow/tfjs";
+import { computeDtype, layerPolicy, type Precision } from "../../keras/dtype_policy";
 import type { BatchNormalization } from "../../keras/layers";
 import { gradients } from "./gradients";
 import { Graph, type SymTensor } from "./graph";
@@ -74,6 +82,8 @@ export interface SignatureOptions {
   trainable?: TF.LayerVariable[];
   /** "train": Adam's constants (the learning rate is an input). */
   adam?: AdamConstants;
+  /** Keras's dtype policy of the model (default "float32"). */
+  precision?: Precision;
 }
 
 /**
@@ -90,6 +100,8 @@ class SharedInputs {
     readonly g: Graph,
     first: TF.LayersModel,
     last: TF.LayersModel,
+    /** The model's dtype policy (what each layer computes in). */
+    readonly precision: Precision,
   ) {
     const batchOf = (shape: Array<number | null>) => [null, ...shape.slice(1).map((d) => d ?? null)];
     this.xs = first.inputs.map((t, i) => g.placeholder(`x${i}`, "float32", batchOf(t.shape)));
@@ -135,7 +147,7 @@ export function buildSignatures(chain: TF.LayersModel | TF.LayersModel[], option
     throw new Error("buildSignatures: a chain of models compiles for prediction only.");
   }
   const g = new Graph();
-  const shared = new SharedInputs(g, models[0], models[models.length - 1]);
+  const shared = new SharedInputs(g, models[0], models[models.length - 1], options.precision ?? "float32");
   const result: SignatureGraph = { graph: g, signatures: {} };
   if (wanted.has("predict") || wanted.has("evaluate")) {
     Object.assign(result.signatures, inferenceSignatures(shared, models, wanted));
@@ -147,6 +159,17 @@ export function buildSignatures(chain: TF.LayersModel | TF.LayersModel[], option
   return result;
 }
 
+/** The lowering context's `dtypeOf` for a precision: none for float32 (no Cast is emitted). */
+function dtypeOf(precision: Precision): LoweringContext["dtypeOf"] {
+  if (precision === "float32") return undefined;
+  return (layer) => computeDtype(layerPolicy(precision, layer));
+}
+
+/** A signature output in float32 (a bfloat16 layer output is cast; a float32 one is the tensor itself). */
+function asFloat32(g: Graph, t: SymTensor): SymTensor {
+  return t.dtype === "bfloat16" ? ops.cast(g, t, "float32") : t;
+}
+
 /** "predict" and "evaluate", over one forward pass in inference mode. */
 function inferenceSignatures(
   shared: SharedInputs,
@@ -154,7 +177,7 @@ function inferenceSignatures(
   wanted: Set<SignatureName>,
 ): Partial<Record<SignatureName, Signature>> {
   const g = shared.g;
-  const ctx: LoweringContext = { g, mode: "inference", weight: shared.weight };
+  const ctx: LoweringContext = { g, mode: "inference", weight: shared.weight, dtypeOf: dtypeOf(shared.precision) };
   const outputs = g.scope("inference", () => models.reduce((inputs, m) => lowerModel(ctx, m, inputs), shared.xs));
   const signatures: Partial<Record<SignatureName, Signature>> = {};
   if (wanted.has("predict")) {
@@ -162,7 +185,7 @@ function inferenceSignatures(
       inputs: [...shared.xBindings(), ...shared.weightBindings()],
       outputs: outputs.map((tensor, index) => ({
         name: `output${index}`,
-        tensor: ops.identity(g, tensor, `predict_output${index}`),
+        tensor: ops.identity(g, asFloat32(g, tensor), `predict_output${index}`),
         role: { kind: "output", index },
       })),
     };
@@ -207,6 +230,7 @@ function trainSignature(
     mode: "train",
     weight: shared.weight,
     seed: step.seed,
+    dtypeOf: dtypeOf(shared.precision),
     onBatchStatistics: (layer: BatchNormalization, mean: SymTensor, variance: SymTensor) => {
       const v = layer.variables();
       statistics.push({ variable: v.movingMean, momentum: layer.momentum, batch: mean });

@@ -32,6 +32,7 @@ import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import type { LayerVariable } from "@tensorflow/tfjs";
 import { tf } from "../../tfjs/backend";
+import type { Precision } from "../dtype_policy";
 import type { KerasAdam } from "../optimizers/adam";
 import { formatBytes, formatShape } from "../../util/format";
 import { checkWritable, PathError, tempPathBeside, writeAtomically } from "../../util/files";
@@ -207,7 +208,8 @@ function checkSavePath(file: string): void {
 
 /**
  * Writes `model` (a functional TF.js model made of the layers ./serialization.ts maps) with its
- * optimizer's state as a Keras 3 `.keras` archive that Python's `keras.saving.load_model` opens.
+ * optimizer's state as a Keras 3 `.keras` archive that Python's `keras.saving.load_model` opens,
+ * each layer with its dtype policy in a model of `precision` (../dtype_policy.ts).
  * Atomic: on any failure nothing is left behind and an existing `file` is untouched. The model is
  * only read.
  */
@@ -215,13 +217,14 @@ export async function saveKerasArchive(
   model: TF.LayersModel,
   file: string,
   optimizer: KerasAdam,
+  precision: Precision = "float32",
 ): Promise<SavedArchive> {
   const started = Date.now();
   checkSavePath(file);
   let config: JsonObject;
   let entries: StoreEntry[];
   try {
-    config = serializeModel(model, { adam: optimizer.settings });
+    config = serializeModel(model, { adam: optimizer.settings, precision });
     entries = storeEntries(model, optimizer);
   } catch (e) {
     if (!(e instanceof SerializationError)) throw e;

@@ -27,6 +27,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { KERAS_ADAM, type AdamSettings } from "../optimizers/adam";
 import { containerNodeKeys, isContainer } from "../../tfjs/internals";
+import { computeDtype, layerPolicy, policyConfig, type Precision } from "../dtype_policy";
 import { numberPair } from "../layers";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -38,9 +39,15 @@ type Node = Layer["inboundNodes"][number];
 type TfjsConfig = Record<string, unknown>;
 type Shape = Array<number | null>;
 
-/** Keras's own dtype policy object, `DTypePolicy("float32")`, as every layer's config carries it. */
-function float32Policy(): JsonObject {
-  return { module: "keras", class_name: "DTypePolicy", config: { name: "float32" }, registered_name: null };
+/**
+ * The dtype of the tensors `layer` outputs in a model of this precision, as a config's
+ * `__keras_tensor__` names it: an input layer's own dtype, a nested model's output layer's, else
+ * the dtype the layer computes in (../dtype_policy.ts).
+ */
+function outputDtype(layer: Layer, precision: Precision): string {
+  if (layer.getClassName() === "InputLayer") return ((layer.getConfig() as TfjsConfig).dtype as string) ?? "float32";
+  const inner = isContainer(layer) ? layer.outputLayers[0] : layer;
+  return computeDtype(layerPolicy(precision, inner));
 }
 
 /** Why a model cannot be written as Keras would read it: names the layer and the setting. */
@@ -355,27 +362,33 @@ function reindex(model: TF.LayersModel, layer: Layer, nodeIndex: number): number
 }
 
 /** serialization_lib.py's `__keras_tensor__`: the tensor's shape, dtype and `[layer, node, tensor]` history. */
-function kerasTensor(model: TF.LayersModel, node: Node, k: number): JsonObject {
+function kerasTensor(model: TF.LayersModel, node: Node, k: number, precision: Precision): JsonObject {
   const source = node.inboundLayers[k];
   return {
     class_name: "__keras_tensor__",
     config: {
       shape: nodeInputs(node)[k].shape as Shape,
-      dtype: nodeInputs(node)[k].dtype ?? "float32",
+      dtype: outputDtype(source, precision),
       keras_history: [source.name, reindex(model, source, node.nodeIndices[k]), node.tensorIndices[k]],
     },
   };
 }
 
 /** One entry of `inbound_nodes`: `{args, kwargs}`; a merge layer (Add, Concatenate) takes its inputs as one list. */
-function serializeNode(model: TF.LayersModel, layer: Layer, node: Node, kwargs: JsonObject): JsonObject {
-  const tensors = node.inboundLayers.map((_, k) => kerasTensor(model, node, k));
+function serializeNode(
+  model: TF.LayersModel,
+  layer: Layer,
+  node: Node,
+  kwargs: JsonObject,
+  precision: Precision,
+): JsonObject {
+  const tensors = node.inboundLayers.map((_, k) => kerasTensor(model, node, k, precision));
   const merge = ["Add", "Concatenate"].includes(layer.getClassName());
   return { args: merge ? [tensors] : tensors, kwargs };
 }
 
-/** `serialize_keras_object(layer)` for a non-model layer: module, class, config, build config. */
-function serializeLayer(layer: Layer): JsonObject {
+/** `serialize_keras_object(layer)` for a non-model layer: module, class, config (with its dtype policy), build config. */
+function serializeLayer(layer: Layer, precision: Precision): JsonObject {
   const className = layer.getClassName();
   if (className === "InputLayer") return inputLayerConfig(layer);
   const mapping = LAYERS[className];
@@ -384,7 +397,12 @@ function serializeLayer(layer: Layer): JsonObject {
   const out: JsonObject = {
     module: "keras.layers",
     class_name: mapping.kerasClass,
-    config: { name: layer.name, trainable: layer.trainable, dtype: float32Policy(), ...mapping.config(c, layer) },
+    config: {
+      name: layer.name,
+      trainable: layer.trainable,
+      dtype: policyConfig(layerPolicy(precision, layer)),
+      ...mapping.config(c, layer),
+    },
     registered_name: null,
   };
   if (mapping.built) {
@@ -402,15 +420,15 @@ function endpoints(model: TF.LayersModel, layers: Layer[], nodes: number[], tens
 }
 
 /** Functional.get_config: name, trainable, layers (each with its inbound nodes), input and output layers. */
-function functionalConfig(model: TF.LayersModel): JsonObject {
+function functionalConfig(model: TF.LayersModel, precision: Precision): JsonObject {
   const layers: Json[] = model.layers.map((layer) => {
-    const config = isContainer(layer) ? nestedFunctional(layer) : serializeLayer(layer);
+    const config = isContainer(layer) ? nestedFunctional(layer, precision) : serializeLayer(layer, precision);
     const mapping = LAYERS[layer.getClassName()];
     const kwargs = isContainer(layer) ? { mask: null } : (mapping?.kwargs?.() ?? {});
     config.name = layer.name;
     config.inbound_nodes = ownNodes(model, layer)
       .filter(({ node }) => node.inboundLayers.length > 0)
-      .map(({ node }) => serializeNode(model, layer, node, kwargs));
+      .map(({ node }) => serializeNode(model, layer, node, kwargs, precision));
     return config;
   });
   const m = model;
@@ -424,20 +442,21 @@ function functionalConfig(model: TF.LayersModel): JsonObject {
 }
 
 /** A model used as a layer of another: Keras serialises it whole, with an empty compile config. */
-function nestedFunctional(model: TF.LayersModel): JsonObject {
+function nestedFunctional(model: TF.LayersModel, precision: Precision): JsonObject {
   return {
     module: "keras.src.models.functional",
     class_name: "Functional",
-    config: functionalConfig(model),
+    config: functionalConfig(model, precision),
     registered_name: "Functional",
     build_config: { input_shape: null },
     compile_config: {},
   };
 }
 
-/** What the model was compiled with. */
+/** What the model was compiled with, and the precision it computes in (default "float32"). */
 export interface CompileSettings {
   adam: AdamSettings;
+  precision?: Precision;
 }
 
 /**
@@ -485,7 +504,7 @@ export function serializeModel(model: TF.LayersModel, compile: CompileSettings):
   return {
     module: "keras.src.models.functional",
     class_name: "Functional",
-    config: functionalConfig(model),
+    config: functionalConfig(model, compile.precision ?? "float32"),
     registered_name: "Functional",
     build_config: { input_shape: null },
     compile_config: compileConfig(compile.adam),
