@@ -139,11 +139,12 @@ MODELS = {
 FIXTURE_MODELS = ["small_a", "small_b", "nested", "nested_frozen"]
 
 
-def tutorial_model(base_name, freeze, preprocessing="tutorial", calibrate_on=None):
+def tutorial_model(base_name, freeze, preprocessing="tutorial", calibrate_on=None, output_dtype=None):
     """The tutorial's model as src/model.ts builds it: digits upsampled to 84x84x3, the base, a new head.
 
     preprocessing "keras" adds Rescaling(2, -1) before the base (src/model.ts's option of that name);
-    calibrate_on: digits whose statistics every batch normalisation takes before freezing (below).
+    calibrate_on: digits whose statistics every batch normalisation takes before freezing (below);
+    output_dtype: the dtype policy of the last Dense (default: the global policy).
     """
     build = {"inception_v3": keras.applications.InceptionV3, "xception": keras.applications.Xception}[base_name]
     base = build(include_top=False, weights=None, input_shape=(84, 84, 3))
@@ -157,7 +158,7 @@ def tutorial_model(base_name, freeze, preprocessing="tutorial", calibrate_on=Non
     x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
     x = layers.Dense(1024, activation="relu", name="dense")(x)
     x = layers.Dropout(0.5, name="dropout")(x)
-    out = layers.Dense(10, activation="softmax", name="dense_1")(x)
+    out = layers.Dense(10, activation="softmax", name="dense_1", dtype=output_dtype)(x)
     model = keras.Model(inp, out, name=f"{base_name}_mnist")
     if calibrate_on is not None:
         calibrate_batch_norm(model, calibrate_on)

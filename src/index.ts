@@ -63,6 +63,7 @@ export {
   type XceptionOptions,
 } from "./keras/applications/index";
 export { BatchNormalization, UpSampling3D } from "./keras/layers";
+export { PRECISIONS, type Precision } from "./keras/dtype_policy";
 export { useFusedKernels, fusedKernelsActive } from "./tfjs/native_ops";
 export { imagenetWeights, IMAGENET_WEIGHTS, type KerasApplicationName } from "./keras/applications/imagenet_weights";
 export { kerasCacheDir } from "./keras/cache";

@@ -4,8 +4,8 @@
  * Xception base nested in the tutorial's front and head). Saving is `TransferModel.save`
  * (./model.ts, through ./keras/saving/).
  *
- *   loadTransferModel(file)   a TransferModel with the archive's weights, freeze depth, Adam settings
- *                             and Adam state
+ *   loadTransferModel(file)   a TransferModel with the archive's weights, freeze depth, Adam settings,
+ *                             Adam state and precision (Keras's dtype policy: "float32" or "mixed_bfloat16")
  *
  * How: config.json says which base, which preprocessing, the head's sizes, the Adam settings and
  * which layers are frozen; the model is built from that (random weights), its own config is
@@ -30,6 +30,7 @@ import {
   storedLearningRate,
 } from "./keras/saving/keras_archive";
 import { adamFromCompileConfig, float32Decimal, serializeModel, type Json } from "./keras/saving/serialization";
+import { configPrecision } from "./keras/dtype_policy";
 import { adamOf } from "./keras/optimizers/adam";
 import { type BaseName, type Preprocessing, type TransferModel } from "./model";
 import { assembleTransferModel, registerTransferModel } from "./model_build";
@@ -168,6 +169,8 @@ export async function loadTransferModel(file: string, options: LoadTransferModel
   let tm: TransferModel | undefined;
   try {
     const p = plan(file, archive.config);
+    const precision = configPrecision(archive.config);
+    if ("problem" in precision) throw notTheTutorials(file, precision.problem);
     const compiled = adamFromCompileConfig((archive.config as { compile_config?: unknown }).compile_config);
     if ("problem" in compiled) throw notTheTutorials(file, compiled.problem);
     const adam = { ...compiled.adam };
@@ -182,11 +185,12 @@ export async function loadTransferModel(file: string, options: LoadTransferModel
         dropout: p.dropout,
         adam,
         freeze: p.depth,
+        precision: precision.precision,
       },
       file,
     );
     const difference = architectureDifference(
-      serializeModel(tm.model, { adam }),
+      serializeModel(tm.model, { adam, precision: precision.precision }),
       archive.config,
       `the tutorial's ${p.base.title} model`,
     );

@@ -377,3 +377,25 @@ test("comparisonPlot and comparisonTable: one entry per run, best highlighted", 
   assert.equal(t.querySelector("tbody strong")?.textContent, "97.88%");
   assert.match(comparisonTable([]), /No runs yet/);
 });
+
+test("comparisonTable shows each run's precision when the runs record one, after the trainable parameters", () => {
+  const runs = [
+    { freezeDepth: 64, trainableParams: 21_000_000, testAccuracy: 0.97, seconds: 95, precision: "float32" },
+    { freezeDepth: 64, trainableParams: 21_000_000, testAccuracy: 0.969, seconds: 70, precision: "mixed_bfloat16" },
+  ];
+  const cells = (html: string) => {
+    const t = new JSDOM(html).window.document;
+    return {
+      head: [...t.querySelectorAll("thead th")].map((c) => c.textContent),
+      rows: [...t.querySelectorAll("tbody tr")].map((r) => [...r.querySelectorAll("td")].map((c) => c.textContent)),
+    };
+  };
+  const plain = cells(comparisonTable(runs));
+  assert.deepEqual(plain.head, ["Freeze depth", "Trainable parameters", "Precision", "Test accuracy", "Training time"]);
+  assert.deepEqual(plain.rows[1], ["64 (#2)", "21,000,000", "mixed_bfloat16", "96.90%", "1 min 10 s"]);
+  // With two stages the precision still follows the trainable parameters, in the head and in each row.
+  const staged = cells(comparisonTable([runs[0], { ...runs[1], learningRate: 1e-5, startedFrom: 1 }]));
+  assert.deepEqual(staged.head.slice(2, 5), ["Trainable parameters", "Precision", "Learning rate"]);
+  assert.deepEqual(staged.rows[1].slice(2, 5), ["21,000,000", "mixed_bfloat16", "0.00001"]);
+  assert.ok(!cells(comparisonTable([{ freezeDepth: 64, trainableParams: 1 }])).head.includes("Precision"));
+});

@@ -91,3 +91,34 @@ export function policyName(dtype: unknown): string | undefined {
   }
   return JSON.stringify(dtype);
 }
+
+/**
+ * The precision a Keras `config.json` records for the model: "mixed_bfloat16" when some layer has
+ * that policy (Keras writes it on every layer under `set_global_policy("mixed_bfloat16")`; we leave
+ * the softmax layer in float32), "float32" when every layer computes in float32; for any other
+ * policy (float16, bfloat16 variables, float64, …) the problem in words.
+ */
+export function configPrecision(config: unknown): { precision: Precision } | { problem: string } {
+  let mixed = false;
+  let problem: string | undefined;
+  const visit = (v: unknown): void => {
+    if (problem !== undefined || typeof v !== "object" || v === null) return;
+    if (Array.isArray(v)) return v.forEach(visit);
+    const o = v as { class_name?: unknown; config?: unknown };
+    const c = o.config as { dtype?: unknown; name?: unknown; layers?: unknown } | undefined;
+    // Input layers and the tensors between layers (`__keras_tensor__`) record a tensor's dtype, not a policy.
+    const layer = typeof o.class_name === "string" && o.class_name !== "InputLayer" && !o.class_name.startsWith("__");
+    if (layer && typeof c === "object" && c !== null) {
+      const name = policyName(c.dtype);
+      if (name === "mixed_bfloat16") mixed = true;
+      else if (name !== undefined && name !== "float32") {
+        problem =
+          `layer "${String(c.name)}" has the dtype policy ${JSON.stringify(name)}; models here compute in ` +
+          `"float32" or "mixed_bfloat16"`;
+      }
+    }
+    Object.values(o).forEach(visit);
+  };
+  visit(config);
+  return problem !== undefined ? { problem } : { precision: mixed ? "mixed_bfloat16" : "float32" };
+}

@@ -117,17 +117,18 @@ function convolutionGradient(backpropInput: Backprop, backpropFilter: Backprop, 
   return (g, node, [dy], needed) => {
     const [x, w] = node.inputs;
     const o = convOptions(node);
+    const dx = needed[0] ? backpropInput(g, ops.shapeOf(g, x), w, dy!, x, o) : null;
     let dw: SymTensor | null = null;
     if (needed[1] && float32Filter && x.dtype === "bfloat16") {
-      // The filter's gradient in float32 from the bfloat16 values (exact in float32): oneDNN's
-      // bfloat16 weight gradient is slower than its float32 one (docs/benchmarks.md, "Mixed
-      // precision"). It stays float32 (a gradient wider than its tensor): the Cast that read the
-      // float32 weight passes it on unchanged.
+      // The filter's gradient in float32 from the bfloat16 values (exact in float32): TensorFlow's
+      // bfloat16 filter gradient of a convolution is slower on the CPU than its float32 one, and it
+      // rounds the gradient once more. It stays float32 (a gradient wider than its tensor): the Cast
+      // that read the float32 weight passes it on unchanged.
       dw = backpropFilter(g, ops.cast(g, x, "float32"), ops.shapeOf(g, w), ops.cast(g, dy!, "float32"), w, o);
     } else if (needed[1]) {
       dw = backpropFilter(g, x, ops.shapeOf(g, w), dy!, w, o);
     }
-    return [needed[0] ? backpropInput(g, ops.shapeOf(g, x), w, dy!, x, o) : null, dw];
+    return [dx, dw];
   };
 }
 

@@ -3,14 +3,15 @@
  * output for a model built here), and if not, the first difference in words.
  *
  * Compared: the layers in order (a nested model's too), their Keras classes, their settings, which
- * layer feeds which (inbound nodes), the inputs and outputs, float32 everywhere. Not compared, since
- * they do not change what the network computes from its weights, or vary between two Keras sessions
+ * layer feeds which (inbound nodes), the inputs and outputs, no dtype policy but "float32" and
+ * "mixed_bfloat16". Not compared, since they do not change what the network computes from its weights, or vary between two Keras sessions
  * building the same network: layer names (Keras numbers automatic names per session: a second
  * InceptionV3 in one Python session has "conv2d_94" where the first had "conv2d"), trainable flags
  * (read separately, as the freeze state), initializers, dropout seeds, tensor shapes (they follow
- * from the rest; an input may be left free, `(None, None, 3)`) and keys that only one Keras version
- * writes.
+ * from the rest; an input may be left free, `(None, None, 3)`), keys that only one Keras version
+ * writes, and the dtype policies "float32" and "mixed_bfloat16" (the model's precision, read apart).
  */
+import { policyName } from "../dtype_policy";
 import type { Json, JsonObject } from "./serialization";
 
 /** Config keys that do not change the computation (see the module comment). */
@@ -37,14 +38,6 @@ function sameJson(a: unknown, b: unknown): boolean {
     return true;
   }
   return a === b;
-}
-
-/** The dtype a layer computes in: Keras writes a DTypePolicy object (older versions a string). */
-function policyName(dtype: unknown): string | undefined {
-  if (dtype === undefined || dtype === null) return undefined;
-  if (typeof dtype === "string") return dtype;
-  if (isObject(dtype) && isObject(dtype.config) && typeof dtype.config.name === "string") return dtype.config.name;
-  return show(dtype);
 }
 
 interface Context {
@@ -106,8 +99,9 @@ function diffLayerConfig(ctx: Context, i: number, expected: Obj, actual: Obj): s
   const a = isObject(actual.config) ? actual.config : {};
   const label = layerLabel(ctx, i, actual);
   const policy = policyName(a.dtype);
-  if (policy !== undefined && policy !== "float32") {
-    return `${label} computes in ${policy}; the model here computes in float32`;
+  // The precision is read separately (../dtype_policy.ts, configPrecision): both policies build the same network.
+  if (policy !== undefined && policy !== "float32" && policy !== "mixed_bfloat16") {
+    return `${label} computes in ${policy}; the model here computes in float32 or mixed_bfloat16`;
   }
   if (expected.class_name === "InputLayer") {
     const es = e.batch_shape as Array<number | null>;

@@ -22,6 +22,8 @@ export interface ComparisonRun {
   learningRate?: number;
   /** The run whose trained weights this run started from (a second fine-tuning stage); absent: fresh weights. */
   startedFrom?: number;
+  /** The precision it trained in, by Keras's dtype policy names ("float32", "mixed_bfloat16"). */
+  precision?: string;
 }
 
 export interface ComparisonPlotOptions {
@@ -223,6 +225,7 @@ export function comparisonTable(runs: ComparisonRun[]): string {
   const rows = runRows(runs);
   const rates = new Set(runs.map((r) => r.learningRate).filter((v) => v !== undefined));
   const stages = rates.size > 1 || runs.some((r) => r.startedFrom !== undefined);
+  const precisions = runs.some((r) => r.precision !== undefined);
   const th = (s: string, align = "right") => `<th style="text-align:${align};padding:4px 10px">${escapeHtml(s)}</th>`;
   const td = (s: string, bold: boolean, align = "right") =>
     `<td style="text-align:${align};padding:4px 10px;font-variant-numeric:tabular-nums">${bold ? `<strong>${escapeHtml(s)}</strong>` : escapeHtml(s)}</td>`;
@@ -231,6 +234,7 @@ export function comparisonTable(runs: ComparisonRun[]): string {
       (r, i) =>
         `<tr>${td(stages ? `${i + 1}` : r.key, false, "left")}${stages ? td(String(r.run.freezeDepth), false, "left") : ""}` +
         `${td(thousands(r.run.trainableParams), false)}` +
+        (precisions ? td(r.run.precision ?? "float32", false, "left") : "") +
         (stages
           ? td(r.run.learningRate === undefined ? "—" : String(r.run.learningRate), false) +
             td(r.run.startedFrom === undefined ? "the initial weights" : `run ${r.run.startedFrom}`, false, "left")
@@ -239,10 +243,12 @@ export function comparisonTable(runs: ComparisonRun[]): string {
         `${td(r.run.seconds === undefined ? "—" : formatDuration(r.run.seconds), false)}</tr>`,
     )
     .join("");
-  const head = stages
-    ? `${th("Run", "left")}${th("Freeze depth", "left")}${th("Trainable parameters")}${th("Learning rate")}${th("Started from", "left")}`
-    : `${th("Freeze depth", "left")}${th("Trainable parameters")}`;
-  const columns = stages ? 7 : 4;
+  const head =
+    (stages ? `${th("Run", "left")}${th("Freeze depth", "left")}` : th("Freeze depth", "left")) +
+    th("Trainable parameters") +
+    (precisions ? th("Precision", "left") : "") +
+    (stages ? `${th("Learning rate")}${th("Started from", "left")}` : "");
+  const columns = (stages ? 7 : 4) + (precisions ? 1 : 0);
   return (
     `<table class="kt-comparison-table" style="border-collapse:collapse">` +
     `<thead><tr>${head}${th("Test accuracy")}${th("Training time")}</tr></thead>` +
