@@ -58,6 +58,7 @@ import { bfloat16Support, cpuBfloat16 } from "../src/util/cpu";
 import { trainedWeights } from "../src/tfjs/internals";
 import { adamOf } from "../src/keras/optimizers/adam";
 import { modelDigests } from "../scripts/graph_digests";
+import { emulationWarning } from "../src/precision";
 import { runGraphOnce } from "./support/graph";
 import { configLayers, describeArchives, withoutSharedIds } from "./support/archives";
 import { PYTHON, ROOT, tmpDir } from "./support/helpers";
@@ -168,6 +169,18 @@ test("the CPU's bfloat16 support is read from the flags of /proc/cpuinfo", () =>
   else if (here?.native)
     assert.match(line, new RegExp(`bfloat16 native on this CPU \\(${here.features.join(", ")}\\)`));
   else if (here?.native === false) assert.match(line, /bfloat16 not native on this CPU.*slower than float32/);
+});
+
+test("mixed_bfloat16 on a CPU without native bfloat16 warns that it will be slower; float32, a native CPU, an unknown one or a GPU do not", () => {
+  const none = { native: false, features: [] };
+  assert.match(
+    emulationWarning("mixed_bfloat16", none, false) ?? "",
+    /no native bfloat16.*slower than float32.*"float32"/,
+  );
+  assert.equal(emulationWarning("float32", none, false), undefined);
+  assert.equal(emulationWarning("mixed_bfloat16", { native: true, features: ["avx512_bf16"] }, false), undefined);
+  assert.equal(emulationWarning("mixed_bfloat16", { native: undefined, features: [] }, false), undefined);
+  assert.equal(emulationWarning("mixed_bfloat16", none, true), undefined);
 });
 
 test("precisions are Keras's policy names; other names get an error that lists the two", () => {

@@ -73,7 +73,7 @@ export function describeBackend(): string {
 }
 
 /** What "mixed_bfloat16" does on this machine, in a few words (the CPU's flags; a GPU is not judged). */
-export function describeBfloat16(): string {
+function describeBfloat16(): string {
   if (backendInfo().usingGpu) return "bfloat16 on the GPU (mixed_bfloat16: fast on GPUs from NVIDIA Ampere on)";
   const cpu = cpuBfloat16();
   if (cpu.native === undefined) return "bfloat16 support of this CPU unknown (its flags could not be read)";
