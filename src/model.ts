@@ -20,20 +20,23 @@ import type { BaseName, Preprocessing } from "./model_build";
 import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
 import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
 import type { KerasAdam } from "./engine/adam";
-import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
+import { checkDigitSet, checkDigits, scaleImages, take, toTensors, type DigitSet, type Digits } from "./data";
 import { stepProgress, type StepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
-import { secondsSince, thousands } from "./util/format";
+import { formatSeconds, secondsSince, thousands } from "./util/format";
 import { closestNames } from "./util/names";
 import { CompiledModel } from "./engine/graph/compiled";
 import { CompiledGraphs } from "./engine/graphs";
 import { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 import { BestWeights, ModelCheckpoint, type ModelCheckpointOptions, type Monitor } from "./engine/callbacks";
 import { callbackList, evaluateRows, runFit, watchInterrupts, type Callbacks, type Trainer } from "./engine/loop";
+import { checkFinderOptions, runFinder, type FinderOptions, type LearningRateFinding } from "./engine/lr_finder";
+import { describeLearningRate } from "./engine/rate_control";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import {
   checkBatch,
   checkBatchSize,
+  checkFitOptions,
   checkNotEmpty,
   compileModel,
   eagerTrainer,
@@ -78,6 +81,15 @@ export interface TransferFitOptions extends FitOptions {
   checkpoint?: string | ModelCheckpointOptions;
 }
 
+/**
+ * Options of `TransferModel.findLearningRate`: the finder's range (fastai's defaults: 1e-7 to 10 over
+ * 100 batches) and, as for `fit`, the batch size, the validation split (the finder trains on the
+ * part `fit` trains on), the engine and the frozen-prefix cache.
+ */
+export interface FindLearningRateOptions
+  extends FinderOptions,
+    Pick<TransferFitOptions, "batchSize" | "validationSplit" | "engine" | "cachePrefix" | "cacheBudgetBytes" | "progress"> {}
+
 /** Options of `TransferModel.freeze`. */
 export interface FreezeOptions {
   /** Learning rate of the fresh Adam optimizer (default: the model's, 0.001 unless built with another). */
@@ -111,8 +123,10 @@ export interface RunRecord {
   prefixCached: boolean;
   /** The engine that trained ("graph" or "eager"). */
   engine: EngineName;
-  /** Adam's learning rate during the run. */
+  /** Adam's learning rate during the run (at its first step, when a schedule changed it). */
   learningRate: number;
+  /** How the rate changed during the run, when it did: "one cycle, peak 0.0001", "CosineDecay from 0.001", … */
+  schedule?: string;
   /** The run whose trained weights this one started from (absent: the weights the model was built with). */
   startedFrom?: number;
   /** With `bestWeights`: the epoch (1-based) whose weights the model kept. */
@@ -288,19 +302,58 @@ export class TransferModel {
     checkDigitSet(train, "fit: the training set");
     loopOptions(train.count, options);
     resolveEngine(options.engine);
-    const budget = options.cacheBudgetBytes;
-    if (budget !== undefined && !(typeof budget === "number" && budget >= 0)) {
-      throw new Error(`fit: cacheBudgetBytes must be a number of bytes ≥ 0 (default 2 GiB), got ${budget}.`);
-    }
-    const cache = options.cachePrefix;
-    if (cache !== undefined && cache !== true && cache !== false && cache !== "auto") {
-      throw new Error(`fit: cachePrefix must be true, false or "auto" (the default), got ${JSON.stringify(cache)}.`);
-    }
+    checkCacheOptions(options, "fit");
     await this.settled();
     const run = this.fitOnce(train, options);
     this.pending = run;
     try {
       return await run;
+    } finally {
+      if (this.pending === run) this.pending = undefined;
+    }
+  }
+
+  /**
+   * fastai's learning-rate finder (`lr_find`): trains on the training part of `train` with a rate
+   * rising exponentially from `startRate` (1e-7) towards `endRate` (10) over `steps` (100) batches,
+   * stops when the loss diverges, and returns the curve of smoothed loss against rate with fastai's
+   * suggestions (`suggestion` is the valley's rate; `kt.lrFinderPlot` draws it). The weights, batch
+   * normalisation's statistics and the optimizer's state are put back exactly afterwards, also when it
+   * is interrupted; no run is recorded. Checked before anything runs: nothing changes on bad input.
+   */
+  async findLearningRate(train: DigitSet, options: FindLearningRateOptions = {}): Promise<LearningRateFinding> {
+    this.assertUsable();
+    checkDigitSet(train, "findLearningRate: the training set");
+    const finder = checkFinderOptions(options);
+    const { batchSize, splitAt } = checkFitOptions(train.count, { epochs: 1, batchSize: options.batchSize, validationSplit: options.validationSplit });
+    const engine = resolveEngine(options.engine);
+    checkCacheOptions(options, "findLearningRate");
+    if (options.progress !== undefined && typeof options.progress !== "boolean") {
+      throw new Error(`findLearningRate: progress must be true or false, got ${JSON.stringify(options.progress)}.`);
+    }
+    await this.settled();
+    // Made at the first batch, so that it shows below the frozen layers' progress.
+    let shown: StepProgress | undefined;
+    const progress = () => (options.progress === false ? undefined : (shown ??= stepProgress("Learning-rate finder", "batches")));
+    const run = (async () => {
+      // Keras's validation split: the last fraction is held out; the finder sees what fit trains on.
+      const { result } = await this.withTrainer(take(train, splitAt), { ...options, batchSize }, engine, (trainer, xs, y) =>
+        runFinder(this.model, trainer, xs, y, { ...finder, batchSize, onBatch: (done, steps) => progress()?.update(done, steps) }),
+      );
+      return result;
+    })();
+    this.pending = run;
+    try {
+      const found = await run;
+      if (!found) {
+        progress()?.finish("Learning-rate finder: interrupted before training.");
+        throw new Error("findLearningRate: interrupted while the frozen layers' output was computed; nothing was trained. Run it again.");
+      }
+      progress()?.finish(finderSummary(found));
+      return found;
+    } catch (e) {
+      progress()?.finish(`Learning-rate finder failed: ${(e as Error).message}`);
+      throw e;
     } finally {
       if (this.pending === run) this.pending = undefined;
     }
@@ -342,8 +395,6 @@ export class TransferModel {
     if (checkpoint) checkCheckpointPath(checkpoint.pathFor(0));
     const extra = [best, checkpoint].filter((c) => c !== undefined);
     if (extra.length > 0) loop.callbacks = [...callbackList(loop.callbacks), ...extra] as Callbacks;
-    const { x, y } = toTensors(train);
-    let features: TF.Tensor[] | undefined;
     const started = Date.now();
     const record: RunRecord = {
       run: this.runs.length + 1,
@@ -355,50 +406,17 @@ export class TransferModel {
       seconds: 0,
       prefixCached: false,
       engine,
-      learningRate: this.learningRate,
+      learningRate: typeof options.learningRate === "number" ? options.learningRate : this.learningRate,
       startedFrom: this.trainedBy,
     };
-    // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
-    // during training, the loop stops after the current batch. Either way the model stays usable.
-    const interrupts = watchInterrupts();
+    const schedule = describeLearningRate(options.learningRate, callbackList(options.callbacks), this.learningRate);
+    if (schedule !== undefined) record.schedule = schedule;
     try {
-      const budget = options.cacheBudgetBytes ?? (Number(process.env.KT_PREFIX_CACHE_MB) * 2 ** 20 || 2 * 2 ** 30);
-      const mode = options.cachePrefix ?? "auto";
-      const split = mode === false ? undefined : this.prefixSplit();
-      const useCache = split !== undefined && (mode === true || split.bytesPerExample * train.count <= budget);
-      let history: History;
-      record.prefixCached = useCache;
-      if (useCache) {
-        const batchSize = loop.batchSize;
-        const progress = options.progress === false ? undefined : stepProgress("Frozen layers: computing their output once", "digits");
-        const featuresStarted = Date.now();
-        let predictBatch: ((xb: TF.Tensor) => TF.Tensor[]) | undefined;
-        if (engine === "graph") {
-          const graph = await this.graphs.get(`features@${this.depth}`, () => CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }));
-          predictBatch = (xb) => graph.predictBatch([xb]);
-        }
-        features = await computeFeatures(split, x, {
-          batchSize,
-          shouldStop: () => interrupts.interrupted,
-          onProgress: (done, total) => progress?.update(done, total),
-          predictBatch,
-        });
-        progress?.finish(
-          features
-            ? `Frozen layers' output computed once for ${train.count} digits in ${secondsSince(featuresStarted)}; training the layers after them.`
-            : "Interrupted.",
-        );
-        if (!features) {
-          history = { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: true };
-        } else {
-          compileSuffixLike(split, this.model);
-          const trainer = engine === "graph" ? await this.graphTrainer(split.suffix, "suffix") : eagerTrainer(split.suffix);
-          history = await runFit(this.model, trainer, features, y, loop);
-        }
-      } else {
-        const trainer = engine === "graph" ? await this.graphTrainer(this.model, "whole") : eagerTrainer(this.model);
-        history = await runFit(this.model, trainer, [x], y, loop);
-      }
+      const { result, prefixCached } = await this.withTrainer(train, { ...options, batchSize: loop.batchSize }, engine, (trainer, xs, y) =>
+        runFit(this.model, trainer, xs, y, loop),
+      );
+      const history: History = result ?? { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: true };
+      record.prefixCached = prefixCached;
       this.lastHistory = history;
       if (history.epoch.length > 0) this.trainedBy = record.run;
       if (best && best.bestEpoch >= 0) record.bestEpoch = best.bestEpoch + 1;
@@ -409,8 +427,60 @@ export class TransferModel {
       this.runs.push(record);
       return history;
     } finally {
-      interrupts.stop();
       best?.release();
+    }
+  }
+
+  /**
+   * What a training loop on `train` needs, made, handed to `body`, and freed: the digits as tensors,
+   * the frozen layers' output computed once when the frozen-prefix cache is used (with its progress),
+   * and the engine's trainer (of the layers after the cut, or of the whole model). `result` is
+   * undefined when a kernel interrupt (SIGINT) came while the frozen layers' output was computed;
+   * during `body`, the loop stops after the current batch. Either way the model stays usable.
+   */
+  private async withTrainer<T>(
+    train: DigitSet,
+    options: Pick<TransferFitOptions, "cachePrefix" | "cacheBudgetBytes" | "progress"> & { batchSize: number },
+    engine: EngineName,
+    body: (trainer: Trainer, xs: TF.Tensor[], y: TF.Tensor) => Promise<T>,
+  ): Promise<{ result?: T; prefixCached: boolean }> {
+    const { x, y } = toTensors(train);
+    let features: TF.Tensor[] | undefined;
+    const interrupts = watchInterrupts();
+    try {
+      const budget = options.cacheBudgetBytes ?? (Number(process.env.KT_PREFIX_CACHE_MB) * 2 ** 20 || 2 * 2 ** 30);
+      const mode = options.cachePrefix ?? "auto";
+      const split = mode === false ? undefined : this.prefixSplit();
+      const useCache = split !== undefined && (mode === true || split.bytesPerExample * train.count <= budget);
+      if (!useCache) {
+        const trainer = engine === "graph" ? await this.graphTrainer(this.model, "whole") : eagerTrainer(this.model);
+        return { result: await body(trainer, [x], y), prefixCached: false };
+      }
+      const batchSize = options.batchSize;
+      const progress = options.progress === false ? undefined : stepProgress("Frozen layers: computing their output once", "digits");
+      const featuresStarted = Date.now();
+      let predictBatch: ((xb: TF.Tensor) => TF.Tensor[]) | undefined;
+      if (engine === "graph") {
+        const graph = await this.graphs.get(`features@${this.depth}`, () => CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }));
+        predictBatch = (xb) => graph.predictBatch([xb]);
+      }
+      features = await computeFeatures(split, x, {
+        batchSize,
+        shouldStop: () => interrupts.interrupted,
+        onProgress: (done, total) => progress?.update(done, total),
+        predictBatch,
+      });
+      progress?.finish(
+        features
+          ? `Frozen layers' output computed once for ${train.count} digits in ${secondsSince(featuresStarted)}; training the layers after them.`
+          : "Interrupted.",
+      );
+      if (!features) return { prefixCached: true };
+      compileSuffixLike(split, this.model);
+      const trainer = engine === "graph" ? await this.graphTrainer(split.suffix, "suffix") : eagerTrainer(split.suffix);
+      return { result: await body(trainer, features, y), prefixCached: true };
+    } finally {
+      interrupts.stop();
       tf.dispose([x, y]);
       if (features) tf.dispose(features);
     }
@@ -551,6 +621,28 @@ export class TransferModel {
   private assertUsable(): void {
     if (this.disposed) throw new Error("This model was disposed (a newer one was built with the same key, or dispose() was called); build it again.");
   }
+}
+
+/** The frozen-prefix cache's options given to `what` ("fit", "findLearningRate"), checked. */
+function checkCacheOptions(options: Pick<TransferFitOptions, "cachePrefix" | "cacheBudgetBytes">, what: string): void {
+  const budget = options.cacheBudgetBytes;
+  if (budget !== undefined && !(typeof budget === "number" && budget >= 0)) {
+    throw new Error(`${what}: cacheBudgetBytes must be a number of bytes ≥ 0 (default 2 GiB), got ${budget}.`);
+  }
+  const cache = options.cachePrefix;
+  if (cache !== undefined && cache !== true && cache !== false && cache !== "auto") {
+    throw new Error(`${what}: cachePrefix must be true, false or "auto" (the default), got ${JSON.stringify(cache)}.`);
+  }
+}
+
+/** The finder's closing line: how far it went, why it stopped, and the suggestion. */
+function finderSummary(found: LearningRateFinding): string {
+  const rate = (r: number) => r.toExponential(1);
+  const n = found.rates.length;
+  const why = found.stopped === "diverged" ? "stopped when the loss diverged" : found.stopped === "interrupted" ? "interrupted" : "all steps run";
+  const range = n > 0 ? `, rates ${rate(found.rates[0])} to ${rate(found.rates[n - 1])}` : "";
+  const suggestion = found.suggestion !== undefined ? `; suggested rate (valley) ${rate(found.suggestion)}` : "; too few points for a suggestion";
+  return `Learning-rate finder: ${n} batch${n === 1 ? "" : "es"}${range} in ${formatSeconds(found.seconds)} (${why})${suggestion}. Weights and optimizer restored.`;
 }
 
 /** A learning rate given to `what`, checked: a positive finite number. */

@@ -41,8 +41,8 @@ export class CompiledGraphs {
   async trainer(model: TF.LayersModel, target: TF.LayersModel, scope: string): Promise<Trainer> {
     const optimizer = model.optimizer as unknown as KerasAdam;
     const trainable = (model as unknown as { collectedTrainableWeights: TF.LayerVariable[] }).collectedTrainableWeights;
-    const adam = { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon };
-    const key = `${scope}/${trainable.map((v) => v.id).join(",")}/${adam.beta1},${adam.beta2},${adam.epsilon}`;
+    const adam = { beta2: optimizer.beta2, epsilon: optimizer.epsilon };
+    const key = `${scope}/${trainable.map((v) => v.id).join(",")}/${adam.beta2},${adam.epsilon}`;
     const compiled = await this.get(key, () => CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }));
     const seed = Math.floor(Math.random() * 2 ** 30);
     let step = 0;

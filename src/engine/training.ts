@@ -11,6 +11,7 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
 import { KERAS_ADAM, KerasAdam, type AdamSettings } from "./adam";
 import { callbackList, runFit, settle, validationSplitIndex, type Callbacks, type History, type LoopOptions, type Metrics, type Trainer } from "./loop";
+import { checkFitLearningRate, RateControl, type FitLearningRate } from "./rate_control";
 
 export { KERAS_ADAM, settle, validationSplitIndex, type AdamSettings };
 
@@ -49,6 +50,14 @@ export interface FitOptions {
    * objects, or a list of them. They see the model being trained and Keras's log names.
    */
   callbacks?: Callbacks;
+  /**
+   * The learning rate for this fit: a number, or a schedule evaluated at the optimizer's step count
+   * (`kt.schedules.cosineDecay({...})`, `exponentialDecay`, `piecewiseConstantDecay`, …, as Keras's)
+   * or fastai's one cycle over this fit (`kt.schedules.oneCycle({ maxRate })`). Afterwards the
+   * optimizer keeps the rate of its next step (see src/engine/rate_control.ts). Default: the
+   * optimizer's own rate.
+   */
+  learningRate?: FitLearningRate;
 }
 
 /** Maps TF.js's log names to Keras's (acc → accuracy, val_acc → val_accuracy). */
@@ -59,15 +68,18 @@ export function kerasLogName(name: string): string {
 
 /** The checked loop settings of `options` for `n` examples, with the tutorial's defaults; clear errors otherwise. */
 export function loopOptions(n: number, options: FitOptions): LoopOptions {
-  const { epochs, batchSize, validationSplit } = checkFitOptions(n, options);
-  callbackList(options.callbacks); // checks them
+  const { epochs, batchSize, validationSplit, splitAt } = checkFitOptions(n, options);
+  const callbacks = callbackList(options.callbacks); // checks them
+  checkFitLearningRate(options.learningRate, callbacks);
+  // The fit's learning rate is applied by a callback that runs first (./rate_control.ts).
+  const rate = options.learningRate === undefined ? undefined : new RateControl(options.learningRate, epochs * Math.ceil(splitAt / batchSize));
   return {
     epochs,
     batchSize,
     validationSplit,
     shuffle: options.shuffle ?? true,
     progress: options.progress !== false,
-    callbacks: options.callbacks,
+    callbacks: rate ? ([rate, ...callbacks] as Callbacks) : options.callbacks,
     onEpochEnd: options.onEpochEnd,
   };
 }

@@ -35,7 +35,7 @@ export interface CompileOptions {
   signatures: SignatureName[];
   /** "train": the weights to train, in the optimizer's order (default: the model's trainable weights). */
   trainable?: TF.LayerVariable[];
-  /** "train": Adam's constants (the learning rate, the step count and the slots are fed at each step). */
+  /** "train": Adam's constants (the learning rate, β₁, the step count and the slots are fed at each step). */
   adam?: AdamConstants;
 }
 
@@ -122,6 +122,12 @@ export class CompiledModel {
           return opt!.slotsFor(f.variable.read() as TF.Variable)[f.kind];
         case "learningRate": {
           const t = tf.scalar(opt!.learningRate);
+          temporary.push(t);
+          return t;
+        }
+        case "beta1":
+        case "oneMinusBeta1": {
+          const t = tf.scalar(f.kind === "beta1" ? opt!.beta1 : 1 - opt!.beta1);
           temporary.push(t);
           return t;
         }

@@ -11,8 +11,9 @@
  *
  * The graph holds no state: each weight, slot and statistic is an input, and what changes comes
  * back as an output (`GraphPlan` says which is which, for src/engine/graph/compiled.ts to feed and
- * write back). `t` (the optimizer's update count) and the learning rate are inputs too, so changing
- * the learning rate needs no new graph.
+ * write back). `t` (the optimizer's update count), the learning rate and Adam's β₁ (with 1 − β₁,
+ * taken in double as Keras takes it from its Python float) are inputs too, so a schedule that
+ * changes them from step to step needs no new graph.
  */
 import type * as TF from "@tensorflow/tfjs";
 import { BatchNormalization } from "../../keras/layers";
@@ -29,6 +30,8 @@ export type Feed =
   | { kind: "x"; index: number }
   | { kind: "y" }
   | { kind: "learningRate" }
+  | { kind: "beta1" }
+  | { kind: "oneMinusBeta1" }
   | { kind: "iterations" }
   | { kind: "seed" }
   | { kind: "weight"; variable: TF.LayerVariable }
@@ -49,7 +52,6 @@ export interface GraphPlan {
 }
 
 export interface AdamConstants {
-  beta1: number;
   beta2: number;
   epsilon: number;
 }
@@ -59,7 +61,7 @@ export interface PlanOptions {
   signatures: SignatureName[];
   /** "train": the weights to train, in the optimizer's order. */
   trainable?: TF.LayerVariable[];
-  /** "train": Adam's constants (the learning rate is an input). */
+  /** "train": Adam's constants (the learning rate and β₁ are inputs). */
   adam?: AdamConstants;
 }
 
@@ -141,6 +143,8 @@ export function planGraph(chain: TF.LayersModel | TF.LayersModel[], options: Pla
     const adam = options.adam;
     if (!adam) throw new Error("planGraph: the train signature needs Adam's constants.");
     const learningRate = g.placeholder("learning_rate", "float32", []);
+    const beta1 = g.placeholder("beta_1", "float32", []);
+    const oneMinusBeta1 = g.placeholder("one_minus_beta_1", "float32", []);
     const iterations = g.placeholder("iterations", "float32", []);
     const seed = g.placeholder("seed", "int32", [2]);
     const statistics: Array<{ variable: TF.LayerVariable; value: SymTensor }> = [];
@@ -171,7 +175,7 @@ export function planGraph(chain: TF.LayersModel | TF.LayersModel[], options: Pla
     const updated = g.scope("adam", () => {
       // Keras 3's Adam (keras/src/optimizers/adam.py), the same arithmetic as src/engine/adam.ts.
       const t = ops.add(g, iterations, g.constant(1));
-      const b1 = ops.pow(g, g.constant(adam.beta1), t);
+      const b1 = ops.pow(g, beta1, t);
       const b2 = ops.pow(g, g.constant(adam.beta2), t);
       const alpha = ops.div(g, ops.mul(g, learningRate, ops.sqrt(g, ops.sub(g, g.constant(1), b2))), ops.sub(g, g.constant(1), b1));
       return trainable.map((variable, i) => {
@@ -179,7 +183,7 @@ export function planGraph(chain: TF.LayersModel | TF.LayersModel[], options: Pla
         const w = wrt[i];
         const { m, v } = slotInputs[i];
         if (grad === null) return { w, m, v }; // no gradient: Keras skips the variable
-        const m1 = ops.add(g, m, ops.mul(g, ops.sub(g, grad, m), g.constant(1 - adam.beta1)));
+        const m1 = ops.add(g, m, ops.mul(g, ops.sub(g, grad, m), oneMinusBeta1));
         const v1 = ops.add(g, v, ops.mul(g, ops.sub(g, ops.square(g, grad), v), g.constant(1 - adam.beta2)));
         const w1 = ops.sub(g, w, ops.div(g, ops.mul(g, m1, alpha), ops.add(g, ops.sqrt(g, v1), g.constant(adam.epsilon))));
         return { w: w1, m: m1, v: v1 };
@@ -191,6 +195,8 @@ export function planGraph(chain: TF.LayersModel | TF.LayersModel[], options: Pla
       ...x.inputs,
       { name: "y", tensor: y },
       { name: "learning_rate", tensor: learningRate },
+      { name: "beta_1", tensor: beta1 },
+      { name: "one_minus_beta_1", tensor: oneMinusBeta1 },
       { name: "iterations", tensor: iterations },
       { name: "seed", tensor: seed },
       ...w.inputs,
@@ -203,6 +209,8 @@ export function planGraph(chain: TF.LayersModel | TF.LayersModel[], options: Pla
       ...x.feeds,
       { kind: "y" },
       { kind: "learningRate" },
+      { kind: "beta1" },
+      { kind: "oneMinusBeta1" },
       { kind: "iterations" },
       { kind: "seed" },
       ...w.feeds,

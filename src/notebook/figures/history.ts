@@ -1,6 +1,7 @@
 /**
  * `historyPlot`: training and validation curves per epoch (accuracy or loss), like the tutorial's
- * "model accuracy" and "model loss" figures.
+ * "model accuracy" and "model loss" figures, or the learning rate per epoch (Keras's
+ * `learning_rate` log) on a log axis.
  */
 import { fixed } from "../../util/format";
 import { card, type LegendItem } from "./card";
@@ -16,11 +17,12 @@ export interface HistoryRecord {
   val_accuracy?: ArrayLike<number>;
   acc?: ArrayLike<number>;
   val_acc?: ArrayLike<number>;
+  learning_rate?: ArrayLike<number>;
 }
 
 export interface HistoryPlotOptions {
-  metric: "accuracy" | "loss";
-  /** Default: "Model accuracy" / "Model loss", as in the tutorial. */
+  metric: "accuracy" | "loss" | "learning_rate";
+  /** Default: "Model accuracy" / "Model loss", as in the tutorial; "Learning rate". */
   title?: string;
   width?: number;
   height?: number;
@@ -56,11 +58,14 @@ function epochTicks(n: number): number[] {
  */
 export function historyPlot(history: HistoryRecord | { history: HistoryRecord }, options: HistoryPlotOptions): Figure {
   const metric = options.metric;
-  if (metric !== "accuracy" && metric !== "loss") throw new Error(`metric must be "accuracy" or "loss", got ${JSON.stringify(metric)}.`);
+  if (metric !== "accuracy" && metric !== "loss" && metric !== "learning_rate") {
+    throw new Error(`metric must be "accuracy", "loss" or "learning_rate", got ${JSON.stringify(metric)}.`);
+  }
   const h = ("history" in history && history.history ? history.history : history) as Record<string, unknown>;
-  const trainKeys = metric === "accuracy" ? ["accuracy", "acc"] : ["loss"];
+  const rate = metric === "learning_rate";
+  const trainKeys = metric === "accuracy" ? ["accuracy", "acc"] : [metric];
   const train = series(h, trainKeys);
-  const validation = series(h, trainKeys.map((k) => `val_${k}`));
+  const validation = rate ? undefined : series(h, trainKeys.map((k) => `val_${k}`));
   if (!train && !validation) {
     throw new Error(`The history has no "${metric}" values (it has: ${Object.keys(h).join(", ") || "nothing"}).`);
   }
@@ -69,13 +74,15 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
   const legend: LegendItem[] = [];
   const add = (values: number[] | undefined, name: string, color: string) => {
     if (!values || values.length === 0) return;
-    values.forEach((value, i) => points.push({ epoch: i + 1, value, series: name }));
+    // A rate of 0 (a decay's end) has no place on a log axis: left out.
+    values.forEach((value, i) => (rate && !(value > 0) ? undefined : points.push({ epoch: i + 1, value, series: name })));
     legend.push({ label: name, color, kind: "line", key: name });
   };
-  add(train, "train", TRAIN);
+  add(train, rate ? "learning rate" : "train", TRAIN);
   add(validation, "validation", VALIDATION);
   const epochs = Math.max(train?.length ?? 0, validation?.length ?? 0);
-  const label = metric === "accuracy" ? "Accuracy" : "Loss";
+  const label = metric === "accuracy" ? "Accuracy" : rate ? "Learning rate (log scale)" : "Loss";
+  const show = (v: number) => (rate ? v.toExponential(2) : fixed(v, 4));
   const width = options.width ?? 560;
   const height = options.height ?? 320;
   const Plot = plotLib();
@@ -102,15 +109,16 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
           inset: 12,
         },
         y: {
+          // Rates are drawn on a log axis (a schedule spans decades), with ticks as 1e-4.
+          ...(rate ? { type: "log" as const, tickFormat: (v: number) => v.toExponential(0).replace("e+", "e") } : { nice: true }),
           label,
           labelAnchor: "center",
           labelArrow: "none",
           labelOffset: 60,
           grid: true,
-          nice: true,
           inset: 6,
         },
-        color: { domain: ["train", "validation"], range: [TRAIN, VALIDATION] },
+        color: { domain: [rate ? "learning rate" : "train", "validation"], range: [TRAIN, VALIDATION] },
         marks: [
           Plot.frame({ stroke: BORDER, fill: "none" }),
           Plot.lineY(points, { x: "epoch", y: "value", stroke: "series", z: "series", strokeWidth: 2 }),
@@ -122,7 +130,7 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
                 r: 3.5,
                 stroke: CARD,
                 strokeWidth: 1,
-                title: (d: Point) => `${d.series}, epoch ${d.epoch}: ${fixed(d.value, 4)}`,
+                title: (d: Point) => `${d.series}, epoch ${d.epoch}: ${show(d.value)}`,
               })
             : null,
         ],
@@ -132,11 +140,11 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
     ),
   ];
   const finalParts: string[] = [];
-  if (train?.length) finalParts.push(`train ${fixed(train[train.length - 1], 4)}`);
-  if (validation?.length) finalParts.push(`validation ${fixed(validation[validation.length - 1], 4)}`);
+  if (train?.length) finalParts.push(`${rate ? "" : "train "}${show(train[train.length - 1])}`);
+  if (validation?.length) finalParts.push(`validation ${show(validation[validation.length - 1])}`);
   return card({
     name: `history-${metric}`,
-    title: options.title ?? (metric === "accuracy" ? "Model accuracy" : "Model loss"),
+    title: options.title ?? (metric === "accuracy" ? "Model accuracy" : rate ? "Learning rate" : "Model loss"),
     legend,
     body,
     bodyWidth: width,
