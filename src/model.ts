@@ -31,7 +31,7 @@ import { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 import { BestWeights, ModelCheckpoint, type ModelCheckpointOptions, type Monitor } from "./engine/callbacks";
 import { callbackList, evaluateRows, runFit, watchInterrupts, type Callbacks, type Trainer } from "./engine/loop";
 import { checkFinderOptions, runFinder, type FinderOptions, type LearningRateFinding } from "./engine/lr_finder";
-import { describeLearningRate } from "./engine/rate_control";
+import { describeLearningRate, startingRate } from "./engine/rate_control";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import {
   checkBatch,
@@ -406,7 +406,7 @@ export class TransferModel {
       seconds: 0,
       prefixCached: false,
       engine,
-      learningRate: typeof options.learningRate === "number" ? options.learningRate : this.learningRate,
+      learningRate: options.learningRate === undefined ? this.learningRate : startingRate(options.learningRate, (this.model.optimizer as unknown as KerasAdam).iterations),
       startedFrom: this.trainedBy,
     };
     const schedule = describeLearningRate(options.learningRate, callbackList(options.callbacks), this.learningRate);

@@ -82,6 +82,11 @@ export function planRates(learningRate: FitLearningRate, steps: number, startSte
   return { rate: (step) => learningRate.rate(step) };
 }
 
+/** The rate of the first step of a fit given `learningRate`, for an optimizer at step `iterations`. */
+export function startingRate(learningRate: FitLearningRate, iterations: number): number {
+  return planRates(learningRate, 1, iterations).rate(iterations);
+}
+
 /**
  * The callback that applies `fit`'s `learningRate`: at the start of training and after each batch,
  * the optimizer gets the rate (and β₁) of its next step. Placed first among the fit's callbacks, so
