@@ -153,7 +153,8 @@ export function slide(rates: readonly number[], losses: readonly number[], lrDif
     l -= 1;
   }
   const rate = local * adjustValue;
-  return { rate, point: { rate, loss: interp(Math.log10(rate), rates.map(Math.log10), losses.map(f)) } };
+  // fastai: np.interp(np.log10(suggestion), np.log10(lrs), losses), lrs and losses float32.
+  return { rate, point: { rate, loss: interp(Math.log10(rate), rates.map((r) => f(Math.log10(f(r)))), losses.map(f)) } };
 }
 
 /** numpy's `interp`: piecewise-linear, held at the ends; `xs` increasing. */
