@@ -82,7 +82,7 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
   add(validation, "validation", VALIDATION);
   const epochs = Math.max(train?.length ?? 0, validation?.length ?? 0);
   const label = metric === "accuracy" ? "Accuracy" : rate ? "Learning rate (log scale)" : "Loss";
-  const show = (v: number) => (rate ? v.toExponential(2) : fixed(v, 4));
+  const show = (v: number) => (rate ? (v === 0 ? "0" : v.toExponential(2)) : fixed(v, 4));
   const width = options.width ?? 560;
   const height = options.height ?? 320;
   const Plot = plotLib();
@@ -149,6 +149,6 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
     body,
     bodyWidth: width,
     bodyHeight: height,
-    caption: `${label} after epoch ${epochs}: ${finalParts.join(", ")}.`,
+    caption: `${rate ? "Learning rate" : label} after epoch ${epochs}: ${finalParts.join(", ")}.`,
   });
 }
