@@ -637,7 +637,7 @@ function checkCacheOptions(options: Pick<TransferFitOptions, "cachePrefix" | "ca
 
 /** The finder's closing line: how far it went, why it stopped, and the suggestion. */
 function finderSummary(found: LearningRateFinding): string {
-  const rate = (r: number) => r.toExponential(1);
+  const rate = (r: number) => r.toExponential(1).replace("e+", "e");
   const n = found.rates.length;
   const why = found.stopped === "diverged" ? "stopped when the loss diverged" : found.stopped === "interrupted" ? "interrupted" : "all steps run";
   const range = n > 0 ? `, rates ${rate(found.rates[0])} to ${rate(found.rates[n - 1])}` : "";
