@@ -12,6 +12,8 @@
  * a fresh one frozen there. `save` writes the whole model (architecture, weights,
  * freeze state, Adam's settings and state) as Keras 3's `.keras` archive;
  * ./model_archive.ts reads one back; ./model_build.ts builds the model (`buildTransferModel`).
+ * `findLearningRate` is fastai's learning-rate finder (./engine/lr_finder.ts), run on the same
+ * trainer `fit` uses (`withTrainer`: the frozen-prefix cache and the engine's step).
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./engine/backend";

@@ -22,7 +22,13 @@ import { tf } from "../src/engine/backend";
 import type { KerasAdam } from "../src/engine/adam";
 import { compileModel } from "../src/engine/training";
 import { runFinder } from "../src/engine/lr_finder";
-import { finderRate, smoothLosses, suggestAll, type Suggestion, type SuggestionName } from "../src/engine/lr_suggestions";
+import {
+  finderRate,
+  smoothLosses,
+  suggestAll,
+  type Suggestion,
+  type SuggestionName,
+} from "../src/engine/lr_suggestions";
 import type { Trainer } from "../src/engine/loop";
 import { loadMnist } from "../src/data";
 import { buildTransferModel } from "../src/model_build";
@@ -32,7 +38,10 @@ import { adamState } from "./support/archives";
 import { lcg } from "./support/numeric";
 
 function fastai(spec: unknown): { curves: Array<Record<SuggestionName, [number, number, number] | null>> } {
-  const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "learning_rate_oracle.py"), "fastai"], { input: JSON.stringify(spec), encoding: "utf8" });
+  const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "learning_rate_oracle.py"), "fastai"], {
+    input: JSON.stringify(spec),
+    encoding: "utf8",
+  });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -78,7 +87,10 @@ test("the suggestions are fastai's valley, steep, minimum and slide on the same 
       assert.ok(close(o!.rate, e[0], 2 ** -24), `${c.name}: ${name} suggests ${o!.rate}, fastai ${e[0]}`);
       assert.ok(close(o!.point.rate, e[1], 2 ** -24), `${c.name}: ${name} marks rate ${o!.point.rate}, fastai ${e[1]}`);
       // The points' losses are the curve's float32 values (slide's is interpolated: log10's float32 rounding, 1e-6).
-      assert.ok(close(o!.point.loss, e[2], name === "slide" ? 1e-6 : 0), `${c.name}: ${name} marks loss ${o!.point.loss}, fastai ${e[2]}`);
+      assert.ok(
+        close(o!.point.loss, e[2], name === "slide" ? 1e-6 : 0),
+        `${c.name}: ${name} marks loss ${o!.point.loss}, fastai ${e[2]}`,
+      );
     }
   });
 });
@@ -102,8 +114,19 @@ function smallModel(n: number) {
   const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 3, activation: "softmax" })] });
   compileModel(model);
   const r = lcg(11);
-  const x = tf.tensor2d(Array.from({ length: n * 4 }, () => r()), [n, 4]);
-  const y = tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % 3), "int32"), 3).toFloat();
+  const x = tf.tensor2d(
+    Array.from({ length: n * 4 }, () => r()),
+    [n, 4],
+  );
+  const y = tf
+    .oneHot(
+      tf.tensor1d(
+        Array.from({ length: n }, (_, i) => i % 3),
+        "int32",
+      ),
+      3,
+    )
+    .toFloat();
   return { model, x, y };
 }
 
@@ -128,7 +151,13 @@ function state(model: ReturnType<typeof smallModel>["model"]) {
     const v = w.read() as Variable;
     return o.hasSlots(v) ? [o.slotsFor(v).m.dataSync().slice(), o.slotsFor(v).v.dataSync().slice()] : null;
   });
-  return { weights: model.weights.map((w) => w.read().dataSync().slice()), iterations: o.iterations, rate: o.learningRate, beta1: o.beta1, slots };
+  return {
+    weights: model.weights.map((w) => w.read().dataSync().slice()),
+    iterations: o.iterations,
+    rate: o.learningRate,
+    beta1: o.beta1,
+    slots,
+  };
 }
 
 test("the finder runs one batch per rate, rising as fastai's, across passes over the digits, and stops where the smoothed loss first exceeds 4 × its best", async () => {
@@ -157,7 +186,10 @@ test("the finder runs one batch per rate, rising as fastai's, across passes over
     assert.equal(found.stopped, "diverged");
     assert.equal(found.rates.length, stop + 1, "one point per batch, up to and including the diverging one");
     assert.equal(seen.rates.length, stop + 1, "no batch after it");
-    assert.deepEqual(found.rawLosses, Array.from({ length: stop + 1 }, (_, i) => script(i)));
+    assert.deepEqual(
+      found.rawLosses,
+      Array.from({ length: stop + 1 }, (_, i) => script(i)),
+    );
     assert.deepEqual(found.rates, seen.rates, "each batch trained at the rate recorded for it");
     found.rates.forEach((r, i) => {
       const expected = 1e-6 * Math.exp((Math.log(1 / 1e-6) * i) / 100);
@@ -209,7 +241,15 @@ for (const [engine, cachePrefix] of [
     const mnist = await loadMnist({ trainLimit: 100 });
     const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: `finder-${engine}` });
     try {
-      const options = { batchSize: 16, steps: 12, startRate: 1e-5, endRate: 10, engine, cachePrefix, progress: false } as const;
+      const options = {
+        batchSize: 16,
+        steps: 12,
+        startRate: 1e-5,
+        endRate: 10,
+        engine,
+        cachePrefix,
+        progress: false,
+      } as const;
       // A fresh Adam (no moments yet): none afterwards either.
       const fresh = snapshot(tm);
       const first = await tm.findLearningRate(mnist.train, options);
@@ -270,7 +310,10 @@ test("bad ranges and settings are refused before anything runs, and nothing chan
     for (const [options, message] of refusals) {
       await assert.rejects(tm.findLearningRate(mnist.train, { progress: false, ...options }), message);
     }
-    await assert.rejects(tm.findLearningRate({ images: new Uint8Array(0), labels: new Uint8Array(0), count: 0 }), /empty|no digits|0 digits/);
+    await assert.rejects(
+      tm.findLearningRate({ images: new Uint8Array(0), labels: new Uint8Array(0), count: 0 }),
+      /empty|no digits|0 digits/,
+    );
     assert.deepEqual(snapshot(tm), before);
     assert.equal(tf.memory().numTensors, tensors);
   } finally {

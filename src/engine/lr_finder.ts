@@ -48,7 +48,7 @@ export interface LearningRateFinding {
   stopped: "completed" | "diverged" | "interrupted";
   /** fastai's default suggestion, the valley's rate (undefined when the curve is too short to suggest from). */
   suggestion?: number;
-  /** Every fastai suggestion: valley, steep (the steepest descent), minimum (a tenth of the lowest loss's rate), slide. */
+  /** fastai's suggestions: valley, steep (the steepest descent), minimum (a tenth of the lowest loss's rate), slide. */
   suggestions: Record<SuggestionName, Suggestion | undefined>;
   /** Seconds the run took. */
   seconds: number;
@@ -60,19 +60,27 @@ export function checkFinderOptions(options: FinderOptions): Required<FinderOptio
   const startRate = options.startRate ?? 1e-7;
   const endRate = options.endRate ?? 10;
   const steps = options.steps ?? 100;
-  for (const [name, v] of [["startRate", startRate], ["endRate", endRate]] as const) {
+  for (const [name, v] of [
+    ["startRate", startRate],
+    ["endRate", endRate],
+  ] as const) {
     if (typeof v !== "number" || !Number.isFinite(v) || !(v > 0)) {
       throw new Error(`${what}: ${name} must be a learning rate > 0 (fastai's range is 1e-7 to 10), got ${String(v)}.`);
     }
   }
   if (!(startRate < endRate)) {
-    throw new Error(`${what}: the rates rise from startRate to endRate, so startRate must be below endRate; got ${startRate} and ${endRate} (fastai: 1e-7 to 10).`);
+    throw new Error(
+      `${what}: the rates rise from startRate to endRate, so startRate must be below endRate; got ${startRate} and ${endRate} (fastai: 1e-7 to 10).`,
+    );
   }
   if (!Number.isInteger(steps) || steps < 6) {
-    throw new Error(`${what}: steps must be a whole number of batches ≥ 6 (fastai's least; its default is 100), got ${steps}.`);
+    throw new Error(
+      `${what}: steps must be a whole number of batches ≥ 6 (fastai's least; its default is 100), got ${steps}.`,
+    );
   }
   const stop = options.stopOnDivergence ?? true;
-  if (typeof stop !== "boolean") throw new Error(`${what}: stopOnDivergence must be true or false, got ${JSON.stringify(stop)}.`);
+  if (typeof stop !== "boolean")
+    throw new Error(`${what}: stopOnDivergence must be true or false, got ${JSON.stringify(stop)}.`);
   return { startRate, endRate, steps, stopOnDivergence: stop };
 }
 

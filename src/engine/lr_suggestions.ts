@@ -29,7 +29,7 @@ export interface Suggestion {
   point: { rate: number; loss: number };
 }
 
-/** The finder's rate for batch `i` (from 0) of `steps`: exponential from `start` towards `end` (fastai: pos = i / steps). */
+/** The finder's rate for batch `i` (from 0) of `steps`: exponential from `start` towards `end` (pos = i / steps). */
 export function finderRate(start: number, end: number, steps: number, i: number): number {
   return start * (end / start) ** (i / steps);
 }
@@ -43,7 +43,7 @@ export function smoothLosses(raw: readonly number[], beta = 0.98): number[] {
   });
 }
 
-/** Whether the finder stops after a batch whose smoothed loss is `smoothed`, `best` being the lowest so far (including it). */
+/** Whether the finder stops after a batch of smoothed loss `smoothed`, `best` the lowest so far (with it). */
 export function diverged(smoothed: number, best: number): boolean {
   return !Number.isFinite(smoothed) || smoothed > 4 * best;
 }
@@ -53,7 +53,11 @@ export function diverged(smoothed: number, best: number): boolean {
  * its last 5 (a rising rate's first batches say little, its last ones are the divergence), cut at
  * the first NaN.
  */
-export function suggestionWindow(rates: readonly number[], losses: readonly number[], steps: number): { rates: number[]; losses: number[] } {
+export function suggestionWindow(
+  rates: readonly number[],
+  losses: readonly number[],
+  steps: number,
+): { rates: number[]; losses: number[] } {
   const from = Math.floor(steps / 10);
   const to = Math.max(from, losses.length - 5);
   let r = rates.slice(from, to);
@@ -71,7 +75,7 @@ function at<T>(a: readonly T[], i: number): T {
   return a[i < 0 ? i + a.length : i];
 }
 
-/** fastai's `valley`: the longest valley (a decreasing run, gaps allowed), and the rate 1/3 + 1/6 of the way along it. */
+/** fastai's `valley`: the longest valley (a decreasing run, gaps allowed), the rate 1/3 + 1/6 of the way along. */
 export function valley(rates: readonly number[], losses: readonly number[]): Suggestion | undefined {
   const n = losses.length;
   if (n === 0) return undefined;
@@ -132,7 +136,9 @@ export function gradient32(values: readonly number[]): number[] {
   const v = values.map(f);
   const n = v.length;
   if (n < 2) throw new Error("gradient32: needs at least two values.");
-  return v.map((_, i) => (i === 0 ? f(v[1] - v[0]) : i === n - 1 ? f(v[n - 1] - v[n - 2]) : f(f(v[i + 1] - v[i - 1]) / 2)));
+  return v.map((_, i) =>
+    i === 0 ? f(v[1] - v[0]) : i === n - 1 ? f(v[n - 1] - v[n - 2]) : f(f(v[i + 1] - v[i - 1]) / 2),
+  );
 }
 
 /**
@@ -140,7 +146,13 @@ export function gradient32(values: readonly number[]): number[] {
  * point once their loss gradients differ by at most `thresh`; the point marked is the loss
  * interpolated there against log10(rate).
  */
-export function slide(rates: readonly number[], losses: readonly number[], lrDiff = 15, thresh = 0.005, adjustValue = 1): Suggestion | undefined {
+export function slide(
+  rates: readonly number[],
+  losses: readonly number[],
+  lrDiff = 15,
+  thresh = 0.005,
+  adjustValue = 1,
+): Suggestion | undefined {
   const n = losses.length;
   if (n < lrDiff + 1 || n < 2) return undefined;
   const grad = gradient32(losses);
@@ -154,7 +166,17 @@ export function slide(rates: readonly number[], losses: readonly number[], lrDif
   }
   const rate = local * adjustValue;
   // fastai: np.interp(np.log10(suggestion), np.log10(lrs), losses), lrs and losses float32.
-  return { rate, point: { rate, loss: interp(Math.log10(rate), rates.map((r) => f(Math.log10(f(r)))), losses.map(f)) } };
+  return {
+    rate,
+    point: {
+      rate,
+      loss: interp(
+        Math.log10(rate),
+        rates.map((r) => f(Math.log10(f(r)))),
+        losses.map(f),
+      ),
+    },
+  };
 }
 
 /** numpy's `interp`: piecewise-linear, held at the ends; `xs` increasing. */
@@ -171,7 +193,16 @@ export function interp(x: number, xs: readonly number[], ys: readonly number[]):
 export type SuggestionName = "valley" | "steep" | "minimum" | "slide";
 
 /** Every suggestion fastai offers, from the suggestion window of a finder's curve. */
-export function suggestAll(rates: readonly number[], losses: readonly number[], steps: number): Record<SuggestionName, Suggestion | undefined> {
+export function suggestAll(
+  rates: readonly number[],
+  losses: readonly number[],
+  steps: number,
+): Record<SuggestionName, Suggestion | undefined> {
   const w = suggestionWindow(rates, losses, steps);
-  return { valley: valley(w.rates, w.losses), steep: steep(w.rates, w.losses), minimum: minimum(w.rates, w.losses), slide: slide(w.rates, w.losses) };
+  return {
+    valley: valley(w.rates, w.losses),
+    steep: steep(w.rates, w.losses),
+    minimum: minimum(w.rates, w.losses),
+    slide: slide(w.rates, w.losses),
+  };
 }

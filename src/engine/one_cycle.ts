@@ -36,14 +36,21 @@ export interface OneCycleOptions {
 /** A one-cycle schedule: given to `fit` as `learningRate`, it spans that fit's batches. */
 export interface OneCycleSchedule {
   readonly className: "OneCycle";
-  readonly config: Readonly<Required<Omit<OneCycleOptions, "moms">> & { moms: readonly [number, number, number] | null }>;
+  readonly config: Readonly<
+    Required<Omit<OneCycleOptions, "moms">> & { moms: readonly [number, number, number] | null }
+  >;
 }
 
 export const FASTAI_MOMS: readonly [number, number, number] = [0.95, 0.85, 0.95];
 
 /** Whether `x` is a schedule made by `oneCycle`. */
 export function isOneCycle(x: unknown): x is OneCycleSchedule {
-  return typeof x === "object" && x !== null && (x as OneCycleSchedule).className === "OneCycle" && typeof (x as OneCycleSchedule).config === "object";
+  return (
+    typeof x === "object" &&
+    x !== null &&
+    (x as OneCycleSchedule).className === "OneCycle" &&
+    typeof (x as OneCycleSchedule).config === "object"
+  );
 }
 
 /**
@@ -53,28 +60,46 @@ export function isOneCycle(x: unknown): x is OneCycleSchedule {
 export function oneCycle(options: OneCycleOptions): OneCycleSchedule {
   const what = "oneCycle";
   const num = (name: string, v: unknown): number => {
-    if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`${what}: ${name} must be a finite number, got ${String(v)}.`);
+    if (typeof v !== "number" || !Number.isFinite(v))
+      throw new Error(`${what}: ${name} must be a finite number, got ${String(v)}.`);
     return v;
   };
-  if (typeof options !== "object" || options === null) throw new Error(`${what}: pass { maxRate }, e.g. oneCycle({ maxRate: 1e-4 }).`);
+  if (typeof options !== "object" || options === null)
+    throw new Error(`${what}: pass { maxRate }, e.g. oneCycle({ maxRate: 1e-4 }).`);
   const maxRate = num("maxRate", options.maxRate);
-  if (!(maxRate > 0)) throw new Error(`${what}: maxRate must be a learning rate > 0 (the peak; findLearningRate suggests one), got ${maxRate}.`);
+  if (!(maxRate > 0))
+    throw new Error(
+      `${what}: maxRate must be a learning rate > 0 (the peak; findLearningRate suggests one), got ${maxRate}.`,
+    );
   const div = num("div", options.div ?? 25);
   const divFinal = num("divFinal", options.divFinal ?? 1e5);
-  if (!(div > 0) || !(divFinal > 0)) throw new Error(`${what}: div and divFinal must be > 0 (the rate starts at maxRate / div and ends at maxRate / divFinal), got ${div} and ${divFinal}.`);
+  if (!(div > 0) || !(divFinal > 0))
+    throw new Error(
+      `${what}: div and divFinal must be > 0 (the rate starts at maxRate / div and ends at maxRate / divFinal), got ${div} and ${divFinal}.`,
+    );
   const pctStart = num("pctStart", options.pctStart ?? 0.25);
-  if (!(pctStart >= 0 && pctStart <= 1)) throw new Error(`${what}: pctStart must be a fraction in [0, 1] (the part of the fit spent warming up), got ${pctStart}.`);
+  if (!(pctStart >= 0 && pctStart <= 1))
+    throw new Error(
+      `${what}: pctStart must be a fraction in [0, 1] (the part of the fit spent warming up), got ${pctStart}.`,
+    );
   let moms: readonly [number, number, number] | null = FASTAI_MOMS;
   if (options.moms === null) moms = null;
   else if (options.moms !== undefined) {
     const m = options.moms as unknown;
-    if (!Array.isArray(m) || m.length !== 3) throw new Error(`${what}: moms must be three numbers [start, middle, end] (fastai's [0.95, 0.85, 0.95]) or null, got ${JSON.stringify(m)}.`);
+    if (!Array.isArray(m) || m.length !== 3)
+      throw new Error(
+        `${what}: moms must be three numbers [start, middle, end] (fastai's [0.95, 0.85, 0.95]) or null, got ${JSON.stringify(m)}.`,
+      );
     m.forEach((v, i) => {
-      if (!(num(`moms[${i}]`, v) >= 0 && v < 1)) throw new Error(`${what}: moms[${i}] is Adam's beta1, in [0, 1), got ${v}.`);
+      if (!(num(`moms[${i}]`, v) >= 0 && v < 1))
+        throw new Error(`${what}: moms[${i}] is Adam's beta1, in [0, 1), got ${v}.`);
     });
     moms = [m[0], m[1], m[2]];
   }
-  return Object.freeze({ className: "OneCycle" as const, config: Object.freeze({ maxRate, div, divFinal, pctStart, moms }) });
+  return Object.freeze({
+    className: "OneCycle" as const,
+    config: Object.freeze({ maxRate, div, divFinal, pctStart, moms }),
+  });
 }
 
 /** fastai's `sched_cos`: from `start` (pos 0) to `end` (pos 1) along half a cosine. */

@@ -55,7 +55,9 @@ export function checkFitLearningRate(learningRate: unknown, callbacks: readonly 
   if (learningRate === undefined) return;
   if (typeof learningRate === "number") {
     if (!(Number.isFinite(learningRate) && learningRate > 0)) {
-      throw new Error(`fit: learningRate must be a rate > 0 (Keras's Adam default is 0.001) or a schedule (kt.schedules.cosineDecay({...}), kt.schedules.oneCycle({...})), got ${learningRate}.`);
+      throw new Error(
+        `fit: learningRate must be a rate > 0 (Keras's Adam default is 0.001) or a schedule (kt.schedules.cosineDecay({...}), kt.schedules.oneCycle({...})), got ${learningRate}.`,
+      );
     }
     return;
   }
@@ -72,12 +74,19 @@ export function checkFitLearningRate(learningRate: unknown, callbacks: readonly 
   }
 }
 
-/** The per-step rate (and β₁) of a fit's `learningRate`, given the fit's length and the optimizer's count at its start. */
-export function planRates(learningRate: FitLearningRate, steps: number, startStep: number): { rate(step: number): number; beta1?(step: number): number | undefined } {
+/** The per-step rate (and β₁) of a fit's `learningRate`, given the fit's length and the optimizer's step at its start. */
+export function planRates(
+  learningRate: FitLearningRate,
+  steps: number,
+  startStep: number,
+): { rate(step: number): number; beta1?(step: number): number | undefined } {
   if (typeof learningRate === "number") return { rate: () => learningRate };
   if (isOneCycle(learningRate)) {
     const pos = (step: number) => (step - startStep) / steps;
-    return { rate: (step) => oneCycleRate(learningRate.config, pos(step)), beta1: (step) => oneCycleMomentum(learningRate.config, pos(step)) };
+    return {
+      rate: (step) => oneCycleRate(learningRate.config, pos(step)),
+      beta1: (step) => oneCycleMomentum(learningRate.config, pos(step)),
+    };
   }
   return { rate: (step) => learningRate.rate(step) };
 }
@@ -126,8 +135,12 @@ export class RateControl {
   }
 }
 
-/** A short description of a fit's rate for the record of a run: "0.001", "one cycle, peak 0.0001", "CosineDecay from 0.001". */
-export function describeLearningRate(learningRate: FitLearningRate | undefined, callbacks: readonly unknown[], current: number): string | undefined {
+/** A short description of a fit's rate for the record of a run: "one cycle, peak 0.0001", "CosineDecay from 0.001". */
+export function describeLearningRate(
+  learningRate: FitLearningRate | undefined,
+  callbacks: readonly unknown[],
+  current: number,
+): string | undefined {
   const plateau = callbacks.find((c) => c instanceof ReduceLROnPlateau) as ReduceLROnPlateau | undefined;
   const start = typeof learningRate === "number" ? learningRate : current;
   if (plateau) return `${start}, reduced on a plateau of ${plateau.config.monitor}`;
@@ -135,5 +148,7 @@ export function describeLearningRate(learningRate: FitLearningRate | undefined, 
   if (isOneCycle(learningRate)) return `one cycle, peak ${learningRate.config.maxRate}`;
   const c = learningRate.config as Record<string, unknown>;
   const from = c.warmup_target ?? c.initial_learning_rate;
-  return from !== undefined && from !== null ? `${learningRate.className} from ${String(from)}` : learningRate.className;
+  return from !== undefined && from !== null
+    ? `${learningRate.className} from ${String(from)}`
+    : learningRate.className;
 }

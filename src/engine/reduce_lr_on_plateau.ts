@@ -68,26 +68,37 @@ export function autoMode(monitor: string): "min" | "max" | undefined {
 export function plateauConfig(options: ReduceLROnPlateauOptions = {}): PlateauConfig {
   const what = "reduceLROnPlateau";
   const monitor = options.monitor ?? "val_loss";
-  if (typeof monitor !== "string" || monitor === "") throw new Error(`${what}: monitor must be a log name such as "val_loss" or "val_accuracy", got ${JSON.stringify(monitor)}.`);
+  if (typeof monitor !== "string" || monitor === "")
+    throw new Error(
+      `${what}: monitor must be a log name such as "val_loss" or "val_accuracy", got ${JSON.stringify(monitor)}.`,
+    );
   const num = (name: string, v: unknown) => {
-    if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`${what}: ${name} must be a finite number, got ${String(v)}.`);
+    if (typeof v !== "number" || !Number.isFinite(v))
+      throw new Error(`${what}: ${name} must be a finite number, got ${String(v)}.`);
     return v;
   };
   const whole = (name: string, v: unknown) => {
     const x = num(name, v);
-    if (!(Number.isInteger(x) && x >= 0)) throw new Error(`${what}: ${name} must be a whole number of epochs ≥ 0, got ${x}.`);
+    if (!(Number.isInteger(x) && x >= 0))
+      throw new Error(`${what}: ${name} must be a whole number of epochs ≥ 0, got ${x}.`);
     return x;
   };
   const factor = num("factor", options.factor ?? 0.1);
   // Keras: "ReduceLROnPlateau does not support a factor >= 1.0"; a factor ≤ 0 would make the rate ≤ 0.
-  if (!(factor > 0 && factor < 1)) throw new Error(`${what}: factor must be in (0, 1) (new rate = rate × factor; Keras's default 0.1), got ${factor}.`);
+  if (!(factor > 0 && factor < 1))
+    throw new Error(
+      `${what}: factor must be in (0, 1) (new rate = rate × factor; Keras's default 0.1), got ${factor}.`,
+    );
   const minLR = num("minLR", options.minLR ?? 0);
   if (!(minLR >= 0)) throw new Error(`${what}: minLR must be a rate ≥ 0, got ${minLR}.`);
   const mode = options.mode ?? "auto";
-  if (mode !== "auto" && mode !== "min" && mode !== "max") throw new Error(`${what}: mode must be "auto", "min" or "max", got ${JSON.stringify(mode)}.`);
+  if (mode !== "auto" && mode !== "min" && mode !== "max")
+    throw new Error(`${what}: mode must be "auto", "min" or "max", got ${JSON.stringify(mode)}.`);
   const resolved = mode === "auto" ? autoMode(monitor) : mode;
   if (!resolved) {
-    throw new Error(`${what}: cannot tell whether ${JSON.stringify(monitor)} should be minimised or maximised; pass mode: "min" or mode: "max".`);
+    throw new Error(
+      `${what}: cannot tell whether ${JSON.stringify(monitor)} should be minimised or maximised; pass mode: "min" or mode: "max".`,
+    );
   }
   return {
     monitor,
@@ -104,7 +115,12 @@ export function plateauConfig(options: ReduceLROnPlateauOptions = {}): PlateauCo
  * Keras's `on_epoch_end` for a monitored value `current` and the optimizer's rate `rate`: the next
  * state, and `newRate` when the rate is reduced.
  */
-export function plateauStep(config: PlateauConfig, state: PlateauState, current: number, rate: number): { state: PlateauState; newRate?: number } {
+export function plateauStep(
+  config: PlateauConfig,
+  state: PlateauState,
+  current: number,
+  rate: number,
+): { state: PlateauState; newRate?: number } {
   const f = Math.fround;
   let { best, wait, cooldownCounter } = state;
   if (cooldownCounter > 0) {
@@ -162,7 +178,10 @@ export class ReduceLROnPlateau {
     const current = logs?.[this.config.monitor];
     if (typeof current !== "number") {
       // Keras warns and goes on; once is enough here.
-      if (!this.warned) console.warn(`reduceLROnPlateau: the logs have no ${this.config.monitor} (they have ${Object.keys(logs ?? {}).join(", ")}); the rate is left alone.`);
+      if (!this.warned)
+        console.warn(
+          `reduceLROnPlateau: the logs have no ${this.config.monitor} (they have ${Object.keys(logs ?? {}).join(", ")}); the rate is left alone.`,
+        );
       this.warned = true;
       return;
     }

@@ -47,13 +47,19 @@ const f = Math.fround;
 /** `math.pi` as a float32 tensor holds it (Keras: `ops.array(math.pi, dtype=dtype)`). */
 const PI = f(Math.PI);
 
-function schedule(className: string, config: Record<string, unknown>, rate: (step: number) => number): LearningRateSchedule {
+function schedule(
+  className: string,
+  config: Record<string, unknown>,
+  rate: (step: number) => number,
+): LearningRateSchedule {
   return Object.freeze({
     className,
     config: Object.freeze(config),
     rate(step: number): number {
       if (!(Number.isInteger(step) && step >= 0)) {
-        throw new Error(`${className}: the step must be a whole number ≥ 0 (the optimizer's update count), got ${step}.`);
+        throw new Error(
+          `${className}: the step must be a whole number ≥ 0 (the optimizer's update count), got ${step}.`,
+        );
       }
       return rate(step);
     },
@@ -64,7 +70,8 @@ function schedule(className: string, config: Record<string, unknown>, rate: (ste
 // Argument checks: each error says which argument, what it got and what it takes.
 
 function finite(what: string, name: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isFinite(v)) throw new Error(`${what}: ${name} must be a finite number, got ${String(v)}.`);
+  if (typeof v !== "number" || !Number.isFinite(v))
+    throw new Error(`${what}: ${name} must be a finite number, got ${String(v)}.`);
   return v;
 }
 
@@ -112,9 +119,16 @@ export function exponentialDecay(options: ExponentialDecayOptions): LearningRate
   const initial = positiveRate(what, "initialLearningRate", options.initialLearningRate);
   const steps = decaySteps(what, "decaySteps", options.decaySteps);
   const rate = finite(what, "decayRate", options.decayRate);
-  if (!(rate > 0)) throw new Error(`${what}: decayRate must be > 0 (e.g. 0.96: the rate shrinks 4 % every decaySteps), got ${rate}.`);
+  if (!(rate > 0))
+    throw new Error(`${what}: decayRate must be > 0 (e.g. 0.96: the rate shrinks 4 % every decaySteps), got ${rate}.`);
   const staircase = options.staircase ?? false;
-  const config = { initial_learning_rate: initial, decay_steps: steps, decay_rate: rate, staircase, name: "ExponentialDecay" };
+  const config = {
+    initial_learning_rate: initial,
+    decay_steps: steps,
+    decay_rate: rate,
+    staircase,
+    name: "ExponentialDecay",
+  };
   return schedule("ExponentialDecay", config, (step) => {
     let p = f(f(step) / f(steps));
     if (staircase) p = Math.floor(p);
@@ -129,11 +143,15 @@ export interface PiecewiseConstantDecayOptions {
   values: number[];
 }
 
-/** Keras's `PiecewiseConstantDecay`: values[0] while step ≤ boundaries[0], values[i] while boundaries[i−1] < step ≤ boundaries[i], the last value after. */
+/**
+ * Keras's `PiecewiseConstantDecay`: values[0] while step ≤ boundaries[0], values[i] while
+ * boundaries[i−1] < step ≤ boundaries[i], the last value after.
+ */
 export function piecewiseConstantDecay(options: PiecewiseConstantDecayOptions): LearningRateSchedule {
   const what = "piecewiseConstantDecay";
   const { boundaries, values } = options;
-  if (!Array.isArray(boundaries) || !Array.isArray(values)) throw new Error(`${what}: boundaries and values must be arrays of numbers.`);
+  if (!Array.isArray(boundaries) || !Array.isArray(values))
+    throw new Error(`${what}: boundaries and values must be arrays of numbers.`);
   if (boundaries.length !== values.length - 1) {
     throw new Error(
       `${what}: the length of boundaries should be 1 less than the length of values (Keras's rule), got ${boundaries.length} boundaries and ${values.length} values.`,
@@ -141,7 +159,8 @@ export function piecewiseConstantDecay(options: PiecewiseConstantDecayOptions): 
   }
   boundaries.forEach((b, i) => {
     finite(what, `boundaries[${i}]`, b);
-    if (i > 0 && !(b > boundaries[i - 1])) throw new Error(`${what}: boundaries must increase, got ${boundaries[i - 1]} then ${b}.`);
+    if (i > 0 && !(b > boundaries[i - 1]))
+      throw new Error(`${what}: boundaries must increase, got ${boundaries[i - 1]} then ${b}.`);
   });
   values.forEach((v, i) => positiveRate(what, `values[${i}]`, v));
   const b = boundaries.slice();
@@ -165,7 +184,10 @@ export interface PolynomialDecayOptions {
   cycle?: boolean;
 }
 
-/** Keras's `PolynomialDecay`: (initial − end) · (1 − step / decay_steps)^power + end, held at end after decay_steps (or cycled). */
+/**
+ * Keras's `PolynomialDecay`: (initial − end) · (1 − step / decay_steps)^power + end, held at end
+ * after decay_steps (or cycled).
+ */
 export function polynomialDecay(options: PolynomialDecayOptions): LearningRateSchedule {
   const what = "polynomialDecay";
   const initial = positiveRate(what, "initialLearningRate", options.initialLearningRate);
@@ -174,7 +196,14 @@ export function polynomialDecay(options: PolynomialDecayOptions): LearningRateSc
   const power = finite(what, "power", options.power ?? 1);
   if (!(power > 0)) throw new Error(`${what}: power must be > 0 (1 decays linearly), got ${power}.`);
   const cycle = options.cycle ?? false;
-  const config = { initial_learning_rate: initial, decay_steps: steps, end_learning_rate: end, power, cycle, name: "PolynomialDecay" };
+  const config = {
+    initial_learning_rate: initial,
+    decay_steps: steps,
+    end_learning_rate: end,
+    power,
+    cycle,
+    name: "PolynomialDecay",
+  };
   return schedule("PolynomialDecay", config, (step) => {
     let s = f(step);
     let d = f(steps);
@@ -203,7 +232,13 @@ export function inverseTimeDecay(options: InverseTimeDecayOptions): LearningRate
   const steps = decaySteps(what, "decaySteps", options.decaySteps);
   const rate = nonNegative(what, "decayRate", options.decayRate);
   const staircase = options.staircase ?? false;
-  const config = { initial_learning_rate: initial, decay_steps: steps, decay_rate: rate, staircase, name: "InverseTimeDecay" };
+  const config = {
+    initial_learning_rate: initial,
+    decay_steps: steps,
+    decay_rate: rate,
+    staircase,
+    name: "InverseTimeDecay",
+  };
   return schedule("InverseTimeDecay", config, (step) => {
     let p = f(f(step) / f(steps));
     if (staircase) p = Math.floor(p);
@@ -248,9 +283,18 @@ export function cosineDecay(options: CosineDecayOptions): LearningRateSchedule {
   const target = warm ? positiveRate(what, "warmupTarget", options.warmupTarget) : undefined;
   const warmupSteps = nonNegative(what, "warmupSteps", options.warmupSteps ?? 0);
   if (!warm && warmupSteps > 0) {
-    throw new Error(`${what}: warmupSteps needs warmupTarget (the rate the warm-up rises to), as in Keras; got warmupSteps ${warmupSteps} and no warmupTarget.`);
+    throw new Error(
+      `${what}: warmupSteps needs warmupTarget (the rate the warm-up rises to), as in Keras; got warmupSteps ${warmupSteps} and no warmupTarget.`,
+    );
   }
-  const config = { initial_learning_rate: initial, decay_steps: steps, alpha, name: "CosineDecay", warmup_target: target ?? null, warmup_steps: warmupSteps };
+  const config = {
+    initial_learning_rate: initial,
+    decay_steps: steps,
+    alpha,
+    name: "CosineDecay",
+    warmup_target: target ?? null,
+    warmup_steps: warmupSteps,
+  };
   return schedule("CosineDecay", config, (step) => {
     const d = f(steps);
     if (target === undefined) return cosineDecayed(Math.min(f(step), d), d, f(initial), alpha);
@@ -283,10 +327,20 @@ export function cosineDecayRestarts(options: CosineDecayRestartsOptions): Learni
   const initial = positiveRate(what, "initialLearningRate", options.initialLearningRate);
   const first = decaySteps(what, "firstDecaySteps", options.firstDecaySteps);
   const tMul = finite(what, "tMul", options.tMul ?? 2);
-  if (!(tMul > 0)) throw new Error(`${what}: tMul must be > 0 (each decay lasts tMul times the one before; 1 repeats it), got ${tMul}.`);
+  if (!(tMul > 0))
+    throw new Error(
+      `${what}: tMul must be > 0 (each decay lasts tMul times the one before; 1 repeats it), got ${tMul}.`,
+    );
   const mMul = nonNegative(what, "mMul", options.mMul ?? 1);
   const alpha = fraction(what, "alpha", options.alpha ?? 0);
-  const config = { initial_learning_rate: initial, first_decay_steps: first, t_mul: tMul, m_mul: mMul, alpha, name: "SGDRDecay" };
+  const config = {
+    initial_learning_rate: initial,
+    first_decay_steps: first,
+    t_mul: tMul,
+    m_mul: mMul,
+    alpha,
+    name: "SGDRDecay",
+  };
   return schedule("CosineDecayRestarts", config, (step) => {
     const t = f(tMul);
     let completed = f(f(step) / f(first));

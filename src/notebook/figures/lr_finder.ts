@@ -31,7 +31,12 @@ export interface LrFinderPlotOptions {
 
 /** fastai's colours for the suggestions: matplotlib's, after the curve's blue. */
 const COLOURS: Record<SuggestionName, string> = { valley: VALIDATION, steep: GREEN, minimum: MPL_RED, slide: PURPLE };
-const NAMES: Record<SuggestionName, string> = { valley: "valley", steep: "steepest descent", minimum: "minimum ÷ 10", slide: "slide" };
+const NAMES: Record<SuggestionName, string> = {
+  valley: "valley",
+  steep: "steepest descent",
+  minimum: "minimum ÷ 10",
+  slide: "slide",
+};
 
 /** "1e-7", "3e-4": a rate, short. */
 function rateText(r: number, digits = 1): string {
@@ -46,34 +51,48 @@ export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions 
   const rates = Array.from(found.rates ?? [], Number);
   const losses = Array.from(found.losses ?? [], Number);
   if (rates.length === 0 || rates.length !== losses.length) {
-    throw new Error(`lrFinderPlot needs what findLearningRate returns: as many rates as losses, at least one (got ${rates.length} rates and ${losses.length} losses).`);
+    throw new Error(
+      `lrFinderPlot needs what findLearningRate returns: as many rates as losses, at least one (got ${rates.length} rates and ${losses.length} losses).`,
+    );
   }
   const skip = options.skipEnd ?? 5;
-  if (!(Number.isInteger(skip) && skip >= 0)) throw new Error(`lrFinderPlot: skipEnd must be a whole number ≥ 0, got ${skip}.`);
+  if (!(Number.isInteger(skip) && skip >= 0))
+    throw new Error(`lrFinderPlot: skipEnd must be a whole number ≥ 0, got ${skip}.`);
   // fastai leaves the last points off; a short curve (an early divergence) is drawn whole.
   const n = rates.length - skip >= 2 ? rates.length - skip : rates.length;
   type Point = { rate: number; loss: number };
   const points: Point[] = [];
-  for (let i = 0; i < n; i++) if (Number.isFinite(losses[i]) && rates[i] > 0) points.push({ rate: rates[i], loss: losses[i] });
+  for (let i = 0; i < n; i++)
+    if (Number.isFinite(losses[i]) && rates[i] > 0) points.push({ rate: rates[i], loss: losses[i] });
   if (points.length === 0) throw new Error("lrFinderPlot: the curve has no finite loss to draw.");
   const wanted = options.suggestions ?? ["valley", "steep"];
   type Mark = { name: SuggestionName; rate: number; loss: number; suggested: number };
   const marks: Mark[] = [];
   for (const name of wanted) {
-    if (!(name in COLOURS)) throw new Error(`lrFinderPlot: suggestions are "valley", "steep", "minimum" and "slide", got ${JSON.stringify(name)}.`);
+    if (!(name in COLOURS))
+      throw new Error(
+        `lrFinderPlot: suggestions are "valley", "steep", "minimum" and "slide", got ${JSON.stringify(name)}.`,
+      );
     const s = found.suggestions?.[name];
-    if (s && Number.isFinite(s.point.loss)) marks.push({ name, rate: s.point.rate, loss: s.point.loss, suggested: s.rate });
+    if (s && Number.isFinite(s.point.loss))
+      marks.push({ name, rate: s.point.rate, loss: s.point.loss, suggested: s.rate });
   }
   const width = options.width ?? 560;
   const height = options.height ?? 320;
   const lo = Math.min(...points.map((p) => p.rate));
   const hi = Math.max(...points.map((p) => p.rate));
   const ticks: number[] = [];
-  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) if (10 ** e >= lo / 1.0001 && 10 ** e <= hi * 1.0001) ticks.push(10 ** e);
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++)
+    if (10 ** e >= lo / 1.0001 && 10 ** e <= hi * 1.0001) ticks.push(10 ** e);
   const Plot = plotLib();
   const legend: LegendItem[] = [
     { label: "smoothed loss", color: TRAIN, kind: "line", key: "loss" },
-    ...marks.map((m) => ({ label: `${NAMES[m.name]} ${rateText(m.suggested)}`, color: COLOURS[m.name], kind: "line" as const, key: m.name })),
+    ...marks.map((m) => ({
+      label: `${NAMES[m.name]} ${rateText(m.suggested)}`,
+      color: COLOURS[m.name],
+      kind: "line" as const,
+      key: m.name,
+    })),
   ];
   const body = (top: number) => [
     plotBody(
@@ -95,11 +114,24 @@ export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions 
           labelOffset: 36,
           inset: 6,
         },
-        y: { label: "Loss (smoothed)", labelAnchor: "center", labelArrow: "none", labelOffset: 60, grid: true, nice: true, inset: 6 },
+        y: {
+          label: "Loss (smoothed)",
+          labelAnchor: "center",
+          labelArrow: "none",
+          labelOffset: 60,
+          grid: true,
+          nice: true,
+          inset: 6,
+        },
         marks: [
           Plot.frame({ stroke: BORDER, fill: "none" }),
           Plot.lineY(points, { x: "rate", y: "loss", stroke: TRAIN, strokeWidth: 2 }),
-          Plot.ruleX(marks, { x: "rate", stroke: (m: Mark) => COLOURS[m.name], strokeDasharray: "3,3", strokeOpacity: 0.8 }),
+          Plot.ruleX(marks, {
+            x: "rate",
+            stroke: (m: Mark) => COLOURS[m.name],
+            strokeDasharray: "3,3",
+            strokeOpacity: 0.8,
+          }),
           Plot.dot(marks, {
             x: "rate",
             y: "loss",
@@ -107,7 +139,8 @@ export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions 
             fill: (m: Mark) => COLOURS[m.name],
             stroke: CARD,
             strokeWidth: 1.5,
-            title: (m: Mark) => `${NAMES[m.name]}: suggested rate ${rateText(m.suggested, 2)} (loss ${m.loss.toFixed(4)} at ${rateText(m.rate, 2)})`,
+            title: (m: Mark) =>
+              `${NAMES[m.name]}: suggested rate ${rateText(m.suggested, 2)} (loss ${m.loss.toFixed(4)} at ${rateText(m.rate, 2)})`,
           }),
         ],
       },
@@ -115,7 +148,12 @@ export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions 
       top,
     ),
   ];
-  const stopped = found.stopped === "diverged" ? ", stopped when the loss diverged" : found.stopped === "interrupted" ? ", interrupted" : "";
+  const stopped =
+    found.stopped === "diverged"
+      ? ", stopped when the loss diverged"
+      : found.stopped === "interrupted"
+        ? ", interrupted"
+        : "";
   const named = marks.map((m) => `${NAMES[m.name]} ${rateText(m.suggested)}`);
   return card({
     name: "lr-finder",
