@@ -78,7 +78,7 @@ function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, 
   assert.ok(drawn >= 2 && drawn <= LR_FINDER_STEPS, `the finder's curve has ${drawn} points`);
   assert.match(cellText(finder), /^suggested learning rate \(fastai's valley\): (\d\.\de-\d+|none \(too few points\)); the tutorial trains at 0\.001$/m);
   const finderLine = new RegExp(`Learning-rate finder: (${LR_FINDER_STEPS} batches, rates 1\\.0e-7 to [\\d.]+e-?\\d+ in [\\d.]+ s \\(all steps run\\)|\\d+ batches?.* \\(stopped when the loss diverged\\)).*Weights and optimizer restored\\.`);
-  assert.match(htmls(finder).find((h) => h.includes("kt-steps")) ?? "", finderLine);
+  assert.match(htmls(finder).find((h) => h.includes("kt-steps") && h.includes("Learning-rate finder")) ?? "", finderLine);
   assert.match(runnerOutput, new RegExp(`^    ${finderLine.source}`, "m"));
 
   const history = svgs(cellTagged(nb, "history-plots"));
