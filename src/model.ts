@@ -35,6 +35,7 @@ import { callbackList, evaluateRows, runFit, watchInterrupts, type Callbacks, ty
 import { checkFinderOptions, runFinder, type FinderOptions, type LearningRateFinding } from "./engine/lr_finder";
 import { describeLearningRate, startingRate } from "./engine/rate_control";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
+import { checkOutputFile, checkTensorBoardFolders } from "./engine/output_paths";
 import {
   checkBatch,
   checkBatchSize,
@@ -395,6 +396,9 @@ export class TransferModel {
       ? new ModelCheckpoint(typeof options.checkpoint === "string" ? { filepath: options.checkpoint } : options.checkpoint, saveCheckpoint)
       : undefined;
     if (checkpoint) checkCheckpointPath(checkpoint.pathFor(0));
+    // The files training will write, tried before it starts (a path that cannot work fails now, not after an epoch).
+    if (checkpoint) checkOutputFile(checkpoint.pathFor(0), "checkpoint");
+    checkTensorBoardFolders(callbackList(loop.callbacks));
     const extra = [best, checkpoint].filter((c) => c !== undefined);
     if (extra.length > 0) loop.callbacks = [...callbackList(loop.callbacks), ...extra] as Callbacks;
     const started = Date.now();
