@@ -36,7 +36,14 @@ import { oneCycle } from "./engine/one_cycle";
 import { reduceLROnPlateau } from "./engine/reduce_lr_on_plateau";
 
 export { tf, backendInfo, type BackendInfo, type BackendKind } from "./engine/backend";
-export { describeBackend, useEngine, resolveEngine, graphEngineAvailable, type EngineName, type EngineChoice } from "./engine/select";
+export {
+  describeBackend,
+  useEngine,
+  resolveEngine,
+  graphEngineAvailable,
+  type EngineName,
+  type EngineChoice,
+} from "./engine/select";
 export {
   loadMnist,
   toCategorical,
@@ -73,7 +80,14 @@ export { loadKerasWeights } from "./keras/saving/weight_order";
 export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export { KerasArchiveError, type SavedArchive } from "./keras/saving/keras_archive";
 export { loadTransferModel, type LoadTransferModelOptions } from "./model_archive";
-export { buildTransferModel, upsample, TUTORIAL_FREEZE, type BaseName, type Preprocessing, type TransferModelOptions } from "./model_build";
+export {
+  buildTransferModel,
+  upsample,
+  TUTORIAL_FREEZE,
+  type BaseName,
+  type Preprocessing,
+  type TransferModelOptions,
+} from "./model_build";
 export {
   TransferModel,
   type TransferFitOptions,
@@ -104,7 +118,15 @@ export type { FitLearningRate } from "./engine/rate_control";
 export type { LearningRateFinding, FinderOptions } from "./engine/lr_finder";
 export type { Suggestion, SuggestionName } from "./engine/lr_suggestions";
 export { KerasAdam, type AdamSettings } from "./engine/adam";
-export { readDigit, readDigits, decodeGrey, ImageReadError, IMAGE_EXTENSIONS, type ReadDigits, type ReadDigitOptions } from "./images/read";
+export {
+  readDigit,
+  readDigits,
+  decodeGrey,
+  ImageReadError,
+  IMAGE_EXTENSIONS,
+  type ReadDigits,
+  type ReadDigitOptions,
+} from "./images/read";
 export {
   mnistStyle,
   luminance,
@@ -123,7 +145,14 @@ export {
   type MnistStyleDigit,
   type MnistStyleOptions,
 } from "./images/mnist_style";
-export { pickExamples, labelledDigits, topK, type ExamplePick, type LabelledDigit, type ClassProbability } from "./notebook/examples";
+export {
+  pickExamples,
+  labelledDigits,
+  topK,
+  type ExamplePick,
+  type LabelledDigit,
+  type ClassProbability,
+} from "./notebook/examples";
 export {
   historyPlot,
   lrFinderPlot,

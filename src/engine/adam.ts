@@ -58,7 +58,8 @@ export class KerasAdam extends tf.Optimizer {
     super();
     const s = { ...KERAS_ADAM, ...settings };
     for (const [k, v] of Object.entries(s)) {
-      if (!(typeof v === "number" && Number.isFinite(v))) throw new Error(`Adam: ${k} must be a finite number, got ${String(v)}.`);
+      if (!(typeof v === "number" && Number.isFinite(v)))
+        throw new Error(`Adam: ${k} must be a finite number, got ${String(v)}.`);
     }
     // 0 is a rate a schedule can end at (CosineDecay's alpha 0), and an optimizer saved then must load again.
     if (!(s.learningRate >= 0)) throw new Error(`Adam: the learning rate must be ≥ 0, got ${s.learningRate}.`);
@@ -188,7 +189,10 @@ export class KerasAdam extends tf.Optimizer {
     return { learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
   }
 
-  static fromConfig<T extends TF.serialization.Serializable>(cls: TF.serialization.SerializableConstructor<T>, config: TF.serialization.ConfigDict): T {
+  static fromConfig<T extends TF.serialization.Serializable>(
+    cls: TF.serialization.SerializableConstructor<T>,
+    config: TF.serialization.ConfigDict,
+  ): T {
     return new cls(config as never);
   }
 }

@@ -47,7 +47,8 @@ export class CompiledGraphs {
     const seed = Math.floor(Math.random() * 2 ** 30);
     let step = 0;
     return {
-      trainBatch: (xs, y) => compiled.trainStep(xs, y, model.optimizer as unknown as KerasAdam, [seed, step++ % 2 ** 30]),
+      trainBatch: (xs, y) =>
+        compiled.trainStep(xs, y, model.optimizer as unknown as KerasAdam, [seed, step++ % 2 ** 30]),
       evaluateBatch: (xs, y) => compiled.evaluateBatch(xs, y),
     };
   }
