@@ -90,8 +90,12 @@ export interface TransferFitOptions extends FitOptions {
  * part `fit` trains on), the engine and the frozen-prefix cache.
  */
 export interface FindLearningRateOptions
-  extends FinderOptions,
-    Pick<TransferFitOptions, "batchSize" | "validationSplit" | "engine" | "cachePrefix" | "cacheBudgetBytes" | "progress"> {}
+  extends
+    FinderOptions,
+    Pick<
+      TransferFitOptions,
+      "batchSize" | "validationSplit" | "engine" | "cachePrefix" | "cacheBudgetBytes" | "progress"
+    > {}
 
 /** Options of `TransferModel.freeze`. */
 export interface FreezeOptions {
@@ -329,7 +333,11 @@ export class TransferModel {
     this.assertUsable();
     checkDigitSet(train, "findLearningRate: the training set");
     const finder = checkFinderOptions(options);
-    const { batchSize, splitAt } = checkFitOptions(train.count, { epochs: 1, batchSize: options.batchSize, validationSplit: options.validationSplit });
+    const { batchSize, splitAt } = checkFitOptions(train.count, {
+      epochs: 1,
+      batchSize: options.batchSize,
+      validationSplit: options.validationSplit,
+    });
     const engine = resolveEngine(options.engine);
     checkCacheOptions(options, "findLearningRate");
     if (options.progress !== undefined && typeof options.progress !== "boolean") {
@@ -338,11 +346,20 @@ export class TransferModel {
     await this.settled();
     // Made at the first batch, so that it shows below the frozen layers' progress.
     let shown: StepProgress | undefined;
-    const progress = () => (options.progress === false ? undefined : (shown ??= stepProgress("Learning-rate finder", "batches")));
+    const progress = () =>
+      options.progress === false ? undefined : (shown ??= stepProgress("Learning-rate finder", "batches"));
     const run = (async () => {
       // Keras's validation split: the last fraction is held out; the finder sees what fit trains on.
-      const { result } = await this.withTrainer(take(train, splitAt), { ...options, batchSize }, engine, (trainer, xs, y) =>
-        runFinder(this.model, trainer, xs, y, { ...finder, batchSize, onBatch: (done, steps) => progress()?.update(done, steps) }),
+      const { result } = await this.withTrainer(
+        take(train, splitAt),
+        { ...options, batchSize },
+        engine,
+        (trainer, xs, y) =>
+          runFinder(this.model, trainer, xs, y, {
+            ...finder,
+            batchSize,
+            onBatch: (done, steps) => progress()?.update(done, steps),
+          }),
       );
       return result;
     })();
@@ -351,7 +368,9 @@ export class TransferModel {
       const found = await run;
       if (!found) {
         progress()?.finish("Learning-rate finder: interrupted before training.");
-        throw new Error("findLearningRate: interrupted while the frozen layers' output was computed; nothing was trained. Run it again.");
+        throw new Error(
+          "findLearningRate: interrupted while the frozen layers' output was computed; nothing was trained. Run it again.",
+        );
       }
       progress()?.finish(finderSummary(found));
       return found;
@@ -426,14 +445,20 @@ export class TransferModel {
       seconds: 0,
       prefixCached: false,
       engine,
-      learningRate: options.learningRate === undefined ? this.learningRate : startingRate(options.learningRate, (this.model.optimizer as unknown as KerasAdam).iterations),
+      learningRate:
+        options.learningRate === undefined
+          ? this.learningRate
+          : startingRate(options.learningRate, (this.model.optimizer as unknown as KerasAdam).iterations),
       startedFrom: this.trainedBy,
     };
     const schedule = describeLearningRate(options.learningRate, callbackList(options.callbacks), this.learningRate);
     if (schedule !== undefined) record.schedule = schedule;
     try {
-      const { result, prefixCached } = await this.withTrainer(train, { ...options, batchSize: loop.batchSize }, engine, (trainer, xs, y) =>
-        runFit(this.model, trainer, xs, y, loop),
+      const { result, prefixCached } = await this.withTrainer(
+        train,
+        { ...options, batchSize: loop.batchSize },
+        engine,
+        (trainer, xs, y) => runFit(this.model, trainer, xs, y, loop),
       );
       const history: History = result ?? { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: true };
       record.prefixCached = prefixCached;
@@ -477,11 +502,14 @@ export class TransferModel {
         return { result: await body(trainer, [x], y), prefixCached: false };
       }
       const batchSize = options.batchSize;
-      const progress = options.progress === false ? undefined : stepProgress("Frozen layers: computing their output once", "digits");
+      const progress =
+        options.progress === false ? undefined : stepProgress("Frozen layers: computing their output once", "digits");
       const featuresStarted = Date.now();
       let predictBatch: ((xb: TF.Tensor) => TF.Tensor[]) | undefined;
       if (engine === "graph") {
-        const graph = await this.graphs.get(`features@${this.depth}`, () => CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }));
+        const graph = await this.graphs.get(`features@${this.depth}`, () =>
+          CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }),
+        );
         predictBatch = (xb) => graph.predictBatch([xb]);
       }
       features = await computeFeatures(split, x, {
@@ -699,9 +727,17 @@ function checkCacheOptions(options: Pick<TransferFitOptions, "cachePrefix" | "ca
 function finderSummary(found: LearningRateFinding): string {
   const rate = (r: number) => r.toExponential(1).replace("e+", "e");
   const n = found.rates.length;
-  const why = found.stopped === "diverged" ? "stopped when the loss diverged" : found.stopped === "interrupted" ? "interrupted" : "all steps run";
+  const why =
+    found.stopped === "diverged"
+      ? "stopped when the loss diverged"
+      : found.stopped === "interrupted"
+        ? "interrupted"
+        : "all steps run";
   const range = n > 0 ? `, rates ${rate(found.rates[0])} to ${rate(found.rates[n - 1])}` : "";
-  const suggestion = found.suggestion !== undefined ? `; suggested rate (valley) ${rate(found.suggestion)}` : "; too few points for a suggestion";
+  const suggestion =
+    found.suggestion !== undefined
+      ? `; suggested rate (valley) ${rate(found.suggestion)}`
+      : "; too few points for a suggestion";
   return `Learning-rate finder: ${n} batch${n === 1 ? "" : "es"}${range} in ${formatSeconds(found.seconds)} (${why})${suggestion}. Weights and optimizer restored.`;
 }
 

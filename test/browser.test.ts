@@ -444,8 +444,18 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         // Section 5: the learning-rate finder's plot, drawn, and its closing line.
         assertShown(images("lr-finder")[0], "the learning-rate finder's plot");
         assert.match(svgOf(images("lr-finder")[0]), /aria-label="Learning-rate finder"/);
-        assert.match(cell("lr-finder").outputs.map((o) => o.text).join(""), /Learning-rate finder: \d+ batch.*Weights and optimizer restored\./);
-        assert.match(cell("lr-finder").outputs.map((o) => o.text).join(""), /suggested learning rate \(fastai's valley\)/);
+        assert.match(
+          cell("lr-finder")
+            .outputs.map((o) => o.text)
+            .join(""),
+          /Learning-rate finder: \d+ batch.*Weights and optimizer restored\./,
+        );
+        assert.match(
+          cell("lr-finder")
+            .outputs.map((o) => o.text)
+            .join(""),
+          /suggested learning rate \(fastai's valley\)/,
+        );
 
         // The progress display ended as "Done".
         const progress = cell("train").outputs.find((o) => o.html.includes("kt-progress"));

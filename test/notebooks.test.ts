@@ -29,7 +29,15 @@ const SHOW_DIGITS = 8;
 const TEST_IMAGES = 80;
 /** The learning-rate finder's batches (section 5): 12 of 32 digits, over the 153 training digits. */
 const LR_FINDER_STEPS = 12;
-const SMALL = { EPOCHS, TRAIN_IMAGES: 192, TEST_IMAGES, SHOW_DIGITS, BATCH_SIZE: 32, FINE_TUNE_EPOCHS: 1, LR_FINDER_STEPS };
+const SMALL = {
+  EPOCHS,
+  TRAIN_IMAGES: 192,
+  TEST_IMAGES,
+  SHOW_DIGITS,
+  BATCH_SIZE: 32,
+  FINE_TUNE_EPOCHS: 1,
+  LR_FINDER_STEPS,
+};
 /** The sample photos of the "Your own digits" section, in name order, and the digits they show. */
 const OWN_DIGITS = [
   ["five", 5],
@@ -96,9 +104,17 @@ function checkNotebook(
   assert.equal(curve.documentElement.getAttribute("aria-label"), "Learning-rate finder");
   const drawn = (curve.querySelector('g[aria-label="line"] path')?.getAttribute("d")?.match(/[ML]/g) ?? []).length;
   assert.ok(drawn >= 2 && drawn <= LR_FINDER_STEPS, `the finder's curve has ${drawn} points`);
-  assert.match(cellText(finder), /^suggested learning rate \(fastai's valley\): (\d\.\de-\d+|none \(too few points\)); the tutorial trains at 0\.001$/m);
-  const finderLine = new RegExp(`Learning-rate finder: (${LR_FINDER_STEPS} batches, rates 1\\.0e-7 to [\\d.]+e-?\\d+ in [\\d.]+ s \\(all steps run\\)|\\d+ batches?.* \\(stopped when the loss diverged\\)).*Weights and optimizer restored\\.`);
-  assert.match(htmls(finder).find((h) => h.includes("kt-steps") && h.includes("Learning-rate finder")) ?? "", finderLine);
+  assert.match(
+    cellText(finder),
+    /^suggested learning rate \(fastai's valley\): (\d\.\de-\d+|none \(too few points\)); the tutorial trains at 0\.001$/m,
+  );
+  const finderLine = new RegExp(
+    `Learning-rate finder: (${LR_FINDER_STEPS} batches, rates 1\\.0e-7 to [\\d.]+e-?\\d+ in [\\d.]+ s \\(all steps run\\)|\\d+ batches?.* \\(stopped when the loss diverged\\)).*Weights and optimizer restored\\.`,
+  );
+  assert.match(
+    htmls(finder).find((h) => h.includes("kt-steps") && h.includes("Learning-rate finder")) ?? "",
+    finderLine,
+  );
   assert.match(runnerOutput, new RegExp(`^    ${finderLine.source}`, "m"));
 
   const history = svgs(cellTagged(nb, "history-plots"));

@@ -170,14 +170,20 @@ test("historyPlot: without validation, TF.js names (acc), many epochs, History o
 });
 
 test("historyPlot of learning_rate: one line on a log axis, a dot per epoch, rates of 0 left out", () => {
-  const fig = historyPlot({ loss: [1, 0.5, 0.4, 0.3], learning_rate: [1e-3, 1e-4, 1e-5, 0] }, { metric: "learning_rate" });
+  const fig = historyPlot(
+    { loss: [1, 0.5, 0.4, 0.3], learning_rate: [1e-3, 1e-4, 1e-5, 0] },
+    { metric: "learning_rate" },
+  );
   save("history-learning-rate", fig);
   const { doc } = parse(fig.svg);
   assert.equal(doc.querySelector(".kt-title")?.textContent, "Learning rate");
   assert.equal(doc.querySelectorAll('g[aria-label="line"] path').length, 1);
   assert.equal(doc.querySelectorAll('g[aria-label="dot"] circle').length, 3, "three positive rates");
   const ticks = [...doc.querySelectorAll('g[aria-label="y-axis tick label"] text')].map((t) => t.textContent);
-  assert.ok(["1e-3", "1e-4", "1e-5"].every((t) => ticks.includes(t)), `log ticks as powers of ten: ${ticks}`);
+  assert.ok(
+    ["1e-3", "1e-4", "1e-5"].every((t) => ticks.includes(t)),
+    `log ticks as powers of ten: ${ticks}`,
+  );
   // A log axis: equal ratios, equal distances.
   const ys = [...doc.querySelectorAll('g[aria-label="dot"] circle')].map((c) => Number(c.getAttribute("cy")));
   assert.ok(Math.abs(ys[1] - ys[0] - (ys[2] - ys[1])) < 0.5, `dots at ${ys}`);
@@ -187,7 +193,11 @@ test("historyPlot of learning_rate: one line on a log axis, a dot per epoch, rat
 
 test("lrFinderPlot: the smoothed loss against the rate on a log axis, without the last 5 points, the suggestions marked", () => {
   const rates = Array.from({ length: 100 }, (_, i) => finderRate(1e-7, 10, 100, i));
-  const losses = smoothLosses(rates.map((r) => 2.3 - 2 / (1 + Math.exp(-2.5 * Math.log10(r / 1e-3) - 3)) + 0.05 * Math.max(0, Math.log10(r / 1e-3)) ** 3));
+  const losses = smoothLosses(
+    rates.map(
+      (r) => 2.3 - 2 / (1 + Math.exp(-2.5 * Math.log10(r / 1e-3) - 3)) + 0.05 * Math.max(0, Math.log10(r / 1e-3)) ** 3,
+    ),
+  );
   const suggestions = suggestAll(rates, losses, 100);
   const found = { rates, losses, suggestions, stopped: "completed" as const };
   const fig = lrFinderPlot(found);
@@ -198,7 +208,11 @@ test("lrFinderPlot: the smoothed loss against the rate on a log axis, without th
   const line = doc.querySelector('g[aria-label="line"] path');
   assert.equal(pathPoints(line?.getAttribute("d") ?? ""), 95, "fastai leaves the last 5 points off");
   const dots = [...doc.querySelectorAll('g[aria-label="dot"] circle')];
-  assert.deepEqual(dots.map((d) => d.getAttribute("fill")), ["#ff7f0e", "#2ca02c"], "valley and steepest descent, in fastai's colours");
+  assert.deepEqual(
+    dots.map((d) => d.getAttribute("fill")),
+    ["#ff7f0e", "#2ca02c"],
+    "valley and steepest descent, in fastai's colours",
+  );
   assert.equal(doc.querySelectorAll('g[aria-label="rule"] line').length, 2);
   const ticks = [...doc.querySelectorAll('g[aria-label="x-axis tick label"] text')].map((t) => t.textContent);
   assert.deepEqual(ticks, ["1e-7", "1e-6", "1e-5", "1e-4", "1e-3", "1e-2", "1e-1", "1e0"]);
@@ -209,14 +223,24 @@ test("lrFinderPlot: the smoothed loss against the rate on a log axis, without th
   };
   const valley = suggestions.valley!;
   const expectedX = xOf("1e-7") + ((Math.log10(valley.point.rate) + 7) / 7) * (xOf("1e0") - xOf("1e-7"));
-  assert.ok(Math.abs(Number(dots[0].getAttribute("cx")) - expectedX) < 1, `valley dot at ${dots[0].getAttribute("cx")}, expected ${expectedX}`);
+  assert.ok(
+    Math.abs(Number(dots[0].getAttribute("cx")) - expectedX) < 1,
+    `valley dot at ${dots[0].getAttribute("cx")}, expected ${expectedX}`,
+  );
   const legend = [...doc.querySelectorAll(".kt-legend-item")].map((e) => e.textContent);
-  assert.deepEqual(legend, ["smoothed loss", `valley ${valley.rate.toExponential(1)}`, `steepest descent ${suggestions.steep!.rate.toExponential(1)}`]);
+  assert.deepEqual(legend, [
+    "smoothed loss",
+    `valley ${valley.rate.toExponential(1)}`,
+    `steepest descent ${suggestions.steep!.rate.toExponential(1)}`,
+  ]);
   assert.match(captionOf(doc), /100 batches, rates 1\.0e-7 to .*the last 5 not drawn.*Suggested: valley/);
   assert.equal(lrFinderPlot(found).svg, fig.svg, "deterministic");
 
   // A short, diverged curve is drawn whole; a suggestion that is not there is not drawn.
-  const short = lrFinderPlot({ rates: rates.slice(0, 5), losses: losses.slice(0, 5), suggestions: {}, stopped: "diverged" }, { suggestions: ["minimum"] });
+  const short = lrFinderPlot(
+    { rates: rates.slice(0, 5), losses: losses.slice(0, 5), suggestions: {}, stopped: "diverged" },
+    { suggestions: ["minimum"] },
+  );
   const s = parse(short.svg).doc;
   assert.equal(pathPoints(s.querySelector('g[aria-label="line"] path')?.getAttribute("d") ?? ""), 5);
   assert.equal(s.querySelectorAll('g[aria-label="dot"] circle').length, 0);

@@ -63,7 +63,8 @@ export class KerasAdam extends tf.Optimizer {
     }
     // 0 is a rate a schedule can end at (CosineDecay's alpha 0), and an optimizer saved then must load again.
     if (!(s.learningRate >= 0)) throw new Error(`Adam: the learning rate must be ≥ 0, got ${s.learningRate}.`);
-    if (!(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1)) throw new Error(`Adam: beta1 and beta2 must be in [0, 1), got ${s.beta1} and ${s.beta2}.`);
+    if (!(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1))
+      throw new Error(`Adam: beta1 and beta2 must be in [0, 1), got ${s.beta1} and ${s.beta2}.`);
     if (!(s.epsilon >= 0)) throw new Error(`Adam: epsilon must be ≥ 0, got ${s.epsilon}.`);
     this.learningRate = s.learningRate;
     this.beta1 = s.beta1;

@@ -43,7 +43,9 @@ export class CompiledGraphs {
     const trainable = (model as unknown as { collectedTrainableWeights: TF.LayerVariable[] }).collectedTrainableWeights;
     const adam = { beta2: optimizer.beta2, epsilon: optimizer.epsilon };
     const key = `${scope}/${trainable.map((v) => v.id).join(",")}/${adam.beta2},${adam.epsilon}`;
-    const compiled = await this.get(key, () => CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }));
+    const compiled = await this.get(key, () =>
+      CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }),
+    );
     const seed = Math.floor(Math.random() * 2 ** 30);
     let step = 0;
     return {

@@ -10,7 +10,17 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
 import { KERAS_ADAM, KerasAdam, type AdamSettings } from "./adam";
-import { callbackList, runFit, settle, validationSplitIndex, type Callbacks, type History, type LoopOptions, type Metrics, type Trainer } from "./loop";
+import {
+  callbackList,
+  runFit,
+  settle,
+  validationSplitIndex,
+  type Callbacks,
+  type History,
+  type LoopOptions,
+  type Metrics,
+  type Trainer,
+} from "./loop";
 import { checkFitLearningRate, RateControl, type FitLearningRate } from "./rate_control";
 
 export { KERAS_ADAM, settle, validationSplitIndex, type AdamSettings };
@@ -77,7 +87,10 @@ export function loopOptions(n: number, options: FitOptions): LoopOptions {
   const callbacks = callbackList(options.callbacks); // checks them
   checkFitLearningRate(options.learningRate, callbacks);
   // The fit's learning rate is applied by a callback that runs first (./rate_control.ts).
-  const rate = options.learningRate === undefined ? undefined : new RateControl(options.learningRate, epochs * Math.ceil(splitAt / batchSize));
+  const rate =
+    options.learningRate === undefined
+      ? undefined
+      : new RateControl(options.learningRate, epochs * Math.ceil(splitAt / batchSize));
   return {
     epochs,
     batchSize,

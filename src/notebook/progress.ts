@@ -61,7 +61,8 @@ export function formatLogs(logs: Record<string, number | undefined> | undefined)
   };
   keys.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
   // A learning rate is small: in Keras's progress bar's form for small values (1.0000e-05), last.
-  const value = (k: string, v: number) => (k === "learning_rate" && Math.abs(v) <= 1e-3 ? v.toExponential(4) : v.toFixed(4));
+  const value = (k: string, v: number) =>
+    k === "learning_rate" && Math.abs(v) <= 1e-3 ? v.toExponential(4) : v.toFixed(4);
   return keys.map((k) => `${k} ${value(k, logs[k] as number)}`).join(" · ");
 }
 

@@ -65,7 +65,12 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
   const rate = metric === "learning_rate";
   const trainKeys = metric === "accuracy" ? ["accuracy", "acc"] : [metric];
   const train = series(h, trainKeys);
-  const validation = rate ? undefined : series(h, trainKeys.map((k) => `val_${k}`));
+  const validation = rate
+    ? undefined
+    : series(
+        h,
+        trainKeys.map((k) => `val_${k}`),
+      );
   if (!train && !validation) {
     throw new Error(`The history has no "${metric}" values (it has: ${Object.keys(h).join(", ") || "nothing"}).`);
   }
@@ -75,7 +80,9 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
   const add = (values: number[] | undefined, name: string, color: string) => {
     if (!values || values.length === 0) return;
     // A rate of 0 (a decay's end) has no place on a log axis: left out.
-    values.forEach((value, i) => (rate && !(value > 0) ? undefined : points.push({ epoch: i + 1, value, series: name })));
+    values.forEach((value, i) =>
+      rate && !(value > 0) ? undefined : points.push({ epoch: i + 1, value, series: name }),
+    );
     legend.push({ label: name, color, kind: "line", key: name });
   };
   add(train, rate ? "learning rate" : "train", TRAIN);
@@ -110,7 +117,9 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
         },
         y: {
           // Rates are drawn on a log axis (a schedule spans decades), with ticks as 1e-4.
-          ...(rate ? { type: "log" as const, tickFormat: (v: number) => v.toExponential(0).replace("e+", "e") } : { nice: true }),
+          ...(rate
+            ? { type: "log" as const, tickFormat: (v: number) => v.toExponential(0).replace("e+", "e") }
+            : { nice: true }),
           label,
           labelAnchor: "center",
           labelArrow: "none",
