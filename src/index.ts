@@ -35,7 +35,7 @@ import {
 import { oneCycle } from "./engine/one_cycle";
 import { reduceLROnPlateau } from "./engine/reduce_lr_on_plateau";
 
-export { tf, backendInfo, type BackendInfo, type BackendKind } from "./engine/backend";
+export { tf, backendInfo, type BackendInfo, type BackendKind } from "./tfjs/backend";
 export {
   describeBackend,
   useEngine,
@@ -70,9 +70,13 @@ export {
   buildXception,
   layerTable,
   type LayerRow,
+  type WeightsOption,
+  type WeightsDownloadOptions,
+  type InceptionV3Options,
+  type XceptionOptions,
 } from "./keras/applications/index";
 export { BatchNormalization, UpSampling3D } from "./keras/layers";
-export { useFusedKernels, fusedKernelsActive } from "./engine/native_ops";
+export { useFusedKernels, fusedKernelsActive } from "./tfjs/native_ops";
 export { imagenetWeights, IMAGENET_WEIGHTS, type KerasApplicationName } from "./keras/applications/imagenet_weights";
 export { kerasCacheDir } from "./keras/cache";
 export { readKerasH5 } from "./keras/saving/legacy_h5_read";
@@ -80,44 +84,30 @@ export { loadKerasWeights } from "./keras/saving/weight_order";
 export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export { KerasArchiveError, type SavedArchive } from "./keras/saving/keras_archive";
 export { loadTransferModel, type LoadTransferModelOptions } from "./model_archive";
-export {
-  buildTransferModel,
-  upsample,
-  TUTORIAL_FREEZE,
-  type BaseName,
-  type Preprocessing,
-  type TransferModelOptions,
-} from "./model_build";
+export { buildTransferModel, upsample, TUTORIAL_FREEZE, type TransferModelOptions } from "./model_build";
 export {
   TransferModel,
+  type BaseName,
+  type Preprocessing,
   type TransferFitOptions,
   type FreezeOptions,
   type InferenceOptions,
   type FreezeReport,
-  type FindLearningRateOptions,
   type ParamCounts,
   type RunRecord,
 } from "./model";
-export {
-  compileModel,
-  fit,
-  evaluate,
-  predict,
-  validationSplitIndex,
-  KERAS_ADAM,
-  type History,
-  type FitOptions,
-  type Evaluation,
-  type Predictions,
-} from "./engine/training";
+export { compileModel } from "./engine/compile";
+export { validationSplitIndex, type History } from "./engine/loop";
+export { type FitOptions } from "./engine/fit_plan";
+export { type Evaluation, type Predictions } from "./engine/inference";
 export { BestWeights, ModelCheckpoint, type Monitor, type ModelCheckpointOptions } from "./engine/callbacks";
 export { ReduceLROnPlateau, type ReduceLROnPlateauOptions } from "./engine/reduce_lr_on_plateau";
 export type { LearningRateSchedule } from "./keras/optimizers/schedules";
 export type { OneCycleSchedule, OneCycleOptions } from "./engine/one_cycle";
 export type { FitLearningRate } from "./engine/rate_control";
-export type { LearningRateFinding, FinderOptions } from "./engine/lr_finder";
+export type { LearningRateFinding, FinderOptions, FindLearningRateOptions } from "./engine/lr_finder";
 export type { Suggestion, SuggestionName } from "./engine/lr_suggestions";
-export { KerasAdam, type AdamSettings } from "./engine/adam";
+export { KerasAdam, KERAS_ADAM, type AdamSettings } from "./keras/optimizers/adam";
 export {
   readDigit,
   readDigits,
@@ -152,7 +142,7 @@ export {
   type ExamplePick,
   type LabelledDigit,
   type ClassProbability,
-} from "./notebook/examples";
+} from "./interpret";
 export {
   historyPlot,
   lrFinderPlot,
@@ -165,8 +155,18 @@ export {
   comparisonTable,
   topKPlot,
   type Figure,
+  type PixelData,
+  type HistoryRecord,
+  type HistoryPlotOptions,
   type LrFinderCurve,
   type LrFinderPlotOptions,
+  type DigitImageOptions,
+  type GridDigit,
+  type DigitGridOptions,
+  type UpsampledComparisonOptions,
+  type ConfusionMatrixOptions,
+  type ComparisonRun,
+  type ComparisonPlotOptions,
   type TopKEntry,
   type TopKPlotOptions,
 } from "./notebook/figures/index";

@@ -18,9 +18,9 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import type { Variable } from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
-import type { KerasAdam } from "../src/engine/adam";
-import { compileModel } from "../src/engine/training";
+import { tf } from "../src/tfjs/backend";
+import type { KerasAdam } from "../src/keras/optimizers/adam";
+import { compileModel } from "../src/engine/compile";
 import { runFinder } from "../src/engine/lr_finder";
 import {
   finderRate,

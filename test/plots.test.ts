@@ -24,7 +24,7 @@ import {
   upsampledComparison,
   type Figure,
 } from "../src/notebook/figures/index";
-import { ROOT, outDir } from "./support/helpers";
+import { outDir } from "./support/helpers";
 import { finderRate, smoothLosses, suggestAll } from "../src/engine/lr_suggestions";
 
 const OUT = outDir("plots");

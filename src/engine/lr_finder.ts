@@ -6,6 +6,8 @@
  * fastest; fastai's suggestions (./lr_suggestions.ts) pick a rate from it.
  *
  *   checkFinderOptions  the finder's range and length, checked
+ *   planFinder          those and the training options it shares with `fit` (./fit_plan.ts), checked
+ *                       before anything runs
  *   runFinder           the run: the fit loop (./loop.ts, `runFit`) with a callback that sets each
  *                       batch's rate, records the loss and stops at divergence or after `steps`
  *                       batches; the weights (with batch normalisation's moving statistics) and Adam's
@@ -17,8 +19,9 @@
  * is not a number also stops the run (nothing is learned after it; fastai carries on to the end).
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./backend";
-import type { KerasAdam } from "./adam";
+import { adamOf } from "../keras/optimizers/adam";
+import { tf } from "../tfjs/backend";
+import { planFit, type FitOptions, type FitPlan } from "./fit_plan";
 import { runFit, type History, type Trainer } from "./loop";
 import { diverged, finderRate, smoothLosses, suggestAll, type Suggestion, type SuggestionName } from "./lr_suggestions";
 
@@ -32,6 +35,16 @@ export interface FinderOptions {
   /** Stop when the smoothed loss exceeds 4 × the best one (default true, fastai's stop_div). */
   stopOnDivergence?: boolean;
 }
+
+/**
+ * Options of `TransferModel.findLearningRate`: the finder's range (fastai's defaults: 1e-7 to 10 over
+ * 100 batches) and, as for `fit`, the batch size, the validation split (the finder trains on the
+ * part `fit` trains on), the engine and the frozen-prefix cache.
+ */
+export interface FindLearningRateOptions
+  extends
+    FinderOptions,
+    Pick<FitOptions, "batchSize" | "validationSplit" | "engine" | "cachePrefix" | "cacheBudgetBytes" | "progress"> {}
 
 /** What the finder found: the curve, why it stopped, and fastai's suggestions. */
 export interface LearningRateFinding {
@@ -55,7 +68,7 @@ export interface LearningRateFinding {
 }
 
 /** The finder's settings with fastai's defaults, checked: each error says what was wrong and what to pass. */
-export function checkFinderOptions(options: FinderOptions): Required<FinderOptions> {
+function checkFinderOptions(options: FinderOptions): Required<FinderOptions> {
   const what = "findLearningRate";
   const startRate = options.startRate ?? 1e-7;
   const endRate = options.endRate ?? 10;
@@ -84,10 +97,32 @@ export function checkFinderOptions(options: FinderOptions): Required<FinderOptio
   return { startRate, endRate, steps, stopOnDivergence: stop };
 }
 
+/**
+ * The finder's settings and its training on `n` digits planned as `fit` plans a fit of one epoch
+ * (the batch size, the validation split, the engine, the frozen-prefix cache, progress), every option
+ * checked before anything runs; each error names `findLearningRate`.
+ */
+export function planFinder(
+  n: number,
+  options: FindLearningRateOptions,
+): { finder: Required<FinderOptions>; plan: FitPlan } {
+  const finder = checkFinderOptions(options);
+  const { batchSize, validationSplit, engine, cachePrefix, cacheBudgetBytes, progress } = options;
+  const plan = planFit(
+    n,
+    { epochs: 1, batchSize, validationSplit, engine, cachePrefix, cacheBudgetBytes, progress },
+    "findLearningRate",
+  );
+  if (progress !== undefined && typeof progress !== "boolean") {
+    throw new Error(`findLearningRate: progress must be true or false, got ${JSON.stringify(progress)}.`);
+  }
+  return { finder, plan };
+}
+
 /** A copy of the model's weights (all of them, moving statistics included) and of its optimizer's state. */
 function capture(model: TF.LayersModel): () => void {
   const weights = model.weights.map((variable) => ({ variable, value: tf.keep(variable.read().clone()) }));
-  const optimizer = model.optimizer as unknown as KerasAdam;
+  const optimizer = adamOf(model);
   const state = optimizer.captureState();
   return () => {
     for (const { variable, value } of weights) variable.write(value);
@@ -111,7 +146,7 @@ export async function runFinder(
 ): Promise<LearningRateFinding> {
   const { startRate, endRate, steps, stopOnDivergence } = checkFinderOptions(options);
   const started = Date.now();
-  const optimizer = model.optimizer as unknown as KerasAdam;
+  const optimizer = adamOf(model);
   const rates: number[] = [];
   const rawLosses: number[] = [];
   let smoothed: number[] = [];
@@ -140,10 +175,9 @@ export async function runFinder(
     history = await runFit(model, trainer, xs, y, {
       epochs: Math.ceil(steps / batches),
       batchSize: options.batchSize,
-      validationSplit: 0,
+      splitAt: y.shape[0], // no validation
       shuffle: true,
-      progress: false,
-      callbacks: finder,
+      callbacks: [finder],
     });
   } finally {
     restore();

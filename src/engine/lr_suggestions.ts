@@ -53,7 +53,7 @@ export function diverged(smoothed: number, best: number): boolean {
  * its last 5 (a rising rate's first batches say little, its last ones are the divergence), cut at
  * the first NaN.
  */
-export function suggestionWindow(
+function suggestionWindow(
   rates: readonly number[],
   losses: readonly number[],
   steps: number,
@@ -76,7 +76,7 @@ function at<T>(a: readonly T[], i: number): T {
 }
 
 /** fastai's `valley`: the longest valley (a decreasing run, gaps allowed), the rate 1/3 + 1/6 of the way along. */
-export function valley(rates: readonly number[], losses: readonly number[]): Suggestion | undefined {
+function valley(rates: readonly number[], losses: readonly number[]): Suggestion | undefined {
   const n = losses.length;
   if (n === 0) return undefined;
   const l = losses.map(f);
@@ -100,7 +100,7 @@ export function valley(rates: readonly number[], losses: readonly number[]): Sug
 }
 
 /** fastai's `steep`: the rate at the start of the steepest fall of the loss against log(rate). */
-export function steep(rates: readonly number[], losses: readonly number[]): Suggestion | undefined {
+function steep(rates: readonly number[], losses: readonly number[]): Suggestion | undefined {
   if (losses.length < 2) return undefined;
   const r = rates.map(f);
   const l = losses.map(f);
@@ -123,7 +123,7 @@ export function steep(rates: readonly number[], losses: readonly number[]): Sugg
 }
 
 /** fastai's `minimum`: a tenth of the rate with the lowest loss (the point marked is that rate). */
-export function minimum(rates: readonly number[], losses: readonly number[]): Suggestion | undefined {
+function minimum(rates: readonly number[], losses: readonly number[]): Suggestion | undefined {
   if (losses.length === 0) return undefined;
   const l = losses.map(f);
   let best = 0;
@@ -132,7 +132,7 @@ export function minimum(rates: readonly number[], losses: readonly number[]): Su
 }
 
 /** numpy's `gradient` of evenly spaced values (float32 in, float32 out): one-sided at the ends, central inside. */
-export function gradient32(values: readonly number[]): number[] {
+function gradient32(values: readonly number[]): number[] {
   const v = values.map(f);
   const n = v.length;
   if (n < 2) throw new Error("gradient32: needs at least two values.");
@@ -146,7 +146,7 @@ export function gradient32(values: readonly number[]): number[] {
  * point once their loss gradients differ by at most `thresh`; the point marked is the loss
  * interpolated there against log10(rate).
  */
-export function slide(
+function slide(
   rates: readonly number[],
   losses: readonly number[],
   lrDiff = 15,
@@ -180,7 +180,7 @@ export function slide(
 }
 
 /** numpy's `interp`: piecewise-linear, held at the ends; `xs` increasing. */
-export function interp(x: number, xs: readonly number[], ys: readonly number[]): number {
+function interp(x: number, xs: readonly number[], ys: readonly number[]): number {
   if (x <= xs[0]) return ys[0];
   const n = xs.length;
   if (x >= xs[n - 1]) return ys[n - 1];

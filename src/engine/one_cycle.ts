@@ -41,7 +41,7 @@ export interface OneCycleSchedule {
   >;
 }
 
-export const FASTAI_MOMS: readonly [number, number, number] = [0.95, 0.85, 0.95];
+const FASTAI_MOMS: readonly [number, number, number] = [0.95, 0.85, 0.95];
 
 /** Whether `x` is a schedule made by `oneCycle`. */
 export function isOneCycle(x: unknown): x is OneCycleSchedule {
@@ -103,7 +103,7 @@ export function oneCycle(options: OneCycleOptions): OneCycleSchedule {
 }
 
 /** fastai's `sched_cos`: from `start` (pos 0) to `end` (pos 1) along half a cosine. */
-export function schedCos(start: number, end: number, pos: number): number {
+function schedCos(start: number, end: number, pos: number): number {
   return start + ((1 + Math.cos(Math.PI * (1 - pos))) * (end - start)) / 2;
 }
 
@@ -111,7 +111,7 @@ export function schedCos(start: number, end: number, pos: number): number {
  * fastai's `combine_scheds([pct, 1 − pct], ...)`: which of the two phases `pos` falls in (the second
  * from pos ≥ pct on) and the position within it, computed in float32 as fastai's tensors do.
  */
-export function phasePosition(pct: number, pos: number): { phase: 0 | 1; within: number } {
+function phasePosition(pct: number, pos: number): { phase: 0 | 1; within: number } {
   const f = Math.fround;
   const edges = [0, f(pct), f(f(pct) + f(1 - pct))];
   const p = f(pos);
@@ -122,7 +122,7 @@ export function phasePosition(pct: number, pos: number): { phase: 0 | 1; within:
 }
 
 /** fastai's `combined_cos(pct, start, middle, end)` at `pos`. */
-export function combinedCos(pct: number, start: number, middle: number, end: number, pos: number): number {
+function combinedCos(pct: number, start: number, middle: number, end: number, pos: number): number {
   const { phase, within } = phasePosition(pct, pos);
   return phase === 0 ? schedCos(start, middle, within) : schedCos(middle, end, within);
 }

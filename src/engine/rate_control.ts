@@ -148,7 +148,7 @@ export function describeLearningRate(
   if (isOneCycle(learningRate)) return `one cycle, peak ${learningRate.config.maxRate}`;
   const c = learningRate.config as Record<string, unknown>;
   const from = c.warmup_target ?? c.initial_learning_rate;
-  return from !== undefined && from !== null
-    ? `${learningRate.className} from ${String(from)}`
+  return typeof from === "number" || typeof from === "string"
+    ? `${learningRate.className} from ${from}`
     : learningRate.className;
 }

@@ -54,10 +54,10 @@ export interface PlateauState {
   cooldownCounter: number;
 }
 
-export const INITIAL_PLATEAU_STATE: PlateauState = { best: undefined, wait: 0, cooldownCounter: 0 };
+const INITIAL_PLATEAU_STATE: PlateauState = { best: undefined, wait: 0, cooldownCounter: 0 };
 
 /** Keras's mode "auto": minimise losses, maximise accuracies; undefined for a name it cannot tell. */
-export function autoMode(monitor: string): "min" | "max" | undefined {
+function autoMode(monitor: string): "min" | "max" | undefined {
   const name = monitor.startsWith("val_") ? monitor.slice(4) : monitor;
   if (name === "loss") return "min";
   if (name === "accuracy" || name === "acc") return "max";
@@ -65,7 +65,7 @@ export function autoMode(monitor: string): "min" | "max" | undefined {
 }
 
 /** The settings of `reduceLROnPlateau(options)`, checked: each error says what was wrong. */
-export function plateauConfig(options: ReduceLROnPlateauOptions = {}): PlateauConfig {
+function plateauConfig(options: ReduceLROnPlateauOptions = {}): PlateauConfig {
   const what = "reduceLROnPlateau";
   const monitor = options.monitor ?? "val_loss";
   if (typeof monitor !== "string" || monitor === "")
@@ -115,7 +115,7 @@ export function plateauConfig(options: ReduceLROnPlateauOptions = {}): PlateauCo
  * Keras's `on_epoch_end` for a monitored value `current` and the optimizer's rate `rate`: the next
  * state, and `newRate` when the rate is reduced.
  */
-export function plateauStep(
+function plateauStep(
   config: PlateauConfig,
   state: PlateauState,
   current: number,

@@ -3,6 +3,7 @@
  * "model accuracy" and "model loss" figures, or the learning rate per epoch (Keras's
  * `learning_rate` log) on a log axis.
  */
+import type * as PlotTypes from "@observablehq/plot";
 import { fixed } from "../../util/format";
 import { card, type LegendItem } from "./card";
 import { plotBody, plotLib } from "./dom";
@@ -49,6 +50,149 @@ function epochTicks(n: number): number[] {
   return ticks;
 }
 
+/** How a metric is drawn and worded. */
+interface MetricLook {
+  title: string;
+  /** The y axis's label. */
+  label: string;
+  /** The caption's first words. */
+  caption: string;
+  /** The training series' name (legend, tooltips), and its prefix in the caption. */
+  train: string;
+  trainPrefix: string;
+  /** A value as the tooltips and the caption show it. */
+  show: (v: number) => string;
+  /** The y scale's kind: linear and rounded, or (rates, which span decades) a log axis with ticks as 1e-4. */
+  scale: PlotTypes.ScaleOptions;
+  /** Whether a value has a place on the axis (a rate of 0, a decay's end, has none on a log axis). */
+  drawable: (v: number) => boolean;
+}
+
+function metricLook(metric: HistoryPlotOptions["metric"]): MetricLook {
+  if (metric === "learning_rate") {
+    return {
+      title: "Learning rate",
+      label: "Learning rate (log scale)",
+      caption: "Learning rate",
+      train: "learning rate",
+      trainPrefix: "",
+      show: (v) => (v === 0 ? "0" : v.toExponential(2)),
+      scale: { type: "log", tickFormat: (v: number) => v.toExponential(0).replace("e+", "e") },
+      drawable: (v) => v > 0,
+    };
+  }
+  const label = metric === "accuracy" ? "Accuracy" : "Loss";
+  return {
+    title: metric === "accuracy" ? "Model accuracy" : "Model loss",
+    label,
+    caption: label,
+    train: "train",
+    trainPrefix: "train ",
+    show: (v) => fixed(v, 4),
+    scale: { nice: true },
+    drawable: () => true,
+  };
+}
+
+/** The training and validation values of `metric` (either may be absent, not both; a rate has no validation). */
+function historySeries(
+  history: HistoryRecord | { history: HistoryRecord },
+  metric: string,
+): { train?: number[]; validation?: number[] } {
+  if (metric !== "accuracy" && metric !== "loss" && metric !== "learning_rate") {
+    throw new Error(`metric must be "accuracy", "loss" or "learning_rate", got ${JSON.stringify(metric)}.`);
+  }
+  const h = ("history" in history && history.history ? history.history : history) as Record<string, unknown>;
+  const trainKeys = metric === "accuracy" ? ["accuracy", "acc"] : [metric];
+  const train = series(h, trainKeys);
+  const validation =
+    metric === "learning_rate"
+      ? undefined
+      : series(
+          h,
+          trainKeys.map((k) => `val_${k}`),
+        );
+  if (!train && !validation) {
+    throw new Error(`The history has no "${metric}" values (it has: ${Object.keys(h).join(", ") || "nothing"}).`);
+  }
+  return { train, validation };
+}
+
+interface Point {
+  epoch: number;
+  value: number;
+  series: string;
+}
+
+/**
+ * One point per epoch and series (those with a place on the axis), epochs from 1, and a legend entry
+ * per series with values.
+ */
+function historyPoints(
+  look: MetricLook,
+  train?: number[],
+  validation?: number[],
+): { points: Point[]; legend: LegendItem[] } {
+  const points: Point[] = [];
+  const legend: LegendItem[] = [];
+  const add = (values: number[] | undefined, name: string, color: string) => {
+    if (!values || values.length === 0) return;
+    values.forEach((value, i) => {
+      if (look.drawable(value)) points.push({ epoch: i + 1, value, series: name });
+    });
+    legend.push({ label: name, color, kind: "line", key: name });
+  };
+  add(train, look.train, TRAIN);
+  add(validation, "validation", VALIDATION);
+  return { points, legend };
+}
+
+/** Epochs along x, from 1; a single epoch sits in the middle rather than at the left edge. */
+function epochAxis(epochs: number): PlotTypes.ScaleOptions {
+  return {
+    type: "linear",
+    domain: epochs <= 1 ? [0.5, 1.5] : [1, epochs],
+    ticks: epochTicks(epochs),
+    tickFormat: "d",
+    label: "Epoch",
+    labelAnchor: "center",
+    labelArrow: "none",
+    labelOffset: 36,
+    inset: 12,
+  };
+}
+
+/** A line per series, and a dot per epoch (with its value as tooltip) up to 60 epochs. */
+function historyMarks(points: Point[], epochs: number, show: (v: number) => string): PlotTypes.Markish[] {
+  const Plot = plotLib();
+  return [
+    Plot.frame({ stroke: BORDER, fill: "none" }),
+    Plot.lineY(points, { x: "epoch", y: "value", stroke: "series", z: "series", strokeWidth: 2 }),
+    epochs <= 60
+      ? Plot.dot(
+          points.filter((p) => Number.isFinite(p.value)),
+          {
+            x: "epoch",
+            y: "value",
+            fill: "series",
+            r: 3.5,
+            stroke: CARD,
+            strokeWidth: 1,
+            title: (d: Point) => `${d.series}, epoch ${d.epoch}: ${show(d.value)}`,
+          },
+        )
+      : null,
+  ];
+}
+
+/** The last value of each series. */
+function historyCaption(look: MetricLook, epochs: number, train?: number[], validation?: number[]): string {
+  const finalParts: string[] = [];
+  if (train?.length) finalParts.push(`${look.trainPrefix}${look.show(train[train.length - 1])}`);
+  if (validation?.length) finalParts.push(`validation ${look.show(validation[validation.length - 1])}`);
+  return `${look.caption} after epoch ${epochs}: ${finalParts.join(", ")}.`;
+}
+
 /**
  * Training and validation curves per epoch, like the tutorial's "model
  * accuracy" and "model loss" figures: lines with dots, epochs from 1.
@@ -58,106 +202,39 @@ function epochTicks(n: number): number[] {
  */
 export function historyPlot(history: HistoryRecord | { history: HistoryRecord }, options: HistoryPlotOptions): Figure {
   const metric = options.metric;
-  if (metric !== "accuracy" && metric !== "loss" && metric !== "learning_rate") {
-    throw new Error(`metric must be "accuracy", "loss" or "learning_rate", got ${JSON.stringify(metric)}.`);
-  }
-  const h = ("history" in history && history.history ? history.history : history) as Record<string, unknown>;
-  const rate = metric === "learning_rate";
-  const trainKeys = metric === "accuracy" ? ["accuracy", "acc"] : [metric];
-  const train = series(h, trainKeys);
-  const validation = rate
-    ? undefined
-    : series(
-        h,
-        trainKeys.map((k) => `val_${k}`),
-      );
-  if (!train && !validation) {
-    throw new Error(`The history has no "${metric}" values (it has: ${Object.keys(h).join(", ") || "nothing"}).`);
-  }
-  type Point = { epoch: number; value: number; series: string };
-  const points: Point[] = [];
-  const legend: LegendItem[] = [];
-  const add = (values: number[] | undefined, name: string, color: string) => {
-    if (!values || values.length === 0) return;
-    // A rate of 0 (a decay's end) has no place on a log axis: left out.
-    values.forEach((value, i) =>
-      rate && !(value > 0) ? undefined : points.push({ epoch: i + 1, value, series: name }),
-    );
-    legend.push({ label: name, color, kind: "line", key: name });
-  };
-  add(train, rate ? "learning rate" : "train", TRAIN);
-  add(validation, "validation", VALIDATION);
+  const { train, validation } = historySeries(history, metric);
+  const look = metricLook(metric);
+  const { points, legend } = historyPoints(look, train, validation);
   const epochs = Math.max(train?.length ?? 0, validation?.length ?? 0);
-  const label = metric === "accuracy" ? "Accuracy" : rate ? "Learning rate (log scale)" : "Loss";
-  const show = (v: number) => (rate ? (v === 0 ? "0" : v.toExponential(2)) : fixed(v, 4));
   const width = options.width ?? 560;
   const height = options.height ?? 320;
-  const Plot = plotLib();
-  const finite = points.filter((p) => Number.isFinite(p.value));
-  const body = (top: number) => [
-    plotBody(
-      {
-        width,
-        height,
-        marginLeft: 72,
-        marginRight: 20,
-        marginTop: 12,
-        marginBottom: 44,
-        x: {
-          type: "linear",
-          // A single epoch sits in the middle rather than at the left edge.
-          domain: epochs <= 1 ? [0.5, 1.5] : [1, epochs],
-          ticks: epochTicks(epochs),
-          tickFormat: "d",
-          label: "Epoch",
-          labelAnchor: "center",
-          labelArrow: "none",
-          labelOffset: 36,
-          inset: 12,
-        },
-        y: {
-          // Rates are drawn on a log axis (a schedule spans decades), with ticks as 1e-4.
-          ...(rate
-            ? { type: "log" as const, tickFormat: (v: number) => v.toExponential(0).replace("e+", "e") }
-            : { nice: true }),
-          label,
-          labelAnchor: "center",
-          labelArrow: "none",
-          labelOffset: 60,
-          grid: true,
-          inset: 6,
-        },
-        color: { domain: [rate ? "learning rate" : "train", "validation"], range: [TRAIN, VALIDATION] },
-        marks: [
-          Plot.frame({ stroke: BORDER, fill: "none" }),
-          Plot.lineY(points, { x: "epoch", y: "value", stroke: "series", z: "series", strokeWidth: 2 }),
-          epochs <= 60
-            ? Plot.dot(finite, {
-                x: "epoch",
-                y: "value",
-                fill: "series",
-                r: 3.5,
-                stroke: CARD,
-                strokeWidth: 1,
-                title: (d: Point) => `${d.series}, epoch ${d.epoch}: ${show(d.value)}`,
-              })
-            : null,
-        ],
-      },
-      PAD,
-      top,
-    ),
-  ];
-  const finalParts: string[] = [];
-  if (train?.length) finalParts.push(`${rate ? "" : "train "}${show(train[train.length - 1])}`);
-  if (validation?.length) finalParts.push(`validation ${show(validation[validation.length - 1])}`);
+  const plot: PlotTypes.PlotOptions = {
+    width,
+    height,
+    marginLeft: 72,
+    marginRight: 20,
+    marginTop: 12,
+    marginBottom: 44,
+    x: epochAxis(epochs),
+    y: {
+      ...look.scale,
+      label: look.label,
+      labelAnchor: "center",
+      labelArrow: "none",
+      labelOffset: 60,
+      grid: true,
+      inset: 6,
+    },
+    color: { domain: [look.train, "validation"], range: [TRAIN, VALIDATION] },
+    marks: historyMarks(points, epochs, look.show),
+  };
   return card({
     name: `history-${metric}`,
-    title: options.title ?? (metric === "accuracy" ? "Model accuracy" : rate ? "Learning rate" : "Model loss"),
+    title: options.title ?? look.title,
     legend,
-    body,
+    body: (top) => [plotBody(plot, PAD, top)],
     bodyWidth: width,
     bodyHeight: height,
-    caption: `${rate ? "Learning rate" : label} after epoch ${epochs}: ${finalParts.join(", ")}.`,
+    caption: historyCaption(look, epochs, train, validation),
   });
 }

@@ -3,6 +3,7 @@
  * loss against the rate on a log axis, without the last 5 points (the divergence), with the
  * suggested rates marked on the curve.
  */
+import type * as PlotTypes from "@observablehq/plot";
 import { card, type LegendItem } from "./card";
 import { plotBody, plotLib } from "./dom";
 import type { Figure } from "./figure";
@@ -43,11 +44,22 @@ function rateText(r: number, digits = 1): string {
   return r.toExponential(digits).replace("e+", "e");
 }
 
+interface Point {
+  rate: number;
+  loss: number;
+}
+
+interface Mark extends Point {
+  name: SuggestionName;
+  suggested: number;
+}
+
 /**
- * The finder's curve: smoothed loss against the learning rate (log axis), the suggested rates marked
- * as dots on the curve with a thin line down to the axis, and a caption that names them.
+ * The rates and the points drawn: fastai leaves the last `skipEnd` points off (a short curve, an
+ * early divergence, is drawn whole), and a loss that is not finite has no place on the plot. `drawn`
+ * is how many of the rates were considered.
  */
-export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions = {}): Figure {
+function finderPoints(found: LrFinderCurve, skipEnd = 5): { rates: number[]; points: Point[]; drawn: number } {
   const rates = Array.from(found.rates ?? [], Number);
   const losses = Array.from(found.losses ?? [], Number);
   if (rates.length === 0 || rates.length !== losses.length) {
@@ -55,18 +67,18 @@ export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions 
       `lrFinderPlot needs what findLearningRate returns: as many rates as losses, at least one (got ${rates.length} rates and ${losses.length} losses).`,
     );
   }
-  const skip = options.skipEnd ?? 5;
-  if (!(Number.isInteger(skip) && skip >= 0))
-    throw new Error(`lrFinderPlot: skipEnd must be a whole number ≥ 0, got ${skip}.`);
-  // fastai leaves the last points off; a short curve (an early divergence) is drawn whole.
-  const n = rates.length - skip >= 2 ? rates.length - skip : rates.length;
-  type Point = { rate: number; loss: number };
+  if (!(Number.isInteger(skipEnd) && skipEnd >= 0))
+    throw new Error(`lrFinderPlot: skipEnd must be a whole number ≥ 0, got ${skipEnd}.`);
+  const drawn = rates.length - skipEnd >= 2 ? rates.length - skipEnd : rates.length;
   const points: Point[] = [];
-  for (let i = 0; i < n; i++)
+  for (let i = 0; i < drawn; i++)
     if (Number.isFinite(losses[i]) && rates[i] > 0) points.push({ rate: rates[i], loss: losses[i] });
   if (points.length === 0) throw new Error("lrFinderPlot: the curve has no finite loss to draw.");
-  const wanted = options.suggestions ?? ["valley", "steep"];
-  type Mark = { name: SuggestionName; rate: number; loss: number; suggested: number };
+  return { rates, points, drawn };
+}
+
+/** The wanted suggestions the curve has, each at its point on the curve. */
+function suggestionMarks(found: LrFinderCurve, wanted: SuggestionName[]): Mark[] {
   const marks: Mark[] = [];
   for (const name of wanted) {
     if (!(name in COLOURS))
@@ -77,15 +89,57 @@ export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions 
     if (s && Number.isFinite(s.point.loss))
       marks.push({ name, rate: s.point.rate, loss: s.point.loss, suggested: s.rate });
   }
-  const width = options.width ?? 560;
-  const height = options.height ?? 320;
+  return marks;
+}
+
+/** Rates along x on a log axis, a tick at each power of ten in range. */
+function rateAxis(points: Point[]): PlotTypes.ScaleOptions {
   const lo = Math.min(...points.map((p) => p.rate));
   const hi = Math.max(...points.map((p) => p.rate));
   const ticks: number[] = [];
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++)
     if (10 ** e >= lo / 1.0001 && 10 ** e <= hi * 1.0001) ticks.push(10 ** e);
+  return {
+    type: "log",
+    domain: lo === hi ? [lo / 2, hi * 2] : [lo, hi],
+    ticks: ticks.length >= 2 ? ticks : undefined,
+    tickFormat: (v: number) => rateText(v, 0),
+    label: "Learning rate (log scale)",
+    labelAnchor: "center",
+    labelArrow: "none",
+    labelOffset: 36,
+    inset: 6,
+  };
+}
+
+/** The curve, and each suggestion as a dashed rule down to the axis and a dot on the curve (its values as tooltip). */
+function finderMarks(points: Point[], marks: Mark[]): PlotTypes.Markish[] {
   const Plot = plotLib();
-  const legend: LegendItem[] = [
+  return [
+    Plot.frame({ stroke: BORDER, fill: "none" }),
+    Plot.lineY(points, { x: "rate", y: "loss", stroke: TRAIN, strokeWidth: 2 }),
+    Plot.ruleX(marks, {
+      x: "rate",
+      stroke: (m: Mark) => COLOURS[m.name],
+      strokeDasharray: "3,3",
+      strokeOpacity: 0.8,
+    }),
+    Plot.dot(marks, {
+      x: "rate",
+      y: "loss",
+      r: 5,
+      fill: (m: Mark) => COLOURS[m.name],
+      stroke: CARD,
+      strokeWidth: 1.5,
+      title: (m: Mark) =>
+        `${NAMES[m.name]}: suggested rate ${rateText(m.suggested, 2)} (loss ${m.loss.toFixed(4)} at ${rateText(m.rate, 2)})`,
+    }),
+  ];
+}
+
+/** The curve's entry, then one per suggestion with its rate. */
+function finderLegend(marks: Mark[]): LegendItem[] {
+  return [
     { label: "smoothed loss", color: TRAIN, kind: "line", key: "loss" },
     ...marks.map((m) => ({
       label: `${NAMES[m.name]} ${rateText(m.suggested)}`,
@@ -94,60 +148,10 @@ export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions 
       key: m.name,
     })),
   ];
-  const body = (top: number) => [
-    plotBody(
-      {
-        width,
-        height,
-        marginLeft: 72,
-        marginRight: 20,
-        marginTop: 12,
-        marginBottom: 44,
-        x: {
-          type: "log",
-          domain: lo === hi ? [lo / 2, hi * 2] : [lo, hi],
-          ticks: ticks.length >= 2 ? ticks : undefined,
-          tickFormat: (v: number) => rateText(v, 0),
-          label: "Learning rate (log scale)",
-          labelAnchor: "center",
-          labelArrow: "none",
-          labelOffset: 36,
-          inset: 6,
-        },
-        y: {
-          label: "Loss (smoothed)",
-          labelAnchor: "center",
-          labelArrow: "none",
-          labelOffset: 60,
-          grid: true,
-          nice: true,
-          inset: 6,
-        },
-        marks: [
-          Plot.frame({ stroke: BORDER, fill: "none" }),
-          Plot.lineY(points, { x: "rate", y: "loss", stroke: TRAIN, strokeWidth: 2 }),
-          Plot.ruleX(marks, {
-            x: "rate",
-            stroke: (m: Mark) => COLOURS[m.name],
-            strokeDasharray: "3,3",
-            strokeOpacity: 0.8,
-          }),
-          Plot.dot(marks, {
-            x: "rate",
-            y: "loss",
-            r: 5,
-            fill: (m: Mark) => COLOURS[m.name],
-            stroke: CARD,
-            strokeWidth: 1.5,
-            title: (m: Mark) =>
-              `${NAMES[m.name]}: suggested rate ${rateText(m.suggested, 2)} (loss ${m.loss.toFixed(4)} at ${rateText(m.rate, 2)})`,
-          }),
-        ],
-      },
-      PAD,
-      top,
-    ),
-  ];
+}
+
+/** How far the run went, why it stopped, what was left off, and the suggestions. */
+function finderCaption(found: LrFinderCurve, rates: number[], drawn: number, marks: Mark[]): string {
   const stopped =
     found.stopped === "diverged"
       ? ", stopped when the loss diverged"
@@ -155,16 +159,48 @@ export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions 
         ? ", interrupted"
         : "";
   const named = marks.map((m) => `${NAMES[m.name]} ${rateText(m.suggested)}`);
+  return (
+    `${rates.length} batches, rates ${rateText(rates[0])} to ${rateText(rates[rates.length - 1])}${stopped}` +
+    (drawn < rates.length ? ` (the last ${rates.length - drawn} not drawn)` : "") +
+    (named.length ? `. Suggested: ${named.join(", ")}.` : ". Too few points for a suggestion.")
+  );
+}
+
+/**
+ * The finder's curve: smoothed loss against the learning rate (log axis), the suggested rates marked
+ * as dots on the curve with a thin line down to the axis, and a caption that names them.
+ */
+export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions = {}): Figure {
+  const { rates, points, drawn } = finderPoints(found, options.skipEnd);
+  const marks = suggestionMarks(found, options.suggestions ?? ["valley", "steep"]);
+  const width = options.width ?? 560;
+  const height = options.height ?? 320;
+  const plot: PlotTypes.PlotOptions = {
+    width,
+    height,
+    marginLeft: 72,
+    marginRight: 20,
+    marginTop: 12,
+    marginBottom: 44,
+    x: rateAxis(points),
+    y: {
+      label: "Loss (smoothed)",
+      labelAnchor: "center",
+      labelArrow: "none",
+      labelOffset: 60,
+      grid: true,
+      nice: true,
+      inset: 6,
+    },
+    marks: finderMarks(points, marks),
+  };
   return card({
     name: "lr-finder",
     title: options.title ?? "Learning-rate finder",
-    legend,
-    body,
+    legend: finderLegend(marks),
+    body: (top) => [plotBody(plot, PAD, top)],
     bodyWidth: width,
     bodyHeight: height,
-    caption:
-      `${rates.length} batches, rates ${rateText(rates[0])} to ${rateText(rates[rates.length - 1])}${stopped}` +
-      (n < rates.length ? ` (the last ${rates.length - n} not drawn)` : "") +
-      (named.length ? `. Suggested: ${named.join(", ")}.` : ". Too few points for a suggestion."),
+    caption: finderCaption(found, rates, drawn, marks),
   });
 }
