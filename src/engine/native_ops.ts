@@ -27,14 +27,15 @@
 import type { Tensor } from "@tensorflow/tfjs";
 import { tf } from "./backend";
 
-/** The parts of tfjs-node's backend this module uses (`NodeJSKernelBackend`). */
-interface NativeBackend {
+/** The parts of tfjs-node's backend this module (and ./native_image.ts) uses (`NodeJSKernelBackend`). */
+export interface NativeBackend {
   binding: {
     TF_ATTR_FLOAT: number;
     TF_ATTR_STRING: number;
     TF_ATTR_BOOL: number;
     TF_ATTR_TYPE: number;
     TF_FLOAT: number;
+    TF_INT32: number;
   };
   executeMultipleOutputs(name: string, attrs: unknown[], inputs: Tensor[], numOutputs: number): Tensor[];
   executeSingleOutput(name: string, attrs: unknown[], inputs: Tensor[]): Tensor;
@@ -58,7 +59,8 @@ export function fusedKernelsActive(): boolean {
   return enabled && nativeBackend() !== null;
 }
 
-function nativeBackend(): NativeBackend | null {
+/** tfjs-node's backend when TensorFlow.js runs on native TensorFlow, else null. */
+export function nativeBackend(): NativeBackend | null {
   if (tf.getBackend() !== "tensorflow") return null;
   const backend = tf.backend() as unknown as Partial<NativeBackend>;
   return typeof backend.executeMultipleOutputs === "function" && backend.binding ? (backend as NativeBackend) : null;
