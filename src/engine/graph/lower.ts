@@ -10,6 +10,8 @@
  *   Activation, and the activations of Conv/Dense         → Relu, Softmax (linear: nothing)
  *   MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D → MaxPool, AvgPool, Mean
  *   Concatenate, Add, Flatten, Dense, Dropout             → ConcatV2, AddV2, Reshape, MatMul, random mask
+ *   RandomRotation, RandomTranslation, RandomZoom,        → ./augment.ts (ImageProjectiveTransformV3,
+ *   RandomContrast                                          …; the identity in inference)
  *
  * Mode "train" follows `fit`: batch normalisation of a trainable layer normalises with the batch
  * statistics and reports them (`onBatchStatistics`) for the moving averages; a frozen one runs in
@@ -21,6 +23,8 @@
  */
 import type * as TF from "@tensorflow/tfjs";
 import { BatchNormalization } from "../../keras/layers";
+import type { AugmentationLayer } from "../../keras/preprocessing/layers";
+import { lowerAugmentation } from "./augment";
 import type { Graph, SymTensor } from "./graph";
 import * as ops from "./ops";
 
@@ -235,6 +239,13 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
       const u = ops.statelessRandomUniform(g, ops.shape(g, x), stream, x.shape);
       const keep = ops.cast(g, ops.greaterEqual(g, u, g.constant(rate)), "float32");
       return [ops.mul(g, x, ops.mul(g, keep, g.constant(1 / (1 - rate))))];
+    }
+    case "RandomRotation":
+    case "RandomTranslation":
+    case "RandomZoom":
+    case "RandomContrast": {
+      single(cls);
+      return [lowerAugmentation(ctx, layer as AugmentationLayer, x, callArgs, (message) => new GraphCompileError(message))];
     }
     default:
       throw new GraphCompileError(`Layer ${layer.name} (${cls}) is not supported by the graph engine; train with engine: "eager".`);
