@@ -51,7 +51,22 @@ export {
   layerTable,
   type LayerRow,
 } from "./keras/applications/index";
-export { BatchNormalization, UpSampling3D } from "./keras/layers";
+export { BatchNormalization, UpSampling3D, setInferenceCall, isInferenceCall } from "./keras/layers";
+export {
+  RandomRotation,
+  RandomTranslation,
+  RandomZoom,
+  RandomContrast,
+  AugmentationLayer,
+  type RandomRotationArgs,
+  type RandomTranslationArgs,
+  type RandomZoomArgs,
+  type RandomContrastArgs,
+} from "./keras/preprocessing/layers";
+export { rotate, translate, zoom, affineTransform, rotationMatrices, translationMatrices, zoomMatrices, type TransformOptions } from "./keras/preprocessing/affine";
+export { adjustContrast } from "./keras/preprocessing/contrast";
+export { SeedGenerator } from "./keras/preprocessing/random";
+export { augmentationLayers, DIGIT_AUGMENTATION, type AugmentOptions, type Augment } from "./model_augment";
 export { useFusedKernels, fusedKernelsActive } from "./engine/native_ops";
 export { imagenetWeights, IMAGENET_WEIGHTS, type KerasApplicationName } from "./keras/applications/imagenet_weights";
 export { kerasCacheDir } from "./keras/cache";
@@ -65,6 +80,7 @@ export {
   TransferModel,
   type TransferFitOptions,
   type FreezeOptions,
+  type BatchNormMode,
   type InferenceOptions,
   type FreezeReport,
   type ParamCounts,
@@ -104,6 +120,7 @@ export {
   type MnistStyleOptions,
 } from "./images/mnist_style";
 export { pickExamples, labelledDigits, topK, type ExamplePick, type LabelledDigit, type ClassProbability } from "./notebook/examples";
+export { topLosses, mostConfused, exampleLosses, type TopLoss, type Confusion } from "./notebook/error_analysis";
 export {
   historyPlot,
   digitImage,
@@ -114,6 +131,7 @@ export {
   comparisonPlot,
   comparisonTable,
   topKPlot,
+  topLossesPlot,
   type Figure,
   type TopKEntry,
   type TopKPlotOptions,

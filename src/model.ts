@@ -2,6 +2,7 @@
  * The tutorial's model, and what a user does with it: build, inspect, freeze.
  *
  *   input 28×28×1 → Reshape (28,28,1,1) → UpSampling3D(3,3,3) → Reshape (84,84,3)
+ *   → [RandomRotation, RandomTranslation, RandomZoom, RandomContrast: data augmentation, when asked for]
  *   → [Rescaling to [-1, 1], only with Keras's preprocessing]
  *   → base network (InceptionV3 or Xception, ImageNet weights, no top)
  *   → GlobalAveragePooling2D → Dense(1024, relu) → Dropout(0.5) → Dense(10, softmax)
@@ -9,7 +10,8 @@
  * compiled with Adam, categorical cross-entropy and accuracy. `freeze` makes
  * the first N layers of the base untrainable and every other layer trainable,
  * then recompiles, so freezing again at another depth gives the same model as
- * a fresh one frozen there. `save` writes the whole model (architecture, weights,
+ * a fresh one frozen there; it also says how the base's batch normalisation runs while training
+ * (the tutorial's batch statistics, or Keras's guide's inference mode). `save` writes the whole model (architecture, weights,
  * freeze state, Adam's settings and state) as Keras 3's `.keras` archive;
  * ./model_archive.ts reads one back; ./model_build.ts builds the model (`buildTransferModel`).
  */
@@ -17,11 +19,12 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./engine/backend";
 import { layerTable, type LayerRow, type ParamCounts } from "./keras/applications/index";
 import type { BaseName, Preprocessing } from "./model_build";
-import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
+import { compileSuffixLike, computeFeatures, randomLayersInFront, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
+import { setInferenceCall } from "./keras/layers";
 import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
 import type { KerasAdam } from "./engine/adam";
 import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
-import { stepProgress, type StepProgress } from "./notebook/progress";
+import { progressNote, stepProgress, type StepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
 import { secondsSince, thousands } from "./util/format";
 import { closestNames } from "./util/names";
@@ -78,10 +81,33 @@ export interface TransferFitOptions extends FitOptions {
   checkpoint?: string | ModelCheckpointOptions;
 }
 
+/**
+ * How the base's batch normalisation runs while the model trains:
+ *  - "training" (the tutorial's): a trainable batch normalisation normalises with the batch's
+ *    statistics and updates its moving ones; a frozen one runs in inference mode;
+ *  - "inference" (Keras's transfer-learning guide, `base_model(x, training=False)`): every batch
+ *    normalisation of the base normalises with its moving statistics, which are not updated, whether
+ *    it trains or not; gamma and beta of the unfrozen ones still train.
+ */
+export type BatchNormMode = "training" | "inference";
+
+/** Checks a batch-normalisation mode given to `what`. */
+export function checkBatchNormMode(mode: unknown, what: string): BatchNormMode {
+  if (mode !== "training" && mode !== "inference") {
+    throw new Error(
+      `${what}: batchNorm must be "training" (the tutorial's: trainable batch normalisation uses the batch's statistics) or "inference" ` +
+        `(Keras's guide, base_model(x, training=False): the moving statistics, kept as they are), got ${JSON.stringify(mode)}.`,
+    );
+  }
+  return mode;
+}
+
 /** Options of `TransferModel.freeze`. */
 export interface FreezeOptions {
   /** Learning rate of the fresh Adam optimizer (default: the model's, 0.001 unless built with another). */
   learningRate?: number;
+  /** How the base's batch normalisation runs while training (default: as the model was built, "training" unless built otherwise). */
+  batchNorm?: BatchNormMode;
 }
 
 /** Options of `TransferModel.evaluate` and `predict`. */
@@ -113,6 +139,8 @@ export interface RunRecord {
   engine: EngineName;
   /** Adam's learning rate during the run. */
   learningRate: number;
+  /** How the base's batch normalisation ran. */
+  batchNorm: BatchNormMode;
   /** The run whose trained weights this one started from (absent: the weights the model was built with). */
   startedFrom?: number;
   /** With `bestWeights`: the epoch (1-based) whose weights the model kept. */
@@ -122,8 +150,10 @@ export interface RunRecord {
   testLoss?: number;
 }
 
-/** What `freeze` did: the freeze point (depth, last frozen and first trainable base layer) and the parameter counts after it. */
-export interface FreezeReport extends ParamCounts, FreezeInfo {}
+/** What `freeze` did: the freeze point (depth, last frozen and first trainable base layer), the batch-normalisation mode and the parameter counts after it. */
+export interface FreezeReport extends ParamCounts, FreezeInfo {
+  batchNorm: BatchNormMode;
+}
 
 /** The models alive, by key (see `buildTransferModel`'s `key`); a model leaves when disposed. */
 export const liveModels = new Map<string, TransferModel>();
@@ -143,6 +173,9 @@ export class TransferModel {
   /** The history of the latest `fit` (kept even when training was interrupted). */
   lastHistory?: History;
   private adam: AdamSettings;
+  /** The batch-normalisation mode the model was built with (what `freeze` goes back to), and the current one. */
+  private readonly batchNormDefault: BatchNormMode;
+  private batchNormNow: BatchNormMode = "training";
   private depth = 0;
   private disposed = false;
   private initialWeights?: Array<{ variable: TF.LayerVariable; value: TF.Tensor }>;
@@ -168,6 +201,7 @@ export class TransferModel {
     preprocessing: Preprocessing;
     weights: string;
     adam: AdamSettings;
+    batchNorm?: BatchNormMode;
     input: TF.SymbolicTensor;
     frontOutput: TF.SymbolicTensor;
     head: TF.layers.Layer[];
@@ -179,11 +213,17 @@ export class TransferModel {
     this.preprocessing = args.preprocessing;
     this.weights = args.weights;
     this.adam = args.adam;
+    this.batchNormDefault = args.batchNorm ?? "training";
   }
 
   /** Number of base layers currently frozen. */
   get freezeDepth(): number {
     return this.depth;
+  }
+
+  /** How the base's batch normalisation runs while training (see `BatchNormMode`; set by `freeze`). */
+  get batchNorm(): BatchNormMode {
+    return this.batchNormNow;
   }
 
   /** The Adam settings every (re)compilation uses (`freeze` may give another learning rate). */
@@ -212,10 +252,12 @@ export class TransferModel {
    * of the same settings (or `options.learningRate`: a second fine-tuning stage's smaller rate), as
    * Keras needs `compile()` after changing `trainable`. `upTo` is a layer count (the tutorial's 64 /
    * 36) or a layer name, frozen up to and including it (`"mixed1"` is the same as 64 for InceptionV3).
+   * `options.batchNorm` says how the base's batch normalisation runs while training (default: as built).
    */
   freeze(upTo: number | string, options: FreezeOptions = {}): FreezeReport {
     this.assertUsable();
     if (options.learningRate !== undefined) checkLearningRate(options.learningRate, "freeze");
+    const batchNorm = checkBatchNormMode(options.batchNorm ?? this.batchNormDefault, "freeze");
     const layers = this.base.layers;
     const depth = resolveDepth(layers, upTo, this.baseName);
     layers.forEach((layer, i) => {
@@ -223,7 +265,10 @@ export class TransferModel {
     });
     this.base.trainable = true;
     for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
-    if (depth !== this.depth) this.graphs.release((key) => key !== "inference");
+    // Keras's base_model(x, training=False): kept on the base's batch normalisation layers.
+    setInferenceCall(this.base, batchNorm === "inference");
+    if (depth !== this.depth || batchNorm !== this.batchNormNow) this.graphs.release((key) => key !== "inference");
+    this.batchNormNow = batchNorm;
     this.depth = depth;
     this.split?.release();
     this.split = undefined;
@@ -232,6 +277,7 @@ export class TransferModel {
       depth,
       lastFrozen: depth > 0 ? layers[depth - 1].name : undefined,
       firstTrainable: depth < layers.length ? layers[depth].name : undefined,
+      batchNorm,
       ...this.countParams(),
     };
   }
@@ -356,6 +402,7 @@ export class TransferModel {
       prefixCached: false,
       engine,
       learningRate: this.learningRate,
+      batchNorm: this.batchNormNow,
       startedFrom: this.trainedBy,
     };
     // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
@@ -364,6 +411,13 @@ export class TransferModel {
     try {
       const budget = options.cacheBudgetBytes ?? (Number(process.env.KT_PREFIX_CACHE_MB) * 2 ** 20 || 2 * 2 ** 30);
       const mode = options.cachePrefix ?? "auto";
+      const augmentation = mode === false || this.depth === 0 ? [] : randomLayersInFront(this.graph);
+      if (augmentation.length > 0 && options.progress !== false) {
+        progressNote(
+          `Data augmentation (${augmentation.map((l) => l.name).join(", ")}) comes before the frozen layers, so their output changes at every step ` +
+            `and cannot be computed once: the whole model runs at every step (as Keras's transfer-learning guide says).`,
+        );
+      }
       const split = mode === false ? undefined : this.prefixSplit();
       const useCache = split !== undefined && (mode === true || split.bytesPerExample * train.count <= budget);
       let history: History;

@@ -14,8 +14,8 @@
  *   RandomContrast                                          …; the identity in inference)
  *
  * Mode "train" follows `fit`: batch normalisation of a trainable layer normalises with the batch
- * statistics and reports them (`onBatchStatistics`) for the moving averages; a frozen one runs in
- * inference mode (Keras 3's semantics, as src/keras/layers.ts); dropout draws its mask from
+ * statistics and reports them (`onBatchStatistics`) for the moving averages; a frozen one, or one
+ * kept in inference mode, runs in inference mode (Keras 3's semantics, as src/keras/layers.ts); dropout draws its mask from
  * StatelessRandomUniform with the step's seed. Mode "inference" follows `predict`.
  *
  * Every weight is an input of the graph (`weight(variable)` gives its placeholder): the graph holds
@@ -266,7 +266,7 @@ function batchNorm(ctx: LoweringContext, layer: BatchNormalization, x: SymTensor
   const v = layer.variables();
   const scale = v.gamma ? ctx.weight(v.gamma) : g.constant(new Float32Array(c).fill(1), [c]);
   const offset = v.beta ? ctx.weight(v.beta) : g.constant(new Float32Array(c), [c]);
-  const training = ctx.mode === "train" && !layer.isFrozen();
+  const training = layer.usesBatchStatistics(ctx.mode === "train");
   if (!training) {
     return ops.fusedBatchNorm(g, x, scale, offset, ctx.weight(v.movingMean), ctx.weight(v.movingVariance), { epsilon: layer.epsilon, training: false }).y;
   }
