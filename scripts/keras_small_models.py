@@ -36,7 +36,8 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
                       test/keras_archive.test.ts. SPEC: {"input": [...],
                       "inputShape": [n, 28, 28, 1], "labels": [...], "items":
                       [{"base", "freeze", "preprocessing", "out", "calibrate",
-                      "trainSteps", "clearSession"}]}. Each item builds
+                      "trainSteps", "clearSession", "augment", "baseTraining"}]}.
+                      Each item builds
                       tutorial_model (in a fresh Keras session when
                       clearSession, else continuing Keras's automatic layer
                       names; shiftNames builds one more first, as a session
@@ -139,11 +140,14 @@ MODELS = {
 FIXTURE_MODELS = ["small_a", "small_b", "nested", "nested_frozen"]
 
 
-def tutorial_model(base_name, freeze, preprocessing="tutorial", calibrate_on=None):
+def tutorial_model(base_name, freeze, preprocessing="tutorial", calibrate_on=None, augment=(), base_training=None):
     """The tutorial's model as src/model.ts builds it: digits upsampled to 84x84x3, the base, a new head.
 
     preprocessing "keras" adds Rescaling(2, -1) before the base (src/model.ts's option of that name);
-    calibrate_on: digits whose statistics every batch normalisation takes before freezing (below).
+    calibrate_on: digits whose statistics every batch normalisation takes before freezing (below);
+    augment: [[class name, kwargs], ...], Keras's augmentation layers after the upsampling (the
+    option of src/model.ts of that name); base_training False calls the base as
+    `base(x, training=False)` (src/model.ts's batchNorm "inference").
     """
     build = {"inception_v3": keras.applications.InceptionV3, "xception": keras.applications.Xception}[base_name]
     base = build(include_top=False, weights=None, input_shape=(84, 84, 3))
@@ -151,9 +155,11 @@ def tutorial_model(base_name, freeze, preprocessing="tutorial", calibrate_on=Non
     x = layers.Reshape((28, 28, 1, 1), name="to_volume")(inp)
     x = layers.UpSampling3D((3, 3, 3), name="up_sampling3d")(x)
     x = layers.Reshape((84, 84, 3), name="to_image")(x)
+    for class_name, kwargs in augment:
+        x = getattr(layers, class_name)(**kwargs)(x)
     if preprocessing == "keras":
         x = layers.Rescaling(2.0, -1.0, name="rescaling")(x)
-    x = base(x)
+    x = base(x) if base_training is None else base(x, training=base_training)
     x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
     x = layers.Dense(1024, activation="relu", name="dense")(x)
     x = layers.Dropout(0.5, name="dropout")(x)
@@ -330,7 +336,8 @@ def write_archives(spec_path):
         if item.get("shiftNames"):
             tutorial_model(item["base"], 0)  # taken names: this model's automatic names go on from there
         model = tutorial_model(item["base"], item["freeze"], item.get("preprocessing", "tutorial"),
-                               calibrate_on=x if item.get("calibrate") else None)
+                               calibrate_on=x if item.get("calibrate") else None,
+                               augment=item.get("augment", ()), base_training=item.get("baseTraining"))
         model.compile(optimizer=keras.optimizers.Adam(item.get("learningRate", 0.001)),
                       loss="categorical_crossentropy", metrics=["accuracy"])
         steps = item.get("trainSteps", 0)
