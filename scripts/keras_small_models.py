@@ -58,6 +58,17 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
                       |first moment| and |second moment|, the base's trainable
                       flags, the trainable parameter count and the warnings
                       Keras gave.
+  train-inference SPEC.json
+                      SPEC: {"archive": path, "batches": [{"x": npy, "y": npy}],
+                      "learningRate", "epsilon", "out": path}. Loads the
+                      archive (the tutorial's model, as src/model.ts saved
+                      it), trains it one train_on_batch per batch with Adam
+                      (the given rate and epsilon) with the base called as
+                      Keras's transfer-learning guide calls it,
+                      base(x, training=False): in a subclassed model, where
+                      that flag holds (in a functional model Keras 3.15's
+                      fit overrides it with training=True: functional.py,
+                      operation_fn), then saves the model to out.
   describe-archive FILE...
                       Archives as Python's zipfile and h5py see them: members,
                       config.json, metadata.json and every group and dataset
@@ -365,6 +376,38 @@ def load_archive(spec_path):
     json.dump({"archives": reports}, sys.stdout)
 
 
+def train_inference(spec_path):
+    with open(spec_path) as f:
+        spec = json.load(f)
+    model = keras.saving.load_model(spec["archive"], compile=False)
+    base = [l for l in model.layers if isinstance(l, keras.Model)][0]
+    at = model.layers.index(base)
+    front, head = model.layers[1:at], model.layers[at + 1:]
+
+    class Guide(keras.Model):
+        """The tutorial's model with the base called as the guide calls it."""
+
+        def __init__(self):
+            super().__init__()
+            self.front, self.base, self.head = front, base, head
+
+        def call(self, x, training=None):
+            for layer in self.front:
+                x = layer(x)
+            x = self.base(x, training=False)
+            for layer in self.head:
+                x = layer(x)
+            return x
+
+    guide = Guide()
+    guide.compile(optimizer=keras.optimizers.Adam(spec["learningRate"], epsilon=spec["epsilon"]), loss="categorical_crossentropy")
+    losses = []
+    for batch in spec["batches"]:
+        losses.append(float(guide.train_on_batch(np.load(batch["x"]), np.load(batch["y"]))))
+    model.save(spec["out"])
+    json.dump({"losses": losses}, sys.stdout)
+
+
 def describe_archives(paths):
     json.dump({"archives": [describe_archive(p) for p in paths]}, sys.stdout)
 
@@ -403,6 +446,8 @@ if __name__ == "__main__":
         write_archives(sys.argv[2])
     elif len(sys.argv) == 3 and sys.argv[1] == "load-archive":
         load_archive(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "train-inference":
+        train_inference(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "describe-archive":
         describe_archives(sys.argv[2:])
     else:
