@@ -7,7 +7,8 @@
  *    train-inference), on both engines: gamma and beta of the unfrozen layers train, the moving
  *    statistics stay bit for bit, and the tutorial's mode ("training") ends far from there;
  *  - the default stays the tutorial's; `freeze` without the option goes back to the mode the model
- *    was built with; the summary says which mode runs.
+ *    was built with; the summary says which mode runs;
+ *  - the frozen-prefix cache (frozen layers only) changes no result in this mode either.
  *
  * Keras's reference: in Keras 3.15 a nested model called with training=False inside a functional
  * model does not stay in inference mode under `fit` (functional.py's operation_fn sets the outer
@@ -182,5 +183,34 @@ test("the default stays the tutorial's; freeze without the option goes back to t
     assert.equal(built.freeze(36).batchNorm, "inference", "built in inference mode: freeze keeps it");
   } finally {
     built.dispose();
+  }
+});
+
+test("with the base's batch normalisation in inference mode the frozen-prefix cache changes no result (it caches the frozen layers only)", async () => {
+  const mnist = await loadMnist({ trainLimit: 96 });
+  // No dropout and no shuffling, so both runs see the same batches and the same computation.
+  const tm = await buildTransferModel({ base: "xception", weights: null, key: "bn-inference-cache", dropout: 0, freeze: 60, batchNorm: "inference" });
+  try {
+    const start = weights(tm);
+    const runs: Array<Map<string, Float32Array>> = [];
+    for (const cachePrefix of [false, true]) {
+      setWeights(tm, start);
+      tm.freeze(60);
+      await tm.fit(mnist.train, { epochs: 1, batchSize: 32, shuffle: false, progress: false, cachePrefix });
+      assert.equal(tm.runs[tm.runs.length - 1].prefixCached, cachePrefix);
+      runs.push(weights(tm));
+    }
+    const [plain, cached] = runs;
+    let largest = 0;
+    for (const [name, v] of plain) {
+      const w = cached.get(name)!;
+      for (let i = 0; i < v.length; i++) largest = Math.max(largest, Math.abs(v[i] - w[i]));
+      if (isStatistic(name)) assert.deepEqual(v, start.get(name), `${name} moved`);
+    }
+    // The tolerance of test/model.test.ts's test of the cache in the tutorial's mode.
+    assert.ok(largest <= 1e-4, `weights differ by up to ${largest} with and without the cache`);
+    assert.ok(distance(plain, start) > 0, "training moved the weights");
+  } finally {
+    tm.dispose();
   }
 });
