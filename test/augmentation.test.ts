@@ -5,7 +5,9 @@
  *    call (Python Keras run live, scripts/keras_augmentation.py): the same draws (Keras's
  *    SeedGenerator, TensorFlow's StatelessRandomUniform) and the same transform;
  *  - the transforms as plain functions of the drawn parameters equal Keras's own transform of the
- *    same parameters and a numpy computation by hand from Keras's and TensorFlow's source;
+ *    same parameters and a numpy computation by hand from Keras's and TensorFlow's source, also on
+ *    TF.js's pure-JavaScript backend (in a child process), where `tf.image.transform` stands in for
+ *    TensorFlow's kernel;
  *  - the graph engine draws and transforms as the eager layer does;
  *  - the parameters stay in their ranges over many draws, and reach both ends;
  *  - in inference (predict, evaluate, the graph's inference signature) each layer is the identity;
@@ -179,15 +181,12 @@ test("the transforms as plain functions of the drawn parameters equal Keras's tr
       return { spec: { class: c.cls, kwargs: c.keras, parameters }, values };
     });
     const out = keras("transforms", { input: path.join(dir, `${name}.npy`), cases: cases.map((c) => c.spec) });
-    cases.forEach(({ values }, i) => {
+    /** `values` against the numpy computation of case i (see the module comment for the tolerances). */
+    const byHand = (values: ArrayLike<number>, i: number, what: string) => {
       const c = CASES[i];
-      const d = maxAbsDiff(values, read(path.join(out, `${i}-keras.npy`)).data);
-      assert.ok(d <= SAME_KERNELS, `${name}, ${label(c)}: differs from Keras's transform of the same parameters by ${d}`);
-      largest.keras = Math.max(largest.keras, d);
       const hand = read(path.join(out, `${i}-numpy.npy`)).data;
-      const tiesFile = path.join(out, `${i}-ties.npy`);
       if (c.ours.interpolation === "nearest") {
-        const ties = read(tiesFile).data;
+        const ties = read(path.join(out, `${i}-ties.npy`)).data;
         const channels = shape[3];
         let tied = 0;
         for (let k = 0; k < values.length; k++) {
@@ -195,15 +194,43 @@ test("the transforms as plain functions of the drawn parameters equal Keras's tr
             tied++;
             continue;
           }
-          assert.ok(Math.abs(values[k] - hand[k]) <= 1e-6, `${name}, ${label(c)}: value ${k} is ${values[k]}, by hand ${hand[k]}`);
+          assert.ok(Math.abs(values[k] - hand[k]) <= 1e-6, `${what}, ${label(c)}: value ${k} is ${values[k]}, by hand ${hand[k]}`);
         }
-        assert.ok(tied < values.length / 100, `${name}, ${label(c)}: ${tied} values at rounding ties`);
+        assert.ok(tied < values.length / 100, `${what}, ${label(c)}: ${tied} values at rounding ties`);
       } else {
         const dh = maxAbsDiff(values, hand);
-        assert.ok(dh <= BY_HAND, `${name}, ${label(c)}: differs from the numpy computation by ${dh}`);
+        assert.ok(dh <= BY_HAND, `${what}, ${label(c)}: differs from the numpy computation by ${dh}`);
         largest.numpy = Math.max(largest.numpy, dh);
       }
+    };
+    cases.forEach(({ values }, i) => {
+      const c = CASES[i];
+      const d = maxAbsDiff(values, read(path.join(out, `${i}-keras.npy`)).data);
+      assert.ok(d <= SAME_KERNELS, `${name}, ${label(c)}: differs from Keras's transform of the same parameters by ${d}`);
+      largest.keras = Math.max(largest.keras, d);
+      byHand(values, i, name);
     });
+    if (name === "small") {
+      // The same parameters on TF.js's pure-JavaScript backend.
+      const specFile = path.join(dir, "js.json");
+      fs.writeFileSync(
+        specFile,
+        JSON.stringify({
+          input: path.join(dir, `${name}.npy`),
+          cases: CASES.map((c, i) => {
+            const layer = make(c);
+            const options = (layer as RandomRotation).transformOptions;
+            return { class: c.cls, options, valueRange: (layer as RandomContrast).valueRange, parameters: cases[i].spec.parameters };
+          }),
+        }),
+      );
+      const env: NodeJS.ProcessEnv = { ...process.env, KT_BACKEND: "js" };
+      delete env.NODE_TEST_CONTEXT;
+      const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "test", "fixtures", "augment_js.ts"), specFile, out], { cwd: ROOT, env, encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /"backend":"cpu"/);
+      CASES.forEach((_, i) => byHand(read(path.join(out, `${i}-js.npy`)).data, i, "pure-JavaScript backend"));
+    }
     x.dispose();
   }
   t.diagnostic(`largest differences: from Keras's transform ${largest.keras}, from the numpy computation (bilinear) ${largest.numpy.toExponential(2)}`);

@@ -17,7 +17,9 @@
  *
  * The matrices are computed with the same float32 operations in the same order as Keras, so that on
  * native TensorFlow (TensorFlow's own kernels: Cos, Sin, ImageProjectiveTransformV3) they come out
- * the same. Elsewhere the transform is `tf.image.transform`, TF.js's port of the same kernel.
+ * the same. Elsewhere the transform is `tf.image.transform`, TF.js's port of the same kernel, one
+ * image at a time: TF.js 4.22's CPU kernel returns after the first image of a batch and leaves the
+ * others filled with the fill value.
  * Images are [n, h, w, c] float32, channels last.
  */
 import type { Tensor, Tensor2D, Tensor4D } from "@tensorflow/tfjs";
@@ -99,7 +101,18 @@ export function affineTransform(images: Tensor, transforms: Tensor, options: Tra
     fillValue: options.fillValue,
   });
   if (native !== null) return native as Tensor4D;
-  return tf.image.transform(images as Tensor4D, transforms as Tensor2D, options.interpolation, options.fillMode, options.fillValue);
+  return tf.tidy(() => {
+    const n = images.shape[0];
+    const one = (b: number) =>
+      tf.image.transform(
+        tf.slice(images, [b, 0, 0, 0], [1, -1, -1, -1]) as Tensor4D,
+        tf.slice(transforms, [b, 0], [1, 8]) as Tensor2D,
+        options.interpolation,
+        options.fillMode,
+        options.fillValue,
+      );
+    return (n === 1 ? one(0) : tf.concat(Array.from({ length: n }, (_, b) => one(b)), 0)) as Tensor4D;
+  });
 }
 
 /** Images rotated by `angles` degrees each (counter-clockwise), about their centres. */
