@@ -144,7 +144,8 @@ def by_hand(cls, kwargs, x, p):
         m = translation_matrices(p["dx"], p["dy"])
     else:
         m = zoom_matrices(p["zx"], p["zy"], h, w)
-    return resample(x, m, kwargs.get("interpolation", "bilinear"), kwargs.get("fill_mode", "reflect"), kwargs.get("fill_value", 0.0))
+    interpolation = kwargs.get("interpolation", "bilinear")
+    return resample(x, m, interpolation, kwargs.get("fill_mode", "reflect"), kwargs.get("fill_value", 0.0))
 
 
 def keras_transform(layer, cls, x, p):
@@ -154,13 +155,16 @@ def keras_transform(layer, cls, x, p):
     if cls == "RandomRotation":
         angle = f32(p["angles"])
         zeros, ones = keras.ops.zeros([n]), keras.ops.ones([n])
-        matrix = layer._compute_affine_matrix(center_x=0.5, center_y=0.5, angle=angle, translate_x=zeros, translate_y=zeros,
-                                              scale=ones, shear_x=zeros, shear_y=zeros, height=h, width=w)
+        matrix = layer._compute_affine_matrix(center_x=0.5, center_y=0.5, angle=angle, translate_x=zeros,
+                                              translate_y=zeros, scale=ones, shear_x=zeros, shear_y=zeros,
+                                              height=h, width=w)
         t = {"angle": angle, "rotation_matrix": matrix, "image_height": h, "image_width": w, "batch_size": n}
     elif cls == "RandomTranslation":
-        t = {"translations": f32(np.concatenate([p["dx"].reshape(-1, 1), p["dy"].reshape(-1, 1)], axis=1)), "input_shape": x.shape}
+        shifts = np.concatenate([p["dx"].reshape(-1, 1), p["dy"].reshape(-1, 1)], axis=1)
+        t = {"translations": f32(shifts), "input_shape": x.shape}
     elif cls == "RandomZoom":
-        t = {"width_zoom": f32(p["zx"].reshape(-1, 1)), "height_zoom": f32(p["zy"].reshape(-1, 1)), "input_shape": x.shape}
+        t = {"width_zoom": f32(p["zx"].reshape(-1, 1)), "height_zoom": f32(p["zy"].reshape(-1, 1)),
+             "input_shape": x.shape}
     else:
         t = {"contrast_factor": f32(p["factors"].reshape(-1, 1, 1, 1))}
     return keras.ops.convert_to_numpy(layer.transform_images(keras.ops.convert_to_tensor(x), t, training=True))

@@ -400,7 +400,8 @@ def train_inference(spec_path):
             return x
 
     guide = Guide()
-    guide.compile(optimizer=keras.optimizers.Adam(spec["learningRate"], epsilon=spec["epsilon"]), loss="categorical_crossentropy")
+    adam = keras.optimizers.Adam(spec["learningRate"], epsilon=spec["epsilon"])
+    guide.compile(optimizer=adam, loss="categorical_crossentropy")
     losses = []
     for batch in spec["batches"]:
         losses.append(float(guide.train_on_batch(np.load(batch["x"]), np.load(batch["y"]))))

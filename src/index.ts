@@ -63,7 +63,16 @@ export {
   type RandomZoomArgs,
   type RandomContrastArgs,
 } from "./keras/preprocessing/layers";
-export { rotate, translate, zoom, affineTransform, rotationMatrices, translationMatrices, zoomMatrices, type TransformOptions } from "./keras/preprocessing/affine";
+export {
+  rotate,
+  translate,
+  zoom,
+  affineTransform,
+  rotationMatrices,
+  translationMatrices,
+  zoomMatrices,
+  type TransformOptions,
+} from "./keras/preprocessing/affine";
 export { adjustContrast } from "./keras/preprocessing/contrast";
 export { SeedGenerator } from "./keras/preprocessing/random";
 export { augmentationLayers, DIGIT_AUGMENTATION, type AugmentOptions, type Augment } from "./model_augment";

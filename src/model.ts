@@ -2,7 +2,7 @@
  * The tutorial's model, and what a user does with it: build, inspect, freeze.
  *
  *   input 28×28×1 → Reshape (28,28,1,1) → UpSampling3D(3,3,3) → Reshape (84,84,3)
- *   → [RandomRotation, RandomTranslation, RandomZoom, RandomContrast: data augmentation, when asked for]
+ *   → [RandomRotation, RandomTranslation, RandomZoom, RandomContrast: augmentation, when asked for]
  *   → [Rescaling to [-1, 1], only with Keras's preprocessing]
  *   → base network (InceptionV3 or Xception, ImageNet weights, no top)
  *   → GlobalAveragePooling2D → Dense(1024, relu) → Dropout(0.5) → Dense(10, softmax)
@@ -10,8 +10,8 @@
  * compiled with Adam, categorical cross-entropy and accuracy. `freeze` makes
  * the first N layers of the base untrainable and every other layer trainable,
  * then recompiles, so freezing again at another depth gives the same model as
- * a fresh one frozen there; it also says how the base's batch normalisation runs while training
- * (the tutorial's batch statistics, or Keras's guide's inference mode). `save` writes the whole model (architecture, weights,
+ * a fresh one frozen there; it also says how the base's batch normalisation runs while
+ * training (./model_batch_norm.ts). `save` writes the whole model (architecture, weights,
  * freeze state, Adam's settings and state) as Keras 3's `.keras` archive;
  * ./model_archive.ts reads one back; ./model_build.ts builds the model (`buildTransferModel`).
  */
@@ -19,8 +19,10 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./engine/backend";
 import { layerTable, type LayerRow, type ParamCounts } from "./keras/applications/index";
 import type { BaseName, Preprocessing } from "./model_build";
-import { compileSuffixLike, computeFeatures, randomLayersInFront, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
+import { compileSuffixLike, computeFeatures, randomLayersInFront, splitAtDepth } from "./engine/frozen_prefix";
+import type { PrefixSplit } from "./engine/frozen_prefix";
 import { setInferenceCall } from "./keras/layers";
+import { checkBatchNormMode, type BatchNormMode } from "./model_batch_norm";
 import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
 import type { KerasAdam } from "./engine/adam";
 import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
@@ -53,6 +55,7 @@ import {
 
 export type { ParamCounts };
 export type { BaseName, Preprocessing, TransferModelOptions } from "./model_build";
+export type { BatchNormMode } from "./model_batch_norm";
 
 /** Options of `TransferModel.fit`: the tutorial's `fit` arguments, and the frozen-prefix cache. */
 export interface TransferFitOptions extends FitOptions {
@@ -81,32 +84,11 @@ export interface TransferFitOptions extends FitOptions {
   checkpoint?: string | ModelCheckpointOptions;
 }
 
-/**
- * How the base's batch normalisation runs while the model trains:
- *  - "training" (the tutorial's): a trainable batch normalisation normalises with the batch's
- *    statistics and updates its moving ones; a frozen one runs in inference mode;
- *  - "inference" (Keras's transfer-learning guide, `base_model(x, training=False)`): every batch
- *    normalisation of the base normalises with its moving statistics, which are not updated, whether
- *    it trains or not; gamma and beta of the unfrozen ones still train.
- */
-export type BatchNormMode = "training" | "inference";
-
-/** Checks a batch-normalisation mode given to `what`. */
-export function checkBatchNormMode(mode: unknown, what: string): BatchNormMode {
-  if (mode !== "training" && mode !== "inference") {
-    throw new Error(
-      `${what}: batchNorm must be "training" (the tutorial's: trainable batch normalisation uses the batch's statistics) or "inference" ` +
-        `(Keras's guide, base_model(x, training=False): the moving statistics, kept as they are), got ${JSON.stringify(mode)}.`,
-    );
-  }
-  return mode;
-}
-
 /** Options of `TransferModel.freeze`. */
 export interface FreezeOptions {
   /** Learning rate of the fresh Adam optimizer (default: the model's, 0.001 unless built with another). */
   learningRate?: number;
-  /** How the base's batch normalisation runs while training (default: as the model was built, "training" unless built otherwise). */
+  /** How the base's batch normalisation runs while training (default: as built; "training" unless built otherwise). */
   batchNorm?: BatchNormMode;
 }
 
@@ -150,7 +132,10 @@ export interface RunRecord {
   testLoss?: number;
 }
 
-/** What `freeze` did: the freeze point (depth, last frozen and first trainable base layer), the batch-normalisation mode and the parameter counts after it. */
+/**
+ * What `freeze` did: the freeze point (depth, last frozen and first trainable base layer), the
+ * batch-normalisation mode and the parameter counts after it.
+ */
 export interface FreezeReport extends ParamCounts, FreezeInfo {
   batchNorm: BatchNormMode;
 }
@@ -173,7 +158,7 @@ export class TransferModel {
   /** The history of the latest `fit` (kept even when training was interrupted). */
   lastHistory?: History;
   private adam: AdamSettings;
-  /** The batch-normalisation mode the model was built with (what `freeze` goes back to), and the current one. */
+  /** The batch-normalisation mode the model was built with (`freeze`'s default), and the current one. */
   private readonly batchNormDefault: BatchNormMode;
   private batchNormNow: BatchNormMode = "training";
   private depth = 0;
@@ -414,8 +399,9 @@ export class TransferModel {
       const augmentation = mode === false || this.depth === 0 ? [] : randomLayersInFront(this.graph);
       if (augmentation.length > 0 && options.progress !== false) {
         progressNote(
-          `Data augmentation (${augmentation.map((l) => l.name).join(", ")}) comes before the frozen layers, so their output changes at every step ` +
-            `and cannot be computed once: the whole model runs at every step (as Keras's transfer-learning guide says).`,
+          `Data augmentation (${augmentation.map((l) => l.name).join(", ")}) comes before the frozen layers, ` +
+            `so their output changes at every step and cannot be computed once: the whole model runs at every step ` +
+            `(as Keras's transfer-learning guide says).`,
         );
       }
       const split = mode === false ? undefined : this.prefixSplit();

@@ -35,7 +35,8 @@ import { adamFromCompileConfig, float32Decimal, serializeModel, type Json } from
 import { augmentationFromKeras, isAugmentationConfig } from "./keras/saving/preprocessing_config";
 import type { AugmentationLayer } from "./keras/preprocessing/layers";
 import type { KerasAdam } from "./engine/adam";
-import { type BaseName, type BatchNormMode, type Preprocessing, type TransferModel } from "./model";
+import { type BaseName, type Preprocessing, type TransferModel } from "./model";
+import type { BatchNormMode } from "./model_batch_norm";
 import { assembleTransferModel, registerTransferModel } from "./model_build";
 import { warning } from "./notebook/display";
 
@@ -55,7 +56,8 @@ const BASES: Array<{ name: BaseName; layers: number; title: string }> = [
 ];
 
 const TUTORIAL_SHAPE =
-  "digits 28×28×1 → Reshape → UpSampling3D(3, 3, 3) → Reshape (84, 84, 3) [→ RandomRotation, RandomTranslation, RandomZoom, RandomContrast] " +
+  "digits 28×28×1 → Reshape → UpSampling3D(3, 3, 3) → Reshape (84, 84, 3) " +
+  "[→ RandomRotation, RandomTranslation, RandomZoom, RandomContrast] " +
   "[→ Rescaling] → InceptionV3 or Xception without its top, " +
   "nested as one layer → GlobalAveragePooling2D → Dense → Dropout → Dense(10, softmax)";
 
@@ -127,7 +129,8 @@ function plan(file: string, config: unknown): Plan {
     try {
       return augmentationFromKeras(l);
     } catch (e) {
-      throw notTheTutorials(file, `its augmentation layer "${nameOf(l)}" (${String(l.class_name)}) cannot be made here: ${(e as Error).message}`);
+      const what = `its augmentation layer "${nameOf(l)}" (${String(l.class_name)})`;
+      throw notTheTutorials(file, `${what} cannot be made here: ${(e as Error).message}`);
     }
   });
   // Keras records `base_model(x, training=False)` in the call's kwargs.

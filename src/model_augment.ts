@@ -59,38 +59,78 @@ export function augmentationLayers(augment: Augment | undefined): AugmentationLa
     const bad = augment.find((l) => !(l instanceof AugmentationLayer));
     if (bad !== undefined) {
       const name = (bad as { name?: unknown })?.name;
-      throw new Error(`augment: ${JSON.stringify(name ?? bad)} is not an augmentation layer; pass layers made with kt.${AUGMENTATION_CLASSES.join(", kt.")}.`);
+      throw new Error(
+        `augment: ${JSON.stringify(name ?? bad)} is not an augmentation layer; ` +
+          `pass layers made with kt.${AUGMENTATION_CLASSES.join(", kt.")}.`,
+      );
     }
     return augment.slice();
   }
   if (augment !== true && (typeof augment !== "object" || augment === null)) {
-    throw new Error(`augment must be true (the digits' defaults), false, settings such as { rotation: 0.03, translation: 0.1, zoom: 0.1 }, or a list of augmentation layers; got ${JSON.stringify(augment)}.`);
+    throw new Error(
+      `augment must be true (the digits' defaults), false, settings such as ` +
+        `{ rotation: 0.03, translation: 0.1, zoom: 0.1 }, or a list of augmentation layers; ` +
+        `got ${JSON.stringify(augment)}.`,
+    );
   }
   const o: AugmentOptions = augment === true ? {} : augment;
-  const known = new Set(["rotation", "translation", "zoom", "contrast", "fillMode", "fillValue", "interpolation", "seed"]);
+  const known = new Set([
+    "rotation",
+    "translation",
+    "zoom",
+    "contrast",
+    "fillMode",
+    "fillValue",
+    "interpolation",
+    "seed",
+  ]);
   const unknown = Object.keys(o).filter((k) => !known.has(k));
-  if (unknown.length > 0) throw new Error(`augment: unknown setting ${unknown.map((k) => `"${k}"`).join(", ")}; the settings are ${[...known].join(", ")}. (No flips: a mirrored digit is no digit.)`);
+  if (unknown.length > 0)
+    throw new Error(
+      `augment: unknown setting ${unknown.map((k) => `"${k}"`).join(", ")}; ` +
+        `the settings are ${[...known].join(", ")}. ` +
+        `(No flips: a mirrored digit is no digit.)`,
+    );
   const rotation: Factor = o.rotation ?? DIGIT_AUGMENTATION.rotation;
   const halfTurn = (x: number) => Math.abs(x) > 0.5;
-  if ((typeof rotation === "number" && halfTurn(rotation)) || (Array.isArray(rotation) && rotation.some((x) => typeof x === "number" && halfTurn(x)))) {
+  if (
+    (typeof rotation === "number" && halfTurn(rotation)) ||
+    (Array.isArray(rotation) && rotation.some((x) => typeof x === "number" && halfTurn(x)))
+  ) {
     throw new Error(
-      `augment: rotation ${JSON.stringify(rotation)} turns digits by more than half a turn (0.5 is ±180°, which already reaches every angle; a 6 turned by half a turn is a 9). ` +
+      `augment: rotation ${JSON.stringify(rotation)} turns digits by more than half a turn ` +
+        `(0.5 is ±180°, which already reaches every angle; a 6 turned by half a turn is a 9). ` +
         `Digits want small turns, e.g. rotation: 0.03 (±10.8°).`,
     );
   }
   const seed = o.seed ?? null;
   const seedAt = (k: number) => (seed === null ? null : seed + k);
-  const geometric = { fillMode: o.fillMode ?? "constant", fillValue: o.fillValue ?? 0, interpolation: o.interpolation ?? "bilinear" } as const;
+  const geometric = {
+    fillMode: o.fillMode ?? "constant",
+    fillValue: o.fillValue ?? 0,
+    interpolation: o.interpolation ?? "bilinear",
+  } as const;
   const translation: Factor = o.translation ?? DIGIT_AUGMENTATION.translation;
   const zoom: Factor = o.zoom ?? DIGIT_AUGMENTATION.zoom;
   const contrast: Factor = o.contrast ?? DIGIT_AUGMENTATION.contrast;
   const layers: AugmentationLayer[] = [];
-  if (!isZero(rotation)) layers.push(new RandomRotation({ factor: rotation, ...geometric, seed: seedAt(0), name: "random_rotation" }));
+  if (!isZero(rotation))
+    layers.push(new RandomRotation({ factor: rotation, ...geometric, seed: seedAt(0), name: "random_rotation" }));
   if (!isZero(translation)) {
-    layers.push(new RandomTranslation({ heightFactor: translation, widthFactor: translation, ...geometric, seed: seedAt(1), name: "random_translation" }));
+    layers.push(
+      new RandomTranslation({
+        heightFactor: translation,
+        widthFactor: translation,
+        ...geometric,
+        seed: seedAt(1),
+        name: "random_translation",
+      }),
+    );
   }
-  if (!isZero(zoom)) layers.push(new RandomZoom({ heightFactor: zoom, ...geometric, seed: seedAt(2), name: "random_zoom" }));
-  if (!isZero(contrast)) layers.push(new RandomContrast({ factor: contrast, valueRange: [0, 1], seed: seedAt(3), name: "random_contrast" }));
+  if (!isZero(zoom))
+    layers.push(new RandomZoom({ heightFactor: zoom, ...geometric, seed: seedAt(2), name: "random_zoom" }));
+  if (!isZero(contrast))
+    layers.push(new RandomContrast({ factor: contrast, valueRange: [0, 1], seed: seedAt(3), name: "random_contrast" }));
   return layers;
 }
 

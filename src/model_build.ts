@@ -2,15 +2,17 @@
  * Building the tutorial's model (`buildTransferModel`): the upsampling front, data augmentation when
  * asked for (./model_augment.ts), the base network (InceptionV3 or Xception with Keras's ImageNet
  * weights, or random ones with a visible warning when the weights cannot be had), the new head,
- * frozen at the tutorial's depth and compiled; and the front on its own (`upsample`). Building again with the same key disposes the model built
- * before under it, so re-running a notebook cell does not pile up models in memory.
+ * frozen at the tutorial's depth and compiled; and the front on its own (`upsample`). Building again
+ * with the same key disposes the model built before under it, so re-running a notebook cell does not
+ * pile up models in memory.
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./engine/backend";
 import { KERAS_ADAM, settle, type AdamSettings } from "./engine/training";
 import { inceptionV3, xception } from "./keras/applications/index";
 import { UpSampling3D } from "./keras/layers";
-import { checkBatchNormMode, liveModels, TransferModel, type BatchNormMode } from "./model";
+import { liveModels, TransferModel } from "./model";
+import { checkBatchNormMode, type BatchNormMode } from "./model_batch_norm";
 import { augmentationLayers, type Augment } from "./model_augment";
 import { warning } from "./notebook/display";
 

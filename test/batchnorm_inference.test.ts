@@ -69,7 +69,13 @@ function distance(a: Map<string, Float32Array>, b: Map<string, Float32Array>): n
 const isStatistic = (name: string) => /moving_(mean|variance)$/.test(name);
 
 /** Trains `tm` from `start` one step per batch (fresh Adam) and returns the weights. */
-async function train(tm: TransferModel, start: Map<string, Float32Array>, batches: DigitSet[], batchNorm: "training" | "inference", engine: "graph" | "eager"): Promise<Map<string, Float32Array>> {
+async function train(
+  tm: TransferModel,
+  start: Map<string, Float32Array>,
+  batches: DigitSet[],
+  batchNorm: "training" | "inference",
+  engine: "graph" | "eager",
+): Promise<Map<string, Float32Array>> {
   setWeights(tm, start);
   tm.freeze(DEPTH, { batchNorm });
   for (const b of batches) {
@@ -89,9 +95,18 @@ test("batchNorm \"inference\" trains as Keras's base(x, training=False): the sam
     labels: mnist.train.labels.subarray(i * BATCH, (i + 1) * BATCH),
     count: BATCH,
   }));
-  // No dropout: both sides compute the same function. Adam with epsilon 1: its step follows the gradient (see test/native_ops.test.ts).
+  // No dropout: both sides compute the same function. Adam with epsilon 1: its step follows the gradient
+  // (see test/native_ops.test.ts).
   const adam = { learningRate: 0.01, epsilon: 1 };
-  const tm = await buildTransferModel({ base: "xception", weights: null, key: "bn-inference", dropout: 0, adam, freeze: DEPTH, batchNorm: "inference" });
+  const tm = await buildTransferModel({
+    base: "xception",
+    weights: null,
+    key: "bn-inference",
+    dropout: 0,
+    adam,
+    freeze: DEPTH,
+    batchNorm: "inference",
+  });
   try {
     // Statistics of real digits in every batch normalisation, so that the features are well scaled.
     const { x, y } = toTensors(mnist.train);
@@ -112,7 +127,13 @@ test("batchNorm \"inference\" trains as Keras's base(x, training=False): the sam
       return files;
     });
     const kerasFile = path.join(dir, "keras-trained.keras");
-    kerasScript(dir, "train-inference", { archive: startFile, batches: specBatches, learningRate: adam.learningRate, epsilon: adam.epsilon, out: kerasFile });
+    kerasScript(dir, "train-inference", {
+      archive: startFile,
+      batches: specBatches,
+      learningRate: adam.learningRate,
+      epsilon: adam.epsilon,
+      out: kerasFile,
+    });
     const trained = await loadTransferModel(kerasFile, { key: "bn-inference-keras" });
     const keras = weights(trained);
     trained.dispose();
@@ -121,26 +142,43 @@ test("batchNorm \"inference\" trains as Keras's base(x, training=False): the sam
     const moved = distance(keras, start);
     assert.ok(moved > 1e-3, `Keras's training hardly moved the weights (${moved})`);
     // In Keras, with training=False: no moving statistic changed; gamma and beta of the unfrozen layers did.
-    const unfrozenBn = tm.base.layers.slice(DEPTH).filter((l): l is BatchNormalization => l instanceof BatchNormalization);
+    const unfrozenBn = tm.base.layers
+      .slice(DEPTH)
+      .filter((l): l is BatchNormalization => l instanceof BatchNormalization);
     assert.ok(unfrozenBn.length > 10, "the unfrozen part has batch normalisation");
     for (const [name, v] of keras) if (isStatistic(name)) assert.deepEqual(v, start.get(name), `Keras moved ${name}`);
     const gammas = unfrozenBn.map((l) => (l.variables().gamma as LayerVariable).originalName);
-    assert.ok(gammas.every((g) => distance(new Map([[g, keras.get(g)!]]), new Map([[g, start.get(g)!]])) > 0), "Keras trained every unfrozen gamma");
+    assert.ok(
+      gammas.every((g) => distance(new Map([[g, keras.get(g)!]]), new Map([[g, start.get(g)!]])) > 0),
+      "Keras trained every unfrozen gamma",
+    );
 
     const eager = await train(tm, start, batches, "inference", "eager");
-    const ulp = new Map([...start].map(([k, w], i) => [k, w.map((v, j) => v * (1 + ((i * 7919 + j) % 2 === 0 ? 1 : -1) * 2 ** -23))]));
+    const ulp = new Map(
+      [...start].map(([k, w], i) => [k, w.map((v, j) => v * (1 + ((i * 7919 + j) % 2 === 0 ? 1 : -1) * 2 ** -23))]),
+    );
     const rounding = distance(await train(tm, ulp, batches, "inference", "eager"), eager) / moved;
     const report = [`one ulp: ${rounding.toExponential(2)}`];
-    for (const [engine, result] of [["eager", eager], ["graph", await train(tm, start, batches, "inference", "graph")]] as const) {
-      for (const [name, v] of result) if (isStatistic(name)) assert.deepEqual(v, start.get(name), `${engine}: ${name} moved`);
+    for (const [engine, result] of [
+      ["eager", eager],
+      ["graph", await train(tm, start, batches, "inference", "graph")],
+    ] as const) {
+      for (const [name, v] of result)
+        if (isStatistic(name)) assert.deepEqual(v, start.get(name), `${engine}: ${name} moved`);
       const d = distance(result, keras) / moved;
       report.push(`${engine}: ${d.toExponential(2)}`);
-      assert.ok(d <= LIMIT * rounding, `${engine}: further from Keras's training=False run than ${LIMIT} yardsticks (${report.join(", ")})`);
+      assert.ok(
+        d <= LIMIT * rounding,
+        `${engine}: further from Keras's training=False run than ${LIMIT} yardsticks (${report.join(", ")})`,
+      );
     }
     const tutorial = distance(await train(tm, start, batches, "training", "eager"), keras) / moved;
     report.push(`the tutorial's mode: ${tutorial.toExponential(2)}`);
     t.diagnostic(`distance to Keras's run / distance trained: ${report.join(", ")}`);
-    assert.ok(tutorial > 10 * LIMIT * rounding, `the tutorial's mode ends as close to Keras's training=False run (${report.join(", ")})`);
+    assert.ok(
+      tutorial > 10 * LIMIT * rounding,
+      `the tutorial's mode ends as close to Keras's training=False run (${report.join(", ")})`,
+    );
   } finally {
     tm.dispose();
   }
@@ -153,7 +191,11 @@ test("the default stays the tutorial's; freeze without the option goes back to t
   try {
     assert.equal(tm.batchNorm, "training");
     const bn = tm.base.layers.slice(120).find((l): l is BatchNormalization => l instanceof BatchNormalization)!;
-    const statistics = () => bn.getWeights().slice(-2).map((w) => w.dataSync().slice());
+    const statistics = () =>
+      bn
+        .getWeights()
+        .slice(-2)
+        .map((w) => w.dataSync().slice());
     const { x, y } = toTensors(set);
     let before = statistics();
     await tm.trainOnBatch(x, y, { engine: "eager" });
@@ -162,7 +204,9 @@ test("the default stays the tutorial's; freeze without the option goes back to t
     assert.equal(report.batchNorm, "inference");
     assert.equal(tm.batchNorm, "inference");
     const printed = await captureConsole(() => showSummary({ counts: tm.countParams() }, report));
-    assert.ok(printed.out.join("\n").includes("Batch normalisation: inference mode in training (Keras's training=False)"));
+    assert.ok(
+      printed.out.join("\n").includes("Batch normalisation: inference mode in training (Keras's training=False)"),
+    );
     for (const engine of ["eager", "graph"] as const) {
       before = statistics();
       await tm.trainOnBatch(x, y, { engine });
@@ -170,10 +214,20 @@ test("the default stays the tutorial's; freeze without the option goes back to t
     }
     await tm.fit(set, { epochs: 1, batchSize: 8, progress: false });
     assert.equal(tm.runs[tm.runs.length - 1].batchNorm, "inference");
-    assert.equal(tm.freeze(120).batchNorm, "training", "freeze without the option: back to the mode the model was built with");
+    assert.equal(
+      tm.freeze(120).batchNorm,
+      "training",
+      "freeze without the option: back to the mode the model was built with",
+    );
     tf.dispose([x, y]);
-    assert.throws(() => tm.freeze(120, { batchNorm: "frozen" as never }), /freeze: batchNorm must be "training" .* or "inference" .* got "frozen"/);
-    await assert.rejects(buildTransferModel({ base: "xception", weights: null, key: "bn-bad", batchNorm: "off" as never }), /buildTransferModel: batchNorm must be "training"/);
+    assert.throws(
+      () => tm.freeze(120, { batchNorm: "frozen" as never }),
+      /freeze: batchNorm must be "training" .* or "inference" .* got "frozen"/,
+    );
+    await assert.rejects(
+      buildTransferModel({ base: "xception", weights: null, key: "bn-bad", batchNorm: "off" as never }),
+      /buildTransferModel: batchNorm must be "training"/,
+    );
   } finally {
     tm.dispose();
   }
@@ -189,7 +243,14 @@ test("the default stays the tutorial's; freeze without the option goes back to t
 test("with the base's batch normalisation in inference mode the frozen-prefix cache changes no result (it caches the frozen layers only)", async () => {
   const mnist = await loadMnist({ trainLimit: 96 });
   // No dropout and no shuffling, so both runs see the same batches and the same computation.
-  const tm = await buildTransferModel({ base: "xception", weights: null, key: "bn-inference-cache", dropout: 0, freeze: 60, batchNorm: "inference" });
+  const tm = await buildTransferModel({
+    base: "xception",
+    weights: null,
+    key: "bn-inference-cache",
+    dropout: 0,
+    freeze: 60,
+    batchNorm: "inference",
+  });
   try {
     const start = weights(tm);
     const runs: Array<Map<string, Float32Array>> = [];

@@ -28,7 +28,11 @@ const OUT = outDir("error-analysis");
 
 /** Runs Python code with numpy (and Keras when it imports it) on `input` (JSON on stdin); returns its JSON output. */
 function python<T>(code: string, input: unknown): T {
-  const r = spawnSync(PYTHON, ["-c", code], { input: JSON.stringify(input), encoding: "utf8", env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" } });
+  const r = spawnSync(PYTHON, ["-c", code], {
+    input: JSON.stringify(input),
+    encoding: "utf8",
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" },
+  });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout) as T;
 }
@@ -75,7 +79,9 @@ print(json.dumps([float(v) for v in keras.ops.convert_to_numpy(keras.losses.cate
     { p: Array.from(p.probabilities), labels },
   );
   // Keras computes in float32 (a relative rounding of ~1e-7 in the logarithm's argument); ours in doubles.
-  ours.forEach((v, i) => assert.ok(Math.abs(v - keras[i]) <= 1e-5 * Math.max(1, keras[i]), `example ${i}: ours ${v}, Keras's ${keras[i]}`));
+  ours.forEach((v, i) =>
+    assert.ok(Math.abs(v - keras[i]) <= 1e-5 * Math.max(1, keras[i]), `example ${i}: ours ${v}, Keras's ${keras[i]}`),
+  );
   assert.ok(Math.abs(ours[0] + Math.log(1e-7)) < 1e-9, `a probability of 0 is clipped to 1e-7: ${ours[0]}`);
   assert.ok(Math.abs(ours[1] + Math.log(0.1)) < 1e-6, "a row summing to 2 is divided by its sum first");
 });
@@ -87,8 +93,13 @@ test("topLosses: the k largest losses, largest first (ties: the earlier example)
   const set = digits(labels);
   const losses = exampleLosses(labels, p);
   const top = topLosses(set, p, 5);
-  const byHand = Array.from(losses, (loss, index) => ({ loss, index })).sort((a, b) => b.loss - a.loss || a.index - b.index).slice(0, 5);
-  assert.deepEqual(top.map((t) => t.index), byHand.map((t) => t.index));
+  const byHand = Array.from(losses, (loss, index) => ({ loss, index }))
+    .sort((a, b) => b.loss - a.loss || a.index - b.index)
+    .slice(0, 5);
+  assert.deepEqual(
+    top.map((t) => t.index),
+    byHand.map((t) => t.index),
+  );
   for (const t of top) {
     assert.equal(t.loss, losses[t.index]);
     assert.equal(t.label, labels[t.index]);
@@ -101,7 +112,10 @@ test("topLosses: the k largest losses, largest first (ties: the earlier example)
   // Equal losses: the earlier example first.
   const tie = predictions(4, 3);
   tie.probabilities.fill(0.1);
-  assert.deepEqual(topLosses(digits([1, 2, 3, 4]), tie, 4).map((t) => t.index), [0, 1, 2, 3]);
+  assert.deepEqual(
+    topLosses(digits([1, 2, 3, 4]), tie, 4).map((t) => t.index),
+    [0, 1, 2, 3],
+  );
   assert.equal(topLosses(set, p, n).length, n, "k may be every example");
 });
 
@@ -114,7 +128,13 @@ test("mostConfused gives what fastai's most_confused gives (its algorithm in num
     { actual: 7, predicted: 1, count: 2 },
     { actual: 4, predicted: 9, count: 1 },
   ]);
-  assert.deepEqual(mostConfused(labels, classes, 2).map((c) => [c.actual, c.predicted]), [[3, 5], [7, 1]]);
+  assert.deepEqual(
+    mostConfused(labels, classes, 2).map((c) => [c.actual, c.predicted]),
+    [
+      [3, 5],
+      [7, 1],
+    ],
+  );
   // Many random pairs, against fastai's algorithm.
   const r = lcg(4);
   const n = 2000;
@@ -133,11 +153,15 @@ res = [(int(i), int(j), int(cm[i, j])) for i, j in zip(*np.where(cm >= d["min"])
 print(json.dumps(sorted(res, key=itemgetter(2), reverse=True)))`,
       { a, b, min },
     );
-    assert.deepEqual(mostConfused(a, b, min).map((c) => [c.actual, c.predicted, c.count]), fastai, `minCount ${min}`);
+    assert.deepEqual(
+      mostConfused(a, b, min).map((c) => [c.actual, c.predicted, c.count]),
+      fastai,
+      `minCount ${min}`,
+    );
   }
 });
 
-test("topLossesPlot: each digit with \"predicted / actual\" and \"loss · probability\", largest loss first, mistakes in red", () => {
+test('topLossesPlot: each digit with "predicted / actual" and "loss · probability", largest loss first, mistakes in red', () => {
   const labels = [1, 7, 3, 9, 0, 4, 2, 8];
   const p = predictions(labels.length, 5);
   const top = topLosses(digits(labels), p, 8);
@@ -145,20 +169,38 @@ test("topLossesPlot: each digit with \"predicted / actual\" and \"loss · probab
   fs.writeFileSync(path.join(OUT, "top-losses.svg"), figure.svg);
   const doc = new JSDOM(figure.svg, { contentType: "image/svg+xml" }).window.document;
   assert.equal(doc.querySelectorAll("image").length, 8);
-  assert.deepEqual([...doc.querySelectorAll(".kt-label")].map((t) => t.textContent), top.map((t) => `${t.predicted} / ${t.label}`));
-  assert.deepEqual([...doc.querySelectorAll(".kt-loss")].map((t) => t.textContent), top.map((t) => `${t.loss.toFixed(2)} · ${t.probability.toFixed(2)}`));
+  assert.deepEqual(
+    [...doc.querySelectorAll(".kt-label")].map((t) => t.textContent),
+    top.map((t) => `${t.predicted} / ${t.label}`),
+  );
+  assert.deepEqual(
+    [...doc.querySelectorAll(".kt-loss")].map((t) => t.textContent),
+    top.map((t) => `${t.loss.toFixed(2)} · ${t.probability.toFixed(2)}`),
+  );
   const mistakes = [...doc.querySelectorAll(".kt-digit.kt-mistake")].map((g) => Number(g.getAttribute("data-index")));
-  assert.deepEqual(mistakes, top.flatMap((t, i) => (t.predicted !== t.label ? [i] : [])));
-  assert.match(doc.querySelector(".kt-subtitle")?.textContent ?? "", /prediction \/ actual · loss · probability of the actual class/);
+  assert.deepEqual(
+    mistakes,
+    top.flatMap((t, i) => (t.predicted !== t.label ? [i] : [])),
+  );
+  assert.match(
+    doc.querySelector(".kt-subtitle")?.textContent ?? "",
+    /prediction \/ actual · loss · probability of the actual class/,
+  );
   const tips = [...doc.querySelectorAll("title")].map((t) => t.textContent ?? "");
   assert.ok(tips.some((t) => t.includes(`probability of ${top[0].label}:`) && t.includes(`digit #${top[0].index}`)));
-  assert.throws(() => topLossesPlot([]), /topLossesPlot needs at least one digit: pass topLosses\(set, predictions, k\)/);
+  assert.throws(
+    () => topLossesPlot([]),
+    /topLossesPlot needs at least one digit: pass topLosses\(set, predictions, k\)/,
+  );
 });
 
 test("bad arguments get clear errors: k out of range, lengths that do not match, minCount below 1, labels that are not classes", () => {
   const p = predictions(5, 6);
   const set = digits([0, 1, 2, 3, 4]);
-  assert.throws(() => topLosses(set, p, 0), /topLosses: k must be a whole number from 1 to 5 \(the digits predicted\), got 0/);
+  assert.throws(
+    () => topLosses(set, p, 0),
+    /topLosses: k must be a whole number from 1 to 5 \(the digits predicted\), got 0/,
+  );
   assert.throws(() => topLosses(set, p, 6), /from 1 to 5 .* got 6/);
   assert.throws(() => topLosses(set, p, 2.5), /got 2\.5/);
   assert.throws(() => topLosses(digits([0, 1]), p, 1), /2 digits but 5 predictions: predict on the same set of digits/);
@@ -166,5 +208,8 @@ test("bad arguments get clear errors: k out of range, lengths that do not match,
   assert.throws(() => exampleLosses([0, 1, 2, 3, 12], p), /Label 12 of example 4 is not a class from 0 to 9/);
   assert.throws(() => mostConfused([1, 2], [1]), /2 labels but 1 predicted classes; they must match/);
   assert.throws(() => mostConfused([1, 2], [1, 2], 0), /mostConfused: minCount must be a whole number ≥ 1/);
-  assert.throws(() => mostConfused(undefined as never, [1]), /mostConfused takes the actual classes and the predicted ones/);
+  assert.throws(
+    () => mostConfused(undefined as never, [1]),
+    /mostConfused takes the actual classes and the predicted ones/,
+  );
 });

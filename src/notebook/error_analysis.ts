@@ -46,7 +46,12 @@ export interface Confusion {
 }
 
 function checkPredictions(predictions: Predictions, what: string): void {
-  if (!predictions || !(predictions.probabilities instanceof Float32Array) || !Number.isInteger(predictions.numClasses) || !Number.isInteger(predictions.count)) {
+  if (
+    !predictions ||
+    !(predictions.probabilities instanceof Float32Array) ||
+    !Number.isInteger(predictions.numClasses) ||
+    !Number.isInteger(predictions.count)
+  ) {
     throw new Error(`${what} takes what predict() returns ({ probabilities, classes, numClasses, count, ... }).`);
   }
 }
@@ -59,12 +64,14 @@ function checkPredictions(predictions: Predictions, what: string): void {
 export function exampleLosses(labels: ArrayLike<number>, predictions: Predictions): Float64Array {
   checkPredictions(predictions, "exampleLosses");
   const { probabilities, numClasses, count } = predictions;
-  if (labels.length !== count) throw new Error(`${labels.length} labels but ${count} predictions: predict on the same set of digits.`);
+  if (labels.length !== count)
+    throw new Error(`${labels.length} labels but ${count} predictions: predict on the same set of digits.`);
   const losses = new Float64Array(count);
   for (let i = 0; i < count; i++) {
     const row = probabilities.subarray(i * numClasses, (i + 1) * numClasses);
     const label = labels[i];
-    if (!(Number.isInteger(label) && label >= 0 && label < numClasses)) throw new Error(`Label ${label} of example ${i} is not a class from 0 to ${numClasses - 1}.`);
+    if (!(Number.isInteger(label) && label >= 0 && label < numClasses))
+      throw new Error(`Label ${label} of example ${i} is not a class from 0 to ${numClasses - 1}.`);
     let sum = 0;
     for (const p of row) sum += p;
     const p = Math.min(Math.max(row[label] / sum, EPSILON), 1 - EPSILON);
@@ -79,8 +86,10 @@ export function exampleLosses(labels: ArrayLike<number>, predictions: Prediction
  */
 export function topLosses(set: DigitSet, predictions: Predictions, k = 9): TopLoss[] {
   checkPredictions(predictions, "topLosses");
-  if (!set || !(set.labels instanceof Uint8Array)) throw new Error("topLosses needs labelled digits (a set with labels, such as mnist.test) and their predictions.");
-  if (set.count !== predictions.count) throw new Error(`${set.count} digits but ${predictions.count} predictions: predict on the same set of digits.`);
+  if (!set || !(set.labels instanceof Uint8Array))
+    throw new Error("topLosses needs labelled digits (a set with labels, such as mnist.test) and their predictions.");
+  if (set.count !== predictions.count)
+    throw new Error(`${set.count} digits but ${predictions.count} predictions: predict on the same set of digits.`);
   if (!Number.isInteger(k) || k < 1 || k > set.count) {
     throw new Error(`topLosses: k must be a whole number from 1 to ${set.count} (the digits predicted), got ${k}.`);
   }
@@ -105,16 +114,26 @@ export function topLosses(set: DigitSet, predictions: Predictions, k = 9): TopLo
  */
 export function mostConfused(labels: ArrayLike<number>, classes: ArrayLike<number>, minCount = 1): Confusion[] {
   if (!labels || !classes || typeof labels.length !== "number" || typeof classes.length !== "number") {
-    throw new Error("mostConfused takes the actual classes and the predicted ones: mostConfused(mnist.test.labels, predictions.classes).");
+    throw new Error(
+      "mostConfused takes the actual classes and the predicted ones: " +
+        "mostConfused(mnist.test.labels, predictions.classes).",
+    );
   }
-  if (labels.length !== classes.length) throw new Error(`${labels.length} labels but ${classes.length} predicted classes; they must match.`);
-  if (!Number.isInteger(minCount) || minCount < 1) throw new Error(`mostConfused: minCount must be a whole number ≥ 1 (pairs seen at least that often), got ${minCount}.`);
+  if (labels.length !== classes.length)
+    throw new Error(`${labels.length} labels but ${classes.length} predicted classes; they must match.`);
+  if (!Number.isInteger(minCount) || minCount < 1)
+    throw new Error(
+      `mostConfused: minCount must be a whole number ≥ 1 (pairs seen at least that often), got ${minCount}.`,
+    );
   const counts = new Map<string, Confusion>();
   for (let i = 0; i < labels.length; i++) {
     const actual = labels[i];
     const predicted = classes[i];
     if (!Number.isInteger(actual) || !Number.isInteger(predicted) || actual < 0 || predicted < 0) {
-      throw new Error(`mostConfused: example ${i} has actual class ${actual} and predicted class ${predicted}; classes are whole numbers ≥ 0.`);
+      throw new Error(
+        `mostConfused: example ${i} has actual class ${actual} and predicted class ${predicted}; ` +
+          `classes are whole numbers ≥ 0.`,
+      );
     }
     if (actual === predicted) continue;
     const key = `${actual},${predicted}`;

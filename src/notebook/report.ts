@@ -47,7 +47,7 @@ export interface FreezeInfo {
   lastFrozen?: string;
   /** Name of the first trainable base layer (undefined when all are frozen). */
   firstTrainable?: string;
-  /** How the base's batch normalisation runs while training ("training": the tutorial's; "inference": Keras's guide's). */
+  /** How the base's batch normalisation runs in training ("training": the tutorial's; "inference": Keras's guide's). */
   batchNorm?: "training" | "inference";
 }
 
@@ -66,7 +66,8 @@ export function showSummary(summary: SummaryReport, freeze?: FreezeInfo): void {
             (freeze.firstTrainable ? `; training from ${freeze.firstTrainable} on` : " (the whole base)"),
     );
     if (freeze.batchNorm === "inference") {
-      lines.push("Batch normalisation: inference mode in training (Keras's training=False): moving statistics kept, gamma and beta train");
+      lines.push("Batch normalisation: inference mode in training (Keras's training=False): moving statistics kept, " +
+        "gamma and beta train");
     }
   }
   if (summary.rows) showLayers(summary.rows);

@@ -14,5 +14,8 @@ export function writeNpy(file: string, data: Float32Array | Int32Array, shape: r
   head[6] = 1;
   head[7] = 0;
   head.writeUInt16LE(header.length, 8);
-  fs.writeFileSync(file, Buffer.concat([head, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+  fs.writeFileSync(
+    file,
+    Buffer.concat([head, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]),
+  );
 }

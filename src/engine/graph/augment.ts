@@ -21,7 +21,13 @@
  * (./gradients.ts) are taken only along paths from trainable weights, and nothing trainable comes
  * before an augmentation layer.
  */
-import { AugmentationLayer, RandomContrast, RandomRotation, RandomTranslation, RandomZoom } from "../../keras/preprocessing/layers";
+import {
+  AugmentationLayer,
+  RandomContrast,
+  RandomRotation,
+  RandomTranslation,
+  RandomZoom,
+} from "../../keras/preprocessing/layers";
 import type { Range } from "../../keras/preprocessing/factors";
 import type { Graph, SymTensor } from "./graph";
 import type { LoweringContext } from "./lower";
@@ -34,8 +40,15 @@ export function streamOffset(name: string): number {
   return (h >>> 1) & 0x3fffffff;
 }
 
-/** Values in [range.lower, range.upper) (shifted by `shift`) of the shape `shape` (an int32 tensor), drawn with `seed`. */
-function uniform(g: Graph, shape: SymTensor, like: Array<number | null>, lower: number, upper: number, seed: SymTensor): SymTensor {
+/** Values in [lower, upper) of the run-time shape `shape` (an int32 tensor; `like` statically), drawn with `seed`. */
+function uniform(
+  g: Graph,
+  shape: SymTensor,
+  like: Array<number | null>,
+  lower: number,
+  upper: number,
+  seed: SymTensor,
+): SymTensor {
   const u = ops.statelessRandomUniform(g, shape, seed, like);
   const lo = g.constant(lower);
   return ops.add(g, ops.mul(g, u, ops.sub(g, g.constant(upper), lo)), lo);
@@ -139,10 +152,20 @@ function contrast(d: Draws, layer: RandomContrast): SymTensor {
  * transform in training mode (needs `ctx.seed`), `x` itself in inference mode or when the layer was
  * called with `training: false`.
  */
-export function lowerAugmentation(ctx: LoweringContext, layer: AugmentationLayer, x: SymTensor, callArgs: Record<string, unknown> | undefined, fail: (message: string) => Error): SymTensor {
+export function lowerAugmentation(
+  ctx: LoweringContext,
+  layer: AugmentationLayer,
+  x: SymTensor,
+  callArgs: Record<string, unknown> | undefined,
+  fail: (message: string) => Error,
+): SymTensor {
   if (ctx.mode !== "train" || callArgs?.training === false) return x;
   const [, h, w] = x.shape;
-  if (x.shape.length !== 4 || h === null || w === null) throw fail(`Layer ${layer.name}: augmentation is compiled for images [n, height, width, channels] of known size, got [${x.shape.join(", ")}].`);
+  if (x.shape.length !== 4 || h === null || w === null)
+    throw fail(
+      `Layer ${layer.name}: augmentation is compiled for images [n, height, width, channels] of known size, ` +
+        `got [${x.shape.join(", ")}].`,
+    );
   if (!ctx.seed) throw fail(`Layer ${layer.name}: augmentation in training needs a seed input.`);
   const d = new Draws(ctx.g, x, ctx.seed, streamOffset(layer.name));
   if (layer instanceof RandomRotation) return rotation(d, layer, h, w);

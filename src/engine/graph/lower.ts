@@ -15,8 +15,9 @@
  *
  * Mode "train" follows `fit`: batch normalisation of a trainable layer normalises with the batch
  * statistics and reports them (`onBatchStatistics`) for the moving averages; a frozen one, or one
- * kept in inference mode, runs in inference mode (Keras 3's semantics, as src/keras/layers.ts); dropout draws its mask from
- * StatelessRandomUniform with the step's seed. Mode "inference" follows `predict`.
+ * kept in inference mode, runs in inference mode (Keras 3's semantics, as src/keras/layers.ts);
+ * dropout draws its mask from StatelessRandomUniform with the step's seed. Mode "inference" follows
+ * `predict`.
  *
  * Every weight is an input of the graph (`weight(variable)` gives its placeholder): the graph holds
  * no state. A layer the compiler does not know stops it with an error that names the layer.
@@ -245,7 +246,8 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
     case "RandomZoom":
     case "RandomContrast": {
       single(cls);
-      return [lowerAugmentation(ctx, layer as AugmentationLayer, x, callArgs, (message) => new GraphCompileError(message))];
+      const fail = (message: string) => new GraphCompileError(message);
+      return [lowerAugmentation(ctx, layer as AugmentationLayer, x, callArgs, fail)];
     }
     default:
       throw new GraphCompileError(`Layer ${layer.name} (${cls}) is not supported by the graph engine; train with engine: "eager".`);

@@ -156,7 +156,9 @@ export function splitV(g: Graph, x: SymTensor, sizes: number[], axis: number, na
 
 /** `Slice(x, begin, size)` with constant begin and size (-1: to the end of the axis). */
 export function slice(g: Graph, x: SymTensor, begin: number[], size: number[], name?: string): SymTensor {
-  if (begin.length !== x.shape.length || size.length !== x.shape.length) fail("Slice", `begin and size need ${x.shape.length} entries each.`);
+  if (begin.length !== x.shape.length || size.length !== x.shape.length) {
+    fail("Slice", `begin and size need ${x.shape.length} entries each.`);
+  }
   const out = x.shape.map((d, i) => (size[i] >= 0 ? size[i] : d === null ? null : d - begin[i]));
   const consts = [g.constant(begin, [begin.length], "int32"), g.constant(size, [size.length], "int32")];
   return one(g, "Slice", [x, ...consts], { T: T(x.dtype), Index: T("int32") }, x.dtype, out, name);
@@ -500,6 +502,13 @@ export function statelessRandomUniform(g: Graph, shapeTensor: SymTensor, seed: S
 
 // --- images --------------------------------------------------------------------------------------
 
+/** How `imageProjectiveTransform` samples and fills (TensorFlow's spelling). */
+export interface ProjectiveOptions {
+  interpolation: "NEAREST" | "BILINEAR";
+  fillMode: "REFLECT" | "WRAP" | "CONSTANT" | "NEAREST";
+  fillValue: number;
+}
+
 /**
  * `ImageProjectiveTransformV3(images [n,h,w,c], transforms [n,8], output_shape, fill_value)`: each
  * output pixel (x, y) read from the input at ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k),
@@ -509,13 +518,15 @@ export function imageProjectiveTransform(
   g: Graph,
   images: SymTensor,
   transforms: SymTensor,
-  o: { interpolation: "NEAREST" | "BILINEAR"; fillMode: "REFLECT" | "WRAP" | "CONSTANT" | "NEAREST"; fillValue: number },
+  o: ProjectiveOptions,
   name?: string,
 ): SymTensor {
   checkRank("ImageProjectiveTransformV3", images, 4, "images");
   checkRank("ImageProjectiveTransformV3", transforms, 2, "transforms");
   const [, h, w] = images.shape;
-  if (h === null || w === null) fail("ImageProjectiveTransformV3", `the images' height and width must be known, got ${formatDims(images.shape)}.`);
+  if (h === null || w === null) {
+    fail("ImageProjectiveTransformV3", `the images' height and width must be known, got ${formatDims(images.shape)}.`);
+  }
   return one(
     g,
     "ImageProjectiveTransformV3",

@@ -91,9 +91,15 @@ export function zoomMatrices(zx: Tensor, zy: Tensor, height: number, width: numb
 
 /** `images` [n, h, w, c] resampled through one transform per image ([n, 8], see the module comment). */
 export function affineTransform(images: Tensor, transforms: Tensor, options: TransformOptions): Tensor4D {
-  if (images.rank !== 4) throw new Error(`affineTransform: images must be [n, height, width, channels], got shape [${images.shape.join(", ")}].`);
+  if (images.rank !== 4)
+    throw new Error(
+      `affineTransform: images must be [n, height, width, channels], got shape [${images.shape.join(", ")}].`,
+    );
   if (transforms.rank !== 2 || transforms.shape[1] !== 8 || transforms.shape[0] !== images.shape[0]) {
-    throw new Error(`affineTransform: transforms must be [n, 8], one row per image, got shape [${transforms.shape.join(", ")}] for ${images.shape[0]} images.`);
+    throw new Error(
+      `affineTransform: transforms must be [n, 8], one row per image, ` +
+        `got shape [${transforms.shape.join(", ")}] for ${images.shape[0]} images.`,
+    );
   }
   const native = projectiveTransform(images, transforms, {
     interpolation: options.interpolation === "nearest" ? "NEAREST" : "BILINEAR",
@@ -111,13 +117,22 @@ export function affineTransform(images: Tensor, transforms: Tensor, options: Tra
         options.fillMode,
         options.fillValue,
       );
-    return (n === 1 ? one(0) : tf.concat(Array.from({ length: n }, (_, b) => one(b)), 0)) as Tensor4D;
+    return (
+      n === 1
+        ? one(0)
+        : tf.concat(
+            Array.from({ length: n }, (_, b) => one(b)),
+            0,
+          )
+    ) as Tensor4D;
   });
 }
 
 /** Images rotated by `angles` degrees each (counter-clockwise), about their centres. */
 export function rotate(images: Tensor, angles: Tensor, options: TransformOptions): Tensor4D {
-  return tf.tidy(() => affineTransform(images, rotationMatrices(angles, images.shape[1] as number, images.shape[2] as number), options));
+  return tf.tidy(() =>
+    affineTransform(images, rotationMatrices(angles, images.shape[1] as number, images.shape[2] as number), options),
+  );
 }
 
 /** Images shifted by `dx`, `dy` pixels each (positive: right, down). */
@@ -127,5 +142,7 @@ export function translate(images: Tensor, dx: Tensor, dy: Tensor, options: Trans
 
 /** Images zoomed by `zx`, `zy` each about their centres (a factor > 1 shows more of the image). */
 export function zoom(images: Tensor, zx: Tensor, zy: Tensor, options: TransformOptions): Tensor4D {
-  return tf.tidy(() => affineTransform(images, zoomMatrices(zx, zy, images.shape[1] as number, images.shape[2] as number), options));
+  return tf.tidy(() =>
+    affineTransform(images, zoomMatrices(zx, zy, images.shape[1] as number, images.shape[2] as number), options),
+  );
 }

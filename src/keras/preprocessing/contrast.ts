@@ -13,7 +13,10 @@ import { tf } from "../../engine/backend";
  * `valueRange`.
  */
 export function adjustContrast(images: Tensor, factors: Tensor, valueRange: readonly [number, number]): Tensor {
-  if (images.rank !== 4) throw new Error(`adjustContrast: images must be [n, height, width, channels], got shape [${images.shape.join(", ")}].`);
+  if (images.rank !== 4)
+    throw new Error(
+      `adjustContrast: images must be [n, height, width, channels], got shape [${images.shape.join(", ")}].`,
+    );
   return tf.tidy(() => {
     const mean = tf.mean(tf.mean(images, 1, true), 2, true);
     const f = tf.reshape(factors, [-1, 1, 1, 1]);

@@ -61,7 +61,8 @@ export function factorRange(factor: unknown, rule: FactorRule): Range {
   if (Array.isArray(factor) && factor.length === 2 && factor.every((x) => typeof x === "number")) {
     const [a, b] = factor as [number, number];
     const bad = [a, b].find((x) => !inside(x, rule));
-    if (bad !== undefined) throw new Error(`${rule.what} must be ${expected}, got [${a}, ${b}]: ${bad} is outside ${limits(rule)}.`);
+    if (bad !== undefined)
+      throw new Error(`${rule.what} must be ${expected}, got [${a}, ${b}]: ${bad} is outside ${limits(rule)}.`);
     return { lower: Math.min(a, b), upper: Math.max(a, b) };
   }
   throw new Error(`${rule.what} must be ${expected}, got ${JSON.stringify(factor)}.`);
@@ -69,7 +70,10 @@ export function factorRange(factor: unknown, rule: FactorRule): Range {
 
 export function checkFillMode(fillMode: unknown, layer: string): FillMode {
   if (!FILL_MODES.includes(fillMode as FillMode)) {
-    throw new Error(`${layer}: unknown fillMode ${JSON.stringify(fillMode)}; use one of "${FILL_MODES.join('", "')}" (how pixels outside the image are filled).`);
+    throw new Error(
+      `${layer}: unknown fillMode ${JSON.stringify(fillMode)}; use one of "${FILL_MODES.join('", "')}" ` +
+        `(how pixels outside the image are filled).`,
+    );
   }
   return fillMode as FillMode;
 }
@@ -85,21 +89,34 @@ export function checkInterpolation(interpolation: unknown, layer: string): Inter
 export function checkSeed(seed: unknown, layer: string): number | null {
   if (seed === null || seed === undefined) return null;
   if (typeof seed !== "number" || !Number.isSafeInteger(seed) || seed < 0) {
-    throw new Error(`${layer}: seed must be a whole number ≥ 0, or null for a random one, got ${JSON.stringify(seed)}.`);
+    throw new Error(
+      `${layer}: seed must be a whole number ≥ 0, or null for a random one, got ${JSON.stringify(seed)}.`,
+    );
   }
   return seed;
 }
 
 export function checkFillValue(fillValue: unknown, layer: string): number {
   if (typeof fillValue !== "number" || !Number.isFinite(fillValue)) {
-    throw new Error(`${layer}: fillValue must be a number (the value of pixels outside the image with fillMode "constant"), got ${JSON.stringify(fillValue)}.`);
+    throw new Error(
+      `${layer}: fillValue must be a number (the value of pixels outside the image with fillMode "constant"), ` +
+        `got ${JSON.stringify(fillValue)}.`,
+    );
   }
   return fillValue;
 }
 
 /** Only channels-last images are augmented here (Keras's default image data format). */
 export function checkChannelsLast(dataFormat: unknown, layer: string): void {
-  if (dataFormat !== undefined && dataFormat !== null && dataFormat !== "channelsLast" && dataFormat !== "channels_last") {
-    throw new Error(`${layer}: only channels-last images (batch, height, width, channels) are supported, got dataFormat ${JSON.stringify(dataFormat)}.`);
+  if (
+    dataFormat !== undefined &&
+    dataFormat !== null &&
+    dataFormat !== "channelsLast" &&
+    dataFormat !== "channels_last"
+  ) {
+    throw new Error(
+      `${layer}: only channels-last images (batch, height, width, channels) are supported, ` +
+        `got dataFormat ${JSON.stringify(dataFormat)}.`,
+    );
   }
 }

@@ -45,7 +45,7 @@ type LayerConfig = ReturnType<InstanceType<typeof tf.layers.Layer>["getConfig"]>
 
 /** The arguments every augmentation layer takes. */
 export interface AugmentationArgs extends LayerArgs {
-  /** A whole number for reproducible draws (the same as Keras's layer with this seed), or null (default) for a random one. */
+  /** A whole number for reproducible draws (those of Keras's layer with this seed); null (default): a random one. */
   seed?: number | null;
   /** Only "channelsLast" (the default) is supported. */
   dataFormat?: string;
@@ -101,7 +101,10 @@ export abstract class AugmentationLayer extends tf.layers.Layer {
     const x = oneTensor(inputs, this.name);
     if (kwargs?.["training"] !== true) return x;
     if (x.rank !== 4) {
-      throw new Error(`${this.getClassName()} "${this.name}" takes a batch of images [n, height, width, channels], got shape [${x.shape.join(", ")}].`);
+      throw new Error(
+        `${this.getClassName()} "${this.name}" takes a batch of images [n, height, width, channels], ` +
+          `got shape [${x.shape.join(", ")}].`,
+      );
     }
     return tf.tidy(() => this.transform(x, this.draw(x)));
   }
@@ -149,7 +152,7 @@ abstract class GeometricLayer extends AugmentationLayer {
 // ---------------------------------------------------------------------------
 
 export interface RandomRotationArgs extends GeometricArgs {
-  /** A fraction of a full turn: f turns by up to ±f × 360° (0.05: ±18°), [lower, upper] by lower × 360° to upper × 360°. */
+  /** A fraction of a full turn: f turns by up to ±f × 360° (0.05: ±18°), [lower, upper] by lower × to upper × 360°. */
   factor: Factor;
 }
 
@@ -172,7 +175,9 @@ export class RandomRotation extends GeometricLayer {
 
   /** `{ angles }`: degrees, [n], from [lower × 360, upper × 360). */
   draw(images: Tensor): Record<string, Tensor> {
-    return { angles: uniform([images.shape[0]], this.factor.lower * 360, this.factor.upper * 360, this.generator.next()) };
+    return {
+      angles: uniform([images.shape[0]], this.factor.lower * 360, this.factor.upper * 360, this.generator.next()),
+    };
   }
 
   transform(images: Tensor, p: Record<string, Tensor>): Tensor {
@@ -190,13 +195,13 @@ tf.serialization.registerClass(RandomRotation);
 // ---------------------------------------------------------------------------
 
 export interface RandomTranslationArgs extends GeometricArgs {
-  /** A fraction of the height: f shifts up or down by up to f × height, [lower, upper] from lower × to upper × height (negative: up). */
+  /** A fraction of the height: f shifts by up to ±f × height, [lower, upper] by lower × to upper × height (< 0: up). */
   heightFactor: Factor;
   /** The same for the width (negative: left). */
   widthFactor: Factor;
 }
 
-/** Keras's `RandomTranslation`: each image shifted by fractions of its height and width drawn from the factors' ranges. */
+/** Keras's `RandomTranslation`: each image shifted by fractions of its height and width drawn from the factors. */
 export class RandomTranslation extends GeometricLayer {
   static className = "RandomTranslation";
   static readonly kerasClassName = "RandomTranslation";
@@ -208,7 +213,12 @@ export class RandomTranslation extends GeometricLayer {
 
   constructor(args: RandomTranslationArgs) {
     super(args);
-    const rule = (what: string) => ({ what: `RandomTranslation: ${what}`, meaning: "a fraction of the image's size: 0.1 shifts by up to ±10 %", min: -1, max: 1 });
+    const rule = (what: string) => ({
+      what: `RandomTranslation: ${what}`,
+      meaning: "a fraction of the image's size: 0.1 shifts by up to ±10 %",
+      min: -1,
+      max: 1,
+    });
     this.height = factorRange(args.heightFactor, rule("heightFactor"));
     this.width = factorRange(args.widthFactor, rule("widthFactor"));
     this.heightFactor = args.heightFactor;
@@ -218,8 +228,14 @@ export class RandomTranslation extends GeometricLayer {
   /** `{ dx, dy }`: pixels, [n, 1] each; the height's draw first, as in Keras. */
   draw(images: Tensor): Record<string, Tensor> {
     const [n, h, w] = images.shape as number[];
-    const dy = tf.mul(uniform([n, 1], this.height.lower, this.height.upper, this.generator.next()), tf.scalar(h, "float32"));
-    const dx = tf.mul(uniform([n, 1], this.width.lower, this.width.upper, this.generator.next()), tf.scalar(w, "float32"));
+    const dy = tf.mul(
+      uniform([n, 1], this.height.lower, this.height.upper, this.generator.next()),
+      tf.scalar(h, "float32"),
+    );
+    const dx = tf.mul(
+      uniform([n, 1], this.width.lower, this.width.upper, this.generator.next()),
+      tf.scalar(w, "float32"),
+    );
     return { dx, dy };
   }
 
@@ -238,7 +254,10 @@ tf.serialization.registerClass(RandomTranslation);
 // ---------------------------------------------------------------------------
 
 export interface RandomZoomArgs extends GeometricArgs {
-  /** f zooms the height by a factor from 1 - f to 1 + f (above 1: zoomed out, below: zoomed in); [lower, upper] from 1 + lower to 1 + upper. */
+  /**
+   * f zooms the height by a factor from 1 - f to 1 + f (above 1: zoomed out, below: zoomed in); [lower, upper] from
+   * 1 + lower to 1 + upper.
+   */
   heightFactor: Factor;
   /** The same for the width; null or absent (default): the height's zoom, keeping the aspect ratio. */
   widthFactor?: Factor | null;
@@ -263,7 +282,10 @@ export class RandomZoom extends GeometricLayer {
       minOpen: true,
     });
     this.height = factorRange(args.heightFactor, rule("heightFactor"));
-    this.width = args.widthFactor === undefined || args.widthFactor === null ? null : factorRange(args.widthFactor, rule("widthFactor"));
+    this.width =
+      args.widthFactor === undefined || args.widthFactor === null
+        ? null
+        : factorRange(args.widthFactor, rule("widthFactor"));
     this.heightFactor = args.heightFactor;
     this.widthFactor = args.widthFactor ?? null;
   }
@@ -272,7 +294,8 @@ export class RandomZoom extends GeometricLayer {
   draw(images: Tensor): Record<string, Tensor> {
     const n = images.shape[0];
     const zy = uniform([n, 1], 1 + this.height.lower, 1 + this.height.upper, this.generator.next());
-    const zx = this.width === null ? zy : uniform([n, 1], 1 + this.width.lower, 1 + this.width.upper, this.generator.next());
+    const zx =
+      this.width === null ? zy : uniform([n, 1], 1 + this.width.lower, 1 + this.width.upper, this.generator.next());
     return { zx, zy };
   }
 
@@ -301,7 +324,7 @@ export interface RandomContrastArgs extends AugmentationArgs {
   valueRange?: readonly [number, number];
 }
 
-/** Keras's `RandomContrast`: each image's contrast scaled by a factor drawn from [1 - lower, 1 + upper], clipped to the value range. */
+/** Keras's `RandomContrast`: each image's contrast scaled by a factor from [1 - lower, 1 + upper], then clipped. */
 export class RandomContrast extends AugmentationLayer {
   static className = "RandomContrast";
   static readonly kerasClassName = "RandomContrast";
@@ -318,15 +341,25 @@ export class RandomContrast extends AugmentationLayer {
       fromZero: true,
     });
     const range = args.valueRange ?? [0, 255];
-    if (!Array.isArray(range) || range.length !== 2 || !range.every((v) => typeof v === "number" && Number.isFinite(v)) || !(range[0] < range[1])) {
-      throw new Error(`RandomContrast: valueRange must be [low, high] with low < high (the pixels' range, e.g. [0, 1]), got ${JSON.stringify(args.valueRange)}.`);
+    if (
+      !Array.isArray(range) ||
+      range.length !== 2 ||
+      !range.every((v) => typeof v === "number" && Number.isFinite(v)) ||
+      !(range[0] < range[1])
+    ) {
+      throw new Error(
+        `RandomContrast: valueRange must be [low, high] with low < high (the pixels' range, e.g. [0, 1]), ` +
+          `got ${JSON.stringify(args.valueRange)}.`,
+      );
     }
     this.valueRange = [range[0], range[1]];
   }
 
   /** `{ factors }`: [n, 1, 1, 1], from [1 - lower, 1 + upper). */
   draw(images: Tensor): Record<string, Tensor> {
-    return { factors: uniform([images.shape[0], 1, 1, 1], 1 - this.factor.lower, 1 + this.factor.upper, this.generator.next()) };
+    return {
+      factors: uniform([images.shape[0], 1, 1, 1], 1 - this.factor.lower, 1 + this.factor.upper, this.generator.next()),
+    };
   }
 
   transform(images: Tensor, p: Record<string, Tensor>): Tensor {

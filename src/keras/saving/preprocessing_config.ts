@@ -27,12 +27,15 @@ export function isAugmentationConfig(layer: { class_name?: Json }): boolean {
 }
 
 /** A factor as Keras writes it: a number or a list of two (any other value is left for the layer to refuse). */
-const factor = (v: Json | undefined): Factor => (Array.isArray(v) ? (v.slice() as unknown as [number, number]) : (v as number));
+const factor = (v: Json | undefined): Factor =>
+  Array.isArray(v) ? (v.slice() as unknown as [number, number]) : (v as number);
 
 /** The TF.js layer for a Keras augmentation layer config (see the module comment). */
 export function augmentationFromKeras(layer: { class_name?: Json; config?: Json; name?: Json }): AugmentationLayer {
   const className = String(layer.class_name) as AugmentationClass;
-  const c = (layer.config && typeof layer.config === "object" && !Array.isArray(layer.config) ? layer.config : {}) as Config;
+  const c = (
+    layer.config && typeof layer.config === "object" && !Array.isArray(layer.config) ? layer.config : {}
+  ) as Config;
   const name = String(layer.name ?? c.name ?? "");
   const common = {
     name: name || undefined,
@@ -48,14 +51,31 @@ export function augmentationFromKeras(layer: { class_name?: Json; config?: Json;
     case "RandomRotation":
       return new RandomRotation({ ...common, ...fill, factor: factor(c.factor) });
     case "RandomTranslation":
-      return new RandomTranslation({ ...common, ...fill, heightFactor: factor(c.height_factor), widthFactor: factor(c.width_factor) });
+      return new RandomTranslation({
+        ...common,
+        ...fill,
+        heightFactor: factor(c.height_factor),
+        widthFactor: factor(c.width_factor),
+      });
     case "RandomZoom":
-      return new RandomZoom({ ...common, ...fill, heightFactor: factor(c.height_factor), widthFactor: c.width_factor === null || c.width_factor === undefined ? null : factor(c.width_factor) });
+      return new RandomZoom({
+        ...common,
+        ...fill,
+        heightFactor: factor(c.height_factor),
+        widthFactor: c.width_factor === null || c.width_factor === undefined ? null : factor(c.width_factor),
+      });
     case "RandomContrast": {
       const range = c.value_range;
-      return new RandomContrast({ ...common, factor: factor(c.factor), valueRange: Array.isArray(range) ? (range.slice() as unknown as [number, number]) : undefined });
+      return new RandomContrast({
+        ...common,
+        factor: factor(c.factor),
+        valueRange: Array.isArray(range) ? (range.slice() as unknown as [number, number]) : undefined,
+      });
     }
     default:
-      throw new Error(`layer "${name}" is a ${String(layer.class_name)}, not one of the augmentation layers read here (${AUGMENTATION_CLASSES.join(", ")})`);
+      throw new Error(
+        `layer "${name}" is a ${String(layer.class_name)}, ` +
+          `not one of the augmentation layers read here (${AUGMENTATION_CLASSES.join(", ")})`,
+      );
   }
 }

@@ -123,7 +123,12 @@ interface LayerMapping {
 const augmentationKwargs = (): JsonObject => ({ training: true });
 
 /** The fill settings of RandomRotation, RandomTranslation and RandomZoom. */
-const fill = (c: TfjsConfig) => ({ fill_mode: c.fillMode as string, interpolation: c.interpolation as string, seed: (c.seed as number | null) ?? null, fill_value: c.fillValue as number });
+const fill = (c: TfjsConfig) => ({
+  fill_mode: c.fillMode as string,
+  interpolation: c.interpolation as string,
+  seed: (c.seed as number | null) ?? null,
+  fill_value: c.fillValue as number,
+});
 
 const pooling = (kerasClass: string): LayerMapping => ({
   kerasClass,
@@ -285,19 +290,34 @@ const LAYERS: Record<string, LayerMapping> = {
   RandomTranslation: {
     kerasClass: "RandomTranslation",
     built: true,
-    config: (c) => ({ data_format: "channels_last", height_factor: c.heightFactor as Json, width_factor: c.widthFactor as Json, ...fill(c) }),
+    config: (c) => ({
+      data_format: "channels_last",
+      height_factor: c.heightFactor as Json,
+      width_factor: c.widthFactor as Json,
+      ...fill(c),
+    }),
     kwargs: augmentationKwargs,
   },
   RandomZoom: {
     kerasClass: "RandomZoom",
     built: true,
-    config: (c) => ({ data_format: "channels_last", height_factor: c.heightFactor as Json, width_factor: (c.widthFactor as Json) ?? null, ...fill(c) }),
+    config: (c) => ({
+      data_format: "channels_last",
+      height_factor: c.heightFactor as Json,
+      width_factor: (c.widthFactor as Json) ?? null,
+      ...fill(c),
+    }),
     kwargs: augmentationKwargs,
   },
   RandomContrast: {
     kerasClass: "RandomContrast",
     built: true,
-    config: (c) => ({ data_format: "channels_last", factor: c.factor as number[], value_range: c.valueRange as number[], seed: (c.seed as number | null) ?? null }),
+    config: (c) => ({
+      data_format: "channels_last",
+      factor: c.factor as number[],
+      value_range: c.valueRange as number[],
+      seed: (c.seed as number | null) ?? null,
+    }),
     kwargs: augmentationKwargs,
   },
 };
@@ -401,7 +421,9 @@ function functionalConfig(model: TF.LayersModel): JsonObject {
   const layers: Json[] = model.layers.map((layer) => {
     const config = isContainer(layer) ? nestedFunctional(layer) : serializeLayer(layer);
     const mapping = LAYERS[layer.getClassName()];
-    const kwargs: JsonObject = isContainer(layer) ? { ...(isInferenceCall(layer) ? { training: false } : {}), mask: null } : (mapping?.kwargs?.() ?? {});
+    // A nested model: Keras records `training` only when the call gave it (base(x, training=False)).
+    const nested: JsonObject = isInferenceCall(layer) ? { training: false, mask: null } : { mask: null };
+    const kwargs: JsonObject = isContainer(layer) ? nested : (mapping?.kwargs?.() ?? {});
     config.name = layer.name;
     config.inbound_nodes = ownNodes(model, layer)
       .filter(({ node }) => node.inboundLayers.length > 0)

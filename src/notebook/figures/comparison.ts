@@ -22,7 +22,7 @@ export interface ComparisonRun {
   learningRate?: number;
   /** The run whose trained weights this run started from (a second fine-tuning stage); absent: fresh weights. */
   startedFrom?: number;
-  /** How the base's batch normalisation ran ("training": batch statistics; "inference": moving statistics, Keras's training=False). */
+  /** How the base's batch normalisation ran ("training": batch statistics; "inference": Keras's training=False). */
   batchNorm?: "training" | "inference";
 }
 
@@ -216,7 +216,8 @@ export function comparisonTable(runs: ComparisonRun[]): string {
   const columns = (stages ? 7 : 4) + (batchNorm ? 1 : 0);
   return (
     `<table class="kt-comparison-table" style="border-collapse:collapse">` +
-    `<thead><tr>${head}${batchNorm ? th("Batch norm", "left") : ""}${th("Test accuracy")}${th("Training time")}</tr></thead>` +
+    `<thead><tr>${head}${batchNorm ? th("Batch norm", "left") : ""}` +
+    `${th("Test accuracy")}${th("Training time")}</tr></thead>` +
     `<tbody>${body || `<tr><td colspan="${columns}" style="padding:4px 10px">No runs yet.</td></tr>`}</tbody></table>`
   );
 }

@@ -38,10 +38,19 @@ export interface TopLossesPlotOptions {
  * of the actual class"; a digit predicted wrongly has a red frame and a red label.
  */
 export function topLossesPlot(entries: TopLossEntry[], options: TopLossesPlotOptions = {}): Figure {
-  if (!Array.isArray(entries) || entries.length === 0) throw new Error("topLossesPlot needs at least one digit: pass topLosses(set, predictions, k).");
+  if (!Array.isArray(entries) || entries.length === 0)
+    throw new Error("topLossesPlot needs at least one digit: pass topLosses(set, predictions, k).");
   for (const e of entries) {
-    if (!Number.isInteger(e.label) || !Number.isInteger(e.predicted) || !(e.loss >= 0) || !(e.probability >= 0 && e.probability <= 1)) {
-      throw new Error(`topLossesPlot: each entry is { pixels, label, predicted, loss ≥ 0, probability in [0, 1] } as topLosses gives them, got ${JSON.stringify({ ...e, pixels: undefined })}.`);
+    if (
+      !Number.isInteger(e.label) ||
+      !Number.isInteger(e.predicted) ||
+      !(e.loss >= 0) ||
+      !(e.probability >= 0 && e.probability <= 1)
+    ) {
+      throw new Error(
+        `topLossesPlot: each entry is { pixels, label, predicted, loss ≥ 0, probability in [0, 1] } ` +
+          `as topLosses gives them, got ${JSON.stringify({ ...e, pixels: undefined })}.`,
+      );
     }
   }
   const n = entries.length;
@@ -65,12 +74,45 @@ export function topLossesPlot(entries: TopLossEntry[], options: TopLossesPlotOpt
         const y = top + Math.floor(i / columns) * cellHeight + 4;
         const mistake = e.predicted !== e.label;
         const ink = inkOf(e.pixels, 28, 28, 1, options.maxValue ?? defaultMax(e.pixels));
-        const g = digitNode(ink, 28, 28, scale, x, y, { class: mistake ? "kt-digit kt-mistake" : "kt-digit", "data-index": i });
-        g.appendChild(frame(size, size, mistake ? RED : BORDER, mistake ? 3 : 1, mistake ? "kt-frame kt-mistake-frame" : "kt-frame"));
-        const label: Attrs = { class: "kt-label", x: size / 2, y: size + 18, "text-anchor": "middle", "font-size": 12, fill: mistake ? RED : INK, "font-weight": mistake ? 700 : undefined };
+        const g = digitNode(ink, 28, 28, scale, x, y, {
+          class: mistake ? "kt-digit kt-mistake" : "kt-digit",
+          "data-index": i,
+        });
+        g.appendChild(
+          frame(
+            size,
+            size,
+            mistake ? RED : BORDER,
+            mistake ? 3 : 1,
+            mistake ? "kt-frame kt-mistake-frame" : "kt-frame",
+          ),
+        );
+        const label: Attrs = {
+          class: "kt-label",
+          x: size / 2,
+          y: size + 18,
+          "text-anchor": "middle",
+          "font-size": 12,
+          fill: mistake ? RED : INK,
+          "font-weight": mistake ? 700 : undefined,
+        };
         g.appendChild(text(`${e.predicted} / ${e.label}`, label));
-        g.appendChild(text(`${fixed(e.loss, 2)} · ${fixed(e.probability, 2)}`, { class: "kt-loss", x: size / 2, y: size + 34, "text-anchor": "middle", "font-size": 11, fill: mistake ? RED : MUTED }));
-        const tip = [`predicted ${e.predicted}`, `actual ${e.label}`, `loss ${fixed(e.loss, 4)}`, `probability of ${e.label}: ${percent(e.probability, 2)}`];
+        g.appendChild(
+          text(`${fixed(e.loss, 2)} · ${fixed(e.probability, 2)}`, {
+            class: "kt-loss",
+            x: size / 2,
+            y: size + 34,
+            "text-anchor": "middle",
+            "font-size": 11,
+            fill: mistake ? RED : MUTED,
+          }),
+        );
+        const tip = [
+          `predicted ${e.predicted}`,
+          `actual ${e.label}`,
+          `loss ${fixed(e.loss, 4)}`,
+          `probability of ${e.label}: ${percent(e.probability, 2)}`,
+        ];
         if (e.confidence !== undefined) tip.push(`probability of ${e.predicted}: ${percent(e.confidence, 2)}`);
         if (e.index !== undefined) tip.push(`digit #${e.index}`);
         g.appendChild(tooltip(tip.join(", ")));
