@@ -23,7 +23,14 @@
  *   const again = await kt.loadTransferModel("out/digits.keras");
  */
 export { tf, backendInfo, type BackendInfo, type BackendKind } from "./engine/backend";
-export { describeBackend, useEngine, resolveEngine, graphEngineAvailable, type EngineName, type EngineChoice } from "./engine/select";
+export {
+  describeBackend,
+  useEngine,
+  resolveEngine,
+  graphEngineAvailable,
+  type EngineName,
+  type EngineChoice,
+} from "./engine/select";
 export {
   loadMnist,
   toCategorical,
@@ -84,7 +91,14 @@ export { loadKerasWeights } from "./keras/saving/weight_order";
 export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export { KerasArchiveError, type SavedArchive } from "./keras/saving/keras_archive";
 export { loadTransferModel, type LoadTransferModelOptions } from "./model_archive";
-export { buildTransferModel, upsample, TUTORIAL_FREEZE, type BaseName, type Preprocessing, type TransferModelOptions } from "./model_build";
+export {
+  buildTransferModel,
+  upsample,
+  TUTORIAL_FREEZE,
+  type BaseName,
+  type Preprocessing,
+  type TransferModelOptions,
+} from "./model_build";
 export {
   TransferModel,
   type TransferFitOptions,
@@ -109,7 +123,15 @@ export {
 } from "./engine/training";
 export { BestWeights, ModelCheckpoint, type Monitor, type ModelCheckpointOptions } from "./engine/callbacks";
 export { KerasAdam, type AdamSettings } from "./engine/adam";
-export { readDigit, readDigits, decodeGrey, ImageReadError, IMAGE_EXTENSIONS, type ReadDigits, type ReadDigitOptions } from "./images/read";
+export {
+  readDigit,
+  readDigits,
+  decodeGrey,
+  ImageReadError,
+  IMAGE_EXTENSIONS,
+  type ReadDigits,
+  type ReadDigitOptions,
+} from "./images/read";
 export {
   mnistStyle,
   luminance,

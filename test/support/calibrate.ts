@@ -10,7 +10,6 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../../src/engine/backend";
 import { firstNode } from "../../src/engine/frozen_prefix";
 
-
 /** Sets the moving statistics of every batch normalisation of `base` from its input on `x` (one pass, layer by layer). */
 export function calibrateBatchNorm(base: TF.LayersModel, x: TF.Tensor): void {
   tf.tidy(() => {
