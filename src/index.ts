@@ -150,7 +150,14 @@ export {
   type MnistStyleDigit,
   type MnistStyleOptions,
 } from "./images/mnist_style";
-export { pickExamples, labelledDigits, topK, type ExamplePick, type LabelledDigit, type ClassProbability } from "./notebook/examples";
+export {
+  pickExamples,
+  labelledDigits,
+  topK,
+  type ExamplePick,
+  type LabelledDigit,
+  type ClassProbability,
+} from "./notebook/examples";
 export { topLosses, mostConfused, exampleLosses, type TopLoss, type Confusion } from "./notebook/error_analysis";
 export {
   historyPlot,

@@ -144,14 +144,17 @@ function plan(file: string, config: unknown): Plan {
       "the whole model is frozen (model.trainable = False), where TransferModel always trains its head",
     );
   }
-  const augment = layers.slice(0, baseIndex).filter(isAugmentationConfig).map((l) => {
-    try {
-      return augmentationFromKeras(l);
-    } catch (e) {
-      const what = `its augmentation layer "${nameOf(l)}" (${String(l.class_name)})`;
-      throw notTheTutorials(file, `${what} cannot be made here: ${(e as Error).message}`);
-    }
-  });
+  const augment = layers
+    .slice(0, baseIndex)
+    .filter(isAugmentationConfig)
+    .map((l) => {
+      try {
+        return augmentationFromKeras(l);
+      } catch (e) {
+        const what = `its augmentation layer "${nameOf(l)}" (${String(l.class_name)})`;
+        throw notTheTutorials(file, `${what} cannot be made here: ${(e as Error).message}`);
+      }
+    });
   // Keras records `base_model(x, training=False)` in the call's kwargs.
   const baseCalls = Array.isArray(baseLayer.inbound_nodes) ? baseLayer.inbound_nodes : [];
   const call = baseCalls[0] as { kwargs?: { training?: unknown } } | undefined;

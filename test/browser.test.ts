@@ -500,7 +500,10 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         assertShown(worst[0], "the top-losses figure");
         assert.match(svgOf(worst[0]), /prediction \/ actual · loss · probability of the actual class/);
         const confused = cell("most-confused").outputs;
-        assert.ok(confused.some((o) => /<table/.test(o.html) || /No pair of digits/.test(o.text)), "the most confused pairs are missing");
+        assert.ok(
+          confused.some((o) => /<table/.test(o.html) || /No pair of digits/.test(o.text)),
+          "the most confused pairs are missing",
+        );
 
         // The second fine-tuning stage: its history plot, and the comparison table with both runs.
         const stage2 = cell("fine-tune");

@@ -121,7 +121,14 @@ test("learner.save writes what Keras's model.save writes for the same model: mem
     { base: "inception_v3" as const, freeze: 64, preprocessing: "tutorial" as const, file: "inception_v3" },
     { base: "xception" as const, freeze: 36, preprocessing: "keras" as const, file: "xception" },
     // Augmentation between the upsampling and the rescaling, and the base called with training=False.
-    { base: "xception" as const, freeze: 100, preprocessing: "keras" as const, file: "xception-augmented", augment: true, batchNorm: "inference" as const },
+    {
+      base: "xception" as const,
+      freeze: 100,
+      preprocessing: "keras" as const,
+      file: "xception-augmented",
+      augment: true,
+      batchNorm: "inference" as const,
+    },
   ];
   const set = take((await digits()).test, 2);
   kerasScript(dir, "write-archives", {
@@ -136,15 +143,30 @@ test("learner.save writes what Keras's model.save writes for the same model: mem
     })),
   });
   for (const c of cases) {
-    const tm = await buildTransferModel({ base: c.base, weights: null, freeze: c.freeze, preprocessing: c.preprocessing, key: "archive-layout", augment: c.augment, batchNorm: c.batchNorm });
+    const tm = await buildTransferModel({
+      base: c.base,
+      weights: null,
+      freeze: c.freeze,
+      preprocessing: c.preprocessing,
+      key: "archive-layout",
+      augment: c.augment,
+      batchNorm: c.batchNorm,
+    });
     try {
       const saved = await tm.save(path.join(dir, `ours-${c.file}.keras`));
-      assert.equal(saved.optimizerState, false, "an optimizer that has not taken a step keeps only its step count and rate, as in Keras");
+      assert.equal(
+        saved.optimizerState,
+        false,
+        "an optimizer that has not taken a step keeps only its step count and rate, as in Keras",
+      );
       assert.equal(saved.bytes, fs.statSync(saved.file).size);
     } finally {
       tm.dispose();
     }
-    const [keras, ours] = describeArchives(path.join(dir, `keras-${c.file}.keras`), path.join(dir, `ours-${c.file}.keras`));
+    const [keras, ours] = describeArchives(
+      path.join(dir, `keras-${c.file}.keras`),
+      path.join(dir, `ours-${c.file}.keras`),
+    );
     assert.deepEqual(
       ours.members.map((m) => [m.name, m.compressed]),
       [
@@ -168,11 +190,22 @@ test("learner.save writes what Keras's model.save writes for the same model: mem
       `${c.base}: config.json differs from Keras's`,
     );
     const { outer, base } = configLayers(ours.config);
-    assert.equal(base.filter((l) => l.config.trainable === false).length, c.freeze - 1, "the frozen layers (the input layer has no flag)");
-    assert.equal(outer.some((l) => l.class_name === "Rescaling"), c.preprocessing === "keras");
+    assert.equal(
+      base.filter((l) => l.config.trainable === false).length,
+      c.freeze - 1,
+      "the frozen layers (the input layer has no flag)",
+    );
+    assert.equal(
+      outer.some((l) => l.class_name === "Rescaling"),
+      c.preprocessing === "keras",
+    );
     assert.equal(outer.filter((l) => /^Random/.test(l.class_name)).length, c.augment ? 3 : 0);
     const baseCall = outer.find((l) => l.class_name === "Functional")!.inbound_nodes[0].kwargs;
-    assert.deepEqual(baseCall, c.batchNorm === "inference" ? { training: false, mask: null } : { mask: null }, "the base's call");
+    assert.deepEqual(
+      baseCall,
+      c.batchNorm === "inference" ? { training: false, mask: null } : { mask: null },
+      "the base's call",
+    );
     // model.weights.h5: the same entries, in Keras's paths.
     const byPath = (d: typeof ours) => new Map(d.h5.map((e) => [e.path, e]));
     const k = byPath(keras);
@@ -328,8 +361,21 @@ test("Keras's archive with augmentation layers and base(x, training=False) loads
   const file = path.join(dir, "keras-augmented.keras");
   const augment = [
     ["RandomRotation", { factor: [-0.05, 0.02], seed: 3, name: "turn" }],
-    ["RandomTranslation", { height_factor: 0.1, width_factor: [-0.2, 0.1], fill_mode: "wrap", interpolation: "nearest", seed: 4, name: "shift" }],
-    ["RandomZoom", { height_factor: [-0.2, 0.1], width_factor: 0.05, fill_mode: "nearest", fill_value: 0.25, seed: 5, name: "zoom" }],
+    [
+      "RandomTranslation",
+      {
+        height_factor: 0.1,
+        width_factor: [-0.2, 0.1],
+        fill_mode: "wrap",
+        interpolation: "nearest",
+        seed: 4,
+        name: "shift",
+      },
+    ],
+    [
+      "RandomZoom",
+      { height_factor: [-0.2, 0.1], width_factor: 0.05, fill_mode: "nearest", fill_value: 0.25, seed: 5, name: "zoom" },
+    ],
     ["RandomContrast", { factor: 0.3, value_range: [0, 1], seed: 6, name: "contrast" }],
   ];
   const [keras] = kerasScript<{ archives: KerasReport[] }>(dir, "write-archives", {
@@ -340,13 +386,26 @@ test("Keras's archive with augmentation layers and base(x, training=False) loads
   const again = path.join(dir, "ours-augmented.keras");
   let ours: number[];
   try {
-    assert.equal(tm.batchNorm, "inference", "training=False on the base's call reads back as batchNorm \"inference\"");
+    assert.equal(tm.batchNorm, "inference", 'training=False on the base\'s call reads back as batchNorm "inference"');
     assert.equal(tm.freezeDepth, 120);
-    const layers = tm.model.layers.slice(4, 8) as unknown as Array<Record<string, unknown> & { name: string; getClassName(): string }>;
-    assert.deepEqual(layers.map((l) => [l.getClassName(), l.name, l.seed]), [["RandomRotation", "turn", 3], ["RandomTranslation", "shift", 4], ["RandomZoom", "zoom", 5], ["RandomContrast", "contrast", 6]]);
+    const layers = tm.model.layers.slice(4, 8) as unknown as Array<
+      Record<string, unknown> & { name: string; getClassName(): string }
+    >;
+    assert.deepEqual(
+      layers.map((l) => [l.getClassName(), l.name, l.seed]),
+      [
+        ["RandomRotation", "turn", 3],
+        ["RandomTranslation", "shift", 4],
+        ["RandomZoom", "zoom", 5],
+        ["RandomContrast", "contrast", 6],
+      ],
+    );
     assert.deepEqual(layers[0].factor, { lower: -0.05, upper: 0.02 });
     assert.deepEqual([layers[1].fillMode, layers[1].interpolation], ["wrap", "nearest"]);
-    assert.deepEqual([layers[2].height, layers[2].width, layers[2].fillValue], [{ lower: -0.2, upper: 0.1 }, { lower: -0.05, upper: 0.05 }, 0.25]);
+    assert.deepEqual(
+      [layers[2].height, layers[2].width, layers[2].fillValue],
+      [{ lower: -0.2, upper: 0.1 }, { lower: -0.05, upper: 0.05 }, 0.25],
+    );
     assert.deepEqual([layers[3].factor, layers[3].valueRange], [{ lower: 0, upper: 0.3 }, [0, 1]]);
     ours = Array.from((await tm.predict(mnist.test)).probabilities);
     const diff = maxAbsDiff(ours, keras.output);
@@ -356,12 +415,24 @@ test("Keras's archive with augmentation layers and base(x, training=False) loads
   } finally {
     tm.dispose();
   }
-  const [back] = kerasScript<{ archives: KerasReport[] }>(dir, "load-archive", { ...asSpec(mnist.test), archives: [again] }).archives;
+  const [back] = kerasScript<{ archives: KerasReport[] }>(dir, "load-archive", {
+    ...asSpec(mnist.test),
+    archives: [again],
+  }).archives;
   // Adam has not taken a step: its state is the step count and the rate, which Keras skips, saying so.
-  assert.ok(back.warnings!.every((w) => /Skipping variable loading for optimizer 'adam'.*the saved optimizer has 2 variables/.test(w)), back.warnings!.join("\n"));
+  assert.ok(
+    back.warnings!.every((w) =>
+      /Skipping variable loading for optimizer 'adam'.*the saved optimizer has 2 variables/.test(w),
+    ),
+    back.warnings!.join("\n"),
+  );
   assert.ok(maxAbsDiff(back.output, ours) <= PREDICTION_TOLERANCE, "Keras's predictions from our archive");
   const [k, o] = describeArchives(file, again);
-  assert.equal(JSON.stringify(withoutSharedIds(o.config)), JSON.stringify(withoutSharedIds(k.config)), "config.json written back differs from Keras's");
+  assert.equal(
+    JSON.stringify(withoutSharedIds(o.config)),
+    JSON.stringify(withoutSharedIds(k.config)),
+    "config.json written back differs from Keras's",
+  );
 });
 
 // ---------------------------------------------------------------------------

@@ -72,7 +72,13 @@ function stderr(cell: NotebookCell): string {
  * Checks shared by both notebooks: the executed notebook, what the runner printed meanwhile, and the
  * saved archive; `guide`: run with AUGMENT true and FINE_TUNE_BATCH_NORM "inference".
  */
-function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, save: { file: string; base: string; depth: number }, guide = false): void {
+function checkNotebook(
+  nb: Notebook,
+  trainImages: number,
+  runnerOutput: string,
+  save: { file: string; base: string; depth: number },
+  guide = false,
+): void {
   for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
     assert.equal(stderr(c), "", `a cell wrote to stderr:\n${joined(c.source)}\n${stderr(c)}`);
   }
@@ -123,13 +129,23 @@ function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, 
   const [worst] = svgs(cellTagged(nb, "top-losses"));
   assert.equal(worst.querySelectorAll("image").length, 9, "the top-losses figure shows TOP_LOSSES digits");
   const losses = [...worst.querySelectorAll(".kt-loss")].map((t) => Number((t.textContent ?? "").split(" · ")[0]));
-  assert.deepEqual(losses, [...losses].sort((a, b) => b - a), "largest loss first");
+  assert.deepEqual(
+    losses,
+    [...losses].sort((a, b) => b - a),
+    "largest loss first",
+  );
   const confused = cellTagged(nb, "most-confused");
   const table = htmls(confused).find((h) => h.includes("<table"));
   if (table) {
-    const counts = [...new JSDOM(table).window.document.querySelectorAll("tbody tr")].map((r) => Number(r.querySelectorAll("td")[2].textContent));
+    const counts = [...new JSDOM(table).window.document.querySelectorAll("tbody tr")].map((r) =>
+      Number(r.querySelectorAll("td")[2].textContent),
+    );
     assert.ok(counts.length > 0 && counts.every((c) => c >= 2), `pairs seen at least twice: ${counts}`);
-    assert.deepEqual(counts, [...counts].sort((a, b) => b - a), "most often first");
+    assert.deepEqual(
+      counts,
+      [...counts].sort((a, b) => b - a),
+      "most often first",
+    );
   } else {
     assert.match(cellText(confused), /No pair of digits was mistaken for one another twice/);
   }
@@ -150,7 +166,10 @@ function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, 
   const train = htmls(cellTagged(nb, "train"));
   if (guide) {
     // Augmentation comes before the frozen layers: no frozen-prefix cache, and the fit says why.
-    assert.match(train.join(""), /Data augmentation \(random_rotation, random_translation, random_zoom\) comes before the frozen layers/);
+    assert.match(
+      train.join(""),
+      /Data augmentation \(random_rotation, random_translation, random_zoom\) comes before the frozen layers/,
+    );
     assert.doesNotMatch(train.join(""), /output computed once/);
   } else {
     assert.match(train.find((h) => h.includes("kt-steps")) ?? "", /output computed once for \d+ digits/);
@@ -233,10 +252,15 @@ test("xception.ipynb runs end to end, with augmentation and the second stage's b
   const keras = tmpDir("keras-home");
   // No cached weights, and a download address where nothing listens: the weights cannot be had.
   const guide = { AUGMENT: true, FINE_TUNE_BATCH_NORM: "inference" };
-  const run = runNotebook(path.join(ROOT, "notebooks", "xception.ipynb"), { ...SMALL, ...guide, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception") }, out, {
-    KERAS_HOME: keras,
-    KT_WEIGHTS_BASE_URL: "http://127.0.0.1:9/",
-  });
+  const run = runNotebook(
+    path.join(ROOT, "notebooks", "xception.ipynb"),
+    { ...SMALL, ...guide, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception") },
+    out,
+    {
+      KERAS_HOME: keras,
+      KT_WEIGHTS_BASE_URL: "http://127.0.0.1:9/",
+    },
+  );
   assert.equal(run.status, 0, run.stderr);
   const nb = run.notebook!;
   const build = cellTagged(nb, "build");
@@ -245,7 +269,13 @@ test("xception.ipynb runs end to end, with augmentation and the second stage's b
   assert.match(warning!, /ImageNet weights could not be loaded/);
   assert.match(warning!, /xception_weights_tf_dim_ordering_tf_kernels_notop\.h5/);
   assert.match(cellText(build), /weights: random \(ImageNet weights unavailable\)/);
-  checkNotebook(nb, SMALL.TRAIN_IMAGES, run.stderr, { file: saveTo("xception"), base: "xception", depth: FINE_TUNE_FREEZE }, true);
+  checkNotebook(
+    nb,
+    SMALL.TRAIN_IMAGES,
+    run.stderr,
+    { file: saveTo("xception"), base: "xception", depth: FINE_TUNE_FREEZE },
+    true,
+  );
   assert.match(htmls(cellTagged(nb, "freeze")).join(""), /Trainable params: 21,808,618/);
   assert.deepEqual(
     fs.readdirSync(keras).filter((f) => !fs.statSync(path.join(keras, f)).isDirectory()),

@@ -69,8 +69,10 @@ export function showSummary(summary: SummaryReport, freeze?: FreezeInfo): void {
             (freeze.firstTrainable ? `; training from ${freeze.firstTrainable} on` : " (the whole base)"),
     );
     if (freeze.batchNorm === "inference") {
-      lines.push("Batch normalisation: inference mode in training (Keras's training=False): moving statistics kept, " +
-        "gamma and beta train");
+      lines.push(
+        "Batch normalisation: inference mode in training (Keras's training=False): moving statistics kept, " +
+          "gamma and beta train",
+      );
     }
   }
   if (summary.rows) showLayers(summary.rows);
