@@ -22,7 +22,7 @@
  *   await learner.save("out/digits.keras");          // Keras 3's .keras archive
  *   const again = await kt.loadTransferModel("out/digits.keras");
  */
-export { tf, backendInfo, type BackendInfo, type BackendKind } from "./engine/backend";
+export { tf, backendInfo, type BackendInfo, type BackendKind } from "./tfjs/backend";
 export {
   describeBackend,
   useEngine,
@@ -57,6 +57,10 @@ export {
   buildXception,
   layerTable,
   type LayerRow,
+  type WeightsOption,
+  type WeightsDownloadOptions,
+  type InceptionV3Options,
+  type XceptionOptions,
 } from "./keras/applications/index";
 export { BatchNormalization, UpSampling3D, setInferenceCall, isInferenceCall } from "./keras/layers";
 export {
@@ -69,6 +73,7 @@ export {
   type RandomTranslationArgs,
   type RandomZoomArgs,
   type RandomContrastArgs,
+  type GeometricArgs,
 } from "./keras/preprocessing/layers";
 export {
   rotate,
@@ -83,7 +88,7 @@ export {
 export { adjustContrast } from "./keras/preprocessing/contrast";
 export { SeedGenerator } from "./keras/preprocessing/random";
 export { augmentationLayers, DIGIT_AUGMENTATION, type AugmentOptions, type Augment } from "./model_augment";
-export { useFusedKernels, fusedKernelsActive } from "./engine/native_ops";
+export { useFusedKernels, fusedKernelsActive } from "./tfjs/native_ops";
 export { imagenetWeights, IMAGENET_WEIGHTS, type KerasApplicationName } from "./keras/applications/imagenet_weights";
 export { kerasCacheDir } from "./keras/cache";
 export { readKerasH5 } from "./keras/saving/legacy_h5_read";
@@ -91,38 +96,25 @@ export { loadKerasWeights } from "./keras/saving/weight_order";
 export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export { KerasArchiveError, type SavedArchive } from "./keras/saving/keras_archive";
 export { loadTransferModel, type LoadTransferModelOptions } from "./model_archive";
-export {
-  buildTransferModel,
-  upsample,
-  TUTORIAL_FREEZE,
-  type BaseName,
-  type Preprocessing,
-  type TransferModelOptions,
-} from "./model_build";
+export { buildTransferModel, upsample, TUTORIAL_FREEZE, type TransferModelOptions } from "./model_build";
+export { type BatchNormMode } from "./model_batch_norm";
 export {
   TransferModel,
+  type BaseName,
+  type Preprocessing,
   type TransferFitOptions,
   type FreezeOptions,
-  type BatchNormMode,
   type InferenceOptions,
   type FreezeReport,
   type ParamCounts,
   type RunRecord,
 } from "./model";
-export {
-  compileModel,
-  fit,
-  evaluate,
-  predict,
-  validationSplitIndex,
-  KERAS_ADAM,
-  type History,
-  type FitOptions,
-  type Evaluation,
-  type Predictions,
-} from "./engine/training";
+export { compileModel } from "./engine/compile";
+export { validationSplitIndex, type History } from "./engine/loop";
+export { type FitOptions } from "./engine/fit_plan";
+export { type Evaluation, type Predictions } from "./engine/inference";
 export { BestWeights, ModelCheckpoint, type Monitor, type ModelCheckpointOptions } from "./engine/callbacks";
-export { KerasAdam, type AdamSettings } from "./engine/adam";
+export { KerasAdam, KERAS_ADAM, type AdamSettings } from "./keras/optimizers/adam";
 export {
   readDigit,
   readDigits,
@@ -157,8 +149,12 @@ export {
   type ExamplePick,
   type LabelledDigit,
   type ClassProbability,
-} from "./notebook/examples";
-export { topLosses, mostConfused, exampleLosses, type TopLoss, type Confusion } from "./notebook/error_analysis";
+  topLosses,
+  mostConfused,
+  exampleLosses,
+  type TopLoss,
+  type Confusion,
+} from "./interpret";
 export {
   historyPlot,
   digitImage,
@@ -171,8 +167,20 @@ export {
   topKPlot,
   topLossesPlot,
   type Figure,
+  type PixelData,
+  type HistoryRecord,
+  type HistoryPlotOptions,
+  type DigitImageOptions,
+  type GridDigit,
+  type DigitGridOptions,
+  type UpsampledComparisonOptions,
+  type ConfusionMatrixOptions,
+  type ComparisonRun,
+  type ComparisonPlotOptions,
   type TopKEntry,
   type TopKPlotOptions,
+  type TopLossEntry,
+  type TopLossesPlotOptions,
 } from "./notebook/figures/index";
 export { show, markdown, html, table, warning, setFigureOutput } from "./notebook/display";
 export { createProgress } from "./notebook/progress";

@@ -34,7 +34,7 @@ import {
 import { adamFromCompileConfig, float32Decimal, serializeModel, type Json } from "./keras/saving/serialization";
 import { augmentationFromKeras, isAugmentationConfig } from "./keras/saving/preprocessing_config";
 import type { AugmentationLayer } from "./keras/preprocessing/layers";
-import type { KerasAdam } from "./engine/adam";
+import { adamOf } from "./keras/optimizers/adam";
 import { type BaseName, type Preprocessing, type TransferModel } from "./model";
 import type { BatchNormMode } from "./model_batch_norm";
 import { assembleTransferModel, registerTransferModel } from "./model_build";
@@ -75,7 +75,10 @@ const configOf = (layer: LayerConfig): Record<string, Json> =>
   layer.config && typeof layer.config === "object" && !Array.isArray(layer.config)
     ? (layer.config as Record<string, Json>)
     : {};
-const nameOf = (layer: LayerConfig): string => String(layer.name ?? configOf(layer).name ?? "?");
+const nameOf = (layer: LayerConfig): string => {
+  const name = layer.name ?? configOf(layer).name;
+  return typeof name === "string" ? name : "?";
+};
 
 /** What the archive's config says about the tutorial's options (before the full comparison). */
 interface Plan {
@@ -151,7 +154,7 @@ function plan(file: string, config: unknown): Plan {
       try {
         return augmentationFromKeras(l);
       } catch (e) {
-        const what = `its augmentation layer "${nameOf(l)}" (${String(l.class_name)})`;
+        const what = `its augmentation layer "${nameOf(l)}" (${l.class_name})`;
         throw notTheTutorials(file, `${what} cannot be made here: ${(e as Error).message}`);
       }
     });
@@ -219,7 +222,7 @@ export async function loadTransferModel(file: string, options: LoadTransferModel
     const slots = checkModelWeights(archive, tm.model);
     const state = readOptimizerState(archive, tm.model);
     assignModelWeights(archive, slots);
-    if (state?.moments) assignOptimizerState(tm.model.optimizer as unknown as KerasAdam, state);
+    if (state?.moments) assignOptimizerState(adamOf(tm.model), state);
     if (state?.skipped) warning(`${file}: ${state.skipped}.`);
     tm.snapshotWeights();
     await registerTransferModel(tm, options.key ?? `archive:${path.resolve(file)}`);

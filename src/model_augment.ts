@@ -12,12 +12,10 @@
  * digit; there is no flip layer here). The empty border of an MNIST digit is 0, so pixels coming
  * in from outside the image are filled with 0 by default.
  */
-import type * as TF from "@tensorflow/tfjs";
 import type { Factor, FillMode, Interpolation } from "./keras/preprocessing/factors";
 import {
   AUGMENTATION_CLASSES,
   AugmentationLayer,
-  isAugmentationLayer,
   RandomContrast,
   RandomRotation,
   RandomTranslation,
@@ -132,9 +130,4 @@ export function augmentationLayers(augment: Augment | undefined): AugmentationLa
   if (!isZero(contrast))
     layers.push(new RandomContrast({ factor: contrast, valueRange: [0, 1], seed: seedAt(3), name: "random_contrast" }));
   return layers;
-}
-
-/** The augmentation layers among a model's layers, in order. */
-export function augmentationIn(model: TF.LayersModel): AugmentationLayer[] {
-  return model.layers.filter(isAugmentationLayer);
 }

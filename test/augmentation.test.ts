@@ -33,12 +33,12 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { SymbolicTensor, Tensor } from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { loadMnist, take, toTensors } from "../src/data";
 import { CompiledModel } from "../src/engine/graph/compiled";
 import { lowerModel } from "../src/engine/graph/lower";
 import { streamOffset } from "../src/engine/graph/augment";
-import { planGraph } from "../src/engine/graph/step";
+import { buildSignatures } from "../src/engine/graph/signatures";
 import * as ops from "../src/engine/graph/ops";
 import { rotate, translate, zoom } from "../src/keras/preprocessing/affine";
 import { adjustContrast } from "../src/keras/preprocessing/contrast";
@@ -50,7 +50,7 @@ import {
   RandomZoom,
 } from "../src/keras/preprocessing/layers";
 import { SeedGenerator } from "../src/keras/preprocessing/random";
-import type { KerasAdam } from "../src/engine/adam";
+import { adamOf } from "../src/keras/optimizers/adam";
 import { buildTransferModel, upsample } from "../src/model_build";
 import { augmentationLayers, DIGIT_AUGMENTATION } from "../src/model_augment";
 import { captureConsole } from "./support/console";
@@ -58,6 +58,7 @@ import { runGraphOnce } from "./support/graph";
 import { PYTHON, ROOT, tmpDir } from "./support/helpers";
 import { writeNpy } from "./support/npy";
 import { maxAbsDiff } from "./support/numeric";
+import { trainedWeights } from "../src/tfjs/internals";
 import { parseNpy } from "../src/util/npy";
 
 const SAME_KERNELS = 1e-5;
@@ -575,12 +576,8 @@ test("at freeze depth 0 every weight trains and no gradient is taken through the
     freeze: 0,
   });
   try {
-    const trainable = (tm.model as unknown as { collectedTrainableWeights: never[] }).collectedTrainableWeights;
-    const plan = planGraph(tm.model, {
-      signatures: ["train"],
-      trainable,
-      adam: tm.model.optimizer as unknown as KerasAdam,
-    });
+    const trainable = trainedWeights(tm.model);
+    const plan = buildSignatures(tm.model, { signatures: ["train"], trainable, adam: adamOf(tm.model) });
     const forward = plan.graph.nodes.filter((n) => n.op === "ImageProjectiveTransformV3");
     assert.equal(forward.length, 3, "rotation, translation and zoom each transform once");
     const through = plan.graph.nodes.filter(
@@ -592,8 +589,8 @@ test("at freeze depth 0 every weight trains and no gradient is taken through the
       "gradient nodes for the augmentation layers",
     );
     // Every trainable weight gets its update (new_w), the first convolution's included.
-    const updated = plan.fetches.train!.filter(
-      (f) => f.kind === "weight" && trainable.includes(f.variable as never),
+    const updated = (plan.signatures.train?.outputs ?? []).filter(
+      (o) => o.role.kind === "weight" && trainable.includes(o.role.variable),
     ).length;
     assert.equal(updated, trainable.length);
     const { x, y } = toTensors(take(mnistForTests, 8));

@@ -29,7 +29,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import type { LayerVariable } from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { loadMnist, take, toTensors, type DigitSet } from "../src/data";
 import { BatchNormalization } from "../src/keras/layers";
 import { type TransferModel } from "../src/model";

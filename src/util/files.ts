@@ -134,7 +134,7 @@ export function makeFolders(dir: string): string[] {
 }
 
 /** Removes folders `makeFolders` made (innermost first), those that are still empty. */
-export function removeFolders(made: string[]): void {
+function removeFolders(made: string[]): void {
   for (const folder of made.slice().reverse()) {
     try {
       fs.rmdirSync(folder);

@@ -7,7 +7,7 @@
  * can be learnt from them in a short test.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../../src/engine/backend";
+import { tf } from "../../src/tfjs/backend";
 import { firstNode } from "../../src/engine/frozen_prefix";
 
 /** Sets the moving statistics of every batch normalisation of `base` from its input on `x` (one pass, layer by layer). */

@@ -30,8 +30,15 @@ import {
 } from "../../keras/preprocessing/layers";
 import type { Range } from "../../keras/preprocessing/factors";
 import type { Graph, SymTensor } from "./graph";
-import type { LoweringContext } from "./lower";
 import * as ops from "./ops";
+
+/** What an augmentation layer's lowering needs of ./lower.ts's context (not imported: lower.ts imports this). */
+interface AugmentContext {
+  g: Graph;
+  mode: "train" | "inference";
+  /** The training step's int32 [2] seed input. */
+  seed?: SymTensor;
+}
 
 /** A stable 31-bit number for a layer name: the offset of its random stream (FNV-1a). */
 export function streamOffset(name: string): number {
@@ -153,7 +160,7 @@ function contrast(d: Draws, layer: RandomContrast): SymTensor {
  * called with `training: false`.
  */
 export function lowerAugmentation(
-  ctx: LoweringContext,
+  ctx: AugmentContext,
   layer: AugmentationLayer,
   x: SymTensor,
   callArgs: Record<string, unknown> | undefined,

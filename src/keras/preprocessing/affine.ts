@@ -23,8 +23,8 @@
  * Images are [n, h, w, c] float32, channels last.
  */
 import type { Tensor, Tensor2D, Tensor4D } from "@tensorflow/tfjs";
-import { tf } from "../../engine/backend";
-import { projectiveTransform } from "../../engine/native_image";
+import { tf } from "../../tfjs/backend";
+import { projectiveTransform } from "../../tfjs/native_image";
 import type { FillMode, Interpolation } from "./factors";
 
 /** How an affine transform samples the input and fills what lies outside it. */

@@ -5,7 +5,7 @@
  * image's mean, per channel, then are clipped to the value range.
  */
 import type { Tensor } from "@tensorflow/tfjs";
-import { tf } from "../../engine/backend";
+import { tf } from "../../tfjs/backend";
 
 /**
  * `images` [n, h, w, c] with their contrast scaled by `factors` ([n], or [n, 1, 1, 1]):

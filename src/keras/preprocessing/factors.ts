@@ -34,9 +34,9 @@ export interface FactorRule {
   fromZero?: boolean;
 }
 
-export const FILL_MODES = ["reflect", "wrap", "constant", "nearest"] as const;
+const FILL_MODES = ["reflect", "wrap", "constant", "nearest"] as const;
 export type FillMode = (typeof FILL_MODES)[number];
-export const INTERPOLATIONS = ["nearest", "bilinear"] as const;
+const INTERPOLATIONS = ["nearest", "bilinear"] as const;
 export type Interpolation = (typeof INTERPOLATIONS)[number];
 
 function inside(x: number, rule: FactorRule): boolean {

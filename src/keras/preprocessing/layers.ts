@@ -22,7 +22,7 @@
  * (../saving/serialization.ts, ../saving/preprocessing_config.ts).
  */
 import type { Tensor } from "@tensorflow/tfjs";
-import { tf } from "../../engine/backend";
+import { tf } from "../../tfjs/backend";
 import { rotate, translate, zoom, type TransformOptions } from "./affine";
 import { adjustContrast } from "./contrast";
 import {
@@ -64,11 +64,6 @@ export interface GeometricArgs extends AugmentationArgs {
 /** The class names of the augmentation layers (Keras's and TF.js's). */
 export const AUGMENTATION_CLASSES = ["RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast"] as const;
 export type AugmentationClass = (typeof AUGMENTATION_CLASSES)[number];
-
-/** Whether a layer is one of the augmentation layers (random in training, the identity otherwise). */
-export function isAugmentationLayer(layer: { getClassName(): string }): layer is AugmentationLayer {
-  return (AUGMENTATION_CLASSES as readonly string[]).includes(layer.getClassName());
-}
 
 function oneTensor(inputs: Tensor | Tensor[], layer: string): Tensor {
   if (Array.isArray(inputs)) {
@@ -152,7 +147,10 @@ abstract class GeometricLayer extends AugmentationLayer {
 // ---------------------------------------------------------------------------
 
 export interface RandomRotationArgs extends GeometricArgs {
-  /** A fraction of a full turn: f turns by up to ±f × 360° (0.05: ±18°), [lower, upper] by lower × to upper × 360°. */
+  /**
+   * A fraction of a full turn: f turns by up to ±f × 360° (0.05: ±18°), [lower, upper] by lower × to
+   * upper × 360°.
+   */
   factor: Factor;
 }
 
@@ -195,7 +193,10 @@ tf.serialization.registerClass(RandomRotation);
 // ---------------------------------------------------------------------------
 
 export interface RandomTranslationArgs extends GeometricArgs {
-  /** A fraction of the height: f shifts by up to ±f × height, [lower, upper] by lower × to upper × height (< 0: up). */
+  /**
+   * A fraction of the height: f shifts by up to ±f × height, [lower, upper] by lower × to upper × height
+   * (< 0: up).
+   */
   heightFactor: Factor;
   /** The same for the width (negative: left). */
   widthFactor: Factor;

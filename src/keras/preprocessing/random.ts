@@ -8,24 +8,24 @@
  *                        (keras/src/backend/tensorflow/random.py → `tf.random.stateless_uniform`):
  *                        u * (maxval - minval) + minval in float32, u from StatelessRandomUniform
  *
- * On native TensorFlow, u is TensorFlow's own (../../engine/native_image.ts), the same numbers as
+ * On native TensorFlow, u is TensorFlow's own (../../tfjs/native_image.ts), the same numbers as
  * Keras's for the same seed; elsewhere TF.js's seeded generator, another stream of the same law.
  */
 import type { Tensor } from "@tensorflow/tfjs";
-import { tf } from "../../engine/backend";
-import { statelessUniform } from "../../engine/native_image";
+import { tf } from "../../tfjs/backend";
+import { statelessUniform } from "../../tfjs/native_image";
 
 /** TensorFlow's backend casts int64 seeds to int32 as `floormod(seed, int32.max - 1)` (random.py, _cast_seed). */
 const SEED_MODULUS = 2 ** 31 - 2;
 
 /** A seed pair as TensorFlow's stateless ops take it (two int32s). */
-export function seedPair(seed: number, counter: number): [number, number] {
+function seedPair(seed: number, counter: number): [number, number] {
   const mod = (x: number) => ((x % SEED_MODULUS) + SEED_MODULUS) % SEED_MODULUS;
   return [mod(seed), mod(counter)];
 }
 
 /** Keras's `make_default_seed()`: a random integer in [1, 1e9]. */
-export function defaultSeed(): number {
+function defaultSeed(): number {
   return 1 + Math.floor(Math.random() * 1e9);
 }
 

@@ -22,9 +22,15 @@ import type { Json } from "./serialization";
 type Config = Record<string, Json>;
 
 /** Whether a layer config is one of Keras's augmentation layers read here. */
-export function isAugmentationConfig(layer: { class_name?: Json }): boolean {
-  return (AUGMENTATION_CLASSES as readonly string[]).includes(String(layer.class_name));
+export function isAugmentationConfig<T extends { class_name?: Json }>(
+  layer: T,
+): layer is T & { class_name: AugmentationClass } {
+  const c = layer.class_name;
+  return typeof c === "string" && (AUGMENTATION_CLASSES as readonly string[]).includes(c);
 }
+
+/** A config value in a message: a string as it is, anything else as JSON. */
+const asText = (v: Json | undefined): string => (typeof v === "string" ? v : String(JSON.stringify(v)));
 
 /** A factor as Keras writes it: a number or a list of two (any other value is left for the layer to refuse). */
 const factor = (v: Json | undefined): Factor =>
@@ -32,11 +38,11 @@ const factor = (v: Json | undefined): Factor =>
 
 /** The TF.js layer for a Keras augmentation layer config (see the module comment). */
 export function augmentationFromKeras(layer: { class_name?: Json; config?: Json; name?: Json }): AugmentationLayer {
-  const className = String(layer.class_name) as AugmentationClass;
+  const className = asText(layer.class_name) as AugmentationClass;
   const c = (
     layer.config && typeof layer.config === "object" && !Array.isArray(layer.config) ? layer.config : {}
   ) as Config;
-  const name = String(layer.name ?? c.name ?? "");
+  const name = asText(layer.name ?? c.name ?? "");
   const common = {
     name: name || undefined,
     seed: (c.seed as number | null | undefined) ?? null,
@@ -74,7 +80,7 @@ export function augmentationFromKeras(layer: { class_name?: Json; config?: Json;
     }
     default:
       throw new Error(
-        `layer "${name}" is a ${String(layer.class_name)}, ` +
+        `layer "${name}" is a ${asText(layer.class_name)}, ` +
           `not one of the augmentation layers read here (${AUGMENTATION_CLASSES.join(", ")})`,
       );
   }

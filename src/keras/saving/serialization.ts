@@ -29,9 +29,9 @@
  * the object's `id()` in the writing process, optional when reading, and the policy is stateless.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { KERAS_ADAM, type AdamSettings } from "../../engine/adam";
-import { isContainer } from "./weight_order";
-import { isInferenceCall } from "../layers";
+import { KERAS_ADAM, type AdamSettings } from "../optimizers/adam";
+import { containerNodeKeys, isContainer } from "../../tfjs/internals";
+import { isInferenceCall, numberPair } from "../layers";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -69,10 +69,9 @@ export function toSnakeCase(name: string): string {
 }
 
 function pair(v: unknown, what: string, layer: Layer): [number, number] {
-  const a = typeof v === "number" ? [v, v] : (v as number[]);
-  if (!Array.isArray(a) || a.length !== 2)
-    throw new SerializationError(`layer "${layer.name}": ${what} ${JSON.stringify(v)} is not two numbers`);
-  return [a[0], a[1]];
+  const p = numberPair(v);
+  if (!p) throw new SerializationError(`layer "${layer.name}": ${what} ${JSON.stringify(v)} is not two numbers`);
+  return p;
 }
 
 /** A TF.js initializer's `{className, config}` as Keras's `keras.initializers` object. */
@@ -399,7 +398,7 @@ function nodeInputs(node: Node): TF.SymbolicTensor[] {
 
 /** `layer.inboundNodes` that belong to `model` (functional.py keeps only `self._nodes`), with their original indices. */
 function ownNodes(model: TF.LayersModel, layer: Layer): Array<{ node: Node; index: number }> {
-  const keys = (model as unknown as { containerNodes: Set<string> }).containerNodes;
+  const keys = containerNodeKeys(model);
   return layer.inboundNodes
     .map((node, index) => ({ node, index }))
     .filter(({ index }) => keys.has(`${layer.name}_ib-${index}`));
@@ -407,7 +406,7 @@ function ownNodes(model: TF.LayersModel, layer: Layer): Array<{ node: Node; inde
 
 /** A node index as functional.py's `serialize_node` writes it: not counting the layer's nodes outside `model`. */
 function reindex(model: TF.LayersModel, layer: Layer, nodeIndex: number): number {
-  const keys = (model as unknown as { containerNodes: Set<string> }).containerNodes;
+  const keys = containerNodeKeys(model);
   let outside = 0;
   for (let i = 0; i < nodeIndex; i++) if (!keys.has(`${layer.name}_ib-${i}`)) outside++;
   return nodeIndex - outside;
@@ -474,12 +473,7 @@ function functionalConfig(model: TF.LayersModel): JsonObject {
       .map(({ node }) => serializeNode(model, layer, node, kwargs));
     return config;
   });
-  const m = model as unknown as TF.LayersModel & {
-    inputLayersNodeIndices: number[];
-    inputLayersTensorIndices: number[];
-    outputLayersNodeIndices: number[];
-    outputLayersTensorIndices: number[];
-  };
+  const m = model;
   return {
     name: model.name,
     trainable: model.trainable,
@@ -512,7 +506,7 @@ export interface CompileSettings {
  * keras/src/optimizers/adam.py and base_optimizer.py). The learning rate is written as Keras writes
  * it, the float32 value of its variable.
  */
-export function compileConfig(adam: AdamSettings): JsonObject {
+function compileConfig(adam: AdamSettings): JsonObject {
   return {
     optimizer: {
       module: "keras.optimizers",

@@ -5,10 +5,10 @@
  */
 import { fixed, percent } from "../../util/format";
 import { card } from "./card";
-import { text, tooltip, type Attrs } from "./dom";
+import { tooltip, type DomElement } from "./dom";
 import { checkInt, type Figure, type PixelData } from "./figure";
-import { defaultMax, digitNode, frame, inkOf } from "./pixels";
-import { BORDER, INK, MUTED, PAD, RED } from "./theme";
+import { defaultMax, digitLabel, framedDigit, inkOf } from "./pixels";
+import { INK, MUTED, PAD, RED } from "./theme";
 
 /** One digit of the plot: what `topLosses` returns for it. */
 export interface TopLossEntry {
@@ -33,11 +33,13 @@ export interface TopLossesPlotOptions {
   maxValue?: number;
 }
 
-/**
- * A grid of digits, largest loss first, each labelled "predicted / actual" and "loss · probability
- * of the actual class"; a digit predicted wrongly has a red frame and a red label.
- */
-export function topLossesPlot(entries: TopLossEntry[], options: TopLossesPlotOptions = {}): Figure {
+/** The digits' scale (screen pixels per pixel), size and cells. */
+const SCALE = 3;
+const SIZE = 28 * SCALE;
+const CELL_WIDTH = 124;
+const CELL_HEIGHT = SIZE + 48;
+
+function checkEntries(entries: TopLossEntry[]): void {
   if (!Array.isArray(entries) || entries.length === 0)
     throw new Error("topLossesPlot needs at least one digit: pass topLosses(set, predictions, k).");
   for (const e of entries) {
@@ -53,70 +55,53 @@ export function topLossesPlot(entries: TopLossEntry[], options: TopLossesPlotOpt
       );
     }
   }
+}
+
+/** The tooltip of a digit: its classes, loss and probabilities, and where it is in its set. */
+function entryTooltip(e: TopLossEntry): string {
+  const tip = [
+    `predicted ${e.predicted}`,
+    `actual ${e.label}`,
+    `loss ${fixed(e.loss, 4)}`,
+    `probability of ${e.label}: ${percent(e.probability, 2)}`,
+  ];
+  if (e.confidence !== undefined) tip.push(`probability of ${e.predicted}: ${percent(e.confidence, 2)}`);
+  if (e.index !== undefined) tip.push(`digit #${e.index}`);
+  return tip.join(", ");
+}
+
+/** Digit i in its cell: framed (red for a mistake), "predicted / actual" and "loss · probability" under it. */
+function entryCell(e: TopLossEntry, i: number, columns: number, top: number, maxValue?: number): DomElement {
+  const x = PAD + (i % columns) * CELL_WIDTH + (CELL_WIDTH - SIZE) / 2;
+  const y = top + Math.floor(i / columns) * CELL_HEIGHT + 4;
+  const mistake = e.predicted !== e.label;
+  const ink = inkOf(e.pixels, 28, 28, 1, maxValue ?? defaultMax(e.pixels));
+  const attrs = { class: mistake ? "kt-digit kt-mistake" : "kt-digit", "data-index": i };
+  const g = framedDigit({ ink, width: 28, height: 28, scale: SCALE }, x, y, attrs, mistake);
+  const label = { fill: mistake ? RED : INK, "font-weight": mistake ? 700 : undefined };
+  g.appendChild(digitLabel(`${e.predicted} / ${e.label}`, SIZE / 2, SIZE + 18, 12, label));
+  const loss = { class: "kt-loss", fill: mistake ? RED : MUTED };
+  g.appendChild(digitLabel(`${fixed(e.loss, 2)} · ${fixed(e.probability, 2)}`, SIZE / 2, SIZE + 34, 11, loss));
+  g.appendChild(tooltip(entryTooltip(e)));
+  return g;
+}
+
+/**
+ * A grid of digits, largest loss first, each labelled "predicted / actual" and "loss · probability
+ * of the actual class"; a digit predicted wrongly has a red frame and a red label.
+ */
+export function topLossesPlot(entries: TopLossEntry[], options: TopLossesPlotOptions = {}): Figure {
+  checkEntries(entries);
   const n = entries.length;
   const columns = Math.min(options.columns ?? (n <= 6 ? n : 6), n);
   checkInt("columns", columns, 1);
-  const scale = 3;
-  const size = 28 * scale;
-  const cellWidth = 124;
-  const cellHeight = size + 48;
-  const rows = Math.ceil(n / columns);
   const wrong = entries.filter((e) => e.predicted !== e.label).length;
   return card({
     name: "top-losses",
     title: options.title ?? "Top losses",
     subtitle: `prediction / actual · loss · probability of the actual class — ${wrong} of ${n} predicted wrongly`,
-    bodyWidth: columns * cellWidth,
-    bodyHeight: rows * cellHeight,
-    body: (top) =>
-      entries.map((e, i) => {
-        const x = PAD + (i % columns) * cellWidth + (cellWidth - size) / 2;
-        const y = top + Math.floor(i / columns) * cellHeight + 4;
-        const mistake = e.predicted !== e.label;
-        const ink = inkOf(e.pixels, 28, 28, 1, options.maxValue ?? defaultMax(e.pixels));
-        const g = digitNode(ink, 28, 28, scale, x, y, {
-          class: mistake ? "kt-digit kt-mistake" : "kt-digit",
-          "data-index": i,
-        });
-        g.appendChild(
-          frame(
-            size,
-            size,
-            mistake ? RED : BORDER,
-            mistake ? 3 : 1,
-            mistake ? "kt-frame kt-mistake-frame" : "kt-frame",
-          ),
-        );
-        const label: Attrs = {
-          class: "kt-label",
-          x: size / 2,
-          y: size + 18,
-          "text-anchor": "middle",
-          "font-size": 12,
-          fill: mistake ? RED : INK,
-          "font-weight": mistake ? 700 : undefined,
-        };
-        g.appendChild(text(`${e.predicted} / ${e.label}`, label));
-        g.appendChild(
-          text(`${fixed(e.loss, 2)} · ${fixed(e.probability, 2)}`, {
-            class: "kt-loss",
-            x: size / 2,
-            y: size + 34,
-            "text-anchor": "middle",
-            "font-size": 11,
-            fill: mistake ? RED : MUTED,
-          }),
-        );
-        const tip = [
-          `predicted ${e.predicted}`,
-          `actual ${e.label}`,
-          `loss ${fixed(e.loss, 4)}`,
-          `probability of ${e.label}: ${percent(e.probability, 2)}`,
-        ];
-        if (e.confidence !== undefined) tip.push(`probability of ${e.predicted}: ${percent(e.confidence, 2)}`);
-        if (e.index !== undefined) tip.push(`digit #${e.index}`);
-        g.appendChild(tooltip(tip.join(", ")));
-        return g;
-      }),
+    bodyWidth: columns * CELL_WIDTH,
+    bodyHeight: Math.ceil(n / columns) * CELL_HEIGHT,
+    body: (top) => entries.map((e, i) => entryCell(e, i, columns, top, options.maxValue)),
   });
 }
