@@ -90,6 +90,7 @@ export const OP_DEFAULTS: Record<string, Record<string, DefaultAttr>> = {
     data_format: { kind: "string", value: "NHWC" },
     explicit_paddings: { kind: "ints", value: [] },
   },
+  Maximum: {},
   Mean: { Tidx: { kind: "type", value: "int32" }, keep_dims: { kind: "bool", value: false } },
   Minimum: {},
   Mul: {},
