@@ -75,7 +75,32 @@ export {
   type InceptionV3Options,
   type XceptionOptions,
 } from "./keras/applications/index";
-export { BatchNormalization, UpSampling3D } from "./keras/layers";
+export { BatchNormalization, UpSampling3D, setInferenceCall, isInferenceCall } from "./keras/layers";
+export {
+  RandomRotation,
+  RandomTranslation,
+  RandomZoom,
+  RandomContrast,
+  AugmentationLayer,
+  type RandomRotationArgs,
+  type RandomTranslationArgs,
+  type RandomZoomArgs,
+  type RandomContrastArgs,
+  type GeometricArgs,
+} from "./keras/preprocessing/layers";
+export {
+  rotate,
+  translate,
+  zoom,
+  affineTransform,
+  rotationMatrices,
+  translationMatrices,
+  zoomMatrices,
+  type TransformOptions,
+} from "./keras/preprocessing/affine";
+export { adjustContrast } from "./keras/preprocessing/contrast";
+export { SeedGenerator } from "./keras/preprocessing/random";
+export { augmentationLayers, DIGIT_AUGMENTATION, type AugmentOptions, type Augment } from "./model_augment";
 export { useFusedKernels, fusedKernelsActive } from "./tfjs/native_ops";
 export { imagenetWeights, IMAGENET_WEIGHTS, type KerasApplicationName } from "./keras/applications/imagenet_weights";
 export { kerasCacheDir } from "./keras/cache";
@@ -85,6 +110,7 @@ export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export { KerasArchiveError, type SavedArchive } from "./keras/saving/keras_archive";
 export { loadTransferModel, type LoadTransferModelOptions } from "./model_archive";
 export { buildTransferModel, upsample, TUTORIAL_FREEZE, type TransferModelOptions } from "./model_build";
+export { type BatchNormMode } from "./model_batch_norm";
 export {
   TransferModel,
   type BaseName,
@@ -142,6 +168,11 @@ export {
   type ExamplePick,
   type LabelledDigit,
   type ClassProbability,
+  topLosses,
+  mostConfused,
+  exampleLosses,
+  type TopLoss,
+  type Confusion,
 } from "./interpret";
 export {
   historyPlot,
@@ -154,6 +185,7 @@ export {
   comparisonPlot,
   comparisonTable,
   topKPlot,
+  topLossesPlot,
   type Figure,
   type PixelData,
   type HistoryRecord,
@@ -169,6 +201,8 @@ export {
   type ComparisonPlotOptions,
   type TopKEntry,
   type TopKPlotOptions,
+  type TopLossEntry,
+  type TopLossesPlotOptions,
 } from "./notebook/figures/index";
 export { show, markdown, html, table, warning, setFigureOutput } from "./notebook/display";
 export { createProgress } from "./notebook/progress";

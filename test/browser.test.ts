@@ -511,6 +511,16 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         const mistakes = images("mistakes");
         assert.ok(mistakes.length >= 1, "the confusion matrix is missing");
         mistakes.forEach((img, i) => assertShown(img, `mistakes figure ${i + 1}`));
+        // Error analysis: the top losses drawn, the most confused pairs as a table (or the sentence saying there are none).
+        const worst = images("top-losses");
+        assert.equal(worst.length, 1, "the top-losses figure is missing");
+        assertShown(worst[0], "the top-losses figure");
+        assert.match(svgOf(worst[0]), /prediction \/ actual · loss · probability of the actual class/);
+        const confused = cell("most-confused").outputs;
+        assert.ok(
+          confused.some((o) => /<table/.test(o.html) || /No pair of digits/.test(o.text)),
+          "the most confused pairs are missing",
+        );
 
         // The second fine-tuning stage: its history plot, and the comparison table with both runs.
         const stage2 = cell("fine-tune");
