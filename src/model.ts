@@ -28,6 +28,8 @@ import { closestNames } from "./util/names";
 import { CompiledModel } from "./engine/graph/compiled";
 import { CompiledGraphs } from "./engine/graphs";
 import { saveKerasWeights } from "./keras/saving/legacy_h5_write";
+import { TfjsExportError, type TfjsExport } from "./keras/saving/tfjs_export";
+import { exportTransferModel, type TransferExportOptions } from "./model_tfjs";
 import { BestWeights, ModelCheckpoint, type ModelCheckpointOptions, type Monitor } from "./engine/callbacks";
 import { callbackList, evaluateRows, runFit, watchInterrupts, type Callbacks, type Trainer } from "./engine/loop";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
@@ -527,6 +529,21 @@ export class TransferModel {
     this.assertUsable();
     await this.settled();
     return saveKerasArchive(this.model, file, this.model.optimizer as unknown as KerasAdam);
+  }
+
+  /**
+   * Writes the whole model for a web page, in TF.js's LayersModel format: `dir`/model.json and
+   * weight shards of 4 MiB, the float32 weights quantized as TensorFlow.js's converter does when
+   * `quantize` is "float16" or "uint8" (see ./model_tfjs.ts). `tf.loadLayersModel` loads it in a
+   * browser once the project's layers are registered (`npm run demo`). Written into a temporary
+   * folder and renamed into place; an error while the model is training.
+   */
+  async exportTfjs(dir: string, options: TransferExportOptions = {}): Promise<TfjsExport> {
+    this.assertUsable();
+    if (this.pending) {
+      throw new TfjsExportError(dir, `exportTfjs: the model is still training; wait for fit to finish (await it, or await learner.settled()) and export then. Nothing was written.`);
+    }
+    return exportTransferModel(this, dir, options);
   }
 
   /** Frees the weights and the optimizer's state. The model cannot be used afterwards. */
