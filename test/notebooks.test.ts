@@ -1,8 +1,8 @@
 /**
  * Both notebooks, executed headlessly through the project's kernel at a small scale (with what the
  * runner prints meanwhile), and a re-run of the freeze → train → evaluate cells with another depth
- * in the same kernel. The save cell writes to a temporary folder (parameter SAVE_TO), removed at the
- * end, never to out/.
+ * in the same kernel. The save cell and the web export write to a temporary folder (parameters SAVE_TO,
+ * WEB_MODELS), removed at the end, never to out/.
  */
 import { after, test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -30,6 +30,7 @@ const OWN_DIGITS = [
 const SAVES = tmpDir("notebook-saves");
 after(() => fs.rmSync(SAVES, { recursive: true, force: true }));
 const saveTo = (name: string) => path.join(SAVES, `${name}.keras`);
+const webModels = (name: string) => path.join(SAVES, `${name}-web`);
 /** The notebooks' FINE_TUNE_FREEZE: the depth the model has when section 11 saves it, after the fine-tuning stage. */
 const FINE_TUNE_FREEZE = 0;
 
@@ -54,7 +55,7 @@ function stderr(cell: NotebookCell): string {
 }
 
 /** Checks shared by both notebooks: the executed notebook, what the runner printed meanwhile, and the saved archive. */
-function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, save: { file: string; base: string; depth: number }): void {
+function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, save: { file: string; base: string; depth: number; web: string }): void {
   for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
     assert.equal(stderr(c), "", `a cell wrote to stderr:\n${joined(c.source)}\n${stderr(c)}`);
   }
@@ -148,13 +149,25 @@ function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, 
   assert.match(saved, new RegExp(`reloaded: ${save.base}, the first ${save.depth} base layers frozen, [\\d,]+ trainable parameters`));
   assert.match(saved, new RegExp(`classes of the first ${SHOW_DIGITS} test digits: (\\d ){${SHOW_DIGITS - 1}}\\d \\(the same as the model in memory\\)`));
   fs.rmSync(save.file);
+
+  // Section 12: the model exported for the web page, as float32, float16 and uint8.
+  const web = cellText(cellTagged(nb, "web"));
+  for (const variant of ["float32", "float16", "uint8"]) {
+    const folder = path.join(save.web, `${save.base}-${variant}`);
+    assert.ok(web.includes(`exported ${folder}: `), `the web cell printed no ${variant} export:\n${web}`);
+    const json = JSON.parse(fs.readFileSync(path.join(folder, "model.json"), "utf8"));
+    assert.equal(json.userDefinedMetadata.digits.base, save.base);
+    assert.equal(json.userDefinedMetadata.digits.quantize, variant === "float32" ? false : variant);
+  }
+  assert.match(web, /Now run "npm run demo" in a terminal/);
+  fs.rmSync(save.web, { recursive: true });
 }
 
 test("inception.ipynb runs end to end at a small scale, with every plot", () => {
   const out = outDir("notebook-inception");
-  const run = runNotebook(path.join(ROOT, "notebooks", "inception.ipynb"), { ...SMALL, WEIGHTS: "random", SAVE_TO: saveTo("inception") }, out);
+  const run = runNotebook(path.join(ROOT, "notebooks", "inception.ipynb"), { ...SMALL, WEIGHTS: "random", SAVE_TO: saveTo("inception"), WEB_MODELS: webModels("inception") }, out);
   assert.equal(run.status, 0, run.stderr);
-  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES, run.stderr, { file: saveTo("inception"), base: "inception_v3", depth: FINE_TUNE_FREEZE });
+  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES, run.stderr, { file: saveTo("inception"), base: "inception_v3", depth: FINE_TUNE_FREEZE, web: webModels("inception") });
   assert.match(htmls(cellTagged(run.notebook!, "freeze")).join(""), /Trainable params: 23,172,090/);
 });
 
@@ -162,7 +175,7 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   const out = outDir("notebook-xception");
   const keras = tmpDir("keras-home");
   // No cached weights, and a download address where nothing listens: the weights cannot be had.
-  const run = runNotebook(path.join(ROOT, "notebooks", "xception.ipynb"), { ...SMALL, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception") }, out, {
+  const run = runNotebook(path.join(ROOT, "notebooks", "xception.ipynb"), { ...SMALL, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception"), WEB_MODELS: webModels("xception") }, out, {
     KERAS_HOME: keras,
     KT_WEIGHTS_BASE_URL: "http://127.0.0.1:9/",
   });
@@ -174,7 +187,7 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   assert.match(warning!, /ImageNet weights could not be loaded/);
   assert.match(warning!, /xception_weights_tf_dim_ordering_tf_kernels_notop\.h5/);
   assert.match(cellText(build), /weights: random \(ImageNet weights unavailable\)/);
-  checkNotebook(nb, SMALL.TRAIN_IMAGES, run.stderr, { file: saveTo("xception"), base: "xception", depth: FINE_TUNE_FREEZE });
+  checkNotebook(nb, SMALL.TRAIN_IMAGES, run.stderr, { file: saveTo("xception"), base: "xception", depth: FINE_TUNE_FREEZE, web: webModels("xception") });
   assert.match(htmls(cellTagged(nb, "freeze")).join(""), /Trainable params: 21,808,618/);
   assert.deepEqual(fs.readdirSync(keras).filter((f) => !fs.statSync(path.join(keras, f)).isDirectory()), [], "nothing half-written in the cache");
 });
@@ -182,13 +195,14 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
 test("re-running the freeze and training cells with another depth updates the model and the comparison", () => {
   const out = outDir("notebook-rerun");
   const file = path.join(out, "inception-rerun.ipynb");
-  const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random", SAVE_TO: saveTo("rerun") }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
+  const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random", SAVE_TO: saveTo("rerun"), WEB_MODELS: webModels("rerun") }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
   const r = spawnSync(PYTHON, [path.join(ROOT, "test", "support", "rerun_cells.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "100", ...params], {
     cwd: ROOT,
     encoding: "utf8",
   });
   assert.equal(r.status, 0, r.stderr);
   fs.rmSync(saveTo("rerun"), { force: true });
+  fs.rmSync(webModels("rerun"), { recursive: true, force: true });
   const nb = JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
   const freeze = htmls(cellTagged(nb, "freeze")).join("");
   const m = /Trainable params: ([\d,]+)/.exec(freeze);

@@ -40,6 +40,7 @@ const ui = {
   progressText: element<HTMLElement>("progress-text"),
   message: element<HTMLElement>("message"),
   backend: element<HTMLElement>("backend"),
+  backendNote: element<HTMLElement>("backend-note"),
   timing: element<HTMLElement>("timing"),
   size: element<HTMLElement>("size"),
 };
@@ -340,7 +341,7 @@ async function start(): Promise<void> {
     showProgress(undefined, "Starting TensorFlow.js…");
     state.backend = await chooseBackend(backendOrder(location.search));
     ui.backend.textContent = state.backend.label;
-    ui.backend.title = state.backend.skipped.length > 0 ? `Not used: ${state.backend.skipped.join("; ")}` : "";
+    ui.backendNote.textContent = state.backend.skipped.map((s) => `Not ${s}.`).join(" ");
     state.catalog = await loadCatalog();
   } catch (e) {
     showProgress(undefined, "");
