@@ -45,9 +45,11 @@ const ui = {
   size: element<HTMLElement>("size"),
 };
 
-/** What the page has predicted last, and of which drawing. */
+/** What the page has predicted last, of which drawing (the pad's version) with which model. */
 interface Prediction {
   version: number;
+  /** `modelGeneration` when it was made. */
+  model: number;
   /** The 28×28 grey levels (0–255) the model was given; empty when the pad was blank. */
   pixels: number[];
   probabilities: number[];
@@ -66,7 +68,14 @@ const state = {
   busy: false,
 };
 const pad = new Pad();
+/** Counts the models loaded (or failed), so that a prediction can say which it was made with. */
+let modelGeneration = 0;
 let waiting: Array<() => void> = [];
+
+/** Whether the last prediction is of the drawing as it is, with the model as it is. */
+function upToDate(): boolean {
+  return state.prediction?.version === pad.version && state.prediction.model === modelGeneration;
+}
 
 // ---------------------------------------------------------------------------
 // Messages and status
@@ -204,11 +213,12 @@ async function predictNow(): Promise<void> {
   try {
     for (;;) {
       const version = pad.version;
+      const generation = modelGeneration;
       const { width, height, data } = padPixels();
       const digit = canvasDigit(data, width, height);
       showPreview(digit ? digit.pixels : []);
       if (!digit) {
-        state.prediction = { version, pixels: [], probabilities: [], top: [], milliseconds: 0 };
+        state.prediction = { version, model: generation, pixels: [], probabilities: [], top: [], milliseconds: 0 };
         showBars([]);
       } else if (state.model) {
         const model = state.model;
@@ -219,14 +229,15 @@ async function predictNow(): Promise<void> {
         const milliseconds = performance.now() - started;
         tf.dispose([x, y]);
         const top = topClasses(probabilities, CLASSES, 3);
-        state.prediction = { version, pixels: Array.from(digit.pixels), probabilities, top, milliseconds };
+        state.prediction = { version, model: generation, pixels: Array.from(digit.pixels), probabilities, top, milliseconds };
         showBars(top);
         ui.timing.textContent = `${milliseconds.toFixed(milliseconds < 10 ? 1 : 0)} ms`;
       } else {
-        state.prediction = { version, pixels: Array.from(digit.pixels), probabilities: [], top: [], milliseconds: 0 };
+        state.prediction = { version, model: generation, pixels: Array.from(digit.pixels), probabilities: [], top: [], milliseconds: 0 };
+        showBars([]);
       }
-      // Strokes drawn meanwhile: once more with them.
-      if (pad.version === version) break;
+      // Strokes drawn or a model loaded meanwhile: once more.
+      if (upToDate()) break;
     }
   } catch (e) {
     showMessage(`The prediction failed: ${e instanceof Error ? e.message : String(e)}`);
@@ -295,6 +306,7 @@ async function loadModel(entry: CatalogEntry): Promise<void> {
   showProgress(0, `Loading ${entryTitle(entry.id, entry.metadata)}…`);
   const previous = state.model;
   state.model = undefined;
+  modelGeneration++;
   previous?.dispose();
   try {
     const model = await tf.loadLayersModel(entry.url, {
@@ -309,6 +321,7 @@ async function loadModel(entry: CatalogEntry): Promise<void> {
     // A first run compiles the backend's kernels (WebGL shaders), so that the time shown is the model's.
     tf.tidy(() => (model.predict(tf.zeros([1, 28, 28, 1])) as Tensor).dataSync());
     state.model = model;
+    modelGeneration++;
     showProgress(undefined, `${entryTitle(entry.id, entry.metadata)} is ready.`);
   } catch (e) {
     if (mine !== loadCount) return;
@@ -387,7 +400,7 @@ window.digitDemo = {
   /** Resolves once the drawing as it is now has been predicted. */
   settled: async () => {
     for (;;) {
-      if (!state.busy && !frame && state.prediction?.version === pad.version) return;
+      if (!state.busy && !frame && upToDate()) return;
       if (!state.busy && !frame) await predictNow();
       else await new Promise<void>((resolve) => (state.busy ? waiting.push(resolve) : requestAnimationFrame(() => resolve())));
     }
