@@ -42,22 +42,35 @@ export function arithmeticDeltas(model: TF.LayersModel): TF.Tensor[] {
   return model.weights.map((w) => tf.tidy(() => tf.abs(w.read()).mul(gamma(dotLength(w.originalName, w.shape as number[]) + 1))));
 }
 
+/** For one set of per-weight error sizes and one class: Σ_i |g_i|·δ_i and √(Σ_i g_i²·δ_i²). */
+export interface Sensitivity {
+  /** The worst case: every weight's error as large as it may be, all pushing the same way. */
+  sum: number;
+  /** The root sum of squares: the standard deviation of Σ g_i e_i when each e_i is independent with standard deviation δ_i. */
+  rss: number;
+}
+
 /**
- * For each set of per-weight bounds (`deltas[s][i]`, shaped as weight i) and each class k, the
- * first-order bound Σ_i |∂p_k/∂w_i| · δ_i at the input `x` (one image). Returns [set][class].
+ * For each set of per-weight error sizes (`deltas[s][i]`, shaped as weight i) and each class k of
+ * `classes` (default all), the first-order sums over the gradient g = ∂p_k/∂w at the input `x`
+ * (one image; one backward pass per class). Returns [set][index in `classes`].
  */
-export function probabilityBounds(model: TF.LayersModel, x: TF.Tensor, deltas: TF.Tensor[][]): number[][] {
+export function probabilitySensitivities(model: TF.LayersModel, x: TF.Tensor, deltas: TF.Tensor[][], classes?: number[]): Sensitivity[][] {
   const variables = model.weights.map((w) => (w as unknown as { val: TF.Variable }).val);
   const trainable = variables.map((v) => v.trainable);
   const fused = useFusedKernels(false);
   variables.forEach((v) => (v.trainable = true));
-  const classes = (model.outputs[0].shape[1] as number) ?? 10;
-  const bounds = deltas.map(() => new Array<number>(classes).fill(0));
+  const ks = classes ?? Array.from({ length: model.outputs[0].shape[1] as number }, (_, k) => k);
+  const result = deltas.map(() => ks.map(() => ({ sum: 0, rss: 0 })));
   try {
-    for (let k = 0; k < classes; k++) {
+    for (const [j, k] of ks.entries()) {
       const { grads, value } = tf.variableGrads(() => (model.apply(x, { training: false }) as TF.Tensor).slice([0, k], [1, 1]).sum() as TF.Scalar, variables);
       deltas.forEach((set, s) => {
-        bounds[s][k] = tf.tidy(() => tf.addN(variables.map((v, i) => tf.sum(tf.mul(tf.abs(grads[v.name]), set[i])))).arraySync() as number);
+        const [sum, squares] = tf.tidy(() => {
+          const terms = variables.map((v, i) => tf.mul(tf.abs(grads[v.name]), set[i]));
+          return [tf.addN(terms.map((t) => tf.sum(t))).arraySync() as number, tf.addN(terms.map((t) => tf.sum(tf.square(t)))).arraySync() as number];
+        });
+        result[s][j] = { sum, rss: Math.sqrt(squares) };
       });
       tf.dispose([value, ...Object.values(grads)]);
     }
@@ -65,5 +78,5 @@ export function probabilityBounds(model: TF.LayersModel, x: TF.Tensor, deltas: T
     variables.forEach((v, i) => (v.trainable = trainable[i]));
     useFusedKernels(fused);
   }
-  return bounds;
+  return result;
 }

@@ -17,6 +17,7 @@ import { tf } from "./tf";
 
 export type BackendName = "webgl" | "wasm" | "cpu";
 export const BACKEND_ORDER: readonly BackendName[] = ["webgl", "wasm", "cpu"];
+const NAMES: Record<BackendName, string> = { webgl: "WebGL", wasm: "WASM", cpu: "CPU" };
 
 export interface ChosenBackend {
   name: BackendName;
@@ -50,6 +51,8 @@ const SOFTWARE_RENDERER = /SwiftShader|llvmpipe|softpipe|Software/i;
 export function gpuName(renderer: string): string {
   const angle = /^ANGLE \((.*)\)$/.exec(renderer.trim());
   const parts = angle ? angle[1].split(", ") : [renderer.trim()];
+  const software = /SwiftShader|llvmpipe|softpipe/i.exec(renderer);
+  if (software) return software[0];
   const device = (parts.length >= 2 ? parts[1] : parts[0]).replace(/\s*\(0x[0-9a-f]+\)/gi, "").trim();
   return device.length > 48 ? `${device.slice(0, 47)}…` : device;
 }
@@ -74,7 +77,7 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
     if (name === "webgl") {
       const renderer = webglRenderer();
       if (renderer === undefined) return "no WebGL in this browser";
-      if (SOFTWARE_RENDERER.test(renderer)) return `software rendering on the CPU (${gpuName(renderer)}), where WASM is faster`;
+      if (SOFTWARE_RENDERER.test(renderer)) return `it renders on the CPU here (${gpuName(renderer)}), where WASM is faster`;
     }
     if (!(await tf.setBackend(name))) return "it did not start";
     await tf.ready();
@@ -100,7 +103,7 @@ export async function chooseBackend(order: readonly BackendName[] = BACKEND_ORDE
   for (const name of order) {
     const why = await tryBackend(name);
     if (why === undefined) return { name, label: label(name), skipped };
-    skipped.push(`${name}: ${why}`);
+    skipped.push(`${NAMES[name]}: ${why}`);
   }
   throw new Error(`No TensorFlow.js backend works in this browser (${skipped.join("; ")}).`);
 }

@@ -66,6 +66,8 @@ const state = {
   error: undefined as string | undefined,
   prediction: undefined as Prediction | undefined,
   busy: false,
+  /** How long the current model took to load, and its first run (ms). */
+  timings: undefined as { loadMs: number; firstRunMs: number } | undefined,
 };
 const pad = new Pad();
 /** Counts the models loaded (or failed), so that a prediction can say which it was made with. */
@@ -97,11 +99,13 @@ function showProgress(fraction: number | undefined, text: string): void {
 // The pad
 // ---------------------------------------------------------------------------
 
-/** Keeps the canvas's pixels at its shown size × the screen's pixel ratio, and draws. */
+/**
+ * Keeps the canvas's pixels at its shown size × the screen's pixel ratio (at most 640: sharp enough
+ * for a pen stroke, and `mnistStyle` reads every pixel at each prediction), and draws.
+ */
 function fitPad(): void {
   const rect = ui.pad.getBoundingClientRect();
-  const ratio = Math.min(window.devicePixelRatio || 1, 3);
-  const size = Math.max(56, Math.round(rect.width * ratio));
+  const size = Math.min(640, Math.max(56, Math.round(rect.width * (window.devicePixelRatio || 1))));
   if (ui.pad.width !== size || ui.pad.height !== size) {
     ui.pad.width = size;
     ui.pad.height = size;
@@ -125,15 +129,34 @@ function padPoint(e: PointerEvent): Point {
 
 let activePointer: number | undefined;
 let frame = 0;
+let predictTimer = 0;
+/** When the last prediction ended, and how long it took (ms), to pace predictions while drawing. */
+let lastPredictionEnd = 0;
+let lastPredictionCost = 0;
 
-/** Draws and predicts at the next frame (many pointer events can come between two frames). */
+/** Draws at the next frame (many pointer events can come between two frames), then predicts. */
 function scheduleUpdate(): void {
   if (frame) return;
   frame = requestAnimationFrame(() => {
     frame = 0;
     redraw();
-    void predictNow();
+    schedulePrediction();
   });
+}
+
+/**
+ * Predicts soon: at once when the pen is up; while drawing, no sooner than 150 ms, or as long as the
+ * last prediction took, after the last one ended. A prediction holds the page's thread (WASM and
+ * the CPU backend compute synchronously): paced so, drawing stays smooth on a slow device and the
+ * bars still follow the pen.
+ */
+function schedulePrediction(): void {
+  if (predictTimer) return;
+  const wait = pad.drawing ? Math.max(0, lastPredictionEnd + Math.max(150, lastPredictionCost) - performance.now()) : 0;
+  predictTimer = window.setTimeout(() => {
+    predictTimer = 0;
+    void predictNow();
+  }, wait);
 }
 
 ui.pad.addEventListener("pointerdown", (e) => {
@@ -210,6 +233,7 @@ function showBars(top: RankedClass[]): void {
 async function predictNow(): Promise<void> {
   if (state.busy) return;
   state.busy = true;
+  const started = performance.now();
   try {
     for (;;) {
       const version = pad.version;
@@ -236,13 +260,16 @@ async function predictNow(): Promise<void> {
         state.prediction = { version, model: generation, pixels: Array.from(digit.pixels), probabilities: [], top: [], milliseconds: 0 };
         showBars([]);
       }
-      // Strokes drawn or a model loaded meanwhile: once more.
-      if (upToDate()) break;
+      // Strokes drawn or a model loaded meanwhile: once more (while drawing, at the pace above).
+      if (upToDate() || pad.drawing) break;
     }
   } catch (e) {
     showMessage(`The prediction failed: ${e instanceof Error ? e.message : String(e)}`);
   } finally {
     state.busy = false;
+    lastPredictionEnd = performance.now();
+    lastPredictionCost = lastPredictionEnd - started;
+    if (!upToDate()) schedulePrediction();
     const done = waiting;
     waiting = [];
     for (const resolve of done) resolve();
@@ -253,9 +280,9 @@ async function predictNow(): Promise<void> {
 // Models
 // ---------------------------------------------------------------------------
 
+/** What the page says about a model: the note it was exported with, else how it was trained. */
 function describe(entry: CatalogEntry): string {
-  const note = entry.metadata?.note;
-  return `${trainingText(entry.metadata)}${note ? ` ${note}` : ""}`;
+  return entry.metadata?.note ?? trainingText(entry.metadata);
 }
 
 async function loadCatalog(): Promise<Catalog> {
@@ -293,6 +320,23 @@ function defaultEntry(catalog: Catalog): CatalogEntry | undefined {
   );
 }
 
+/**
+ * `fetch` for TF.js's loader, noting the files the server does not have: TF.js would read an error
+ * page as weights and fail later with a message about tensor sizes (and throwing here instead leaves
+ * TF.js's progress bookkeeping with an unhandled rejection). The notes name the missing file.
+ */
+function checkedFetch(missing: string[]): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
+  return async (input, init) => {
+    const response = await fetch(input, init);
+    if (!response.ok) {
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      const file = decodeURIComponent(new URL(url, location.href).pathname.split("/").pop() ?? url);
+      missing.push(`its file ${file} could not be had (HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}).`);
+    }
+    return response;
+  };
+}
+
 let loadCount = 0;
 
 async function loadModel(entry: CatalogEntry): Promise<void> {
@@ -304,12 +348,15 @@ async function loadModel(entry: CatalogEntry): Promise<void> {
   ui.size.textContent = formatBytes(entry.bytes);
   ui.timing.textContent = "—";
   showProgress(0, `Loading ${entryTitle(entry.id, entry.metadata)}…`);
+  const missing: string[] = [];
   const previous = state.model;
   state.model = undefined;
   modelGeneration++;
   previous?.dispose();
   try {
+    const loadStarted = performance.now();
     const model = await tf.loadLayersModel(entry.url, {
+      fetchFunc: checkedFetch(missing),
       onProgress: (f) => {
         if (mine === loadCount) showProgress(f, `Loading ${entryTitle(entry.id, entry.metadata)}… ${Math.round(f * 100)} %`);
       },
@@ -318,14 +365,21 @@ async function loadModel(entry: CatalogEntry): Promise<void> {
       model.dispose();
       return;
     }
+    if (missing.length > 0) {
+      model.dispose();
+      throw new Error(missing[0]);
+    }
+    const loaded = performance.now();
     // A first run compiles the backend's kernels (WebGL shaders), so that the time shown is the model's.
     tf.tidy(() => (model.predict(tf.zeros([1, 28, 28, 1])) as Tensor).dataSync());
+    state.timings = { loadMs: loaded - loadStarted, firstRunMs: performance.now() - loaded };
     state.model = model;
     modelGeneration++;
-    showProgress(undefined, `${entryTitle(entry.id, entry.metadata)} is ready.`);
+    showProgress(undefined, `${entryTitle(entry.id, entry.metadata)} is ready (loaded in ${(state.timings.loadMs / 1000).toFixed(1)} s).`);
   } catch (e) {
     if (mine !== loadCount) return;
-    const reason = e instanceof Error ? e.message : String(e);
+    const message = (missing[0] ?? (e instanceof Error ? e.message : String(e))).trim();
+    const reason = /[.!?)]$/.test(message) ? message : `${message}.`;
     showProgress(undefined, "");
     showMessage(
       `The model “${entryTitle(entry.id, entry.metadata)}” could not be loaded: ${reason} ` +
@@ -392,17 +446,21 @@ window.digitDemo = {
     version: pad.version,
     strokes: pad.strokes.map((s) => ({ pointerType: s.pointerType, points: s.points.length })),
     prediction: state.prediction,
+    timings: state.timings,
   }),
+  /** The pad's RGBA pixels, base64 (a string crosses to a test driver far faster than a long array). */
   padPixels: () => {
     const p = padPixels();
-    return { width: p.width, height: p.height, data: Array.from(p.data) };
+    let binary = "";
+    for (let i = 0; i < p.data.length; i += 0x8000) binary += String.fromCharCode(...p.data.subarray(i, i + 0x8000));
+    return { width: p.width, height: p.height, base64: btoa(binary) };
   },
   /** Resolves once the drawing as it is now has been predicted. */
   settled: async () => {
     for (;;) {
-      if (!state.busy && !frame && upToDate()) return;
-      if (!state.busy && !frame) await predictNow();
-      else await new Promise<void>((resolve) => (state.busy ? waiting.push(resolve) : requestAnimationFrame(() => resolve())));
+      if (!state.busy && !frame && !predictTimer && upToDate()) return;
+      if (!state.busy && !frame && !predictTimer) await predictNow();
+      else await new Promise<void>((resolve) => (state.busy ? waiting.push(resolve) : setTimeout(resolve, 20)));
     }
   },
 };
