@@ -1,10 +1,11 @@
 /**
  * `learner.exportTfjs` (src/model_tfjs.ts, src/keras/saving/tfjs_export.ts): the folder TF.js's own
- * loader reads. Each variant of an InceptionV3 model (random weights: the format does not care) is
- * loaded back with `tf.loadLayersModel` and compared with the model it came from: the topology and
- * weight names as TF.js's `model.save` hands them over, every weight (float32 exactly; quantized ones
- * exactly as src/keras/saving/tfjs_quantization.ts decodes them and within its error bound), the
- * predictions, the 4 MiB shards. Then the errors: an unknown quantization, a folder that cannot be
+ * loader reads. A small model with the project's layer classes, in every variant and in small
+ * shards, is loaded back with `tf.loadLayersModel`: the topology and weight names as TF.js's
+ * `model.save` hands them over, every weight exactly as src/keras/saving/tfjs_quantization.ts
+ * decodes it (and within its error bound), the same predictions as the model with those weights.
+ * Then the tutorial's InceptionV3 (random weights: the format does not care): 4 MiB shards, the
+ * sizes, the metadata, and the float32 export predicting exactly what the model does. Then the errors: an unknown quantization, a folder that cannot be
  * written or holds other files, a model still training, a write that fails half way; none leaves
  * anything half-written, and an earlier export stays as it was.
  */
@@ -18,7 +19,8 @@ import { tf } from "../src/engine/backend";
 import { loadMnist, take } from "../src/data";
 import type { TransferModel } from "../src/model";
 import { buildTransferModel } from "../src/model_build";
-import { layersModelArtifacts, SHARD_BYTES, shardNames, shardSizes, TfjsExportError } from "../src/keras/saving/tfjs_export";
+import { exportLayersModel, layersModelArtifacts, SHARD_BYTES, shardNames, shardSizes, TfjsExportError } from "../src/keras/saving/tfjs_export";
+import { BatchNormalization, UpSampling3D } from "../src/keras/layers";
 import { dequantize, quantizationErrorBound, quantizeWeight, type QuantizationDtype } from "../src/keras/saving/tfjs_quantization";
 import { tmpDir } from "./support/helpers";
 
@@ -52,12 +54,85 @@ test("shards are cut as the converter cuts them: full 4 MiB ones, then the rest,
   assert.equal(SHARD_BYTES, 4 * 1024 * 1024);
 });
 
-test("each variant loads with TF.js's own loader: TF.js's topology and weight names, the weights as quantized, 4 MiB shards, the same predictions", async () => {
+/** A small model with the project's two layer classes, its batch statistics made non-trivial. */
+function smallModel(): TF.LayersModel {
+  const input = tf.input({ shape: [28, 28, 1], name: "digits" });
+  let x = tf.layers.reshape({ targetShape: [28, 28, 1, 1] }).apply(input) as TF.SymbolicTensor;
+  x = new UpSampling3D({ size: [3, 3, 3] }).apply(x) as TF.SymbolicTensor;
+  x = tf.layers.reshape({ targetShape: [84, 84, 3] }).apply(x) as TF.SymbolicTensor;
+  x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, useBias: false }).apply(x) as TF.SymbolicTensor;
+  x = new BatchNormalization({ scale: false }).apply(x) as TF.SymbolicTensor;
+  x = tf.layers.activation({ activation: "relu" }).apply(x) as TF.SymbolicTensor;
+  x = tf.layers.globalAveragePooling2d({}).apply(x) as TF.SymbolicTensor;
+  x = tf.layers.dense({ units: 10, activation: "softmax" }).apply(x) as TF.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: x, name: "small" });
+  // Every weight random (the moving variance, the fourth, positive), so that quantizing changes them all.
+  const values = model.getWeights().map((w, i) => tf.randomUniform(w.shape, i === 3 ? 0.5 : -0.5, i === 3 ? 2 : 0.5, "float32", 7 + i));
+  model.setWeights(values);
+  tf.dispose(values);
+  return model;
+}
+
+test("a small model with the project's layers, in each variant: TF.js's loader reads back exactly the quantized weights, and predicts what they predict", async () => {
+  const baseline = tf.memory().numTensors;
+  const model = smallModel();
+  const x = tf.tensor4d(Float32Array.from({ length: 2 * 784 }, (_, i) => ((i * 7919) % 256) / 255), [2, 28, 28, 1]);
+  try {
+    const reference = await layersModelArtifacts(model);
+    const original = model.getWeights().map((w) => w.dataSync() as Float32Array);
+    for (const quantize of [false, "float16", "uint8", "uint16"] as const) {
+      const folder = path.join(dir, `small-${quantize || "float32"}`);
+      const r = await exportLayersModel(model, folder, { quantize, shardBytes: 64 });
+      // Shards of 64 bytes, the last one shorter.
+      const shards = r.files.slice(1);
+      assert.deepEqual(shards.map((f) => f.name), shardNames(shards.length));
+      assert.deepEqual(shards.map((f) => f.bytes), shardSizes(r.weightBytes, 64));
+      assert.ok(shards.length > 3);
+      const json = JSON.parse(fs.readFileSync(r.modelJson, "utf8"));
+      assert.deepEqual(json.modelTopology, reference.modelTopology, "TF.js's own topology");
+      assert.equal(json.format, "layers-model");
+      assert.equal(json.generatedBy, `TensorFlow.js tfjs-layers v${tf.version.tfjs}`);
+      const manifest = json.weightsManifest[0].weights as Array<{ name: string; quantization?: { dtype: QuantizationDtype; min?: number; scale?: number } }>;
+      assert.deepEqual(manifest.map((w) => w.name), reference.weightSpecs.map((w) => w.name), "TF.js's own weight names, in its order");
+      const loaded = await tf.loadLayersModel(`file://${r.modelJson}`);
+      try {
+        // Each weight: exactly what the quantization decodes to, within its bound of the original.
+        const expected = original.map((w, i) => {
+          if (quantize === false) return w;
+          assert.equal(manifest[i].quantization?.dtype, quantize);
+          const coded = quantizeWeight(w, quantize, manifest[i].name);
+          assert.deepEqual(manifest[i].quantization, coded.quantization);
+          return dequantize(coded.bytes, coded.quantization);
+        });
+        loaded.getWeights().forEach((w, i) => {
+          assert.deepEqual(w.dataSync(), expected[i], `${manifest[i].name}`);
+          if (quantize !== false) {
+            const bound = quantizationErrorBound(original[i], quantize);
+            expected[i].forEach((v, k) => assert.ok(Math.abs(v - original[i][k]) <= bound[k], `${manifest[i].name}[${k}]`));
+          }
+        });
+        // And it predicts what the original model predicts with those weights (same backend, same ops: exactly).
+        const withExpected = smallModel();
+        const values = expected.map((v, i) => tf.tensor(v, model.weights[i].shape as number[]));
+        withExpected.setWeights(values);
+        tf.dispose(values);
+        const want = tf.tidy(() => (withExpected.predict(x) as TF.Tensor).dataSync());
+        const got = tf.tidy(() => (loaded.predict(x) as TF.Tensor).dataSync());
+        assert.deepEqual(got, want);
+        withExpected.dispose();
+      } finally {
+        loaded.dispose();
+      }
+    }
+  } finally {
+    model.dispose();
+    x.dispose();
+  }
+  assert.equal(tf.memory().numTensors, baseline, "no tensor is left behind");
+});
+
+test("learner.exportTfjs writes the tutorial's model as TF.js's model.save would, in 4 MiB shards, and TF.js loads it and predicts what the model predicts", async () => {
   const reference = await layersModelArtifacts(tm.model);
-  // The model's own variables (getWeights hands them over, not copies: never dispose them).
-  const current = tm.model.getWeights();
-  const original = new Map(tm.model.weights.map((w, i) => [reference.weightSpecs[i].name, current[i]]));
-  assert.equal(original.size, tm.model.weights.length, "TF.js names every weight differently");
   const x = tf.tensor4d(Float32Array.from({ length: 3 * 784 }, (_, i) => ((i * 7919) % 256) / 255), [3, 28, 28, 1]);
   const expected = tf.tidy(() => (tm.model.predict(x) as TF.Tensor).dataSync());
   const parameters = tm.countParams().total;
@@ -75,57 +150,32 @@ test("each variant loads with TF.js's own loader: TF.js's topology and weight na
     assert.deepEqual(fs.readdirSync(folder).sort(), r.files.map((f) => f.name).sort());
     const shards = r.files.slice(1);
     assert.deepEqual(shards.map((f) => f.name), shardNames(shards.length));
-    shards.forEach((f, i) => {
-      assert.equal(fs.statSync(path.join(folder, f.name)).size, f.bytes);
-      if (i < shards.length - 1) assert.equal(f.bytes, SHARD_BYTES, `${f.name} is a full shard`);
-    });
-    assert.ok(shards[shards.length - 1].bytes <= SHARD_BYTES && shards[shards.length - 1].bytes > 0);
-
-    // model.json: what TF.js's model.save hands over, with the manifest and our metadata.
+    assert.deepEqual(shards.map((f) => f.bytes), shardSizes(r.weightBytes, SHARD_BYTES));
+    shards.forEach((f) => assert.equal(fs.statSync(path.join(folder, f.name)).size, f.bytes));
+    // model.json: what TF.js's model.save hands over, with the manifest and the model's metadata.
     const json = JSON.parse(fs.readFileSync(r.modelJson, "utf8"));
     assert.equal(json.format, "layers-model");
     assert.equal(json.generatedBy, `TensorFlow.js tfjs-layers v${tf.version.tfjs}`);
     assert.deepEqual(json.modelTopology, reference.modelTopology);
-    assert.deepEqual(json.weightsManifest[0].paths, shardNames(shards.length));
-    const manifest = json.weightsManifest[0].weights as Array<{ name: string; shape: number[]; dtype: string; quantization?: { dtype: QuantizationDtype; min?: number; scale?: number } }>;
-    assert.deepEqual(
-      manifest.map((w) => [w.name, w.shape, w.dtype]),
-      reference.weightSpecs.map((w) => [w.name, w.shape, w.dtype]),
-    );
-    assert.equal(json.userDefinedMetadata.digits.base, "inception_v3");
-    assert.equal(json.userDefinedMetadata.digits.quantize, quantize);
-    assert.deepEqual(json.userDefinedMetadata.digits.classes, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
-
-    // TF.js's loader reads it back.
-    const loaded = await tf.loadLayersModel(`file://${r.modelJson}`);
-    try {
-      assert.deepEqual(loaded.getUserDefinedMetadata(), json.userDefinedMetadata);
-      const values = loaded.getWeights();
-      loaded.weights.forEach((w, i) => {
-        const want = original.get(w.originalName)!.dataSync() as Float32Array;
-        const got = values[i].dataSync() as Float32Array;
-        if (quantize === false) {
-          assert.deepEqual(got, want, `${w.originalName} is the same`);
-          return;
-        }
-        const q = manifest[i];
-        assert.equal(q.name, w.originalName);
-        assert.equal(q.quantization?.dtype, quantize);
-        // Exactly what the scheme decodes to, and within its bound of the original.
-        const coded = quantizeWeight(want, quantize, q.name);
-        assert.deepEqual(got, dequantize(coded.bytes, coded.quantization), `${w.originalName} decodes as quantized`);
-        const bound = quantizationErrorBound(want, quantize);
-        for (let k = 0; k < want.length; k++) {
-          if (!(Math.abs(got[k] - want[k]) <= bound[k])) assert.fail(`${w.originalName}[${k}]: ${got[k]} is more than ${bound[k]} from ${want[k]}`);
-        }
-      });
-      if (quantize === false) {
-        const y = loaded.predict(x) as TF.Tensor;
-        assert.deepEqual(y.dataSync(), expected, "the float32 export predicts exactly what the model does");
-        y.dispose();
+    const manifest = json.weightsManifest[0].weights as Array<{ name: string; shape: number[]; dtype: string; quantization?: { dtype: string } }>;
+    assert.deepEqual(manifest.map((w) => [w.name, w.shape, w.dtype]), reference.weightSpecs.map((w) => [w.name, w.shape, w.dtype]));
+    assert.ok(manifest.every((w) => (quantize === false ? w.quantization === undefined : w.quantization?.dtype === quantize)));
+    const meta = json.userDefinedMetadata.digits;
+    assert.deepEqual([meta.base, meta.title, meta.quantize, meta.freezeDepth, meta.weights], ["inception_v3", "InceptionV3", quantize, tm.freezeDepth, "random"]);
+    assert.deepEqual(meta.classes, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+    assert.deepEqual(meta.input, { shape: [28, 28, 1], range: [0, 1] });
+    if (quantize !== "uint8") {
+      // TF.js's loader reads it back (the custom layers found by their registered names); float32
+      // predicts exactly what the model predicts, float16 within its (loose) reach.
+      const loaded = await tf.loadLayersModel(`file://${r.modelJson}`);
+      try {
+        assert.deepEqual(loaded.getUserDefinedMetadata(), json.userDefinedMetadata);
+        const y = tf.tidy(() => (loaded.predict(x) as TF.Tensor).dataSync());
+        if (quantize === false) assert.deepEqual(y, expected, "the float32 export predicts exactly what the model does");
+        else y.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 0.05, `float16: ${v} vs ${expected[i]}`));
+      } finally {
+        loaded.dispose();
       }
-    } finally {
-      loaded.dispose();
     }
   }
   console.log(`InceptionV3 (${parameters.toLocaleString("en")} parameters): ${sizes.join(", ")}`);
