@@ -247,10 +247,10 @@ async function predictNow(): Promise<void> {
       } else if (state.model) {
         const model = state.model;
         const x = tf.tensor4d(Float32Array.from(digit.pixels, (v) => v / 255), [1, 28, 28, 1]);
-        const started = performance.now();
+        const inferenceStarted = performance.now();
         const y = model.predict(x) as Tensor;
         const probabilities = Array.from(await y.data());
-        const milliseconds = performance.now() - started;
+        const milliseconds = performance.now() - inferenceStarted;
         tf.dispose([x, y]);
         const top = topClasses(probabilities, CLASSES, 3);
         state.prediction = { version, model: generation, pixels: Array.from(digit.pixels), probabilities, top, milliseconds };
@@ -265,6 +265,8 @@ async function predictNow(): Promise<void> {
     }
   } catch (e) {
     showMessage(`The prediction failed: ${e instanceof Error ? e.message : String(e)}`);
+    // Not tried again until the drawing or the model changes.
+    state.prediction = { version: pad.version, model: modelGeneration, pixels: [], probabilities: [], top: [], milliseconds: 0 };
   } finally {
     state.busy = false;
     lastPredictionEnd = performance.now();
