@@ -8,7 +8,13 @@
  * A page loads it with `tf.loadLayersModel(".../model.json")` once the project's custom layers are
  * registered: importing ./keras/layers.ts into the page's bundle does that (web/, `npm run demo`).
  */
-import { checkExportOptions, exportLayersModel, type TfjsExport, type TfjsExportOptions, type TfjsQuantization } from "./keras/saving/tfjs_export";
+import {
+  checkExportOptions,
+  exportLayersModel,
+  type TfjsExport,
+  type TfjsExportOptions,
+  type TfjsQuantization,
+} from "./keras/saving/tfjs_export";
 import type { BaseName, Preprocessing, TransferModel } from "./model";
 
 /** Options of `TransferModel.exportTfjs`. */
@@ -32,7 +38,14 @@ export interface WebModelMetadata {
   /** The classes, in the order of the output's probabilities. */
   classes: string[];
   /** The training runs (epochs, digits, accuracy on validation and test digits, when measured). */
-  runs: Array<{ run: number; epochs: number; trainImages: number; freezeDepth: number; valAccuracy?: number; testAccuracy?: number }>;
+  runs: Array<{
+    run: number;
+    epochs: number;
+    trainImages: number;
+    freezeDepth: number;
+    valAccuracy?: number;
+    testAccuracy?: number;
+  }>;
   note?: string;
   /** When it was exported (ISO 8601). */
   exported: string;
@@ -65,7 +78,11 @@ export function webModelMetadata(tm: TransferModel, quantize: TfjsQuantization, 
 }
 
 /** Writes `tm`'s whole model (front, base, head) as a TF.js LayersModel into `dir`, with its metadata. */
-export async function exportTransferModel(tm: TransferModel, dir: string, options: TransferExportOptions = {}): Promise<TfjsExport> {
+export async function exportTransferModel(
+  tm: TransferModel,
+  dir: string,
+  options: TransferExportOptions = {},
+): Promise<TfjsExport> {
   const { quantize } = checkExportOptions(dir, options);
   const metadata = { digits: webModelMetadata(tm, quantize, options.note) };
   const convertedBy = `keras-transfer-ts exportTfjs (${quantize === false ? "float32" : `${quantize} quantization`})`;

@@ -19,9 +19,21 @@ import { tf } from "../src/engine/backend";
 import { loadMnist, take } from "../src/data";
 import type { TransferModel } from "../src/model";
 import { buildTransferModel } from "../src/model_build";
-import { exportLayersModel, layersModelArtifacts, SHARD_BYTES, shardNames, shardSizes, TfjsExportError } from "../src/keras/saving/tfjs_export";
+import {
+  exportLayersModel,
+  layersModelArtifacts,
+  SHARD_BYTES,
+  shardNames,
+  shardSizes,
+  TfjsExportError,
+} from "../src/keras/saving/tfjs_export";
 import { BatchNormalization, UpSampling3D } from "../src/keras/layers";
-import { dequantize, quantizationErrorBound, quantizeWeight, type QuantizationDtype } from "../src/keras/saving/tfjs_quantization";
+import {
+  dequantize,
+  quantizationErrorBound,
+  quantizeWeight,
+  type QuantizationDtype,
+} from "../src/keras/saving/tfjs_quantization";
 import { tmpDir } from "./support/helpers";
 
 let tm: TransferModel;
@@ -39,10 +51,13 @@ after(() => {
 function listing(folder: string): Record<string, string> {
   if (!fs.existsSync(folder)) return {};
   return Object.fromEntries(
-    fs.readdirSync(folder, { recursive: true, encoding: "utf8" }).sort().map((f) => {
-      const p = path.join(folder, f);
-      return [f, fs.statSync(p).isFile() ? createHash("sha256").update(fs.readFileSync(p)).digest("hex") : "folder"];
-    }),
+    fs
+      .readdirSync(folder, { recursive: true, encoding: "utf8" })
+      .sort()
+      .map((f) => {
+        const p = path.join(folder, f);
+        return [f, fs.statSync(p).isFile() ? createHash("sha256").update(fs.readFileSync(p)).digest("hex") : "folder"];
+      }),
   );
 }
 
@@ -67,7 +82,9 @@ function smallModel(): TF.LayersModel {
   x = tf.layers.dense({ units: 10, activation: "softmax" }).apply(x) as TF.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: x, name: "small" });
   // Every weight random (the moving variance, the fourth, positive), so that quantizing changes them all.
-  const values = model.getWeights().map((w, i) => tf.randomUniform(w.shape, i === 3 ? 0.5 : -0.5, i === 3 ? 2 : 0.5, "float32", 7 + i));
+  const values = model
+    .getWeights()
+    .map((w, i) => tf.randomUniform(w.shape, i === 3 ? 0.5 : -0.5, i === 3 ? 2 : 0.5, "float32", 7 + i));
   model.setWeights(values);
   tf.dispose(values);
   return model;
@@ -76,7 +93,10 @@ function smallModel(): TF.LayersModel {
 test("a small model with the project's layers, in each variant: TF.js's loader reads back exactly the quantized weights, and predicts what they predict", async () => {
   const baseline = tf.memory().numTensors;
   const model = smallModel();
-  const x = tf.tensor4d(Float32Array.from({ length: 2 * 784 }, (_, i) => ((i * 7919) % 256) / 255), [2, 28, 28, 1]);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 2 * 784 }, (_, i) => ((i * 7919) % 256) / 255),
+    [2, 28, 28, 1],
+  );
   try {
     const reference = await layersModelArtifacts(model);
     const original = model.getWeights().map((w) => w.dataSync() as Float32Array);
@@ -85,15 +105,28 @@ test("a small model with the project's layers, in each variant: TF.js's loader r
       const r = await exportLayersModel(model, folder, { quantize, shardBytes: 64 });
       // Shards of 64 bytes, the last one shorter.
       const shards = r.files.slice(1);
-      assert.deepEqual(shards.map((f) => f.name), shardNames(shards.length));
-      assert.deepEqual(shards.map((f) => f.bytes), shardSizes(r.weightBytes, 64));
+      assert.deepEqual(
+        shards.map((f) => f.name),
+        shardNames(shards.length),
+      );
+      assert.deepEqual(
+        shards.map((f) => f.bytes),
+        shardSizes(r.weightBytes, 64),
+      );
       assert.ok(shards.length > 3);
       const json = JSON.parse(fs.readFileSync(r.modelJson, "utf8"));
       assert.deepEqual(json.modelTopology, reference.modelTopology, "TF.js's own topology");
       assert.equal(json.format, "layers-model");
       assert.equal(json.generatedBy, `TensorFlow.js tfjs-layers v${tf.version.tfjs}`);
-      const manifest = json.weightsManifest[0].weights as Array<{ name: string; quantization?: { dtype: QuantizationDtype; min?: number; scale?: number } }>;
-      assert.deepEqual(manifest.map((w) => w.name), reference.weightSpecs.map((w) => w.name), "TF.js's own weight names, in its order");
+      const manifest = json.weightsManifest[0].weights as Array<{
+        name: string;
+        quantization?: { dtype: QuantizationDtype; min?: number; scale?: number };
+      }>;
+      assert.deepEqual(
+        manifest.map((w) => w.name),
+        reference.weightSpecs.map((w) => w.name),
+        "TF.js's own weight names, in its order",
+      );
       const loaded = await tf.loadLayersModel(`file://${r.modelJson}`);
       try {
         // Each weight: exactly what the quantization decodes to, within its bound of the original.
@@ -108,7 +141,9 @@ test("a small model with the project's layers, in each variant: TF.js's loader r
           assert.deepEqual(w.dataSync(), expected[i], `${manifest[i].name}`);
           if (quantize !== false) {
             const bound = quantizationErrorBound(original[i], quantize);
-            expected[i].forEach((v, k) => assert.ok(Math.abs(v - original[i][k]) <= bound[k], `${manifest[i].name}[${k}]`));
+            expected[i].forEach((v, k) =>
+              assert.ok(Math.abs(v - original[i][k]) <= bound[k], `${manifest[i].name}[${k}]`),
+            );
           }
         });
         // And it predicts what the original model predicts with those weights (same backend, same ops: exactly).
@@ -133,7 +168,10 @@ test("a small model with the project's layers, in each variant: TF.js's loader r
 
 test("learner.exportTfjs writes the tutorial's model as TF.js's model.save would, in 4 MiB shards, and TF.js loads it and predicts what the model predicts", async () => {
   const reference = await layersModelArtifacts(tm.model);
-  const x = tf.tensor4d(Float32Array.from({ length: 3 * 784 }, (_, i) => ((i * 7919) % 256) / 255), [3, 28, 28, 1]);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 3 * 784 }, (_, i) => ((i * 7919) % 256) / 255),
+    [3, 28, 28, 1],
+  );
   const expected = tf.tidy(() => (tm.model.predict(x) as TF.Tensor).dataSync());
   const parameters = tm.countParams().total;
   const sizes: string[] = [];
@@ -144,24 +182,47 @@ test("learner.exportTfjs writes the tutorial's model as TF.js's model.save would
     const r = await tm.exportTfjs(folder, { quantize });
     sizes.push(`${quantize || "float32"} ${r.size}`);
     const bytesPer = quantize === false ? 4 : quantize === "float16" ? 2 : 1;
-    assert.equal(r.weightBytes, parameters * bytesPer, "every weight is float32, so the shards hold parameters × bytes per value");
+    assert.equal(
+      r.weightBytes,
+      parameters * bytesPer,
+      "every weight is float32, so the shards hold parameters × bytes per value",
+    );
     assert.equal(r.parameters, parameters);
     // The files: model.json, then full 4 MiB shards and a shorter last one.
     assert.deepEqual(fs.readdirSync(folder).sort(), r.files.map((f) => f.name).sort());
     const shards = r.files.slice(1);
-    assert.deepEqual(shards.map((f) => f.name), shardNames(shards.length));
-    assert.deepEqual(shards.map((f) => f.bytes), shardSizes(r.weightBytes, SHARD_BYTES));
+    assert.deepEqual(
+      shards.map((f) => f.name),
+      shardNames(shards.length),
+    );
+    assert.deepEqual(
+      shards.map((f) => f.bytes),
+      shardSizes(r.weightBytes, SHARD_BYTES),
+    );
     shards.forEach((f) => assert.equal(fs.statSync(path.join(folder, f.name)).size, f.bytes));
     // model.json: what TF.js's model.save hands over, with the manifest and the model's metadata.
     const json = JSON.parse(fs.readFileSync(r.modelJson, "utf8"));
     assert.equal(json.format, "layers-model");
     assert.equal(json.generatedBy, `TensorFlow.js tfjs-layers v${tf.version.tfjs}`);
     assert.deepEqual(json.modelTopology, reference.modelTopology);
-    const manifest = json.weightsManifest[0].weights as Array<{ name: string; shape: number[]; dtype: string; quantization?: { dtype: string } }>;
-    assert.deepEqual(manifest.map((w) => [w.name, w.shape, w.dtype]), reference.weightSpecs.map((w) => [w.name, w.shape, w.dtype]));
-    assert.ok(manifest.every((w) => (quantize === false ? w.quantization === undefined : w.quantization?.dtype === quantize)));
+    const manifest = json.weightsManifest[0].weights as Array<{
+      name: string;
+      shape: number[];
+      dtype: string;
+      quantization?: { dtype: string };
+    }>;
+    assert.deepEqual(
+      manifest.map((w) => [w.name, w.shape, w.dtype]),
+      reference.weightSpecs.map((w) => [w.name, w.shape, w.dtype]),
+    );
+    assert.ok(
+      manifest.every((w) => (quantize === false ? w.quantization === undefined : w.quantization?.dtype === quantize)),
+    );
     const meta = json.userDefinedMetadata.digits;
-    assert.deepEqual([meta.base, meta.title, meta.quantize, meta.freezeDepth, meta.weights], ["inception_v3", "InceptionV3", quantize, tm.freezeDepth, "random"]);
+    assert.deepEqual(
+      [meta.base, meta.title, meta.quantize, meta.freezeDepth, meta.weights],
+      ["inception_v3", "InceptionV3", quantize, tm.freezeDepth, "random"],
+    );
     assert.deepEqual(meta.classes, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
     assert.deepEqual(meta.input, { shape: [28, 28, 1], range: [0, 1] });
     if (quantize !== "uint8") {
@@ -171,7 +232,8 @@ test("learner.exportTfjs writes the tutorial's model as TF.js's model.save would
       try {
         assert.deepEqual(loaded.getUserDefinedMetadata(), json.userDefinedMetadata);
         const y = tf.tidy(() => (loaded.predict(x) as TF.Tensor).dataSync());
-        if (quantize === false) assert.deepEqual(y, expected, "the float32 export predicts exactly what the model does");
+        if (quantize === false)
+          assert.deepEqual(y, expected, "the float32 export predicts exactly what the model does");
         else y.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 0.05, `float16: ${v} vs ${expected[i]}`));
       } finally {
         loaded.dispose();
@@ -188,7 +250,11 @@ test("exporting again replaces an earlier export as a whole and leaves no tempor
   await tm.exportTfjs(folder);
   const r = await tm.exportTfjs(folder, { quantize: "uint8" });
   assert.deepEqual(fs.readdirSync(folder).sort(), r.files.map((f) => f.name).sort(), "only the new export's files");
-  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith(".")), [], "no hidden temporary folder left");
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((f) => f.startsWith(".")),
+    [],
+    "no hidden temporary folder left",
+  );
 });
 
 test("bad input gets a clear error and nothing is written: an unknown quantization, an unwritable folder, a folder of other files, a file in the way", async () => {
@@ -196,20 +262,29 @@ test("bad input gets a clear error and nothing is written: an unknown quantizati
   const before = listing(dir);
   await assert.rejects(tm.exportTfjs(folder, { quantize: "int4" as never }), (e: Error) => {
     assert.ok(e instanceof TfjsExportError);
-    assert.match(e.message, /unknown quantization "int4": use false \(float32 weights\), "float16" \(half the size\), "uint8" \(a quarter\) or "uint16"\. Nothing was written/);
+    assert.match(
+      e.message,
+      /unknown quantization "int4": use false \(float32 weights\), "float16" \(half the size\), "uint8" \(a quarter\) or "uint16"\. Nothing was written/,
+    );
     return true;
   });
   await assert.rejects(tm.exportTfjs(folder, { quantize: true as never }), /unknown quantization true/);
   // A file where a folder should be: its "folder" cannot be written to, whoever runs the tests (root too).
   const blocker = path.join(dir, "a-file");
   fs.writeFileSync(blocker, "not a folder");
-  await assert.rejects(tm.exportTfjs(path.join(blocker, "model"), { quantize: "float16" }), /Cannot export the model to .*a-file\/model: the folder .*a-file cannot be written to .*Choose another path\. Nothing was written/);
+  await assert.rejects(
+    tm.exportTfjs(path.join(blocker, "model"), { quantize: "float16" }),
+    /Cannot export the model to .*a-file\/model: the folder .*a-file cannot be written to .*Choose another path\. Nothing was written/,
+  );
   await assert.rejects(tm.exportTfjs(blocker), /a file is in the way \(a TF\.js model is a folder\)/);
   // A folder holding anything but an earlier export is never replaced.
   const mine = path.join(dir, "my-notes");
   fs.mkdirSync(mine);
   fs.writeFileSync(path.join(mine, "notes.txt"), "keep me");
-  await assert.rejects(tm.exportTfjs(mine), /holds other files than an earlier export \(notes\.txt\), which replacing it would delete\. Choose a new or empty folder/);
+  await assert.rejects(
+    tm.exportTfjs(mine),
+    /holds other files than an earlier export \(notes\.txt\), which replacing it would delete\. Choose a new or empty folder/,
+  );
   assert.equal(fs.readFileSync(path.join(mine, "notes.txt"), "utf8"), "keep me");
   fs.rmSync(mine, { recursive: true });
   fs.rmSync(blocker);
@@ -223,7 +298,10 @@ test("a model still training cannot be exported (a clear error); once the fit is
   try {
     await assert.rejects(tm.exportTfjs(folder), (e: Error) => {
       assert.ok(e instanceof TfjsExportError);
-      assert.match(e.message, /the model is still training; wait for fit to finish \(await it, or await learner\.settled\(\)\) and export then\. Nothing was written/);
+      assert.match(
+        e.message,
+        /the model is still training; wait for fit to finish \(await it, or await learner\.settled\(\)\) and export then\. Nothing was written/,
+      );
       return true;
     });
   } finally {
@@ -251,7 +329,10 @@ test("a write that fails half way leaves the earlier export as it was and no tem
   try {
     await assert.rejects(tm.exportTfjs(folder, { quantize: "uint8" }), (e: Error) => {
       assert.ok(e instanceof TfjsExportError);
-      assert.match(e.message, /Could not export the model to .*kept: ENOSPC: no space left on device, write\. The export that was there is unchanged\./);
+      assert.match(
+        e.message,
+        /Could not export the model to .*kept: ENOSPC: no space left on device, write\. The export that was there is unchanged\./,
+      );
       return true;
     });
   } finally {

@@ -34,7 +34,11 @@ function random(seed: number): () => number {
 }
 
 /** What TF.js's loader decodes from `bytes` described by `quantization` (a weight of `n` float32 values). */
-function tfjsDecode(bytes: Uint8Array, n: number, quantization: { dtype: QuantizationDtype; min?: number; scale?: number }): Float32Array {
+function tfjsDecode(
+  bytes: Uint8Array,
+  n: number,
+  quantization: { dtype: QuantizationDtype; min?: number; scale?: number },
+): Float32Array {
   const buffer = bytes.slice().buffer;
   const spec = { name: "w", shape: [n], dtype: "float32" as const, quantization };
   const tensors = tf.io.decodeWeights(buffer, [spec]);
@@ -45,8 +49,19 @@ function tfjsDecode(bytes: Uint8Array, n: number, quantization: { dtype: Quantiz
 
 test("roundHalfEven rounds as numpy's np.round: halves to the even neighbour, the rest to the nearest", () => {
   const cases: Array<[number, number]> = [
-    [0.5, 0], [1.5, 2], [2.5, 2], [3.5, 4], [-0.5, 0], [-1.5, -2], [-2.5, -2],
-    [2.4999, 2], [2.5001, 3], [-2.5001, -3], [254.5, 254], [255.5, 256], [7, 7],
+    [0.5, 0],
+    [1.5, 2],
+    [2.5, 2],
+    [3.5, 4],
+    [-0.5, 0],
+    [-1.5, -2],
+    [-2.5, -2],
+    [2.4999, 2],
+    [2.5001, 3],
+    [-2.5001, -3],
+    [254.5, 254],
+    [255.5, 256],
+    [7, 7],
   ];
   for (const [x, want] of cases) assert.equal(roundHalfEven(x) + 0, want, `roundHalfEven(${x})`);
 });
@@ -54,11 +69,39 @@ test("roundHalfEven rounds as numpy's np.round: halves to the even neighbour, th
 test("float16: the bits equal numpy's astype(np.float16) on edge cases, ties, subnormals and 20,000 random values", () => {
   const next = random(23);
   const values: number[] = [
-    0, -0, 1, -1, 0.1, 1 / 3, 65504, -65504, 65505, 65519, 65519.99, 65520, 1e5, -1e5,
-    2 ** -14, 2 ** -15, 2 ** -24, 2 ** -25, 1.5 * 2 ** -25, 2 ** -26, 3 * 2 ** -26, 5.9604645e-8, 1e-10, 1e-40,
+    0,
+    -0,
+    1,
+    -1,
+    0.1,
+    1 / 3,
+    65504,
+    -65504,
+    65505,
+    65519,
+    65519.99,
+    65520,
+    1e5,
+    -1e5,
+    2 ** -14,
+    2 ** -15,
+    2 ** -24,
+    2 ** -25,
+    1.5 * 2 ** -25,
+    2 ** -26,
+    3 * 2 ** -26,
+    5.9604645e-8,
+    1e-10,
+    1e-40,
     // Ties between two float16 neighbours: to the even one.
-    1 + 2 ** -11, 1 + 3 * 2 ** -11, 1024 + 0.5, 1024 + 1.5, 2 ** -14 + 2 ** -25, 2 ** -14 + 3 * 2 ** -25,
-    Infinity, -Infinity,
+    1 + 2 ** -11,
+    1 + 3 * 2 ** -11,
+    1024 + 0.5,
+    1024 + 1.5,
+    2 ** -14 + 2 ** -25,
+    2 ** -14 + 3 * 2 ** -25,
+    Infinity,
+    -Infinity,
   ];
   for (let i = 0; i < 10_000; i++) values.push((next() * 2 - 1) * 10 ** Math.floor(next() * 16 - 10));
   const bits = new Uint32Array(1);
@@ -80,7 +123,8 @@ test("float16: the bits equal numpy's astype(np.float16) on edge cases, ties, su
   const ours = toFloat16Bits(f32);
   let differ = 0;
   for (let i = 0; i < f32.length; i++) {
-    if (ours[i] !== numpy[i] && differ++ < 5) console.log(`float16 of ${f32[i]}: ours 0x${ours[i].toString(16)}, numpy 0x${numpy[i].toString(16)}`);
+    if (ours[i] !== numpy[i] && differ++ < 5)
+      console.log(`float16 of ${f32[i]}: ours 0x${ours[i].toString(16)}, numpy 0x${numpy[i].toString(16)}`);
   }
   assert.equal(differ, 0, `${differ} of ${f32.length} values differ from numpy`);
   assert.ok(Number.isNaN(fromFloat16Bits(toFloat16Bits([NaN]))[0]), "NaN stays NaN");
@@ -91,7 +135,8 @@ test("float16: every one of the 65,536 bit patterns decodes as TF.js's loader de
   const ours = fromFloat16Bits(all);
   const theirs = tfjsDecode(new Uint8Array(all.buffer), all.length, { dtype: "float16" });
   for (let i = 0; i < all.length; i++) {
-    if (Number.isNaN(ours[i]) || Number.isNaN(theirs[i])) assert.ok(Number.isNaN(ours[i]) && Number.isNaN(theirs[i]), `0x${i.toString(16)}`);
+    if (Number.isNaN(ours[i]) || Number.isNaN(theirs[i]))
+      assert.ok(Number.isNaN(ours[i]) && Number.isNaN(theirs[i]), `0x${i.toString(16)}`);
     else assert.ok(Object.is(ours[i], theirs[i]), `0x${i.toString(16)}: ours ${ours[i]}, TF.js ${theirs[i]}`);
   }
   // And a float16 value converts back to its own bits.
@@ -156,8 +201,17 @@ test("every quantization decodes (by TF.js's loader) within quantizationErrorBou
 });
 
 test("quantizing refuses what TF.js could not load back: beyond float16's range, NaN, infinities", () => {
-  assert.throws(() => quantizeWeight(Float32Array.from([1, 70000]), "float16", "dense/kernel"), /dense\/kernel holds 70000, which float16 cannot hold .*±65504.*without quantization or with "uint8"/);
+  assert.throws(
+    () => quantizeWeight(Float32Array.from([1, 70000]), "float16", "dense/kernel"),
+    /dense\/kernel holds 70000, which float16 cannot hold .*±65504.*without quantization or with "uint8"/,
+  );
   assert.throws(() => quantizeWeight(Float32Array.from([1, NaN]), "float16", "w"), /w holds NaN/);
-  assert.throws(() => quantizeWeight(Float32Array.from([1, Infinity]), "uint8", "w"), /w cannot be quantized to uint8: .*finite/);
-  assert.throws(() => quantizeWeight(Float32Array.from([1]), "int4" as never), /Unknown quantization "int4": use one of float16, uint8, uint16/);
+  assert.throws(
+    () => quantizeWeight(Float32Array.from([1, Infinity]), "uint8", "w"),
+    /w cannot be quantized to uint8: .*finite/,
+  );
+  assert.throws(
+    () => quantizeWeight(Float32Array.from([1]), "int4" as never),
+    /Unknown quantization "int4": use one of float16, uint8, uint16/,
+  );
 });

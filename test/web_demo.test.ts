@@ -38,7 +38,15 @@ import { arithmeticDeltas, probabilitySensitivities } from "./support/sensitivit
 import { DIGIT_STROKES, strokeDistance } from "./support/strokes";
 
 const CHROMIUM = "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 const LAPTOP = { width: 1280, height: 860 };
 const PHONE = { width: 390, height: 844 };
 const VARIANTS: readonly TfjsQuantization[] = [false, "float16", "uint8"];
@@ -66,15 +74,25 @@ interface Snapshot {
   version: number;
   strokes: Array<{ pointerType: string; points: number }>;
   timings?: { loadMs: number; firstRunMs: number };
-  prediction?: { version: number; pixels: number[]; probabilities: number[]; top: Array<{ label: string; probability: number }>; milliseconds: number };
+  prediction?: {
+    version: number;
+    pixels: number[];
+    probabilities: number[];
+    top: Array<{ label: string; probability: number }>;
+    milliseconds: number;
+  };
 }
 
-const snapshot = (p: Page) => p.evaluate(() => (window as unknown as { digitDemo: { snapshot(): Snapshot } }).digitDemo.snapshot());
-const settled = (p: Page) => p.evaluate(() => (window as unknown as { digitDemo: { settled(): Promise<void> } }).digitDemo.settled());
+const snapshot = (p: Page) =>
+  p.evaluate(() => (window as unknown as { digitDemo: { snapshot(): Snapshot } }).digitDemo.snapshot());
+const settled = (p: Page) =>
+  p.evaluate(() => (window as unknown as { digitDemo: { settled(): Promise<void> } }).digitDemo.settled());
 /** The pad's RGBA pixels, read back from the page. */
 async function padPixels(p: Page): Promise<{ width: number; height: number; data: Uint8Array }> {
   const { width, height, base64 } = await p.evaluate(() =>
-    (window as unknown as { digitDemo: { padPixels(): { width: number; height: number; base64: string } } }).digitDemo.padPixels(),
+    (
+      window as unknown as { digitDemo: { padPixels(): { width: number; height: number; base64: string } } }
+    ).digitDemo.padPixels(),
   );
   const data = new Uint8Array(Buffer.from(base64, "base64"));
   assert.equal(data.length, width * height * 4);
@@ -89,7 +107,9 @@ async function openPage(context: BrowserContext, query = ""): Promise<Page> {
   await p.goto(server.url + query);
   await p.evaluate(() => (window as unknown as { digitDemo: { started: Promise<void> } }).digitDemo.started);
   const s = await snapshot(p);
-  console.log(`opened ${query || "the page"} in ${Date.now() - started} ms: ${s.model} loaded in ${s.timings?.loadMs.toFixed(0)} ms, first run ${s.timings?.firstRunMs.toFixed(0)} ms`);
+  console.log(
+    `opened ${query || "the page"} in ${Date.now() - started} ms: ${s.model} loaded in ${s.timings?.loadMs.toFixed(0)} ms, first run ${s.timings?.firstRunMs.toFixed(0)} ms`,
+  );
   return p;
 }
 
@@ -118,19 +138,45 @@ async function replay(p: Page, strokes: Point[][], pointerType: "pen" | "mouse" 
     if (pointerType === "touch") {
       const points = stroke.map(at);
       await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: [{ ...points[0], id: 1 }] });
-      for (const q of points.slice(1)) await cdp.send("Input.dispatchTouchEvent", { type: "touchMove", touchPoints: [{ ...q, id: 1 }] });
+      for (const q of points.slice(1))
+        await cdp.send("Input.dispatchTouchEvent", { type: "touchMove", touchPoints: [{ ...q, id: 1 }] });
       await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
       continue;
     }
     const [first, ...rest] = stroke.map(at);
-    await cdp.send("Input.dispatchMouseEvent", { type: "mousePressed", ...first, button: "left", buttons: 1, clickCount: 1, pointerType, force: 0.5 });
-    for (const q of rest) await cdp.send("Input.dispatchMouseEvent", { type: "mouseMoved", ...q, button: "left", buttons: 1, pointerType, force: 0.5 });
-    await cdp.send("Input.dispatchMouseEvent", { type: "mouseReleased", ...rest[rest.length - 1], button: "left", buttons: 0, clickCount: 1, pointerType });
+    await cdp.send("Input.dispatchMouseEvent", {
+      type: "mousePressed",
+      ...first,
+      button: "left",
+      buttons: 1,
+      clickCount: 1,
+      pointerType,
+      force: 0.5,
+    });
+    for (const q of rest)
+      await cdp.send("Input.dispatchMouseEvent", {
+        type: "mouseMoved",
+        ...q,
+        button: "left",
+        buttons: 1,
+        pointerType,
+        force: 0.5,
+      });
+    await cdp.send("Input.dispatchMouseEvent", {
+      type: "mouseReleased",
+      ...rest[rest.length - 1],
+      button: "left",
+      buttons: 0,
+      clickCount: 1,
+      pointerType,
+    });
   }
   await cdp.detach();
   const replayed = Date.now();
   await settled(p);
-  console.log(`replayed ${strokes.length} ${pointerType} stroke(s) in ${replayed - started} ms, settled in ${Date.now() - replayed} ms`);
+  console.log(
+    `replayed ${strokes.length} ${pointerType} stroke(s) in ${replayed - started} ms, settled in ${Date.now() - replayed} ms`,
+  );
 }
 
 before(async () => {
@@ -138,7 +184,8 @@ before(async () => {
   const built = await buildPage(path.join(work, "page"));
   quick = await quickModel("inception_v3", { trainImages: 640, testImages: 100, epochs: 2, progress: false });
   console.log(`quick model: test accuracy ${quick.testAccuracy.toFixed(2)}, made in ${quick.seconds.toFixed(0)} s`);
-  for (const quantize of VARIANTS) await quick.model.exportTfjs(path.join(modelsDir, variantId(quantize)), { quantize, note: quick.note });
+  for (const quantize of VARIANTS)
+    await quick.model.exportTfjs(path.join(modelsDir, variantId(quantize)), { quantize, note: quick.note });
   // A copy without one of its shards and without the project's metadata: listed under its folder name.
   fs.cpSync(path.join(modelsDir, variantId("uint8")), path.join(modelsDir, BROKEN), { recursive: true });
   const json = JSON.parse(fs.readFileSync(path.join(modelsDir, BROKEN, "model.json"), "utf8"));
@@ -166,14 +213,26 @@ test("the page loads an exported model, says which backend runs it, offers every
   assert.ok(s.backend && ["webgl", "wasm", "cpu"].includes(s.backend.name), `backend ${JSON.stringify(s.backend)}`);
   const shown = await page.locator("#backend").textContent();
   assert.equal(shown, s.backend!.label);
-  console.log(`backend: ${s.backend!.label}${s.backend!.skipped.length ? ` (not ${s.backend!.skipped.join("; ")})` : ""}`);
-  const options = await page.locator("#model option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+  console.log(
+    `backend: ${s.backend!.label}${s.backend!.skipped.length ? ` (not ${s.backend!.skipped.join("; ")})` : ""}`,
+  );
+  const options = await page
+    .locator("#model option")
+    .evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
   assert.deepEqual(options.sort(), [...VARIANTS.map(variantId), BROKEN].sort());
   assert.match((await page.locator("#model-note").textContent()) ?? "", /A quick model made by npm run demo/);
-  assert.match((await page.locator("#progress-text").textContent()) ?? "", /^InceptionV3 · float16 is ready \(loaded in [\d.]+ s\)\.$/);
+  assert.match(
+    (await page.locator("#progress-text").textContent()) ?? "",
+    /^InceptionV3 · float16 is ready \(loaded in [\d.]+ s\)\.$/,
+  );
   // (WASM's worker threads start from blob: URLs of the page's own origin.)
-  const own = (u: string) => u.startsWith(server.url) || u.startsWith(`blob:${server.url.replace(/\/$/, "")}/`) || u.startsWith("data:");
-  assert.deepEqual(requests.filter((u) => !own(u)), [], "every request goes to the page's own server");
+  const own = (u: string) =>
+    u.startsWith(server.url) || u.startsWith(`blob:${server.url.replace(/\/$/, "")}/`) || u.startsWith("data:");
+  assert.deepEqual(
+    requests.filter((u) => !own(u)),
+    [],
+    "every request goes to the page's own server",
+  );
 });
 
 let drawn: { pixels: number[]; canvas: { width: number; height: number; data: Uint8Array } };
@@ -181,7 +240,11 @@ let drawn: { pixels: number[]; canvas: { width: number; height: number; data: Ui
 test("a 3 replayed as pen strokes: the page's 28×28 is mnistStyle of the pad's own pixels, and the ink lies where the strokes went", async () => {
   await replay(page, DIGIT_STROKES["3"], "pen");
   const s = await snapshot(page);
-  assert.deepEqual(s.strokes.map((k) => k.pointerType), ["pen"], "the page saw one pen stroke");
+  assert.deepEqual(
+    s.strokes.map((k) => k.pointerType),
+    ["pen"],
+    "the page saw one pen stroke",
+  );
   assert.equal(s.prediction?.version, s.version, "the prediction is of the drawing as it is");
   const canvas = await padPixels(page);
   // The same code in Node on the same pixels: exactly the same digit.
@@ -229,9 +292,15 @@ test("the page's probabilities match TF.js in Node on the same files and learner
   const model = quick.model.model;
   const learner = Array.from((await quick.model.predict({ images, count: 1 })).probabilities);
   // The three classes the page shows (the learner's top 3).
-  const shown = learner.map((p, k) => ({ p, k })).sort((a, b) => b.p - a.p).slice(0, 3).map((c) => c.k);
+  const shown = learner
+    .map((p, k) => ({ p, k }))
+    .sort((a, b) => b.p - a.p)
+    .slice(0, 3)
+    .map((c) => c.k);
   const arithmetic = arithmeticDeltas(model);
-  const quantized = (["float16", "uint8"] as const).map((q) => model.getWeights().map((w) => tf.tensor(quantizationErrorBound(w.dataSync() as Float32Array, q), w.shape)));
+  const quantized = (["float16", "uint8"] as const).map((q) =>
+    model.getWeights().map((w) => tf.tensor(quantizationErrorBound(w.dataSync() as Float32Array, q), w.shape)),
+  );
   const [arith, f16, u8] = probabilitySensitivities(model, x, [arithmetic, ...quantized], shown);
   tf.dispose([arithmetic, ...quantized].flat());
   const rows: string[] = [];
@@ -250,9 +319,18 @@ test("the page's probabilities match TF.js in Node on the same files and learner
       const sameFiles = 6 * Math.SQRT2 * arith[j].rss;
       const toLearner = 6 * q[j].rss + sameFiles;
       const tag = `${variantId(quantize)}, class ${k}`;
-      assert.ok(Math.abs(inPage[k] - inNode[k]) <= sameFiles, `${tag}: page ${inPage[k]} vs TF.js in Node ${inNode[k]}: more than ${sameFiles}`);
-      assert.ok(Math.abs(inNode[k] - learner[k]) <= toLearner, `${tag}: TF.js in Node ${inNode[k]} vs learner.predict ${learner[k]}: more than ${toLearner}`);
-      assert.ok(Math.abs(inPage[k] - learner[k]) <= toLearner + sameFiles, `${tag}: page ${inPage[k]} vs learner.predict ${learner[k]}`);
+      assert.ok(
+        Math.abs(inPage[k] - inNode[k]) <= sameFiles,
+        `${tag}: page ${inPage[k]} vs TF.js in Node ${inNode[k]}: more than ${sameFiles}`,
+      );
+      assert.ok(
+        Math.abs(inNode[k] - learner[k]) <= toLearner,
+        `${tag}: TF.js in Node ${inNode[k]} vs learner.predict ${learner[k]}: more than ${toLearner}`,
+      );
+      assert.ok(
+        Math.abs(inPage[k] - learner[k]) <= toLearner + sameFiles,
+        `${tag}: page ${inPage[k]} vs learner.predict ${learner[k]}`,
+      );
       rows.push(
         `${tag}: learner ${learner[k].toFixed(4)}, page−Node ${(inPage[k] - inNode[k]).toExponential(1)} (tolerance ${sameFiles.toExponential(1)}), ` +
           `page−learner ${(inPage[k] - learner[k]).toExponential(1)} (tolerance ${(toLearner + sameFiles).toExponential(1)})`,
@@ -263,7 +341,9 @@ test("the page's probabilities match TF.js in Node on the same files and learner
     const margin = learner[first] - learner[second];
     const room = 6 * q[0].rss + 6 * q[1].rss + 4 * 6 * Math.SQRT2 * Math.max(arith[0].rss, arith[1].rss);
     if (margin > room) assert.equal(s.prediction!.top[0].label, String(first), `${variantId(quantize)}: the top class`);
-    rows.push(`${variantId(quantize)}: top class ${s.prediction!.top[0].label} (learner ${first}; ${margin > room ? "compared" : `not comparable: margin ${margin.toFixed(3)} < ${room.toFixed(3)}`})`);
+    rows.push(
+      `${variantId(quantize)}: top class ${s.prediction!.top[0].label} (learner ${first}; ${margin > room ? "compared" : `not comparable: margin ${margin.toFixed(3)} < ${room.toFixed(3)}`})`,
+    );
   }
   // TF.js's plain JavaScript backend in the page, on the uint8 export: the same drawing, the same probabilities.
   const cpu = await openPage(laptop, `?backend=cpu&model=${variantId("uint8")}`);
@@ -274,7 +354,10 @@ test("the page's probabilities match TF.js in Node on the same files and learner
   shown.forEach((k, j) => {
     const tolerance = 6 * Math.SQRT2 * arith[j].rss;
     const v = c.prediction!.probabilities[k];
-    assert.ok(Math.abs(v - onWasmOrGl[k]) <= tolerance, `class ${k}: ${v} on the CPU backend, ${onWasmOrGl[k]} on the first page's backend: more than ${tolerance}`);
+    assert.ok(
+      Math.abs(v - onWasmOrGl[k]) <= tolerance,
+      `class ${k}: ${v} on the CPU backend, ${onWasmOrGl[k]} on the first page's backend: more than ${tolerance}`,
+    );
   });
   await cpu.close();
   x.dispose();
@@ -286,7 +369,10 @@ test("undo takes the last stroke away and gives back the same pad and prediction
   const pixels = await padPixels(page);
   await replay(page, DIGIT_STROKES.stray, "mouse");
   const stray = await snapshot(page);
-  assert.deepEqual(stray.strokes.map((k) => k.pointerType), ["pen", "mouse"]);
+  assert.deepEqual(
+    stray.strokes.map((k) => k.pointerType),
+    ["pen", "mouse"],
+  );
   assert.notDeepEqual(stray.prediction!.pixels, before.prediction!.pixels, "the stray line changes the digit");
   await page.click("#undo");
   await settled(page);
@@ -299,7 +385,10 @@ test("undo takes the last stroke away and gives back the same pad and prediction
   const cleared = await snapshot(page);
   assert.equal(cleared.strokes.length, 0);
   assert.deepEqual(cleared.prediction!.pixels, [], "a blank pad is no digit");
-  assert.ok((await padPixels(page)).data.every((v) => v === 255), "the pad is white again");
+  assert.ok(
+    (await padPixels(page)).data.every((v) => v === 255),
+    "the pad is white again",
+  );
   assert.equal(await page.locator("#bars .label").first().textContent(), "–");
   assert.equal(await page.locator("#undo").isDisabled(), true);
 });
@@ -311,11 +400,21 @@ test("on a phone-sized screen a 7 drawn by touch is read, and nothing is wider t
     await replay(p, DIGIT_STROKES["7"], "touch");
     const s = await snapshot(p);
     assert.equal(s.error, undefined);
-    assert.deepEqual(s.strokes.map((k) => k.pointerType), ["touch", "touch"]);
+    assert.deepEqual(
+      s.strokes.map((k) => k.pointerType),
+      ["touch", "touch"],
+    );
     assert.equal(s.prediction?.probabilities.length, 10);
     const canvas = await padPixels(p);
-    assert.deepEqual(s.prediction!.pixels, Array.from(mnistStyle(luminance(canvas.data, canvas.width, canvas.height, 4)).pixels));
-    const widths = await p.evaluate(() => ({ page: document.documentElement.scrollWidth, screen: window.innerWidth, pad: document.getElementById("pad")!.getBoundingClientRect().width }));
+    assert.deepEqual(
+      s.prediction!.pixels,
+      Array.from(mnistStyle(luminance(canvas.data, canvas.width, canvas.height, 4)).pixels),
+    );
+    const widths = await p.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      screen: window.innerWidth,
+      pad: document.getElementById("pad")!.getBoundingClientRect().width,
+    }));
     assert.ok(widths.page <= widths.screen, `the page is ${widths.page} px wide on a ${widths.screen} px screen`);
     assert.ok(widths.pad >= 0.6 * widths.screen * 0.8, `the pad is ${widths.pad} px wide`);
     await p.screenshot({ path: path.join(shots, "phone-7.png"), fullPage: true });
@@ -331,7 +430,10 @@ test("a model that fails to load shows a clear message on the page, which keeps 
   const message = page.locator("#message");
   assert.equal(await message.isVisible(), true);
   const text = (await message.textContent()) ?? "";
-  assert.match(text, /^The model “zz-broken” could not be loaded: its file group1-shard2of\d+\.bin could not be had \(HTTP 404 Not Found\)\. Choose another one, or export it again/);
+  assert.match(
+    text,
+    /^The model “zz-broken” could not be loaded: its file group1-shard2of\d+\.bin could not be had \(HTTP 404 Not Found\)\. Choose another one, or export it again/,
+  );
   assert.equal(text, s.error);
   assert.equal(await page.locator("#pad").isVisible(), true, "the page is not blank");
   await page.screenshot({ path: path.join(shots, "load-error.png") });

@@ -22,12 +22,22 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 test("the pad keeps strokes in pad units, clamped to the pad; undo forgets the last, clear all, and every change counts", () => {
   const pad = new Pad();
   pad.begin({ x: 0.2, y: 0.3 }, "pen");
-  pad.extend([{ x: 0.4, y: 0.5 }, { x: 1.3, y: -0.2 }]);
+  pad.extend([
+    { x: 0.4, y: 0.5 },
+    { x: 1.3, y: -0.2 },
+  ]);
   pad.end();
   pad.begin({ x: 0.5, y: 0.5 }, "touch");
   pad.end();
   assert.deepEqual(pad.strokes, [
-    { points: [{ x: 0.2, y: 0.3 }, { x: 0.4, y: 0.5 }, { x: 1, y: 0 }], pointerType: "pen" },
+    {
+      points: [
+        { x: 0.2, y: 0.3 },
+        { x: 0.4, y: 0.5 },
+        { x: 1, y: 0 },
+      ],
+      pointerType: "pen",
+    },
     { points: [{ x: 0.5, y: 0.5 }], pointerType: "touch" },
   ]);
   assert.equal(pad.version, 3);
@@ -44,14 +54,31 @@ test("the pad keeps strokes in pad units, clamped to the pad; undo forgets the l
 test("drawStrokes paints the paper, then each stroke as one round path of the pen's width, a single point as a dot", () => {
   const calls: string[] = [];
   const ctx = new Proxy({} as Record<string, unknown>, {
-    get: (target, key: string) => (key in target ? target[key] : (...args: number[]) => calls.push(`${key}(${args.map((a) => +a.toFixed(2)).join(",")})`)),
+    get: (target, key: string) =>
+      key in target
+        ? target[key]
+        : (...args: number[]) => calls.push(`${key}(${args.map((a) => +a.toFixed(2)).join(",")})`),
     set: (target, key: string, value) => {
       target[key] = value;
       calls.push(`${key}=${value}`);
       return true;
     },
   }) as unknown as DrawingContext;
-  drawStrokes(ctx, [{ points: [{ x: 0.1, y: 0.2 }, { x: 0.5, y: 0.5 }], pointerType: "pen" }, { points: [{ x: 0.8, y: 0.8 }], pointerType: "mouse" }], 200, 100);
+  drawStrokes(
+    ctx,
+    [
+      {
+        points: [
+          { x: 0.1, y: 0.2 },
+          { x: 0.5, y: 0.5 },
+        ],
+        pointerType: "pen",
+      },
+      { points: [{ x: 0.8, y: 0.8 }], pointerType: "mouse" },
+    ],
+    200,
+    100,
+  );
   const w = STROKE_WIDTH * 100;
   assert.deepEqual(calls, [
     `fillStyle=${PAPER}`,
@@ -88,8 +115,14 @@ test("topClasses ranks by probability, the lower class first on a tie; canvasDig
 });
 
 test("the backend's name in a few words, and the order the page tries them in", () => {
-  assert.equal(gpuName("ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) (0x0000C0DE)), SwiftShader driver)"), "SwiftShader");
-  assert.equal(gpuName("ANGLE (NVIDIA, NVIDIA GeForce RTX 3060 (0x00002503) Direct3D11 vs_5_0 ps_5_0, D3D11)"), "NVIDIA GeForce RTX 3060 Direct3D11 vs_5_0 ps_5_0");
+  assert.equal(
+    gpuName("ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) (0x0000C0DE)), SwiftShader driver)"),
+    "SwiftShader",
+  );
+  assert.equal(
+    gpuName("ANGLE (NVIDIA, NVIDIA GeForce RTX 3060 (0x00002503) Direct3D11 vs_5_0 ps_5_0, D3D11)"),
+    "NVIDIA GeForce RTX 3060 Direct3D11 vs_5_0 ps_5_0",
+  );
   assert.equal(gpuName("Apple GPU"), "Apple GPU");
   assert.deepEqual(backendOrder(""), ["webgl", "wasm", "cpu"]);
   assert.deepEqual(backendOrder("?backend=wasm"), ["wasm"]);
@@ -103,7 +136,9 @@ test("findModels lists each folder with a model.json, by base and quantization, 
     fs.writeFileSync(path.join(models, id, "model.json"), typeof json === "string" ? json : JSON.stringify(json));
     fs.writeFileSync(path.join(models, id, "group1-shard1of1.bin"), Buffer.alloc(shard));
   };
-  const meta = (title: string, quantize: unknown) => ({ userDefinedMetadata: { digits: { title, quantize, runs: [], weights: "random" } } });
+  const meta = (title: string, quantize: unknown) => ({
+    userDefinedMetadata: { digits: { title, quantize, runs: [], weights: "random" } },
+  });
   write("x-u8", meta("Xception", "uint8"));
   write("i-f16", meta("InceptionV3", "float16"));
   write("i-f32", meta("InceptionV3", false));
@@ -112,19 +147,26 @@ test("findModels lists each folder with a model.json, by base and quantization, 
   fs.mkdirSync(path.join(models, ".i-f32.123.tfjs.tmp"));
   fs.writeFileSync(path.join(models, ".i-f32.123.tfjs.tmp", "model.json"), "{}");
   const found = findModels(models);
-  assert.deepEqual(found.map((m) => [m.id, m.title]), [
-    ["broken", "broken"],
-    ["i-f32", "InceptionV3 · float32"],
-    ["i-f16", "InceptionV3 · float16"],
-    ["x-u8", "Xception · uint8"],
-  ]);
+  assert.deepEqual(
+    found.map((m) => [m.id, m.title]),
+    [
+      ["broken", "broken"],
+      ["i-f32", "InceptionV3 · float32"],
+      ["i-f16", "InceptionV3 · float16"],
+      ["x-u8", "Xception · uint8"],
+    ],
+  );
   assert.equal(found[1].url, "models/i-f32/model.json");
   assert.equal(found[1].bytes, fs.statSync(path.join(models, "i-f32", "model.json")).size + 10);
   assert.equal(found[0].metadata, undefined);
   assert.deepEqual(findModels(path.join(dir, "nowhere")), []);
   assert.equal(trainingText(undefined), "No description: exported without the project's metadata.");
   assert.equal(
-    trainingText({ title: "InceptionV3", weights: "imagenet", runs: [{ run: 1, epochs: 5, trainImages: 8000, freezeDepth: 64, testAccuracy: 0.9876 }] } as never),
+    trainingText({
+      title: "InceptionV3",
+      weights: "imagenet",
+      runs: [{ run: 1, epochs: 5, trainImages: 8000, freezeDepth: 64, testAccuracy: 0.9876 }],
+    } as never),
     "InceptionV3, base weights: imagenet · 5 epochs on 8,000 digits · test accuracy 98.8 %.",
   );
 });
@@ -144,8 +186,17 @@ test("the server serves the page and the models and nothing else: no path out of
     assert.equal(home.headers.get("cross-origin-embedder-policy"), "require-corp");
     const index = (await (await get("/models/index.json")).json()) as { models: Array<{ id: string }> };
     assert.ok(index.models.some((m) => m.id === "i-f16"));
-    assert.equal((await get("/models/i-f16/group1-shard1of1.bin")).headers.get("content-type"), "application/octet-stream");
-    for (const route of ["/../secret.txt", "/models/../secret.txt", "/models/..%2F..%2Fsecret.txt", "/%2e%2e/secret.txt", "/nothing.js"]) {
+    assert.equal(
+      (await get("/models/i-f16/group1-shard1of1.bin")).headers.get("content-type"),
+      "application/octet-stream",
+    );
+    for (const route of [
+      "/../secret.txt",
+      "/models/../secret.txt",
+      "/models/..%2F..%2Fsecret.txt",
+      "/%2e%2e/secret.txt",
+      "/nothing.js",
+    ]) {
       const r = await get(route);
       assert.equal(r.status, 404, route);
       assert.doesNotMatch(await r.text(), /secret$/);

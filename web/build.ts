@@ -73,13 +73,22 @@ export async function buildPage(outDir = DEFAULT_OUT, options: { minify?: boolea
   if (result.errors.length > 0) throw new Error(`esbuild: ${result.errors.map((e) => e.text).join("; ")}`);
   for (const file of ["index.html", "style.css"]) fs.copyFileSync(path.join(WEB, file), path.join(outDir, file));
   const wasmDir = path.join(ROOT, "node_modules", "@tensorflow", "tfjs-backend-wasm", "dist");
-  for (const file of fs.readdirSync(wasmDir).filter((f) => f.endsWith(".wasm"))) fs.copyFileSync(path.join(wasmDir, file), path.join(outDir, "wasm", file));
-  return { dir: outDir, scriptBytes: fs.statSync(path.join(outDir, "app.js")).size, seconds: (Date.now() - started) / 1000 };
+  for (const file of fs.readdirSync(wasmDir).filter((f) => f.endsWith(".wasm")))
+    fs.copyFileSync(path.join(wasmDir, file), path.join(outDir, "wasm", file));
+  return {
+    dir: outDir,
+    scriptBytes: fs.statSync(path.join(outDir, "app.js")).size,
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 if (require.main === module) {
   buildPage(process.argv[2] ? path.resolve(process.argv[2]) : DEFAULT_OUT).then(
-    (b) => console.log(`Built the page into ${path.relative(process.cwd(), b.dir) || "."} (app.js ${(b.scriptBytes / 2 ** 20).toFixed(1)} MB) in ${b.seconds.toFixed(1)} s.`),
+    (b) =>
+      console.log(
+        `Built the page into ${path.relative(process.cwd(), b.dir) || "."} ` +
+          `(app.js ${(b.scriptBytes / 2 ** 20).toFixed(1)} MB) in ${b.seconds.toFixed(1)} s.`,
+      ),
     (e) => {
       console.error(e instanceof Error ? e.message : e);
       process.exit(1);

@@ -45,7 +45,8 @@ function parseArgs(argv: string[]): DemoArgs {
     };
     if (a === "--port") {
       args.port = Number(value());
-      if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) throw new Error(`--port: a port number from 0 to 65535, got ${argv[i]}.`);
+      if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535)
+        throw new Error(`--port: a port number from 0 to 65535, got ${argv[i]}.`);
     } else if (a === "--host") args.host = value();
     else if (a === "--models") args.models = path.resolve(value());
     else if (a === "--quick") args.quick = true;
@@ -69,7 +70,10 @@ async function makeQuickModels(modelsDir: string): Promise<void> {
     const quick = await quickModel(base);
     try {
       for (const variant of VARIANTS) {
-        const r = await quick.model.exportTfjs(variantFolder(modelsDir, base, variant), { quantize: variant, note: quick.note });
+        const r = await quick.model.exportTfjs(variantFolder(modelsDir, base, variant), {
+          quantize: variant,
+          note: quick.note,
+        });
         console.log(`  exported ${path.relative(process.cwd(), r.dir)}: ${r.size} (${r.files.length - 1} shards)`);
       }
       console.log(`  test accuracy ${(quick.testAccuracy * 100).toFixed(1)} %, made in ${quick.seconds.toFixed(0)} s`);
@@ -103,7 +107,11 @@ async function main(): Promise<void> {
   const built = await buildPage(DEFAULT_OUT);
   console.log(`Built the page into ${path.relative(process.cwd(), built.dir)} in ${built.seconds.toFixed(1)} s.`);
   if (args.quick || findModels(args.models).length === 0) {
-    if (!args.quick) console.log(`No exported models in ${path.relative(process.cwd(), args.models)} (the notebooks' section 12 puts them there).`);
+    if (!args.quick)
+      console.log(
+        `No exported models in ${path.relative(process.cwd(), args.models)} ` +
+          `(the notebooks' section 12 puts them there).`,
+      );
     await makeQuickModels(args.models);
   }
   const models = findModels(args.models);
@@ -111,7 +119,8 @@ async function main(): Promise<void> {
   console.log(`\nModels (${path.relative(process.cwd(), args.models)}):`);
   for (const m of models) console.log(`  ${m.title.padEnd(24)} ${formatBytes(m.bytes).padStart(9)}   ${m.id}`);
   console.log(`\nDraw a digit: open ${server.url}`);
-  if (args.host === "0.0.0.0") for (const a of lanAddresses()) console.log(`  from a phone on the same network: http://${a}:${server.port}/`);
+  if (args.host === "0.0.0.0")
+    for (const a of lanAddresses()) console.log(`  from a phone on the same network: http://${a}:${server.port}/`);
   console.log("Press Ctrl+C to stop.");
   const stop = () => {
     void server.close().then(() => process.exit(0));

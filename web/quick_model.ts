@@ -59,9 +59,10 @@ export async function quickModel(base: BaseName, options: QuickModelOptions = {}
     const { accuracy } = await model.evaluate(mnist.test, { progress: false });
     const seconds = (Date.now() - started) / 1000;
     const note =
-      `A quick model made by npm run demo in ${Math.round(seconds)} s, not the notebooks' transfer learning: no ImageNet ` +
-      `weights offline, so random convolutions with batch statistics set on digits, the first ${model.freezeDepth} base ` +
-      `layers frozen, ${epochs} epochs on ${mnist.train.count.toLocaleString("en")} digits, batch statistics set again; ` +
+      `A quick model made by npm run demo in ${Math.round(seconds)} s, not the notebooks' transfer learning: ` +
+      `no ImageNet weights offline, so random convolutions with batch statistics set on digits, ` +
+      `the first ${model.freezeDepth} base layers frozen, ` +
+      `${epochs} epochs on ${mnist.train.count.toLocaleString("en")} digits, batch statistics set again; ` +
       `${(accuracy * 100).toFixed(1)} % right on ${mnist.test.count.toLocaleString("en")} held-out test digits.`;
     return { model, testAccuracy: accuracy, note, seconds };
   } catch (e) {

@@ -41,16 +41,28 @@ export function findModels(dir: string): CatalogEntry[] {
     if (id.startsWith(".") || !fs.existsSync(json)) continue;
     let metadata: WebModelMetadata | undefined;
     try {
-      metadata = (JSON.parse(fs.readFileSync(json, "utf8")) as { userDefinedMetadata?: { digits?: WebModelMetadata } }).userDefinedMetadata?.digits;
+      metadata = (JSON.parse(fs.readFileSync(json, "utf8")) as { userDefinedMetadata?: { digits?: WebModelMetadata } })
+        .userDefinedMetadata?.digits;
     } catch {
       // A broken model.json is still listed: the page says what is wrong when it is chosen.
     }
     const bytes = fs.readdirSync(folder).reduce((s, f) => s + fs.statSync(path.join(folder, f)).size, 0);
-    entries.push({ id, url: `models/${encodeURIComponent(id)}/model.json`, title: entryTitle(id, metadata), bytes, ...(metadata ? { metadata } : {}) });
+    entries.push({
+      id,
+      url: `models/${encodeURIComponent(id)}/model.json`,
+      title: entryTitle(id, metadata),
+      bytes,
+      ...(metadata ? { metadata } : {}),
+    });
   }
   // By base, then float32, float16, uint8, uint16.
   const order = (e: CatalogEntry) => [false, "float16", "uint8", "uint16"].indexOf(e.metadata?.quantize ?? "unknown");
-  return entries.sort((a, b) => (a.metadata?.title ?? a.id).localeCompare(b.metadata?.title ?? b.id) || order(a) - order(b) || a.id.localeCompare(b.id));
+  return entries.sort(
+    (a, b) =>
+      (a.metadata?.title ?? a.id).localeCompare(b.metadata?.title ?? b.id) ||
+      order(a) - order(b) ||
+      a.id.localeCompare(b.id),
+  );
 }
 
 export interface PageServer {
@@ -105,7 +117,9 @@ export function servePage(options: ServeOptions): Promise<PageServer> {
       res.end(req.method === "HEAD" ? undefined : JSON.stringify(catalog));
       return;
     }
-    const file = route.startsWith("/models/") ? inside(modelsDir, route.slice("/models/".length)) : inside(pageDir, route === "/" ? "index.html" : route.slice(1));
+    const file = route.startsWith("/models/")
+      ? inside(modelsDir, route.slice("/models/".length))
+      : inside(pageDir, route === "/" ? "index.html" : route.slice(1));
     if (!file) {
       res.writeHead(404, { ...headers, "Content-Type": "text/plain; charset=utf-8" }).end(`Not found: ${route}\n`);
       return;

@@ -39,14 +39,16 @@ export function dotLength(name: string, shape: readonly number[]): number {
 
 /** δ_i of float32 arithmetic for each weight of `model` (see the module comment), as tensors (dispose them). */
 export function arithmeticDeltas(model: TF.LayersModel): TF.Tensor[] {
-  return model.weights.map((w) => tf.tidy(() => tf.abs(w.read()).mul(gamma(dotLength(w.originalName, w.shape as number[]) + 1))));
+  return model.weights.map((w) =>
+    tf.tidy(() => tf.abs(w.read()).mul(gamma(dotLength(w.originalName, w.shape as number[]) + 1))),
+  );
 }
 
 /** For one set of per-weight error sizes and one class: Σ_i |g_i|·δ_i and √(Σ_i g_i²·δ_i²). */
 export interface Sensitivity {
   /** The worst case: every weight's error as large as it may be, all pushing the same way. */
   sum: number;
-  /** The root sum of squares: the standard deviation of Σ g_i e_i when each e_i is independent with standard deviation δ_i. */
+  /** The root sum of squares: the standard deviation of Σ g_i e_i, each e_i independent of standard deviation δ_i. */
   rss: number;
 }
 
@@ -55,7 +57,12 @@ export interface Sensitivity {
  * `classes` (default all), the first-order sums over the gradient g = ∂p_k/∂w at the input `x`
  * (one image; one backward pass per class). Returns [set][index in `classes`].
  */
-export function probabilitySensitivities(model: TF.LayersModel, x: TF.Tensor, deltas: TF.Tensor[][], classes?: number[]): Sensitivity[][] {
+export function probabilitySensitivities(
+  model: TF.LayersModel,
+  x: TF.Tensor,
+  deltas: TF.Tensor[][],
+  classes?: number[],
+): Sensitivity[][] {
   const variables = model.weights.map((w) => (w as unknown as { val: TF.Variable }).val);
   const trainable = variables.map((v) => v.trainable);
   const fused = useFusedKernels(false);
@@ -64,11 +71,17 @@ export function probabilitySensitivities(model: TF.LayersModel, x: TF.Tensor, de
   const result = deltas.map(() => ks.map(() => ({ sum: 0, rss: 0 })));
   try {
     for (const [j, k] of ks.entries()) {
-      const { grads, value } = tf.variableGrads(() => (model.apply(x, { training: false }) as TF.Tensor).slice([0, k], [1, 1]).sum() as TF.Scalar, variables);
+      const { grads, value } = tf.variableGrads(
+        () => (model.apply(x, { training: false }) as TF.Tensor).slice([0, k], [1, 1]).sum() as TF.Scalar,
+        variables,
+      );
       deltas.forEach((set, s) => {
         const [sum, squares] = tf.tidy(() => {
           const terms = variables.map((v, i) => tf.mul(tf.abs(grads[v.name]), set[i]));
-          return [tf.addN(terms.map((t) => tf.sum(t))).arraySync() as number, tf.addN(terms.map((t) => tf.sum(tf.square(t)))).arraySync() as number];
+          return [
+            tf.addN(terms.map((t) => tf.sum(t))).arraySync() as number,
+            tf.addN(terms.map((t) => tf.sum(tf.square(t)))).arraySync() as number,
+          ];
         });
         result[s][j] = { sum, rss: Math.sqrt(squares) };
       });

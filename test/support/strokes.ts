@@ -27,7 +27,12 @@ function arc(cx: number, cy: number, rx: number, ry: number, a0: number, a1: num
 /** Strokes of the digits the test draws. */
 export const DIGIT_STROKES: Record<string, Point[][]> = {
   // Two bows, top then bottom, each from the left round to the middle.
-  "3": [[...arc(0.47, 0.33, 0.16, 0.13, -Math.PI * 0.85, Math.PI * 0.5), ...arc(0.47, 0.63, 0.18, 0.16, -Math.PI * 0.5, Math.PI * 0.8).slice(1)]],
+  "3": [
+    [
+      ...arc(0.47, 0.33, 0.16, 0.13, -Math.PI * 0.85, Math.PI * 0.5),
+      ...arc(0.47, 0.63, 0.18, 0.16, -Math.PI * 0.5, Math.PI * 0.8).slice(1),
+    ],
+  ],
   // A bar, then the stem from its right end down and to the left.
   "7": [line({ x: 0.3, y: 0.25 }, { x: 0.7, y: 0.25 }), line({ x: 0.7, y: 0.25 }, { x: 0.42, y: 0.8 })],
   // One more stroke, to undo: a stray line.

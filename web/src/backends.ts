@@ -77,11 +77,13 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
     if (name === "webgl") {
       const renderer = webglRenderer();
       if (renderer === undefined) return "no WebGL in this browser";
-      if (SOFTWARE_RENDERER.test(renderer)) return `it renders on the CPU here (${gpuName(renderer)}), where WASM is faster`;
+      if (SOFTWARE_RENDERER.test(renderer))
+        return `it renders on the CPU here (${gpuName(renderer)}), where WASM is faster`;
     }
     if (!(await tf.setBackend(name))) return "it did not start";
     await tf.ready();
-    if (name === "webgl" && !tf.env().getBool("WEBGL_RENDER_FLOAT32_ENABLED")) return "no float32 textures (half precision only)";
+    if (name === "webgl" && !tf.env().getBool("WEBGL_RENDER_FLOAT32_ENABLED"))
+      return "no float32 textures (half precision only)";
     const t = tf.tensor1d([1, 2, 3.25]);
     const sum = tf.add(t, tf.scalar(1));
     const values = Array.from(await sum.data());
@@ -97,7 +99,10 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
  * Picks the first backend of `order` that works. `wasmPath` is where the WASM binaries are served
  * (web/build.ts copies them next to the page).
  */
-export async function chooseBackend(order: readonly BackendName[] = BACKEND_ORDER, wasmPath = "wasm/"): Promise<ChosenBackend> {
+export async function chooseBackend(
+  order: readonly BackendName[] = BACKEND_ORDER,
+  wasmPath = "wasm/",
+): Promise<ChosenBackend> {
   setWasmPaths(new URL(wasmPath, document.baseURI).href);
   const skipped: string[] = [];
   for (const name of order) {

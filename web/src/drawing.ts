@@ -34,7 +34,18 @@ export const PAPER = "#ffffff";
 /** The part of a 2-D canvas context the drawing uses (so tests can stand in for it). */
 export type DrawingContext = Pick<
   CanvasRenderingContext2D,
-  "fillStyle" | "strokeStyle" | "lineWidth" | "lineCap" | "lineJoin" | "fillRect" | "beginPath" | "moveTo" | "lineTo" | "arc" | "stroke" | "fill"
+  | "fillStyle"
+  | "strokeStyle"
+  | "lineWidth"
+  | "lineCap"
+  | "lineJoin"
+  | "fillRect"
+  | "beginPath"
+  | "moveTo"
+  | "lineTo"
+  | "arc"
+  | "stroke"
+  | "fill"
 >;
 
 /** Paints the paper and then every stroke, on a canvas of `width`×`height` pixels. */

@@ -246,18 +246,35 @@ async function predictNow(): Promise<void> {
         showBars([]);
       } else if (state.model) {
         const model = state.model;
-        const x = tf.tensor4d(Float32Array.from(digit.pixels, (v) => v / 255), [1, 28, 28, 1]);
+        const x = tf.tensor4d(
+          Float32Array.from(digit.pixels, (v) => v / 255),
+          [1, 28, 28, 1],
+        );
         const inferenceStarted = performance.now();
         const y = model.predict(x) as Tensor;
         const probabilities = Array.from(await y.data());
         const milliseconds = performance.now() - inferenceStarted;
         tf.dispose([x, y]);
         const top = topClasses(probabilities, CLASSES, 3);
-        state.prediction = { version, model: generation, pixels: Array.from(digit.pixels), probabilities, top, milliseconds };
+        state.prediction = {
+          version,
+          model: generation,
+          pixels: Array.from(digit.pixels),
+          probabilities,
+          top,
+          milliseconds,
+        };
         showBars(top);
         ui.timing.textContent = `${milliseconds.toFixed(milliseconds < 10 ? 1 : 0)} ms`;
       } else {
-        state.prediction = { version, model: generation, pixels: Array.from(digit.pixels), probabilities: [], top: [], milliseconds: 0 };
+        state.prediction = {
+          version,
+          model: generation,
+          pixels: Array.from(digit.pixels),
+          probabilities: [],
+          top: [],
+          milliseconds: 0,
+        };
         showBars([]);
       }
       // Strokes drawn or a model loaded meanwhile: once more (while drawing, at the pace above).
@@ -266,7 +283,14 @@ async function predictNow(): Promise<void> {
   } catch (e) {
     showMessage(`The prediction failed: ${e instanceof Error ? e.message : String(e)}`);
     // Not tried again until the drawing or the model changes.
-    state.prediction = { version: pad.version, model: modelGeneration, pixels: [], probabilities: [], top: [], milliseconds: 0 };
+    state.prediction = {
+      version: pad.version,
+      model: modelGeneration,
+      pixels: [],
+      probabilities: [],
+      top: [],
+      milliseconds: 0,
+    };
   } finally {
     state.busy = false;
     lastPredictionEnd = performance.now();
@@ -333,7 +357,10 @@ function checkedFetch(missing: string[]): (input: RequestInfo | URL, init?: Requ
     if (!response.ok) {
       const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
       const file = decodeURIComponent(new URL(url, location.href).pathname.split("/").pop() ?? url);
-      missing.push(`its file ${file} could not be had (HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}).`);
+      missing.push(
+        `its file ${file} could not be had ` +
+          `(HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}).`,
+      );
     }
     return response;
   };
@@ -360,7 +387,8 @@ async function loadModel(entry: CatalogEntry): Promise<void> {
     const model = await tf.loadLayersModel(entry.url, {
       fetchFunc: checkedFetch(missing),
       onProgress: (f) => {
-        if (mine === loadCount) showProgress(f, `Loading ${entryTitle(entry.id, entry.metadata)}… ${Math.round(f * 100)} %`);
+        if (mine === loadCount)
+          showProgress(f, `Loading ${entryTitle(entry.id, entry.metadata)}… ${Math.round(f * 100)} %`);
       },
     });
     if (mine !== loadCount) {
@@ -377,7 +405,10 @@ async function loadModel(entry: CatalogEntry): Promise<void> {
     state.timings = { loadMs: loaded - loadStarted, firstRunMs: performance.now() - loaded };
     state.model = model;
     modelGeneration++;
-    showProgress(undefined, `${entryTitle(entry.id, entry.metadata)} is ready (loaded in ${(state.timings.loadMs / 1000).toFixed(1)} s).`);
+    showProgress(
+      undefined,
+      `${entryTitle(entry.id, entry.metadata)} is ready (loaded in ${(state.timings.loadMs / 1000).toFixed(1)} s).`,
+    );
   } catch (e) {
     if (mine !== loadCount) return;
     const message = (missing[0] ?? (e instanceof Error ? e.message : String(e))).trim();
@@ -421,7 +452,10 @@ async function start(): Promise<void> {
   const entry = defaultEntry(state.catalog);
   if (!entry) {
     showProgress(undefined, "");
-    showMessage(`No exported models were found (${state.catalog.source}). Export one with learner.exportTfjs (the notebooks' section 12), or run npm run demo.`);
+    showMessage(
+      `No exported models were found (${state.catalog.source}). ` +
+        `Export one with learner.exportTfjs (the notebooks' section 12), or run npm run demo.`,
+    );
     return;
   }
   ui.model.value = entry.id;

@@ -31,7 +31,12 @@ import { tf } from "../../engine/backend";
 import { MessageError } from "../../util/errors";
 import { writableFolder, writeFolderAtomically } from "../../util/files";
 import { formatBytes } from "../../util/format";
-import { QUANTIZATION_DTYPES, quantizeWeight, type ManifestQuantization, type QuantizationDtype } from "./tfjs_quantization";
+import {
+  QUANTIZATION_DTYPES,
+  quantizeWeight,
+  type ManifestQuantization,
+  type QuantizationDtype,
+} from "./tfjs_quantization";
 
 /** `false`: the weights as they are (float32); otherwise the type they are quantized to. */
 export type TfjsQuantization = false | QuantizationDtype;
@@ -83,21 +88,31 @@ export const MODEL_JSON = "model.json";
 const SHARD_NAME = /^group\d+-shard\d+of\d+\.bin$/;
 
 /** The options with their defaults, checked: a clear error for an unknown quantization or shard size. */
-export function checkExportOptions(dir: string, options: TfjsExportOptions): Required<Pick<TfjsExportOptions, "quantize" | "shardBytes">> {
+export function checkExportOptions(
+  dir: string,
+  options: TfjsExportOptions,
+): Required<Pick<TfjsExportOptions, "quantize" | "shardBytes">> {
   if (options === null || typeof options !== "object") {
-    throw new TfjsExportError(String(dir), `exportTfjs: the options must be an object such as { quantize: "float16" }, got ${JSON.stringify(options)}.`);
+    throw new TfjsExportError(
+      String(dir),
+      `exportTfjs: the options must be an object such as { quantize: "float16" }, got ${JSON.stringify(options)}.`,
+    );
   }
   const quantize = options.quantize ?? false;
   if (quantize !== false && !QUANTIZATION_DTYPES.includes(quantize)) {
     throw new TfjsExportError(
       String(dir),
-      `exportTfjs: unknown quantization ${JSON.stringify(quantize)}: use false (float32 weights), "float16" (half the size), ` +
-        `"uint8" (a quarter) or "uint16". Nothing was written.`,
+      `exportTfjs: unknown quantization ${JSON.stringify(quantize)}: use false (float32 weights), ` +
+        `"float16" (half the size), "uint8" (a quarter) or "uint16". Nothing was written.`,
     );
   }
   const shardBytes = options.shardBytes ?? SHARD_BYTES;
   if (!Number.isInteger(shardBytes) || shardBytes < 1) {
-    throw new TfjsExportError(String(dir), `exportTfjs: shardBytes must be a whole number of bytes ≥ 1 (default 4 MiB), got ${shardBytes}. Nothing was written.`);
+    throw new TfjsExportError(
+      String(dir),
+      `exportTfjs: shardBytes must be a whole number of bytes ≥ 1 (default 4 MiB), got ${shardBytes}. ` +
+        `Nothing was written.`,
+    );
   }
   return { quantize, shardBytes };
 }
@@ -108,30 +123,44 @@ export function checkExportOptions(dir: string, options: TfjsExportOptions): Req
  */
 export function checkExportFolder(dir: string): void {
   if (typeof dir !== "string" || dir.trim() === "") {
-    throw new TfjsExportError(String(dir), `exportTfjs: give the folder to write to, e.g. "out/web-models/inception_v3-float16".`);
+    throw new TfjsExportError(
+      String(dir),
+      `exportTfjs: give the folder to write to, e.g. "out/web-models/inception_v3-float16".`,
+    );
   }
   const target = path.resolve(dir);
   if (fs.existsSync(target)) {
     if (!fs.statSync(target).isDirectory()) {
-      throw new TfjsExportError(dir, `Cannot export the model to ${dir}: a file is in the way (a TF.js model is a folder). Choose another path. Nothing was written.`);
+      throw new TfjsExportError(
+        dir,
+        `Cannot export the model to ${dir}: a file is in the way (a TF.js model is a folder). ` +
+          `Choose another path. Nothing was written.`,
+      );
     }
     const others = fs.readdirSync(target).filter((f) => f !== MODEL_JSON && !SHARD_NAME.test(f));
     if (others.length > 0) {
       throw new TfjsExportError(
         dir,
-        `Cannot export the model to ${dir}: the folder holds other files than an earlier export (${others.slice(0, 3).join(", ")}` +
-          `${others.length > 3 ? ", …" : ""}), which replacing it would delete. Choose a new or empty folder. Nothing was written.`,
+        `Cannot export the model to ${dir}: the folder holds other files than an earlier export ` +
+          `(${others.slice(0, 3).join(", ")}${others.length > 3 ? ", …" : ""}), which replacing it would delete. ` +
+          `Choose a new or empty folder. Nothing was written.`,
       );
     }
   }
   const parent = path.dirname(target);
   if (!writableFolder(parent)) {
-    throw new TfjsExportError(dir, `Cannot export the model to ${dir}: the folder ${parent} cannot be written to (or a file is in the way). Choose another path. Nothing was written.`);
+    throw new TfjsExportError(
+      dir,
+      `Cannot export the model to ${dir}: the folder ${parent} cannot be written to (or a file is in the way). ` +
+        `Choose another path. Nothing was written.`,
+    );
   }
 }
 
 /** The topology and the weights (specs and bytes) of `model`, as TF.js's `model.save` hands them to a save handler. */
-export async function layersModelArtifacts(model: TF.LayersModel): Promise<TF.io.ModelArtifacts & { weightSpecs: TF.io.WeightsManifestEntry[]; weightData: ArrayBuffer }> {
+export async function layersModelArtifacts(
+  model: TF.LayersModel,
+): Promise<TF.io.ModelArtifacts & { weightSpecs: TF.io.WeightsManifestEntry[]; weightData: ArrayBuffer }> {
   let captured: TF.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
@@ -139,7 +168,8 @@ export async function layersModelArtifacts(model: TF.LayersModel): Promise<TF.io
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
     }),
   );
-  if (!captured || !captured.weightSpecs || captured.weightData === undefined) throw new Error("TF.js's model.save handed over no weights");
+  if (!captured || !captured.weightSpecs || captured.weightData === undefined)
+    throw new Error("TF.js's model.save handed over no weights");
   const data = captured.weightData;
   const weightData = Array.isArray(data) ? tf.io.concatenateArrayBuffers(data) : data;
   return { ...captured, weightSpecs: captured.weightSpecs, weightData };
@@ -157,7 +187,11 @@ export interface ManifestWeight {
  * The weights' bytes for the shards and their manifest entries: float32 weights quantized to
  * `quantize` (when given), every other weight as it is, in the order of `specs`.
  */
-export function packWeights(specs: TF.io.WeightsManifestEntry[], data: ArrayBuffer, quantize: TfjsQuantization): { bytes: Uint8Array; weights: ManifestWeight[]; parameters: number } {
+export function packWeights(
+  specs: TF.io.WeightsManifestEntry[],
+  data: ArrayBuffer,
+  quantize: TfjsQuantization,
+): { bytes: Uint8Array; weights: ManifestWeight[]; parameters: number } {
   const parts: Uint8Array[] = [];
   const weights: ManifestWeight[] = [];
   let offset = 0;
@@ -165,7 +199,11 @@ export function packWeights(specs: TF.io.WeightsManifestEntry[], data: ArrayBuff
   for (const spec of specs) {
     const count = spec.shape.reduce((a, b) => a * b, 1);
     const bytesPer = spec.dtype === "float32" || spec.dtype === "int32" ? 4 : spec.dtype === "bool" ? 1 : NaN;
-    if (Number.isNaN(bytesPer) || spec.quantization) throw new Error(`The weight ${spec.name} has dtype ${spec.dtype}${spec.quantization ? " and is quantized" : ""}, which this export does not handle.`);
+    if (Number.isNaN(bytesPer) || spec.quantization)
+      throw new Error(
+        `The weight ${spec.name} has dtype ${spec.dtype}${spec.quantization ? " and is quantized" : ""}, ` +
+          `which this export does not handle.`,
+      );
     const raw = new Uint8Array(data, offset, count * bytesPer);
     offset += count * bytesPer;
     parameters += count;
@@ -181,7 +219,8 @@ export function packWeights(specs: TF.io.WeightsManifestEntry[], data: ArrayBuff
     }
     weights.push(entry);
   }
-  if (offset !== data.byteLength) throw new Error(`The weights' specs cover ${offset} bytes but TF.js handed over ${data.byteLength}.`);
+  if (offset !== data.byteLength)
+    throw new Error(`The weights' specs cover ${offset} bytes but TF.js handed over ${data.byteLength}.`);
   const total = parts.reduce((s, p) => s + p.byteLength, 0);
   const bytes = new Uint8Array(total);
   let at = 0;
@@ -192,7 +231,7 @@ export function packWeights(specs: TF.io.WeightsManifestEntry[], data: ArrayBuff
   return { bytes, weights, parameters };
 }
 
-/** The sizes of the shards `total` bytes are cut into: full shards of `shardBytes`, then the rest (none for 0 bytes). */
+/** The sizes of the shards `total` bytes are cut into: full ones of `shardBytes`, then the rest (none for 0 bytes). */
 export function shardSizes(total: number, shardBytes: number): number[] {
   const sizes: number[] = [];
   for (let at = 0; at < total; at += shardBytes) sizes.push(Math.min(shardBytes, total - at));
@@ -210,7 +249,11 @@ export function shardNames(count: number, group = 1): string[] {
  * name beside it and then takes its place, so a failed export leaves nothing behind and an earlier
  * export at `dir` as it was. The model is only read.
  */
-export async function exportLayersModel(model: TF.LayersModel, dir: string, options: TfjsExportOptions = {}): Promise<TfjsExport> {
+export async function exportLayersModel(
+  model: TF.LayersModel,
+  dir: string,
+  options: TfjsExportOptions = {},
+): Promise<TfjsExport> {
   const started = Date.now();
   const { quantize, shardBytes } = checkExportOptions(dir, options);
   checkExportFolder(dir);
@@ -221,7 +264,10 @@ export async function exportLayersModel(model: TF.LayersModel, dir: string, opti
     artifacts = await layersModelArtifacts(model);
     packed = packWeights(artifacts.weightSpecs, artifacts.weightData, quantize);
   } catch (e) {
-    throw new TfjsExportError(dir, `Cannot export the model "${model.name}" to ${dir}: ${(e as Error).message}. Nothing was written.`);
+    throw new TfjsExportError(
+      dir,
+      `Cannot export the model "${model.name}" to ${dir}: ${(e as Error).message}. Nothing was written.`,
+    );
   }
   const sizes = shardSizes(packed.bytes.byteLength, shardBytes);
   const names = shardNames(sizes.length);
@@ -248,7 +294,9 @@ export async function exportLayersModel(model: TF.LayersModel, dir: string, opti
     throw new TfjsExportError(
       dir,
       `Could not export the model to ${dir}: ${(e as Error).message}. ` +
-        (fs.existsSync(path.join(target, MODEL_JSON)) ? "The export that was there is unchanged." : "Nothing was written."),
+        (fs.existsSync(path.join(target, MODEL_JSON))
+          ? "The export that was there is unchanged."
+          : "Nothing was written."),
     );
   }
   const files = [{ name: MODEL_JSON, bytes: json.byteLength }, ...names.map((name, i) => ({ name, bytes: sizes[i] }))];

@@ -111,7 +111,10 @@ export const FLOAT16_MAX = 65504;
  * converter's `quantize_weights`: levels and the `min` and `scale` that TF.js decodes them with
  * (value ≈ level · scale + min). The range is computed in float64, as numpy does.
  */
-export function affineQuantize(values: ArrayLike<number>, dtype: "uint8" | "uint16"): { levels: Uint8Array | Uint16Array; min: number; scale: number } {
+export function affineQuantize(
+  values: ArrayLike<number>,
+  dtype: "uint8" | "uint16",
+): { levels: Uint8Array | Uint16Array; min: number; scale: number } {
   const top = dtype === "uint8" ? 255 : 65535;
   const levels = dtype === "uint8" ? new Uint8Array(values.length) : new Uint16Array(values.length);
   if (values.length === 0) return { levels, min: 0, scale: 1 };
@@ -119,7 +122,8 @@ export function affineQuantize(values: ArrayLike<number>, dtype: "uint8" | "uint
   let hi = -Infinity;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (Number.isNaN(v) || !Number.isFinite(v)) throw new RangeError(`affineQuantize: the values must be finite, found ${v} at index ${i}.`);
+    if (Number.isNaN(v) || !Number.isFinite(v))
+      throw new RangeError(`affineQuantize: the values must be finite, found ${v} at index ${i}.`);
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
@@ -170,7 +174,8 @@ export function quantizeWeight(values: Float32Array, dtype: QuantizationDtype, n
     }
     return { bytes: bytesOf(toFloat16Bits(values)), quantization: { dtype, original_dtype: "float32" } };
   }
-  if (dtype !== "uint8" && dtype !== "uint16") throw new Error(`Unknown quantization "${String(dtype)}": use one of ${QUANTIZATION_DTYPES.join(", ")}.`);
+  if (dtype !== "uint8" && dtype !== "uint16")
+    throw new Error(`Unknown quantization "${String(dtype)}": use one of ${QUANTIZATION_DTYPES.join(", ")}.`);
   let q;
   try {
     q = affineQuantize(values, dtype);
@@ -181,15 +186,22 @@ export function quantizeWeight(values: Float32Array, dtype: QuantizationDtype, n
 }
 
 /** What TF.js's loader makes of a quantized weight's bytes (float32 values), for checks and error estimates. */
-export function dequantize(bytes: Uint8Array, quantization: Pick<ManifestQuantization, "dtype" | "min" | "scale">): Float32Array {
+export function dequantize(
+  bytes: Uint8Array,
+  quantization: Pick<ManifestQuantization, "dtype" | "min" | "scale">,
+): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const size = QUANTIZED_BYTES[quantization.dtype];
-  if (size === undefined) throw new Error(`Unknown quantization "${String(quantization.dtype)}": use one of ${QUANTIZATION_DTYPES.join(", ")}.`);
+  if (size === undefined)
+    throw new Error(
+      `Unknown quantization "${String(quantization.dtype)}": use one of ${QUANTIZATION_DTYPES.join(", ")}.`,
+    );
   const n = bytes.byteLength / size;
   const raw = Array.from({ length: n }, (_, i) => (size === 1 ? view.getUint8(i) : view.getUint16(2 * i, true)));
   if (quantization.dtype === "float16") return fromFloat16Bits(raw);
   const { min, scale } = quantization;
-  if (min === undefined || scale === undefined) throw new Error(`A ${quantization.dtype} weight needs its min and scale.`);
+  if (min === undefined || scale === undefined)
+    throw new Error(`A ${quantization.dtype} weight needs its min and scale.`);
   return Float32Array.from(raw, (q) => q * scale + min);
 }
 
