@@ -540,10 +540,14 @@ export class TransferModel {
    */
   async exportTfjs(dir: string, options: TransferExportOptions = {}): Promise<TfjsExport> {
     this.assertUsable();
-    // A fit called just before (not awaited) marks the model as training once its argument checks are done.
+    // A fit called just before (not awaited) marks the model as training once its checks are done.
     await new Promise((resolve) => setImmediate(resolve));
     if (this.pending) {
-      throw new TfjsExportError(dir, `exportTfjs: the model is still training; wait for fit to finish (await it, or await learner.settled()) and export then. Nothing was written.`);
+      throw new TfjsExportError(
+        dir,
+        "exportTfjs: the model is still training; wait for fit to finish (await it, or await learner.settled()) " +
+          "and export then. Nothing was written.",
+      );
     }
     return exportTransferModel(this, dir, options);
   }
