@@ -33,6 +33,7 @@ import { exportTransferModel, type TransferExportOptions } from "./model_tfjs";
 import { BestWeights, ModelCheckpoint, type ModelCheckpointOptions, type Monitor } from "./engine/callbacks";
 import { callbackList, evaluateRows, runFit, watchInterrupts, type Callbacks, type Trainer } from "./engine/loop";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
+import { checkOutputFile, checkTensorBoardFolders } from "./engine/output_paths";
 import {
   checkBatch,
   checkBatchSize,
@@ -342,6 +343,9 @@ export class TransferModel {
       ? new ModelCheckpoint(typeof options.checkpoint === "string" ? { filepath: options.checkpoint } : options.checkpoint, saveCheckpoint)
       : undefined;
     if (checkpoint) checkCheckpointPath(checkpoint.pathFor(0));
+    // The files training will write, tried before it starts (a path that cannot work fails now, not after an epoch).
+    if (checkpoint) checkOutputFile(checkpoint.pathFor(0), "checkpoint");
+    checkTensorBoardFolders(callbackList(loop.callbacks));
     const extra = [best, checkpoint].filter((c) => c !== undefined);
     if (extra.length > 0) loop.callbacks = [...callbackList(loop.callbacks), ...extra] as Callbacks;
     const { x, y } = toTensors(train);

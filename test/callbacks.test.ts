@@ -4,7 +4,8 @@
  *  - `tf.callbacks.earlyStopping` stops training; `tf.node.tensorBoard` writes event files that
  *    TensorFlow's own reader (in .venv) reads back with the history's values;
  *  - `bestWeights` leaves the model with the best epoch's weights; `checkpoint` writes the weights of
- *    improving epochs to files that load back;
+ *    improving epochs to files that load back; a checkpoint, TensorBoard folder, save or weights path
+ *    that cannot be written is refused before the first batch, and none hangs (under /proc);
  *  - `setLearningRate` keeps Adam's state (the same step at a tenth of the rate moves the weights a
  *    tenth as far), `freeze(depth, { learningRate })` compiles a fresh Adam with that rate, and the
  *    runs record their learning rate and the run they continued from (the comparison table shows them).
@@ -20,12 +21,13 @@ import { tf } from "../src/engine/backend";
 import type { KerasAdam } from "../src/engine/adam";
 import { ModelCheckpoint } from "../src/engine/callbacks";
 import { loadMnist, take, toTensors } from "../src/data";
-import { type TransferModel } from "../src/model";
+import { type TransferFitOptions, type TransferModel } from "../src/model";
 import { buildTransferModel } from "../src/model_build";
 import { loadTransferModel } from "../src/model_archive";
 import { loadKerasWeights } from "../src/keras/saving/weight_order";
+import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
 import { comparisonTable } from "../src/notebook/figures/comparison";
-import { PYTHON, tmpDir } from "./support/helpers";
+import { PYTHON, ROOT, tmpDir } from "./support/helpers";
 
 const ENGINES = ["graph", "eager"] as const;
 
@@ -203,6 +205,86 @@ test("checkpoint writes the weights of improving epochs ({epoch:02d} in the name
   } finally {
     tm.dispose();
   }
+});
+
+test("a checkpoint, TensorBoard folder, save or weights path that cannot be written is refused before the first batch, with the weights and tensors unchanged", async () => {
+  const mnist = await loadMnist({ trainLimit: 64 });
+  const tm = await buildTransferModel({ base: "xception", weights: null, key: "checkpoint-refused" });
+  const dir = tmpDir("checkpoint-refused");
+  const blocker = path.join(dir, "a-file");
+  fs.writeFileSync(blocker, "");
+  const node = (tf as unknown as { node: { tensorBoard(dir: string): never } }).node;
+  try {
+    const [before, runs, tensors] = [weights(tm), tm.runs.length, tf.memory().numTensors];
+    let batches = 0;
+    const counting = { onBatchEnd: async () => void batches++ };
+    const cases: Array<[string, Partial<TransferFitOptions>, RegExp]> = [
+      [
+        "a .keras checkpoint in a folder under a file",
+        { checkpoint: path.join(blocker, "best.keras") },
+        /PathError: checkpoint: cannot write .*a-file\/best\.keras: .*a-file is a file, not a folder\. Choose another path; nothing was trained\.$/,
+      ],
+      [
+        "a .h5 checkpoint template whose folder is under a file",
+        { checkpoint: { filepath: path.join(blocker, "sub", "w-{epoch:02d}.h5"), saveBestOnly: false } },
+        /PathError: checkpoint: cannot write .*a-file\/sub\/w-01\.h5: .*a-file is a file, not a folder\./,
+      ],
+      [
+        "a TensorBoard folder under a file",
+        { callbacks: [node.tensorBoard(path.join(blocker, "logs"))] },
+        /PathError: tf\.node\.tensorBoard\(".*a-file\/logs"\): cannot write its event files in .*a-file\/logs\/train: .*a-file is a file, not a folder\. Choose another log folder; nothing was trained\.$/,
+      ],
+    ];
+    for (const [what, options, pattern] of cases) {
+      const callbacks = [counting, ...((options.callbacks as unknown[] | undefined) ?? [])] as TransferFitOptions["callbacks"];
+      await assert.rejects(tm.fit(mnist.train, { epochs: 1, batchSize: 32, progress: false, ...options, callbacks }), pattern, what);
+      assert.equal(batches, 0, `${what}: a batch was trained before the path was refused`);
+      assert.ok(equal(weights(tm), before), `${what}: the weights changed`);
+      assert.equal(tm.runs.length, runs, `${what}: a run was recorded`);
+      assert.equal(tf.memory().numTensors, tensors, `${what}: tensors were left behind`);
+    }
+    await assert.rejects(tm.save(path.join(blocker, "model.keras")), /KerasArchiveError: Cannot save the model to .*a-file\/model\.keras: .*a-file is a file, not a folder\. Choose another path\.$/);
+    await assert.rejects(saveKerasWeights(tm.model, path.join(blocker, "w.h5")), /Cannot save the weights to .*a-file\/w\.h5: .*a-file is a file, not a folder\. Choose another path\./);
+    assert.equal(tf.memory().numTensors, tensors);
+    assert.deepEqual(fs.readdirSync(dir), ["a-file"], "the checks left something behind");
+  } finally {
+    tm.dispose();
+  }
+});
+
+test("no output path hangs: a checkpoint, TensorBoard folder, save or weights file under /proc fails at once (in a child process, killed after 5 minutes)", { timeout: 330_000 }, () => {
+  const src = (f: string) => JSON.stringify(path.join(ROOT, "src", f));
+  const code = `
+    const { tf } = require(${src("engine/backend.ts")});
+    const { loadMnist } = require(${src("data.ts")});
+    const { buildTransferModel } = require(${src("model_build.ts")});
+    const { saveKerasWeights } = require(${src("keras/saving/legacy_h5_write.ts")});
+    (async () => {
+      const mnist = await loadMnist({ trainLimit: 64 });
+      const tm = await buildTransferModel({ base: "xception", weights: null, key: "proc" });
+      const out = {};
+      const attempt = async (name, f) => { try { await f(); out[name] = "no error"; } catch (e) { out[name] = e.message; } };
+      const fit = (o) => tm.fit(mnist.train, { epochs: 1, batchSize: 32, progress: false, ...o });
+      await attempt("checkpoint", () => fit({ checkpoint: "/proc/kt-test/best.keras" }));
+      await attempt("template", () => fit({ checkpoint: { filepath: "/proc/kt-test/w-{epoch:02d}.h5" } }));
+      await attempt("tensorBoard", () => fit({ callbacks: [tf.node.tensorBoard("/proc/kt-test/logs")] }));
+      await attempt("save", () => tm.save("/proc/kt-test/model.keras"));
+      await attempt("weights", () => saveKerasWeights(tm.model, "/proc/self/kt-test/w.h5"));
+      out.runs = tm.runs.length;
+      console.log(JSON.stringify(out));
+    })();
+  `;
+  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], { cwd: ROOT, encoding: "utf8", timeout: 300_000, killSignal: "SIGKILL" });
+  assert.equal(r.signal, null, `the child process hung and was killed (${r.signal})`);
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, string | number>;
+  const proc = "/proc is a virtual file system of the kernel, where no files can be made";
+  assert.equal(out.checkpoint, `checkpoint: cannot write /proc/kt-test/best.keras: ${proc}. Choose another path; nothing was trained.`);
+  assert.equal(out.template, `checkpoint: cannot write /proc/kt-test/w-01.h5: ${proc}. Choose another path; nothing was trained.`);
+  assert.match(String(out.tensorBoard), /^tf\.node\.tensorBoard\("\/proc\/kt-test\/logs"\): cannot write its event files in \/proc\/kt-test\/logs\/train: \/proc is a virtual file system/);
+  assert.equal(out.save, `Cannot save the model to /proc/kt-test/model.keras: ${proc}. Choose another path.`);
+  assert.match(String(out.weights), /^Cannot save the weights to \/proc\/self\/kt-test\/w\.h5: \/proc\/self is in \/proc, which is a virtual file system/);
+  assert.equal(out.runs, 0, "a fit ran");
 });
 
 for (const engine of ENGINES) {

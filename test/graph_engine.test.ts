@@ -4,9 +4,10 @@
  *  - one step from the same weights on the same batch computes the same loss, accuracy and moving
  *    statistics, and predictions and evaluations agree;
  *  - training for several steps, at two freeze depths, for both bases, with and without the
- *    frozen-prefix cache, ends no further from the eager run than one ulp of change in the initial
- *    weights takes the eager run itself (the yardstick of test/native_ops.test.ts: training these
- *    random networks is chaotic at float rounding); frozen weights stay bit-identical;
+ *    frozen-prefix cache, ends no further from the eager run than twice the farthest that a change of
+ *    one ulp in the initial weights takes the eager run itself, of four such changes (training these
+ *    random networks is chaotic at float rounding; why that bound holds on any CPU is written at
+ *    PERTURBATIONS below); frozen weights stay bit-identical;
  *  - the TF.js model is the source of truth: after an interrupt or an error mid-fit it holds the
  *    latest step's weights; fits at alternating depths leak no tensors; a model's TensorFlow
  *    sessions are released with it;
@@ -24,7 +25,7 @@ import { CompiledModel } from "../src/engine/graph/compiled";
 import { type BaseName, type TransferModel } from "../src/model";
 import { buildTransferModel } from "../src/model_build";
 import { tmpDir } from "./support/helpers";
-import { maxRelDiff } from "./support/numeric";
+import { lcg, maxRelDiff } from "./support/numeric";
 
 const sessions = () => (tf as unknown as { node: { getNumOfSavedModels(): number } }).node.getNumOfSavedModels();
 
@@ -117,28 +118,79 @@ async function trainAtDepths(tm: TransferModel, start: Float32Array[], train: Di
   return weightsOf(tm);
 }
 
+/**
+ * The yardstick for "ends where the eager engine does". Training these random networks (six Adam
+ * steps at two depths, epsilon 1 so that steps follow gradients) amplifies float rounding, for
+ * InceptionV3 chaotically, so the graph engine, which does the same arithmetic in another order
+ * (Grappler's fusions, oneDNN's layouts), cannot end exactly where the eager engine does. Its
+ * distance from the eager run is compared with the distances that changing every starting weight by
+ * one ulp makes the eager run itself travel: PERTURBATIONS of them, with different signs (seeds),
+ * the largest taken. The graph engine passes when it ends at most BOUND times that far.
+ *
+ * Why the bound holds on any x86-64 CPU:
+ *  - Every number compared is made in the same process on the same CPU: whichever kernels the CPU's
+ *    features select (AVX2 or AVX-512 code paths, oneDNN's dispatch), the eager reference, the
+ *    perturbed runs and the graph run all use them. What varies between CPUs is the rounding of each
+ *    op (still about an ulp); how the network amplifies it is a property of the network, the digits
+ *    and the steps, the same everywhere. So the ratio, not the distances, is what carries over.
+ *  - Rounding's reach varies from sample to sample, so one sample is a poor yardstick. Measured
+ *    (2-core Intel Xeon, AVX-512, three runs): InceptionV3's perturbations moved 1.97–2.14e-3 of the
+ *    distance trained in one run and 1.35–1.75e-3 in another (a spread of up to 30 % within a run),
+ *    and the same perturbation 1.35–2.35e-3 in four processes (TensorFlow's multi-threaded kernels do
+ *    not round identically run to run); Xception's 3.40–3.57e-6. A single perturbation, the former
+ *    yardstick, can land at the bottom of that spread (hence ratios of 1.05–1.09 to it on two
+ *    machines, and 1.17 here); the largest of four sits at its top. The graph run is one more such
+ *    sample: 0.90–0.92× the largest for InceptionV3 and 0.25–0.27× for Xception. Passing 2× would
+ *    take the graph's rounding to be amplified twice as far as the farthest of four perturbations,
+ *    beyond the whole spread seen.
+ *  - A real error is far beyond it: 2 % more in the graph's ReLU gradient (ReluGrad's output × 1.02,
+ *    injected by hand in src/engine/graph/gradients.ts) ended 3.6× and 4.5× (InceptionV3, two runs)
+ *    and 12.8× (Xception) as far as the largest perturbation, and failed this test. BOUND = 2 leaves
+ *    about 2× room on either side for InceptionV3, the tighter of the two.
+ */
+const PERTURBATIONS = 4;
+const BOUND = 2;
+
+/** `start` with every non-zero weight moved by exactly one ulp (its float's bits ± 1), up or down as `seed`'s pseudo-random signs say. */
+function oneUlp(start: Float32Array[], seed: number): Float32Array[] {
+  const sign = lcg(seed);
+  return start.map((w) => {
+    const out = w.slice();
+    const bits = new Int32Array(out.buffer, out.byteOffset, out.length);
+    for (let k = 0; k < out.length; k++) if (out[k] !== 0) bits[k] += sign() < 0 ? -1 : 1;
+    return out;
+  });
+}
+
 for (const [base, depths] of [
   ["inception_v3", [64, 100]],
   ["xception", [36, 60]],
 ] as Array<[BaseName, number[]]>) {
-  test(`${base}: training at depths ${depths.join(" then ")} with the graph engine ends where the eager engine does, within rounding's reach (with and without the frozen-prefix cache)`, async () => {
+  test(`${base}: training at depths ${depths.join(" then ")} with the graph engine ends where the eager engine does, within rounding's reach (with and without the frozen-prefix cache)`, async (t) => {
     const mnist = await loadMnist({ trainLimit: 120 });
     // No dropout, no shuffling; Adam with epsilon 1 so that steps measure gradients (see test/native_ops.test.ts).
     const tm = await buildTransferModel({ base, weights: null, key: `graph-steps-${base}`, dropout: 0, adam: { epsilon: 1 } });
     try {
       const start = weightsOf(tm);
-      const ulp = start.map((w, i) => w.map((v, k) => v * (1 + ((i * 7919 + k) % 2 === 0 ? 1 : -1) * 2 ** -23)));
       const reference = await trainAtDepths(tm, start, mnist.train, depths, "eager", false);
       const moved = distance(reference, start);
       assert.ok(moved > 0.05, `training hardly moved the weights (${moved})`);
-      const rounding = distance(await trainAtDepths(tm, ulp, mnist.train, depths, "eager", false), reference) / moved;
-      const report = [`one ulp: ${rounding.toExponential(2)}`];
+      const rounding: number[] = [];
+      for (let seed = 1; seed <= PERTURBATIONS; seed++) {
+        rounding.push(distance(await trainAtDepths(tm, oneUlp(start, seed), mnist.train, depths, "eager", false), reference) / moved);
+      }
+      const yardstick = Math.max(...rounding);
+      const report = [`one ulp, ${PERTURBATIONS} perturbations: ${rounding.map((r) => r.toExponential(3)).join(", ")}`];
+      const ratios: number[] = [];
       for (const cachePrefix of [false, true]) {
         const d = distance(await trainAtDepths(tm, start, mnist.train, depths, "graph", cachePrefix), reference) / moved;
-        report.push(`graph${cachePrefix ? " with the cache" : ""}: ${d.toExponential(2)}`);
-        assert.ok(d <= 1.25 * rounding, `the graph engine ended further from the eager run than rounding does (${report.join(", ")})`);
+        ratios.push(d / yardstick);
+        report.push(`graph${cachePrefix ? " with the cache" : ""}: ${d.toExponential(3)} = ${(d / yardstick).toFixed(3)}× the largest`);
+        assert.ok(d <= BOUND * yardstick, `the graph engine ended further from the eager run than ${BOUND}× rounding's reach (${report.join("; ")})`);
       }
-      console.log(`${base}: distance to the eager run / distance trained: ${report.join(", ")}`);
+      const line = `${base}: distance to the eager run / distance trained: ${report.join("; ")}; bound ${BOUND}×, margin ${(BOUND / Math.max(...ratios)).toFixed(2)}×`;
+      t.diagnostic(line);
+      console.log(line);
     } finally {
       tm.dispose();
     }

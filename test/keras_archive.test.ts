@@ -439,7 +439,7 @@ test("a failed save leaves nothing half-written, an existing archive as it was, 
     await rejects(tm.save(path.join(folder, "model.h5")), /Invalid path ".*model\.h5": a Keras model archive's name ends in "\.keras"/);
     const blocker = path.join(folder, "a-file");
     fs.writeFileSync(blocker, "");
-    await rejects(tm.save(path.join(blocker, "sub", "model.keras")), /Cannot save the model to .*: the folder .*a-file\/sub cannot be written to \(or a file is in the way\)/);
+    await rejects(tm.save(path.join(blocker, "sub", "model.keras")), /Cannot save the model to .*a-file\/sub\/model\.keras: .*a-file is a file, not a folder\. Choose another path\./);
     fs.mkdirSync(path.join(folder, "dir.keras"));
     await rejects(tm.save(path.join(folder, "dir.keras")), /Cannot save the model to .*dir\.keras: that is a folder/);
 

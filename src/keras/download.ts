@@ -16,7 +16,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { MessageError } from "../util/errors";
-import { tempPathBeside, writableFolder } from "../util/files";
+import { makeFolders, tempPathBeside, writableFolder, type PathError } from "../util/files";
 import { formatBytes } from "../util/format";
 
 export type HashAlgorithm = "md5" | "sha256";
@@ -148,7 +148,11 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
   const hashes = expectedHashes(options);
   const fetchImpl: FetchLike = options.fetchImpl ?? ((u, init) => fetch(u, init));
   const idleMs = options.idleTimeoutMs ?? 60_000;
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  try {
+    makeFolders(path.dirname(dest));
+  } catch (e) {
+    throw new DownloadError("io", url, dest, `Cannot download ${url} to ${dest}: ${(e as PathError).reason ?? describeCause(e)}. ${byHand(url, dest)}.`);
+  }
   const controller = new AbortController();
   let idleTimer: NodeJS.Timeout | undefined;
   let timedOut = false;

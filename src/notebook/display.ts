@@ -14,6 +14,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { escapeHtml, thousands } from "../util/format";
+import { makeFolders } from "../util/files";
 import type { Figure } from "./figures/figure";
 import { inKernel, tslab } from "./tslab";
 
@@ -96,7 +97,7 @@ export function show(item: Displayable, options: ShowOptions = {}): string | und
     console.log(`[figure] ${label} (not saved)`);
     return undefined;
   }
-  fs.mkdirSync(dir, { recursive: true });
+  makeFolders(dir);
   figureCount++;
   const file = path.join(dir, `${String(figureCount).padStart(3, "0")}-${slug(label)}.${kind}`);
   const body = kind === "html" ? `<!DOCTYPE html>\n<meta charset="utf-8">\n${content}\n` : content;

@@ -1,7 +1,8 @@
 /** Test helpers for the graph compiler: build a graph, run it once in a TensorFlow session, release it. */
 import type { Tensor } from "@tensorflow/tfjs";
 import { Graph, type SymTensor } from "../../src/engine/graph/graph";
-import { GraphSession, serializeSavedModel, writeSavedModel } from "../../src/engine/graph/savedmodel";
+import { writeSavedModel } from "../../src/engine/graph/cache";
+import { GraphSession, serializeSavedModel } from "../../src/engine/graph/savedmodel";
 import { tmpDir } from "./helpers";
 
 /** Builds a graph with `build`, runs it on `feeds` (in the order of the returned inputs) and returns the outputs. */

@@ -13,23 +13,18 @@
  * and, once TensorFlow has returned, assigns the new values to them (an assignment hands the
  * returned buffer to the variable; nothing is copied). A step that fails changes nothing.
  *
- * The graph cache: `.cache/graphs/<hash>/` in the project (or `KT_GRAPH_CACHE`), the hash taken over
- * the serialised graph and the TensorFlow version, so a folder is reused for the same architecture,
- * freeze depth and signatures and never goes stale.
+ * The graph cache (./cache.ts): `.cache/graphs/<hash>/` in the project (or `KT_GRAPH_CACHE`), the hash
+ * taken over the serialised graph and the TensorFlow version, so a folder is reused for the same
+ * architecture, freeze depth and signatures and never goes stale; a damaged folder is written again.
  */
 import * as crypto from "node:crypto";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import { backendInfo, tf } from "../backend";
 import type { KerasAdam } from "../adam";
-import { GraphSession, serializeSavedModel, writeSavedModel } from "./savedmodel";
+import { graphCacheDir, openCachedGraph } from "./cache";
+import { serializeSavedModel, type GraphSession } from "./savedmodel";
 import { planGraph, type AdamConstants, type Feed, type Fetch, type GraphPlan, type SignatureName } from "./step";
-
-/** Where compiled graphs are written. */
-export function graphCacheDir(): string {
-  return process.env.KT_GRAPH_CACHE || path.resolve(__dirname, "..", "..", "..", ".cache", "graphs");
-}
 
 export interface CompileOptions {
   signatures: SignatureName[];
@@ -47,6 +42,8 @@ export interface CompileTimings {
   nodes: number;
   bytes: number;
   cached: boolean;
+  /** Whether the cached folder was damaged and written again. */
+  rebuilt: boolean;
 }
 
 export interface StepResult {
@@ -74,18 +71,15 @@ export class CompiledModel {
     const t1 = Date.now();
     const hash = crypto.createHash("sha256").update(bytes).update(backendInfo().tensorflowVersion ?? "").digest("hex").slice(0, 24);
     const dir = path.join(graphCacheDir(), hash);
-    const existed = fs.existsSync(path.join(dir, "saved_model.pb"));
-    writeSavedModel(dir, bytes);
-    const t2 = Date.now();
-    const session = await GraphSession.load(dir, signatures);
-    const t3 = Date.now();
+    const { session, state, writeMs, loadMs } = await openCachedGraph(dir, bytes, signatures);
     return new CompiledModel(plan, session, {
       buildMs: t1 - t0,
-      writeMs: t2 - t1,
-      loadMs: t3 - t2,
+      writeMs,
+      loadMs,
       nodes: plan.graph.nodes.length,
       bytes: bytes.length,
-      cached: existed,
+      cached: state === "cached",
+      rebuilt: state === "rebuilt",
     }, dir);
   }
 

@@ -7,7 +7,7 @@
  *    output, so there is nothing to restore and the TF.js model keeps the only copy of the state.
  *    The protobuf classes are the ones tfjs-node ships (`dist/proto/api_pb.js`, generated from
  *    TensorFlow's own .proto files).
- *  - `writeSavedModel(dir, bytes)`: into a folder, atomically (a temporary folder renamed).
+ *  - (writing it into the graph cache, verified and healed: ./cache.ts)
  *  - `GraphSession`: the folder loaded once through `tf.node.loadSavedModel` (one TensorFlow session,
  *    with TensorFlow's graph optimizer and, on the CPU, oneDNN), run with TF.js tensors in a fixed
  *    order; `dispose()` releases the session.
@@ -15,8 +15,6 @@
  * tfjs-node-gpu is the same binding: there the session places the ops on the GPU; fed and fetched
  * tensors cross to and from host memory at each run (the binding resolves inputs to host tensors).
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import { backendInfo, tf } from "../backend";
 import { tensorName, type Attr, type ConstValue, type Dim, type DType, type Graph, type SymTensor } from "./graph";
@@ -194,35 +192,6 @@ export function serializeSavedModel(graph: Graph, signatures: Record<string, Sig
   model.setSavedModelSchemaVersion(1);
   model.addMetaGraphs(meta);
   return model.serializeBinary();
-}
-
-/**
- * Writes `saved_model.pb` into `dir` unless it is already there (the folder name is a hash of its
- * content's inputs), through a temporary folder renamed into place: a reader never sees half a file.
- */
-export function writeSavedModel(dir: string, bytes: Uint8Array): void {
-  if (fs.existsSync(path.join(dir, "saved_model.pb"))) return;
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    fs.mkdirSync(path.dirname(dir), { recursive: true });
-    fs.mkdirSync(tmp, { recursive: true });
-  } catch (e) {
-    throw new GraphEngineError(
-      `Cannot write the compiled graph into ${path.dirname(dir)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): ` +
-        "set KT_GRAPH_CACHE to a writable folder, or train with engine: \"eager\".",
-    );
-  }
-  try {
-    fs.writeFileSync(path.join(tmp, "saved_model.pb"), bytes);
-    try {
-      fs.renameSync(tmp, dir);
-    } catch (e) {
-      // Another process put the same graph there first: theirs is as good as ours.
-      if (!fs.existsSync(path.join(dir, "saved_model.pb"))) throw e;
-    }
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
 }
 
 /** The parts of tfjs-node's backend used to run a session with inputs in a fixed order. */

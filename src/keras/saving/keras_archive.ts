@@ -34,7 +34,7 @@ import type { LayerVariable } from "@tensorflow/tfjs";
 import { tf } from "../../engine/backend";
 import type { KerasAdam } from "../../engine/adam";
 import { formatBytes, formatShape } from "../../util/format";
-import { tempPathBeside, writableFolder, writeAtomically } from "../../util/files";
+import { checkWritable, PathError, tempPathBeside, writeAtomically } from "../../util/files";
 import { KerasArchiveError } from "./archive_error";
 import { describeError } from "./h5wasm";
 import { H5StoreReader, writeH5Store, type StoreEntry } from "./h5_store";
@@ -156,7 +156,7 @@ export interface SavedArchive {
   optimizerState: boolean;
 }
 
-/** The checks Keras makes of a path to save to, and those of the folder, before anything is computed. */
+/** The checks Keras makes of a path to save to, and whether it can be written, before anything is computed. */
 function checkSavePath(file: string): void {
   if (typeof file !== "string" || !file.endsWith(".keras")) {
     throw new KerasArchiveError(
@@ -167,9 +167,12 @@ function checkSavePath(file: string): void {
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) {
     throw new KerasArchiveError(file, `Cannot save the model to ${file}: that is a folder. Give the path of a file ending in ".keras" inside it, or remove the folder.`);
   }
-  const dir = path.dirname(path.resolve(file));
-  if (!writableFolder(dir)) {
-    throw new KerasArchiveError(file, `Cannot save the model to ${file}: the folder ${dir} cannot be written to (or a file is in the way). Choose another path.`);
+  // Tried, not guessed: the folders made, a probe written and removed (nothing is left behind).
+  try {
+    checkWritable(file);
+  } catch (e) {
+    if (!(e instanceof PathError)) throw e;
+    throw new KerasArchiveError(file, `Cannot save the model to ${file}: ${e.reason}. Choose another path.`);
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import type * as TF from "@tensorflow/tfjs";
 import type * as H5 from "h5wasm";
-import { writeAtomically } from "../../util/files";
+import { checkWritable, PathError, writeAtomically } from "../../util/files";
 import { describeError, h5wasm, withH5Errors, type H5Module } from "./h5wasm";
 import { groupAt } from "./h5_store";
 import { KerasWeightsError, readKerasH5 } from "./legacy_h5_read";
@@ -75,10 +75,18 @@ function writeLayers(h5: H5Module, f: H5.File, layers: LayerToWrite[]): void {
  * Saves the model's weights as a legacy Keras `.h5` file (the layout of the
  * `keras.applications` weight files), which Python Keras's
  * `model.load_weights(path)` loads into a model of the same architecture.
- * Weights are named `<layer>/<weight>:0` as Keras 2 named them. The file is
- * written to a temporary name in the same folder, then renamed.
+ * Weights are named `<layer>/<weight>:0` as Keras 2 named them. Whether `file`
+ * can be written is tried first; the file is written to a temporary name in the
+ * same folder, then renamed.
  */
 export async function saveKerasWeights(model: TF.LayersModel, file: string): Promise<void> {
+  // Tried first (the folders made, a probe written and removed): a path that cannot work fails before anything is read.
+  try {
+    checkWritable(file);
+  } catch (e) {
+    if (!(e instanceof PathError)) throw e;
+    throw new KerasWeightsError(file, `Cannot save the weights to ${file}: ${e.reason}. Choose another path.`);
+  }
   const h5 = await h5wasm();
   // Read the values first (async), then write synchronously.
   const layers: LayerToWrite[] = [];
