@@ -136,9 +136,13 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
       }
       case "--models":
       case "--model": {
-        const names = value(i++, a).split(",").map((s) => s.trim()).filter(Boolean);
+        const names = value(i++, a)
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean);
         for (const n of names) {
-          if (!(MODELS as readonly string[]).includes(n)) throw new Error(`Unknown model "${n}": use ${MODELS.join(", ")}.`);
+          if (!(MODELS as readonly string[]).includes(n))
+            throw new Error(`Unknown model "${n}": use ${MODELS.join(", ")}.`);
         }
         o.models = names as ModelName[];
         o.model = names[0] as ModelName;
@@ -176,7 +180,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
           const limits = { ...o.fitLimits };
           for (const part of spec.split(",")) {
             const [name, n] = part.split("=").map((t) => t.trim());
-            if (!(MODELS as readonly string[]).includes(name)) throw new Error(`Unknown model "${name}" in --fit-limit: use ${MODELS.join(", ")}.`);
+            if (!(MODELS as readonly string[]).includes(name))
+              throw new Error(`Unknown model "${name}" in --fit-limit: use ${MODELS.join(", ")}.`);
             limits[name as ModelName] = check(int(n ?? "", a, 0));
           }
           o.fitLimits = limits;
@@ -197,7 +202,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         break;
       case "--worker": {
         const w = value(i++, a);
-        if (w !== "ours" && w !== "cached" && w !== "plain") throw new Error(`--worker must be "ours", "cached" or "plain", got "${w}".`);
+        if (w !== "ours" && w !== "cached" && w !== "plain")
+          throw new Error(`--worker must be "ours", "cached" or "plain", got "${w}".`);
         o.worker = w;
         break;
       }
@@ -211,12 +217,18 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
 /** The flags a worker needs to measure what the parent asked for. */
 function workerFlags(o: BenchOptions, model: ModelName): string[] {
   return [
-    "--warmup", String(o.warmup),
-    "--train-steps", String(o.trainSteps),
-    "--infer-steps", String(o.inferSteps),
-    "--fit-limit", String(o.fitLimits[model]),
-    "--epochs", String(o.epochs),
-    "--epochs-off", String(o.epochsOff),
+    "--warmup",
+    String(o.warmup),
+    "--train-steps",
+    String(o.trainSteps),
+    "--infer-steps",
+    String(o.inferSteps),
+    "--fit-limit",
+    String(o.fitLimits[model]),
+    "--epochs",
+    String(o.epochs),
+    "--epochs-off",
+    String(o.epochsOff),
   ];
 }
 
@@ -322,7 +334,10 @@ async function runWorker(o: BenchOptions): Promise<void> {
   for (let s = 0; s + BATCH <= nTrain && batches.length < o.warmup + Math.max(o.trainSteps, o.inferSteps); s += BATCH) {
     batches.push([x.slice(s, BATCH), y.slice(s, BATCH)]);
   }
-  const steps = async (fn: (xb: import("@tensorflow/tfjs").Tensor, yb: import("@tensorflow/tfjs").Tensor) => Promise<void>, count: number): Promise<StepFigures> => {
+  const steps = async (
+    fn: (xb: import("@tensorflow/tfjs").Tensor, yb: import("@tensorflow/tfjs").Tensor) => Promise<void>,
+    count: number,
+  ): Promise<StepFigures> => {
     let first = 0;
     for (let i = 0; i < o.warmup; i++) {
       const t0 = now();
@@ -369,7 +384,14 @@ async function runWorker(o: BenchOptions): Promise<void> {
     const warm = Math.min(train.count, 2 * BATCH + BATCH / 2);
     log(`warm-up: a cached fit on ${warm} digits`);
     t = now();
-    await tm.fit(take(train, warm), { epochs: 1, batchSize: BATCH, validationSplit: 0.2, progress: false, cachePrefix: true, engine });
+    await tm.fit(take(train, warm), {
+      epochs: 1,
+      batchSize: BATCH,
+      validationSplit: 0.2,
+      progress: false,
+      cachePrefix: true,
+      engine,
+    });
     result.warmup_fit_seconds = now() - t;
   }
   tf.dispose(batches.flat());
@@ -386,7 +408,9 @@ async function runWorker(o: BenchOptions): Promise<void> {
 
   const cache = o.worker === "cached";
   const epochs = cache ? o.epochs : o.epochsOff;
-  log(`fit: ${epochs} epoch(s) on ${nTrain} + ${train.count - nTrain} validation digits, frozen-prefix cache ${cache ? "on" : "off"}`);
+  log(
+    `fit: ${epochs} epoch(s) on ${nTrain} + ${train.count - nTrain} validation digits, frozen-prefix cache ${cache ? "on" : "off"}`,
+  );
   const fitStart = now();
   let firstEpochEnd: number | undefined;
   const history = await tm.fit(train, {
@@ -414,7 +438,12 @@ async function runWorker(o: BenchOptions): Promise<void> {
     prefix_cached: record?.prefixCached ?? false,
     feature_seconds: cache ? total - epochSum : undefined,
     feature_bytes: split ? split.bytesPerExample * train.count : undefined,
-    history: { loss: history.loss, accuracy: history.accuracy, val_loss: history.val_loss ?? [], val_accuracy: history.val_accuracy ?? [] },
+    history: {
+      loss: history.loss,
+      accuracy: history.accuracy,
+      val_loss: history.val_loss ?? [],
+      val_accuracy: history.val_accuracy ?? [],
+    },
   };
   log(`fit: ${total.toFixed(1)} s (${history.seconds.map((s) => s.toFixed(1)).join(", ")} s per epoch)`);
   tm.dispose();
@@ -436,7 +465,11 @@ export function npyBytes(data: Uint8Array, shape: number[]): Buffer {
   head[6] = 1;
   head[7] = 0;
   head.writeUInt16LE(header.length, 8);
-  return Buffer.concat([head, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  return Buffer.concat([
+    head,
+    Buffer.from(header, "latin1"),
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  ]);
 }
 
 /** Writes the bundled training digits where keras_bench.py reads them; returns the two paths. */
@@ -452,17 +485,29 @@ async function writeDigits(): Promise<{ x: string; y: string; count: number }> {
 }
 
 /** Runs a child, streaming its stderr, and parses the JSON on the last line of its stdout. */
-function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ result?: WorkerResult; error?: string; seconds: number }> {
+function runChild(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ result?: WorkerResult; error?: string; seconds: number }> {
   const started = now();
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? "2", ...env } });
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? "2", ...env },
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.on("error", (e) => resolve({ error: `${cmd}: ${e.message}`, seconds: now() - started }));
     child.on("close", (code, signal) => {
       const seconds = now() - started;
       const last = out.trim().split("\n").pop() ?? "";
-      if (code !== 0) return resolve({ error: `${path.basename(cmd)} ${args.slice(0, 3).join(" ")} … exited with ${signal ?? code}`, seconds });
+      if (code !== 0)
+        return resolve({
+          error: `${path.basename(cmd)} ${args.slice(0, 3).join(" ")} … exited with ${signal ?? code}`,
+          seconds,
+        });
       try {
         resolve({ result: JSON.parse(last) as WorkerResult, seconds });
       } catch {
@@ -473,12 +518,17 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Pro
 }
 
 function kerasAvailable(python: string): { ok: boolean; why?: string; versions?: string } {
-  if (!fs.existsSync(python)) return { ok: false, why: `no Python at ${python} (run \`npm run setup\`, or set KT_PYTHON)` };
+  if (!fs.existsSync(python))
+    return { ok: false, why: `no Python at ${python} (run \`npm run setup\`, or set KT_PYTHON)` };
   const r = spawnSync(python, ["-c", "import keras, tensorflow as tf; print(keras.__version__, tf.__version__)"], {
     encoding: "utf8",
     env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3", KERAS_BACKEND: "tensorflow" },
   });
-  if (r.status !== 0) return { ok: false, why: `Keras/TensorFlow do not import in ${python}: ${(r.stderr || "").trim().split("\n").pop()}` };
+  if (r.status !== 0)
+    return {
+      ok: false,
+      why: `Keras/TensorFlow do not import in ${python}: ${(r.stderr || "").trim().split("\n").pop()}`,
+    };
   return { ok: true, versions: r.stdout.trim() };
 }
 
@@ -509,7 +559,9 @@ export interface Row {
 const mib = (b: number) => b / 2 ** 20;
 const fmt = (v: number | undefined, digits = 1) => (v === undefined || !Number.isFinite(v) ? "—" : v.toFixed(digits));
 const ratio = (a: number | undefined, b: number | undefined) =>
-  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? "—" : `${(a / b).toFixed(2)}×`;
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0
+    ? "—"
+    : `${(a / b).toFixed(2)}×`;
 
 /** Digits a model's fits use. */
 export function fitDigits(o: Pick<BenchOptions, "fitLimits">, model: ModelName, available = 8000): number {
@@ -544,32 +596,90 @@ export function tableRows(r: ModelResults, o: Pick<BenchOptions, "fitLimits">): 
   const rows: Row[] = [];
   const cell = (x: Value, digits: number) => (x.computed && x.v !== undefined ? "≈ " : "") + fmt(x.v, digits);
   const add = (figure: string, ours: Value, keras: Value, better: "higher" | "lower" | "", digits = 1) =>
-    rows.push({ figure, ours: cell(ours, digits), keras: cell(keras, digits), ratio: better ? ratio(ours.v, keras.v) : "", better });
+    rows.push({
+      figure,
+      ours: cell(ours, digits),
+      keras: cell(keras, digits),
+      ratio: better ? ratio(ours.v, keras.v) : "",
+      better,
+    });
   const val = (v: number | undefined): Value => ({ v });
   const k = r.keras;
   const ours = r.ours;
   const cached = r.cached;
-  add("trainable parameters", val(ours?.params.trainable ?? r.eager?.params.trainable), val(k?.params.trainable), "", 0);
+  add(
+    "trainable parameters",
+    val(ours?.params.trainable ?? r.eager?.params.trainable),
+    val(k?.params.trainable),
+    "",
+    0,
+  );
   const engines: Array<[string, WorkerResult | undefined, WorkerResult | undefined]> = [
     ["graph engine", ours, cached],
     ["eager engine", r.eager, r.eagerCached],
   ];
   for (const [name, steps] of engines) {
-    if (steps) add(`training, images/s (median step, batch 64), ${name}`, val(steps.train?.images_per_second), val(k?.train?.images_per_second), "higher");
+    if (steps)
+      add(
+        `training, images/s (median step, batch 64), ${name}`,
+        val(steps.train?.images_per_second),
+        val(k?.train?.images_per_second),
+        "higher",
+      );
   }
   for (const [name, steps] of engines) {
-    if (steps) add(`inference, images/s (median batch of 64), ${name}`, val(steps.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");
+    if (steps)
+      add(
+        `inference, images/s (median batch of 64), ${name}`,
+        val(steps.infer?.images_per_second),
+        val(k?.infer?.images_per_second),
+        "higher",
+      );
   }
   const eagerKeras = k?.infer_eager as StepFigures | undefined;
-  if (eagerKeras) add("  inference, images/s, against Keras run eagerly (op by op), graph engine", val(ours?.infer?.images_per_second), val(eagerKeras.images_per_second), "higher");
+  if (eagerKeras)
+    add(
+      "  inference, images/s, against Keras run eagerly (op by op), graph engine",
+      val(ours?.infer?.images_per_second),
+      val(eagerKeras.images_per_second),
+      "higher",
+    );
   if (r.plain) {
-    add("  training, images/s, eager engine, plain kernels (no oneDNN, no fused)", val(r.plain.train?.images_per_second), val(k?.train?.images_per_second), "higher");
-    add("  inference, images/s, eager engine, plain kernels", val(r.plain.infer?.images_per_second), val(k?.infer?.images_per_second), "higher");
+    add(
+      "  training, images/s, eager engine, plain kernels (no oneDNN, no fused)",
+      val(r.plain.train?.images_per_second),
+      val(k?.train?.images_per_second),
+      "higher",
+    );
+    add(
+      "  inference, images/s, eager engine, plain kernels",
+      val(r.plain.infer?.images_per_second),
+      val(k?.infer?.images_per_second),
+      "higher",
+    );
   }
-  add("CPU cores busy during training steps, graph engine", val(ours?.train?.cpu_cores_busy), val(k?.train?.cpu_cores_busy), "", 2);
-  add("CPU cores busy during inference, graph engine", val(ours?.infer?.cpu_cores_busy), val(k?.infer?.cpu_cores_busy), "", 2);
+  add(
+    "CPU cores busy during training steps, graph engine",
+    val(ours?.train?.cpu_cores_busy),
+    val(k?.train?.cpu_cores_busy),
+    "",
+    2,
+  );
+  add(
+    "CPU cores busy during inference, graph engine",
+    val(ours?.infer?.cpu_cores_busy),
+    val(k?.infer?.cpu_cores_busy),
+    "",
+    2,
+  );
   for (const [name, steps] of engines) {
-    if (steps) add(`first training step, s (${name}${name.startsWith("graph") ? ": incl. making the graph" : ""}; Keras: incl. tracing)`, val(steps.train?.first_step_seconds), val(k?.train?.first_step_seconds), "lower");
+    if (steps)
+      add(
+        `first training step, s (${name}${name.startsWith("graph") ? ": incl. making the graph" : ""}; Keras: incl. tracing)`,
+        val(steps.train?.first_step_seconds),
+        val(k?.train?.first_step_seconds),
+        "lower",
+      );
   }
   const fitted = (ours ?? cached ?? r.eager ?? r.eagerCached)?.fit ?? k?.fit;
   const n = fitted ? fitted.train_images + fitted.val_images : fitDigits(o, r.model);
@@ -583,13 +693,34 @@ export function tableRows(r: ModelResults, o: Pick<BenchOptions, "fitLimits">): 
   ] as Array<[number, Value, string]>) {
     for (const [name, whole, withCache] of engines) {
       if (whole?.fit) add(`${label}, ${name}`, epochsTime(whole.fit, epochs), kerasTime, "lower");
-      if (withCache?.fit) add(`${label}, ${name} + frozen-prefix cache`, epochsTime(withCache.fit, epochs), kerasTime, "lower");
+      if (withCache?.fit)
+        add(`${label}, ${name} + frozen-prefix cache`, epochsTime(withCache.fit, epochs), kerasTime, "lower");
     }
   }
-  if (cached?.fit?.feature_seconds !== undefined) add("  of which computing the cached features (graph engine), s", val(cached.fit.feature_seconds), val(undefined), "");
+  if (cached?.fit?.feature_seconds !== undefined)
+    add(
+      "  of which computing the cached features (graph engine), s",
+      val(cached.fit.feature_seconds),
+      val(undefined),
+      "",
+    );
   for (const [name, whole, withCache] of engines) {
-    if (whole) add(`peak RSS, MiB (steps + fit), ${name}`, val(mib(whole.peak_rss_bytes)), val(k ? mib(k.peak_rss_bytes) : undefined), "lower", 0);
-    if (withCache) add(`peak RSS, MiB (fit with frozen-prefix cache), ${name}`, val(mib(withCache.peak_rss_bytes)), val(k ? mib(k.peak_rss_bytes) : undefined), "lower", 0);
+    if (whole)
+      add(
+        `peak RSS, MiB (steps + fit), ${name}`,
+        val(mib(whole.peak_rss_bytes)),
+        val(k ? mib(k.peak_rss_bytes) : undefined),
+        "lower",
+        0,
+      );
+    if (withCache)
+      add(
+        `peak RSS, MiB (fit with frozen-prefix cache), ${name}`,
+        val(mib(withCache.peak_rss_bytes)),
+        val(k ? mib(k.peak_rss_bytes) : undefined),
+        "lower",
+        0,
+      );
   }
   return rows;
 }
@@ -635,7 +766,10 @@ function commandLine(argv: string[]): string {
 
 function resultsBlock(all: ModelResults[], o: BenchOptions, meta: Record<string, string>): string {
   const parts: string[] = [BEGIN, ""];
-  parts.push(`Run of ${meta.date}${o.quick ? " — **quick mode** (a smoke run: few steps, tiny fits; not a measurement)" : ""}.`, "");
+  parts.push(
+    `Run of ${meta.date}${o.quick ? " — **quick mode** (a smoke run: few steps, tiny fits; not a measurement)" : ""}.`,
+    "",
+  );
   parts.push(
     "Ratio ours / Keras: for images/s higher is better (above 1× we are faster); for seconds and MiB lower is " +
       "better (below 1× we are faster or smaller). “≈” marks a figure computed from measured epochs (see below).",
@@ -645,16 +779,23 @@ function resultsBlock(all: ModelResults[], o: BenchOptions, meta: Record<string,
   for (const [k, v] of Object.entries(meta)) if (k !== "date") parts.push(`| ${k} | ${v} |`);
   parts.push("");
   for (const r of all) {
-    const title = r.model === "inception_v3" ? "InceptionV3 (first 64 base layers frozen)" : "Xception (first 36 base layers frozen)";
+    const title =
+      r.model === "inception_v3"
+        ? "InceptionV3 (first 64 base layers frozen)"
+        : "Xception (first 36 base layers frozen)";
     parts.push(`### ${title}`, "", markdownTable(tableRows(r, o)), "");
     const notes: string[] = [];
     const trace = r.keras?.fit?.warmup_fit_seconds;
-    if (typeof trace === "number") notes.push(`Keras's warm-up fit (traces fit's own functions, not in the table): ${fmt(trace)} s`);
+    if (typeof trace === "number")
+      notes.push(`Keras's warm-up fit (traces fit's own functions, not in the table): ${fmt(trace)} s`);
     for (const [name, whole, withCache] of [
       ["graph engine", r.ours, r.cached],
       ["eager engine", r.eager, r.eagerCached],
     ] as Array<[string, WorkerResult | undefined, WorkerResult | undefined]>) {
-      if (whole?.fit) notes.push(`ours (${name}), fit without cache: epochs ${whole.fit.epoch_seconds.map((s) => s.toFixed(1)).join(", ")} s`);
+      if (whole?.fit)
+        notes.push(
+          `ours (${name}), fit without cache: epochs ${whole.fit.epoch_seconds.map((s) => s.toFixed(1)).join(", ")} s`,
+        );
       if (withCache?.fit) {
         const f = withCache.fit;
         notes.push(
@@ -665,16 +806,29 @@ function resultsBlock(all: ModelResults[], o: BenchOptions, meta: Record<string,
         );
       }
     }
-    if (r.keras?.fit) notes.push(`Keras, fit: epochs ${r.keras.fit.epoch_seconds.map((s) => s.toFixed(1)).join(", ")} s`);
-    const kf = r.keras?.fit as (FitFigures & { seconds_before_first_epoch?: number; seconds_after_last_epoch?: number }) | undefined;
+    if (r.keras?.fit)
+      notes.push(`Keras, fit: epochs ${r.keras.fit.epoch_seconds.map((s) => s.toFixed(1)).join(", ")} s`);
+    const kf = r.keras?.fit as
+      (FitFigures & { seconds_before_first_epoch?: number; seconds_after_last_epoch?: number }) | undefined;
     if (kf && typeof kf.seconds_before_first_epoch === "number" && typeof kf.seconds_after_last_epoch === "number") {
-      notes.push(`Keras's fit call: ${fmt(kf.seconds_before_first_epoch)} s before its first epoch, ${fmt(kf.seconds_after_last_epoch)} s after its last`);
+      notes.push(
+        `Keras's fit call: ${fmt(kf.seconds_before_first_epoch)} s before its first epoch, ${fmt(kf.seconds_after_last_epoch)} s after its last`,
+      );
     }
-    if (r.keras) notes.push(`Keras: build ${fmt(r.keras.build_seconds)} s, jit_compile=${String(r.keras.jit_compile)}, run_eagerly=${String(r.keras.run_eagerly)}`);
-    if (r.ours) notes.push(`ours: build ${fmt(r.ours.build_seconds)} s, oneDNN ${r.ours.one_dnn ? "on" : "off"}, fused kernels ${r.ours.fused_kernels ? "on" : "off"}`);
-    const speedup = (a?: StepFigures, b?: StepFigures) => (a && b ? `${(a.images_per_second / b.images_per_second).toFixed(2)}×` : "—");
+    if (r.keras)
+      notes.push(
+        `Keras: build ${fmt(r.keras.build_seconds)} s, jit_compile=${String(r.keras.jit_compile)}, run_eagerly=${String(r.keras.run_eagerly)}`,
+      );
+    if (r.ours)
+      notes.push(
+        `ours: build ${fmt(r.ours.build_seconds)} s, oneDNN ${r.ours.one_dnn ? "on" : "off"}, fused kernels ${r.ours.fused_kernels ? "on" : "off"}`,
+      );
+    const speedup = (a?: StepFigures, b?: StepFigures) =>
+      a && b ? `${(a.images_per_second / b.images_per_second).toFixed(2)}×` : "—";
     if (r.ours && r.eager) {
-      notes.push(`graph engine vs eager engine (same run): training ${speedup(r.ours.train, r.eager.train)}, inference ${speedup(r.ours.infer, r.eager.infer)} the images/s`);
+      notes.push(
+        `graph engine vs eager engine (same run): training ${speedup(r.ours.train, r.eager.train)}, inference ${speedup(r.ours.infer, r.eager.infer)} the images/s`,
+      );
     }
     if (r.eager && r.plain) {
       notes.push(
@@ -710,7 +864,9 @@ async function runParent(o: BenchOptions, argv: string[]): Promise<ModelResults[
   const wall = now();
   const load0 = os.loadavg();
   const self = path.join(ROOT, "bench", "bench.ts");
-  console.log(`Benchmark${o.quick ? " (quick mode)" : ""}: ${o.models.join(", ")}; load average ${load0.map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(
+    `Benchmark${o.quick ? " (quick mode)" : ""}: ${o.models.join(", ")}; load average ${load0.map((l) => l.toFixed(2)).join(" ")}`,
+  );
   const digits = await writeDigits();
   const keras = o.keras ? kerasAvailable(o.python) : { ok: false, why: "--no-keras" };
   if (!keras.ok) console.log(`Keras is skipped: ${keras.why}.`);
@@ -724,21 +880,50 @@ async function runParent(o: BenchOptions, argv: string[]): Promise<ModelResults[
     ];
     if (o.eager) runs.push(["eager", "ours", "eager"], ["eagerCached", "cached", "eager"]);
     for (const [slot, worker, engine] of runs) {
-      const c = await runChild(process.execPath, ["--import", "tsx", self, "--worker", worker, "--engine", engine, "--model", model, ...workerFlags(o, model)]);
+      const c = await runChild(process.execPath, [
+        "--import",
+        "tsx",
+        self,
+        "--worker",
+        worker,
+        "--engine",
+        engine,
+        "--model",
+        model,
+        ...workerFlags(o, model),
+      ]);
       if (c.error) r.errors.push(`ours (${worker}, ${engine} engine): ${c.error}`);
       else (r as unknown as Record<string, WorkerResult | undefined>)[slot] = c.result;
     }
     if (o.plain) {
       const env = { TF_ENABLE_ONEDNN_OPTS: "0", KT_FUSED_KERNELS: "0" };
-      const c = await runChild(process.execPath, ["--import", "tsx", self, "--worker", "plain", "--engine", "eager", "--model", model, ...workerFlags(o, model)], env);
+      const c = await runChild(
+        process.execPath,
+        ["--import", "tsx", self, "--worker", "plain", "--engine", "eager", "--model", model, ...workerFlags(o, model)],
+        env,
+      );
       if (c.error) r.errors.push(`ours (plain kernels): ${c.error}`);
       else r.plain = c.result;
     }
     if (keras.ok) {
       const c = await runChild(o.python, [
-        path.join(ROOT, "bench", "keras_bench.py"), "--model", model, "--x", digits.x, "--y", digits.y,
-        "--warmup", String(o.warmup), "--train-steps", String(o.trainSteps), "--infer-steps", String(o.inferSteps),
-        "--fit-limit", String(o.fitLimits[model]), "--epochs", String(o.kerasEpochs),
+        path.join(ROOT, "bench", "keras_bench.py"),
+        "--model",
+        model,
+        "--x",
+        digits.x,
+        "--y",
+        digits.y,
+        "--warmup",
+        String(o.warmup),
+        "--train-steps",
+        String(o.trainSteps),
+        "--infer-steps",
+        String(o.inferSteps),
+        "--fit-limit",
+        String(o.fitLimits[model]),
+        "--epochs",
+        String(o.kerasEpochs),
       ]);
       if (c.error) r.errors.push(`Keras: ${c.error}`);
       else {
@@ -761,18 +946,26 @@ async function runParent(o: BenchOptions, argv: string[]): Promise<ModelResults[
     machine: `${nproc()} CPUs (nproc), ${cpuModel()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}`,
     "load average (1/5/15 min)": `${load0.map((l) => l.toFixed(2)).join(" / ")} at the start, ${load1.map((l) => l.toFixed(2)).join(" / ")} at the end`,
     ours: `Node ${process.version}, TF.js ${String(first?.tfjs ?? "?")} (${String(first?.package ?? "?")}) on native TensorFlow ${String(first?.tensorflow ?? "?")}`,
-    Keras: keras.ok ? `Keras ${kv ?? "?"} on TensorFlow ${tv ?? "?"} (${path.relative(ROOT, o.python)})` : `skipped: ${keras.why}`,
+    Keras: keras.ok
+      ? `Keras ${kv ?? "?"} on TensorFlow ${tv ?? "?"} (${path.relative(ROOT, o.python)})`
+      : `skipped: ${keras.why}`,
     data: `bundled MNIST training split (${digits.count} digits); fits: ${o.models.map((m) => `${m} ${fitDigits(o, m, digits.count)} digits`).join(", ")} (80 % train, 20 % validation); batch ${BATCH}; weights random (no ImageNet download here)`,
     "steps timed": `${o.warmup} warm-up + ${o.trainSteps} training steps, ${o.warmup} warm-up + ${o.inferSteps} inference batches`,
     "wall time of the benchmark": `${((now() - wall) / 60).toFixed(1)} min`,
   };
   const docPath = o.doc ?? (o.quick ? path.join(OUT_DIR, "benchmarks-quick.md") : DOC);
   fs.mkdirSync(path.dirname(docPath), { recursive: true });
-  const existing = fs.existsSync(docPath) ? fs.readFileSync(docPath, "utf8") : fs.existsSync(DOC) ? fs.readFileSync(DOC, "utf8") : undefined;
+  const existing = fs.existsSync(docPath)
+    ? fs.readFileSync(docPath, "utf8")
+    : fs.existsSync(DOC)
+      ? fs.readFileSync(DOC, "utf8")
+      : undefined;
   fs.writeFileSync(docPath, spliceDoc(existing, resultsBlock(all, o, meta)));
   const jsonPath = o.json ?? path.join(OUT_DIR, o.quick ? "results-quick.json" : "results.json");
   fs.writeFileSync(jsonPath, JSON.stringify({ meta, options: o, results: all }, null, 2));
-  console.log(`Wrote ${path.relative(ROOT, docPath)} and ${path.relative(ROOT, jsonPath)} (${meta["wall time of the benchmark"]}).`);
+  console.log(
+    `Wrote ${path.relative(ROOT, docPath)} and ${path.relative(ROOT, jsonPath)} (${meta["wall time of the benchmark"]}).`,
+  );
   return all;
 }
 

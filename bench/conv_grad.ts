@@ -54,7 +54,13 @@ export function installForwardConvInputGrad(): () => void {
         [kw - 1 - p.left, kw - 1 - p.right],
         [0, 0],
       ];
-      const same = kh % 2 === 1 && kw % 2 === 1 && p.top === (kh - 1) / 2 && p.bottom === p.top && p.left === (kw - 1) / 2 && p.right === p.left;
+      const same =
+        kh % 2 === 1 &&
+        kw % 2 === 1 &&
+        p.top === (kh - 1) / 2 &&
+        p.bottom === p.top &&
+        p.left === (kw - 1) / 2 &&
+        p.right === p.left;
       return same ? tf.conv2d(dy, flipped, 1, "same") : tf.conv2d(tf.pad(dy, pads), flipped, 1, "valid");
     });
   };

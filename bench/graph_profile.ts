@@ -47,9 +47,13 @@ async function main(): Promise<void> {
   console.log(`${model} at depth ${depth}, ${part}: ${compiled.timings.nodes} nodes; ${dir}`);
   compiled.dispose();
   tm.dispose();
-  const r = spawnSync(path.join(ROOT, ".venv", "bin", "python"), [path.join(ROOT, "bench", "graph_profile.py"), dir, signature, "--batch", flag("batch", "64")], {
-    stdio: "inherit",
-  });
+  const r = spawnSync(
+    path.join(ROOT, ".venv", "bin", "python"),
+    [path.join(ROOT, "bench", "graph_profile.py"), dir, signature, "--batch", flag("batch", "64")],
+    {
+      stdio: "inherit",
+    },
+  );
   process.exitCode = r.status ?? 1;
 }
 

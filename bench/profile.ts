@@ -47,7 +47,9 @@ async function timeIt(label: string, steps: number, fn: () => Promise<void>): Pr
     times.push(now() - t);
   }
   const m = median(times);
-  process.stderr.write(`${label.padEnd(44)} ${(m * 1000).toFixed(0).padStart(7)} ms  (${times.map((s) => (s * 1000).toFixed(0)).join(", ")})\n`);
+  process.stderr.write(
+    `${label.padEnd(44)} ${(m * 1000).toFixed(0).padStart(7)} ms  (${times.map((s) => (s * 1000).toFixed(0)).join(", ")})\n`,
+  );
   return m;
 }
 
@@ -106,7 +108,12 @@ async function main(): Promise<void> {
 
   const front = tf.tidy(() => split.front.predict(x) as TF.Tensor);
   const feats = tf.tidy(() => [split.prefix.predict(front) as TF.Tensor | TF.Tensor[]].flat());
-  const result: Record<string, number | string | object> = { model, backend: describeBackend(), batch: 64, feature_shapes: split.featureShapes };
+  const result: Record<string, number | string | object> = {
+    model,
+    backend: describeBackend(),
+    batch: 64,
+    feature_shapes: split.featureShapes,
+  };
 
   const read = async (t: TF.Tensor | TF.Tensor[]) => {
     const ts = Array.isArray(t) ? t : [t];
@@ -114,20 +121,30 @@ async function main(): Promise<void> {
     tf.dispose(ts);
   };
   if (!argv.includes("--experiments-only")) {
-    result.front_forward = await timeIt("front (upsampling) forward", steps, () => read(split.front.predict(x) as TF.Tensor));
-    result.prefix_forward = await timeIt("frozen prefix forward", steps, () => read(split.prefix.predict(front) as TF.Tensor));
-    result.suffix_forward = await timeIt("trainable suffix + head forward", steps, () => read(split.suffix.predict(feats.length === 1 ? feats[0] : feats) as TF.Tensor));
+    result.front_forward = await timeIt("front (upsampling) forward", steps, () =>
+      read(split.front.predict(x) as TF.Tensor),
+    );
+    result.prefix_forward = await timeIt("frozen prefix forward", steps, () =>
+      read(split.prefix.predict(front) as TF.Tensor),
+    );
+    result.suffix_forward = await timeIt("trainable suffix + head forward", steps, () =>
+      read(split.suffix.predict(feats.length === 1 ? feats[0] : feats) as TF.Tensor),
+    );
     result.suffix_train = await timeIt("trainable suffix + head: train step", steps, async () => {
       await split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y);
     });
-    result.whole_forward = await timeIt("whole model forward (predict)", steps, () => read(tm.model.predict(x) as TF.Tensor));
+    result.whole_forward = await timeIt("whole model forward (predict)", steps, () =>
+      read(tm.model.predict(x) as TF.Tensor),
+    );
     result.whole_train = await timeIt("whole model train step (trainOnBatch)", steps, async () => {
       await tm.model.trainOnBatch(x, y);
     });
 
     // The step without tfjs-layers' bookkeeping: gradients of the loss (forward + backward), then Adam alone.
     const optimizer = tm.model.optimizer;
-    const vars = (tm.model as unknown as { collectedTrainableWeights: Array<{ read(): TF.Variable }> }).collectedTrainableWeights.map((w) => w.read());
+    const vars = (
+      tm.model as unknown as { collectedTrainableWeights: Array<{ read(): TF.Variable }> }
+    ).collectedTrainableWeights.map((w) => w.read());
     const lossFn = () =>
       tf.tidy(() => {
         const p = tm.model.apply(x, { training: true }) as TF.Tensor;
@@ -163,9 +180,13 @@ async function main(): Promise<void> {
     }
     const top = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms);
     const kernelCount = [...byName.values()].reduce((a, e) => a + e.count, 0);
-    process.stderr.write(`\nwhole-model step under tf.profile: ${kernelCount} kernels, ${kernelMs.toFixed(0)} ms inside kernels\n`);
+    process.stderr.write(
+      `\nwhole-model step under tf.profile: ${kernelCount} kernels, ${kernelMs.toFixed(0)} ms inside kernels\n`,
+    );
     for (const [name, e] of top.slice(0, 15)) {
-      process.stderr.write(`  ${name.padEnd(36)} ${String(e.count).padStart(5)} × ${(e.ms).toFixed(0).padStart(6)} ms  ${((100 * e.ms) / kernelMs).toFixed(1).padStart(5)} %\n`);
+      process.stderr.write(
+        `  ${name.padEnd(36)} ${String(e.count).padStart(5)} × ${e.ms.toFixed(0).padStart(6)} ms  ${((100 * e.ms) / kernelMs).toFixed(1).padStart(5)} %\n`,
+      );
     }
     result.kernels = kernelCount;
     result.step_peak_tensor_bytes = info.peakBytes;
@@ -207,23 +228,48 @@ async function main(): Promise<void> {
       tf.tidy(() => {
         const cx = tf.randomNormal(xs, 0, 1, "float32", 1) as TF.Tensor4D;
         const cw = tf.randomNormal(ws, 0, 1, "float32", 2) as TF.Tensor4D;
-        return tf.grad((v: TF.Tensor) => tf.conv2d(v as TF.Tensor4D, cw, stride, pad).square().sum())(cx);
+        return tf.grad((v: TF.Tensor) =>
+          tf
+            .conv2d(v as TF.Tensor4D, cw, stride, pad)
+            .square()
+            .sum(),
+        )(cx);
       });
     const refs = cases.map((c) => gradX(...c));
     const uninstall = installForwardConvInputGrad();
     let worst = 0;
     cases.forEach((c, i) => {
       const g = gradX(...c);
-      const err = tf.tidy(() => tf.max(tf.abs(tf.sub(g, refs[i]))).dataSync()[0] / tf.max(tf.abs(refs[i])).dataSync()[0]);
+      const err = tf.tidy(
+        () => tf.max(tf.abs(tf.sub(g, refs[i]))).dataSync()[0] / tf.max(tf.abs(refs[i])).dataSync()[0],
+      );
       worst = Math.max(worst, err);
       g.dispose();
     });
     tf.dispose(refs);
-    process.stderr.write(`\nforward-convolution input gradient: largest relative difference to TensorFlow's ${worst.toExponential(1)}\n`);
+    process.stderr.write(
+      `\nforward-convolution input gradient: largest relative difference to TensorFlow's ${worst.toExponential(1)}\n`,
+    );
     result.forward_conv_grad_max_rel_err = worst;
     uninstall();
-    await alternate("whole model train step", "forward-conv input grad", "whole_train_forward_conv_grad", installForwardConvInputGrad, () => tm.model.trainOnBatch(x, y), steps, result);
-    await alternate("suffix train step", "forward-conv input grad", "suffix_train_forward_conv_grad", installForwardConvInputGrad, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
+    await alternate(
+      "whole model train step",
+      "forward-conv input grad",
+      "whole_train_forward_conv_grad",
+      installForwardConvInputGrad,
+      () => tm.model.trainOnBatch(x, y),
+      steps,
+      result,
+    );
+    await alternate(
+      "suffix train step",
+      "forward-conv input grad",
+      "suffix_train_forward_conv_grad",
+      installForwardConvInputGrad,
+      () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y),
+      steps,
+      result,
+    );
   }
   // The fused kernels (src/engine/native_ops.ts) are on by default; these comparisons switch them off for
   // the "without" steps. That they give the same results is checked by test/native_ops.test.ts.
@@ -233,9 +279,33 @@ async function main(): Promise<void> {
   };
   const fusedDefault = useFusedKernels(false);
   if (argv.includes("--fused-kernels")) {
-    await alternate("whole model train step", "fused kernels", "whole_train_fused", withFused, () => tm.model.trainOnBatch(x, y), steps, result);
-    await alternate("whole model forward", "fused kernels", "whole_forward_fused", withFused, () => read(tm.model.predict(x) as TF.Tensor), steps, result);
-    await alternate("suffix train step", "fused kernels", "suffix_train_fused", withFused, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
+    await alternate(
+      "whole model train step",
+      "fused kernels",
+      "whole_train_fused",
+      withFused,
+      () => tm.model.trainOnBatch(x, y),
+      steps,
+      result,
+    );
+    await alternate(
+      "whole model forward",
+      "fused kernels",
+      "whole_forward_fused",
+      withFused,
+      () => read(tm.model.predict(x) as TF.Tensor),
+      steps,
+      result,
+    );
+    await alternate(
+      "suffix train step",
+      "fused kernels",
+      "suffix_train_fused",
+      withFused,
+      () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y),
+      steps,
+      result,
+    );
   }
   const chosen: Array<[string, () => () => void]> = [];
   if (argv.includes("--forward-conv-grad")) chosen.push(["forward-conv input grad", installForwardConvInputGrad]);
@@ -246,15 +316,41 @@ async function main(): Promise<void> {
       return () => undos.reverse().forEach((u) => u());
     };
     const names = chosen.map(([n]) => n).join(" + ");
-    await alternate("whole model train step", names, "whole_train_combined", all, () => tm.model.trainOnBatch(x, y), steps, result);
-    await alternate("suffix train step", names, "suffix_train_combined", all, () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y), steps, result);
-    await alternate("whole model forward", names, "whole_forward_combined", all, () => read(tm.model.predict(x) as TF.Tensor), steps, result);
+    await alternate(
+      "whole model train step",
+      names,
+      "whole_train_combined",
+      all,
+      () => tm.model.trainOnBatch(x, y),
+      steps,
+      result,
+    );
+    await alternate(
+      "suffix train step",
+      names,
+      "suffix_train_combined",
+      all,
+      () => split.suffix.trainOnBatch(feats.length === 1 ? feats[0] : feats, y),
+      steps,
+      result,
+    );
+    await alternate(
+      "whole model forward",
+      names,
+      "whole_forward_combined",
+      all,
+      () => read(tm.model.predict(x) as TF.Tensor),
+      steps,
+      result,
+    );
   }
   useFusedKernels(fusedDefault);
   if (argv.includes("--bn-bound")) {
     // Not the same model: batch normalisation replaced by the identity, for an upper bound of what it costs.
     const identityBn = () => {
-      const proto = BatchNormalization.prototype as unknown as { call: (inputs: TF.Tensor | TF.Tensor[], kwargs: object) => TF.Tensor };
+      const proto = BatchNormalization.prototype as unknown as {
+        call: (inputs: TF.Tensor | TF.Tensor[], kwargs: object) => TF.Tensor;
+      };
       const call = proto.call;
       proto.call = function (inputs: TF.Tensor | TF.Tensor[]) {
         return tf.clone(Array.isArray(inputs) ? inputs[0] : inputs);
@@ -263,8 +359,24 @@ async function main(): Promise<void> {
         proto.call = call;
       };
     };
-    await alternate("whole model train step", "batch norm as identity", "whole_train_without_bn", identityBn, () => tm.model.trainOnBatch(x, y), steps, result);
-    await alternate("whole model forward", "batch norm as identity", "whole_forward_without_bn", identityBn, () => read(tm.model.predict(x) as TF.Tensor), steps, result);
+    await alternate(
+      "whole model train step",
+      "batch norm as identity",
+      "whole_train_without_bn",
+      identityBn,
+      () => tm.model.trainOnBatch(x, y),
+      steps,
+      result,
+    );
+    await alternate(
+      "whole model forward",
+      "batch norm as identity",
+      "whole_forward_without_bn",
+      identityBn,
+      () => read(tm.model.predict(x) as TF.Tensor),
+      steps,
+      result,
+    );
   }
   tf.dispose([x, y, front, ...feats]);
   tm.dispose();

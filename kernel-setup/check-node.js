@@ -19,7 +19,10 @@ function verdict(version) {
   }
   if (TESTED.includes(maj)) return ["ok", "a tested line"];
   if (maj === 20) {
-    return ["warning", `Node 20 reached its end of life in April 2026 and is no longer tested here (it is expected to work). Use Node ${TESTED_TEXT}.`];
+    return [
+      "warning",
+      `Node 20 reached its end of life in April 2026 and is no longer tested here (it is expected to work). Use Node ${TESTED_TEXT}.`,
+    ];
   }
   if (maj < TESTED[TESTED.length - 1]) {
     return ["warning", `an odd-numbered, short-lived line, not tested here. Use Node ${TESTED_TEXT}.`];

@@ -34,7 +34,9 @@ export interface RgbImage {
 }
 
 /** For each sample: its file name, label, index in the test split and its 784 grey levels. */
-export function sampleDigits(test: DigitSet): Array<{ file: string; label: number; index: number; pixels: Uint8Array }> {
+export function sampleDigits(
+  test: DigitSet,
+): Array<{ file: string; label: number; index: number; pixels: Uint8Array }> {
   return SAMPLE_DIGITS.map(({ label, file }) => {
     const index = test.labels.indexOf(label);
     if (index < 0) throw new Error(`The test split has no digit ${label}.`);
@@ -48,8 +50,12 @@ function inkAt(pixels: Uint8Array, x: number, y: number): number {
   const y0 = Math.floor(y);
   const fx = x - x0;
   const fy = y - y0;
-  const at = (xi: number, yi: number) => (xi < 0 || yi < 0 || xi >= IMAGE_SIZE || yi >= IMAGE_SIZE ? 0 : pixels[yi * IMAGE_SIZE + xi] / 255);
-  return (1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x0 + 1, y0)) + fy * ((1 - fx) * at(x0, y0 + 1) + fx * at(x0 + 1, y0 + 1));
+  const at = (xi: number, yi: number) =>
+    xi < 0 || yi < 0 || xi >= IMAGE_SIZE || yi >= IMAGE_SIZE ? 0 : pixels[yi * IMAGE_SIZE + xi] / 255;
+  return (
+    (1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x0 + 1, y0)) +
+    fy * ((1 - fx) * at(x0, y0 + 1) + fx * at(x0 + 1, y0 + 1))
+  );
 }
 
 /**
@@ -74,7 +80,7 @@ export function renderScan(pixels: Uint8Array, seed: number): RgbImage {
   const rgb = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      const shade = 18 * (0.5 + 0.25 * lx * (2 * x / width - 1) + 0.25 * ly * (2 * y / height - 1));
+      const shade = 18 * (0.5 + 0.25 * lx * ((2 * x) / width - 1) + 0.25 * ly * ((2 * y) / height - 1));
       const a = inkAt(pixels, (x - left + 0.5) / scale - 0.5, (y - top + 0.5) / scale - 0.5);
       const grain = 7 * (rand() - 0.5);
       for (let c = 0; c < 3; c++) {

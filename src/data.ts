@@ -165,7 +165,9 @@ async function kerasMnist(options: LoadMnistOptions): Promise<Mnist> {
   let file: string;
   if (options.path) {
     if (!fs.existsSync(options.path)) {
-      throw new Error(`No MNIST file at ${options.path}. Give the path of Keras's mnist.npz, or omit "path" to use Keras's cache.`);
+      throw new Error(
+        `No MNIST file at ${options.path}. Give the path of Keras's mnist.npz, or omit "path" to use Keras's cache.`,
+      );
     }
     file = options.path;
   } else {
@@ -201,7 +203,10 @@ export function mnistFromNpz(bytes: Uint8Array, name = "mnist.npz"): Mnist {
     if (ys.shape.length !== 1 || ys.shape[0] !== xs.shape[0]) {
       throw new Error(`${name}: ${y} should have shape (${xs.shape[0]},), got (${ys.shape.join(", ")}).`);
     }
-    return checkDigitSet({ images: xs.data as Uint8Array, labels: Uint8Array.from(ys.data as ArrayLike<number>), count: xs.shape[0] }, `${name}:${y}`);
+    return checkDigitSet(
+      { images: xs.data as Uint8Array, labels: Uint8Array.from(ys.data as ArrayLike<number>), count: xs.shape[0] },
+      `${name}:${y}`,
+    );
   };
   return { source: `Keras MNIST (${name})`, train: set("x_train", "y_train"), test: set("x_test", "y_test") };
 }
@@ -209,7 +214,9 @@ export function mnistFromNpz(bytes: Uint8Array, name = "mnist.npz"): Mnist {
 /** Throws a clear error unless `set` is a consistent set of 28×28 digits with labels 0–9. */
 export function checkDigitSet(set: DigitSet, name = "digits"): DigitSet {
   if (!set.labels) {
-    throw new Error(`${name}: these digits have no labels (your own images?); this needs labelled digits such as mnist.test. predict() takes digits without labels.`);
+    throw new Error(
+      `${name}: these digits have no labels (your own images?); this needs labelled digits such as mnist.test. predict() takes digits without labels.`,
+    );
   }
   return checkDigits(set, name) as DigitSet;
 }
@@ -217,19 +224,26 @@ export function checkDigitSet(set: DigitSet, name = "digits"): DigitSet {
 /** Throws a clear error unless `set` is a consistent set of 28×28 digits (with labels 0–9 when it has labels). */
 export function checkDigits(set: Digits, name = "digits"): Digits {
   if (!set || !(set.images instanceof Uint8Array)) {
-    throw new Error(`${name}: expected digits ({ images: Uint8Array, count }), such as mnist.test or what readDigits() returns, got ${set === null ? "null" : typeof set}.`);
+    throw new Error(
+      `${name}: expected digits ({ images: Uint8Array, count }), such as mnist.test or what readDigits() returns, got ${set === null ? "null" : typeof set}.`,
+    );
   }
-  if (!Number.isInteger(set.count) || set.count < 0) throw new Error(`${name}: count must be a non-negative integer, got ${set.count}.`);
+  if (!Number.isInteger(set.count) || set.count < 0)
+    throw new Error(`${name}: count must be a non-negative integer, got ${set.count}.`);
   if (set.images.length !== set.count * PIXELS) {
     throw new Error(
       `${name}: ${set.count} images of 28×28×1 need ${set.count * PIXELS} pixels, got ${set.images.length}` +
-        (set.images.length % PIXELS === 0 ? ` (that is ${set.images.length / PIXELS} images).` : " (not a whole number of 28×28 images)."),
+        (set.images.length % PIXELS === 0
+          ? ` (that is ${set.images.length / PIXELS} images).`
+          : " (not a whole number of 28×28 images)."),
     );
   }
   if (set.labels) {
-    if (set.labels.length !== set.count) throw new Error(`${name}: ${set.count} images but ${set.labels.length} labels; they must match.`);
+    if (set.labels.length !== set.count)
+      throw new Error(`${name}: ${set.count} images but ${set.labels.length} labels; they must match.`);
     for (let i = 0; i < set.labels.length; i++) {
-      if (set.labels[i] >= NUM_CLASSES) throw new Error(`${name}: label ${set.labels[i]} at index ${i} is out of range: labels must be digits 0–9.`);
+      if (set.labels[i] >= NUM_CLASSES)
+        throw new Error(`${name}: label ${set.labels[i]} at index ${i} is out of range: labels must be digits 0–9.`);
     }
   }
   return set;
@@ -257,7 +271,8 @@ export function take(set: DigitSet, n: number): DigitSet {
 
 /** One digit's 784 grey levels scaled to [0, 1]. */
 export function digitPixels(set: Digits, index: number): Float32Array {
-  if (!(index >= 0 && index < set.count)) throw new Error(`Index ${index} is out of range for a set of ${set.count} digits.`);
+  if (!(index >= 0 && index < set.count))
+    throw new Error(`Index ${index} is out of range for a set of ${set.count} digits.`);
   return Float32Array.from(set.images.subarray(index * PIXELS, (index + 1) * PIXELS), (v) => v / 255);
 }
 
@@ -287,9 +302,13 @@ export function toCategorical(labels: ArrayLike<number>, numClasses = NUM_CLASSE
 /** Grey levels 0–255 → float32 tensor [n, 28, 28, 1] in [0, 1] (the tutorial's `x / 255`). */
 export function scaleImages(images: Uint8Array, count = images.length / PIXELS): TF.Tensor4D {
   if (!Number.isInteger(count) || images.length !== count * PIXELS) {
-    throw new Error(`Expected ${PIXELS} grey levels (28×28×1) per image: ${images.length} values do not make ${count} images.`);
+    throw new Error(
+      `Expected ${PIXELS} grey levels (28×28×1) per image: ${images.length} values do not make ${count} images.`,
+    );
   }
-  return tf.tidy(() => tf.tensor4d(images, [count, IMAGE_SIZE, IMAGE_SIZE, 1], "int32").toFloat().div(255)) as TF.Tensor4D;
+  return tf.tidy(() =>
+    tf.tensor4d(images, [count, IMAGE_SIZE, IMAGE_SIZE, 1], "int32").toFloat().div(255),
+  ) as TF.Tensor4D;
 }
 
 /** The tensors the model trains on: x [n, 28, 28, 1] in [0, 1] and one-hot y [n, 10]. Dispose them when done. */

@@ -23,7 +23,14 @@
  *   const again = await kt.loadTransferModel("out/digits.keras");
  */
 export { tf, backendInfo, type BackendInfo, type BackendKind } from "./engine/backend";
-export { describeBackend, useEngine, resolveEngine, graphEngineAvailable, type EngineName, type EngineChoice } from "./engine/select";
+export {
+  describeBackend,
+  useEngine,
+  resolveEngine,
+  graphEngineAvailable,
+  type EngineName,
+  type EngineChoice,
+} from "./engine/select";
 export {
   loadMnist,
   toCategorical,
@@ -92,7 +99,15 @@ export {
 } from "./engine/training";
 export { BestWeights, ModelCheckpoint, type Monitor, type ModelCheckpointOptions } from "./engine/callbacks";
 export { KerasAdam, type AdamSettings } from "./engine/adam";
-export { readDigit, readDigits, decodeGrey, ImageReadError, IMAGE_EXTENSIONS, type ReadDigits, type ReadDigitOptions } from "./images/read";
+export {
+  readDigit,
+  readDigits,
+  decodeGrey,
+  ImageReadError,
+  IMAGE_EXTENSIONS,
+  type ReadDigits,
+  type ReadDigitOptions,
+} from "./images/read";
 export {
   mnistStyle,
   luminance,
@@ -111,7 +126,14 @@ export {
   type MnistStyleDigit,
   type MnistStyleOptions,
 } from "./images/mnist_style";
-export { pickExamples, labelledDigits, topK, type ExamplePick, type LabelledDigit, type ClassProbability } from "./notebook/examples";
+export {
+  pickExamples,
+  labelledDigits,
+  topK,
+  type ExamplePick,
+  type LabelledDigit,
+  type ClassProbability,
+} from "./notebook/examples";
 export {
   historyPlot,
   digitImage,

@@ -242,7 +242,8 @@ export class TransferModel {
   /** Total, trainable and non-trainable parameters, counted like Keras's `summary`. */
   countParams(): ParamCounts {
     this.assertUsable();
-    const size = (ws: TF.LayerVariable[]) => ws.reduce((s, w) => s + w.shape.reduce((a: number, b) => a * (b as number), 1), 0);
+    const size = (ws: TF.LayerVariable[]) =>
+      ws.reduce((s, w) => s + w.shape.reduce((a: number, b) => a * (b as number), 1), 0);
     const trainable = size(this.model.trainableWeights);
     const nonTrainable = size(this.model.nonTrainableWeights);
     return { total: trainable + nonTrainable, trainable, nonTrainable };
@@ -331,16 +332,29 @@ export class TransferModel {
 
   /** The whole model in inference mode, compiled (evaluate and predict). */
   private inferenceGraph(): Promise<CompiledModel> {
-    return this.graphs.get("inference", () => CompiledModel.compile(this.model, { signatures: ["evaluate", "predict"] }));
+    return this.graphs.get("inference", () =>
+      CompiledModel.compile(this.model, { signatures: ["evaluate", "predict"] }),
+    );
   }
 
   private async fitOnce(train: DigitSet, options: TransferFitOptions): Promise<History> {
     const loop = loopOptions(train.count, options);
     const engine = resolveEngine(options.engine);
     // The callbacks these options add, checked before anything is made or trained.
-    const best = options.bestWeights ? new BestWeights(options.bestWeights === true ? (validationSplitIndex(train.count, loop.validationSplit) < train.count ? "val_loss" : "loss") : options.bestWeights) : undefined;
+    const best = options.bestWeights
+      ? new BestWeights(
+          options.bestWeights === true
+            ? validationSplitIndex(train.count, loop.validationSplit) < train.count
+              ? "val_loss"
+              : "loss"
+            : options.bestWeights,
+        )
+      : undefined;
     const checkpoint = options.checkpoint
-      ? new ModelCheckpoint(typeof options.checkpoint === "string" ? { filepath: options.checkpoint } : options.checkpoint, saveCheckpoint)
+      ? new ModelCheckpoint(
+          typeof options.checkpoint === "string" ? { filepath: options.checkpoint } : options.checkpoint,
+          saveCheckpoint,
+        )
       : undefined;
     if (checkpoint) checkCheckpointPath(checkpoint.pathFor(0));
     // The files training will write, tried before it starts (a path that cannot work fails now, not after an epoch).
@@ -376,11 +390,14 @@ export class TransferModel {
       record.prefixCached = useCache;
       if (useCache) {
         const batchSize = loop.batchSize;
-        const progress = options.progress === false ? undefined : stepProgress("Frozen layers: computing their output once", "digits");
+        const progress =
+          options.progress === false ? undefined : stepProgress("Frozen layers: computing their output once", "digits");
         const featuresStarted = Date.now();
         let predictBatch: ((xb: TF.Tensor) => TF.Tensor[]) | undefined;
         if (engine === "graph") {
-          const graph = await this.graphs.get(`features@${this.depth}`, () => CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }));
+          const graph = await this.graphs.get(`features@${this.depth}`, () =>
+            CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }),
+          );
           predictBatch = (xb) => graph.predictBatch([xb]);
         }
         features = await computeFeatures(split, x, {
@@ -398,7 +415,8 @@ export class TransferModel {
           history = { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: true };
         } else {
           compileSuffixLike(split, this.model);
-          const trainer = engine === "graph" ? await this.graphTrainer(split.suffix, "suffix") : eagerTrainer(split.suffix);
+          const trainer =
+            engine === "graph" ? await this.graphTrainer(split.suffix, "suffix") : eagerTrainer(split.suffix);
           history = await runFit(this.model, trainer, features, y, loop);
         }
       } else {
@@ -432,7 +450,14 @@ export class TransferModel {
     set: Digits,
     setName: string,
     options: InferenceOptions | number,
-  ): Promise<{ x: TF.Tensor4D; y?: TF.Tensor2D; batchSize: number; engine: EngineName; progress?: StepProgress; started: number }> {
+  ): Promise<{
+    x: TF.Tensor4D;
+    y?: TF.Tensor2D;
+    batchSize: number;
+    engine: EngineName;
+    progress?: StepProgress;
+    started: number;
+  }> {
     this.assertUsable();
     if (what === "evaluate") checkDigitSet(set as DigitSet, `${what}: ${setName}`);
     else checkDigits(set, `${what}: ${setName}`);
@@ -441,7 +466,9 @@ export class TransferModel {
     checkNotEmpty(set.count, what);
     const engine = resolveEngine(o.engine);
     if (o.progress !== undefined && typeof o.progress !== "boolean") {
-      throw new Error(`${what}: progress must be true or false (default: shown when the digits take more than one batch), got ${JSON.stringify(o.progress)}.`);
+      throw new Error(
+        `${what}: progress must be true or false (default: shown when the digits take more than one batch), got ${JSON.stringify(o.progress)}.`,
+      );
     }
     await this.settled();
     const show = o.progress ?? set.count > batchSize;
@@ -453,13 +480,28 @@ export class TransferModel {
 
   /** Test loss and accuracy; also completes the latest run's record. */
   async evaluate(test: DigitSet, options: InferenceOptions | number = {}): Promise<Evaluation> {
-    const { x, y, batchSize, engine, progress, started } = await this.inferenceInput("evaluate", test, "the test set", options);
+    const { x, y, batchSize, engine, progress, started } = await this.inferenceInput(
+      "evaluate",
+      test,
+      "the test set",
+      options,
+    );
     try {
-      const evaluator: Pick<Trainer, "evaluateBatch"> = engine === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
+      const evaluator: Pick<Trainer, "evaluateBatch"> =
+        engine === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
       const rows = Int32Array.from({ length: test.count }, (_, i) => i);
-      const m = await evaluateRows(evaluator, [x], y!, rows, batchSize, progress && ((done, total) => progress.update(done, total)));
+      const m = await evaluateRows(
+        evaluator,
+        [x],
+        y!,
+        rows,
+        batchSize,
+        progress && ((done, total) => progress.update(done, total)),
+      );
       const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
-      progress?.finish(`Evaluated ${thousands(test.count)} digits in ${secondsSince(started)}: loss ${result.loss.toFixed(4)} · accuracy ${result.accuracy.toFixed(4)}`);
+      progress?.finish(
+        `Evaluated ${thousands(test.count)} digits in ${secondsSince(started)}: loss ${result.loss.toFixed(4)} · accuracy ${result.accuracy.toFixed(4)}`,
+      );
       const latest = this.runs[this.runs.length - 1];
       if (latest) {
         latest.testAccuracy = result.accuracy;
@@ -488,7 +530,13 @@ export class TransferModel {
       } else {
         predictBatch = (xb) => this.model.predict(xb, { batchSize: xb.shape[0] }) as TF.Tensor;
       }
-      const result = await predictions(predictBatch, x, 10, batchSize, progress && ((done, total) => progress.update(done, total)));
+      const result = await predictions(
+        predictBatch,
+        x,
+        10,
+        batchSize,
+        progress && ((done, total) => progress.update(done, total)),
+      );
       progress?.finish(`Predicted ${thousands(set.count)} digits in ${secondsSince(started)}`);
       return result;
     } catch (e) {
@@ -504,11 +552,18 @@ export class TransferModel {
    * one-hot labels [n, 10]; the whole model runs (no frozen-prefix cache). Returns the batch's loss
    * and accuracy.
    */
-  async trainOnBatch(x: TF.Tensor, y: TF.Tensor, options: { engine?: EngineChoice } = {}): Promise<{ loss: number; accuracy: number }> {
+  async trainOnBatch(
+    x: TF.Tensor,
+    y: TF.Tensor,
+    options: { engine?: EngineChoice } = {},
+  ): Promise<{ loss: number; accuracy: number }> {
     this.assertUsable();
     await this.settled();
     checkBatch(x, y);
-    const trainer = resolveEngine(options.engine) === "graph" ? await this.graphTrainer(this.model, "whole") : eagerTrainer(this.model);
+    const trainer =
+      resolveEngine(options.engine) === "graph"
+        ? await this.graphTrainer(this.model, "whole")
+        : eagerTrainer(this.model);
     return trainer.trainBatch([x], y);
   }
 
@@ -576,14 +631,19 @@ export class TransferModel {
   }
 
   private assertUsable(): void {
-    if (this.disposed) throw new Error("This model was disposed (a newer one was built with the same key, or dispose() was called); build it again.");
+    if (this.disposed)
+      throw new Error(
+        "This model was disposed (a newer one was built with the same key, or dispose() was called); build it again.",
+      );
   }
 }
 
 /** A learning rate given to `what`, checked: a positive finite number. */
 function checkLearningRate(learningRate: number, what: string): void {
   if (!(typeof learningRate === "number" && Number.isFinite(learningRate) && learningRate > 0)) {
-    throw new Error(`${what}: the learning rate must be a positive number (Keras's Adam default is 0.001; a second fine-tuning stage often uses 1e-4 or 1e-5), got ${String(learningRate)}.`);
+    throw new Error(
+      `${what}: the learning rate must be a positive number (Keras's Adam default is 0.001; a second fine-tuning stage often uses 1e-4 or 1e-5), got ${String(learningRate)}.`,
+    );
   }
 }
 
@@ -612,13 +672,19 @@ async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void
 export function resolveDepth(layers: TF.layers.Layer[], upTo: number | string, modelName = "the base"): number {
   if (typeof upTo === "number") {
     if (!Number.isInteger(upTo) || upTo < 0 || upTo > layers.length) {
-      throw new Error(`Freeze depth ${upTo} is out of range: ${modelName} has ${layers.length} layers, so use a whole number from 0 (train everything) to ${layers.length} (freeze everything), or a layer name.`);
+      throw new Error(
+        `Freeze depth ${upTo} is out of range: ${modelName} has ${layers.length} layers, so use a whole number from 0 (train everything) to ${layers.length} (freeze everything), or a layer name.`,
+      );
     }
     return upTo;
   }
   const index = layers.findIndex((l) => l.name === upTo);
   if (index < 0) {
-    const close = closestNames(upTo, layers.map((l) => l.name), 5);
+    const close = closestNames(
+      upTo,
+      layers.map((l) => l.name),
+      5,
+    );
     throw new Error(`${modelName} has no layer named "${upTo}". Closest names: ${close.join(", ")}.`);
   }
   return index + 1;

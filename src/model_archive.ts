@@ -64,7 +64,10 @@ function notTheTutorials(file: string, reason: string): KerasArchiveError {
 
 type LayerConfig = Record<string, Json>;
 
-const configOf = (layer: LayerConfig): Record<string, Json> => (layer.config && typeof layer.config === "object" && !Array.isArray(layer.config) ? (layer.config as Record<string, Json>) : {});
+const configOf = (layer: LayerConfig): Record<string, Json> =>
+  layer.config && typeof layer.config === "object" && !Array.isArray(layer.config)
+    ? (layer.config as Record<string, Json>)
+    : {};
 const nameOf = (layer: LayerConfig): string => String(layer.name ?? configOf(layer).name ?? "?");
 
 /** What the archive's config says about the tutorial's options (before the full comparison). */
@@ -97,24 +100,40 @@ function freezeDepth(file: string, baseLayer: LayerConfig, layers: LayerConfig[]
 function plan(file: string, config: unknown): Plan {
   const layers = functionalLayers(config);
   if (layers.length === 0) throw notTheTutorials(file, "its config.json holds no functional model with layers");
-  const nested = layers.map((l, i) => ({ l, i })).filter(({ l }) => l.class_name === "Functional" || l.class_name === "Model");
+  const nested = layers
+    .map((l, i) => ({ l, i }))
+    .filter(({ l }) => l.class_name === "Functional" || l.class_name === "Model");
   if (nested.length !== 1) {
-    throw notTheTutorials(file, nested.length === 0 ? "it has no base network nested as one layer" : `it nests ${nested.length} models, where the tutorial's nests one base network`);
+    throw notTheTutorials(
+      file,
+      nested.length === 0
+        ? "it has no base network nested as one layer"
+        : `it nests ${nested.length} models, where the tutorial's nests one base network`,
+    );
   }
   const [{ l: baseLayer, i: baseIndex }] = nested;
   const baseLayers = functionalLayers(baseLayer);
   const base = BASES.find((b) => b.layers === baseLayers.length);
   if (!base) {
-    throw notTheTutorials(file, `its base network ("${nameOf(baseLayer)}") has ${baseLayers.length} layers, where the tutorial's InceptionV3 has 311 and Xception 132 (both without their top)`);
+    throw notTheTutorials(
+      file,
+      `its base network ("${nameOf(baseLayer)}") has ${baseLayers.length} layers, where the tutorial's InceptionV3 has 311 and Xception 132 (both without their top)`,
+    );
   }
   for (const l of layers.slice(baseIndex + 1)) {
     const frozen = configOf(l).trainable === false;
     if (frozen && l.class_name === "Dense") {
-      throw notTheTutorials(file, `its head layer "${nameOf(l)}" is frozen, where TransferModel always trains its head`);
+      throw notTheTutorials(
+        file,
+        `its head layer "${nameOf(l)}" is frozen, where TransferModel always trains its head`,
+      );
     }
   }
   if ((config as { config?: { trainable?: unknown } }).config?.trainable === false) {
-    throw notTheTutorials(file, "the whole model is frozen (model.trainable = False), where TransferModel always trains its head");
+    throw notTheTutorials(
+      file,
+      "the whole model is frozen (model.trainable = False), where TransferModel always trains its head",
+    );
   }
   const head = layers.slice(baseIndex + 1);
   const dense = head.find((l) => l.class_name === "Dense");
@@ -137,7 +156,10 @@ function plan(file: string, config: unknown): Plan {
  */
 export async function loadTransferModel(file: string, options: LoadTransferModelOptions = {}): Promise<TransferModel> {
   if (typeof file !== "string" || file.length === 0) {
-    throw new KerasArchiveError(String(file), `loadTransferModel needs the path of a .keras file, got ${JSON.stringify(file)}.`);
+    throw new KerasArchiveError(
+      String(file),
+      `loadTransferModel needs the path of a .keras file, got ${JSON.stringify(file)}.`,
+    );
   }
   const archive = await openKerasArchive(file);
   let tm: TransferModel | undefined;
@@ -149,10 +171,22 @@ export async function loadTransferModel(file: string, options: LoadTransferModel
     const rate = storedLearningRate(archive);
     if (rate !== undefined) adam.learningRate = float32Decimal(rate);
     tm = await assembleTransferModel(
-      { base: p.base.name, weights: null, preprocessing: p.preprocessing, denseUnits: p.denseUnits, dropout: p.dropout, adam, freeze: p.depth },
+      {
+        base: p.base.name,
+        weights: null,
+        preprocessing: p.preprocessing,
+        denseUnits: p.denseUnits,
+        dropout: p.dropout,
+        adam,
+        freeze: p.depth,
+      },
       file,
     );
-    const difference = architectureDifference(serializeModel(tm.model, { adam }), archive.config, `the tutorial's ${p.base.title} model`);
+    const difference = architectureDifference(
+      serializeModel(tm.model, { adam }),
+      archive.config,
+      `the tutorial's ${p.base.title} model`,
+    );
     if (difference) throw notTheTutorials(file, difference);
     const slots = checkModelWeights(archive, tm.model);
     const state = readOptimizerState(archive, tm.model);

@@ -58,7 +58,9 @@ function checkBuildOptions(options: TransferModelOptions): void {
   }
   const preprocessing = options.preprocessing ?? "tutorial";
   if (preprocessing !== "tutorial" && preprocessing !== "keras") {
-    throw new Error(`Unknown preprocessing "${String(preprocessing)}": use "tutorial" ([0, 1] pixels) or "keras" ([-1, 1]).`);
+    throw new Error(
+      `Unknown preprocessing "${String(preprocessing)}": use "tutorial" ([0, 1] pixels) or "keras" ([-1, 1]).`,
+    );
   }
 }
 
@@ -97,7 +99,10 @@ export async function registerTransferModel(tm: TransferModel, key: string): Pro
  * remembers the weights, leaving every other model alone. `weightsLabel` replaces what
  * `TransferModel.weights` says (a model about to be loaded from an archive says so).
  */
-export async function assembleTransferModel(options: TransferModelOptions, weightsLabel?: string): Promise<TransferModel> {
+export async function assembleTransferModel(
+  options: TransferModelOptions,
+  weightsLabel?: string,
+): Promise<TransferModel> {
   checkBuildOptions(options);
   const baseName = options.base;
   const preprocessing = options.preprocessing ?? "tutorial";
@@ -133,7 +138,12 @@ export async function assembleTransferModel(options: TransferModelOptions, weigh
       // Keras's Dense initialises its kernel with glorot_uniform (TF.js's default is glorot_normal).
       const head = [
         tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" }),
-        tf.layers.dense({ units: options.denseUnits ?? 1024, activation: "relu", kernelInitializer: "glorotUniform", name: "dense" }),
+        tf.layers.dense({
+          units: options.denseUnits ?? 1024,
+          activation: "relu",
+          kernelInitializer: "glorotUniform",
+          name: "dense",
+        }),
         tf.layers.dropout({ rate: options.dropout ?? 0.5, name: "dropout" }),
         tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: "glorotUniform", name: "dense_1" }),
       ];
@@ -170,7 +180,10 @@ export async function assembleTransferModel(options: TransferModelOptions, weigh
  */
 export function upsample(digits: TF.Tensor4D): TF.Tensor4D {
   const [n, h, w, c] = digits.shape;
-  if (h !== 28 || w !== 28 || c !== 1) throw new Error(`Expected digits of shape [n, 28, 28, 1], got [${digits.shape.join(", ")}].`);
+  if (h !== 28 || w !== 28 || c !== 1)
+    throw new Error(`Expected digits of shape [n, 28, 28, 1], got [${digits.shape.join(", ")}].`);
   const layer = new UpSampling3D({ size: [3, 3, 3] });
-  return tf.tidy(() => (layer.apply(digits.reshape([n, 28, 28, 1, 1])) as TF.Tensor).reshape([n, 84, 84, 3])) as TF.Tensor4D;
+  return tf.tidy(() =>
+    (layer.apply(digits.reshape([n, 28, 28, 1, 1])) as TF.Tensor).reshape([n, 84, 84, 3]),
+  ) as TF.Tensor4D;
 }

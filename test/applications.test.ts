@@ -46,14 +46,24 @@ interface KerasTable {
 }
 
 function readTable(file: string): KerasTable {
-  const lines = fs.readFileSync(path.join(FIXTURES, file), "utf8").split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+  const lines = fs
+    .readFileSync(path.join(FIXTURES, file), "utf8")
+    .split("\n")
+    .filter((l) => l !== "" && !l.startsWith("#"));
   const num = /^keras [\d.]+ num layers (\d+)$/.exec(lines[0]);
   const total = /^total params (\d+)$/.exec(lines[1]);
   const tn = /^trainable (\d+) nontrainable (\d+)$/.exec(lines[2]);
   assert.ok(num && total && tn, `unexpected header in ${file}`);
   const rows = lines.filter((l) => /^\d+ /.test(l));
   const output = lines.find((l) => l.startsWith("output "))!.slice("output ".length);
-  return { numLayers: Number(num[1]), total: Number(total[1]), trainable: Number(tn[1]), nonTrainable: Number(tn[2]), rows, output };
+  return {
+    numLayers: Number(num[1]),
+    total: Number(total[1]),
+    trainable: Number(tn[1]),
+    nonTrainable: Number(tn[2]),
+    rows,
+    output,
+  };
 }
 
 /** max |a - b|, computed without leaving tensors behind. */
@@ -121,7 +131,9 @@ test("layerTable: Keras's class names, trainability, and a nested model shows as
   assert.equal(rows[35].trainable, false);
   assert.equal(rows[36].trainable, true);
   const input = tf.input({ shape: [71, 71, 3], name: "image" });
-  const pooled = tf.layers.globalAveragePooling2d({ name: "pool" }).apply(base.apply(input)) as ReturnType<typeof tf.input>;
+  const pooled = tf.layers.globalAveragePooling2d({ name: "pool" }).apply(base.apply(input)) as ReturnType<
+    typeof tf.input
+  >;
   const outer = tf.model({ inputs: input, outputs: pooled });
   const outerRows = layerTable(outer);
   assert.deepEqual(
@@ -136,15 +148,33 @@ test("layerTable: Keras's class names, trainability, and a nested model shows as
 });
 
 test("the minimum input sizes and the input checks fail like Keras's obtain_input_shape, saying what to do", async () => {
-  assert.throws(() => buildInceptionV3({ inputShape: [74, 84, 3] }), /^Error: Input size must be at least 75x75; Received: input_shape=\(74, 84, 3\)\. .*resize or upsample/);
-  assert.throws(() => buildInceptionV3({ inputShape: [84, 74, 3] }), /Input size must be at least 75x75; Received: input_shape=\(84, 74, 3\)/);
-  assert.throws(() => buildXception({ inputShape: [70, 71, 3] }), /Input size must be at least 71x71; Received: input_shape=\(70, 71, 3\)/);
+  assert.throws(
+    () => buildInceptionV3({ inputShape: [74, 84, 3] }),
+    /^Error: Input size must be at least 75x75; Received: input_shape=\(74, 84, 3\)\. .*resize or upsample/,
+  );
+  assert.throws(
+    () => buildInceptionV3({ inputShape: [84, 74, 3] }),
+    /Input size must be at least 75x75; Received: input_shape=\(84, 74, 3\)/,
+  );
+  assert.throws(
+    () => buildXception({ inputShape: [70, 71, 3] }),
+    /Input size must be at least 71x71; Received: input_shape=\(70, 71, 3\)/,
+  );
   assert.throws(() => buildXception({ inputShape: [71, 70, 3] }), /Input size must be at least 71x71/);
-  assert.throws(() => buildXception({ inputShape: [84, 84] as never }), /`input_shape` must be a tuple of three integers\. Received: input_shape=\(84, 84\)/);
+  assert.throws(
+    () => buildXception({ inputShape: [84, 84] as never }),
+    /`input_shape` must be a tuple of three integers\. Received: input_shape=\(84, 84\)/,
+  );
   assert.throws(() => buildXception({ inputShape: [84, 84.5, 3] as never }), /must be a tuple of three integers/);
   // ImageNet weights need 3 channels (checked before any weights are read).
-  await assert.rejects(() => inceptionV3({ inputShape: [84, 84, 1] }), /The input must have 3 channels; Received `input_shape=\(84, 84, 1\)`\. .*repeat a grey channel/);
-  await assert.rejects(() => xception({ weights: "imagenet", inputShape: [84, 84, 1] }), /The input must have 3 channels/);
+  await assert.rejects(
+    () => inceptionV3({ inputShape: [84, 84, 1] }),
+    /The input must have 3 channels; Received `input_shape=\(84, 84, 1\)`\. .*repeat a grey channel/,
+  );
+  await assert.rejects(
+    () => xception({ weights: "imagenet", inputShape: [84, 84, 1] }),
+    /The input must have 3 channels/,
+  );
   await assert.rejects(
     () => xception({ weights: path.join(FIXTURES, "no-such-weights.h5"), inputShape: [84, 84, 3] }),
     /The `weights` argument should be either `None` \(random initialization\), `imagenet` \(pre-training on ImageNet\), or the path to the weights file to be loaded; Received: weights=.*no-such-weights\.h5/,
@@ -157,7 +187,10 @@ test("the minimum input sizes and the input checks fail like Keras's obtain_inpu
   try {
     assert.deepEqual(obtainInputShape([80, 80, 5], check), [80, 80, 5]);
     assert.equal(warn.mock.callCount(), 1);
-    assert.match(String(warn.mock.calls[0].arguments[0]), /usually expects 1 or 3 input channels.*with 5 input channels/);
+    assert.match(
+      String(warn.mock.calls[0].arguments[0]),
+      /usually expects 1 or 3 input channels.*with 5 input channels/,
+    );
   } finally {
     warn.mock.restore();
   }
@@ -183,13 +216,19 @@ test("Keras's random initialisation: glorot_uniform kernels, gamma 1, beta 0, mo
         assert.ok(max <= limit * (1 + 1e-6), `${w.originalName}: |w| up to ${max} > glorot limit ${limit}`);
         if (v.length >= 4096) {
           const std = Math.sqrt(sq / v.length);
-          assert.ok(Math.abs(std / (limit / Math.sqrt(3)) - 1) < 0.05, `${w.originalName}: std ${std} is not that of U(-${limit}, ${limit})`);
+          assert.ok(
+            Math.abs(std / (limit / Math.sqrt(3)) - 1) < 0.05,
+            `${w.originalName}: std ${std} is not that of U(-${limit}, ${limit})`,
+          );
         }
         kernels++;
       } else {
         const want = { gamma: 1, beta: 0, moving_mean: 0, moving_variance: 1 }[kind];
         assert.ok(want !== undefined, `unexpected weight ${w.originalName}`);
-        assert.ok(v.every((x) => x === want), `${w.originalName} is not all ${want}`);
+        assert.ok(
+          v.every((x) => x === want),
+          `${w.originalName} is not all ${want}`,
+        );
       }
     }
   }
@@ -282,8 +321,13 @@ function kerasFixedWeightOutputs(): FixedWeightOutputs {
     duration: "about 10 s",
     log: (m) => console.log(`# ${m}`),
   });
-  const info = JSON.parse(fs.readFileSync(path.join(dir, REFERENCE_INFO), "utf8")) as { packages: Record<string, string> };
-  const outputs = JSON.parse(fs.readFileSync(path.join(dir, "outputs.json"), "utf8")) as Omit<FixedWeightOutputs, "tensorflow">;
+  const info = JSON.parse(fs.readFileSync(path.join(dir, REFERENCE_INFO), "utf8")) as {
+    packages: Record<string, string>;
+  };
+  const outputs = JSON.parse(fs.readFileSync(path.join(dir, "outputs.json"), "utf8")) as Omit<
+    FixedWeightOutputs,
+    "tensorflow"
+  >;
   const tensorflow = Object.entries(info.packages).find(([k]) => k.startsWith("tensorflow"))?.[1] ?? "unknown";
   return { ...outputs, tensorflow };
 }
@@ -323,7 +367,11 @@ interface FixedRun {
 function movingStats(model: LayersModel, names: string[]): MovingStats {
   return Object.fromEntries(
     names.map((name) => {
-      const [mean, variance] = model.getLayer(name).getWeights().slice(-2).map((w) => Array.from(w.dataSync()).slice(0, 16));
+      const [mean, variance] = model
+        .getLayer(name)
+        .getWeights()
+        .slice(-2)
+        .map((w) => Array.from(w.dataSync()).slice(0, 16));
       return [name, { moving_mean: mean, moving_variance: variance }];
     }),
   );
@@ -341,7 +389,12 @@ function runFixed(model: LayersModel, inputs: Tensor[], channels: number, bnName
     y.dispose();
     return s;
   });
-  const start = bnNames.map((n) => model.getLayer(n).getWeights().map((w) => w.clone()));
+  const start = bnNames.map((n) =>
+    model
+      .getLayer(n)
+      .getWeights()
+      .map((w) => w.clone()),
+  );
   const runs = inputs.map((x, i) => {
     bnNames.forEach((n, j) => model.getLayer(n).setWeights(start[j]));
     const y = model.apply(x, { training: true }) as Tensor;
@@ -370,7 +423,11 @@ function summaryDeviation(got: Summary, want: Summary): { channels: number; over
   let overall = 0;
   for (let n = 0; n < want.meanAbs.length; n++) {
     const rms = Math.sqrt(want.meanSquare[n]);
-    overall = Math.max(overall, Math.abs(got.meanAbs[n] / want.meanAbs[n] - 1), Math.abs(got.meanSquare[n] / want.meanSquare[n] - 1) / 2);
+    overall = Math.max(
+      overall,
+      Math.abs(got.meanAbs[n] / want.meanAbs[n] - 1),
+      Math.abs(got.meanSquare[n] / want.meanSquare[n] - 1) / 2,
+    );
     want.channelMeans[n].forEach((e, k) => (channels = Math.max(channels, Math.abs(got.channelMeans[n][k] - e) / rms)));
   }
   return { channels, overall };
@@ -381,10 +438,20 @@ function deviation(got: FixedRun, want: FixedRun): Deviation {
   const training = summaryDeviation(got.training, want.training);
   let moving = 0;
   for (const [name, stats] of Object.entries(want.moving)) {
-    stats.moving_mean.forEach((e, k) => (moving = Math.max(moving, Math.abs(got.moving[name].moving_mean[k] - e) / Math.max(1, Math.abs(e)))));
-    stats.moving_variance.forEach((e, k) => (moving = Math.max(moving, Math.abs(got.moving[name].moving_variance[k] / e - 1))));
+    stats.moving_mean.forEach(
+      (e, k) => (moving = Math.max(moving, Math.abs(got.moving[name].moving_mean[k] - e) / Math.max(1, Math.abs(e)))),
+    );
+    stats.moving_variance.forEach(
+      (e, k) => (moving = Math.max(moving, Math.abs(got.moving[name].moving_variance[k] / e - 1))),
+    );
   }
-  return { inferenceChannels: inference.channels, inferenceOverall: inference.overall, trainingChannels: training.channels, trainingOverall: training.overall, moving };
+  return {
+    inferenceChannels: inference.channels,
+    inferenceOverall: inference.overall,
+    trainingChannels: training.channels,
+    trainingOverall: training.overall,
+    moving,
+  };
 }
 
 /** `x` with every element moved by one float32 ulp, up and down alternately. */
@@ -421,15 +488,23 @@ const ULP_FLOOR = 1e-6;
 test("with the same weights, both networks compute what Keras computes, in inference and in training mode", (t) => {
   const ref = kerasFixedWeightOutputs();
   const strict = PLAIN_KERNELS && backendInfo().tensorflowVersion === ref.tensorflow;
-  t.diagnostic(`Keras's outputs by TensorFlow ${ref.tensorflow}; ours on ${describeBackend()}${PLAIN_KERNELS ? ", plain kernels" : ""}: ${strict ? "strict" : "within rounding's reach"}`);
-  for (const [name, build] of [["inception_v3", buildInceptionV3], ["xception", buildXception]] as const) {
+  t.diagnostic(
+    `Keras's outputs by TensorFlow ${ref.tensorflow}; ours on ${describeBackend()}${PLAIN_KERNELS ? ", plain kernels" : ""}: ${strict ? "strict" : "within rounding's reach"}`,
+  );
+  for (const [name, build] of [
+    ["inception_v3", buildInceptionV3],
+    ["xception", buildXception],
+  ] as const) {
     const r = ref.models[name];
     const keras: FixedRun = { inference: r.inference, training: r.training, moving: r.movingAfterTraining };
     const bnNames = Object.keys(r.movingAfterTraining);
     const model = build({ inputShape: r.inputShape });
     setFixedWeights(model);
     const u = hashU(999, 0, 2 * size(r.inputShape));
-    const x = tf.tensor(Float32Array.from(u, (v) => 2 * v - 1), [2, ...r.inputShape]);
+    const x = tf.tensor(
+      Float32Array.from(u, (v) => 2 * v - 1),
+      [2, ...r.inputShape],
+    );
     const x1 = oneUlpAway(x);
     const shape = tf.tidy(() => (model.predict(x) as Tensor).shape);
     assert.deepEqual(shape, r.outputShape);
@@ -447,16 +522,28 @@ test("with the same weights, both networks compute what Keras computes, in infer
       t.diagnostic(`${name}: ${line}`);
       if (!(d[k] <= tolerance)) failures.push(line);
     }
-    assert.deepEqual(failures, [], `${name} differs from Keras's outputs (TensorFlow ${ref.tensorflow}) beyond tolerance`);
+    assert.deepEqual(
+      failures,
+      [],
+      `${name} differs from Keras's outputs (TensorFlow ${ref.tensorflow}) beyond tolerance`,
+    );
   }
 });
 
-test("with TensorFlow's plain kernels, the same comparison holds strictly (a child process)", { skip: PLAIN_KERNELS }, () => {
-  const r = runWithPlainKernels("applications.test.ts", "both networks compute what Keras computes");
-  assert.equal(r.status, 0, r.output);
-  assert.match(r.output, /# pass 1\n/, r.output);
-  assert.match(r.output, /strict\n/, `the child process did not run the strict comparison (another TensorFlow than Keras's?):\n${r.output}`);
-});
+test(
+  "with TensorFlow's plain kernels, the same comparison holds strictly (a child process)",
+  { skip: PLAIN_KERNELS },
+  () => {
+    const r = runWithPlainKernels("applications.test.ts", "both networks compute what Keras computes");
+    assert.equal(r.status, 0, r.output);
+    assert.match(r.output, /# pass 1\n/, r.output);
+    assert.match(
+      r.output,
+      /strict\n/,
+      `the child process did not run the strict comparison (another TensorFlow than Keras's?):\n${r.output}`,
+    );
+  },
+);
 
 // --- several models, saving, loading -------------------------------------------
 
@@ -476,7 +563,10 @@ test("two models of each kind in one process: same names, both predict; save and
   const x = tf.randomUniform([2, 75, 75, 3], 0, 1, "float32", 1);
   const first = buildInceptionV3({ inputShape: [75, 75, 3] });
   const second = await inceptionV3({ weights: null, inputShape: [75, 75, 3] });
-  assert.deepEqual(second.layers.map((l) => l.name), first.layers.map((l) => l.name));
+  assert.deepEqual(
+    second.layers.map((l) => l.name),
+    first.layers.map((l) => l.name),
+  );
   assert.deepEqual(
     second.weights.map((w) => w.originalName),
     first.weights.map((w) => w.originalName),
@@ -506,7 +596,11 @@ test("two models of each kind in one process: same names, both predict; save and
   tf.dispose([x71, ya, yb]);
   xa.dispose();
   xb.dispose();
-  assert.equal(tf.memory().numTensors, start, "building, predicting with, saving, loading and disposing models leaked tensors");
+  assert.equal(
+    tf.memory().numTensors,
+    start,
+    "building, predicting with, saving, loading and disposing models leaked tensors",
+  );
 });
 
 test("a model with the base nested trains: first layers frozen (frozen BN untouched), the rest updates; no leaks", async () => {
@@ -519,7 +613,11 @@ test("a model with the base nested trains: first layers frozen (frozen BN untouc
   const out = tf.layers.dense({ units: 2, activation: "softmax" }).apply(h) as ReturnType<typeof tf.input>;
   const model = tf.model({ inputs: input, outputs: out });
   model.compile({ optimizer: tf.train.adam(1e-3), loss: "categoricalCrossentropy" });
-  const snapshot = (name: string) => base.getLayer(name).getWeights().map((t) => Array.from(t.dataSync()));
+  const snapshot = (name: string) =>
+    base
+      .getLayer(name)
+      .getWeights()
+      .map((t) => Array.from(t.dataSync()));
   const frozenBn = snapshot("batch_normalization_12"); // in layers[:64]
   const frozenConv = snapshot("conv2d");
   const liveBn = snapshot("batch_normalization_22"); // layer 65, trainable

@@ -25,7 +25,10 @@ test("TF.js ops run on this Node with no deprecation warning, through every tfjs
     ];
     console.log(JSON.stringify({ backend: tf.getBackend(), node: process.version, results }));
   `;
-  const run = spawnSync(process.execPath, ["--throw-deprecation", "--import", "tsx", "-e", script], { cwd: ROOT, encoding: "utf8" });
+  const run = spawnSync(process.execPath, ["--throw-deprecation", "--import", "tsx", "-e", script], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
   assert.equal(run.status, 0, run.stderr);
   assert.doesNotMatch(run.stderr, /DeprecationWarning|DEP00/, run.stderr);
   const out = JSON.parse(run.stdout.trim().split("\n").pop()!);
@@ -37,7 +40,8 @@ test("TF.js ops run on this Node with no deprecation warning, through every tfjs
 /** `util.<member>` uses in a file that binds Node's util module (`var util_1 = require("util")`, `this.util = require('util')`). */
 function utilMembers(source: string): string[] {
   const members = new Set<string>();
-  const binding = /(?:var|let|const)\s+(\w+)\s*=\s*require\(\s*["'](?:node:)?util["']\s*\)|this\.(\w+)\s*=\s*require\(\s*["'](?:node:)?util["']\s*\)/g;
+  const binding =
+    /(?:var|let|const)\s+(\w+)\s*=\s*require\(\s*["'](?:node:)?util["']\s*\)|this\.(\w+)\s*=\s*require\(\s*["'](?:node:)?util["']\s*\)/g;
   for (const m of source.matchAll(binding)) {
     const name = m[1] ? `\\b${m[1]}` : `\\bthis\\.${m[2]}`;
     for (const use of source.matchAll(new RegExp(`${name}\\.(\\w+)`, "g"))) members.add(use[1]);
@@ -56,7 +60,11 @@ test("the installed TF.js packages use no other member of Node's util than those
       const p = path.join(dir, entry.name);
       if (entry.isDirectory()) {
         if (entry.name !== "node_modules") walk(p);
-      } else if (entry.name.endsWith(".js") && !entry.name.endsWith("_test.js") && !p.includes(`${path.sep}scripts${path.sep}`)) {
+      } else if (
+        entry.name.endsWith(".js") &&
+        !entry.name.endsWith("_test.js") &&
+        !p.includes(`${path.sep}scripts${path.sep}`)
+      ) {
         for (const member of utilMembers(fs.readFileSync(p, "utf8"))) {
           found.set(member, [...(found.get(member) ?? []), path.relative(tfjsDir, p)]);
         }
@@ -64,14 +72,26 @@ test("the installed TF.js packages use no other member of Node's util than those
     }
   };
   for (const pkg of fs.readdirSync(tfjsDir)) walk(path.join(tfjsDir, pkg, "dist"));
-  assert.ok(found.has("isNullOrUndefined"), "the scan should find tfjs-node's util.isNullOrUndefined (is the scan broken?)");
+  assert.ok(
+    found.has("isNullOrUndefined"),
+    "the scan should find tfjs-node's util.isNullOrUndefined (is the scan broken?)",
+  );
   const unreviewed = [...found].filter(([member]) => !reviewed.has(member));
   assert.deepEqual(unreviewed, [], "TF.js uses members of Node's util that were not reviewed");
   // Each one is a function or object of util on this Node once the loader has run.
   require("../src/engine/backend");
   const util = require("node:util") as Record<string, unknown>;
-  for (const member of found.keys()) assert.ok(util[member] !== undefined, `util.${member} is missing on Node ${process.version}`);
+  for (const member of found.keys())
+    assert.ok(util[member] !== undefined, `util.${member} is missing on Node ${process.version}`);
   const isNullOrUndefined = util.isNullOrUndefined as (v: unknown) => boolean;
-  assert.deepEqual([null, undefined, 0, "", false, NaN, {}].map(isNullOrUndefined), [true, true, false, false, false, false, false]);
+  assert.deepEqual([null, undefined, 0, "", false, NaN, {}].map(isNullOrUndefined), [
+    true,
+    true,
+    false,
+    false,
+    false,
+    false,
+    false,
+  ]);
   assert.equal(util.isArray, Array.isArray);
 });

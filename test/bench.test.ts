@@ -50,7 +50,10 @@ test("options: defaults, quick mode, fit limits, errors", () => {
   assert.equal(quick.quick, true);
   assert.ok(quick.fitLimits.inception_v3 > 0 && quick.fitLimits.inception_v3 <= 320);
   assert.deepEqual(parseArgs(["--full-split"], {}).fitLimits, { inception_v3: 0, xception: 0 });
-  assert.deepEqual(parseArgs(["--fit-limit", "inception_v3=0,xception=1600"], {}).fitLimits, { inception_v3: 0, xception: 1600 });
+  assert.deepEqual(parseArgs(["--fit-limit", "inception_v3=0,xception=1600"], {}).fitLimits, {
+    inception_v3: 0,
+    xception: 1600,
+  });
   assert.deepEqual(parseArgs(["--fit-limit", "320"], {}).fitLimits, { inception_v3: 320, xception: 320 });
   assert.throws(() => parseArgs(["--fit-limit", "vgg=3"], {}), /Unknown model/);
   assert.deepEqual(parseArgs(["--models", "xception", "--no-keras"], {}).models, ["xception"]);
@@ -96,7 +99,10 @@ test("table: one row per figure, five columns, ratios ours/Keras, missing Keras 
   // With the eager engine measured too, its rows come beside the graph engine's.
   const both = tableRows({ ...r, eager: worker("ours", fit([200])) }, { fitLimits: DEFAULT_FIT_LIMITS });
   assert.ok(both.some((x) => x.figure === "training, images/s (median step, batch 64), eager engine"));
-  assert.equal(both.find((x) => x.figure === "fit, 1 epoch (6400 + 1600 val. digits), s, eager engine")!.ratio, "3.94×"); // 201 s / 51 s
+  assert.equal(
+    both.find((x) => x.figure === "fit, 1 epoch (6400 + 1600 val. digits), s, eager engine")!.ratio,
+    "3.94×",
+  ); // 201 s / 51 s
   const md = markdownTable(rows).split("\n");
   assert.equal(md.length, rows.length + 2);
   for (const line of md) assert.equal(line.split("|").length, 7);

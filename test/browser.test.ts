@@ -121,7 +121,11 @@ async function pageState(page: Page): Promise<PageState> {
     const panel = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden)");
     if (!panel) return { cells: [], kernelName: "", kernelStatus: "" };
     const cells = Array.from(panel.querySelectorAll(".jp-Notebook .jp-Cell")).map((cell) => {
-      const kind = cell.classList.contains("jp-CodeCell") ? "code" : cell.classList.contains("jp-MarkdownCell") ? "markdown" : "raw";
+      const kind = cell.classList.contains("jp-CodeCell")
+        ? "code"
+        : cell.classList.contains("jp-MarkdownCell")
+          ? "markdown"
+          : "raw";
       const prompt = cell.querySelector(".jp-InputArea-prompt")?.textContent?.trim() ?? "";
       const source = Array.from(cell.querySelectorAll(".jp-InputArea-editor .cm-line"))
         .map((l) => l.textContent ?? "")
@@ -208,7 +212,9 @@ async function waitForRun(page: Page, onProgress: (s: PageState) => Promise<void
     settled = !running && ran && s.kernelStatus === "idle" ? settled + 1 : 0;
     if (settled >= 3) return s;
     if (Date.now() > deadline) {
-      throw new Error(`the notebook did not finish in ${RUN_TIMEOUT / 1000} s; prompts: ${prompts.join(" ")}, kernel ${s.kernelStatus}`);
+      throw new Error(
+        `the notebook did not finish in ${RUN_TIMEOUT / 1000} s; prompts: ${prompts.join(" ")}, kernel ${s.kernelStatus}`,
+      );
     }
     await page.waitForTimeout(1000);
   }
@@ -232,7 +238,10 @@ async function cellTimings(page: Page): Promise<{ cell: string; seconds: number 
       const start = Math.max(Date.parse(t["iopub.status.busy"] ?? ""), previousEnd);
       const end = Date.parse(t["iopub.status.idle"] ?? "");
       const tags: string[] = c.getMetadata("tags") ?? [];
-      out.push({ cell: tags[0] ?? c.sharedModel.getSource().split("\n")[0], seconds: Number.isFinite(end - start) ? (end - start) / 1000 : null });
+      out.push({
+        cell: tags[0] ?? c.sharedModel.getSource().split("\n")[0],
+        seconds: Number.isFinite(end - start) ? (end - start) / 1000 : null,
+      });
       if (Number.isFinite(end)) previousEnd = end;
     }
     return out;
@@ -243,7 +252,9 @@ async function cellTimings(page: Page): Promise<{ cell: string; seconds: number 
 async function fullScreenshot(page: Page, file: string): Promise<void> {
   const measure = () =>
     page.evaluate(() => {
-      const outer = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer") as HTMLElement | null;
+      const outer = document.querySelector(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer",
+      ) as HTMLElement | null;
       if (!outer) return 0;
       outer.scrollTop = 0;
       const below = window.innerHeight - outer.getBoundingClientRect().bottom;
@@ -263,7 +274,9 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
   before(async () => {
     shots = outDir("browser");
     if (!fs.existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is missing (${CHROMIUM}): install Debian's package (apt-get install chromium), as .ci/run does.`);
+      throw new Error(
+        `Chromium is missing (${CHROMIUM}): install Debian's package (apt-get install chromium), as .ci/run does.`,
+      );
     }
     for (const n of NOTEBOOKS) committed.set(n.name, sha(path.join(NOTEBOOKS_DIR, `${n.name}.ipynb`)));
     lab = await startLab({ rootDir: NOTEBOOKS_DIR, logFile: path.join(shots, "jupyter.log") });
@@ -298,7 +311,8 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
       }
     }
     // The committed notebooks are exactly as before.
-    for (const [name, hash] of committed) assert.equal(sha(path.join(NOTEBOOKS_DIR, `${name}.ipynb`)), hash, `${name}.ipynb was changed`);
+    for (const [name, hash] of committed)
+      assert.equal(sha(path.join(NOTEBOOKS_DIR, `${name}.ipynb`)), hash, `${name}.ipynb was changed`);
   });
 
   for (const spec of NOTEBOOKS) {
@@ -318,11 +332,17 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
       page.on("pageerror", (e) => consoleLines.push(`[pageerror] ${e.message}`));
       try {
         // A workspace of its own, so nothing from another notebook's page is restored.
-        await page.goto(`${lab!.base}/lab/workspaces/kt-${spec.name}/tree/${fileName}?token=${lab!.token}`, { timeout: 120_000 });
-        await page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first().waitFor({ timeout: 120_000 });
-        await page.waitForFunction((n) => document.querySelectorAll(".jp-NotebookPanel .jp-Notebook .jp-Cell").length === n, nb.cells.length, {
-          timeout: 60_000,
+        await page.goto(`${lab!.base}/lab/workspaces/kt-${spec.name}/tree/${fileName}?token=${lab!.token}`, {
+          timeout: 120_000,
         });
+        await page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first().waitFor({ timeout: 120_000 });
+        await page.waitForFunction(
+          (n) => document.querySelectorAll(".jp-NotebookPanel .jp-Notebook .jp-Cell").length === n,
+          nb.cells.length,
+          {
+            timeout: 60_000,
+          },
+        );
         // The file browser folded away: the notebook gets the page's width.
         await page.evaluate(() => {
           const app = (window as unknown as { jupyterapp: any }).jupyterapp;
@@ -335,7 +355,11 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         const state = await waitForRun(page, async (s) => {
           // One look at the live progress display while training runs.
           const train = s.cells[tagIndex("train")];
-          if (!progressShot && train?.prompt.includes("*") && train.outputs.some((o) => o.html.includes("kt-progress"))) {
+          if (
+            !progressShot &&
+            train?.prompt.includes("*") &&
+            train.outputs.some((o) => o.html.includes("kt-progress"))
+          ) {
             progressShot = true;
             await page
               .locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
@@ -365,9 +389,14 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
           "cells that did not run (Run All Cells stops at a failing cell)",
         );
         const counts = code.map((c) => Number(/\[(\d+)\]/.exec(c.prompt)![1]));
-        assert.deepEqual(counts, [...counts].sort((a, b) => a - b), "cells ran in order");
+        assert.deepEqual(
+          counts,
+          [...counts].sort((a, b) => a - b),
+          "cells ran in order",
+        );
         for (const c of state.cells) {
-          for (const o of c.outputs) assert.doesNotMatch(o.text, /\bError\b|Traceback/, `an output mentions an error:\n${c.source}\n${o.text}`);
+          for (const o of c.outputs)
+            assert.doesNotMatch(o.text, /\bError\b|Traceback/, `an output mentions an error:\n${c.source}\n${o.text}`);
           assert.ok(!c.outputs.some((o) => o.html.includes("kt-warning")), `a warning is shown:\n${c.source}`);
         }
         const cell = (tag: string) => {
@@ -386,14 +415,32 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         assert.match(backend?.outputs.map((o) => o.text).join("") ?? "", /native TensorFlow/);
 
         // Data: a digit, and the upsampling comparison.
-        assert.match(cell("load-data").outputs.map((o) => o.text).join(""), new RegExp(`256 training and ${TEST_IMAGES} test digits`));
+        assert.match(
+          cell("load-data")
+            .outputs.map((o) => o.text)
+            .join(""),
+          new RegExp(`256 training and ${TEST_IMAGES} test digits`),
+        );
         assertShown(images("load-data")[0], "the training digit");
         assertShown(images("upsample")[0], "the upsampling figure");
 
         // The model, its layers and the freeze summary.
-        assert.match(cell("build").outputs.map((o) => o.text).join(""), new RegExp(`${spec.model}: \\d+ layers, weights: random`));
-        assert.ok(cell("layers").outputs.some((o) => o.html.includes("<table")), "the layer table is missing");
-        assert.match(cell("freeze").outputs.map((o) => o.text).join(""), /Trainable params/);
+        assert.match(
+          cell("build")
+            .outputs.map((o) => o.text)
+            .join(""),
+          new RegExp(`${spec.model}: \\d+ layers, weights: random`),
+        );
+        assert.ok(
+          cell("layers").outputs.some((o) => o.html.includes("<table")),
+          "the layer table is missing",
+        );
+        assert.match(
+          cell("freeze")
+            .outputs.map((o) => o.text)
+            .join(""),
+          /Trainable params/,
+        );
 
         // The progress display ended as "Done".
         const progress = cell("train").outputs.find((o) => o.html.includes("kt-progress"));
@@ -410,12 +457,19 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
           assert.match(svg, new RegExp(metric, "i"));
           // A dot per epoch for train and validation (EPOCHS is 1).
           const dots = /<g aria-label="dot"[^>]*>(.*?)<\/g>/s.exec(svg)?.[1] ?? "";
-          assert.equal((dots.match(/<circle\b/g) ?? []).length, 2, `the ${metric} plot: one point each for train and validation`);
+          assert.equal(
+            (dots.match(/<circle\b/g) ?? []).length,
+            2,
+            `the ${metric} plot: one point each for train and validation`,
+          );
         }
 
         // Evaluation: the printed score and the comparison table with this run.
         const evaluate = cell("evaluate");
-        assert.match(evaluate.outputs.map((o) => o.text).join(""), new RegExp(`test accuracy [\\d.]+ on ${TEST_IMAGES} digits`));
+        assert.match(
+          evaluate.outputs.map((o) => o.text).join(""),
+          new RegExp(`test accuracy [\\d.]+ on ${TEST_IMAGES} digits`),
+        );
         const table = await page
           .locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
           .nth(tagIndex("evaluate"))
@@ -428,7 +482,10 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         assertShown(images("evaluate")[0], "the comparison plot");
         // evaluate and predict on more than a batch: their progress displays end with a closing line.
         const steps = (tag: string) => cell(tag).outputs.find((o) => o.html.includes("kt-steps"));
-        assert.match(steps("evaluate")?.text ?? "", new RegExp(`Evaluated ${TEST_IMAGES} digits in [\\d.]+ s: loss [\\d.]+ · accuracy [\\d.]+`));
+        assert.match(
+          steps("evaluate")?.text ?? "",
+          new RegExp(`Evaluated ${TEST_IMAGES} digits in [\\d.]+ s: loss [\\d.]+ · accuracy [\\d.]+`),
+        );
         assert.match(steps("predict")?.text ?? "", new RegExp(`Predicted ${TEST_IMAGES} digits in [\\d.]+ s`));
 
         // The digit grid: SHOW_DIGITS digits with their labels.
@@ -442,9 +499,15 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
 
         // The second fine-tuning stage: its history plot, and the comparison table with both runs.
         const stage2 = cell("fine-tune");
-        assert.match(stage2.outputs.map((o) => o.text).join(""), /after fine-tuning: test loss [\d.]+, test accuracy [\d.]+/);
+        assert.match(
+          stage2.outputs.map((o) => o.text).join(""),
+          /after fine-tuning: test loss [\d.]+, test accuracy [\d.]+/,
+        );
         images("fine-tune").forEach((img, i) => assertShown(img, `fine-tuning figure ${i + 1}`));
-        const stages = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(tagIndex("fine-tune")).locator("table.kt-comparison-table");
+        const stages = page
+          .locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+          .nth(tagIndex("fine-tune"))
+          .locator("table.kt-comparison-table");
         assert.ok(await stages.isVisible(), "the comparison table after fine-tuning is not visible");
         const stageRows = await stages.locator("tbody tr").allInnerTexts();
         assert.equal(stageRows.length, 2, "both stages in the comparison table");
@@ -459,16 +522,24 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
           assert.match(svg, new RegExp(`aria-label="notebooks/digits/${OWN_DIGITS[i]}\\.png"`));
           assert.equal((svg.match(/<image\b/g) ?? []).length, 2, "the photo as read and the 28×28 digit");
         });
-        const ownText = cell("own-digits").outputs.map((o) => o.text).join("\n");
-        for (const name of OWN_DIGITS) assert.match(ownText, new RegExp(`notebooks/digits/${name}\\.png: \\d \\([\\d.]+%\\), \\d`));
+        const ownText = cell("own-digits")
+          .outputs.map((o) => o.text)
+          .join("\n");
+        for (const name of OWN_DIGITS)
+          assert.match(ownText, new RegExp(`notebooks/digits/${name}\\.png: \\d \\([\\d.]+%\\), \\d`));
 
         // Section 11: saved (after the fine-tuning stage, so at its depth) as a .keras archive, reloaded, the same classes.
-        const saved = cell("save").outputs.map((o) => o.text).join("");
+        const saved = cell("save")
+          .outputs.map((o) => o.text)
+          .join("");
         assert.ok(saved.includes(`saved ${saveTo(spec.name)}: `), `the save cell printed no file:\n${saved}`);
         assert.match(saved, /: [\d.]+ MB in [\d.]+ s/);
         assert.ok(fs.statSync(saveTo(spec.name)).size > 80 * 2 ** 20, "the archive is missing or too small");
         assert.match(saved, new RegExp(`reloaded: \\w+, the first ${FINE_TUNE_FREEZE} base layers frozen`));
-        assert.match(saved, new RegExp(`classes of the first ${SHOW_DIGITS} test digits: .*\\(the same as the model in memory\\)`));
+        assert.match(
+          saved,
+          new RegExp(`classes of the first ${SHOW_DIGITS} test digits: .*\\(the same as the model in memory\\)`),
+        );
         fs.rmSync(saveTo(spec.name), { force: true });
 
         // Section 12: exported for the web page in three variants.
@@ -480,14 +551,29 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         // Close-ups.
         const cellLocator = (tag: string) => page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(tagIndex(tag));
         const outputs = (tag: string) => cellLocator(tag).locator(".jp-OutputArea-output");
-        await outputs("train").first().screenshot({ path: path.join(shots, `${spec.name}-progress.png`) });
-        await outputs("history-plots").nth(0).screenshot({ path: path.join(shots, `${spec.name}-history-accuracy.png`) });
-        await outputs("history-plots").nth(1).screenshot({ path: path.join(shots, `${spec.name}-history-loss.png`) });
-        await cellLocator("evaluate").locator(".jp-Cell-outputArea").screenshot({ path: path.join(shots, `${spec.name}-evaluate.png`) });
-        await cellLocator("predict").locator(".jp-Cell-outputArea").screenshot({ path: path.join(shots, `${spec.name}-digits.png`) });
-        await cellLocator("fine-tune").locator(".jp-Cell-outputArea").screenshot({ path: path.join(shots, `${spec.name}-fine-tune.png`) });
+        await outputs("train")
+          .first()
+          .screenshot({ path: path.join(shots, `${spec.name}-progress.png`) });
+        await outputs("history-plots")
+          .nth(0)
+          .screenshot({ path: path.join(shots, `${spec.name}-history-accuracy.png`) });
+        await outputs("history-plots")
+          .nth(1)
+          .screenshot({ path: path.join(shots, `${spec.name}-history-loss.png`) });
+        await cellLocator("evaluate")
+          .locator(".jp-Cell-outputArea")
+          .screenshot({ path: path.join(shots, `${spec.name}-evaluate.png`) });
+        await cellLocator("predict")
+          .locator(".jp-Cell-outputArea")
+          .screenshot({ path: path.join(shots, `${spec.name}-digits.png`) });
+        await cellLocator("fine-tune")
+          .locator(".jp-Cell-outputArea")
+          .screenshot({ path: path.join(shots, `${spec.name}-fine-tune.png`) });
 
-        await outputs("own-digits").filter({ has: page.locator("img") }).first().screenshot({ path: path.join(shots, `${spec.name}-own-digit.png`) });
+        await outputs("own-digits")
+          .filter({ has: page.locator("img") })
+          .first()
+          .screenshot({ path: path.join(shots, `${spec.name}-own-digit.png`) });
         await cellLocator("save").screenshot({ path: path.join(shots, `${spec.name}-save.png`) });
       } finally {
         fs.writeFileSync(path.join(shots, `${spec.name}-console.log`), consoleLines.join("\n") + "\n");
@@ -495,7 +581,8 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         // Shut the kernel down before the next notebook starts one.
         try {
           const sessions = (await (await lab!.api("GET", "/api/sessions")).json()) as { id: string; path: string }[];
-          for (const s of sessions.filter((s) => s.path.endsWith(fileName))) await lab!.api("DELETE", `/api/sessions/${s.id}`);
+          for (const s of sessions.filter((s) => s.path.endsWith(fileName)))
+            await lab!.api("DELETE", `/api/sessions/${s.id}`);
         } catch {
           // the server's shutdown stops it anyway
         }

@@ -48,7 +48,11 @@ for (const engine of ENGINES) {
     const mnist = await loadMnist({ trainLimit: 80 });
     const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: `callbacks-${engine}` });
     try {
-      const seen: { models: unknown[]; epochKeys: string[][]; batches: number; params?: Record<string, unknown> } = { models: [], epochKeys: [], batches: 0 };
+      const seen: { models: unknown[]; epochKeys: string[][]; batches: number; params?: Record<string, unknown> } = {
+        models: [],
+        epochKeys: [],
+        batches: 0,
+      };
       const custom = new tf.CustomCallback({
         onEpochEnd: async (_epoch, logs) => {
           seen.epochKeys.push(Object.keys(logs ?? {}).sort());
@@ -61,10 +65,19 @@ for (const engine of ENGINES) {
           seen.batches++;
         },
       };
-      const h = await tm.fit(mnist.train, { epochs: 2, batchSize: 32, progress: false, engine, callbacks: [custom, plain] });
+      const h = await tm.fit(mnist.train, {
+        epochs: 2,
+        batchSize: 32,
+        progress: false,
+        engine,
+        callbacks: [custom, plain],
+      });
       assert.equal(h.epoch.length, 2);
       assert.deepEqual(seen.models, [tm.model], "callbacks get the user's model, not the part that trains");
-      assert.deepEqual(seen.epochKeys, [["accuracy", "loss", "val_accuracy", "val_loss"], ["accuracy", "loss", "val_accuracy", "val_loss"]]);
+      assert.deepEqual(seen.epochKeys, [
+        ["accuracy", "loss", "val_accuracy", "val_loss"],
+        ["accuracy", "loss", "val_accuracy", "val_loss"],
+      ]);
       assert.equal(seen.batches, 2 * 2, "64 training digits in batches of 32, two epochs");
       assert.equal(seen.params?.epochs, 2);
       assert.equal(seen.params?.samples, 64);
@@ -92,7 +105,12 @@ test("tf.node.tensorBoard writes event files that TensorFlow's reader reads back
   const logdir = tmpDir("tensorboard");
   try {
     const node = (tf as unknown as { node: { tensorBoard(dir: string, args?: object): never } }).node;
-    const h = await tm.fit(mnist.train, { epochs: 2, batchSize: 32, progress: false, callbacks: [node.tensorBoard(logdir)] });
+    const h = await tm.fit(mnist.train, {
+      epochs: 2,
+      batchSize: 32,
+      progress: false,
+      callbacks: [node.tensorBoard(logdir)],
+    });
     const script = [
       "import json, os, sys",
       "os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'",
@@ -118,7 +136,9 @@ test("tf.node.tensorBoard writes event files that TensorFlow's reader reads back
       ["val/epoch_accuracy", h.val_accuracy!],
     ] as Array<[string, number[]]>) {
       assert.ok(read[tag], `no ${tag} in the event files (found ${Object.keys(read).join(", ")})`);
-      values.forEach((v, i) => assert.ok(close(read[tag][String(i + 1)], v), `${tag} at epoch ${i + 1}: ${read[tag][String(i + 1)]} vs ${v}`));
+      values.forEach((v, i) =>
+        assert.ok(close(read[tag][String(i + 1)], v), `${tag} at epoch ${i + 1}: ${read[tag][String(i + 1)]} vs ${v}`),
+      );
     }
   } finally {
     tm.dispose();
@@ -128,7 +148,12 @@ test("tf.node.tensorBoard writes event files that TensorFlow's reader reads back
 test("bestWeights leaves the model with the weights of the epoch with the best monitored metric", async () => {
   const mnist = await loadMnist({ trainLimit: 80 });
   // A large learning rate makes the validation loss go up and down.
-  const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "best-weights", adam: { learningRate: 0.003 } });
+  const tm = await buildTransferModel({
+    base: "inception_v3",
+    weights: null,
+    key: "best-weights",
+    adam: { learningRate: 0.003 },
+  });
   try {
     await tm.fit(mnist.train, { epochs: 1, batchSize: 32, progress: false }); // makes Adam's slots
     tm.resetWeights();
@@ -150,7 +175,10 @@ test("bestWeights leaves the model with the weights of the epoch with the best m
     assert.ok(equal(weights(tm), atEpochEnd[best]), `the model does not hold the weights of epoch ${best + 1}`);
     if (best !== losses.length - 1) assert.ok(!equal(weights(tm), atEpochEnd[losses.length - 1]));
     assert.equal(tf.memory().numTensors, baseline, "the copy of the best weights is freed");
-    await assert.rejects(tm.fit(mnist.train, { epochs: 1, progress: false, bestWeights: "val_acc" as never }), /monitor must be one of loss, accuracy, val_loss, val_accuracy/);
+    await assert.rejects(
+      tm.fit(mnist.train, { epochs: 1, progress: false, bestWeights: "val_acc" as never }),
+      /monitor must be one of loss, accuracy, val_loss, val_accuracy/,
+    );
   } finally {
     tm.dispose();
   }
@@ -174,19 +202,31 @@ test("checkpoint writes the weights of improving epochs ({epoch:02d} in the name
     const other = await buildTransferModel({ base: "xception", weights: null, key: "checkpoint-reload" });
     try {
       await loadKerasWeights(other.model, path.join(dir, "weights-02.h5"));
-      assert.ok(equal(weights(other), atEpochEnd[1]), "the checkpoint of epoch 2 does not load back to epoch 2's weights");
+      assert.ok(
+        equal(weights(other), atEpochEnd[1]),
+        "the checkpoint of epoch 2 does not load back to epoch 2's weights",
+      );
     } finally {
       other.dispose();
     }
     assert.equal(h.epoch.length, 3);
     // saveBestOnly (the default) writes only when the monitored metric improves.
     const written: string[] = [];
-    const cb = new ModelCheckpoint({ filepath: path.join(dir, "best-{epoch}.h5"), monitor: "val_accuracy" }, async (_m, file) => void written.push(path.basename(file)));
+    const cb = new ModelCheckpoint(
+      { filepath: path.join(dir, "best-{epoch}.h5"), monitor: "val_accuracy" },
+      async (_m, file) => void written.push(path.basename(file)),
+    );
     cb.setModel(tm.model);
     for (const [epoch, acc] of [0.2, 0.5, 0.4, 0.6].entries()) await cb.onEpochEnd(epoch, { val_accuracy: acc });
     assert.deepEqual(written, ["best-1.h5", "best-2.h5", "best-4.h5"]);
     // A .keras path holds the whole model: loadTransferModel reads the best epoch back.
-    const best = await tm.fit(mnist.train, { epochs: 2, batchSize: 32, progress: false, checkpoint: path.join(dir, "best.keras"), callbacks: { onEpochEnd: async () => void atEpochEnd.push(weights(tm)) } });
+    const best = await tm.fit(mnist.train, {
+      epochs: 2,
+      batchSize: 32,
+      progress: false,
+      checkpoint: path.join(dir, "best.keras"),
+      callbacks: { onEpochEnd: async () => void atEpochEnd.push(weights(tm)) },
+    });
     const losses = best.val_loss!;
     const kept = atEpochEnd[atEpochEnd.length - 2 + losses.indexOf(Math.min(...losses))];
     const reloaded = await loadTransferModel(path.join(dir, "best.keras"));
@@ -198,7 +238,10 @@ test("checkpoint writes the weights of improving epochs ({epoch:02d} in the name
     }
     // A path with another ending is refused before anything trains or is allocated.
     const [before, runs, tensors] = [weights(tm), tm.runs.length, tf.memory().numTensors];
-    await assert.rejects(tm.fit(mnist.train, { epochs: 1, progress: false, checkpoint: path.join(dir, "model.bin") }), /should end in \.keras \(the whole model.*or \.h5 \(the weights only/);
+    await assert.rejects(
+      tm.fit(mnist.train, { epochs: 1, progress: false, checkpoint: path.join(dir, "model.bin") }),
+      /should end in \.keras \(the whole model.*or \.h5 \(the weights only/,
+    );
     assert.ok(equal(weights(tm), before), "the model trained before the checkpoint path was refused");
     assert.equal(tm.runs.length, runs);
     assert.equal(tf.memory().numTensors, tensors);
@@ -236,15 +279,28 @@ test("a checkpoint, TensorBoard folder, save or weights path that cannot be writ
       ],
     ];
     for (const [what, options, pattern] of cases) {
-      const callbacks = [counting, ...((options.callbacks as unknown[] | undefined) ?? [])] as TransferFitOptions["callbacks"];
-      await assert.rejects(tm.fit(mnist.train, { epochs: 1, batchSize: 32, progress: false, ...options, callbacks }), pattern, what);
+      const callbacks = [
+        counting,
+        ...((options.callbacks as unknown[] | undefined) ?? []),
+      ] as TransferFitOptions["callbacks"];
+      await assert.rejects(
+        tm.fit(mnist.train, { epochs: 1, batchSize: 32, progress: false, ...options, callbacks }),
+        pattern,
+        what,
+      );
       assert.equal(batches, 0, `${what}: a batch was trained before the path was refused`);
       assert.ok(equal(weights(tm), before), `${what}: the weights changed`);
       assert.equal(tm.runs.length, runs, `${what}: a run was recorded`);
       assert.equal(tf.memory().numTensors, tensors, `${what}: tensors were left behind`);
     }
-    await assert.rejects(tm.save(path.join(blocker, "model.keras")), /KerasArchiveError: Cannot save the model to .*a-file\/model\.keras: .*a-file is a file, not a folder\. Choose another path\.$/);
-    await assert.rejects(saveKerasWeights(tm.model, path.join(blocker, "w.h5")), /Cannot save the weights to .*a-file\/w\.h5: .*a-file is a file, not a folder\. Choose another path\./);
+    await assert.rejects(
+      tm.save(path.join(blocker, "model.keras")),
+      /KerasArchiveError: Cannot save the model to .*a-file\/model\.keras: .*a-file is a file, not a folder\. Choose another path\.$/,
+    );
+    await assert.rejects(
+      saveKerasWeights(tm.model, path.join(blocker, "w.h5")),
+      /Cannot save the weights to .*a-file\/w\.h5: .*a-file is a file, not a folder\. Choose another path\./,
+    );
     assert.equal(tf.memory().numTensors, tensors);
     assert.deepEqual(fs.readdirSync(dir), ["a-file"], "the checks left something behind");
   } finally {
@@ -252,9 +308,12 @@ test("a checkpoint, TensorBoard folder, save or weights path that cannot be writ
   }
 });
 
-test("no output path hangs: a checkpoint, TensorBoard folder, save or weights file under /proc fails at once (in a child process, killed after 5 minutes)", { timeout: 330_000 }, () => {
-  const src = (f: string) => JSON.stringify(path.join(ROOT, "src", f));
-  const code = `
+test(
+  "no output path hangs: a checkpoint, TensorBoard folder, save or weights file under /proc fails at once (in a child process, killed after 5 minutes)",
+  { timeout: 330_000 },
+  () => {
+    const src = (f: string) => JSON.stringify(path.join(ROOT, "src", f));
+    const code = `
     const { tf } = require(${src("engine/backend.ts")});
     const { loadMnist } = require(${src("data.ts")});
     const { buildTransferModel } = require(${src("model_build.ts")});
@@ -274,18 +333,36 @@ test("no output path hangs: a checkpoint, TensorBoard folder, save or weights fi
       console.log(JSON.stringify(out));
     })();
   `;
-  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], { cwd: ROOT, encoding: "utf8", timeout: 300_000, killSignal: "SIGKILL" });
-  assert.equal(r.signal, null, `the child process hung and was killed (${r.signal})`);
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, string | number>;
-  const proc = "/proc is a virtual file system of the kernel, where no files can be made";
-  assert.equal(out.checkpoint, `checkpoint: cannot write /proc/kt-test/best.keras: ${proc}. Choose another path; nothing was trained.`);
-  assert.equal(out.template, `checkpoint: cannot write /proc/kt-test/w-01.h5: ${proc}. Choose another path; nothing was trained.`);
-  assert.match(String(out.tensorBoard), /^tf\.node\.tensorBoard\("\/proc\/kt-test\/logs"\): cannot write its event files in \/proc\/kt-test\/logs\/train: \/proc is a virtual file system/);
-  assert.equal(out.save, `Cannot save the model to /proc/kt-test/model.keras: ${proc}. Choose another path.`);
-  assert.match(String(out.weights), /^Cannot save the weights to \/proc\/self\/kt-test\/w\.h5: \/proc\/self is in \/proc, which is a virtual file system/);
-  assert.equal(out.runs, 0, "a fit ran");
-});
+    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 300_000,
+      killSignal: "SIGKILL",
+    });
+    assert.equal(r.signal, null, `the child process hung and was killed (${r.signal})`);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, string | number>;
+    const proc = "/proc is a virtual file system of the kernel, where no files can be made";
+    assert.equal(
+      out.checkpoint,
+      `checkpoint: cannot write /proc/kt-test/best.keras: ${proc}. Choose another path; nothing was trained.`,
+    );
+    assert.equal(
+      out.template,
+      `checkpoint: cannot write /proc/kt-test/w-01.h5: ${proc}. Choose another path; nothing was trained.`,
+    );
+    assert.match(
+      String(out.tensorBoard),
+      /^tf\.node\.tensorBoard\("\/proc\/kt-test\/logs"\): cannot write its event files in \/proc\/kt-test\/logs\/train: \/proc is a virtual file system/,
+    );
+    assert.equal(out.save, `Cannot save the model to /proc/kt-test/model.keras: ${proc}. Choose another path.`);
+    assert.match(
+      String(out.weights),
+      /^Cannot save the weights to \/proc\/self\/kt-test\/w\.h5: \/proc\/self is in \/proc, which is a virtual file system/,
+    );
+    assert.equal(out.runs, 0, "a fit ran");
+  },
+);
 
 for (const engine of ENGINES) {
   test(`${engine} engine: setLearningRate keeps Adam's state: the same step at a tenth of the rate moves the weights a tenth as far`, async () => {
@@ -341,21 +418,33 @@ test("a second fine-tuning stage: freeze(depth, { learningRate }) compiles a fre
     const report = tm.freeze(0, { learningRate: 1e-5 });
     assert.equal(report.depth, 0);
     assert.equal(tm.learningRate, 1e-5);
-    assert.equal((tm.model.optimizer as unknown as KerasAdam).iterations, 0, "a fresh optimizer, as Keras's compile() makes");
+    assert.equal(
+      (tm.model.optimizer as unknown as KerasAdam).iterations,
+      0,
+      "a fresh optimizer, as Keras's compile() makes",
+    );
     await tm.fit(mnist.train, { epochs: 1, batchSize: 32, progress: false });
     await tm.evaluate(mnist.test);
-    assert.deepEqual(tm.runs.map((r) => [r.freezeDepth, r.learningRate, r.startedFrom]), [
-      [64, 0.001, undefined],
-      [0, 1e-5, 1],
-    ]);
+    assert.deepEqual(
+      tm.runs.map((r) => [r.freezeDepth, r.learningRate, r.startedFrom]),
+      [
+        [64, 0.001, undefined],
+        [0, 1e-5, 1],
+      ],
+    );
     tm.resetWeights();
     assert.equal(tm.learningRate, 0.001, "resetWeights compiles with the model's own rate again");
     const doc = new JSDOM(comparisonTable(tm.runs)).window.document;
-    const rows = [...doc.querySelectorAll("tbody tr")].map((r) => [...r.querySelectorAll("td")].map((c) => c.textContent));
-    assert.deepEqual(rows.map((r) => [r[0], r[1], r[3], r[4]]), [
-      ["1", "64", "0.001", "the initial weights"],
-      ["2", "0", "0.00001", "run 1"],
-    ]);
+    const rows = [...doc.querySelectorAll("tbody tr")].map((r) =>
+      [...r.querySelectorAll("td")].map((c) => c.textContent),
+    );
+    assert.deepEqual(
+      rows.map((r) => [r[0], r[1], r[3], r[4]]),
+      [
+        ["1", "64", "0.001", "the initial weights"],
+        ["2", "0", "0.00001", "run 1"],
+      ],
+    );
     assert.throws(() => tm.freeze(64, { learningRate: -1 }), /learning rate must be a positive number/);
   } finally {
     tm.dispose();

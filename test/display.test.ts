@@ -7,7 +7,18 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { figureOutput, html, markdown, setFigureOutput, show, table, tableHtml, tableText, warning, warningHtml } from "../src/notebook/display";
+import {
+  figureOutput,
+  html,
+  markdown,
+  setFigureOutput,
+  show,
+  table,
+  tableHtml,
+  tableText,
+  warning,
+  warningHtml,
+} from "../src/notebook/display";
 import { createProgress, formatLogs, type ProgressState } from "../src/notebook/progress";
 import { inKernel } from "../src/notebook/tslab";
 import { formatClock } from "../src/util/format";
@@ -80,9 +91,23 @@ test("outside a kernel: tables print aligned text, warnings go to stderr, HTML a
   const text = tableText(rows);
   assert.equal(
     text,
-    ["layer       params  trainable", "-------  ---------  ---------", "conv2d         864  false", "dense_1  2,099,200  true"].join("\n"),
+    [
+      "layer       params  trainable",
+      "-------  ---------  ---------",
+      "conv2d         864  false",
+      "dense_1  2,099,200  true",
+    ].join("\n"),
   );
-  assert.equal(tableText([[1, "a"], [22, "bb"]], ["n", "s"]), [" n  s", "--  --", " 1  a", "22  bb"].join("\n"));
+  assert.equal(
+    tableText(
+      [
+        [1, "a"],
+        [22, "bb"],
+      ],
+      ["n", "s"],
+    ),
+    [" n  s", "--  --", " 1  a", "22  bb"].join("\n"),
+  );
   const h = tableHtml(rows, ["layer", "params"]);
   assert.match(h, /<th style="text-align:left[^"]*">layer<\/th><th style="text-align:right[^"]*">params<\/th>/);
   assert.match(h, /<td[^>]*>2,099,200<\/td>/);
@@ -110,9 +135,23 @@ test("progress outside a kernel: one line per epoch, then the summary", () => {
   for (let epoch = 1; epoch <= epochs; epoch++) {
     for (let batch = 1; batch <= batches; batch++) {
       clock += 100;
-      progress.update({ epoch, epochs, batch, batches, seconds: clock / 1000, logs: { loss: 1 / batch, accuracy: 0.5 } });
+      progress.update({
+        epoch,
+        epochs,
+        batch,
+        batches,
+        seconds: clock / 1000,
+        logs: { loss: 1 / batch, accuracy: 0.5 },
+      });
     }
-    progress.epochEnd({ epoch, epochs, batch: batches, batches, seconds: clock / 1000, logs: { loss: 0.25, accuracy: 0.9, val_loss: 0.3, val_accuracy: 0.875 } });
+    progress.epochEnd({
+      epoch,
+      epochs,
+      batch: batches,
+      batches,
+      seconds: clock / 1000,
+      logs: { loss: 0.25, accuracy: 0.9, val_loss: 0.3, val_accuracy: 0.875 },
+    });
   }
   progress.done("Trained 3 of 3 epochs");
   assert.deepEqual(lines, [
@@ -130,7 +169,14 @@ test("progress outside a kernel: one line per epoch, then the summary", () => {
 test("progress outside a kernel without epochEnd: epochs close when the next starts; an interrupted one says so", () => {
   const lines: string[] = [];
   const progress = createProgress({ write: (l) => lines.push(l) });
-  const state = (epoch: number, batch: number): ProgressState => ({ epoch, epochs: 3, batch, batches: 4, seconds: epoch * 10 + batch, logs: { loss: 0.5 } });
+  const state = (epoch: number, batch: number): ProgressState => ({
+    epoch,
+    epochs: 3,
+    batch,
+    batches: 4,
+    seconds: epoch * 10 + batch,
+    logs: { loss: 0.5 },
+  });
   for (let b = 1; b <= 4; b++) progress.update(state(1, b));
   for (let b = 1; b <= 2; b++) progress.update(state(2, b));
   progress.done();
@@ -144,7 +190,10 @@ test("formatting helpers", () => {
   assert.equal(formatClock(75), "1:15");
   assert.equal(formatClock(3725), "1:02:05");
   assert.equal(formatClock(Number.NaN), "–");
-  assert.equal(formatLogs({ val_accuracy: 0.9, accuracy: 0.8, val_loss: 0.3, loss: 0.4, lr: 0.001 }), "loss 0.4000 · accuracy 0.8000 · lr 0.0010 · val_loss 0.3000 · val_accuracy 0.9000");
+  assert.equal(
+    formatLogs({ val_accuracy: 0.9, accuracy: 0.8, val_loss: 0.3, loss: 0.4, lr: 0.001 }),
+    "loss 0.4000 · accuracy 0.8000 · lr 0.0010 · val_loss 0.3000 · val_accuracy 0.9000",
+  );
 });
 
 function outputText(o: NotebookOutput, mime: string): string {
@@ -161,14 +210,21 @@ test("in the project kernel: show() gives inline SVG/HTML, progress is one outpu
     const run = runNotebook(nbPath, {}, out, { KT_FIGURES_DIR: figures });
     assert.equal(run.status, 0, run.stderr);
     const cells = run.notebook!.cells.filter((c) => c.cell_type === "code");
-    const streams = (i: number) => (cells[i].outputs ?? []).filter((o) => o.output_type === "stream").map((o) => joined(o.text)).join("");
+    const streams = (i: number) =>
+      (cells[i].outputs ?? [])
+        .filter((o) => o.output_type === "stream")
+        .map((o) => joined(o.text))
+        .join("");
     const displays = (i: number) => (cells[i].outputs ?? []).filter((o) => o.output_type === "display_data");
 
     assert.match(streams(0), /in kernel: true/);
 
     // The figure is an inline SVG, nothing is written to files.
     const [figure, comparison] = displays(1);
-    assert.match(outputText(figure, "image/svg+xml"), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" class="kt-figure kt-history-accuracy"/);
+    assert.match(
+      outputText(figure, "image/svg+xml"),
+      /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" class="kt-figure kt-history-accuracy"/,
+    );
     assert.match(outputText(comparison, "text/html"), /<table class="kt-comparison-table"/);
     assert.match(streams(1), /saved to a file: no/);
     assert.deepEqual(fs.readdirSync(figures), []);
@@ -179,7 +235,13 @@ test("in the project kernel: show() gives inline SVG/HTML, progress is one outpu
     const final = outputText(progress[0], "text/html");
     assert.match(final, /Fixture training/);
     assert.match(final, /fixture training finished/);
-    for (let e = 1; e <= 3; e++) assert.match(final, new RegExp(`epoch ${e}/3 · [\\d.]+ s · loss [\\d.]+ · accuracy [\\d.]+ · val_loss [\\d.]+ · val_accuracy [\\d.]+`));
+    for (let e = 1; e <= 3; e++)
+      assert.match(
+        final,
+        new RegExp(
+          `epoch ${e}/3 · [\\d.]+ s · loss [\\d.]+ · accuracy [\\d.]+ · val_loss [\\d.]+ · val_accuracy [\\d.]+`,
+        ),
+      );
     assert.match(final, /width:100\.0%/);
     assert.equal(streams(2), "", "progress printed text in the notebook");
     // Its plain-text form, for terminals and the headless runner: the title, a line per epoch, the summary; marked done.

@@ -116,7 +116,10 @@ test("a download without Content-Length works and reports no total", async () =>
   const dest = path.join(dir, "c.bin");
   const totals = new Set<number | undefined>();
   let last = 0;
-  await downloadFile(`${base}/chunked.bin`, dest, { sha256: sha256(GOOD), onProgress: (r, t) => ((last = r), totals.add(t)) });
+  await downloadFile(`${base}/chunked.bin`, dest, {
+    sha256: sha256(GOOD),
+    onProgress: (r, t) => ((last = r), totals.add(t)),
+  });
   assert.deepEqual(fs.readFileSync(dest), GOOD);
   assert.deepEqual([...totals], [undefined]);
   assert.equal(last, GOOD.length);
@@ -125,10 +128,18 @@ test("a download without Content-Length works and reports no total", async () =>
 test("a wrong hash leaves nothing behind and keeps an existing file; the error gives both hashes", async () => {
   const dir = outDir("download-wrong-hash");
   const dest = path.join(dir, "f.bin");
-  await rejectsWith(downloadFile(`${base}/other.bin`, dest, { md5: md5(GOOD) }), "hash", new RegExp(`md5 hash is ${md5(OTHER)}, expected ${md5(GOOD)}`));
+  await rejectsWith(
+    downloadFile(`${base}/other.bin`, dest, { md5: md5(GOOD) }),
+    "hash",
+    new RegExp(`md5 hash is ${md5(OTHER)}, expected ${md5(GOOD)}`),
+  );
   assert.deepEqual(listing(dir), []);
   fs.writeFileSync(dest, GOOD);
-  await rejectsWith(downloadFile(`${base}/other.bin`, dest, { sha256: sha256(GOOD) }), "hash", /sha256 hash is [0-9a-f]{64}, expected/);
+  await rejectsWith(
+    downloadFile(`${base}/other.bin`, dest, { sha256: sha256(GOOD) }),
+    "hash",
+    /sha256 hash is [0-9a-f]{64}, expected/,
+  );
   assert.deepEqual(listing(dir), ["f.bin"]);
   assert.deepEqual(fs.readFileSync(dest), GOOD);
 });
@@ -141,14 +152,22 @@ test("a truncated transfer (connection closed before Content-Length bytes) leave
   assert.deepEqual(listing(dir), []);
   // An existing file survives a truncated transfer.
   fs.writeFileSync(dest, OTHER);
-  await rejectsWith(downloadFile(`${base}/truncated.bin`, dest, { md5: md5(GOOD) }), "truncated", /interrupted|incomplete/);
+  await rejectsWith(
+    downloadFile(`${base}/truncated.bin`, dest, { md5: md5(GOOD) }),
+    "truncated",
+    /interrupted|incomplete/,
+  );
   assert.deepEqual(listing(dir), ["t.bin"]);
   assert.deepEqual(fs.readFileSync(dest), OTHER);
 });
 
 test("HTTP errors name the status and the URL", async () => {
   const dir = outDir("download-http");
-  const e404 = await rejectsWith(downloadFile(`${base}/missing.bin`, path.join(dir, "m.bin")), "http", /HTTP 404 Not Found/);
+  const e404 = await rejectsWith(
+    downloadFile(`${base}/missing.bin`, path.join(dir, "m.bin")),
+    "http",
+    /HTTP 404 Not Found/,
+  );
   assert.equal(e404.status, 404);
   assert.match(e404.message, new RegExp(`${base}/missing.bin`));
   const e500 = await rejectsWith(downloadFile(`${base}/error500.bin`, path.join(dir, "e.bin")), "http", /HTTP 500/);
@@ -176,7 +195,13 @@ test("cachedFile downloads once, then reuses the cached file without a request",
   const dir = outDir("download-cache");
   const cache = path.join(dir, "cache", "models");
   const logs: string[] = [];
-  const opts = { fileName: "good.bin", url: `${base}/good.bin`, hash: md5(GOOD), cacheDirs: [cache], log: (m: string) => logs.push(m) };
+  const opts = {
+    fileName: "good.bin",
+    url: `${base}/good.bin`,
+    hash: md5(GOOD),
+    cacheDirs: [cache],
+    log: (m: string) => logs.push(m),
+  };
   const before = hits.get("/good.bin") ?? 0;
   const progress: string[] = [];
   const p1 = await cachedFile({ ...opts, onProgress: terminalProgress("good.bin", (l) => progress.push(l)) });
@@ -202,7 +227,13 @@ test("cachedFile finds a good copy in a later cache folder, and downloads into t
   fs.mkdirSync(b, { recursive: true });
   fs.writeFileSync(path.join(b, "good.bin"), GOOD);
   const before = hits.get("/good.bin") ?? 0;
-  const opts = { fileName: "good.bin", url: `${base}/good.bin`, hash: md5(GOOD), log: () => undefined, onProgress: false as const };
+  const opts = {
+    fileName: "good.bin",
+    url: `${base}/good.bin`,
+    hash: md5(GOOD),
+    log: () => undefined,
+    onProgress: false as const,
+  };
   assert.equal(await cachedFile({ ...opts, cacheDirs: [a, b] }), path.join(b, "good.bin"));
   assert.equal(hits.get("/good.bin") ?? 0, before);
   fs.rmSync(b, { recursive: true });
@@ -240,7 +271,14 @@ test("a cached file with a wrong hash is left untouched when the new download fa
   const file = path.join(dir, "good.bin");
   fs.writeFileSync(file, OTHER);
   const err = await rejectsWith(
-    cachedFile({ fileName: "good.bin", url: `${base}/truncated.bin`, hash: md5(GOOD), cacheDirs: [dir], log: () => undefined, onProgress: false }),
+    cachedFile({
+      fileName: "good.bin",
+      url: `${base}/truncated.bin`,
+      hash: md5(GOOD),
+      cacheDirs: [dir],
+      log: () => undefined,
+      onProgress: false,
+    }),
     "truncated",
     /has a wrong md5 hash/,
   );
@@ -267,6 +305,10 @@ test("a body shorter than its Content-Length is rejected even when the connectio
   const dest = path.join(dir, "s.bin");
   const fetchImpl = async () =>
     new Response(GOOD.subarray(0, 1000), { status: 200, headers: { "content-length": String(GOOD.length) } });
-  await rejectsWith(downloadFile("http://127.0.0.1/unused", dest, { fetchImpl }), "truncated", new RegExp(`received 1000 bytes, the server announced ${GOOD.length}`));
+  await rejectsWith(
+    downloadFile("http://127.0.0.1/unused", dest, { fetchImpl }),
+    "truncated",
+    new RegExp(`received 1000 bytes, the server announced ${GOOD.length}`),
+  );
   assert.deepEqual(listing(dir), []);
 });

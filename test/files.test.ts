@@ -48,7 +48,10 @@ test("checkWritable tries the path and leaves nothing behind: no probe file, no 
   fs.mkdirSync(path.join(dir, "folder.keras"));
   assert.throws(() => checkWritable(path.join(dir, "folder.keras")), /folder\.keras is a folder/);
   fs.writeFileSync(path.join(dir, "a-file"), "");
-  assert.throws(() => checkWritable(path.join(dir, "a-file", "sub", "best.h5")), /Cannot write .*best\.h5: .*a-file is a file, not a folder/);
+  assert.throws(
+    () => checkWritable(path.join(dir, "a-file", "sub", "best.h5")),
+    /Cannot write .*best\.h5: .*a-file is a file, not a folder/,
+  );
   assert.deepEqual(tree(dir), ["a-file", "folder.keras", "model.keras"]);
 });
 
@@ -66,8 +69,11 @@ test("writeAtomically makes the file's folders; when the write fails it removes 
   assert.deepEqual(tree(dir), ["x", path.join("x", "y"), path.join("x", "y", "out.txt")]);
 });
 
-test("paths under /proc fail at once with a clear error (a child process, killed if it hangs)", { timeout: 120_000 }, () => {
-  const code = `
+test(
+  "paths under /proc fail at once with a clear error (a child process, killed if it hangs)",
+  { timeout: 120_000 },
+  () => {
+    const code = `
     const { checkWritable, makeFolders } = require(${JSON.stringify(path.join(ROOT, "src", "util", "files.ts"))});
     const out = [];
     for (const f of [() => makeFolders("/proc/kt-test/a/b"), () => checkWritable("/proc/kt-test/a/best.keras"), () => checkWritable("/proc/self/kt/best.h5")]) {
@@ -75,11 +81,23 @@ test("paths under /proc fail at once with a clear error (a child process, killed
     }
     console.log(JSON.stringify(out));
   `;
-  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], { cwd: ROOT, encoding: "utf8", timeout: 60_000, killSignal: "SIGKILL" });
-  assert.equal(r.signal, null, `the child hung and was killed (${r.signal})`);
-  assert.equal(r.status, 0, r.stderr);
-  const messages = JSON.parse(r.stdout.trim().split("\n").pop()!) as string[];
-  assert.match(messages[0], /^Cannot write \/proc\/kt-test\/a\/b: \/proc is a virtual file system of the kernel, where no files can be made\.$/);
-  assert.match(messages[1], /^Cannot write \/proc\/kt-test\/a\/best\.keras: \/proc is a virtual file system/);
-  assert.match(messages[2], /^Cannot write \/proc\/self\/kt\/best\.h5: \/proc\/self is in \/proc, which is a virtual file system/);
-});
+    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 60_000,
+      killSignal: "SIGKILL",
+    });
+    assert.equal(r.signal, null, `the child hung and was killed (${r.signal})`);
+    assert.equal(r.status, 0, r.stderr);
+    const messages = JSON.parse(r.stdout.trim().split("\n").pop()!) as string[];
+    assert.match(
+      messages[0],
+      /^Cannot write \/proc\/kt-test\/a\/b: \/proc is a virtual file system of the kernel, where no files can be made\.$/,
+    );
+    assert.match(messages[1], /^Cannot write \/proc\/kt-test\/a\/best\.keras: \/proc is a virtual file system/);
+    assert.match(
+      messages[2],
+      /^Cannot write \/proc\/self\/kt\/best\.h5: \/proc\/self is in \/proc, which is a virtual file system/,
+    );
+  },
+);

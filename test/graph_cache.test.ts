@@ -55,18 +55,30 @@ test("a damaged graph cache entry is written again with one warning naming it, a
   const warn = warnings(t);
   const file = (dir: string) => path.join(dir, "saved_model.pb");
   const damages: Array<[string, (dir: string) => void, RegExp]> = [
-    ["cut short", (dir) => fs.truncateSync(file(dir), Math.floor(bytes.length / 2)), /has \d+ bytes where the compiled graph has \d+/],
+    [
+      "cut short",
+      (dir) => fs.truncateSync(file(dir), Math.floor(bytes.length / 2)),
+      /has \d+ bytes where the compiled graph has \d+/,
+    ],
     ["emptied", (dir) => fs.truncateSync(file(dir), 0), /has 0 bytes where the compiled graph has \d+/],
-    ["one byte altered", (dir) => {
-      const b = fs.readFileSync(file(dir));
-      b[b.length - 3] ^= 0x55;
-      fs.writeFileSync(file(dir), b);
-    }, /differs from the compiled graph from byte \d+ on/],
+    [
+      "one byte altered",
+      (dir) => {
+        const b = fs.readFileSync(file(dir));
+        b[b.length - 3] ^= 0x55;
+        fs.writeFileSync(file(dir), b);
+      },
+      /differs from the compiled graph from byte \d+ on/,
+    ],
     ["its file lost", (dir) => fs.rmSync(file(dir)), /it has no saved_model\.pb/],
-    ["a file instead of the folder", (dir) => {
-      fs.rmSync(dir, { recursive: true });
-      fs.writeFileSync(dir, "not a folder");
-    }, /it is a file, not a folder/],
+    [
+      "a file instead of the folder",
+      (dir) => {
+        fs.rmSync(dir, { recursive: true });
+        fs.writeFileSync(dir, "not a folder");
+      },
+      /it is a file, not a folder/,
+    ],
   ];
   for (const [what, damage, why] of damages) {
     const dir = path.join(root, what.replace(/ /g, "-"));
@@ -79,10 +91,17 @@ test("a damaged graph cache entry is written again with one warning naming it, a
     assert.equal(entryDamage(dir, bytes), undefined, `${what}: the entry holds the compiled graph again`);
     assert.equal(warn.mock.callCount(), warned + 1, `${what}: one warning`);
     const line = String(warn.mock.calls[warned].arguments[0]);
-    assert.ok(line.includes(dir) && why.test(line) && /was damaged .*; it was written again/.test(line), `${what}: ${line}`);
+    assert.ok(
+      line.includes(dir) && why.test(line) && /was damaged .*; it was written again/.test(line),
+      `${what}: ${line}`,
+    );
     assert.deepEqual(fs.readdirSync(dir), ["saved_model.pb"], `${what}: temporary files left behind`);
   }
-  assert.deepEqual(fs.readdirSync(root).sort(), damages.map(([w]) => w.replace(/ /g, "-")).sort(), "temporary folders left behind");
+  assert.deepEqual(
+    fs.readdirSync(root).sort(),
+    damages.map(([w]) => w.replace(/ /g, "-")).sort(),
+    "temporary folders left behind",
+  );
 });
 
 test("a sound entry that TensorFlow refuses is not rewritten: the error says the cache is not damaged", async (t) => {
@@ -109,7 +128,10 @@ test("an entry that cannot be written again is an error naming its folder and wh
   fs.mkdirSync(path.join(dir, "saved_model.pb"));
   fs.writeFileSync(path.join(dir, "saved_model.pb", "x"), "");
   await assert.rejects(openCachedGraph(dir, bytes, signatures), (e: Error) => {
-    assert.match(e.message, /^The compiled graph in .*entry is damaged \(its saved_model\.pb is not a file\) and could not be written again: /);
+    assert.match(
+      e.message,
+      /^The compiled graph in .*entry is damaged \(its saved_model\.pb is not a file\) and could not be written again: /,
+    );
     assert.ok(e.message.includes(`Delete the folder ${dir} (it is made again on the next run)`), e.message);
     return true;
   });
@@ -148,7 +170,8 @@ test("after every saved_model.pb of the cache is cut short, a new model fits and
     assert.deepEqual(files.map(sha), good, "the files hold the compiled graphs again");
     const lines = warn.mock.calls.map((c) => String(c.arguments[0]));
     assert.equal(lines.length, 3, lines.join("\n"));
-    for (const e of entries) assert.equal(lines.filter((l) => l.includes(e)).length, 1, `one warning for ${e}: ${lines.join("\n")}`);
+    for (const e of entries)
+      assert.equal(lines.filter((l) => l.includes(e)).length, 1, `one warning for ${e}: ${lines.join("\n")}`);
   } finally {
     if (before === undefined) delete process.env.KT_GRAPH_CACHE;
     else process.env.KT_GRAPH_CACHE = before;

@@ -106,14 +106,23 @@ test("one step from the same weights on the same batch: the same loss, accuracy 
  * Trains `tm` from `start` at two depths (a fit each) and returns the weights; frozen layers' weights
  * are checked to be untouched at each depth.
  */
-async function trainAtDepths(tm: TransferModel, start: Float32Array[], train: DigitSet, depths: number[], engine: "graph" | "eager", cachePrefix: boolean): Promise<Float32Array[]> {
+async function trainAtDepths(
+  tm: TransferModel,
+  start: Float32Array[],
+  train: DigitSet,
+  depths: number[],
+  engine: "graph" | "eager",
+  cachePrefix: boolean,
+): Promise<Float32Array[]> {
   setWeights(tm, start);
   for (const depth of depths) {
     tm.freeze(depth);
     const frozen = tm.base.layers.slice(0, depth).flatMap((l) => l.weights);
     const before = frozen.map((w) => w.read().dataSync().slice());
     await tm.fit(train, { epochs: 1, batchSize: 32, shuffle: false, progress: false, cachePrefix, engine });
-    frozen.forEach((w, i) => assert.deepEqual(w.read().dataSync(), before[i], `${engine}: frozen ${w.name} changed at depth ${depth}`));
+    frozen.forEach((w, i) =>
+      assert.deepEqual(w.read().dataSync(), before[i], `${engine}: frozen ${w.name} changed at depth ${depth}`),
+    );
   }
   return weightsOf(tm);
 }
@@ -169,7 +178,13 @@ for (const [base, depths] of [
   test(`${base}: training at depths ${depths.join(" then ")} with the graph engine ends where the eager engine does, within rounding's reach (with and without the frozen-prefix cache)`, async (t) => {
     const mnist = await loadMnist({ trainLimit: 120 });
     // No dropout, no shuffling; Adam with epsilon 1 so that steps measure gradients (see test/native_ops.test.ts).
-    const tm = await buildTransferModel({ base, weights: null, key: `graph-steps-${base}`, dropout: 0, adam: { epsilon: 1 } });
+    const tm = await buildTransferModel({
+      base,
+      weights: null,
+      key: `graph-steps-${base}`,
+      dropout: 0,
+      adam: { epsilon: 1 },
+    });
     try {
       const start = weightsOf(tm);
       const reference = await trainAtDepths(tm, start, mnist.train, depths, "eager", false);
@@ -177,16 +192,25 @@ for (const [base, depths] of [
       assert.ok(moved > 0.05, `training hardly moved the weights (${moved})`);
       const rounding: number[] = [];
       for (let seed = 1; seed <= PERTURBATIONS; seed++) {
-        rounding.push(distance(await trainAtDepths(tm, oneUlp(start, seed), mnist.train, depths, "eager", false), reference) / moved);
+        rounding.push(
+          distance(await trainAtDepths(tm, oneUlp(start, seed), mnist.train, depths, "eager", false), reference) /
+            moved,
+        );
       }
       const yardstick = Math.max(...rounding);
       const report = [`one ulp, ${PERTURBATIONS} perturbations: ${rounding.map((r) => r.toExponential(3)).join(", ")}`];
       const ratios: number[] = [];
       for (const cachePrefix of [false, true]) {
-        const d = distance(await trainAtDepths(tm, start, mnist.train, depths, "graph", cachePrefix), reference) / moved;
+        const d =
+          distance(await trainAtDepths(tm, start, mnist.train, depths, "graph", cachePrefix), reference) / moved;
         ratios.push(d / yardstick);
-        report.push(`graph${cachePrefix ? " with the cache" : ""}: ${d.toExponential(3)} = ${(d / yardstick).toFixed(3)}× the largest`);
-        assert.ok(d <= BOUND * yardstick, `the graph engine ended further from the eager run than ${BOUND}× rounding's reach (${report.join("; ")})`);
+        report.push(
+          `graph${cachePrefix ? " with the cache" : ""}: ${d.toExponential(3)} = ${(d / yardstick).toFixed(3)}× the largest`,
+        );
+        assert.ok(
+          d <= BOUND * yardstick,
+          `the graph engine ended further from the eager run than ${BOUND}× rounding's reach (${report.join("; ")})`,
+        );
       }
       const line = `${base}: distance to the eager run / distance trained: ${report.join("; ")}; bound ${BOUND}×, margin ${(BOUND / Math.max(...ratios)).toFixed(2)}×`;
       t.diagnostic(line);
@@ -213,7 +237,14 @@ test("the model holds the latest weights after an interrupt or an error mid-fit,
           else throw new Error("a callback failed");
         },
       };
-      const run = tm.fit(mnist.train, { epochs: 3, batchSize: 32, progress: false, cachePrefix: false, engine: "graph", callbacks });
+      const run = tm.fit(mnist.train, {
+        epochs: 3,
+        batchSize: 32,
+        progress: false,
+        cachePrefix: false,
+        engine: "graph",
+        callbacks,
+      });
       if (how === "interrupt") {
         const h = await run;
         assert.equal(h.interrupted, true);
@@ -243,7 +274,8 @@ test("fits at alternating depths leak no tensors; the model's TensorFlow session
     await tm.fit(mnist.train, { epochs: 1, batchSize: 32, progress: false, engine: "graph", cachePrefix: i % 4 < 2 });
     await tm.predict(mnist.test);
     const n = tf.memory().numTensors;
-    if (tensorsAt.has(depth)) assert.equal(n, tensorsAt.get(depth), `live tensors grew at depth ${depth} (fit ${i + 1})`);
+    if (tensorsAt.has(depth))
+      assert.equal(n, tensorsAt.get(depth), `live tensors grew at depth ${depth} (fit ${i + 1})`);
     tensorsAt.set(depth, n);
     // At most: inference, and at this depth the features and the two training graphs.
     assert.ok(sessions() - sessionsBefore <= 4, `${sessions() - sessionsBefore} sessions are open`);
@@ -259,10 +291,26 @@ test("a last batch of one example (one value per channel in the last blocks) tra
   const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "graph-batch-one", dropout: 0 });
   try {
     // 41 examples, 20 % for validation: 32 train, then batches of 31 and 1.
-    const h = await tm.fit(take(mnist.train, 41), { epochs: 1, batchSize: 31, shuffle: false, progress: false, cachePrefix: false, engine: "graph" });
+    const h = await tm.fit(take(mnist.train, 41), {
+      epochs: 1,
+      batchSize: 31,
+      shuffle: false,
+      progress: false,
+      cachePrefix: false,
+      engine: "graph",
+    });
     assert.ok(Number.isFinite(h.loss[0]), `loss ${h.loss[0]}`);
-    const bad = tm.model.weights.filter((w) => w.read().dataSync().some((v) => !Number.isFinite(v)));
-    assert.deepEqual(bad.map((w) => w.name), [], "weights that are not finite");
+    const bad = tm.model.weights.filter((w) =>
+      w
+        .read()
+        .dataSync()
+        .some((v) => !Number.isFinite(v)),
+    );
+    assert.deepEqual(
+      bad.map((w) => w.name),
+      [],
+      "weights that are not finite",
+    );
   } finally {
     tm.dispose();
   }

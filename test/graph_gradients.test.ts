@@ -55,11 +55,22 @@ async function check(name: string, c: Case): Promise<void> {
     (g) => {
       // The first input's first axis is the batch: unknown in the graph, as in the compiled models.
       const inputs: Record<string, SymTensor> = {};
-      names.forEach((n, i) => (inputs[n] = g.placeholder(n, "float32", i === 0 ? [null, ...c.shapes[n].slice(1)] : c.shapes[n])));
+      names.forEach(
+        (n, i) => (inputs[n] = g.placeholder(n, "float32", i === 0 ? [null, ...c.shapes[n].slice(1)] : c.shapes[n])),
+      );
       const weighting = g.placeholder("r", "float32", expectedOut.shape);
       const out = c.graph(g, inputs);
-      const total = ops.sum(g, ops.mul(g, out, weighting), out.shape.map((_, i) => i));
-      const grads = gradients(g, [total], [g.constant(1)], wrt.map((n) => inputs[n]));
+      const total = ops.sum(
+        g,
+        ops.mul(g, out, weighting),
+        out.shape.map((_, i) => i),
+      );
+      const grads = gradients(
+        g,
+        [total],
+        [g.constant(1)],
+        wrt.map((n) => inputs[n]),
+      );
       grads.forEach((d, i) => assert.ok(d !== null, `${name}: no gradient for ${wrt[i]}`));
       return {
         inputs: [...names.map((n) => inputs[n]), weighting],
@@ -109,7 +120,10 @@ test("DepthwiseConv2dNative and a separable convolution: gradients equal TF.js's
   await check("separable", {
     shapes: { x: [2, 6, 6, 3], dw: [3, 3, 3, 1], pw: [1, 1, 3, 5] },
     graph: (g, { x, dw, pw }) =>
-      ops.conv2d(g, ops.depthwiseConv2d(g, x, dw, { strides: [1, 1], padding: "SAME" }), pw, { strides: [1, 1], padding: "VALID" }),
+      ops.conv2d(g, ops.depthwiseConv2d(g, x, dw, { strides: [1, 1], padding: "SAME" }), pw, {
+        strides: [1, 1],
+        padding: "VALID",
+      }),
     eager: ({ x, dw, pw }) => tf.separableConv2d(x as never, dw as never, pw as never, 1, "same"),
   });
 });
@@ -131,8 +145,10 @@ test("FusedBatchNormV3: gradients of x, scale and offset equal TF.js's, in train
     shapes: { x: [3, 4, 4, 5], scale: [5], offset: [5], mean: [5], variance: [5] },
     positive: ["variance"],
     wrt: ["x", "scale", "offset"],
-    graph: (g, { x, scale, offset, mean, variance }) => ops.fusedBatchNorm(g, x, scale, offset, mean, variance, { epsilon: eps, training: false }).y,
-    eager: ({ x, scale, offset, mean, variance }) => tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), scale), offset),
+    graph: (g, { x, scale, offset, mean, variance }) =>
+      ops.fusedBatchNorm(g, x, scale, offset, mean, variance, { epsilon: eps, training: false }).y,
+    eager: ({ x, scale, offset, mean, variance }) =>
+      tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), scale), offset),
   });
 });
 
@@ -192,14 +208,24 @@ test("Concatenation, global average pooling, sums, reshapes and the upsampling t
   });
   await check("upsampling: reshape, tile, reshape", {
     shapes: { x: [2, 4, 4, 1] },
-    graph: (g, { x }) => ops.reshape(g, ops.tile(g, ops.reshape(g, x, [-1, 4, 1, 4, 1, 1]), [1, 1, 3, 1, 3, 3]), [-1, 12, 12, 3]),
+    graph: (g, { x }) =>
+      ops.reshape(g, ops.tile(g, ops.reshape(g, x, [-1, 4, 1, 4, 1, 1]), [1, 1, 3, 1, 3, 3]), [-1, 12, 12, 3]),
     // The project's UpSampling3D layer (a gather), as the tutorial's front applies it.
-    eager: ({ x }) => tf.reshape(new UpSampling3D({ size: [3, 3, 3] }).apply(tf.reshape(x, [-1, 4, 4, 1, 1])) as Tensor, [-1, 12, 12, 3]),
+    eager: ({ x }) =>
+      tf.reshape(
+        new UpSampling3D({ size: [3, 3, 3] }).apply(tf.reshape(x, [-1, 4, 4, 1, 1])) as Tensor,
+        [-1, 12, 12, 3],
+      ),
   });
 });
 
 test("MatMul (every transpose) and BiasAdd: gradients equal TF.js's", async () => {
-  for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]]) {
+  for (const [ta, tb] of [
+    [false, false],
+    [false, true],
+    [true, false],
+    [true, true],
+  ]) {
     await check(`matmul ${ta} ${tb}`, {
       shapes: { a: ta ? [4, 3] : [3, 4], b: tb ? [5, 4] : [4, 5] },
       graph: (g, { a, b }) => ops.matMul(g, a, b, { transposeA: ta, transposeB: tb }),
@@ -223,7 +249,8 @@ test("Elementwise ops with broadcasting (add, sub, mul, div, square, sqrt, neg, 
         ops.square(g, a),
         ops.mul(g, a, ops.neg(g, ops.sqrt(g, ops.mul(g, c, c)))),
       ]),
-    eager: ({ a, b, c }) => tf.addN([tf.div(tf.mul(tf.sub(a, b), tf.add(a, b)), c), tf.square(a), tf.mul(a, tf.neg(tf.sqrt(tf.mul(c, c))))]),
+    eager: ({ a, b, c }) =>
+      tf.addN([tf.div(tf.mul(tf.sub(a, b), tf.add(a, b)), c), tf.square(a), tf.mul(a, tf.neg(tf.sqrt(tf.mul(c, c))))]),
   });
   await check("residual add", {
     shapes: { a: [2, 3, 3, 4], b: [2, 3, 3, 4] },
@@ -244,5 +271,6 @@ test("Only what is needed is differentiated: no gradient nodes for an input the 
   assert.ok(dw !== null);
   const emitted = g.nodes.slice(before).map((n) => n.op);
   assert.ok(emitted.includes("Conv2DBackpropFilter"), emitted.join(", "));
-  for (const op of ["Conv2DBackpropInput", "ReluGrad"]) assert.ok(!emitted.includes(op), `${op} was emitted below the trainable layer: ${emitted.join(", ")}`);
+  for (const op of ["Conv2DBackpropInput", "ReluGrad"])
+    assert.ok(!emitted.includes(op), `${op} was emitted below the trainable layer: ${emitted.join(", ")}`);
 });

@@ -43,70 +43,127 @@ function chain(inputShape: number[], layers: Array<InstanceType<typeof tf.layers
 }
 
 test("convolutions (strides, padding, bias, activation), separable and depthwise convolutions compile to what TF.js computes", async () => {
-  await compareInference("conv2d", chain([9, 9, 3], [tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, activation: "relu" })]), [9, 9, 3]);
-  await compareInference("conv2d same, no bias", chain([8, 8, 3], [tf.layers.conv2d({ filters: 5, kernelSize: [1, 7], padding: "same", useBias: false })]), [8, 8, 3]);
-  await compareInference("separable", chain([7, 7, 4], [tf.layers.separableConv2d({ filters: 6, kernelSize: 3, padding: "same", activation: "relu" })]), [7, 7, 4]);
-  await compareInference("depthwise", chain([7, 7, 4], [tf.layers.depthwiseConv2d({ kernelSize: 3, padding: "valid" })]), [7, 7, 4]);
+  await compareInference(
+    "conv2d",
+    chain([9, 9, 3], [tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, activation: "relu" })]),
+    [9, 9, 3],
+  );
+  await compareInference(
+    "conv2d same, no bias",
+    chain([8, 8, 3], [tf.layers.conv2d({ filters: 5, kernelSize: [1, 7], padding: "same", useBias: false })]),
+    [8, 8, 3],
+  );
+  await compareInference(
+    "separable",
+    chain([7, 7, 4], [tf.layers.separableConv2d({ filters: 6, kernelSize: 3, padding: "same", activation: "relu" })]),
+    [7, 7, 4],
+  );
+  await compareInference(
+    "depthwise",
+    chain([7, 7, 4], [tf.layers.depthwiseConv2d({ kernelSize: 3, padding: "valid" })]),
+    [7, 7, 4],
+  );
 });
 
 test("pooling, global average pooling, flatten, dense, dropout (inference), rescaling and activations compile to what TF.js computes", async () => {
   await compareInference(
     "pooling",
-    chain([9, 9, 3], [
-      tf.layers.maxPooling2d({ poolSize: 3, strides: 2 }),
-      tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: "same" }),
-      tf.layers.rescaling({ scale: 2, offset: -1 }),
-      tf.layers.flatten(),
-      tf.layers.dense({ units: 7, activation: "relu" }),
-      tf.layers.dropout({ rate: 0.5 }),
-      tf.layers.dense({ units: 4 }),
-      tf.layers.activation({ activation: "softmax" }),
-    ]),
+    chain(
+      [9, 9, 3],
+      [
+        tf.layers.maxPooling2d({ poolSize: 3, strides: 2 }),
+        tf.layers.averagePooling2d({ poolSize: 3, strides: 1, padding: "same" }),
+        tf.layers.rescaling({ scale: 2, offset: -1 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 7, activation: "relu" }),
+        tf.layers.dropout({ rate: 0.5 }),
+        tf.layers.dense({ units: 4 }),
+        tf.layers.activation({ activation: "softmax" }),
+      ],
+    ),
     [9, 9, 3],
   );
-  await compareInference("global average pooling", chain([5, 6, 3], [tf.layers.globalAveragePooling2d({}), tf.layers.dense({ units: 3, activation: "softmax" })]), [5, 6, 3]);
+  await compareInference(
+    "global average pooling",
+    chain([5, 6, 3], [tf.layers.globalAveragePooling2d({}), tf.layers.dense({ units: 3, activation: "softmax" })]),
+    [5, 6, 3],
+  );
 });
 
 test("concatenation, addition and batch normalisation (with and without scale) compile to what TF.js computes", async () => {
   const input = tf.input({ shape: [6, 6, 4] });
   const a = tf.layers.conv2d({ filters: 3, kernelSize: 1 }).apply(input) as ST;
-  const b = new BatchNormalization({ scale: false }).apply(tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: "same" }).apply(input) as ST) as ST;
+  const b = new BatchNormalization({ scale: false }).apply(
+    tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: "same" }).apply(input) as ST,
+  ) as ST;
   const c = new BatchNormalization({}).apply(tf.layers.add().apply([input, b]) as ST) as ST;
   const out = tf.layers.concatenate({ axis: -1 }).apply([a, b, c]) as ST;
   await compareInference("concat/add/bn", tf.model({ inputs: input, outputs: out }), [6, 6, 4]);
 });
 
 test("UpSampling3D compiles to the layer's nearest-neighbour repeat, with the tile on as few axes as possible", async () => {
-  assert.deepEqual(compactTile([28, 1, 28, 1, 1, 1, 1], [1, 3, 1, 3, 1, 3, 1]), { dims: [28, 1, 28, 1], multiples: [1, 3, 1, 9] });
-  assert.deepEqual(compactTile([4, 1, 5, 1, 6, 1, 2], [1, 2, 1, 1, 1, 2, 1]), { dims: [4, 1, 30, 1, 2], multiples: [1, 2, 1, 2, 1] });
-  const tutorial = chain([28, 28, 1], [
-    tf.layers.reshape({ targetShape: [28, 28, 1, 1] }),
-    new UpSampling3D({ size: [3, 3, 3] }),
-    tf.layers.reshape({ targetShape: [84, 84, 3] }),
-  ]);
+  assert.deepEqual(compactTile([28, 1, 28, 1, 1, 1, 1], [1, 3, 1, 3, 1, 3, 1]), {
+    dims: [28, 1, 28, 1],
+    multiples: [1, 3, 1, 9],
+  });
+  assert.deepEqual(compactTile([4, 1, 5, 1, 6, 1, 2], [1, 2, 1, 1, 1, 2, 1]), {
+    dims: [4, 1, 30, 1, 2],
+    multiples: [1, 2, 1, 2, 1],
+  });
+  const tutorial = chain(
+    [28, 28, 1],
+    [
+      tf.layers.reshape({ targetShape: [28, 28, 1, 1] }),
+      new UpSampling3D({ size: [3, 3, 3] }),
+      tf.layers.reshape({ targetShape: [84, 84, 3] }),
+    ],
+  );
   await compareInference("the tutorial's front", tutorial, [28, 28, 1]);
-  await compareInference("UpSampling3D (2, 1, 2) on 3x4x5x2", chain([3, 4, 5, 2], [new UpSampling3D({ size: [2, 1, 2] })]), [3, 4, 5, 2]);
+  await compareInference(
+    "UpSampling3D (2, 1, 2) on 3x4x5x2",
+    chain([3, 4, 5, 2], [new UpSampling3D({ size: [2, 1, 2] })]),
+    [3, 4, 5, 2],
+  );
 });
 
 test("batch normalisation in training mode compiles to the layer's batch statistics (the train graph's forward pass)", async () => {
   // Trained one step with learning rate ~0, the graph's and TF.js's moving statistics move alike.
   const input = tf.input({ shape: [5, 5, 3] });
   const bn = new BatchNormalization({ momentum: 0.5 });
-  const out = tf.layers.dense({ units: 2, activation: "softmax" }).apply(tf.layers.globalAveragePooling2d({}).apply(bn.apply(input) as ST) as ST) as ST;
+  const out = tf.layers
+    .dense({ units: 2, activation: "softmax" })
+    .apply(tf.layers.globalAveragePooling2d({}).apply(bn.apply(input) as ST) as ST) as ST;
   const model = tf.model({ inputs: input, outputs: out });
   const x = tf.randomNormal([4, 5, 5, 3], 2, 3, "float32", 3);
-  const y = tf.tensor2d([[1, 0], [0, 1], [1, 0], [0, 1]]);
+  const y = tf.tensor2d([
+    [1, 0],
+    [0, 1],
+    [1, 0],
+    [0, 1],
+  ]);
   const { KerasAdam } = await import("../src/engine/adam");
   const optimizer = new KerasAdam({ learningRate: 1e-12 });
-  const compiled = await CompiledModel.compile(model, { signatures: ["train"], trainable: model.trainableWeights, adam: optimizer });
+  const compiled = await CompiledModel.compile(model, {
+    signatures: ["train"],
+    trainable: model.trainableWeights,
+    adam: optimizer,
+  });
   try {
     compiled.trainStep([x], y, optimizer);
-    const [mean, variance] = bn.getWeights().slice(-2).map((t) => Array.from(t.dataSync()));
+    const [mean, variance] = bn
+      .getWeights()
+      .slice(-2)
+      .map((t) => Array.from(t.dataSync()));
     const moments = tf.moments(x, [0, 1, 2]);
     const m = Array.from(moments.mean.dataSync());
     const v = Array.from(moments.variance.dataSync());
     m.forEach((e, k) => assert.ok(Math.abs(mean[k] - 0.5 * e) < 1e-5, `moving mean ${mean[k]} vs ${0.5 * e}`));
-    v.forEach((e, k) => assert.ok(Math.abs(variance[k] - (0.5 + 0.5 * e)) < 1e-4, `moving variance ${variance[k]} vs ${0.5 + 0.5 * e} (biased batch variance)`));
+    v.forEach((e, k) =>
+      assert.ok(
+        Math.abs(variance[k] - (0.5 + 0.5 * e)) < 1e-4,
+        `moving variance ${variance[k]} vs ${0.5 + 0.5 * e} (biased batch variance)`,
+      ),
+    );
     tf.dispose([moments.mean, moments.variance]);
   } finally {
     compiled.dispose();
@@ -134,7 +191,10 @@ test("dropout in training keeps each value with probability 1 - rate, scaled by 
     const [b] = await run([1, 2]);
     const [c] = await run([1, 3]);
     const values = Array.from(a.dataSync());
-    assert.ok(values.every((v) => v === 0 || Math.abs(v - 1 / 0.7) < 1e-6), "values are 0 or 1 / (1 - rate)");
+    assert.ok(
+      values.every((v) => v === 0 || Math.abs(v - 1 / 0.7) < 1e-6),
+      "values are 0 or 1 / (1 - rate)",
+    );
     const kept = values.filter((v) => v !== 0).length / values.length;
     assert.ok(Math.abs(kept - 0.7) < 0.03, `kept ${kept} of the values`);
     assert.deepEqual(Array.from(b.dataSync()), values, "the same seed gives the same mask");
@@ -149,7 +209,10 @@ test("dropout in training keeps each value with probability 1 - rate, scaled by 
 test("a layer the compiler does not know stops it with an error that names the layer and says what to do", async () => {
   const model = chain([4, 3], [tf.layers.lstm({ units: 2, name: "my_lstm" })]);
   try {
-    await assert.rejects(CompiledModel.compile(model, { signatures: ["predict"] }), /Layer my_lstm \(LSTM\) is not supported by the graph engine; train with engine: "eager"/);
+    await assert.rejects(
+      CompiledModel.compile(model, { signatures: ["predict"] }),
+      /Layer my_lstm \(LSTM\) is not supported by the graph engine; train with engine: "eager"/,
+    );
   } finally {
     model.dispose();
   }

@@ -26,7 +26,9 @@ import { PYTHON, ROOT, tmpDir } from "./support/helpers";
 import { runGraphOnce } from "./support/graph";
 
 test("the attribute defaults the serialiser leaves out are TensorFlow's (its op registry, in .venv)", () => {
-  const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "tf_op_defaults.py"), ...Object.keys(OP_DEFAULTS)], { encoding: "utf8" });
+  const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "tf_op_defaults.py"), ...Object.keys(OP_DEFAULTS)], {
+    encoding: "utf8",
+  });
   assert.equal(r.status, 0, r.stderr);
   const registry = JSON.parse(r.stdout) as Record<string, Record<string, { kind: string; value: unknown }>>;
   for (const [op, attrs] of Object.entries(OP_DEFAULTS)) {
@@ -53,7 +55,11 @@ test("the tutorial's graphs use known ops only, leave out default attributes, re
       const plan = planGraph(tm.model, { ...options, signatures: [...options.signatures] });
       const bytes = serializeSavedModel(plan.graph, plan.signatures as never);
       const again = planGraph(tm.model, { ...options, signatures: [...options.signatures] });
-      assert.deepEqual(serializeSavedModel(again.graph, again.signatures as never), bytes, `${base}: two serialisations differ`);
+      assert.deepEqual(
+        serializeSavedModel(again.graph, again.signatures as never),
+        bytes,
+        `${base}: two serialisations differ`,
+      );
 
       const model = pb.SavedModel.deserializeBinary(bytes);
       const meta = model.getMetaGraphsList()[0];
@@ -62,18 +68,29 @@ test("the tutorial's graphs use known ops only, leave out default attributes, re
       const nodes = meta.getGraphDef().getNodeList();
       assert.equal(nodes.length, plan.graph.nodes.length);
       const ops = new Set<string>();
-      nodes.forEach((nd: { getName(): string; getOp(): string; getInputList(): string[]; getAttrMap(): { keys(): Iterable<string> } }, i: number) => {
-        const node = plan.graph.nodes[i];
-        assert.equal(nd.getName(), node.name);
-        assert.equal(nd.getOp(), node.op);
-        assert.equal(nd.getInputList().length, node.inputs.length);
-        ops.add(node.op);
-        const written = new Set(nd.getAttrMap().keys());
-        for (const [name, a] of Object.entries(node.attrs)) {
-          assert.equal(written.has(name), !isDefaultAttr(node.op, name, a), `${node.name}: attribute ${name}`);
-        }
-      });
-      for (const op of ["Conv2DBackpropFilter", "FusedBatchNormGradV3", "ReluGrad", "SoftmaxCrossEntropyWithLogits"]) assert.ok(ops.has(op), `${base}: no ${op}`);
+      nodes.forEach(
+        (
+          nd: {
+            getName(): string;
+            getOp(): string;
+            getInputList(): string[];
+            getAttrMap(): { keys(): Iterable<string> };
+          },
+          i: number,
+        ) => {
+          const node = plan.graph.nodes[i];
+          assert.equal(nd.getName(), node.name);
+          assert.equal(nd.getOp(), node.op);
+          assert.equal(nd.getInputList().length, node.inputs.length);
+          ops.add(node.op);
+          const written = new Set(nd.getAttrMap().keys());
+          for (const [name, a] of Object.entries(node.attrs)) {
+            assert.equal(written.has(name), !isDefaultAttr(node.op, name, a), `${node.name}: attribute ${name}`);
+          }
+        },
+      );
+      for (const op of ["Conv2DBackpropFilter", "FusedBatchNormGradV3", "ReluGrad", "SoftmaxCrossEntropyWithLogits"])
+        assert.ok(ops.has(op), `${base}: no ${op}`);
       if (base === "xception") assert.ok(ops.has("DepthwiseConv2dNativeBackpropFilter"));
       else assert.ok(ops.has("AvgPoolGrad") && ops.has("SplitV"));
       console.log(`${base}: ${nodes.length} nodes, ${ops.size} kinds of op, ${(bytes.length / 1024).toFixed(0)} KiB`);
@@ -96,7 +113,10 @@ test("a graph TensorFlow cannot run on the given inputs says why and what to do;
     ),
     (e: Error) => {
       assert.equal(e.name, "GraphEngineError");
-      assert.match(e.message, /^TensorFlow could not run the compiled graph \("run"\): .*(Matrix size-incompatible|In\[0\] mismatch|5 vs\. 4|4 vs\. 5)/);
+      assert.match(
+        e.message,
+        /^TensorFlow could not run the compiled graph \("run"\): .*(Matrix size-incompatible|In\[0\] mismatch|5 vs\. 4|4 vs\. 5)/,
+      );
       assert.match(e.message, /Nothing was changed: the model holds the weights of its last completed step/);
       return true;
     },
@@ -111,7 +131,10 @@ test("a graph TensorFlow cannot run on the given inputs says why and what to do;
   const tm = await buildTransferModel({ base: "xception", weights: null, key: "unwritable-cache" });
   try {
     const weights = tm.model.getWeights().map((w) => w.dataSync().slice());
-    await assert.rejects(tm.fit(mnist.train, { epochs: 1, progress: false }), /Cannot write the compiled graph into .*not-a-folder.*set KT_GRAPH_CACHE to a writable folder/);
+    await assert.rejects(
+      tm.fit(mnist.train, { epochs: 1, progress: false }),
+      /Cannot write the compiled graph into .*not-a-folder.*set KT_GRAPH_CACHE to a writable folder/,
+    );
     tm.model.getWeights().forEach((w, i) => assert.deepEqual(w.dataSync(), weights[i]));
     assert.equal(tm.runs.length, 0);
   } finally {

@@ -14,7 +14,11 @@ import { captureConsole } from "./support/console";
 test("stepProgress outside a notebook: a line at most every interval, none for a short step, always the closing line", () => {
   const lines: string[] = [];
   let clock = 0;
-  const progress = stepProgress("Evaluating", "digits", { write: (l) => lines.push(l), now: () => clock, intervalMs: 10_000 });
+  const progress = stepProgress("Evaluating", "digits", {
+    write: (l) => lines.push(l),
+    now: () => clock,
+    intervalMs: 10_000,
+  });
   for (let done = 64; done <= 2000; done += 64) {
     clock += 1_000;
     progress.update(Math.min(done, 2000), 2000);
@@ -46,7 +50,12 @@ test("evaluate and predict show progress when the digits take more than one batc
       score = await learner.evaluate(digits);
     });
     assert.equal(evaluated.out.length, 1, evaluated.out.join("\n"));
-    assert.match(evaluated.out[0], new RegExp(`^Evaluated 130 digits in [\\d.]+ s: loss ${score!.loss.toFixed(4)} · accuracy ${score!.accuracy.toFixed(4)}$`));
+    assert.match(
+      evaluated.out[0],
+      new RegExp(
+        `^Evaluated 130 digits in [\\d.]+ s: loss ${score!.loss.toFixed(4)} · accuracy ${score!.accuracy.toFixed(4)}$`,
+      ),
+    );
     const predicted = await captureConsole(() => learner.predict(digits));
     assert.match(predicted.out.join("\n"), /^Predicted 130 digits in [\d.]+ s$/);
 
@@ -58,8 +67,14 @@ test("evaluate and predict show progress when the digits take more than one batc
     });
     assert.deepEqual(quiet.out, []);
     const asked = await captureConsole(() => learner.predict(take(digits, 10), { progress: true }));
-    assert.deepEqual(asked.out.map((l) => l.replace(/[\d.]+ s$/, "_ s")), ["Predicted 10 digits in _ s"]);
-    await assert.rejects(learner.evaluate(digits, { progress: "yes" as unknown as boolean }), /evaluate: progress must be true or false/);
+    assert.deepEqual(
+      asked.out.map((l) => l.replace(/[\d.]+ s$/, "_ s")),
+      ["Predicted 10 digits in _ s"],
+    );
+    await assert.rejects(
+      learner.evaluate(digits, { progress: "yes" as unknown as boolean }),
+      /evaluate: progress must be true or false/,
+    );
   } finally {
     learner.dispose();
   }

@@ -80,7 +80,10 @@ async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<KerasArchi
   } catch (e) {
     caught = e;
   }
-  assert.ok(caught instanceof KerasArchiveError, `expected a KerasArchiveError matching ${pattern}, got ${caught instanceof Error ? caught.stack : String(caught)}`);
+  assert.ok(
+    caught instanceof KerasArchiveError,
+    `expected a KerasArchiveError matching ${pattern}, got ${caught instanceof Error ? caught.stack : String(caught)}`,
+  );
   assert.match(caught.message, pattern);
   assert.equal(caught.stack, `KerasArchiveError: ${caught.message}`, "prints as its message alone");
   return caught;
@@ -115,37 +118,77 @@ test("learner.save writes what Keras's model.save writes for the same model: mem
     items: cases.map((c) => ({ ...c, out: path.join(dir, `keras-${c.base}.keras`), clearSession: true })),
   });
   for (const c of cases) {
-    const tm = await buildTransferModel({ base: c.base, weights: null, freeze: c.freeze, preprocessing: c.preprocessing, key: "archive-layout" });
+    const tm = await buildTransferModel({
+      base: c.base,
+      weights: null,
+      freeze: c.freeze,
+      preprocessing: c.preprocessing,
+      key: "archive-layout",
+    });
     try {
       const saved = await tm.save(path.join(dir, `ours-${c.base}.keras`));
-      assert.equal(saved.optimizerState, false, "an optimizer that has not taken a step keeps only its step count and rate, as in Keras");
+      assert.equal(
+        saved.optimizerState,
+        false,
+        "an optimizer that has not taken a step keeps only its step count and rate, as in Keras",
+      );
       assert.equal(saved.bytes, fs.statSync(saved.file).size);
     } finally {
       tm.dispose();
     }
-    const [keras, ours] = describeArchives(path.join(dir, `keras-${c.base}.keras`), path.join(dir, `ours-${c.base}.keras`));
+    const [keras, ours] = describeArchives(
+      path.join(dir, `keras-${c.base}.keras`),
+      path.join(dir, `ours-${c.base}.keras`),
+    );
     assert.deepEqual(
       ours.members.map((m) => [m.name, m.compressed]),
-      [["metadata.json", 0], ["config.json", 0], ["model.weights.h5", 0]],
+      [
+        ["metadata.json", 0],
+        ["config.json", 0],
+        ["model.weights.h5", 0],
+      ],
       "Keras's three members, stored uncompressed",
     );
-    assert.deepEqual(ours.members.map((m) => [m.name, m.compressed]), keras.members.map((m) => [m.name, m.compressed]));
+    assert.deepEqual(
+      ours.members.map((m) => [m.name, m.compressed]),
+      keras.members.map((m) => [m.name, m.compressed]),
+    );
     assert.deepEqual(Object.keys(ours.metadata), Object.keys(keras.metadata));
     assert.equal(ours.metadata.keras_version, keras.metadata.keras_version);
     assert.match(String(ours.metadata.date_saved), /^\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d$/);
     // config.json: equal as JSON, key order included; only Keras's shared_object_id differs.
-    assert.equal(JSON.stringify(withoutSharedIds(ours.config)), JSON.stringify(withoutSharedIds(keras.config)), `${c.base}: config.json differs from Keras's`);
+    assert.equal(
+      JSON.stringify(withoutSharedIds(ours.config)),
+      JSON.stringify(withoutSharedIds(keras.config)),
+      `${c.base}: config.json differs from Keras's`,
+    );
     const { outer, base } = configLayers(ours.config);
-    assert.equal(base.filter((l) => l.config.trainable === false).length, c.freeze - 1, "the frozen layers (the input layer has no flag)");
-    assert.equal(outer.some((l) => l.class_name === "Rescaling"), c.preprocessing === "keras");
+    assert.equal(
+      base.filter((l) => l.config.trainable === false).length,
+      c.freeze - 1,
+      "the frozen layers (the input layer has no flag)",
+    );
+    assert.equal(
+      outer.some((l) => l.class_name === "Rescaling"),
+      c.preprocessing === "keras",
+    );
     // model.weights.h5: the same entries, in Keras's paths.
     const byPath = (d: typeof ours) => new Map(d.h5.map((e) => [e.path, e]));
     const k = byPath(keras);
     const o = byPath(ours);
     assert.deepEqual([...o.keys()].sort(), [...k.keys()].sort(), `${c.base}: the h5 paths differ from Keras's`);
     for (const [p, e] of k) assert.deepEqual(o.get(p), e, `${c.base}: ${p}`);
-    assert.deepEqual(o.get("optimizer/vars/0"), { path: "optimizer/vars/0", kind: "dataset", shape: [], dtype: "int64", attrs: {} });
-    const sample = c.base === "xception" ? "layers/functional/layers/separable_conv2d_3/vars/1" : "layers/functional/layers/batch_normalization_93/vars/2";
+    assert.deepEqual(o.get("optimizer/vars/0"), {
+      path: "optimizer/vars/0",
+      kind: "dataset",
+      shape: [],
+      dtype: "int64",
+      attrs: {},
+    });
+    const sample =
+      c.base === "xception"
+        ? "layers/functional/layers/separable_conv2d_3/vars/1"
+        : "layers/functional/layers/batch_normalization_93/vars/2";
     assert.ok(o.has(sample), `${sample} is missing`);
   }
 });
@@ -177,13 +220,21 @@ test("Python's keras.saving.load_model opens our archive of a trained InceptionV
     tm.dispose();
   }
   assert.equal(state.iterations, 2, "two batches of 32 (51 training digits after the validation split)");
-  assert.ok(state.moments.every((m) => m !== null), "every trainable variable has its moments");
+  assert.ok(
+    state.moments.every((m) => m !== null),
+    "every trainable variable has its moments",
+  );
 
-  const [keras] = kerasScript<{ archives: KerasReport[] }>(dir, "load-archive", { ...asSpec(mnist.test), archives: [file] }).archives;
+  const [keras] = kerasScript<{ archives: KerasReport[] }>(dir, "load-archive", {
+    ...asSpec(mnist.test),
+    archives: [file],
+  }).archives;
   assert.deepEqual(keras.warnings, [], "Keras loaded everything, the optimizer included");
   const diff = maxAbsDiff(keras.output, ours);
   const spread = Math.max(...ours) - Math.min(...ours);
-  t.diagnostic(`Keras's probabilities differ from ours by up to ${diff.toExponential(2)} (spread ${spread.toFixed(3)})`);
+  t.diagnostic(
+    `Keras's probabilities differ from ours by up to ${diff.toExponential(2)} (spread ${spread.toFixed(3)})`,
+  );
   assert.ok(spread > 0.05, `the predictions hardly depend on the weights (spread ${spread})`);
   assert.ok(diff <= PREDICTION_TOLERANCE, `Keras's probabilities differ from ours by up to ${diff}`);
   // The freeze state: Keras's trainable flags (its input layer is rebuilt trainable: Keras records no flag for it).
@@ -198,7 +249,10 @@ test("Python's keras.saving.load_model opens our archive of a trained InceptionV
   opt.moments.forEach(([name, m, v], i) => {
     const mine = state.moments[i]!;
     assert.equal(name, mine.name, `moment ${i}`);
-    assert.ok(Math.abs(m - l1(mine.m)) <= 1e-9 * Math.max(1e-30, m) && Math.abs(v - l1(mine.v)) <= 1e-9 * Math.max(1e-30, v), `${name}: Keras's moments ${m} ${v}, ours ${l1(mine.m)} ${l1(mine.v)}`);
+    assert.ok(
+      Math.abs(m - l1(mine.m)) <= 1e-9 * Math.max(1e-30, m) && Math.abs(v - l1(mine.v)) <= 1e-9 * Math.max(1e-30, v),
+      `${name}: Keras's moments ${m} ${v}, ours ${l1(mine.m)} ${l1(mine.v)}`,
+    );
   });
 });
 
@@ -212,7 +266,18 @@ test("loadTransferModel reads Keras's own archive of the tutorial's Xception mod
   const [keras] = kerasScript<{ archives: KerasReport[] }>(dir, "write-archives", {
     ...asSpec(mnist.test),
     // In a session that built the model before: Keras's automatic names have moved on ("conv2d_4", …).
-    items: [{ base: "xception", freeze: 126, preprocessing: "keras", calibrate: true, trainSteps: 2, learningRate: 0.0005, shiftNames: true, out: file }],
+    items: [
+      {
+        base: "xception",
+        freeze: 126,
+        preprocessing: "keras",
+        calibrate: true,
+        trainSteps: 2,
+        learningRate: 0.0005,
+        shiftNames: true,
+        out: file,
+      },
+    ],
   }).archives;
   const zip = ZipReader.open(file);
   const names = configLayers(JSON.parse(zip.read("config.json").toString("utf8"))).base.map((l) => l.name as string);
@@ -226,7 +291,10 @@ test("loadTransferModel reads Keras's own archive of the tutorial's Xception mod
     assert.equal(tm.preprocessing, "keras");
     assert.equal(tm.weights, file);
     assert.equal(tm.freezeDepth, 126);
-    assert.deepEqual(tm.base.layers.slice(1).map((l) => l.trainable), keras.trainable.slice(1));
+    assert.deepEqual(
+      tm.base.layers.slice(1).map((l) => l.trainable),
+      keras.trainable.slice(1),
+    );
     assert.equal(tm.countParams().trainable, keras.trainableParams);
     assert.deepEqual(tm.optimizerSettings, { learningRate: 0.0005, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
     const state = adamState(tm);
@@ -236,12 +304,17 @@ test("loadTransferModel reads Keras's own archive of the tutorial's Xception mod
     keras.optimizer!.moments.forEach(([name, m, v], i) => {
       const mine = state.moments[i];
       assert.ok(mine, `no moments for ${name}`);
-      assert.ok(Math.abs(m - l1(mine.m)) <= 1e-9 * m && Math.abs(v - l1(mine.v)) <= 1e-9 * v, `${name}: Keras's ${m} ${v}, ours ${l1(mine.m)} ${l1(mine.v)}`);
+      assert.ok(
+        Math.abs(m - l1(mine.m)) <= 1e-9 * m && Math.abs(v - l1(mine.v)) <= 1e-9 * v,
+        `${name}: Keras's ${m} ${v}, ours ${l1(mine.m)} ${l1(mine.v)}`,
+      );
     });
     const ours = Array.from((await tm.predict(mnist.test)).probabilities);
     const diff = maxAbsDiff(ours, keras.output);
     const spread = Math.max(...ours) - Math.min(...ours);
-    t.diagnostic(`our probabilities differ from Keras's by up to ${diff.toExponential(2)} (spread ${spread.toFixed(3)})`);
+    t.diagnostic(
+      `our probabilities differ from Keras's by up to ${diff.toExponential(2)} (spread ${spread.toFixed(3)})`,
+    );
     assert.ok(spread > 0.05, `the predictions hardly depend on the weights (spread ${spread})`);
     assert.ok(diff <= PREDICTION_TOLERANCE, `our probabilities differ from Keras's by up to ${diff}`);
   } finally {
@@ -256,7 +329,14 @@ test("loadTransferModel reads Keras's own archive of the tutorial's Xception mod
 test("save then loadTransferModel gives the same model: every weight, the freeze depth, trainable counts, Adam's settings and state, predictions", async () => {
   const mnist = await digits();
   const file = path.join(dir, "round-trip.keras");
-  const tm = await buildTransferModel({ base: "xception", weights: null, freeze: 100, preprocessing: "keras", adam: { learningRate: 3e-4 }, key: "archive-round-trip" });
+  const tm = await buildTransferModel({
+    base: "xception",
+    weights: null,
+    freeze: 100,
+    preprocessing: "keras",
+    adam: { learningRate: 3e-4 },
+    key: "archive-round-trip",
+  });
   try {
     calibrate(tm, mnist.train);
     const { x, y } = toTensors(take(mnist.train, 8));
@@ -338,7 +418,10 @@ test("Adam's state saved for other trainable layers than the archive's config fr
     assert.equal(loaded.freezeDepth, 121);
     const warnings = printed.mock.calls.map((c) => String(c.arguments[0]));
     assert.equal(warnings.length, 1, warnings.join("\n"));
-    assert.match(warnings[0], /other-depth-edited\.keras: the optimizer state in .* has \d+ variables, where Adam needs \d+ for the \d+ trainable variables of the model as it is frozen in the archive; Adam starts afresh \(Keras's load_model skips it the same way\)/);
+    assert.match(
+      warnings[0],
+      /other-depth-edited\.keras: the optimizer state in .* has \d+ variables, where Adam needs \d+ for the \d+ trainable variables of the model as it is frozen in the archive; Adam starts afresh \(Keras's load_model skips it the same way\)/,
+    );
     const state = adamState(loaded);
     assert.equal(state.iterations, 0);
     assert.ok(state.moments.every((m) => m === null));
@@ -384,13 +467,41 @@ test("each bad archive gives a clear error, and the archive and the model known 
   const cases: Array<[string, string, RegExp]> = [
     ["a missing file", bad("missing.keras"), /^No file at .*missing\.keras\. Check the path/],
     ["a folder", bad("folder.keras"), /folder\.keras is a folder, not a \.keras file/],
-    ["not a zip", bad("text.keras"), /text\.keras is not a Keras model archive: it is not a zip archive \(21 B\)\. Pass a \.keras file written by learner\.save\(\)/],
-    ["a truncated archive", bad("truncated.keras"), /truncated\.keras is not a Keras model archive: it starts like a zip archive but has no end record: it is truncated/],
-    ["damaged weights", bad("damaged.keras"), /model\.weights\.h5 in .*damaged\.keras cannot be read: model\.weights\.h5 does not match its CRC-32 \(a damaged file\)\. The archive is damaged; save the model again/],
-    ["no config.json", edit("no-config.keras", { drop: ["config.json"] }), /is a zip archive but not a Keras model archive: it has no config\.json \(its members: metadata\.json, model\.weights\.h5\)/],
-    ["no weights", edit("no-weights.keras", { drop: ["model.weights.h5"] }), /has no model\.weights\.h5 \(its members: metadata\.json, config\.json\): the weights are missing/],
-    ["config.json not JSON", edit("bad-json.keras", { replace: { "config.json": Buffer.from("{ not json") } }), /config\.json in .*bad-json\.keras cannot be read: .*JSON/],
-    ["weights not HDF5", edit("not-h5.keras", { replace: { "model.weights.h5": Buffer.from("not HDF5") } }), /model\.weights\.h5 in .*not-h5\.keras cannot be read: it is not an HDF5 file/],
+    [
+      "not a zip",
+      bad("text.keras"),
+      /text\.keras is not a Keras model archive: it is not a zip archive \(21 B\)\. Pass a \.keras file written by learner\.save\(\)/,
+    ],
+    [
+      "a truncated archive",
+      bad("truncated.keras"),
+      /truncated\.keras is not a Keras model archive: it starts like a zip archive but has no end record: it is truncated/,
+    ],
+    [
+      "damaged weights",
+      bad("damaged.keras"),
+      /model\.weights\.h5 in .*damaged\.keras cannot be read: model\.weights\.h5 does not match its CRC-32 \(a damaged file\)\. The archive is damaged; save the model again/,
+    ],
+    [
+      "no config.json",
+      edit("no-config.keras", { drop: ["config.json"] }),
+      /is a zip archive but not a Keras model archive: it has no config\.json \(its members: metadata\.json, model\.weights\.h5\)/,
+    ],
+    [
+      "no weights",
+      edit("no-weights.keras", { drop: ["model.weights.h5"] }),
+      /has no model\.weights\.h5 \(its members: metadata\.json, config\.json\): the weights are missing/,
+    ],
+    [
+      "config.json not JSON",
+      edit("bad-json.keras", { replace: { "config.json": Buffer.from("{ not json") } }),
+      /config\.json in .*bad-json\.keras cannot be read: .*JSON/,
+    ],
+    [
+      "weights not HDF5",
+      edit("not-h5.keras", { replace: { "model.weights.h5": Buffer.from("not HDF5") } }),
+      /model\.weights\.h5 in .*not-h5\.keras cannot be read: it is not an HDF5 file/,
+    ],
     [
       "another convolution",
       edit("kernel.keras", { config: (c) => (layerAt(c).base[1].config.kernel_size = [5, 5]) }),
@@ -398,13 +509,31 @@ test("each bad archive gives a clear error, and the archive and the model known 
     ],
     [
       "another connection",
-      edit("rewired.keras", { config: (c) => (layerAt(c).base[3].inbound_nodes[0].args[0].config.keras_history[0] = "block1_conv1") }),
+      edit("rewired.keras", {
+        config: (c) => (layerAt(c).base[3].inbound_nodes[0].args[0].config.keras_history[0] = "block1_conv1"),
+      }),
       /layer #3 of the base network \("block1_conv1_act", Activation\) is connected differently: it takes the outputs of \[\["block1_conv1"\]\], where the tutorial's Xception model has \[\["block1_conv1_bn"\]\]/,
     ],
-    ["a base of another size", edit("short-base.keras", { config: (c) => layerAt(c).base.pop() }), /its base network \("xception"\) has 131 layers, where the tutorial's InceptionV3 has 311 and Xception 132/],
-    ["no nested base", edit("flat.keras", { config: (c) => layerAt(c).outer.splice(4, 1) }), /it has no base network nested as one layer/],
-    ["not a prefix frozen", edit("frozen-gap.keras", { config: (c) => (layerAt(c).base[50].config.trainable = false) }), /trains layer #36 \("block5_sepconv1_act"\) but freezes layer #50 \(".*"\) after it/],
-    ["another optimizer", edit("sgd.keras", { config: (c) => (((c.compile_config as any).optimizer.class_name = "SGD")) }), /its optimizer is "SGD"; the tutorial's model trains with Adam/],
+    [
+      "a base of another size",
+      edit("short-base.keras", { config: (c) => layerAt(c).base.pop() }),
+      /its base network \("xception"\) has 131 layers, where the tutorial's InceptionV3 has 311 and Xception 132/,
+    ],
+    [
+      "no nested base",
+      edit("flat.keras", { config: (c) => layerAt(c).outer.splice(4, 1) }),
+      /it has no base network nested as one layer/,
+    ],
+    [
+      "not a prefix frozen",
+      edit("frozen-gap.keras", { config: (c) => (layerAt(c).base[50].config.trainable = false) }),
+      /trains layer #36 \("block5_sepconv1_act"\) but freezes layer #50 \(".*"\) after it/,
+    ],
+    [
+      "another optimizer",
+      edit("sgd.keras", { config: (c) => ((c.compile_config as any).optimizer.class_name = "SGD") }),
+      /its optimizer is "SGD"; the tutorial's model trains with Adam/,
+    ],
     [
       "weights of another shape",
       edit("units.keras", { config: (c) => (layerAt(c).outer.find((l) => l.name === "dense")!.config.units = 512) }),
@@ -434,12 +563,21 @@ test("a failed save leaves nothing half-written, an existing archive as it was, 
     const archive = sha256(file);
     const weights = weightValues(tm.model);
     const state = adamState(tm);
-    assert.ok(state.moments.every((m) => m === null), "a fresh model: Adam has no moments yet");
+    assert.ok(
+      state.moments.every((m) => m === null),
+      "a fresh model: Adam has no moments yet",
+    );
 
-    await rejects(tm.save(path.join(folder, "model.h5")), /Invalid path ".*model\.h5": a Keras model archive's name ends in "\.keras"/);
+    await rejects(
+      tm.save(path.join(folder, "model.h5")),
+      /Invalid path ".*model\.h5": a Keras model archive's name ends in "\.keras"/,
+    );
     const blocker = path.join(folder, "a-file");
     fs.writeFileSync(blocker, "");
-    await rejects(tm.save(path.join(blocker, "sub", "model.keras")), /Cannot save the model to .*a-file\/sub\/model\.keras: .*a-file is a file, not a folder\. Choose another path\./);
+    await rejects(
+      tm.save(path.join(blocker, "sub", "model.keras")),
+      /Cannot save the model to .*a-file\/sub\/model\.keras: .*a-file is a file, not a folder\. Choose another path\./,
+    );
     fs.mkdirSync(path.join(folder, "dir.keras"));
     await rejects(tm.save(path.join(folder, "dir.keras")), /Cannot save the model to .*dir\.keras: that is a folder/);
 
@@ -448,7 +586,10 @@ test("a failed save leaves nothing half-written, an existing archive as it was, 
     const rename = t.mock.method(nodeFs, "renameSync", () => {
       throw Object.assign(new Error("EXDEV: cross-device link not permitted, rename"), { code: "EXDEV" });
     });
-    await rejects(tm.save(file), /Could not save the model to .*model\.keras: EXDEV: cross-device link not permitted, rename\. The file that was there is unchanged\./);
+    await rejects(
+      tm.save(file),
+      /Could not save the model to .*model\.keras: EXDEV: cross-device link not permitted, rename\. The file that was there is unchanged\./,
+    );
     assert.equal(rename.mock.callCount(), 1);
     rename.mock.restore();
 
@@ -484,7 +625,9 @@ test("saving creates no tensors, and loading then disposing leaves none, also wh
     assert.equal(tf.memory().numTensors, baseline, `after load ${i + 1} and dispose`);
   }
   const misfit = path.join(dir, "leaks-misfit.keras");
-  rewriteArchive(file, misfit, { config: (c) => (configLayers(c).outer.find((l) => l.name === "dense")!.config.units = 512) });
+  rewriteArchive(file, misfit, {
+    config: (c) => (configLayers(c).outer.find((l) => l.name === "dense")!.config.units = 512),
+  });
   await rejects(loadTransferModel(misfit), /do not fit the model/);
   assert.equal(tf.memory().numTensors, baseline, "a failed load left tensors");
 });

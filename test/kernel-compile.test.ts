@@ -7,7 +7,7 @@ import * as assert from "node:assert/strict";
 import * as path from "node:path";
 import { ROOT } from "./support/helpers";
 
-test("`import * as kt from \"./src/index\"` compiles in the tslab kernel without diagnostics", () => {
+test('`import * as kt from "./src/index"` compiles in the tslab kernel without diagnostics', () => {
   const previous = process.cwd();
   process.chdir(ROOT);
   try {
@@ -16,9 +16,9 @@ test("`import * as kt from \"./src/index\"` compiles in the tslab kernel without
     const converter = createConverter();
     try {
       const out = converter.convert("", 'import * as kt from "./src/index";\nconsole.log(kt.describeBackend());\n');
-      const messages = (out.diagnostics as Array<{ fileName?: string; start: { line: number }; messageText: string }>).map(
-        (d) => `${d.fileName ?? "cell"}:${d.start.line + 1}: ${d.messageText}`,
-      );
+      const messages = (
+        out.diagnostics as Array<{ fileName?: string; start: { line: number }; messageText: string }>
+      ).map((d) => `${d.fileName ?? "cell"}:${d.start.line + 1}: ${d.messageText}`);
       assert.deepEqual(messages, []);
     } finally {
       converter.close();

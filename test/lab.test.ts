@@ -28,7 +28,9 @@ test("npm run lab serves notebooks/ with the project's kernel as the default (as
   const lab = await startLab({ command: "npm run lab", rootDir: NOTEBOOKS_DIR, logFile: log });
   let exit: LabExit;
   try {
-    t.diagnostic(`running as ${process.getuid?.() === 0 ? "root" : `uid ${process.getuid?.()}`}; server log in ${path.relative(ROOT, log)}`);
+    t.diagnostic(
+      `running as ${process.getuid?.() === 0 ? "root" : `uid ${process.getuid?.()}`}; server log in ${path.relative(ROOT, log)}`,
+    );
     const specs = (await (await lab.api("GET", "/api/kernelspecs")).json()) as KernelSpecs;
     assert.equal(specs.default, KERNEL_NAME, `the default kernel is ${specs.default}`);
     const ours = specs.kernelspecs[KERNEL_NAME];
@@ -43,7 +45,10 @@ test("npm run lab serves notebooks/ with the project's kernel as the default (as
     const committed = fs.readdirSync(NOTEBOOKS_DIR).filter((f) => f.endsWith(".ipynb") && !f.startsWith("."));
     assert.deepEqual(committed.sort(), ["inception.ipynb", "xception.ipynb"]);
     assert.deepEqual(
-      root.content.filter((c) => c.type === "notebook").map((c) => c.name).sort(),
+      root.content
+        .filter((c) => c.type === "notebook")
+        .map((c) => c.name)
+        .sort(),
       committed,
       `the server's root is not notebooks/: it lists ${root.content.map((c) => c.name).join(", ")}`,
     );
@@ -59,5 +64,8 @@ test("npm run lab serves notebooks/ with the project's kernel as the default (as
     exit = await lab.stop();
   }
   assert.deepEqual(exit, { code: 0, signal: null, forced: false }, `npm run lab did not stop cleanly; see ${log}`);
-  await assert.rejects(fetch(`${lab.base}/api/status`, { signal: AbortSignal.timeout(5_000) }), "the server still answers after stopping");
+  await assert.rejects(
+    fetch(`${lab.base}/api/status`, { signal: AbortSignal.timeout(5_000) }),
+    "the server still answers after stopping",
+  );
 });

@@ -23,7 +23,10 @@ function release(layer: { weights: Array<{ dispose(): void }> }): void {
   for (const w of layer.weights) w.dispose();
 }
 
-function buildBn(args: ConstructorParameters<typeof BatchNormalization>[0], shape: Array<number | null>): BatchNormalization {
+function buildBn(
+  args: ConstructorParameters<typeof BatchNormalization>[0],
+  shape: Array<number | null>,
+): BatchNormalization {
   const bn = new BatchNormalization(args);
   bn.apply(tf.input({ shape })); // builds it, inside its name scope, as in a model
   return bn;
@@ -107,8 +110,18 @@ test("BatchNormalization training: batch statistics (biased variance) and moving
     const w = weightValues(bn);
     const movingMean = w[w.length - 2];
     const movingVar = w[w.length - 1];
-    assertClose(movingMean, MEAN.map((v, k) => v * m + mean[k] * (1 - m)), 1e-6, "moving mean");
-    assertClose(movingVar, VAR.map((v, k) => v * m + variance[k] * (1 - m)), 1e-6, "moving variance (biased batch variance)");
+    assertClose(
+      movingMean,
+      MEAN.map((v, k) => v * m + mean[k] * (1 - m)),
+      1e-6,
+      "moving mean",
+    );
+    assertClose(
+      movingVar,
+      VAR.map((v, k) => v * m + variance[k] * (1 - m)),
+      1e-6,
+      "moving variance (biased batch variance)",
+    );
     // gamma and beta are not touched by the forward pass.
     if (bn.scale) assertClose(w[0], GAMMA, 0, "gamma");
     tf.dispose([x, y]);
@@ -164,7 +177,10 @@ test("BatchNormalization frozen (trainable=false): inference mode even with trai
   release(bn);
 });
 
-function bnModel(bnArgs: ConstructorParameters<typeof BatchNormalization>[0]): { model: LayersModel; bn: BatchNormalization } {
+function bnModel(bnArgs: ConstructorParameters<typeof BatchNormalization>[0]): {
+  model: LayersModel;
+  bn: BatchNormalization;
+} {
   const input = tf.input({ shape: [2, 2, C] });
   const bn = new BatchNormalization(bnArgs);
   let x = bn.apply(input) as SymbolicTensor;
@@ -202,9 +218,22 @@ test("BatchNormalization in fit: a frozen layer keeps its statistics and weights
     const { mean, variance } = channelStats(X, C);
     const m = 0.99;
     const twice = (v0: number, b: number) => (v0 * m + b * (1 - m)) * m + b * (1 - m);
-    assertClose(w[2], MEAN.map((v, k) => twice(v, mean[k])), 1e-5, "moving mean after 2 steps");
-    assertClose(w[3], VAR.map((v, k) => twice(v, variance[k])), 1e-5, "moving variance after 2 steps");
-    assert.ok(w[0].some((v, k) => Math.abs(v - GAMMA[k]) > 1e-4), "gamma did not train");
+    assertClose(
+      w[2],
+      MEAN.map((v, k) => twice(v, mean[k])),
+      1e-5,
+      "moving mean after 2 steps",
+    );
+    assertClose(
+      w[3],
+      VAR.map((v, k) => twice(v, variance[k])),
+      1e-5,
+      "moving variance after 2 steps",
+    );
+    assert.ok(
+      w[0].some((v, k) => Math.abs(v - GAMMA[k]) > 1e-4),
+      "gamma did not train",
+    );
     model.dispose();
   }
 });
@@ -229,7 +258,10 @@ test("BatchNormalization inside a nested model frozen with TF.js's model.trainab
   const outerIn = tf.input({ shape: [2, 2, C] });
   let x = inner.apply(outerIn) as SymbolicTensor;
   x = tf.layers.flatten().apply(x) as SymbolicTensor;
-  const outer = tf.model({ inputs: outerIn, outputs: tf.layers.dense({ units: 2, activation: "softmax" }).apply(x) as SymbolicTensor });
+  const outer = tf.model({
+    inputs: outerIn,
+    outputs: tf.layers.dense({ units: 2, activation: "softmax" }).apply(x) as SymbolicTensor,
+  });
   inner.trainable = false; // flips the weights' flags only; the layer still counts as frozen
   assert.equal(bn.trainable, true);
   assert.equal(bn.isFrozen(), true);
@@ -285,10 +317,12 @@ test("BatchNormalization: getConfig round trip, model JSON and save/load through
   fromJson.dispose();
 
   let saved: io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    saved = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      saved = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+    }),
+  );
   assert.ok(saved);
   assert.deepEqual(
     saved!.weightSpecs!.filter((s) => s.name.startsWith("bn_saved/")).map((s) => s.name),
@@ -317,7 +351,10 @@ test("BatchNormalization: clear errors for a bad axis or an unknown feature dime
 
 test("UpSampling3D: out[b,i,j,k,c] = in[b,i/s0,j/s1,k/s2,c] (channels last and first), shapes as Keras", () => {
   const shape = [2, 3, 2, 2, 2];
-  const xs = randomArray(shape.reduce((a, b) => a * b, 1), 3);
+  const xs = randomArray(
+    shape.reduce((a, b) => a * b, 1),
+    3,
+  );
   const size: [number, number, number] = [2, 3, 1];
   const up = new UpSampling3D({ size });
   assert.deepEqual(up.computeOutputShape([null, 3, 2, 2, 2]), [null, 6, 6, 2, 2]);
@@ -333,7 +370,10 @@ test("UpSampling3D: out[b,i,j,k,c] = in[b,i/s0,j/s1,k/s2,c] (channels last and f
       for (let j = 0; j < O[1]; j++)
         for (let k = 0; k < O[2]; k++)
           for (let c = 0; c < Ch; c++) {
-            const src = (((b * D1 + Math.floor(i / size[0])) * D2 + Math.floor(j / size[1])) * D3 + Math.floor(k / size[2])) * Ch + c;
+            const src =
+              (((b * D1 + Math.floor(i / size[0])) * D2 + Math.floor(j / size[1])) * D3 + Math.floor(k / size[2])) *
+                Ch +
+              c;
             const dst = (((b * O[0] + i) * O[1] + j) * O[2] + k) * Ch + c;
             assert.equal(out[dst], Math.fround(xs[src]));
           }
@@ -353,7 +393,10 @@ test("UpSampling3D gradient: each input gets the sum of the output gradient over
   const up = new UpSampling3D({ size });
   const x = tf.tensor(randomArray(12, 4), shape);
   const outShape = [1, 6, 9, 3, 2];
-  const wArr = randomArray(outShape.reduce((a, b) => a * b, 1), 5);
+  const wArr = randomArray(
+    outShape.reduce((a, b) => a * b, 1),
+    5,
+  );
   const w = tf.tensor(wArr, outShape);
   const g = tf.grad((t: Tensor) => tf.sum(tf.mul(up.apply(t) as Tensor, w)))(x);
   const expected = new Array<number>(12).fill(0);
@@ -384,7 +427,10 @@ test("UpSampling3D in the tutorial's front: (28,28,1) → (28,28,1,1) → ×(3,3
     for (let h = 0; h < 84; h++)
       for (let w = 0; w < 84; w++)
         for (let c = 0; c < 3; c++) {
-          assert.equal(out[((b * 84 + h) * 84 + w) * 3 + c], Math.fround(img[(b * 28 + Math.floor(h / 3)) * 28 + Math.floor(w / 3)]));
+          assert.equal(
+            out[((b * 84 + h) * 84 + w) * 3 + c],
+            Math.fround(img[(b * 28 + Math.floor(h / 3)) * 28 + Math.floor(w / 3)]),
+          );
         }
   tf.dispose([x, y]);
   model.dispose();

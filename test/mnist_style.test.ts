@@ -29,7 +29,12 @@ const values = (image: GreyImage) => Array.from(image.pixels);
 
 test("luminance: Rec. 601 luma of RGB, grey as is, and transparent parts become the paper opposite to the ink", () => {
   // Pure red, green, blue and white: the weights themselves, then 1.
-  assertClose(values(luminance([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255], 4, 1, 3)), [0.299, 0.587, 0.114, 1], 1e-6, "RGB");
+  assertClose(
+    values(luminance([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255], 4, 1, 3)),
+    [0.299, 0.587, 0.114, 1],
+    1e-6,
+    "RGB",
+  );
   assertClose(values(luminance([0, 51, 255], 3, 1, 1)), [0, 0.2, 1], 1e-6, "grey");
   // Dark ink on a transparent sheet: the transparent pixel is white paper; a half-transparent ink pixel is half way.
   assertClose(values(luminance([0, 255, 0, 0, 0, 128], 3, 1, 2)), [0, 1, 127 / 255], 1e-6, "dark ink, grey + alpha");
@@ -63,7 +68,11 @@ test("inkLevels: background → 0, strongest ink → 1, below the floor → 0; a
   const blank = greyImage([0.5, 0.51, 0.5, 0.5, 0.53, 0.5, 0.49, 0.5, 0.5], 3, 3);
   assert.throws(
     () => inkLevels(blank, { name: "blank.png" }),
-    (e: Error) => e instanceof BlankImageError && /^blank\.png has no ink: no pixel differs from the background \(grey level 128\) by more than 8 of 255/.test(e.message),
+    (e: Error) =>
+      e instanceof BlankImageError &&
+      /^blank\.png has no ink: no pixel differs from the background \(grey level 128\) by more than 8 of 255/.test(
+        e.message,
+      ),
   );
 });
 
@@ -91,7 +100,12 @@ test("resizeArea: each new pixel is the mean of what it covers, partly covered p
   const image = greyImage([1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0.5, 0.5, 0, 0, 0.5, 0.1], 4, 4);
   assertClose(values(resizeArea(image, 2, 2)), [1, 0, 0, 0.4], 1e-6, "blocks");
   // 3 → 2: the first new pixel covers pixel 0 and half of pixel 1: (a + b/2) / 1.5.
-  assertClose(values(resizeArea(greyImage([0.3, 0.6, 0.9], 3, 1), 2, 1)), [(0.3 + 0.3) / 1.5, (0.3 + 0.9) / 1.5], 1e-6, "3 → 2");
+  assertClose(
+    values(resizeArea(greyImage([0.3, 0.6, 0.9], 3, 1), 2, 1)),
+    [(0.3 + 0.3) / 1.5, (0.3 + 0.9) / 1.5],
+    1e-6,
+    "3 → 2",
+  );
   // Anti-aliased: a one-pixel line halved in width becomes a half-strength line, not nothing.
   const line = greyImage([0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0], 4, 4);
   assertClose(values(resizeArea(line, 2, 2)), [0.5, 0.5, 0, 0], 1e-6, "thin line");
@@ -114,13 +128,19 @@ test("placeByCentreOfMass: the centre of mass lands on pixel (14, 14) of 28×28,
   const placed = placeByCentreOfMass(corner);
   assert.equal(placed.width, 28);
   assert.equal(placed.pixels[14 * 28 + 14], 1);
-  assert.equal(placed.pixels.reduce((s, v) => s + v, 0), 1);
+  assert.equal(
+    placed.pixels.reduce((s, v) => s + v, 0),
+    1,
+  );
   // 20×20 with all its ink in the top-left corner: moving it to (14, 14) would push it out; it stops at the edge.
   const big = greyImage(new Array(400).fill(0), 20, 20);
   big.pixels[0] = 1;
   const stopped = placeByCentreOfMass(big);
   assert.equal(stopped.pixels[8 * 28 + 8], 1, "moved by 8, as far as it can go");
-  assert.throws(() => placeByCentreOfMass(greyImage(new Array(30).fill(0), 30, 1)), /does not fit in 28×28; scale it first/);
+  assert.throws(
+    () => placeByCentreOfMass(greyImage(new Array(30).fill(0), 30, 1)),
+    /does not fit in 28×28; scale it first/,
+  );
 });
 
 test("digitScale: the strokes' larger side becomes 20, unless the faint ink around them would not fit 28", () => {
@@ -141,7 +161,11 @@ test("mnistStyle: a dark digit on light paper comes out white on black, strokes 
   assert.equal(digit.inverted, true);
   assert.deepEqual(digit.inkBox, { x: 38, y: 6, width: 14, height: 24 });
   assert.equal(digit.pixels.length, PIXELS);
-  const out = greyImage(Array.from(digit.pixels, (v) => v / 255), 28, 28);
+  const out = greyImage(
+    Array.from(digit.pixels, (v) => v / 255),
+    28,
+    28,
+  );
   assert.equal(out.pixels[0], 0, "the background is black");
   const strokes = inkBox(out, 0.5)!;
   assert.equal(strokes.height, 20, "24 rows of stroke scaled to 20");
@@ -155,7 +179,10 @@ test("mnistStyle: a dark digit on light paper comes out white on black, strokes 
   const same = mnistStyle(dark);
   assert.equal(same.inverted, false);
   assert.deepEqual(same.pixels, digit.pixels);
-  assert.throws(() => mnistStyle(greyImage(new Array(100).fill(0.7), 10, 10), { name: "empty.png" }), /^BlankImageError: empty\.png has no ink/);
+  assert.throws(
+    () => mnistStyle(greyImage(new Array(100).fill(0.7), 10, 10), { name: "empty.png" }),
+    /^BlankImageError: empty\.png has no ink/,
+  );
 });
 
 test("mnistStyle: MNIST's own digits, made this way already, mostly come back byte for byte (its 20-pixel box and centre of mass)", () => {
@@ -168,7 +195,14 @@ test("mnistStyle: MNIST's own digits, made this way already, mostly come back by
   for (let k = 0; k < n; k++) {
     const i = k * 33;
     const original = all.images.subarray(i * PIXELS, (i + 1) * PIXELS);
-    const again = mnistStyle(greyImage(Array.from(original, (v) => v / 255), 28, 28), { floor: 0 }).pixels;
+    const again = mnistStyle(
+      greyImage(
+        Array.from(original, (v) => v / 255),
+        28,
+        28,
+      ),
+      { floor: 0 },
+    ).pixels;
     if (again.every((v, p) => v === original[p])) identical++;
   }
   assert.ok(identical >= 0.8 * n, `${identical} of ${n} digits came back unchanged`);

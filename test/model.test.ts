@@ -68,13 +68,21 @@ test("Keras's parameter counts at the tutorial's freeze depths", async () => {
 });
 
 test("freeze errors: depth out of range, unknown name with close names", () => {
-  const layers = ["input_layer", "conv2d", "mixed0", "mixed1", "mixed10"].map((name) => ({ name })) as unknown as Parameters<typeof resolveDepth>[0];
+  const layers = ["input_layer", "conv2d", "mixed0", "mixed1", "mixed10"].map((name) => ({
+    name,
+  })) as unknown as Parameters<typeof resolveDepth>[0];
   assert.equal(resolveDepth(layers, 0), 0);
   assert.equal(resolveDepth(layers, "mixed1"), 4);
-  assert.throws(() => resolveDepth(layers, 6, "InceptionV3"), /Freeze depth 6 is out of range: InceptionV3 has 5 layers, so use a whole number from 0 \(train everything\) to 5/);
+  assert.throws(
+    () => resolveDepth(layers, 6, "InceptionV3"),
+    /Freeze depth 6 is out of range: InceptionV3 has 5 layers, so use a whole number from 0 \(train everything\) to 5/,
+  );
   assert.throws(() => resolveDepth(layers, -1), /out of range/);
   assert.throws(() => resolveDepth(layers, 2.5), /out of range/);
-  assert.throws(() => resolveDepth(layers, "mixed_1"), /has no layer named "mixed_1"\. Closest names: mixed1, mixed0, mixed10/);
+  assert.throws(
+    () => resolveDepth(layers, "mixed_1"),
+    /has no layer named "mixed_1"\. Closest names: mixed1, mixed0, mixed10/,
+  );
   assert.deepEqual(closestNames("conv", ["conv2d", "mixed0", "conv2d_1"], 2), ["conv2d", "conv2d_1"]);
 });
 
@@ -100,10 +108,16 @@ test("re-freezing at another depth equals a fresh model frozen there; train/free
     assert.equal(report.trainable, want.trainable);
     assert.equal(tm.optimizerSettings.learningRate, 0.001, "optimizer settings kept");
     const h = await tm.fit(mnist.train, { epochs: 1, batchSize: 64, progress: false });
-    assert.deepEqual(Object.keys(h).filter((k) => k.includes("loss") || k.includes("accuracy")).sort(), ["accuracy", "loss", "val_accuracy", "val_loss"]);
+    assert.deepEqual(
+      Object.keys(h)
+        .filter((k) => k.includes("loss") || k.includes("accuracy"))
+        .sort(),
+      ["accuracy", "loss", "val_accuracy", "val_loss"],
+    );
     assert.equal(h.loss.length, 1);
     const n = tf.memory().numTensors;
-    if (tensorsAt.has(d)) assert.equal(n, tensorsAt.get(d), `live tensors grew after a round of freezing and training (depth ${d})`);
+    if (tensorsAt.has(d))
+      assert.equal(n, tensorsAt.get(d), `live tensors grew after a round of freezing and training (depth ${d})`);
     tensorsAt.set(d, n);
   }
   for (const d of [0, "mixed2", 311] as Array<number | string>) {
@@ -113,7 +127,10 @@ test("re-freezing at another depth equals a fresh model frozen there; train/free
   const ev = await tm.evaluate(mnist.test);
   assert.ok(ev.accuracy >= 0 && ev.accuracy <= 1);
   assert.equal(tm.runs.length, 4);
-  assert.deepEqual(tm.runs.map((r) => r.freezeDepth), [64, 10, 100, 64]);
+  assert.deepEqual(
+    tm.runs.map((r) => r.freezeDepth),
+    [64, 10, 100, 64],
+  );
   assert.equal(tm.runs[3].testAccuracy, ev.accuracy);
   const p = await tm.predict(mnist.test);
   assert.equal(p.count, 64);
@@ -125,7 +142,9 @@ test("re-freezing at another depth equals a fresh model frozen there; train/free
 function weightPrints(tm: TransferModel): string[] {
   return tm.model.weights.map((w) => {
     const v = w.read().dataSync() as Float32Array;
-    return `${w.originalName} ${createHash("sha256").update(Buffer.from(v.buffer, v.byteOffset, v.byteLength)).digest("hex")}`;
+    return `${w.originalName} ${createHash("sha256")
+      .update(Buffer.from(v.buffer, v.byteOffset, v.byteLength))
+      .digest("hex")}`;
   });
 }
 
@@ -146,23 +165,58 @@ test("bad fit, evaluate and predict inputs: a clear error before anything runs, 
     };
     // The batch size: the frozen layers' output would be computed in no batches at all.
     for (const batchSize of [0, -8, 2.5, NaN]) {
-      await rejects(tm.fit(mnist.train, { batchSize, progress: false }), new RegExp(`^fit: batchSize must be a whole number ≥ 1 \\(digits per step; the tutorial uses 64\\), got ${batchSize}\\.$`));
+      await rejects(
+        tm.fit(mnist.train, { batchSize, progress: false }),
+        new RegExp(
+          `^fit: batchSize must be a whole number ≥ 1 \\(digits per step; the tutorial uses 64\\), got ${batchSize}\\.$`,
+        ),
+      );
       await rejects(tm.evaluate(mnist.test, batchSize), /^evaluate: batchSize must be a whole number ≥ 1/);
       await rejects(tm.predict(mnist.test, batchSize), /^predict: batchSize must be a whole number ≥ 1/);
     }
     // An empty set of digits.
-    await rejects(tm.fit(empty, { progress: false }), /^fit: the set of digits is empty \(0 digits\), so there is nothing to train on; pass a set with at least one digit, e\.g\. mnist\.train/);
-    await rejects(tm.fit(empty, { progress: false, cachePrefix: false, validationSplit: 0 }), /^fit: the set of digits is empty/);
-    await rejects(tm.evaluate(empty), /^evaluate: the set of digits is empty \(0 digits\), so there is nothing to evaluate; .*e\.g\. mnist\.test\.$/);
-    await rejects(tm.predict(empty), /^predict: the set of digits is empty \(0 digits\), so there is nothing to predict; .*e\.g\. mnist\.test\.$/);
+    await rejects(
+      tm.fit(empty, { progress: false }),
+      /^fit: the set of digits is empty \(0 digits\), so there is nothing to train on; pass a set with at least one digit, e\.g\. mnist\.train/,
+    );
+    await rejects(
+      tm.fit(empty, { progress: false, cachePrefix: false, validationSplit: 0 }),
+      /^fit: the set of digits is empty/,
+    );
+    await rejects(
+      tm.evaluate(empty),
+      /^evaluate: the set of digits is empty \(0 digits\), so there is nothing to evaluate; .*e\.g\. mnist\.test\.$/,
+    );
+    await rejects(
+      tm.predict(empty),
+      /^predict: the set of digits is empty \(0 digits\), so there is nothing to predict; .*e\.g\. mnist\.test\.$/,
+    );
     // Other settings of fit, and a set too small for its validation split.
-    await rejects(tm.fit(mnist.train, { epochs: 0, progress: false }), /^fit: epochs must be a whole number ≥ 1 \(the tutorial uses 5\), got 0\.$/);
-    await rejects(tm.fit(mnist.train, { validationSplit: 1, progress: false }), /^fit: validationSplit must be a fraction in \[0, 1\) .*got 1\.$/);
-    await rejects(tm.fit(take(mnist.train, 1), { progress: false }), /^fit: 1 digit with validationSplit 0\.2 leaves none for training; pass more digits, or a smaller validationSplit \(0 for no validation\)\.$/);
-    await rejects(tm.fit(mnist.train, { cacheBudgetBytes: -1, progress: false }), /^fit: cacheBudgetBytes must be a number of bytes ≥ 0/);
-    await rejects(tm.fit(mnist.train, { cachePrefix: "yes" as never, progress: false }), /^fit: cachePrefix must be true, false or "auto"/);
+    await rejects(
+      tm.fit(mnist.train, { epochs: 0, progress: false }),
+      /^fit: epochs must be a whole number ≥ 1 \(the tutorial uses 5\), got 0\.$/,
+    );
+    await rejects(
+      tm.fit(mnist.train, { validationSplit: 1, progress: false }),
+      /^fit: validationSplit must be a fraction in \[0, 1\) .*got 1\.$/,
+    );
+    await rejects(
+      tm.fit(take(mnist.train, 1), { progress: false }),
+      /^fit: 1 digit with validationSplit 0\.2 leaves none for training; pass more digits, or a smaller validationSplit \(0 for no validation\)\.$/,
+    );
+    await rejects(
+      tm.fit(mnist.train, { cacheBudgetBytes: -1, progress: false }),
+      /^fit: cacheBudgetBytes must be a number of bytes ≥ 0/,
+    );
+    await rejects(
+      tm.fit(mnist.train, { cachePrefix: "yes" as never, progress: false }),
+      /^fit: cachePrefix must be true, false or "auto"/,
+    );
     // A malformed set says which set.
-    await rejects(tm.fit({ ...mnist.train, count: 17 }, { progress: false }), /^fit: the training set: 17 images of 28×28×1 need 13328 pixels, got 12544/);
+    await rejects(
+      tm.fit({ ...mnist.train, count: 17 }, { progress: false }),
+      /^fit: the training set: 17 images of 28×28×1 need 13328 pixels, got 12544/,
+    );
 
     assert.deepEqual(weightPrints(tm), before, "a rejected call changed weights");
     assert.equal(tm.runs.length, 0, "a rejected fit was recorded as a run");
@@ -186,7 +240,10 @@ test("the training functions on tensors check the same: batch size, empty input,
     const x4 = tf.zeros([4, 28, 28, 1]);
     const y4 = tf.oneHot(tf.tensor1d([0, 1, 2, 3], "int32"), 10);
     const baseline = tf.memory().numTensors;
-    await assert.rejects(fitTensors(tm.model, x4, y4, { batchSize: 0, progress: false }), /^Error: fit: batchSize must be a whole number ≥ 1/);
+    await assert.rejects(
+      fitTensors(tm.model, x4, y4, { batchSize: 0, progress: false }),
+      /^Error: fit: batchSize must be a whole number ≥ 1/,
+    );
     await assert.rejects(fitTensors(tm.model, x, y, { progress: false }), /^Error: fit: the set of digits is empty/);
     await assert.rejects(evaluateTensors(tm.model, x, y), /^Error: evaluate: the set of digits is empty/);
     await assert.rejects(evaluateTensors(tm.model, x4, y4, 0), /^Error: evaluate: batchSize must be/);
@@ -220,7 +277,10 @@ test("picking examples and counting the confusion matrix", () => {
   assert.equal(m[1][7], 1);
   assert.equal(m[3][9], 1);
   assert.equal(m[0][0], 1);
-  assert.equal(m.flat().reduce((a, b) => a + b, 0), 6);
+  assert.equal(
+    m.flat().reduce((a, b) => a + b, 0),
+    6,
+  );
   assert.throws(() => pickExamples([1, 2], p), /2 labels but 6 predictions/);
   const set = { images: new Uint8Array(6 * 784), labels: Uint8Array.from(labels), count: 6 };
   const items = labelledDigits(set, p, [3]);
@@ -245,7 +305,9 @@ test("learning works: a short fit on the bundled digits is clearly above chance 
     const started = Date.now();
     await tm.fit(train, { epochs: 8, batchSize: 32, progress: false });
     const ev = await tm.evaluate(take(mnist.test, 500));
-    console.log(`learning: test accuracy ${ev.accuracy.toFixed(3)} after 8 epochs on ${train.count} digits (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    console.log(
+      `learning: test accuracy ${ev.accuracy.toFixed(3)} after 8 epochs on ${train.count} digits (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    );
     // Measured here: 0.21–0.26 on 500 test digits (chance: 0.1; random features are weak, ImageNet's are not).
     assert.ok(ev.accuracy > 0.15, `test accuracy ${ev.accuracy} is not clearly above chance (0.1)`);
   } finally {
@@ -326,7 +388,11 @@ async function saveWholeModelAndCompare(t: TestContext, mnist: Mnist, file: stri
   }
   // Python Keras: the same model built in Keras (scripts/keras_small_models.py), load_weights, predict.
   const { x, y } = toTensors(mnist.test);
-  const spec = { input: Array.from(x.dataSync()), inputShape: x.shape, models: [{ model: "tutorial_inception_v3", freeze: 64, h5: file }] };
+  const spec = {
+    input: Array.from(x.dataSync()),
+    inputShape: x.shape,
+    models: [{ model: "tutorial_inception_v3", freeze: 64, h5: file }],
+  };
   tf.dispose([x, y]);
   const specFile = path.join(dir, "spec.json");
   fs.writeFileSync(specFile, JSON.stringify(spec));
@@ -340,7 +406,9 @@ async function saveWholeModelAndCompare(t: TestContext, mnist: Mnist, file: stri
   assert.equal(keras.length, ours.probabilities.length);
   const diff = maxAbsDiff(keras, ours.probabilities);
   const spread = Math.max(...ours.probabilities) - Math.min(...ours.probabilities);
-  t.diagnostic(`Keras's probabilities with our file differ from ours by up to ${diff.toExponential(2)} (ours spread over ${spread.toFixed(3)})`);
+  t.diagnostic(
+    `Keras's probabilities with our file differ from ours by up to ${diff.toExponential(2)} (ours spread over ${spread.toFixed(3)})`,
+  );
   assert.ok(spread > 0.05, `the predictions hardly depend on the weights (probabilities spread over ${spread})`);
   // What this checks is the file: every weight where Keras's load_weights puts it (other weights give
   // other predictions: a fresh model's differ by up to the probabilities' spread, about 1 here). Float rounding alone (our

@@ -25,7 +25,12 @@ function runLayer(fused: boolean, args: { scale: boolean; center: boolean }): { 
   const before = useFusedKernels(fused);
   try {
     return tf.tidy(() => {
-      const layer = new BatchNormalization({ ...args, momentum: 0.9, gammaInitializer: "glorotUniform", betaInitializer: "glorotUniform" });
+      const layer = new BatchNormalization({
+        ...args,
+        momentum: 0.9,
+        gammaInitializer: "glorotUniform",
+        betaInitializer: "glorotUniform",
+      });
       const x = tf.randomNormal([4, 5, 5, 6], 0.5, 2, "float32", 7);
       const r = tf.randomNormal([4, 5, 5, 6], 0, 1, "float32", 8);
       layer.apply(x); // builds it
@@ -33,13 +38,29 @@ function runLayer(fused: boolean, args: { scale: boolean; center: boolean }): { 
       const trainable = layer.trainableWeights.map((w) => (w as unknown as { read(): Variable }).read());
       const loss = (input: Tensor) => tf.sum(tf.mul(layer.apply(input, { training: true }) as Tensor, r)) as Tensor;
       const { value, grads } =
-        trainable.length > 0 ? tf.variableGrads(() => loss(x) as never, trainable) : { value: loss(x), grads: {} as Record<string, Tensor> };
+        trainable.length > 0
+          ? tf.variableGrads(() => loss(x) as never, trainable)
+          : { value: loss(x), grads: {} as Record<string, Tensor> };
       const dx = tf.grad(loss)(x);
       const inference = layer.apply(x) as Tensor;
       // The gradient through a layer in inference mode (a frozen layer between trainable ones).
       const dxInference = tf.grad((input: Tensor) => tf.sum(tf.mul(layer.apply(input) as Tensor, r)))(x);
-      const names = ["loss", "dx", ...trainable.map((w) => `d ${w.name}`), ...layer.weights.map((w) => w.name), "inference output", "dx in inference"];
-      const tensors = [value, dx, ...trainable.map((w) => grads[w.name]), ...layer.getWeights(), inference, dxInference];
+      const names = [
+        "loss",
+        "dx",
+        ...trainable.map((w) => `d ${w.name}`),
+        ...layer.weights.map((w) => w.name),
+        "inference output",
+        "dx in inference",
+      ];
+      const tensors = [
+        value,
+        dx,
+        ...trainable.map((w) => grads[w.name]),
+        ...layer.getWeights(),
+        inference,
+        dxInference,
+      ];
       const kept = tensors.map((t) => tf.keep(t.clone()));
       layer.dispose();
       return { names, tensors: kept };
@@ -58,7 +79,10 @@ test("fused batch norm equals the elementwise code: output, gradients of x, gamm
       const fused = runLayer(true, { scale, center });
       plain.tensors.forEach((t, i) => {
         const d = maxRelDiff(fused.tensors[i], t);
-        assert.ok(d < 1e-5, `scale ${scale}, center ${center}: ${plain.names[i]} differs by ${d.toExponential(2)} (relative)`);
+        assert.ok(
+          d < 1e-5,
+          `scale ${scale}, center ${center}: ${plain.names[i]} differs by ${d.toExponential(2)} (relative)`,
+        );
       });
       // The moving statistics did move (momentum 0.9), so the comparison above is not of untouched values.
       tf.dispose([...plain.tensors, ...fused.tensors]);
@@ -74,7 +98,9 @@ test("the fused path is the one taken: no elementwise moments in a training call
   const kernels = async (fused: boolean) => {
     const before = useFusedKernels(fused);
     try {
-      const info = await tf.profile(() => tf.tidy(() => tf.grad((t: Tensor) => tf.sum(layer.apply(t, { training: true }) as Tensor))(x)));
+      const info = await tf.profile(() =>
+        tf.tidy(() => tf.grad((t: Tensor) => tf.sum(layer.apply(t, { training: true }) as Tensor))(x)),
+      );
       tf.dispose(info.result as Tensor);
       return info.kernels.map((k) => k.name);
     } finally {
@@ -83,8 +109,14 @@ test("the fused path is the one taken: no elementwise moments in a training call
   };
   const fused = await kernels(true);
   const plain = await kernels(false);
-  assert.ok(plain.includes("Mean") || plain.includes("Square"), `the elementwise code computes moments: ${plain.join(" ")}`);
-  assert.ok(!fused.includes("Mean") && !fused.includes("Square"), `the fused path still computes moments: ${fused.join(" ")}`);
+  assert.ok(
+    plain.includes("Mean") || plain.includes("Square"),
+    `the elementwise code computes moments: ${plain.join(" ")}`,
+  );
+  assert.ok(
+    !fused.includes("Mean") && !fused.includes("Square"),
+    `the fused path still computes moments: ${fused.join(" ")}`,
+  );
   assert.ok(fused.length * 2 < plain.length, `fused ${fused.length} kernels vs elementwise ${plain.length}`);
   tf.dispose(x);
   layer.dispose();
@@ -110,7 +142,10 @@ test("ReLU's gradient through TensorFlow's ReluGrad equals TF.js's dy * step(x),
   // dy where x > 0, else 0 (0 at x = 0, as both TensorFlow and TF.js define it).
   assert.deepEqual(fused.values, [0, 0, 0, 4, 5, 6]);
   assert.deepEqual(plain.values, fused.values);
-  assert.ok(plain.kernels.includes("Step") && !fused.kernels.includes("Step"), `kernels: fused ${fused.kernels.join(" ")}; TF.js ${plain.kernels.join(" ")}`);
+  assert.ok(
+    plain.kernels.includes("Step") && !fused.kernels.includes("Step"),
+    `kernels: fused ${fused.kernels.join(" ")}; TF.js ${plain.kernels.join(" ")}`,
+  );
   tf.dispose([x, dy]);
 });
 
@@ -144,7 +179,10 @@ test("the whole base computes the same with fused batch norm: every block, in tr
     tm.freeze(0); // every batch-norm layer runs in training mode when asked to
     const base = tm.model.layers.find((l) => l.name === "inception_v3") as LayersModel;
     const blocks = base.layers.filter((l) => /^mixed\d+$/.test(l.name)).map((l) => l.name);
-    const probe = tf.model({ inputs: base.inputs, outputs: blocks.map((n) => base.getLayer(n).output as SymbolicTensor) });
+    const probe = tf.model({
+      inputs: base.inputs,
+      outputs: blocks.map((n) => base.getLayer(n).output as SymbolicTensor),
+    });
     const x = tf.randomUniform([16, 84, 84, 3], -1, 1, "float32", 5);
     for (const training of [true, false]) {
       const run = (fused: boolean) => {
@@ -160,7 +198,10 @@ test("the whole base computes the same with fused batch norm: every block, in tr
       plain.forEach((t, i) => {
         const d = maxRelDiff(fused[i], t);
         // Rounding grows through the 94 layers (about 1e-4 at mixed10 in training mode).
-        assert.ok(d < 1e-3, `${training ? "training" : "inference"} mode: ${blocks[i]} differs by ${d.toExponential(2)} (relative)`);
+        assert.ok(
+          d < 1e-3,
+          `${training ? "training" : "inference"} mode: ${blocks[i]} differs by ${d.toExponential(2)} (relative)`,
+        );
       });
       tf.dispose([...plain, ...fused]);
     }
@@ -186,11 +227,22 @@ test("fused batch norm and oneDNN change no result: the weights after steps at d
   const dir = outDir("native-ops");
   const initial = path.join(dir, "initial.bin");
   const run = (oneDNN: "0" | "1", mode: "write" | "read") => {
-    const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "test", "fixtures", "train_steps.ts"), mode, initial, path.join(dir, `onednn${oneDNN}`)], {
-      cwd: ROOT,
-      env: { ...process.env, TF_ENABLE_ONEDNN_OPTS: oneDNN },
-      encoding: "utf8",
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        path.join(ROOT, "test", "fixtures", "train_steps.ts"),
+        mode,
+        initial,
+        path.join(dir, `onednn${oneDNN}`),
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, TF_ENABLE_ONEDNN_OPTS: oneDNN },
+        encoding: "utf8",
+      },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout.trim().split("\n").pop()!).oneDNN, oneDNN === "1");
   };
@@ -213,7 +265,10 @@ test("fused batch norm and oneDNN change no result: the weights after steps at d
     const d = distance(load(variant), reference) / moved;
     report.push(`${variant}: ${d.toFixed(4)}`);
     // Measured: 0.97-1.01 times the one-ulp distance; a batch-norm input gradient 2 % too large gives 1.36 times.
-    assert.ok(d <= 1.25 * rounding, `${variant} moved the weights further from the reference than rounding does (${report.join(", ")})`);
+    assert.ok(
+      d <= 1.25 * rounding,
+      `${variant} moved the weights further from the reference than rounding does (${report.join(", ")})`,
+    );
   }
   console.log(`distance to the reference run / distance trained: ${report.join(", ")}`);
 });

@@ -20,7 +20,12 @@ test("batchNormalization: (x - mean) / sqrt(variance + epsilon) * gamma + beta a
   tf.tidy(() => {
     const x = tf.tensor(X, X_SHAPE);
     const [mean, variance, gamma, beta] = [MEAN, VAR, GAMMA, BETA].map((v) => tf.tensor1d(v));
-    for (const [g, b] of [[true, true], [false, true], [true, false], [false, false]]) {
+    for (const [g, b] of [
+      [true, true],
+      [false, true],
+      [true, false],
+      [false, false],
+    ]) {
       const y = batchNormalization(x, mean, variance, b ? beta : null, g ? gamma : null, EPS, 3);
       assert.deepEqual(y.shape, X_SHAPE);
       const expected = normalise(X, C, MEAN, VAR, EPS, g ? GAMMA : undefined, b ? BETA : undefined);
@@ -29,7 +34,12 @@ test("batchNormalization: (x - mean) / sqrt(variance + epsilon) * gamma + beta a
     // Another feature axis: the same numbers with the channels moved to axis 1.
     const channelsFirst = tf.transpose(x, [0, 3, 1, 2]);
     const y1 = batchNormalization(channelsFirst, mean, variance, beta, gamma, EPS, 1);
-    assertClose(values(tf.transpose(y1, [0, 2, 3, 1])), normalise(X, C, MEAN, VAR, EPS, GAMMA, BETA), 1e-5, "feature axis 1");
+    assertClose(
+      values(tf.transpose(y1, [0, 2, 3, 1])),
+      normalise(X, C, MEAN, VAR, EPS, GAMMA, BETA),
+      1e-5,
+      "feature axis 1",
+    );
   });
 });
 
@@ -47,7 +57,12 @@ test("normalizeBatchInTraining: the batch mean and the biased batch variance ove
 test("movingAverage: moving * momentum + batch * (1 - momentum)", () => {
   tf.tidy(() => {
     const m = movingAverage(tf.tensor1d(MEAN), tf.tensor1d(VAR), 0.9);
-    assertClose(values(m), MEAN.map((v, k) => v * 0.9 + VAR[k] * 0.1), 1e-6, "moving average");
+    assertClose(
+      values(m),
+      MEAN.map((v, k) => v * 0.9 + VAR[k] * 0.1),
+      1e-6,
+      "moving average",
+    );
   });
 });
 
@@ -80,7 +95,10 @@ test("normalize: the fused kernels and the elementwise functions agree, in train
     assert.equal(fused.length, elementwise.length);
     fused.forEach((v, i) => {
       const d = maxRelDiff(v, elementwise[i]);
-      assert.ok(d < 1e-5, `${training ? "training" : "inference"}, output ${i}: fused and elementwise differ by ${d} (relative)`);
+      assert.ok(
+        d < 1e-5,
+        `${training ? "training" : "inference"}, output ${i}: fused and elementwise differ by ${d} (relative)`,
+      );
     });
   }
   // Without the fused kernels, normalize is the elementwise functions exactly.
@@ -100,6 +118,9 @@ test("normalize: the fused kernels and the elementwise functions agree, in train
 test("normalize: inference without the statistics to normalise with is an error", () => {
   tf.tidy(() => {
     const x = tf.tensor(X, [X.length / C, C]);
-    assert.throws(() => normalize({ x, axis: 1, gamma: null, beta: null, epsilon: EPS, training: false }), /mean and variance/);
+    assert.throws(
+      () => normalize({ x, axis: 1, gamma: null, beta: null, epsilon: EPS, training: false }),
+      /mean and variance/,
+    );
   });
 });

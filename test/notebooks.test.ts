@@ -11,7 +11,17 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { JSDOM } from "jsdom";
 import { ZipReader } from "../src/keras/saving/zip_archive";
-import { PYTHON, ROOT, cellText, joined, outDir, runNotebook, tmpDir, type Notebook, type NotebookCell } from "./support/helpers";
+import {
+  PYTHON,
+  ROOT,
+  cellText,
+  joined,
+  outDir,
+  runNotebook,
+  tmpDir,
+  type Notebook,
+  type NotebookCell,
+} from "./support/helpers";
 
 const EPOCHS = 2;
 const SHOW_DIGITS = 8;
@@ -47,11 +57,16 @@ function svgs(cell: NotebookCell): Document[] {
 }
 
 function htmls(cell: NotebookCell): string[] {
-  return (cell.outputs ?? []).filter((o) => o.output_type === "display_data" && o.data?.["text/html"]).map((o) => joined(o.data!["text/html"]));
+  return (cell.outputs ?? [])
+    .filter((o) => o.output_type === "display_data" && o.data?.["text/html"])
+    .map((o) => joined(o.data!["text/html"]));
 }
 
 function stderr(cell: NotebookCell): string {
-  return (cell.outputs ?? []).filter((o) => o.output_type === "stream" && o.name === "stderr").map((o) => joined(o.text)).join("");
+  return (cell.outputs ?? [])
+    .filter((o) => o.output_type === "stream" && o.name === "stderr")
+    .map((o) => joined(o.text))
+    .join("");
 }
 
 /** Checks shared by both notebooks: the executed notebook, what the runner printed meanwhile, and the saved archive. */
@@ -86,10 +101,16 @@ function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, 
   const accuracy = Number(m![2]);
   assert.ok(accuracy >= 0 && accuracy <= 1, `accuracy ${accuracy} not in [0, 1]`);
   assert.equal(Number(m![3]), TEST_IMAGES);
-  assert.ok(htmls(evaluation).some((h) => /<table/.test(h)), "the comparison table is missing");
+  assert.ok(
+    htmls(evaluation).some((h) => /<table/.test(h)),
+    "the comparison table is missing",
+  );
   // evaluate and predict on more than a batch: a progress display each, ending with a closing line.
   const closing = (cell: NotebookCell) => htmls(cell).find((h) => h.includes("kt-steps")) ?? "";
-  assert.match(closing(evaluation), new RegExp(`Evaluated ${TEST_IMAGES} digits in [\\d.]+ s: loss ${m![1]} · accuracy ${m![2]}`));
+  assert.match(
+    closing(evaluation),
+    new RegExp(`Evaluated ${TEST_IMAGES} digits in [\\d.]+ s: loss ${m![1]} · accuracy ${m![2]}`),
+  );
   assert.match(closing(cellTagged(nb, "predict")), new RegExp(`Predicted ${TEST_IMAGES} digits in [\\d.]+ s`));
 
   const [grid] = svgs(cellTagged(nb, "predict"));
@@ -103,7 +124,9 @@ function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, 
   const [fineTuned] = svgs(stage2);
   assert.equal(fineTuned.querySelectorAll('g[aria-label="dot"] circle').length, 2, "one epoch: a dot on each line");
   assert.match(cellText(stage2), /after fine-tuning: test loss [\d.]+, test accuracy [\d.]+ \(before: [\d.]+\)/);
-  const runs = new JSDOM(htmls(stage2).find((h) => h.includes("kt-comparison-table"))!).window.document.querySelectorAll("tbody tr");
+  const runs = new JSDOM(
+    htmls(stage2).find((h) => h.includes("kt-comparison-table"))!,
+  ).window.document.querySelectorAll("tbody tr");
   assert.equal(runs.length, 2, "the comparison table lists both stages");
   assert.match(runs[1].textContent ?? "", /0\.00001.*run 1/);
 
@@ -132,7 +155,11 @@ function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, 
   // The runner printed a line per cell and the progress of training, evaluate and predict as they ran.
   assert.match(runnerOutput, /^\[ ?\d+\/\d+ \d+:\d\d\] train$/m);
   assert.match(runnerOutput, /^\[ ?\d+\/\d+ \d+:\d\d\] own-digits$/m);
-  for (let e = 1; e <= EPOCHS; e++) assert.match(runnerOutput, new RegExp(`^    epoch ${e}/${EPOCHS} · [\\d.]+ s · loss [\\d.]+ · accuracy [\\d.]+ · val_loss`, "m"));
+  for (let e = 1; e <= EPOCHS; e++)
+    assert.match(
+      runnerOutput,
+      new RegExp(`^    epoch ${e}/${EPOCHS} · [\\d.]+ s · loss [\\d.]+ · accuracy [\\d.]+ · val_loss`, "m"),
+    );
   assert.match(runnerOutput, new RegExp(`^    Trained ${EPOCHS} of ${EPOCHS} epochs in [\\d.]+ s`, "m"));
   assert.match(runnerOutput, new RegExp(`^    Evaluated ${TEST_IMAGES} digits in`, "m"));
   assert.match(runnerOutput, new RegExp(`^    Predicted ${TEST_IMAGES} digits in`, "m"));
@@ -144,10 +171,21 @@ function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, 
   assert.equal(m2![1], save.file);
   assert.equal(Number(m2![2]), Number((fs.statSync(save.file).size / 2 ** 20).toFixed(1)));
   const zip = ZipReader.open(save.file);
-  assert.deepEqual(zip.members.map((m) => m.name), ["metadata.json", "config.json", "model.weights.h5"]);
+  assert.deepEqual(
+    zip.members.map((m) => m.name),
+    ["metadata.json", "config.json", "model.weights.h5"],
+  );
   zip.close();
-  assert.match(saved, new RegExp(`reloaded: ${save.base}, the first ${save.depth} base layers frozen, [\\d,]+ trainable parameters`));
-  assert.match(saved, new RegExp(`classes of the first ${SHOW_DIGITS} test digits: (\\d ){${SHOW_DIGITS - 1}}\\d \\(the same as the model in memory\\)`));
+  assert.match(
+    saved,
+    new RegExp(`reloaded: ${save.base}, the first ${save.depth} base layers frozen, [\\d,]+ trainable parameters`),
+  );
+  assert.match(
+    saved,
+    new RegExp(
+      `classes of the first ${SHOW_DIGITS} test digits: (\\d ){${SHOW_DIGITS - 1}}\\d \\(the same as the model in memory\\)`,
+    ),
+  );
   fs.rmSync(save.file);
 
   // Section 12: the model exported for the web page, as float32, float16 and uint8.
@@ -189,7 +227,11 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   assert.match(cellText(build), /weights: random \(ImageNet weights unavailable\)/);
   checkNotebook(nb, SMALL.TRAIN_IMAGES, run.stderr, { file: saveTo("xception"), base: "xception", depth: FINE_TUNE_FREEZE, web: webModels("xception") });
   assert.match(htmls(cellTagged(nb, "freeze")).join(""), /Trainable params: 21,808,618/);
-  assert.deepEqual(fs.readdirSync(keras).filter((f) => !fs.statSync(path.join(keras, f)).isDirectory()), [], "nothing half-written in the cache");
+  assert.deepEqual(
+    fs.readdirSync(keras).filter((f) => !fs.statSync(path.join(keras, f)).isDirectory()),
+    [],
+    "nothing half-written in the cache",
+  );
 });
 
 test("re-running the freeze and training cells with another depth updates the model and the comparison", () => {
@@ -219,14 +261,19 @@ test("re-running the freeze and training cells with another depth updates the mo
   }
   assert.equal(Number(m![1].replace(/,/g, "")), expected);
   const table = htmls(cellTagged(nb, "evaluate")).find((h) => h.includes("<table")) ?? "";
-  const rows = [...new JSDOM(table).window.document.querySelectorAll("tbody tr")].map((r) => [...r.querySelectorAll("td")].map((c) => c.textContent ?? ""));
+  const rows = [...new JSDOM(table).window.document.querySelectorAll("tbody tr")].map((r) =>
+    [...r.querySelectorAll("td")].map((c) => c.textContent ?? ""),
+  );
   // The first run (depth 64), the fine-tuning stage that continued from it (depth 0), and the re-run at 100.
   assert.equal(rows.length, 3, "the comparison table has one row per run");
-  assert.deepEqual(rows.map((r) => [r[0], r[1], r[4]]), [
-    ["1", "64", "the initial weights"],
-    ["2", "0", "run 1"],
-    ["3", "100", "the initial weights"],
-  ]);
+  assert.deepEqual(
+    rows.map((r) => [r[0], r[1], r[4]]),
+    [
+      ["1", "64", "the initial weights"],
+      ["2", "0", "run 1"],
+      ["3", "100", "the initial weights"],
+    ],
+  );
   assert.equal(rows[2][2], m![1]);
 });
 
@@ -236,13 +283,26 @@ test("interrupting the kernel during training stops it and leaves the model usab
   const params = Object.entries({ ...SMALL, EPOCHS: 50, TRAIN_IMAGES: 256, WEIGHTS: "random" }).map(
     ([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`,
   );
-  const r = spawnSync(PYTHON, [path.join(ROOT, "test", "support", "interrupt_training.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "20", ...params], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    PYTHON,
+    [
+      path.join(ROOT, "test", "support", "interrupt_training.py"),
+      path.join(ROOT, "notebooks", "inception.ipynb"),
+      file,
+      "20",
+      ...params,
+    ],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+    },
+  );
   assert.equal(r.status, 0, r.stderr);
   const nb = JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
-  const state = JSON.parse(cellText(cellTagged(nb, "interrupt-report")).trim()) as { interrupted: boolean; epochs: number };
+  const state = JSON.parse(cellText(cellTagged(nb, "interrupt-report")).trim()) as {
+    interrupted: boolean;
+    epochs: number;
+  };
   assert.equal(state.interrupted, true);
   assert.ok(state.epochs < 50, `training went on for ${state.epochs} epochs`);
   assert.match(cellText(cellTagged(nb, "evaluate")), new RegExp(`test accuracy [\\d.]+ on ${TEST_IMAGES} digits`));

@@ -21,7 +21,12 @@ import type { Predictions } from "../src/engine/training";
 import { SAMPLE_DIGITS, SAMPLE_DIR, encodeRgbPng, renderScan, sampleDigits } from "../scripts/make_sample_digits";
 import { tmpDir } from "./support/helpers";
 
-const asGrey = (bytes: Uint8Array): GreyImage => greyImage(Array.from(bytes, (v) => v / 255), 28, 28);
+const asGrey = (bytes: Uint8Array): GreyImage =>
+  greyImage(
+    Array.from(bytes, (v) => v / 255),
+    28,
+    28,
+  );
 
 /** Pearson correlation of two 28×28 digits, `b` moved by (dx, dy) pixels. */
 function correlation(a: Uint8Array, b: Uint8Array, dx = 0, dy = 0): number {
@@ -66,13 +71,19 @@ function decodeRgb(file: string): { rgb: Uint8Array; width: number; height: numb
 test("the sample photos in notebooks/digits/ are what scripts/make_sample_digits.ts makes from the test split", async () => {
   const { test: testSet } = await loadMnist();
   const samples = sampleDigits(testSet);
-  assert.deepEqual(samples.map((s) => s.file), SAMPLE_DIGITS.map((s) => s.file));
+  assert.deepEqual(
+    samples.map((s) => s.file),
+    SAMPLE_DIGITS.map((s) => s.file),
+  );
   for (const [i, sample] of samples.entries()) {
     assert.equal(testSet.labels[sample.index], sample.label);
     const expected = renderScan(sample.pixels, 1000 + i);
     const committed = decodeRgb(path.join(SAMPLE_DIR, sample.file));
     assert.deepEqual([committed.width, committed.height], [expected.width, expected.height], `${sample.file}: size`);
-    assert.ok(Buffer.from(committed.rgb).equals(Buffer.from(expected.rgb)), `${sample.file} differs from what the script makes: run it again`);
+    assert.ok(
+      Buffer.from(committed.rgb).equals(Buffer.from(expected.rgb)),
+      `${sample.file} differs from what the script makes: run it again`,
+    );
     // Made to need the work: a larger canvas than 28×28, light paper, the digit away from the centre.
     assert.ok(expected.width >= 110 && expected.height >= 110, `${sample.file}: ${expected.width}×${expected.height}`);
   }
@@ -92,11 +103,17 @@ test("readDigit turns each sample photo back into (close to) the 28×28 test dig
       const b = inkBox(asGrey(d), 0.5)!;
       return Math.max(b.width, b.height);
     };
-    assert.ok(Math.abs(side(digit) - side(original)) <= 1, `${sample.file}: strokes ${side(digit)} pixels, the original's ${side(original)}`);
+    assert.ok(
+      Math.abs(side(digit) - side(original)) <= 1,
+      `${sample.file}: strokes ${side(digit)} pixels, the original's ${side(original)}`,
+    );
     // The same place: centres of mass within 1.5 pixels (MNIST's is on (14, 14) to a pixel).
     const a = centreOfMass(asGrey(digit))!;
     const b = centreOfMass(asGrey(original))!;
-    assert.ok(Math.hypot(a.x - b.x, a.y - b.y) <= 1.5, `${sample.file}: centre of mass (${a.x.toFixed(2)}, ${a.y.toFixed(2)}), the original's (${b.x.toFixed(2)}, ${b.y.toFixed(2)})`);
+    assert.ok(
+      Math.hypot(a.x - b.x, a.y - b.y) <= 1.5,
+      `${sample.file}: centre of mass (${a.x.toFixed(2)}, ${a.y.toFixed(2)}), the original's (${b.x.toFixed(2)}, ${b.y.toFixed(2)})`,
+    );
     // The same shape: correlated with the original (allowing a one-pixel move: thin strokes), and more
     // than with any other sample.
     const own = nearCorrelation(digit, original);
@@ -113,7 +130,10 @@ test("readDigit turns each sample photo back into (close to) the 28×28 test dig
 test("readDigits reads a folder in name order, and paths or bytes; a JPEG reads like the PNG", async () => {
   const folder = readDigits(SAMPLE_DIR);
   const names = [...SAMPLE_DIGITS.map((s) => s.file)].sort();
-  assert.deepEqual(folder.names, names.map((f) => path.join(SAMPLE_DIR, f)));
+  assert.deepEqual(
+    folder.names,
+    names.map((f) => path.join(SAMPLE_DIR, f)),
+  );
   assert.equal(folder.count, SAMPLE_DIGITS.length);
   assert.equal(folder.images.length, SAMPLE_DIGITS.length * PIXELS);
   assert.equal(folder.previews!.length, SAMPLE_DIGITS.length);
@@ -124,7 +144,10 @@ test("readDigits reads a folder in name order, and paths or bytes; a JPEG reads 
   assert.deepEqual(both.images.subarray(0, PIXELS), both.images.subarray(PIXELS));
   assert.deepEqual(both.names, [seven, "image 2 (bytes)"]);
   assert.equal(both.previews, undefined);
-  assert.deepEqual(both.images.subarray(0, PIXELS), folder.images.subarray(names.indexOf("seven.png") * PIXELS, (names.indexOf("seven.png") + 1) * PIXELS));
+  assert.deepEqual(
+    both.images.subarray(0, PIXELS),
+    folder.images.subarray(names.indexOf("seven.png") * PIXELS, (names.indexOf("seven.png") + 1) * PIXELS),
+  );
   // JPEG (lossy) of the same photo: nearly the same digit.
   const { rgb, width, height } = decodeRgb(seven);
   const t = tf.tensor3d(rgb, [height, width, 3], "int32");
@@ -137,17 +160,26 @@ test("readDigits reads a folder in name order, and paths or bytes; a JPEG reads 
 test("readDigit says what is wrong: a missing file, a folder, not an image, a broken image, a blank image", async () => {
   const dir = tmpDir("own-digits");
   try {
-    assert.throws(() => readDigit(path.join(dir, "nope.png")), /^ImageReadError: No image at .*nope\.png \(looked from .*\): check the path/);
+    assert.throws(
+      () => readDigit(path.join(dir, "nope.png")),
+      /^ImageReadError: No image at .*nope\.png \(looked from .*\): check the path/,
+    );
     assert.throws(() => readDigit(dir), /is a folder: readDigits\(".*"\) reads every image in it/);
     const text = path.join(dir, "notes.png");
     fs.writeFileSync(text, "these are not pixels");
-    assert.throws(() => readDigit(text), /notes\.png is not a PNG, JPEG, GIF or BMP image \(it starts with bytes 74 68 65 73/);
+    assert.throws(
+      () => readDigit(text),
+      /notes\.png is not a PNG, JPEG, GIF or BMP image \(it starts with bytes 74 68 65 73/,
+    );
     const broken = path.join(dir, "broken.png");
     fs.writeFileSync(broken, fs.readFileSync(path.join(SAMPLE_DIR, "two.png")).subarray(0, 100));
     assert.throws(() => readDigit(broken), /broken\.png looks like a PNG file but TensorFlow cannot decode it/);
     const white = path.join(dir, "white.png");
     fs.writeFileSync(white, await encodeRgbPng({ rgb: new Uint8Array(40 * 30 * 3).fill(250), width: 40, height: 30 }));
-    assert.throws(() => readDigit(white), /^BlankImageError: .*white\.png has no ink: no pixel differs from the background/);
+    assert.throws(
+      () => readDigit(white),
+      /^BlankImageError: .*white\.png has no ink: no pixel differs from the background/,
+    );
     assert.throws(() => readDigit(new Uint8Array(0)), /is empty \(0 bytes\)/);
     assert.throws(() => readDigits([]), /the list of images is empty/);
     const empty = path.join(dir, "empty");
@@ -162,17 +194,32 @@ test("readDigit says what is wrong: a missing file, a folder, not an image, a br
 /** Predictions of 2 images over 4 classes, by hand. */
 function handPredictions(): Predictions {
   const probabilities = Float32Array.from([0.1, 0.6, 0.1, 0.2, 0.25, 0.25, 0.4, 0.1]);
-  return { probabilities, classes: Uint8Array.from([1, 2]), confidence: Float32Array.from([0.6, 0.4]), count: 2, numClasses: 4 };
+  return {
+    probabilities,
+    classes: Uint8Array.from([1, 2]),
+    confidence: Float32Array.from([0.6, 0.4]),
+    count: 2,
+    numClasses: 4,
+  };
 }
 
 test("topK: per image the k most probable classes with their probabilities, most probable first, ties by class", () => {
   const p = handPredictions();
   const top = topK(p, 3);
   assert.equal(top.length, 2);
-  const round = (rows: typeof top) => rows.map((r) => r.map((t) => ({ class: t.class, probability: Number(t.probability.toFixed(6)) })));
+  const round = (rows: typeof top) =>
+    rows.map((r) => r.map((t) => ({ class: t.class, probability: Number(t.probability.toFixed(6)) })));
   assert.deepEqual(round(top), [
-    [{ class: 1, probability: 0.6 }, { class: 3, probability: 0.2 }, { class: 0, probability: 0.1 }],
-    [{ class: 2, probability: 0.4 }, { class: 0, probability: 0.25 }, { class: 1, probability: 0.25 }],
+    [
+      { class: 1, probability: 0.6 },
+      { class: 3, probability: 0.2 },
+      { class: 0, probability: 0.1 },
+    ],
+    [
+      { class: 2, probability: 0.4 },
+      { class: 0, probability: 0.25 },
+      { class: 1, probability: 0.25 },
+    ],
   ]);
   assert.equal(topK(p, 1)[1][0].class, p.classes[1]);
   assert.equal(topK(p)[0].length, 3, "k defaults to 3");
@@ -200,12 +247,24 @@ test("topKPlot: the digit, the image as read, and one bar per class with its pro
   const widths = Array.from(bars, (b) => Number(b.getAttribute("width")));
   assert.ok(widths[0] > widths[1] && widths[1] > widths[2], `bar lengths ${widths}`);
   assert.ok(Math.abs(widths[0] / widths[1] - 0.91 / 0.05) < 0.5, "bars are proportional to the probabilities");
-  assert.deepEqual(Array.from(bars, (b) => b.getAttribute("fill")), ["#0969da", "#8cb4e8", "#8cb4e8"]);
+  assert.deepEqual(
+    Array.from(bars, (b) => b.getAttribute("fill")),
+    ["#0969da", "#8cb4e8", "#8cb4e8"],
+  );
   const texts = Array.from(doc.querySelectorAll("text"), (t) => t.textContent);
-  for (const label of ["91.0%", "5.0%", "2.0%", "digit 7", "digit 1", "digit 9"]) assert.ok(texts.includes(label), `no "${label}" in ${texts.join(" | ")}`);
-  assert.ok(texts.some((t) => /^predicted 7 \(91\.0%\)/.test(t ?? "")), "the subtitle names the prediction");
+  for (const label of ["91.0%", "5.0%", "2.0%", "digit 7", "digit 1", "digit 9"])
+    assert.ok(texts.includes(label), `no "${label}" in ${texts.join(" | ")}`);
+  assert.ok(
+    texts.some((t) => /^predicted 7 \(91\.0%\)/.test(t ?? "")),
+    "the subtitle names the prediction",
+  );
   // Without the image as read: only the digit.
-  assert.equal(new JSDOM(topKPlot(seven.images, top.slice(0, 1)).svg, { contentType: "image/svg+xml" }).window.document.querySelectorAll("image").length, 1);
+  assert.equal(
+    new JSDOM(topKPlot(seven.images, top.slice(0, 1)).svg, {
+      contentType: "image/svg+xml",
+    }).window.document.querySelectorAll("image").length,
+    1,
+  );
   assert.throws(() => topKPlot(seven.images, []), /at least one \{ class, probability \}/);
 });
 
@@ -227,7 +286,10 @@ test("predict takes digits without labels and gives what it gives for the same d
       learner.evaluate(mine as unknown as Parameters<typeof learner.evaluate>[0]),
       /evaluate: the test set: these digits have no labels \(your own images\?\); .* predict\(\) takes digits without labels/,
     );
-    await assert.rejects(learner.predict({ images: new Uint8Array(10), count: 1 }), /predict: the set: 1 images of 28×28×1 need 784 pixels, got 10/);
+    await assert.rejects(
+      learner.predict({ images: new Uint8Array(10), count: 1 }),
+      /predict: the set: 1 images of 28×28×1 need 784 pixels, got 10/,
+    );
   } finally {
     learner.dispose();
   }

@@ -56,7 +56,10 @@ async function compare(
     await loadKerasWeights(model, file);
     const missing = g.outputs.filter((o) => !model.layers.some((l) => l.name === o.layer)).map((o) => o.layer);
     assert.deepEqual(missing, [], `layers of Keras's ${name} missing from ours`);
-    const probe = tf.model({ inputs: model.inputs, outputs: g.outputs.map((o) => model.getLayer(o.layer).output as TF.SymbolicTensor) });
+    const probe = tf.model({
+      inputs: model.inputs,
+      outputs: g.outputs.map((o) => model.getLayer(o.layer).output as TF.SymbolicTensor),
+    });
     const x = tf.tensor(g.input, g.inputShape);
     const ys = probe.predict(x) as TF.Tensor | TF.Tensor[];
     const list = Array.isArray(ys) ? ys : [ys];
@@ -68,7 +71,8 @@ async function compare(
     }
     x.dispose();
     list.forEach((t) => t.dispose());
-    for (const c of out) log(`${name} ${c.layer}: max abs diff ${c.maxAbsDiff.toExponential(2)} (values up to ${c.maxAbs.toFixed(2)})`);
+    for (const c of out)
+      log(`${name} ${c.layer}: max abs diff ${c.maxAbsDiff.toExponential(2)} (values up to ${c.maxAbs.toFixed(2)})`);
     return out;
   } finally {
     model.dispose();
@@ -86,26 +90,41 @@ function check(name: string, results: Comparison[]): void {
 }
 
 test("InceptionV3 with Keras-written weights gives Keras's outputs (84x84x3, inference)", async (t) => {
-  const results = await compare("inception_v3", () => buildInceptionV3({ inputShape: [84, 84, 3] }), (m) => t.diagnostic(m));
+  const results = await compare(
+    "inception_v3",
+    () => buildInceptionV3({ inputShape: [84, 84, 3] }),
+    (m) => t.diagnostic(m),
+  );
   check("InceptionV3", results);
 });
 
 test("Xception with Keras-written weights gives Keras's outputs (84x84x3, inference)", async (t) => {
-  const results = await compare("xception", () => buildXception({ inputShape: [84, 84, 3] }), (m) => t.diagnostic(m));
+  const results = await compare(
+    "xception",
+    () => buildXception({ inputShape: [84, 84, 3] }),
+    (m) => t.diagnostic(m),
+  );
   check("Xception", results);
 });
 
-test("with TensorFlow's plain kernels, both networks give Keras's outputs to 1e-4 (a child process)", { skip: PLAIN_KERNELS }, () => {
-  const r = runWithPlainKernels("parity.test.ts", "Keras-written weights gives Keras's outputs");
-  assert.equal(r.status, 0, r.output);
-  assert.match(r.output, /# pass 2\n/, r.output);
-});
+test(
+  "with TensorFlow's plain kernels, both networks give Keras's outputs to 1e-4 (a child process)",
+  { skip: PLAIN_KERNELS },
+  () => {
+    const r = runWithPlainKernels("parity.test.ts", "Keras-written weights gives Keras's outputs");
+    assert.equal(r.status, 0, r.output);
+    assert.match(r.output, /# pass 2\n/, r.output);
+  },
+);
 
 test("the weights of one model do not load into the other: the error says so", async () => {
   const g = loadGolden(goldens, "xception");
   const model = buildInceptionV3({ inputShape: [84, 84, 3] });
   try {
-    await assert.rejects(loadKerasWeights(model, g.weights), /has 80 layers with weights, the model "inception_v3" has 188; is it the weights of another model\?/);
+    await assert.rejects(
+      loadKerasWeights(model, g.weights),
+      /has 80 layers with weights, the model "inception_v3" has 188; is it the weights of another model\?/,
+    );
   } finally {
     model.dispose();
   }
@@ -125,7 +144,12 @@ test("Python Keras's load_weights() reads our saved InceptionV3 and Xception wei
       await loadKerasWeights(model, g.weights);
       const h5 = path.join(dir, `${name}.h5`);
       await saveKerasWeights(model, h5);
-      models.push({ model: name, h5, inputNpy: path.join(g.dir, "input.npy"), outputNpy: path.join(dir, `${name}.out.npy`) });
+      models.push({
+        model: name,
+        h5,
+        inputNpy: path.join(g.dir, "input.npy"),
+        outputNpy: path.join(dir, `${name}.out.npy`),
+      });
       expected.push(g.outputs[g.outputs.length - 1].data);
     } finally {
       model.dispose();

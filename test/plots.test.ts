@@ -33,8 +33,13 @@ function save(name: string, figure: Figure): void {
   const svgFile = path.join(OUT, `${name}.svg`);
   fs.writeFileSync(svgFile, figure.svg);
   if (!hasRsvg) return;
-  for (const [theme, background] of [["light", "#ffffff"], ["dark", "#1e1e1e"]]) {
-    const r = spawnSync("rsvg-convert", ["-b", background, "-o", path.join(OUT, `${name}.${theme}.png`), svgFile], { encoding: "utf8" });
+  for (const [theme, background] of [
+    ["light", "#ffffff"],
+    ["dark", "#1e1e1e"],
+  ]) {
+    const r = spawnSync("rsvg-convert", ["-b", background, "-o", path.join(OUT, `${name}.${theme}.png`), svgFile], {
+      encoding: "utf8",
+    });
     assert.equal(r.status, 0, `rsvg-convert failed on ${name}: ${r.stderr}`);
   }
 }
@@ -98,7 +103,12 @@ function pattern(): Float32Array {
 }
 
 test("historyPlot: train and validation lines with one dot per epoch, legend, axis labels, epochs from 1", () => {
-  const history = { loss: [0.9, 0.5, 0.3], accuracy: [0.6, 0.8, 0.9], val_loss: [0.7, 0.5, 0.45], val_accuracy: [0.7, 0.78, 0.85] };
+  const history = {
+    loss: [0.9, 0.5, 0.3],
+    accuracy: [0.6, 0.8, 0.9],
+    val_loss: [0.7, 0.5, 0.45],
+    val_accuracy: [0.7, 0.78, 0.85],
+  };
   const fig = historyPlot(history, { metric: "accuracy" });
   save("history-accuracy", fig);
   save("history-loss", historyPlot(history, { metric: "loss" }));
@@ -114,7 +124,9 @@ test("historyPlot: train and validation lines with one dot per epoch, legend, ax
   assert.deepEqual(legend, ["train", "validation"]);
   const ticks = [...doc.querySelectorAll('g[aria-label="x-axis tick label"] text')].map((t) => t.textContent);
   assert.deepEqual(ticks, ["1", "2", "3"]);
-  const labels = [...doc.querySelectorAll('g[aria-label="x-axis label"] text, g[aria-label="y-axis label"] text')].map((t) => t.textContent);
+  const labels = [...doc.querySelectorAll('g[aria-label="x-axis label"] text, g[aria-label="y-axis label"] text')].map(
+    (t) => t.textContent,
+  );
   assert.deepEqual(labels.sort(), ["Accuracy", "Epoch"]);
   // A white card with dark text whatever the page's colours.
   assert.equal(doc.querySelector(".kt-background")?.getAttribute("fill"), "#ffffff");
@@ -127,16 +139,24 @@ test("historyPlot: without validation, TF.js names (acc), many epochs, History o
   const only = historyPlot({ loss: [1, 0.5] }, { metric: "loss", title: "Loss only" });
   const a = parse(only.svg).doc;
   assert.equal(a.querySelectorAll('g[aria-label="line"] path').length, 1);
-  assert.deepEqual([...a.querySelectorAll(".kt-legend-item")].map((e) => e.textContent), ["train"]);
+  assert.deepEqual(
+    [...a.querySelectorAll(".kt-legend-item")].map((e) => e.textContent),
+    ["train"],
+  );
   assert.equal(a.querySelector(".kt-title")?.textContent, "Loss only");
 
   const tfjs = historyPlot({ history: { acc: [0.5, 0.6], val_acc: [0.55, 0.65] } }, { metric: "accuracy" });
   assert.equal(parse(tfjs.svg).doc.querySelectorAll('g[aria-label="line"] path').length, 2);
 
   const long = historyPlot({ loss: Array.from({ length: 50 }, (_, i) => 1 / (i + 1)) }, { metric: "loss" });
-  const ticks = [...parse(long.svg).doc.querySelectorAll('g[aria-label="x-axis tick label"] text')].map((t) => Number(t.textContent));
+  const ticks = [...parse(long.svg).doc.querySelectorAll('g[aria-label="x-axis tick label"] text')].map((t) =>
+    Number(t.textContent),
+  );
   assert.equal(ticks[0], 1);
-  assert.ok(ticks.every((t) => Number.isInteger(t) && t >= 1 && t <= 50), `ticks ${ticks}`);
+  assert.ok(
+    ticks.every((t) => Number.isInteger(t) && t >= 1 && t <= 50),
+    `ticks ${ticks}`,
+  );
   assert.ok(ticks.length <= 12);
 
   assert.throws(() => historyPlot({ loss: [1] }, { metric: "accuracy" }), /no "accuracy" values/);
@@ -159,7 +179,8 @@ test("digitImage: black where the pixel is 1, white where 0, square pixels, no a
   assert.equal(png.height, h);
   const scale = w / 28;
   assert.ok(Number.isInteger(scale) && scale >= 4);
-  const at = (row: number, col: number) => png.pixels[(row * scale + Math.floor(scale / 2)) * png.width + col * scale + Math.floor(scale / 2)];
+  const at = (row: number, col: number) =>
+    png.pixels[(row * scale + Math.floor(scale / 2)) * png.width + col * scale + Math.floor(scale / 2)];
   assert.equal(at(5, 4), 0);
   assert.equal(at(5, 23), 0);
   assert.equal(at(10, 20), 0);
@@ -175,10 +196,16 @@ test("digitImage: black where the pixel is 1, white where 0, square pixels, no a
   // Bytes are read as 0–255; the same picture.
   const bytes = Uint8Array.from(p, (v) => Math.round(v * 255));
   const fromBytes = imagePng(parse(digitImage(bytes).svg).doc.querySelector("image")!).pixels;
-  assert.ok(fromBytes.every((v, i) => Math.abs(v - png.pixels[i]) <= 1), "bytes 0–255 draw the same picture");
+  assert.ok(
+    fromBytes.every((v, i) => Math.abs(v - png.pixels[i]) <= 1),
+    "bytes 0–255 draw the same picture",
+  );
   // Three identical channels give the same picture too.
   const rgb = new Float32Array(784 * 3).map((_, i) => p[Math.floor(i / 3)]);
-  assert.deepEqual(imagePng(parse(digitImage(rgb, { channels: 3 }).svg).doc.querySelector("image")!).pixels, png.pixels);
+  assert.deepEqual(
+    imagePng(parse(digitImage(rgb, { channels: 3 }).svg).doc.querySelector("image")!).pixels,
+    png.pixels,
+  );
   assert.throws(() => digitImage(new Float32Array(100)), /Expected 28×28×1 = 784 pixel values, got 100/);
 });
 
@@ -213,26 +240,43 @@ test("digitGrid: 12 digits, labelled, exactly the mistakes highlighted", () => {
   assert.equal(doc.querySelectorAll('.kt-label[fill="#cf222e"]').length, 3);
   assert.match(doc.querySelector(".kt-subtitle")?.textContent ?? "", /3 of 12 digits misclassified/);
   // Two rows of six: digits 0 and 6 share a column.
-  const pos = (i: number) => (doc.querySelector(`.kt-digit[data-index="${i}"]`)?.getAttribute("transform") ?? "").match(/translate\(([-\d.]+),([-\d.]+)\)/)!.slice(1).map(Number);
+  const pos = (i: number) =>
+    (doc.querySelector(`.kt-digit[data-index="${i}"]`)?.getAttribute("transform") ?? "")
+      .match(/translate\(([-\d.]+),([-\d.]+)\)/)!
+      .slice(1)
+      .map(Number);
   assert.equal(pos(0)[0], pos(6)[0]);
   assert.ok(pos(6)[1] > pos(0)[1]);
   assert.equal(pos(0)[1], pos(5)[1]);
 
   // Without predictions: just the labels, nothing highlighted.
-  const plain = parse(digitGrid([{ pixels: p, label: 3 }, { pixels: p, label: 4 }]).svg).doc;
+  const plain = parse(
+    digitGrid([
+      { pixels: p, label: 3 },
+      { pixels: p, label: 4 },
+    ]).svg,
+  ).doc;
   assert.equal(plain.querySelectorAll(".kt-mistake").length, 0);
-  assert.deepEqual([...plain.querySelectorAll(".kt-label")].map((t) => t.textContent), ["label 3", "label 4"]);
+  assert.deepEqual(
+    [...plain.querySelectorAll(".kt-label")].map((t) => t.textContent),
+    ["label 3", "label 4"],
+  );
 });
 
 test("upsampledComparison: the 28×28 original and the three 84×84 channels, with a truthful caption", () => {
   const p = pattern();
   const up = new Float32Array(84 * 84 * 3);
-  for (let y = 0; y < 84; y++) for (let x = 0; x < 84; x++) for (let c = 0; c < 3; c++) up[(y * 84 + x) * 3 + c] = p[Math.floor(y / 3) * 28 + Math.floor(x / 3)];
+  for (let y = 0; y < 84; y++)
+    for (let x = 0; x < 84; x++)
+      for (let c = 0; c < 3; c++) up[(y * 84 + x) * 3 + c] = p[Math.floor(y / 3) * 28 + Math.floor(x / 3)];
   const fig = upsampledComparison(p, up);
   save("upsampled-comparison", fig);
   const { doc } = parse(fig.svg);
   const images = [...doc.querySelectorAll("image")];
-  assert.deepEqual(images.map((i) => i.getAttribute("data-pixels")), ["28x28", "84x84", "84x84", "84x84"]);
+  assert.deepEqual(
+    images.map((i) => i.getAttribute("data-pixels")),
+    ["28x28", "84x84", "84x84", "84x84"],
+  );
   // Drawn at the same size, so the blocks line up.
   const sizes = images.map((i) => [Number(i.getAttribute("width")), Number(i.getAttribute("height"))]);
   for (const s of sizes) assert.deepEqual(s, sizes[0]);
@@ -276,9 +320,14 @@ test("confusionMatrix: the counts of a hand-computed matrix, colour scale, True 
   const texts = [...doc.querySelectorAll('g[aria-label="text"] text')].map((t) => Number(t.textContent));
   assert.deepEqual(texts.sort(), expected.flat().sort());
   // Shaded by count: the largest count is the darkest cell, zero the lightest.
-  const fillOf = (t: number, p: number) => cells.find((c) => c.querySelector("title")?.textContent?.startsWith(`true ${t}, predicted ${p}:`))!.getAttribute("fill");
+  const fillOf = (t: number, p: number) =>
+    cells
+      .find((c) => c.querySelector("title")?.textContent?.startsWith(`true ${t}, predicted ${p}:`))!
+      .getAttribute("fill");
   assert.notEqual(fillOf(2, 2), fillOf(0, 2));
-  const labels = [...doc.querySelectorAll('g[aria-label="x-axis label"] text, g[aria-label="y-axis label"] text')].map((t) => t.textContent);
+  const labels = [...doc.querySelectorAll('g[aria-label="x-axis label"] text, g[aria-label="y-axis label"] text')].map(
+    (t) => t.textContent,
+  );
   assert.deepEqual(labels.sort(), ["Predicted", "True"]);
   assert.match(fig.caption ?? "", /Accuracy 70\.0% \(7 of 10 correct/);
 
@@ -310,8 +359,14 @@ test("comparisonPlot and comparisonTable: one entry per run, best highlighted", 
   // Numeric depths in increasing order.
   const ticks = [...doc.querySelectorAll('g[aria-label="x-axis tick label"]')][0];
   assert.match(ticks.textContent ?? "", /^64.*172.*249/s);
-  assert.match(fig.caption ?? "", /Best: freeze depth 172, 97\.88% test accuracy with 13,500,000 trainable parameters in 10 min 40 s/);
-  save("comparison-single", comparisonPlot([{ freezeDepth: "mixed1", trainableParams: 21_000_000, testAccuracy: 0.97, seconds: 95 }]));
+  assert.match(
+    fig.caption ?? "",
+    /Best: freeze depth 172, 97\.88% test accuracy with 13,500,000 trainable parameters in 10 min 40 s/,
+  );
+  save(
+    "comparison-single",
+    comparisonPlot([{ freezeDepth: "mixed1", trainableParams: 21_000_000, testAccuracy: 0.97, seconds: 95 }]),
+  );
 
   const htmlTable = comparisonTable(runs);
   const t = new JSDOM(htmlTable).window.document;

@@ -38,7 +38,11 @@ function ensure(): { dir?: string; stderr: string; error?: string } {
     try { console.log(JSON.stringify({ dir: ensureReference(${JSON.stringify(spec)}) })); }
     catch (e) { console.log(JSON.stringify({ error: e.message })); }
   `;
-  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 120_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   return { ...JSON.parse(r.stdout.trim().split("\n").pop()!), stderr: r.stderr };
 }
@@ -63,14 +67,26 @@ test("a damaged reference folder is made again, with one warning saying what was
   assert.ok(dir);
   const original = fs.readFileSync(path.join(dir, "outputs.bin"));
   const damages: Array<[string, () => void, RegExp]> = [
-    ["cut short", () => fs.truncateSync(path.join(dir, "outputs.bin"), 1000), /outputs\.bin has 1000 bytes where 16384 were written/],
-    ["altered", () => {
-      const b = Buffer.from(original);
-      b[5000] ^= 1;
-      fs.writeFileSync(path.join(dir, "outputs.bin"), b);
-    }, /outputs\.bin is not what was written \(its sha256 differs\)/],
+    [
+      "cut short",
+      () => fs.truncateSync(path.join(dir, "outputs.bin"), 1000),
+      /outputs\.bin has 1000 bytes where 16384 were written/,
+    ],
+    [
+      "altered",
+      () => {
+        const b = Buffer.from(original);
+        b[5000] ^= 1;
+        fs.writeFileSync(path.join(dir, "outputs.bin"), b);
+      },
+      /outputs\.bin is not what was written \(its sha256 differs\)/,
+    ],
     ["a file lost", () => fs.rmSync(path.join(dir, "sub", "table.txt")), /sub\/table\.txt is missing/],
-    ["reference.json unreadable", () => fs.writeFileSync(path.join(dir, "reference.json"), "{ cut"), /its reference\.json cannot be read/],
+    [
+      "reference.json unreadable",
+      () => fs.writeFileSync(path.join(dir, "reference.json"), "{ cut"),
+      /its reference\.json cannot be read/,
+    ],
   ];
   for (const [what, damage, why] of damages) {
     const before = runCount();
@@ -80,11 +96,20 @@ test("a damaged reference folder is made again, with one warning saying what was
     assert.equal(runCount(), before + 1, `${what}: the script did not run again`);
     const warnings = r.stderr.split("\n").filter((l) => /damaged/.test(l));
     assert.equal(warnings.length, 1, `${what}: ${r.stderr}`);
-    assert.match(warnings[0], new RegExp(`The small references in ${dir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")} were damaged \\(.*\\); making them again\\.`));
+    assert.match(
+      warnings[0],
+      new RegExp(
+        `The small references in ${dir.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")} were damaged \\(.*\\); making them again\\.`,
+      ),
+    );
     assert.match(warnings[0], why);
     assert.deepEqual(fs.readFileSync(path.join(dir, "outputs.bin")), original, `${what}: not made again`);
     assert.ok(fs.existsSync(path.join(dir, "sub", "table.txt")), `${what}: not made again`);
-    assert.deepEqual(fs.readdirSync(path.dirname(dir)), [path.basename(dir)], `${what}: temporary folders or locks left behind`);
+    assert.deepEqual(
+      fs.readdirSync(path.dirname(dir)),
+      [path.basename(dir)],
+      `${what}: temporary folders or locks left behind`,
+    );
   }
 });
 
@@ -96,7 +121,12 @@ test("when making a damaged reference again fails, the error names the folder an
   try {
     const r = ensure();
     assert.equal(r.dir, undefined);
-    assert.ok(r.error?.includes(`failed (exit 1) making the small references in ${dir}. Is the set-up complete (npm run setup)? If it is, delete ${path.dirname(dir)} and run the tests again.`), r.error);
+    assert.ok(
+      r.error?.includes(
+        `failed (exit 1) making the small references in ${dir}. Is the set-up complete (npm run setup)? If it is, delete ${path.dirname(dir)} and run the tests again.`,
+      ),
+      r.error,
+    );
     assert.match(r.error!, /the script failed on purpose/);
   } finally {
     fs.rmSync(path.join(root, "fail"));

@@ -33,7 +33,10 @@ interface LiveRun {
 function runLive(args: string[], out: string, env: NodeJS.ProcessEnv = {}): Promise<LiveRun> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    const child = spawn(PYTHON, [RUNNER, FIXTURE, "--out", out, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+    const child = spawn(PYTHON, [RUNNER, FIXTURE, "--out", out, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+    });
     const lines: Line[] = [];
     let stderr = "";
     let partial = "";
@@ -49,7 +52,12 @@ function runLive(args: string[], out: string, env: NodeJS.ProcessEnv = {}): Prom
     child.on("close", (status) => {
       if (partial) lines.push({ text: partial, at: Date.now() - started });
       const file = path.join(out, "runner.ipynb");
-      resolve({ status, lines, stderr, notebook: fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as Notebook) : undefined });
+      resolve({
+        status,
+        lines,
+        stderr,
+        notebook: fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as Notebook) : undefined,
+      });
     });
   });
 }
@@ -68,9 +76,27 @@ function indexOfLine(run: LiveRun, re: RegExp): number {
 
 test("the runner injects -p, -r, --param and NB_ parameters as typed constants, records them in metadata.papermill, and prints progress while the cells run", async () => {
   const out = outDir("runner-parameters");
-  const run = await runLive(["-p", "EPOCHS", "3", "-r", "NAME", "007", "-p", "SIZES", "[2, 3]", "--param", "PAUSE_MS=1600", "--progress-interval", "0"], out, {
-    NB_FAIL: "False",
-  });
+  const run = await runLive(
+    [
+      "-p",
+      "EPOCHS",
+      "3",
+      "-r",
+      "NAME",
+      "007",
+      "-p",
+      "SIZES",
+      "[2, 3]",
+      "--param",
+      "PAUSE_MS=1600",
+      "--progress-interval",
+      "0",
+    ],
+    out,
+    {
+      NB_FAIL: "False",
+    },
+  );
   assert.equal(run.status, 0, run.stderr);
   const nb = run.notebook!;
 
@@ -79,10 +105,19 @@ test("the runner injects -p, -r, --param and NB_ parameters as typed constants, 
   assert.deepEqual(cells[0].metadata.tags, ["parameters"]);
   assert.deepEqual(cells[1].metadata.tags, ["injected-parameters"]);
   const injected = joined(cells[1].source);
-  for (const line of ["const EPOCHS: number = 3;", 'const NAME: string = "007";', "const SIZES: number[] = [2, 3];", "const PAUSE_MS: number = 1600;", "const FAIL: boolean = false;"]) {
+  for (const line of [
+    "const EPOCHS: number = 3;",
+    'const NAME: string = "007";',
+    "const SIZES: number[] = [2, 3];",
+    "const PAUSE_MS: number = 1600;",
+    "const FAIL: boolean = false;",
+  ]) {
     assert.ok(injected.includes(line), `"${line}" not in:\n${injected}`);
   }
-  assert.equal(cellText(tagged(nb, "values")), 'values: {"EPOCHS":3,"NAME":"007","SIZES":[2,3],"PAUSE_MS":1600,"FAIL":false}\n');
+  assert.equal(
+    cellText(tagged(nb, "values")),
+    'values: {"EPOCHS":3,"NAME":"007","SIZES":[2,3],"PAUSE_MS":1600,"FAIL":false}\n',
+  );
 
   // Recorded as papermill records them: the parameters, the run, and each cell.
   const papermill = nb.metadata.papermill as Record<string, unknown>;
@@ -98,19 +133,48 @@ test("the runner injects -p, -r, --param and NB_ parameters as typed constants, 
   assert.ok((tagged(nb, "train").metadata.papermill!.duration as number) >= 1.6, "the training cell's duration");
 
   // A line per cell, in order, each as it starts: "[4/7 0:03] train".
-  const cellLines = run.lines.filter((l) => /^\[\d\/7 \d+:\d\d\] /.test(l.text)).map((l) => l.text.replace(/^\[(\d)\/7 \d+:\d\d\] /, "$1 "));
-  assert.deepEqual(cellLines, ["1 parameters", "2 injected-parameters", "3 values", "4 train", "5 print", "6 fail", "7 after"]);
-  assert.match(run.lines[0].text, /^Executing .*runner\.ipynb with kernel keras-transfer-ts; parameters FAIL=false, EPOCHS=3, NAME="007", SIZES=\[2, 3\], PAUSE_MS=1600 -> /);
-  assert.match(run.lines[run.lines.length - 1].text, /^ok .*runner\.ipynb in [\d.]+s -> .*runner\.ipynb \(\+ \.html\)$/);
+  const cellLines = run.lines
+    .filter((l) => /^\[\d\/7 \d+:\d\d\] /.test(l.text))
+    .map((l) => l.text.replace(/^\[(\d)\/7 \d+:\d\d\] /, "$1 "));
+  assert.deepEqual(cellLines, [
+    "1 parameters",
+    "2 injected-parameters",
+    "3 values",
+    "4 train",
+    "5 print",
+    "6 fail",
+    "7 after",
+  ]);
+  assert.match(
+    run.lines[0].text,
+    /^Executing .*runner\.ipynb with kernel keras-transfer-ts; parameters FAIL=false, EPOCHS=3, NAME="007", SIZES=\[2, 3\], PAUSE_MS=1600 -> /,
+  );
+  assert.match(
+    run.lines[run.lines.length - 1].text,
+    /^ok .*runner\.ipynb in [\d.]+s -> .*runner\.ipynb \(\+ \.html\)$/,
+  );
 
   // The training cell's progress display, printed under its cell line: the title, each epoch as it ends, the summary.
   const train = indexOfLine(run, /\] train$/);
   const next = indexOfLine(run, /\] print$/);
-  const epochs = [1, 2, 3].map((e) => indexOfLine(run, new RegExp(`^    epoch ${e}/3 · [\\d.]+ s · loss [\\d.]+ · val_loss [\\d.]+$`)));
+  const epochs = [1, 2, 3].map((e) =>
+    indexOfLine(run, new RegExp(`^    epoch ${e}/3 · [\\d.]+ s · loss [\\d.]+ · val_loss [\\d.]+$`)),
+  );
   const title = indexOfLine(run, /^    Fixture training$/);
   const summary = indexOfLine(run, /^    fixture training finished$/);
-  assert.ok(train < title && title < epochs[0] && epochs[0] < epochs[1] && epochs[1] < epochs[2] && epochs[2] < summary && summary < next, run.stderr);
-  assert.ok(run.lines.slice(train, next).some((l) => /^    Epoch 2\/3 · batch \d\/2 · /.test(l.text)), "the current state is printed too (interval 0)");
+  assert.ok(
+    train < title &&
+      title < epochs[0] &&
+      epochs[0] < epochs[1] &&
+      epochs[1] < epochs[2] &&
+      epochs[2] < summary &&
+      summary < next,
+    run.stderr,
+  );
+  assert.ok(
+    run.lines.slice(train, next).some((l) => /^    Epoch 2\/3 · batch \d\/2 · /.test(l.text)),
+    "the current state is printed too (interval 0)",
+  );
   // As it happens: each epoch pauses PAUSE_MS (1.6 s), so printed as they happen the first epoch's line
   // arrives about 3.2 s before the third's; printed at the end, together.
   const gap = run.lines[epochs[2]].at - run.lines[epochs[0]].at;
@@ -145,7 +209,10 @@ test("a failing cell stops the run with status 1, its source and error, marks it
     assert.equal(c.cell_type, "markdown");
     assert.deepEqual(c.metadata.tags, ["papermill-error-cell-tag"]);
   }
-  assert.match(joined(banner.source), new RegExp(`stopped with an error at <a href="#papermill-error-cell">In \\[${count}\\]</a>`));
+  assert.match(
+    joined(banner.source),
+    new RegExp(`stopped with an error at <a href="#papermill-error-cell">In \\[${count}\\]</a>`),
+  );
   assert.match(joined(marker.source), /<span id="papermill-error-cell"[^>]*>The headless run stopped here/);
   assert.equal(nb.cells.filter((c) => c.metadata.tags?.includes("papermill-error-cell-tag")).length, 2);
   assert.ok(fs.existsSync(path.join(out, "runner.html")), "no HTML copy");
@@ -175,10 +242,16 @@ test("the runner refuses bad arguments with status 2 and says why, before starti
   assert.match(notYaml.stderr, /-y 'SIZES: \[1' is not valid YAML at line 1, column 10: /);
   const noSpace = runner(FIXTURE, "-y", "EPOCHS:1");
   assert.equal(noSpace.status, 2);
-  assert.match(noSpace.stderr, /expected NAME: VALUE lines \(a YAML mapping, a space after each colon\), got the text 'EPOCHS:1'/);
+  assert.match(
+    noSpace.stderr,
+    /expected NAME: VALUE lines \(a YAML mapping, a space after each colon\), got the text 'EPOCHS:1'/,
+  );
   const aDate = runner(FIXTURE, "-y", "NAME: 2024-01-01");
   assert.equal(aDate.status, 2);
-  assert.match(aDate.stderr, /the value of NAME \(datetime\.date\(2024, 1, 1\)\) has no TypeScript literal; .*\(quote dates\)/);
+  assert.match(
+    aDate.stderr,
+    /the value of NAME \(datetime\.date\(2024, 1, 1\)\) has no TypeScript literal; .*\(quote dates\)/,
+  );
   for (const r of [noFile, notYaml, noSpace, aDate]) assert.doesNotMatch(r.stderr, /Traceback/);
 });
 
@@ -205,7 +278,12 @@ print(json.dumps({"values": values, "injected": nb.cells[2].source}))
   // -p EPOCHS beats the file; -y SIZES beats the file; the file beats NB_FAIL ("yes" is YAML 1.1's true);
   // NAME: 7 becomes "7" for a string; 1.5e3, a string to YAML 1.1, is read as -p reads it.
   assert.deepEqual(values, { PAUSE_MS: 1500, FAIL: true, EPOCHS: 3, NAME: "7", SIZES: [6] });
-  for (const line of ["const EPOCHS: number = 3;", 'const NAME: string = "7";', "const SIZES: number[] = [6];", "const FAIL: boolean = true;"]) {
+  for (const line of [
+    "const EPOCHS: number = 3;",
+    'const NAME: string = "7";',
+    "const SIZES: number[] = [6];",
+    "const FAIL: boolean = true;",
+  ]) {
     assert.ok(injected.includes(line), `"${line}" not in:\n${injected}`);
   }
   assert.match(injected, /^const PAUSE_MS: number = 1500(\.0)?;$/m);
@@ -245,7 +323,11 @@ print(json.dumps(out.getvalue()))
   assert.ok(written.includes(`${CLEAR}[3/9 0:00] train · Epoch 1/2 · batch 2/10`));
   assert.ok(written.includes(`${CLEAR}[3/9 0:00] train · Epoch 2/2 · batch 1/10`));
   // Finished lines, each once, on lines of their own.
-  for (const line of ["    epoch 1/2 · 3.0 s · loss 0.5", "    epoch 2/2 · 3.1 s · loss 0.4", "    Trained 2 of 2 epochs"]) {
+  for (const line of [
+    "    epoch 1/2 · 3.0 s · loss 0.5",
+    "    epoch 2/2 · 3.1 s · loss 0.4",
+    "    Trained 2 of 2 epochs",
+  ]) {
     assert.equal(written.split(`${CLEAR}${line}\n`).length, 2, `"${line}" printed once: ${JSON.stringify(written)}`);
   }
   assert.ok(written.endsWith(CLEAR), "the status line is cleared when the cell ends");

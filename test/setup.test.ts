@@ -19,8 +19,20 @@ test("the backend in use is native TensorFlow, and the report names it", () => {
   assert.match(describeBackend(), /native TensorFlow \d+\.\d+\.\d+/);
   assert.equal(tf.getBackend(), "tensorflow");
   // The native kernels compute: a 2x2 matmul checked by hand.
-  const y = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]]));
-  assert.deepEqual(y.arraySync(), [[19, 22], [43, 50]]);
+  const y = tf.matMul(
+    tf.tensor2d([
+      [1, 2],
+      [3, 4],
+    ]),
+    tf.tensor2d([
+      [5, 6],
+      [7, 8],
+    ]),
+  );
+  assert.deepEqual(y.arraySync(), [
+    [19, 22],
+    [43, 50],
+  ]);
   y.dispose();
 });
 
@@ -39,13 +51,20 @@ test("a notebook in notebooks/ runs in the project kernel: ./src import, top-lev
     assert.match(text, /await: 42/);
     // The kernel runs on the Node the set-up recorded in the kernelspec, which is the Node the
     // set-up (and, under npm test, this test) ran on.
-    const spec = JSON.parse(fs.readFileSync(path.join(ROOT, ".venv", "share", "jupyter", "kernels", "keras-transfer-ts", "kernel.json"), "utf8"));
+    const spec = JSON.parse(
+      fs.readFileSync(
+        path.join(ROOT, ".venv", "share", "jupyter", "kernels", "keras-transfer-ts", "kernel.json"),
+        "utf8",
+      ),
+    );
     assert.ok(spec.env.KT_NODE, "the kernelspec records no KT_NODE");
     const node = /node: (\S+) (v[\d.]+)\n/.exec(text);
     assert.ok(node, "the smoke notebook printed no node line");
     assert.equal(node![1], spec.env.KT_NODE);
     assert.equal(node![2], spawnSync(spec.env.KT_NODE, ["--version"], { encoding: "utf8" }).stdout.trim());
-    const svg = cells.flatMap((c) => c.outputs ?? []).find((o) => o.output_type === "display_data" && o.data?.["image/svg+xml"]);
+    const svg = cells
+      .flatMap((c) => c.outputs ?? [])
+      .find((o) => o.output_type === "display_data" && o.data?.["image/svg+xml"]);
     assert.ok(svg, "no inline SVG output");
     assert.match(joined(svg!.data!["image/svg+xml"]), /<circle id="smoke-dot"/);
     assert.ok(fs.existsSync(path.join(out, ".smoke-test.html")), "no HTML copy written");
@@ -74,7 +93,10 @@ test("an error in a cell fails the run with the cell's message, and later cells 
 });
 
 test("the set-up names the Node in use, refuses one too old with the versions that work, and warns on untested lines", () => {
-  const check = (version?: string) => spawnSync(process.execPath, [path.join(ROOT, "kernel-setup", "check-node.js"), ...(version ? [version] : [])], { encoding: "utf8" });
+  const check = (version?: string) =>
+    spawnSync(process.execPath, [path.join(ROOT, "kernel-setup", "check-node.js"), ...(version ? [version] : [])], {
+      encoding: "utf8",
+    });
   const here = check();
   assert.equal(here.status, 0, here.stderr);
   assert.ok(here.stderr.includes(`Node ${process.versions.node} (${process.execPath})`), here.stderr);
@@ -97,10 +119,17 @@ test("the set-up names the Node in use, refuses one too old with the versions th
 });
 
 test("the kernel says so, and uses the node on PATH, when the Node the set-up recorded is gone", () => {
-  const run = spawnSync(path.join(ROOT, "kernel-setup", "kernel"), ["--config-path", path.join(ROOT, "out", "no-such-connection-file.json")], {
-    encoding: "utf8",
-    env: { ...process.env, KT_NODE: "/nonexistent/bin/node" },
-    timeout: 60_000,
-  });
-  assert.match(run.stderr, /the Node the set-up used \(\/nonexistent\/bin\/node\) is not there; using \S+node \(v[\d.]+\)\. Run npm run setup again/);
+  const run = spawnSync(
+    path.join(ROOT, "kernel-setup", "kernel"),
+    ["--config-path", path.join(ROOT, "out", "no-such-connection-file.json")],
+    {
+      encoding: "utf8",
+      env: { ...process.env, KT_NODE: "/nonexistent/bin/node" },
+      timeout: 60_000,
+    },
+  );
+  assert.match(
+    run.stderr,
+    /the Node the set-up used \(\/nonexistent\/bin\/node\) is not there; using \S+node \(v[\d.]+\)\. Run npm run setup again/,
+  );
 });

@@ -55,8 +55,14 @@ function kerasOutput(model: string): number[] {
     duration: "a few seconds",
     log: (m) => console.log(`# ${m}`),
   });
-  const made = JSON.parse(fs.readFileSync(path.join(dir, "outputs.json"), "utf8")) as { models: Record<string, { outputShape: number[]; output: number[] }> };
-  assert.deepEqual(made.models[model].outputShape, EXPECTED.models[model].outputShape, `${model}: Keras's output shape`);
+  const made = JSON.parse(fs.readFileSync(path.join(dir, "outputs.json"), "utf8")) as {
+    models: Record<string, { outputShape: number[]; output: number[] }>;
+  };
+  assert.deepEqual(
+    made.models[model].outputShape,
+    EXPECTED.models[model].outputShape,
+    `${model}: Keras's output shape`,
+  );
   return made.models[model].output;
 }
 
@@ -74,10 +80,14 @@ const SMALL_MODEL_TOLERANCE = 1e-5;
 
 type ST = TF.SymbolicTensor;
 
-function smallA(o: { size?: number; convFilters?: number; convBias?: boolean; denseUnits?: number } = {}): TF.LayersModel {
+function smallA(
+  o: { size?: number; convFilters?: number; convBias?: boolean; denseUnits?: number } = {},
+): TF.LayersModel {
   const size = o.size ?? 12;
   const inp = tf.input({ shape: [size, size, 3], name: "input_a" });
-  let x = tf.layers.conv2d({ filters: o.convFilters ?? 4, kernelSize: 3, useBias: o.convBias ?? false, name: "conv_a" }).apply(inp) as ST;
+  let x = tf.layers
+    .conv2d({ filters: o.convFilters ?? 4, kernelSize: 3, useBias: o.convBias ?? false, name: "conv_a" })
+    .apply(inp) as ST;
   x = tf.layers.batchNormalization({ scale: false, name: "bn_a" }).apply(x) as ST;
   x = tf.layers.activation({ activation: "relu", name: "relu_a" }).apply(x) as ST;
   x = tf.layers.separableConv2d({ filters: 6, kernelSize: 3, padding: "same", name: "sep_b" }).apply(x) as ST;
@@ -104,7 +114,11 @@ function nested(frozen: boolean): TF.LayersModel {
   return tf.model({ inputs: inp, outputs: out, name: frozen ? "nested_frozen" : "nested" });
 }
 
-function predict(model: TF.LayersModel, input: number[] = EXPECTED.input, shape: number[] = EXPECTED.inputShape): Float32Array {
+function predict(
+  model: TF.LayersModel,
+  input: number[] = EXPECTED.input,
+  shape: number[] = EXPECTED.inputShape,
+): Float32Array {
   return tf.tidy(() => (model.predict(tf.tensor(input, shape)) as TF.Tensor).dataSync() as Float32Array);
 }
 
@@ -158,7 +172,10 @@ test("readKerasH5 reads a Keras-written legacy file: layers in order, weight nam
     f.layers.map((l) => l.name),
     ["input_a", "conv_a", "bn_a", "relu_a", "sep_b", "bn_b", "dw_c", "pool_c", "gap", "dense_d"],
   );
-  assert.deepEqual(f.weightedLayers.map((l) => l.name), EXPECTED.models.small_a.weightedLayers);
+  assert.deepEqual(
+    f.weightedLayers.map((l) => l.name),
+    EXPECTED.models.small_a.weightedLayers,
+  );
   const table = f.weightedLayers.map((l) => l.weights.map((w) => `${w.name} [${w.shape.join(",")}]`));
   assert.deepEqual(table, [
     ["conv_a/kernel [3,3,3,4]"],
@@ -170,14 +187,20 @@ test("readKerasH5 reads a Keras-written legacy file: layers in order, weight nam
   ]);
   for (const l of f.weightedLayers) for (const w of l.weights) assert.ok(w.values instanceof Float32Array);
   const variance = f.weightedLayers[1].weights[2].values;
-  assert.ok(variance.every((v) => v > 0.5 && v < 1.5), "moving variance as seeded");
+  assert.ok(
+    variance.every((v) => v > 0.5 && v < 1.5),
+    "moving variance as seeded",
+  );
 });
 
-test("readKerasH5 reads the Keras 2 naming (\"layer/kernel:0\") and a layer_names attribute split in parts", async () => {
+test('readKerasH5 reads the Keras 2 naming ("layer/kernel:0") and a layer_names attribute split in parts', async () => {
   const k3 = await readKerasH5(fixture("small_a.h5"));
   const k2 = await readKerasH5(fixture("small_a_keras2.h5"));
   assert.equal(k2.kerasVersion, "2.1.6");
-  assert.deepEqual(k2.layers.map((l) => l.name), k3.layers.map((l) => l.name));
+  assert.deepEqual(
+    k2.layers.map((l) => l.name),
+    k3.layers.map((l) => l.name),
+  );
   assert.equal(k2.weightedLayers[0].weights[0].name, "conv_a/kernel:0");
   for (let i = 0; i < k3.weightedLayers.length; i++) {
     for (let j = 0; j < k3.weightedLayers[i].weights.length; j++) {
@@ -205,13 +228,34 @@ test("loadKerasWeights treats a nested model as one layer, in Keras's order (tra
     const name = frozen ? "nested_frozen" : "nested";
     const model = nested(frozen);
     const layers = kerasWeightedLayers(model);
-    assert.deepEqual(layers.map((l) => l.layer.name), ["inner", "head"]);
+    assert.deepEqual(
+      layers.map((l) => l.layer.name),
+      ["inner", "head"],
+    );
     const order = layers[0].weights.map((w) => w.variable.originalName.split("/").slice(-2).join("/"));
     assert.deepEqual(
       order,
       frozen
-        ? ["inner_conv1/kernel", "inner_conv1/bias", "inner_bn/gamma", "inner_bn/beta", "inner_bn/moving_mean", "inner_bn/moving_variance", "inner_conv2/kernel", "inner_conv2/bias"]
-        : ["inner_conv1/kernel", "inner_conv1/bias", "inner_bn/gamma", "inner_bn/beta", "inner_conv2/kernel", "inner_conv2/bias", "inner_bn/moving_mean", "inner_bn/moving_variance"],
+        ? [
+            "inner_conv1/kernel",
+            "inner_conv1/bias",
+            "inner_bn/gamma",
+            "inner_bn/beta",
+            "inner_bn/moving_mean",
+            "inner_bn/moving_variance",
+            "inner_conv2/kernel",
+            "inner_conv2/bias",
+          ]
+        : [
+            "inner_conv1/kernel",
+            "inner_conv1/bias",
+            "inner_bn/gamma",
+            "inner_bn/beta",
+            "inner_conv2/kernel",
+            "inner_conv2/bias",
+            "inner_bn/moving_mean",
+            "inner_bn/moving_variance",
+          ],
     );
     await loadKerasWeights(model, fixture(`${name}.h5`));
     const diff = maxAbsDiff(predict(model), kerasOutput(name));
@@ -245,14 +289,22 @@ test("bad files: missing, not HDF5, truncated HDF5, an HDF5 file that is not Ker
   const truncated = path.join(dir, "truncated.h5");
   const full = fs.readFileSync(fixture("small_a.h5"));
   fs.writeFileSync(truncated, full.subarray(0, Math.floor(full.length * 0.6)));
-  await assertRejects(loadKerasWeights(model, truncated), new RegExp(`truncated\\.h5 is truncated: it has ${Math.floor(full.length * 0.6)} bytes, its HDF5 header says ${full.length}`));
+  await assertRejects(
+    loadKerasWeights(model, truncated),
+    new RegExp(
+      `truncated\\.h5 is truncated: it has ${Math.floor(full.length * 0.6)} bytes, its HDF5 header says ${full.length}`,
+    ),
+  );
 
   // Damaged in the middle: HDF5's own error, in one line, not on stderr.
   const damaged = path.join(dir, "damaged.h5");
   const bytes = Buffer.from(full);
   for (let i = 3000; i < bytes.length - 100; i += 7) bytes[i] = (bytes[i] * 31 + 7) & 255;
   fs.writeFileSync(damaged, bytes);
-  const e4 = await assertRejects(loadKerasWeights(model, damaged), /damaged\.h5 could not be (read as a Keras weight file|opened as HDF5)/);
+  const e4 = await assertRejects(
+    loadKerasWeights(model, damaged),
+    /damaged\.h5 could not be (read as a Keras weight file|opened as HDF5)/,
+  );
   assert.ok(!e4.message.includes("\n"), e4.message);
 
   // An HDF5 file without Keras's layout.
@@ -286,12 +338,18 @@ test("a shape mismatch names the layer in the model and in the file and both sha
   // The last layer differs: the earlier ones, which fit, are not assigned either.
   const m2 = smallA({ denseUnits: 7 });
   const before = snapshot(m2);
-  await assertRejects(loadKerasWeights(m2, fixture("small_a.h5")), /layer #5 with weights \(model: "dense_d", file: "dense_d"\).*expects \[6, 7\], the file has \[6, 5\]/);
+  await assertRejects(
+    loadKerasWeights(m2, fixture("small_a.h5")),
+    /layer #5 with weights \(model: "dense_d", file: "dense_d"\).*expects \[6, 7\], the file has \[6, 5\]/,
+  );
   assert.deepEqual(snapshot(m2), before);
   m2.dispose();
   // A different number of weights in a layer.
   const m3 = smallA({ convBias: true });
-  await assertRejects(loadKerasWeights(m3, fixture("small_a.h5")), /Weight count mismatch in layer #0 .*has 2 weights \[3, 3, 3, 4\] \[4\], the file's has 1 \[3, 3, 3, 4\]/);
+  await assertRejects(
+    loadKerasWeights(m3, fixture("small_a.h5")),
+    /Weight count mismatch in layer #0 .*has 2 weights \[3, 3, 3, 4\] \[4\], the file's has 1 \[3, 3, 3, 4\]/,
+  );
   m3.dispose();
 });
 
@@ -314,14 +372,24 @@ test("saveKerasWeights → loadKerasWeights into a fresh model gives identical o
     await loadKerasWeights(b, file);
     assert.deepEqual(predict(b), predict(a), name);
     const read = await readKerasH5(file);
-    assert.deepEqual(read.layers.map((l) => l.name), a.layers.map((l) => l.name));
+    assert.deepEqual(
+      read.layers.map((l) => l.name),
+      a.layers.map((l) => l.name),
+    );
     assert.equal(read.backend, "tensorflow");
     a.dispose();
     b.dispose();
   }
   const f = await readKerasH5(path.join(dir, "small_a.h5"));
-  assert.deepEqual(f.weightedLayers[1].weights.map((w) => w.name), ["bn_a/beta:0", "bn_a/moving_mean:0", "bn_a/moving_variance:0"]);
-  assert.deepEqual(fs.readdirSync(dir).sort(), ["nested.h5", "nested_frozen.h5", "small_a.h5"], "no temporary file left");
+  assert.deepEqual(
+    f.weightedLayers[1].weights.map((w) => w.name),
+    ["bn_a/beta:0", "bn_a/moving_mean:0", "bn_a/moving_variance:0"],
+  );
+  assert.deepEqual(
+    fs.readdirSync(dir).sort(),
+    ["nested.h5", "nested_frozen.h5", "small_a.h5"],
+    "no temporary file left",
+  );
 });
 
 test("layer_names over 64 KB is split into layer_names0, layer_names1, … like Keras", async () => {
@@ -338,9 +406,15 @@ test("layer_names over 64 KB is split into layer_names0, layer_names1, … like 
   const f = new h5.File(file, "r");
   const attrs = Object.keys(f.attrs).sort();
   f.close();
-  assert.ok(attrs.includes("layer_names0") && attrs.includes("layer_names1") && !attrs.includes("layer_names"), attrs.join(","));
+  assert.ok(
+    attrs.includes("layer_names0") && attrs.includes("layer_names1") && !attrs.includes("layer_names"),
+    attrs.join(","),
+  );
   const read = await readKerasH5(file);
-  assert.deepEqual(read.layers.map((l) => l.name), model.layers.map((l) => l.name));
+  assert.deepEqual(
+    read.layers.map((l) => l.name),
+    model.layers.map((l) => l.name),
+  );
   const fresh = tf.model({ inputs: inp, outputs: out });
   await loadKerasWeights(fresh, read);
   model.dispose();
@@ -348,7 +422,11 @@ test("layer_names over 64 KB is split into layer_names0, layer_names1, … like 
 
 test("Python Keras's model.load_weights() reads our .h5 files and gives our outputs", async () => {
   const dir = outDir("weights-python");
-  const spec = { input: EXPECTED.input, inputShape: EXPECTED.inputShape, models: [] as Array<{ model: string; h5: string }> };
+  const spec = {
+    input: EXPECTED.input,
+    inputShape: EXPECTED.inputShape,
+    models: [] as Array<{ model: string; h5: string }>,
+  };
   const ours: Float32Array[] = [];
   for (const [name, build] of [
     ["small_a", () => smallA()],
@@ -442,7 +520,12 @@ test("imagenetWeights downloads Keras's file name from the base URL (option or $
   const spec = IMAGENET_WEIGHTS.inception_v3;
   const n = requests.length;
   const err = await assertRejects(
-    imagenetWeights("inception_v3", { cacheDir: dir, baseUrl: `${base}/mirror/`, onProgress: false, log: () => undefined }),
+    imagenetWeights("inception_v3", {
+      cacheDir: dir,
+      baseUrl: `${base}/mirror/`,
+      onProgress: false,
+      log: () => undefined,
+    }),
     new RegExp(`md5 hash is [0-9a-f]{32}, expected ${spec.md5}`),
   );
   assert.ok(err instanceof DownloadError);
@@ -453,7 +536,10 @@ test("imagenetWeights downloads Keras's file name from the base URL (option or $
   const saved = process.env.KT_WEIGHTS_BASE_URL;
   process.env.KT_WEIGHTS_BASE_URL = `${base}/mirror`;
   try {
-    await assertRejects(imagenetWeights("xception", { cacheDir: dir, onProgress: false, log: () => undefined }), /md5 hash is/);
+    await assertRejects(
+      imagenetWeights("xception", { cacheDir: dir, onProgress: false, log: () => undefined }),
+      /md5 hash is/,
+    );
   } finally {
     if (saved === undefined) delete process.env.KT_WEIGHTS_BASE_URL;
     else process.env.KT_WEIGHTS_BASE_URL = saved;
@@ -470,7 +556,12 @@ test("imagenetWeights offline: the error says which file to put where, and the U
   const spec = IMAGENET_WEIGHTS.xception;
   const url = `http://127.0.0.1:${port}/keras/${spec.fileName}`;
   const err = await assertRejects(
-    imagenetWeights("xception", { cacheDir: dir, baseUrl: `http://127.0.0.1:${port}/keras`, onProgress: false, log: () => undefined }),
+    imagenetWeights("xception", {
+      cacheDir: dir,
+      baseUrl: `http://127.0.0.1:${port}/keras`,
+      onProgress: false,
+      log: () => undefined,
+    }),
     /No valid copy of the ImageNet weights of xception is in Keras's cache, and they could not be downloaded/,
   );
   assert.ok(err.message.includes(url), err.message);
@@ -481,7 +572,12 @@ test("imagenetWeights offline: the error says which file to put where, and the U
 
   // A 404 from a mirror says so.
   await assertRejects(
-    imagenetWeights("xception", { cacheDir: dir, baseUrl: `${base}/nothing-here/`, onProgress: false, log: () => undefined }),
+    imagenetWeights("xception", {
+      cacheDir: dir,
+      baseUrl: `${base}/nothing-here/`,
+      onProgress: false,
+      log: () => undefined,
+    }),
     /HTTP 404/,
   );
 
@@ -490,7 +586,12 @@ test("imagenetWeights offline: the error says which file to put where, and the U
   fs.mkdirSync(path.dirname(cached), { recursive: true });
   fs.writeFileSync(cached, "partial");
   await assertRejects(
-    imagenetWeights("xception", { cacheDir: dir, baseUrl: `http://127.0.0.1:${port}/keras`, onProgress: false, log: () => undefined }),
+    imagenetWeights("xception", {
+      cacheDir: dir,
+      baseUrl: `http://127.0.0.1:${port}/keras`,
+      onProgress: false,
+      log: () => undefined,
+    }),
     /has a wrong md5 hash/,
   );
   assert.equal(fs.readFileSync(cached, "utf8"), "partial");

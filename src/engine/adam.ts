@@ -46,10 +46,12 @@ export class KerasAdam extends tf.Optimizer {
     super();
     const s = { ...KERAS_ADAM, ...settings };
     for (const [k, v] of Object.entries(s)) {
-      if (!(typeof v === "number" && Number.isFinite(v))) throw new Error(`Adam: ${k} must be a finite number, got ${String(v)}.`);
+      if (!(typeof v === "number" && Number.isFinite(v)))
+        throw new Error(`Adam: ${k} must be a finite number, got ${String(v)}.`);
     }
     if (!(s.learningRate > 0)) throw new Error(`Adam: the learning rate must be positive, got ${s.learningRate}.`);
-    if (!(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1)) throw new Error(`Adam: beta1 and beta2 must be in [0, 1), got ${s.beta1} and ${s.beta2}.`);
+    if (!(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1))
+      throw new Error(`Adam: beta1 and beta2 must be in [0, 1), got ${s.beta1} and ${s.beta2}.`);
     if (!(s.epsilon >= 0)) throw new Error(`Adam: epsilon must be ≥ 0, got ${s.epsilon}.`);
     this.learningRate = s.learningRate;
     this.beta1 = s.beta1;
@@ -138,7 +140,10 @@ export class KerasAdam extends tf.Optimizer {
     return { learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
   }
 
-  static fromConfig<T extends TF.serialization.Serializable>(cls: TF.serialization.SerializableConstructor<T>, config: TF.serialization.ConfigDict): T {
+  static fromConfig<T extends TF.serialization.Serializable>(
+    cls: TF.serialization.SerializableConstructor<T>,
+    config: TF.serialization.ConfigDict,
+  ): T {
     return new cls(config as never);
   }
 }

@@ -92,7 +92,9 @@ function load(): { tf: typeof TF; info: BackendInfo } {
   if (process.env.TF_ENABLE_ONEDNN_OPTS === undefined) process.env.TF_ENABLE_ONEDNN_OPTS = "1";
   const forced = process.env.KT_BACKEND?.trim();
   if (forced && !CANDIDATES.some((c) => c.key === forced)) {
-    throw new Error(`KT_BACKEND="${forced}" is not one of gpu, node, js; unset it to pick the best backend automatically.`);
+    throw new Error(
+      `KT_BACKEND="${forced}" is not one of gpu, node, js; unset it to pick the best backend automatically.`,
+    );
   }
   const skipped: string[] = [];
   for (const c of CANDIDATES) {
@@ -124,7 +126,8 @@ function load(): { tf: typeof TF; info: BackendInfo } {
     };
     const tensorflowVersion = be.binding?.TF_Version;
     const usingGpu = Boolean(be.isUsingGpuDevice);
-    const oneDNN = c.kind !== "cpu" && ["1", "true", "on", "yes"].includes(process.env.TF_ENABLE_ONEDNN_OPTS!.trim().toLowerCase());
+    const oneDNN =
+      c.kind !== "cpu" && ["1", "true", "on", "yes"].includes(process.env.TF_ENABLE_ONEDNN_OPTS!.trim().toLowerCase());
     const device =
       c.kind === "cpu"
         ? "CPU (pure JavaScript, no native TensorFlow)"
@@ -178,7 +181,12 @@ export function describeDevice(): string {
 /** tfjs-node's image codecs (`tf.node.decodeImage`, `tf.node.encodePng`, `encodeJpeg`), the part used here. */
 export interface ImageCodecs {
   /** PNG, JPEG, GIF (first frame) or BMP → int32 [height, width, channels]; `channels` 0 keeps the file's. */
-  decodeImage(bytes: Uint8Array, channels?: number, dtype?: "int32", expandAnimations?: boolean): TF.Tensor3D | TF.Tensor4D;
+  decodeImage(
+    bytes: Uint8Array,
+    channels?: number,
+    dtype?: "int32",
+    expandAnimations?: boolean,
+  ): TF.Tensor3D | TF.Tensor4D;
   /** int32 [height, width, channels] with values 0–255 → PNG bytes. */
   encodePng(image: TF.Tensor3D, compression?: number): Promise<Uint8Array>;
   /** int32 [height, width, channels] with values 0–255 → JPEG bytes ("" format: from the channels). */

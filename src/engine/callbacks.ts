@@ -26,7 +26,9 @@ export function monitorMode(monitor: string): "min" | "max" {
 
 function checkMonitor(monitor: unknown, what: string): Monitor {
   if (!MONITORS.includes(monitor as Monitor)) {
-    throw new Error(`${what}: monitor must be one of ${MONITORS.join(", ")} (Keras's log names), got ${JSON.stringify(monitor)}.`);
+    throw new Error(
+      `${what}: monitor must be one of ${MONITORS.join(", ")} (Keras's log names), got ${JSON.stringify(monitor)}.`,
+    );
   }
   return monitor as Monitor;
 }
@@ -131,7 +133,7 @@ export class ModelCheckpoint {
     private readonly save: (model: TF.LayersModel, filepath: string) => Promise<void>,
   ) {
     if (typeof options.filepath !== "string" || options.filepath.trim() === "") {
-      throw new Error("checkpoint: filepath must be the path of the file to write, e.g. \"out/best.h5\".");
+      throw new Error('checkpoint: filepath must be the path of the file to write, e.g. "out/best.h5".');
     }
     this.best = new Best(checkMonitor(options.monitor ?? "val_loss", "checkpoint"));
     this.saveBestOnly = options.saveBestOnly ?? true;
@@ -143,7 +145,9 @@ export class ModelCheckpoint {
 
   /** The path for an epoch (0-based), Keras's `{epoch}` / `{epoch:02d}` filled in with epoch + 1. */
   pathFor(epoch: number): string {
-    return this.options.filepath.replace(/\{epoch(?::0?(\d+)d)?\}/g, (_, width?: string) => String(epoch + 1).padStart(width ? Number(width) : 0, "0"));
+    return this.options.filepath.replace(/\{epoch(?::0?(\d+)d)?\}/g, (_, width?: string) =>
+      String(epoch + 1).padStart(width ? Number(width) : 0, "0"),
+    );
   }
 
   async onEpochEnd(epoch: number, logs?: Record<string, number>): Promise<void> {

@@ -61,7 +61,8 @@ function asArray<T>(x: T | T[]): T[] {
 
 /** The node through which `layer` takes part in the graph it was first built in. */
 export function firstNode(layer: Layer): { inputs: Sym[]; outputs: Sym[] } {
-  const node = (layer as unknown as { inboundNodes: Array<{ inputTensors: Sym[]; outputTensors: Sym[] }> }).inboundNodes[0];
+  const node = (layer as unknown as { inboundNodes: Array<{ inputTensors: Sym[]; outputTensors: Sym[] }> })
+    .inboundNodes[0];
   if (!node) throw new Error(`Layer ${layer.name} is not connected to a graph.`);
   return { inputs: node.inputTensors, outputs: node.outputTensors };
 }
@@ -114,7 +115,10 @@ export function splitAtDepth(m: SplittableModel, depth: number): PrefixSplit | u
     const node = firstNode(l);
     const args = node.inputs.map((t) => {
       const s = map.get(t.id);
-      if (!s) throw new Error(`Cannot split ${m.base.name} at ${depth}: ${l.name} needs a tensor the split does not provide.`);
+      if (!s)
+        throw new Error(
+          `Cannot split ${m.base.name} at ${depth}: ${l.name} needs a tensor the split does not provide.`,
+        );
       return s;
     });
     const out = asArray(l.apply(args.length === 1 ? args[0] : args) as Sym | Sym[]);
@@ -154,7 +158,11 @@ export interface FeatureOptions {
  * The features of every example of x ([n, ...] input of the whole model), computed in batches in
  * inference mode; undefined if `shouldStop` stopped it.
  */
-export async function computeFeatures(split: PrefixSplit, x: TF.Tensor, options: FeatureOptions = {}): Promise<TF.Tensor[] | undefined> {
+export async function computeFeatures(
+  split: PrefixSplit,
+  x: TF.Tensor,
+  options: FeatureOptions = {},
+): Promise<TF.Tensor[] | undefined> {
   const n = x.shape[0];
   const batchSize = options.batchSize ?? 64;
   const parts: TF.Tensor[][] = split.featureShapes.map(() => []);
@@ -166,7 +174,9 @@ export async function computeFeatures(split: PrefixSplit, x: TF.Tensor, options:
       try {
         out = options.predictBatch
           ? options.predictBatch(batch)
-          : tf.tidy(() => asArray(split.prefix.predict(split.front.predict(batch) as TF.Tensor) as TF.Tensor | TF.Tensor[]));
+          : tf.tidy(() =>
+              asArray(split.prefix.predict(split.front.predict(batch) as TF.Tensor) as TF.Tensor | TF.Tensor[]),
+            );
       } finally {
         batch.dispose();
       }

@@ -43,11 +43,14 @@ export class CompiledGraphs {
     const trainable = (model as unknown as { collectedTrainableWeights: TF.LayerVariable[] }).collectedTrainableWeights;
     const adam = { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon };
     const key = `${scope}/${trainable.map((v) => v.id).join(",")}/${adam.beta1},${adam.beta2},${adam.epsilon}`;
-    const compiled = await this.get(key, () => CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }));
+    const compiled = await this.get(key, () =>
+      CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }),
+    );
     const seed = Math.floor(Math.random() * 2 ** 30);
     let step = 0;
     return {
-      trainBatch: (xs, y) => compiled.trainStep(xs, y, model.optimizer as unknown as KerasAdam, [seed, step++ % 2 ** 30]),
+      trainBatch: (xs, y) =>
+        compiled.trainStep(xs, y, model.optimizer as unknown as KerasAdam, [seed, step++ % 2 ** 30]),
       evaluateBatch: (xs, y) => compiled.evaluateBatch(xs, y),
     };
   }

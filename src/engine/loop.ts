@@ -48,7 +48,12 @@ export interface Trainer {
 }
 
 /** Callbacks as TF.js's `fit` takes them. */
-export type Callbacks = TF.CustomCallbackArgs | TF.CustomCallbackArgs[] | TF.Callback[] | TF.Callback | Array<TF.Callback | TF.CustomCallbackArgs>;
+export type Callbacks =
+  | TF.CustomCallbackArgs
+  | TF.CustomCallbackArgs[]
+  | TF.Callback[]
+  | TF.Callback
+  | Array<TF.Callback | TF.CustomCallbackArgs>;
 
 export interface LoopOptions {
   epochs: number;
@@ -82,11 +87,24 @@ export function callbackList(callbacks: Callbacks | undefined): CallbackLike[] {
   const list = (Array.isArray(callbacks) ? callbacks : [callbacks]) as unknown[];
   return list.map((c, i) => {
     if (typeof c !== "object" || c === null) {
-      throw new Error(`callbacks[${i}] is not a callback: pass TF.js callbacks (tf.callbacks.earlyStopping(...), new tf.CustomCallback({...})) or objects with onEpochEnd, onBatchEnd, ... methods.`);
+      throw new Error(
+        `callbacks[${i}] is not a callback: pass TF.js callbacks (tf.callbacks.earlyStopping(...), new tf.CustomCallback({...})) or objects with onEpochEnd, onBatchEnd, ... methods.`,
+      );
     }
-    const known = ["setModel", "setParams", "onTrainBegin", "onTrainEnd", "onEpochBegin", "onEpochEnd", "onBatchBegin", "onBatchEnd", "onYield"];
+    const known = [
+      "setModel",
+      "setParams",
+      "onTrainBegin",
+      "onTrainEnd",
+      "onEpochBegin",
+      "onEpochEnd",
+      "onBatchBegin",
+      "onBatchEnd",
+      "onYield",
+    ];
     const has = known.some((k) => typeof (c as Record<string, unknown>)[k] === "function");
-    if (!has) throw new Error(`callbacks[${i}] has none of the callback methods (onEpochEnd, onBatchEnd, onTrainBegin, ...).`);
+    if (!has)
+      throw new Error(`callbacks[${i}] has none of the callback methods (onEpochEnd, onBatchEnd, onTrainBegin, ...).`);
     return c as CallbackLike;
   });
 }
@@ -178,7 +196,13 @@ export async function settle(model: TF.LayersModel): Promise<void> {
  * Trains with `trainer` on (xs, y) like Keras's `fit`; `model` is the user's model: callbacks see it,
  * and setting its `stopTraining` stops the loop after the current batch.
  */
-export async function runFit(model: TF.LayersModel, trainer: Trainer, xs: TF.Tensor[], y: TF.Tensor, options: LoopOptions): Promise<History> {
+export async function runFit(
+  model: TF.LayersModel,
+  trainer: Trainer,
+  xs: TF.Tensor[],
+  y: TF.Tensor,
+  options: LoopOptions,
+): Promise<History> {
   await settle(model);
   const run = loop(model, trainer, xs, y, options);
   running.set(model, run);
@@ -189,7 +213,13 @@ export async function runFit(model: TF.LayersModel, trainer: Trainer, xs: TF.Ten
   }
 }
 
-async function loop(model: TF.LayersModel, trainer: Trainer, xs: TF.Tensor[], y: TF.Tensor, options: LoopOptions): Promise<History> {
+async function loop(
+  model: TF.LayersModel,
+  trainer: Trainer,
+  xs: TF.Tensor[],
+  y: TF.Tensor,
+  options: LoopOptions,
+): Promise<History> {
   const { epochs, batchSize } = options;
   const n = y.shape[0];
   const splitAt = validationSplitIndex(n, options.validationSplit);

@@ -34,8 +34,12 @@ interface TensorBoardLike {
 
 function isTensorBoard(c: unknown): c is TensorBoardLike {
   const t = c as Partial<TensorBoardLike> | null;
-  return typeof t === "object" && t !== null && typeof t.logdir === "string" &&
-    typeof t.ensureTrainWriterCreated === "function";
+  return (
+    typeof t === "object" &&
+    t !== null &&
+    typeof t.logdir === "string" &&
+    typeof t.ensureTrainWriterCreated === "function"
+  );
 }
 
 /** Throws unless every TensorBoard callback among `callbacks` can write its event files. */

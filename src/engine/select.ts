@@ -20,7 +20,9 @@ function fromEnvironment(): EngineChoice {
   const v = (process.env.KT_ENGINE ?? "").trim().toLowerCase();
   if (v === "") return "auto";
   if (v === "graph" || v === "eager" || v === "auto") return v;
-  throw new Error(`KT_ENGINE="${process.env.KT_ENGINE}" is not one of graph, eager, auto; unset it to use the graph engine where it can run.`);
+  throw new Error(
+    `KT_ENGINE="${process.env.KT_ENGINE}" is not one of graph, eager, auto; unset it to use the graph engine where it can run.`,
+  );
 }
 
 let preferred: EngineChoice = fromEnvironment();
@@ -51,7 +53,9 @@ export function resolveEngine(choice?: EngineChoice): EngineName {
   if (c === "eager") return "eager";
   if (graphEngineAvailable()) return "graph";
   if (c === "graph") {
-    throw new Error("The graph engine needs native TensorFlow (@tensorflow/tfjs-node or -gpu), which is not loaded: run `npm run setup`, or use engine: \"eager\".");
+    throw new Error(
+      'The graph engine needs native TensorFlow (@tensorflow/tfjs-node or -gpu), which is not loaded: run `npm run setup`, or use engine: "eager".',
+    );
   }
   return "eager";
 }

@@ -10,7 +10,17 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "./backend";
 import { KERAS_ADAM, KerasAdam, type AdamSettings } from "./adam";
-import { callbackList, runFit, settle, validationSplitIndex, type Callbacks, type History, type LoopOptions, type Metrics, type Trainer } from "./loop";
+import {
+  callbackList,
+  runFit,
+  settle,
+  validationSplitIndex,
+  type Callbacks,
+  type History,
+  type LoopOptions,
+  type Metrics,
+  type Trainer,
+} from "./loop";
 
 export { KERAS_ADAM, settle, validationSplitIndex, type AdamSettings };
 
@@ -53,7 +63,12 @@ export interface FitOptions {
 
 /** Maps TF.js's log names to Keras's (acc → accuracy, val_acc → val_accuracy). */
 export function kerasLogName(name: string): string {
-  const map: Record<string, string> = { acc: "accuracy", val_acc: "val_accuracy", valLoss: "val_loss", valAcc: "val_accuracy" };
+  const map: Record<string, string> = {
+    acc: "accuracy",
+    val_acc: "val_accuracy",
+    valLoss: "val_loss",
+    valAcc: "val_accuracy",
+  };
   return map[name] ?? name;
 }
 
@@ -75,7 +90,9 @@ export function loopOptions(n: number, options: FitOptions): LoopOptions {
 /** A batch size given to `what` ("fit", "evaluate", "predict"), checked: a whole number ≥ 1. */
 export function checkBatchSize(batchSize: number, what: string): number {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new Error(`${what}: batchSize must be a whole number ≥ 1 (digits per step; the tutorial uses 64), got ${batchSize}.`);
+    throw new Error(
+      `${what}: batchSize must be a whole number ≥ 1 (digits per step; the tutorial uses 64), got ${batchSize}.`,
+    );
   }
   return batchSize;
 }
@@ -84,7 +101,9 @@ export function checkBatchSize(batchSize: number, what: string): number {
 export function checkNotEmpty(n: number, what: string): void {
   if (n === 0) {
     const example = what === "fit" ? "mnist.train, or take(mnist.train, 600) for a quick run" : "mnist.test";
-    throw new Error(`${what}: the set of digits is empty (0 digits), so there is nothing to ${what === "fit" ? "train on" : what}; pass a set with at least one digit, e.g. ${example}.`);
+    throw new Error(
+      `${what}: the set of digits is empty (0 digits), so there is nothing to ${what === "fit" ? "train on" : what}; pass a set with at least one digit, e.g. ${example}.`,
+    );
   }
 }
 
@@ -92,11 +111,15 @@ export function checkNotEmpty(n: number, what: string): void {
 export function checkBatch(x: TF.Tensor, y?: TF.Tensor): void {
   const [n, h, w, c] = x.shape;
   if (x.rank !== 4 || h !== 28 || w !== 28 || c !== 1 || n < 1) {
-    throw new Error(`Expected a batch of digits of shape [n, 28, 28, 1] with n ≥ 1, got [${x.shape.join(", ")}]; toTensors(set) makes one from a digit set.`);
+    throw new Error(
+      `Expected a batch of digits of shape [n, 28, 28, 1] with n ≥ 1, got [${x.shape.join(", ")}]; toTensors(set) makes one from a digit set.`,
+    );
   }
   if (x.dtype !== "float32") throw new Error(`Expected float32 pixels in [0, 1], got ${x.dtype}.`);
   if (y && (y.rank !== 2 || y.shape[0] !== n || y.shape[1] !== 10)) {
-    throw new Error(`Expected one-hot labels of shape [${n}, 10] for ${n} digits, got [${y.shape.join(", ")}]; toCategorical(labels) makes them.`);
+    throw new Error(
+      `Expected one-hot labels of shape [${n}, 10] for ${n} digits, got [${y.shape.join(", ")}]; toCategorical(labels) makes them.`,
+    );
   }
 }
 
@@ -112,9 +135,12 @@ export function checkFitOptions(
   const batchSize = checkBatchSize(options.batchSize ?? 64, "fit");
   const validationSplit = options.validationSplit ?? 0.2;
   checkNotEmpty(n, "fit");
-  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: epochs must be a whole number ≥ 1 (the tutorial uses 5), got ${epochs}.`);
+  if (!Number.isInteger(epochs) || epochs < 1)
+    throw new Error(`fit: epochs must be a whole number ≥ 1 (the tutorial uses 5), got ${epochs}.`);
   if (typeof validationSplit !== "number" || !(validationSplit >= 0 && validationSplit < 1)) {
-    throw new Error(`fit: validationSplit must be a fraction in [0, 1) (the tutorial uses 0.2; 0 for no validation), got ${validationSplit}.`);
+    throw new Error(
+      `fit: validationSplit must be a fraction in [0, 1) (the tutorial uses 0.2; 0 for no validation), got ${validationSplit}.`,
+    );
   }
   const splitAt = validationSplitIndex(n, validationSplit);
   if (splitAt < 1) {
@@ -137,7 +163,8 @@ export function eagerTrainer(model: TF.LayersModel): Trainer {
   };
   return {
     trainBatch: async (xs, y) => metrics(await model.trainOnBatch(xs.length === 1 ? xs[0] : xs, y)),
-    evaluateBatch: (xs, y) => metrics(model.evaluate(xs.length === 1 ? xs[0] : xs, y, { batchSize: y.shape[0] }) as TF.Scalar[]),
+    evaluateBatch: (xs, y) =>
+      metrics(model.evaluate(xs.length === 1 ? xs[0] : xs, y, { batchSize: y.shape[0] }) as TF.Scalar[]),
   };
 }
 
@@ -147,9 +174,15 @@ export function eagerTrainer(model: TF.LayersModel): Trainer {
  * Interrupting the kernel (SIGINT) stops training at the end of the current
  * batch; the model stays usable and the history so far is kept.
  */
-export async function fit(model: TF.LayersModel, x: TF.Tensor | TF.Tensor[], y: TF.Tensor, options: FitOptions = {}): Promise<History> {
+export async function fit(
+  model: TF.LayersModel,
+  x: TF.Tensor | TF.Tensor[],
+  y: TF.Tensor,
+  options: FitOptions = {},
+): Promise<History> {
   const loop = loopOptions(y.shape[0], options);
-  if (!model.optimizer) throw new Error("The model is not compiled: call compileModel(model) (or freeze it) before training.");
+  if (!model.optimizer)
+    throw new Error("The model is not compiled: call compileModel(model) (or freeze it) before training.");
   return runFit(model, eagerTrainer(model), Array.isArray(x) ? x : [x], y, loop);
 }
 
@@ -221,7 +254,8 @@ export async function predictions(
   const confidence = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     let best = 0;
-    for (let c = 1; c < numClasses; c++) if (probabilities[i * numClasses + c] > probabilities[i * numClasses + best]) best = c;
+    for (let c = 1; c < numClasses; c++)
+      if (probabilities[i * numClasses + c] > probabilities[i * numClasses + best]) best = c;
     classes[i] = best;
     confidence[i] = probabilities[i * numClasses + best];
   }

@@ -69,7 +69,8 @@ function checkSize(width: number, height: number, what: string): void {
 /** A grey image of `width`×`height` from its values (checked). */
 export function greyImage(pixels: ArrayLike<number>, width: number, height: number): GreyImage {
   checkSize(width, height, "greyImage");
-  if (pixels.length !== width * height) throw new Error(`A ${width}×${height} grey image has ${width * height} values, got ${pixels.length}.`);
+  if (pixels.length !== width * height)
+    throw new Error(`A ${width}×${height} grey image has ${width * height} values, got ${pixels.length}.`);
   return { pixels: Float32Array.from(pixels), width, height };
 }
 
@@ -81,14 +82,19 @@ export function greyImage(pixels: ArrayLike<number>, width: number, height: numb
  */
 export function luminance(pixels: ArrayLike<number>, width: number, height: number, channels: number): GreyImage {
   checkSize(width, height, "luminance");
-  if (![1, 2, 3, 4].includes(channels)) throw new Error(`luminance: 1, 2, 3 or 4 channels (grey, grey + alpha, RGB, RGBA), got ${channels}.`);
+  if (![1, 2, 3, 4].includes(channels))
+    throw new Error(`luminance: 1, 2, 3 or 4 channels (grey, grey + alpha, RGB, RGBA), got ${channels}.`);
   const n = width * height;
-  if (pixels.length !== n * channels) throw new Error(`luminance: a ${width}×${height} image with ${channels} channels has ${n * channels} values, got ${pixels.length}.`);
+  if (pixels.length !== n * channels)
+    throw new Error(
+      `luminance: a ${width}×${height} image with ${channels} channels has ${n * channels} values, got ${pixels.length}.`,
+    );
   const grey = new Float32Array(n);
   const alpha = channels === 2 || channels === 4 ? new Float32Array(n) : undefined;
   for (let i = 0; i < n; i++) {
     const p = i * channels;
-    grey[i] = (channels <= 2 ? pixels[p] : LUMA[0] * pixels[p] + LUMA[1] * pixels[p + 1] + LUMA[2] * pixels[p + 2]) / 255;
+    grey[i] =
+      (channels <= 2 ? pixels[p] : LUMA[0] * pixels[p] + LUMA[1] * pixels[p + 1] + LUMA[2] * pixels[p + 2]) / 255;
     if (alpha) alpha[i] = pixels[p + channels - 1] / 255;
   }
   if (alpha) {
@@ -199,10 +205,13 @@ export function inkBox(image: GreyImage, level = 0): Box | undefined {
 export function crop(image: GreyImage, box: Box): GreyImage {
   const { x, y, width, height } = box;
   if (x < 0 || y < 0 || x + width > image.width || y + height > image.height || width < 1 || height < 1) {
-    throw new Error(`crop: the box ${width}×${height} at (${x}, ${y}) is not inside the ${image.width}×${image.height} image.`);
+    throw new Error(
+      `crop: the box ${width}×${height} at (${x}, ${y}) is not inside the ${image.width}×${image.height} image.`,
+    );
   }
   const pixels = new Float32Array(width * height);
-  for (let r = 0; r < height; r++) pixels.set(image.pixels.subarray((y + r) * image.width + x, (y + r) * image.width + x + width), r * width);
+  for (let r = 0; r < height; r++)
+    pixels.set(image.pixels.subarray((y + r) * image.width + x, (y + r) * image.width + x + width), r * width);
   return { pixels, width, height };
 }
 
@@ -297,14 +306,17 @@ export function centreOfMass(image: GreyImage): { x: number; y: number } | undef
  */
 export function placeByCentreOfMass(image: GreyImage, size = MNIST_FIELD): GreyImage {
   if (image.width > size || image.height > size) {
-    throw new Error(`placeByCentreOfMass: a ${image.width}×${image.height} image does not fit in ${size}×${size}; scale it first (fitBox, resizeArea).`);
+    throw new Error(
+      `placeByCentreOfMass: a ${image.width}×${image.height} image does not fit in ${size}×${size}; scale it first (fitBox, resizeArea).`,
+    );
   }
   const com = centreOfMass(image) ?? { x: (image.width - 1) / 2, y: (image.height - 1) / 2 };
   const place = (c: number, extent: number) => Math.min(size - extent, Math.max(0, Math.round(size / 2 - c)));
   const ox = place(com.x, image.width);
   const oy = place(com.y, image.height);
   const pixels = new Float32Array(size * size);
-  for (let y = 0; y < image.height; y++) pixels.set(image.pixels.subarray(y * image.width, (y + 1) * image.width), (oy + y) * size + ox);
+  for (let y = 0; y < image.height; y++)
+    pixels.set(image.pixels.subarray(y * image.width, (y + 1) * image.width), (oy + y) * size + ox);
   return { pixels, width: size, height: size };
 }
 
@@ -332,7 +344,8 @@ export function mnistStyle(image: GreyImage, options: MnistStyleOptions = {}): M
   const box = inkBox(ink);
   // inkLevels maps the strongest ink to 1, so some pixel is at 1 ≥ 0.5: strokes exist when ink does.
   const strokes = inkBox(ink, 0.5 - 1e-6);
-  if (!box || !strokes) throw new BlankImageError(`${options.name ?? "The image"} has no ink left once the background is removed.`);
+  if (!box || !strokes)
+    throw new BlankImageError(`${options.name ?? "The image"} has no ink left once the background is removed.`);
   const scale = digitScale(strokes, box);
   const width = Math.min(MNIST_FIELD, Math.max(1, Math.round(box.width * scale)));
   const height = Math.min(MNIST_FIELD, Math.max(1, Math.round(box.height * scale)));

@@ -56,14 +56,18 @@ export function decodeGrey(bytes: Uint8Array, name = "the image"): GreyImage {
   const kind = kindOf(bytes);
   if (!kind) {
     const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join(" ");
-    throw new ImageReadError(`${name} is not a PNG, JPEG, GIF or BMP image (it starts with bytes ${head}); save the digit in one of those formats.`);
+    throw new ImageReadError(
+      `${name} is not a PNG, JPEG, GIF or BMP image (it starts with bytes ${head}); save the digit in one of those formats.`,
+    );
   }
   let decoded: ReturnType<ReturnType<typeof imageCodecs>["decodeImage"]>;
   try {
     decoded = imageCodecs().decodeImage(bytes, 0, "int32", false);
   } catch (e) {
     const reason = (e instanceof Error ? e.message : String(e)).split("\n")[0];
-    throw new ImageReadError(`${name} looks like a ${kind.toUpperCase()} file but TensorFlow cannot decode it (${reason}); is it complete? Save it again as PNG or JPEG.`);
+    throw new ImageReadError(
+      `${name} looks like a ${kind.toUpperCase()} file but TensorFlow cannot decode it (${reason}); is it complete? Save it again as PNG or JPEG.`,
+    );
   }
   try {
     const [height, width, channels] = decoded.shape.slice(-3);
@@ -78,9 +82,16 @@ function readBytes(file: string): Uint8Array {
   try {
     stat = fs.statSync(file);
   } catch {
-    throw new ImageReadError(`No image at ${file} (looked from ${process.cwd()}): check the path; in the notebook, paths are relative to the project root.`, file);
+    throw new ImageReadError(
+      `No image at ${file} (looked from ${process.cwd()}): check the path; in the notebook, paths are relative to the project root.`,
+      file,
+    );
   }
-  if (stat.isDirectory()) throw new ImageReadError(`${file} is a folder: give an image file, or readDigits("${file}") for every image in it.`, file);
+  if (stat.isDirectory())
+    throw new ImageReadError(
+      `${file} is a folder: give an image file, or readDigits("${file}") for every image in it.`,
+      file,
+    );
   return fs.readFileSync(file);
 }
 
@@ -97,7 +108,8 @@ function imagesIn(folder: string): string[] {
     .filter((f) => IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase()))
     .sort()
     .map((f) => path.join(folder, f));
-  if (files.length === 0) throw new ImageReadError(`${folder} holds no image (${IMAGE_EXTENSIONS.join(", ")} files).`, folder);
+  if (files.length === 0)
+    throw new ImageReadError(`${folder} holds no image (${IMAGE_EXTENSIONS.join(", ")} files).`, folder);
   return files;
 }
 
@@ -106,7 +118,10 @@ function imagesIn(folder: string): string[] {
  * sorted by name). Each is made to look like an MNIST digit (see ./mnist_style.ts): grey, white on
  * black, cropped to the ink, scaled into 20×20 and centred by its centre of mass in 28×28.
  */
-export function readDigits(sources: string | ReadonlyArray<string | Uint8Array>, options: ReadDigitOptions = {}): ReadDigits {
+export function readDigits(
+  sources: string | ReadonlyArray<string | Uint8Array>,
+  options: ReadDigitOptions = {},
+): ReadDigits {
   let list: ReadonlyArray<string | Uint8Array>;
   if (typeof sources === "string") {
     if (fs.existsSync(sources) && fs.statSync(sources).isDirectory()) list = imagesIn(sources);
@@ -144,7 +159,9 @@ export function readDigits(sources: string | ReadonlyArray<string | Uint8Array>,
 /** One image as a set of one digit (see `readDigits`): a path or the image's bytes. */
 export function readDigit(source: string | Uint8Array, options: ReadDigitOptions = {}): ReadDigits {
   if (typeof source !== "string" && !(source instanceof Uint8Array)) {
-    throw new Error("readDigit takes the path of an image file or its bytes (Uint8Array); for several images use readDigits.");
+    throw new Error(
+      "readDigit takes the path of an image file or its bytes (Uint8Array); for several images use readDigits.",
+    );
   }
   if (typeof source === "string" && fs.existsSync(source) && fs.statSync(source).isDirectory()) {
     throw new ImageReadError(`${source} is a folder: readDigits("${source}") reads every image in it.`, source);

@@ -79,7 +79,10 @@ export function hashAlgorithmOf(hash: string): HashAlgorithm {
  * file or a notebook): one line per 10 % when the size is known, at most one
  * line per second otherwise, and a last line at the end.
  */
-export function terminalProgress(label: string, write: (line: string) => void = (l) => console.log(l)): ProgressCallback {
+export function terminalProgress(
+  label: string,
+  write: (line: string) => void = (l) => console.log(l),
+): ProgressCallback {
   let lastDecile = -1;
   let lastTime = 0;
   let lastReceived = -1;
@@ -117,9 +120,15 @@ function describeCause(e: unknown): string {
   let cur: unknown = e;
   for (let depth = 0; cur && depth < 4; depth++) {
     const err = cur as { code?: string; message?: string; errors?: unknown[]; cause?: unknown };
-    const code = err.code ?? (Array.isArray(err.errors) ? (err.errors[0] as { code?: string } | undefined)?.code : undefined);
+    const code =
+      err.code ?? (Array.isArray(err.errors) ? (err.errors[0] as { code?: string } | undefined)?.code : undefined);
     const msg = err.message && err.message !== "fetch failed" ? err.message : "";
-    const piece = [code && CODE_WORDS[code] ? `${CODE_WORDS[code]} (${code})` : code, msg && !(code && msg.includes(code)) ? msg : ""].filter(Boolean).join(": ");
+    const piece = [
+      code && CODE_WORDS[code] ? `${CODE_WORDS[code]} (${code})` : code,
+      msg && !(code && msg.includes(code)) ? msg : "",
+    ]
+      .filter(Boolean)
+      .join(": ");
     if (piece && !parts.includes(piece)) parts.push(piece);
     cur = err.cause;
   }
@@ -151,7 +160,12 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
   try {
     makeFolders(path.dirname(dest));
   } catch (e) {
-    throw new DownloadError("io", url, dest, `Cannot download ${url} to ${dest}: ${(e as PathError).reason ?? describeCause(e)}. ${byHand(url, dest)}.`);
+    throw new DownloadError(
+      "io",
+      url,
+      dest,
+      `Cannot download ${url} to ${dest}: ${(e as PathError).reason ?? describeCause(e)}. ${byHand(url, dest)}.`,
+    );
   }
   const controller = new AbortController();
   let idleTimer: NodeJS.Timeout | undefined;
@@ -164,7 +178,8 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
     }, idleMs);
   };
   const tmp = tempPathBeside(dest, "part");
-  const fail = (kind: DownloadErrorKind, message: string, status?: number) => new DownloadError(kind, url, dest, message, status);
+  const fail = (kind: DownloadErrorKind, message: string, status?: number) =>
+    new DownloadError(kind, url, dest, message, status);
   let fh: fs.promises.FileHandle | undefined;
   try {
     arm();
@@ -182,7 +197,11 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
       } catch {
         /* ignore */
       }
-      throw fail("http", `Download of ${url} failed: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}. ${byHand(url, dest)}.`, res.status);
+      throw fail(
+        "http",
+        `Download of ${url} failed: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}. ${byHand(url, dest)}.`,
+        res.status,
+      );
     }
     const encoding = (res.headers.get("content-encoding") ?? "identity").toLowerCase();
     const lengthHeader = res.headers.get("content-length");
@@ -272,7 +291,12 @@ function moveIntoPlace(tmp: string, url: string, dest: string, before?: () => vo
     fs.renameSync(tmp, dest);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw new DownloadError("io", url, dest, `Could not move the downloaded file into place at ${dest}: ${describeCause(e)}.`);
+    throw new DownloadError(
+      "io",
+      url,
+      dest,
+      `Could not move the downloaded file into place at ${dest}: ${describeCause(e)}.`,
+    );
   }
 }
 
@@ -312,7 +336,8 @@ function asideName(file: string): string {
 export async function cachedFile(options: CachedFileOptions): Promise<string> {
   const { fileName, url, cacheDirs } = options;
   if (cacheDirs.length === 0) throw new Error("cachedFile: no cache folder given");
-  if (fileName.includes("/") || fileName.includes(path.sep)) throw new Error(`cachedFile: "${fileName}" must be a file name, not a path`);
+  if (fileName.includes("/") || fileName.includes(path.sep))
+    throw new Error(`cachedFile: "${fileName}" must be a file name, not a path`);
   const algorithm = options.hashAlgorithm ?? hashAlgorithmOf(options.hash);
   const want = options.hash.toLowerCase();
   const log = options.log ?? ((m: string) => console.log(m));

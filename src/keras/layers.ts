@@ -56,14 +56,7 @@ export interface SerializedObject {
 
 /** Initializers that can be named by a string, as in `tf.layers`. */
 export type InitializerIdentifier =
-  | "zeros"
-  | "ones"
-  | "glorotUniform"
-  | "glorotNormal"
-  | "heUniform"
-  | "heNormal"
-  | "leCunUniform"
-  | "leCunNormal";
+  "zeros" | "ones" | "glorotUniform" | "glorotNormal" | "heUniform" | "heNormal" | "leCunUniform" | "leCunNormal";
 
 const INITIALIZERS: Record<InitializerIdentifier, () => Initializer> = {
   zeros: () => tf.initializers.zeros(),
@@ -90,12 +83,17 @@ function deserializeRegistered<T>(spec: SerializedObject, what: string): T {
   return fromConfig(cls, spec.config as never) as unknown as T;
 }
 
-function resolveInitializer(spec: Initializer | InitializerIdentifier | SerializedObject | undefined, fallback: InitializerIdentifier): Initializer {
+function resolveInitializer(
+  spec: Initializer | InitializerIdentifier | SerializedObject | undefined,
+  fallback: InitializerIdentifier,
+): Initializer {
   if (spec === undefined || spec === null) return INITIALIZERS[fallback]();
   if (typeof spec === "string") {
     const make = INITIALIZERS[spec];
     if (make === undefined) {
-      throw new Error(`Unknown initializer "${spec}"; use one of ${Object.keys(INITIALIZERS).join(", ")} or an initializer object.`);
+      throw new Error(
+        `Unknown initializer "${spec}"; use one of ${Object.keys(INITIALIZERS).join(", ")} or an initializer object.`,
+      );
     }
     return make();
   }
@@ -212,7 +210,9 @@ export class BatchNormalization extends tf.layers.Layer {
   private positiveAxis(rank: number): number {
     const axis = this.axis < 0 ? this.axis + rank : this.axis;
     if (axis < 0 || axis >= rank) {
-      throw new Error(`BatchNormalization "${this.name}": axis ${this.axis} is out of bounds for an input of rank ${rank}.`);
+      throw new Error(
+        `BatchNormalization "${this.name}": axis ${this.axis} is out of bounds for an input of rank ${rank}.`,
+      );
     }
     return axis;
   }
@@ -229,19 +229,48 @@ export class BatchNormalization extends tf.layers.Layer {
     this.inputSpec = [new tf.InputSpec({ ndim: shape.length, axes: { [axis]: dim } })];
     // Keras's creation order: gamma, beta (trainable), then the moving statistics.
     if (this.scale) {
-      this.gamma = this.addWeight("gamma", [dim], "float32", this.gammaInitializer, this.gammaRegularizer ?? undefined, true, this.gammaConstraint ?? undefined);
+      this.gamma = this.addWeight(
+        "gamma",
+        [dim],
+        "float32",
+        this.gammaInitializer,
+        this.gammaRegularizer ?? undefined,
+        true,
+        this.gammaConstraint ?? undefined,
+      );
     }
     if (this.center) {
-      this.beta = this.addWeight("beta", [dim], "float32", this.betaInitializer, this.betaRegularizer ?? undefined, true, this.betaConstraint ?? undefined);
+      this.beta = this.addWeight(
+        "beta",
+        [dim],
+        "float32",
+        this.betaInitializer,
+        this.betaRegularizer ?? undefined,
+        true,
+        this.betaConstraint ?? undefined,
+      );
     }
     this.movingMean = this.addWeight("moving_mean", [dim], "float32", this.movingMeanInitializer, undefined, false);
-    this.movingVariance = this.addWeight("moving_variance", [dim], "float32", this.movingVarianceInitializer, undefined, false);
+    this.movingVariance = this.addWeight(
+      "moving_variance",
+      [dim],
+      "float32",
+      this.movingVarianceInitializer,
+      undefined,
+      false,
+    );
     this.built = true;
   }
 
   /** The layer's weights by role (gamma and beta are null without `scale` / `center`). */
-  variables(): { gamma: LayerVariable | null; beta: LayerVariable | null; movingMean: LayerVariable; movingVariance: LayerVariable } {
-    if (!this.movingMean || !this.movingVariance) throw new Error(`BatchNormalization "${this.name}" is not built yet.`);
+  variables(): {
+    gamma: LayerVariable | null;
+    beta: LayerVariable | null;
+    movingMean: LayerVariable;
+    movingVariance: LayerVariable;
+  } {
+    if (!this.movingMean || !this.movingVariance)
+      throw new Error(`BatchNormalization "${this.name}" is not built yet.`);
     return { gamma: this.gamma, beta: this.beta, movingMean: this.movingMean, movingVariance: this.movingVariance };
   }
 
@@ -303,7 +332,9 @@ export class BatchNormalization extends tf.layers.Layer {
       betaConstraint: serializeObject(this.betaConstraint),
       gammaConstraint: serializeObject(this.gammaConstraint),
     };
-    return { ...super.getConfig(), ...config } as unknown as ReturnType<InstanceType<typeof tf.layers.Layer>["getConfig"]>;
+    return { ...super.getConfig(), ...config } as unknown as ReturnType<
+      InstanceType<typeof tf.layers.Layer>["getConfig"]
+    >;
   }
 }
 tf.serialization.registerClass(BatchNormalization);
@@ -343,9 +374,12 @@ export class UpSampling3D extends tf.layers.Layer {
     super(args);
     const size = args.size ?? [2, 2, 2];
     this.size = typeof size === "number" ? [size, size, size] : [size[0], size[1], size[2]];
-    if (!Array.isArray(size) && typeof size !== "number") throw new Error(`UpSampling3D: size must be a number or three numbers.`);
+    if (!Array.isArray(size) && typeof size !== "number")
+      throw new Error(`UpSampling3D: size must be a number or three numbers.`);
     if (Array.isArray(size) && size.length !== 3) {
-      throw new Error(`UpSampling3D: size must have three entries (depth, height, width factors), got [${size.join(", ")}].`);
+      throw new Error(
+        `UpSampling3D: size must have three entries (depth, height, width factors), got [${size.join(", ")}].`,
+      );
     }
     for (const s of this.size) {
       if (!Number.isInteger(s) || s < 1) {
@@ -354,7 +388,9 @@ export class UpSampling3D extends tf.layers.Layer {
     }
     this.dataFormat = args.dataFormat ?? "channelsLast";
     if (this.dataFormat !== "channelsLast" && this.dataFormat !== "channelsFirst") {
-      throw new Error(`UpSampling3D: dataFormat must be "channelsLast" or "channelsFirst", got "${String(args.dataFormat)}".`);
+      throw new Error(
+        `UpSampling3D: dataFormat must be "channelsLast" or "channelsFirst", got "${String(args.dataFormat)}".`,
+      );
     }
     this.inputSpec = [new tf.InputSpec({ ndim: 5 })];
   }
@@ -400,7 +436,9 @@ export class UpSampling3D extends tf.layers.Layer {
 
   override getConfig() {
     const config = { size: [...this.size], dataFormat: this.dataFormat };
-    return { ...super.getConfig(), ...config } as unknown as ReturnType<InstanceType<typeof tf.layers.Layer>["getConfig"]>;
+    return { ...super.getConfig(), ...config } as unknown as ReturnType<
+      InstanceType<typeof tf.layers.Layer>["getConfig"]
+    >;
   }
 }
 tf.serialization.registerClass(UpSampling3D);

@@ -86,6 +86,7 @@ export function normalize(args: NormalizeArgs): FusedBatchNormResult {
     const { y, mean, variance } = normalizeBatchInTraining(x, gamma, beta, axis, epsilon);
     return { y, batchMean: mean, batchVariance: variance };
   }
-  if (!args.mean || !args.variance) throw new Error("normalize: inference needs the mean and variance to normalise with.");
+  if (!args.mean || !args.variance)
+    throw new Error("normalize: inference needs the mean and variance to normalise with.");
   return { y: batchNormalization(x, args.mean, args.variance, beta, gamma, epsilon, axis) };
 }

@@ -40,7 +40,8 @@ export function figureOutput(): string | null {
 }
 
 /** Something `show()` can display: a figure from ./figures/, an SVG or HTML string, or `{svg}` / `{html}`. */
-export type Displayable = Figure | { svg: string; title?: string; name?: string } | { html: string; title?: string; name?: string } | string;
+export type Displayable =
+  Figure | { svg: string; title?: string; name?: string } | { html: string; title?: string; name?: string } | string;
 
 export interface ShowOptions {
   /** Used in the file name outside a notebook (default: the figure's title or name). */
@@ -154,7 +155,10 @@ function formatCell(v: unknown): string {
   return String(v);
 }
 
-function tableGrid(rows: readonly TableRow[], columns?: readonly string[]): { header: string[]; cells: string[][]; numeric: boolean[] } {
+function tableGrid(
+  rows: readonly TableRow[],
+  columns?: readonly string[],
+): { header: string[]; cells: string[][]; numeric: boolean[] } {
   let header: string[];
   let get: (row: TableRow, j: number) => unknown;
   const first = rows.find((r) => r !== undefined && r !== null);
@@ -168,7 +172,9 @@ function tableGrid(rows: readonly TableRow[], columns?: readonly string[]): { he
     get = (row, j) => (Array.isArray(row) ? row[j] : undefined);
   }
   const raw = rows.map((r) => header.map((_, j) => get(r, j)));
-  const numeric = header.map((_, j) => raw.length > 0 && raw.every((r) => typeof r[j] === "number" || r[j] === undefined || r[j] === null));
+  const numeric = header.map(
+    (_, j) => raw.length > 0 && raw.every((r) => typeof r[j] === "number" || r[j] === undefined || r[j] === null),
+  );
   return { header, cells: raw.map((r) => r.map(formatCell)), numeric };
 }
 
@@ -176,9 +182,14 @@ function tableGrid(rows: readonly TableRow[], columns?: readonly string[]): { he
 export function tableHtml(rows: readonly TableRow[], columns?: readonly string[]): string {
   const { header, cells, numeric } = tableGrid(rows, columns);
   const align = (j: number) => (numeric[j] ? "right" : "left");
-  const head = header.map((h, j) => `<th style="text-align:${align(j)};padding:3px 10px">${escapeHtml(h)}</th>`).join("");
+  const head = header
+    .map((h, j) => `<th style="text-align:${align(j)};padding:3px 10px">${escapeHtml(h)}</th>`)
+    .join("");
   const body = cells
-    .map((r) => `<tr>${r.map((c, j) => `<td style="text-align:${align(j)};padding:3px 10px;font-variant-numeric:tabular-nums">${escapeHtml(c)}</td>`).join("")}</tr>`)
+    .map(
+      (r) =>
+        `<tr>${r.map((c, j) => `<td style="text-align:${align(j)};padding:3px 10px;font-variant-numeric:tabular-nums">${escapeHtml(c)}</td>`).join("")}</tr>`,
+    )
     .join("");
   return `<table class="kt-table" style="border-collapse:collapse"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }

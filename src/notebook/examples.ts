@@ -16,7 +16,12 @@ export type ExamplePick = "first" | "misclassified" | "confident-mistakes" | "co
  *  - "misclassified": the first n predicted wrong,
  *  - "confident-mistakes": the n wrong predictions with the highest confidence, most confident first.
  */
-export function pickExamples(labels: ArrayLike<number>, predictions: Predictions, pick: ExamplePick = "first", n = 16): number[] {
+export function pickExamples(
+  labels: ArrayLike<number>,
+  predictions: Predictions,
+  pick: ExamplePick = "first",
+  n = 16,
+): number[] {
   if (labels.length !== predictions.count) {
     throw new Error(`${labels.length} labels but ${predictions.count} predictions; they must match.`);
   }
@@ -34,7 +39,9 @@ export function pickExamples(labels: ArrayLike<number>, predictions: Predictions
         .sort((a, b) => predictions.confidence[b] - predictions.confidence[a] || a - b)
         .slice(0, n);
     default:
-      throw new Error(`Unknown pick "${String(pick)}": use "first", "correct", "misclassified" or "confident-mistakes".`);
+      throw new Error(
+        `Unknown pick "${String(pick)}": use "first", "correct", "misclassified" or "confident-mistakes".`,
+      );
   }
 }
 
@@ -48,7 +55,11 @@ export interface LabelledDigit {
 }
 
 /** The digits at `indices`, scaled to [0, 1], with their labels and predictions, ready for `digitGrid`. */
-export function labelledDigits(set: DigitSet, predictions: Predictions | undefined, indices: number[]): LabelledDigit[] {
+export function labelledDigits(
+  set: DigitSet,
+  predictions: Predictions | undefined,
+  indices: number[],
+): LabelledDigit[] {
   if (predictions && predictions.count !== set.count) {
     throw new Error(`${set.count} digits but ${predictions.count} predictions: predict on the same set of digits.`);
   }
@@ -72,11 +83,16 @@ export interface ClassProbability {
  * (equal probabilities: the smaller class first), as Keras's `decode_predictions(preds, top=k)`.
  */
 export function topK(predictions: Predictions, k = 3): ClassProbability[][] {
-  if (!predictions || !(predictions.probabilities instanceof Float32Array) || !Number.isInteger(predictions.numClasses)) {
+  if (
+    !predictions ||
+    !(predictions.probabilities instanceof Float32Array) ||
+    !Number.isInteger(predictions.numClasses)
+  ) {
     throw new Error("topK takes what predict() returns ({ probabilities, numClasses, count, ... }).");
   }
   const { probabilities, numClasses, count } = predictions;
-  if (!Number.isInteger(k) || k < 1 || k > numClasses) throw new Error(`topK: k must be a whole number from 1 to ${numClasses} (the number of classes), got ${k}.`);
+  if (!Number.isInteger(k) || k < 1 || k > numClasses)
+    throw new Error(`topK: k must be a whole number from 1 to ${numClasses} (the number of classes), got ${k}.`);
   return Array.from({ length: count }, (_, i) => {
     const row = probabilities.subarray(i * numClasses, (i + 1) * numClasses);
     return Array.from(row, (probability, c) => ({ class: c, probability }))

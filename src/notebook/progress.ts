@@ -88,7 +88,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   let finished = false;
   const lines: string[] = [];
 
-  const elapsed = (s: ProgressState | undefined) => (s?.seconds ?? (now() - started) / 1000);
+  const elapsed = (s: ProgressState | undefined) => s?.seconds ?? (now() - started) / 1000;
 
   const eta = (s: ProgressState): number | undefined => {
     if (!s.batches || s.batch === undefined) return undefined;
@@ -134,7 +134,8 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       `<span style="display:block;height:100%;width:${(fraction * 100).toFixed(1)}%;background:${barColour}"></span></span>`;
     const logs = summary === undefined && s ? formatLogs(s.logs) : "";
     // The plain-text form: the title and the finished epochs, then the current state (or the summary).
-    const stateLine = summary ?? [head.join("").replace(/<[^>]*>/g, ""), ...status, logs].filter((p) => p !== "").join(" · ");
+    const stateLine =
+      summary ?? [head.join("").replace(/<[^>]*>/g, ""), ...status, logs].filter((p) => p !== "").join(" · ");
     const plain = [...(options.title ? [options.title] : []), ...lines, stateLine].join("\n");
     const htmlText =
       `<div class="kt-progress" style="font-family:var(--jp-code-font-family,ui-monospace,SFMono-Regular,Menlo,Consolas,monospace);font-size:12px;line-height:1.6">` +
@@ -152,7 +153,8 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   };
 
   const check = (s: ProgressState) => {
-    if (!s || !Number.isFinite(s.epoch) || !Number.isFinite(s.epochs)) throw new Error("progress state needs numeric epoch and epochs.");
+    if (!s || !Number.isFinite(s.epoch) || !Number.isFinite(s.epochs))
+      throw new Error("progress state needs numeric epoch and epochs.");
   };
 
   /** Closes an epoch that got no `epochEnd`, from its last state (complete if all its batches ran). */
@@ -183,7 +185,8 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       if (current && current.epoch > closedEpoch) closeFromLastState(current);
       const total = current?.epochs;
       const text =
-        summary ?? `${completed}${total === undefined ? "" : ` of ${total}`} epoch${(total ?? completed) === 1 ? "" : "s"} in ${formatClock(elapsed(current))}`;
+        summary ??
+        `${completed}${total === undefined ? "" : ` of ${total}`} epoch${(total ?? completed) === 1 ? "" : "s"} in ${formatClock(elapsed(current))}`;
       if (kernel) render(text);
       else write(text);
     },
@@ -255,7 +258,10 @@ export function stepProgress(label: string, unit = "items", options: StepProgres
       if (d) {
         if (t - last < 250 && done < total) return;
         last = t;
-        d.update(barHtml("kt-steps", label, total ? done / total : 0, amount(done, total)), `${label} · ${amount(done, total)}`);
+        d.update(
+          barHtml("kt-steps", label, total ? done / total : 0, amount(done, total)),
+          `${label} · ${amount(done, total)}`,
+        );
       } else if (t - last >= interval && done < total) {
         last = t;
         write(`${label} · ${amount(done, total)} (${Math.floor((100 * done) / Math.max(1, total))} %)`);
@@ -264,7 +270,8 @@ export function stepProgress(label: string, unit = "items", options: StepProgres
     finish(text) {
       if (finished) return;
       finished = true;
-      if (d) d.update(`<div class="kt-steps" style="font-size:12px;line-height:1.6">${escapeHtml(text)}</div>`, text, true);
+      if (d)
+        d.update(`<div class="kt-steps" style="font-size:12px;line-height:1.6">${escapeHtml(text)}</div>`, text, true);
       else write(text);
     },
   };

@@ -26,7 +26,10 @@ export function showLayers(rows: readonly LayerListRow[]): void {
   }));
   if (inKernel()) {
     // The header row stays visible while the list scrolls.
-    const sticky = tableHtml(table).replace(/<th style="/g, '<th style="position:sticky;top:0;background:var(--jp-layout-color1,#fff);');
+    const sticky = tableHtml(table).replace(
+      /<th style="/g,
+      '<th style="position:sticky;top:0;background:var(--jp-layout-color1,#fff);',
+    );
     tslab().display.html(`<div style="max-height:360px;overflow:auto;display:inline-block">${sticky}</div>`);
   } else {
     console.log(tableText(table));

@@ -101,7 +101,7 @@ function isFolder(p: string): boolean {
 export function makeFolders(dir: string): string[] {
   const target = path.resolve(dir);
   const missing: string[] = [];
-  for (let cur = target; ; ) {
+  for (let cur = target; ;) {
     let stat: fs.Stats | undefined;
     try {
       stat = fs.statSync(cur);
@@ -178,7 +178,11 @@ export function checkWritable(file: string): void {
  * temporary file and the folders made for it are removed, `file` is as it was, and the error is
  * thrown on.
  */
-export async function writeAtomically(file: string, ending: string, write: (tmp: string) => void | Promise<void>): Promise<void> {
+export async function writeAtomically(
+  file: string,
+  ending: string,
+  write: (tmp: string) => void | Promise<void>,
+): Promise<void> {
   const target = path.resolve(file);
   const made = makeFolders(path.dirname(target));
   const tmp = tempPathBeside(target, ending);
@@ -227,5 +231,8 @@ export async function writeFolderAtomically(dir: string, ending: string, write: 
 
 /** A fresh hidden name in `file`'s folder, `.<name>.<pid>.<random>.<ending>`, to write to before renaming onto `file`. */
 export function tempPathBeside(file: string, ending: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.${ending}`);
+  return path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.${ending}`,
+  );
 }

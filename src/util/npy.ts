@@ -41,7 +41,8 @@ export function parseNpy(bytes: Uint8Array, name = "array"): NpyArray {
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (!descr || !fortran || shapeText === undefined) throw new Error(`${name}: unreadable .npy header: ${header.trim()}`);
+  if (!descr || !fortran || shapeText === undefined)
+    throw new Error(`${name}: unreadable .npy header: ${header.trim()}`);
   if (fortran === "True") throw new Error(`${name}: Fortran-ordered arrays are not supported.`);
   const dt = DTYPES[descr];
   if (!dt) throw new Error(`${name}: dtype ${descr} is not supported (little-endian integers and floats only).`);
@@ -54,7 +55,9 @@ export function parseNpy(bytes: Uint8Array, name = "array"): NpyArray {
   const offset = headerStart + headerLen;
   const byteLength = count * dt.size;
   if (bytes.length - offset < byteLength) {
-    throw new Error(`${name}: truncated: shape (${shape.join(", ")}) needs ${byteLength} bytes of data, the file has ${bytes.length - offset}.`);
+    throw new Error(
+      `${name}: truncated: shape (${shape.join(", ")}) needs ${byteLength} bytes of data, the file has ${bytes.length - offset}.`,
+    );
   }
   // Copy into a buffer of its own, aligned for typed-array views (Buffer.slice would share Node's pool).
   const copy = new Uint8Array(byteLength);
@@ -62,14 +65,30 @@ export function parseNpy(bytes: Uint8Array, name = "array"): NpyArray {
   const raw = copy.buffer;
   let data: NpyArray["data"];
   switch (dt.dtype) {
-    case "uint8": data = new Uint8Array(raw); break;
-    case "int8": data = new Int8Array(raw); break;
-    case "int16": data = new Int16Array(raw); break;
-    case "uint16": data = new Uint16Array(raw); break;
-    case "int32": data = new Int32Array(raw); break;
-    case "uint32": data = new Uint32Array(raw); break;
-    case "float32": data = new Float32Array(raw); break;
-    case "float64": data = new Float64Array(raw); break;
+    case "uint8":
+      data = new Uint8Array(raw);
+      break;
+    case "int8":
+      data = new Int8Array(raw);
+      break;
+    case "int16":
+      data = new Int16Array(raw);
+      break;
+    case "uint16":
+      data = new Uint16Array(raw);
+      break;
+    case "int32":
+      data = new Int32Array(raw);
+      break;
+    case "uint32":
+      data = new Uint32Array(raw);
+      break;
+    case "float32":
+      data = new Float32Array(raw);
+      break;
+    case "float64":
+      data = new Float64Array(raw);
+      break;
     case "int64": {
       const big = new BigInt64Array(raw);
       data = Float64Array.from(big, (v) => Number(v));

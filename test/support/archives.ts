@@ -38,7 +38,12 @@ function runScript<T>(args: string[]): T {
 /** What Keras reports of a model it saved or loaded (scripts/keras_small_models.py, archive_report). */
 export interface KerasReport {
   output: number[];
-  optimizer: { iterations: number; learningRate: number; variables: number; moments: Array<[string, number, number]> } | null;
+  optimizer: {
+    iterations: number;
+    learningRate: number;
+    variables: number;
+    moments: Array<[string, number, number]>;
+  } | null;
   trainable: boolean[];
   trainableParams: number;
   warnings?: string[];
@@ -48,7 +53,13 @@ export interface ArchiveDescription {
   members: Array<{ name: string; size: number; compressed: number }>;
   config: Record<string, unknown>;
   metadata: Record<string, unknown>;
-  h5: Array<{ path: string; kind: "group" | "dataset"; shape?: number[]; dtype?: string; attrs: Record<string, unknown> }>;
+  h5: Array<{
+    path: string;
+    kind: "group" | "dataset";
+    shape?: number[];
+    dtype?: string;
+    attrs: Record<string, unknown>;
+  }>;
 }
 
 /** Archives as Python's zipfile and h5py read them. */
@@ -60,7 +71,11 @@ export function describeArchives(...files: string[]): ArchiveDescription[] {
 export function withoutSharedIds(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutSharedIds);
   if (typeof v === "object" && v !== null) {
-    return Object.fromEntries(Object.entries(v).filter(([k]) => k !== "shared_object_id").map(([k, x]) => [k, withoutSharedIds(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => k !== "shared_object_id")
+        .map(([k, x]) => [k, withoutSharedIds(x)]),
+    );
   }
   return v;
 }
@@ -94,7 +109,10 @@ export function rewriteArchive(
 }
 
 /** The layer configs of a functional config.json object, and of its nested base. */
-export function configLayers(config: Record<string, unknown>): { outer: Array<Record<string, any>>; base: Array<Record<string, any>> } {
+export function configLayers(config: Record<string, unknown>): {
+  outer: Array<Record<string, any>>;
+  base: Array<Record<string, any>>;
+} {
   const outer = (config.config as { layers: Array<Record<string, any>> }).layers;
   const nested = outer.find((l) => l.class_name === "Functional")!;
   return { outer, base: nested.config.layers };
@@ -108,7 +126,10 @@ export function weightValues(model: TF.LayersModel): Map<string, Float32Array> {
 }
 
 /** Adam's state: the step count and, per trainable variable in Keras's order, the moments (copied), or null without moments. */
-export function adamState(tm: TransferModel): { iterations: number; moments: Array<{ name: string; m: Float32Array; v: Float32Array } | null> } {
+export function adamState(tm: TransferModel): {
+  iterations: number;
+  moments: Array<{ name: string; m: Float32Array; v: Float32Array } | null>;
+} {
   const opt = tm.model.optimizer as unknown as KerasAdam;
   return {
     iterations: opt.iterations,
@@ -116,7 +137,11 @@ export function adamState(tm: TransferModel): { iterations: number; moments: Arr
       const v = variable.read() as TF.Variable;
       if (!opt.hasSlots(v)) return null;
       const s = opt.slotsFor(v);
-      return { name: variable.originalName, m: (s.m.dataSync() as Float32Array).slice(), v: (s.v.dataSync() as Float32Array).slice() };
+      return {
+        name: variable.originalName,
+        m: (s.m.dataSync() as Float32Array).slice(),
+        v: (s.v.dataSync() as Float32Array).slice(),
+      };
     }),
   };
 }

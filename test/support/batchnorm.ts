@@ -26,7 +26,15 @@ export function channelStats(x: number[], c: number): { mean: number[]; variance
 }
 
 /** (x - mean) / sqrt(variance + eps) * gamma + beta per channel (no gamma: 1, no beta: 0). */
-export function normalise(x: number[], c: number, mean: number[], variance: number[], eps: number, gamma?: number[], beta?: number[]): number[] {
+export function normalise(
+  x: number[],
+  c: number,
+  mean: number[],
+  variance: number[],
+  eps: number,
+  gamma?: number[],
+  beta?: number[],
+): number[] {
   return x.map((v, i) => {
     const k = i % c;
     return ((v - mean[k]) / Math.sqrt(variance[k] + eps)) * (gamma ? gamma[k] : 1) + (beta ? beta[k] : 0);

@@ -36,7 +36,10 @@ export interface GoldenModel {
 export function ensureGoldens(log: (msg: string) => void = () => undefined): string {
   const fromEnv = process.env.KT_GOLDENS_DIR;
   if (fromEnv) {
-    if (!fs.existsSync(path.join(fromEnv, "manifest.json"))) throw new Error(`KT_GOLDENS_DIR=${fromEnv} has no manifest.json: point it at a folder made by scripts/keras_goldens.py, or unset it.`);
+    if (!fs.existsSync(path.join(fromEnv, "manifest.json")))
+      throw new Error(
+        `KT_GOLDENS_DIR=${fromEnv} has no manifest.json: point it at a folder made by scripts/keras_goldens.py, or unset it.`,
+      );
     return fromEnv;
   }
   return ensureReference({

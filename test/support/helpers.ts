@@ -54,7 +54,10 @@ export function joined(t: string | string[] | undefined): string {
 
 /** All text a cell printed (stdout and stderr). */
 export function cellText(cell: NotebookCell): string {
-  return (cell.outputs ?? []).filter((o) => o.output_type === "stream").map((o) => joined(o.text)).join("");
+  return (cell.outputs ?? [])
+    .filter((o) => o.output_type === "stream")
+    .map((o) => joined(o.text))
+    .join("");
 }
 
 /** Runs the headless runner on one notebook with parameters, into `out`. */
@@ -65,8 +68,14 @@ export function runNotebook(
   env: NodeJS.ProcessEnv = {},
 ): NotebookRun {
   const args = [path.join(ROOT, "kernel-setup", "run_notebook.py"), notebook, "--out", out];
-  for (const [k, v] of Object.entries(params)) args.push("--param", `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
-  const r = spawnSync(PYTHON, args, { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  for (const [k, v] of Object.entries(params))
+    args.push("--param", `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`);
+  const r = spawnSync(PYTHON, args, {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    maxBuffer: 64 << 20,
+  });
   const file = path.join(out, path.basename(notebook));
   const nb = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as Notebook) : undefined;
   return { status: r.status, stderr: r.stderr, stdout: r.stdout, notebook: nb, out };
@@ -87,7 +96,14 @@ export function runWithPlainKernels(file: string, pattern: string): { status: nu
   delete env.NODE_TEST_CONTEXT; // set for test files run by node --test; a child runner would refuse to run
   // TAP, whose summary ("# pass 1") and diagnostics the callers read: since Node 23 the default
   // reporter is "spec" even when the output is not a terminal.
-  const args = ["--import", "tsx", "--test", "--test-reporter=tap", `--test-name-pattern=${pattern}`, path.join(ROOT, "test", file)];
+  const args = [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-reporter=tap",
+    `--test-name-pattern=${pattern}`,
+    path.join(ROOT, "test", file),
+  ];
   const r = spawnSync(process.execPath, args, {
     cwd: ROOT,
     env,

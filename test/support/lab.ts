@@ -71,7 +71,9 @@ function writeJson(file: string, value: unknown): void {
 /** User settings for a quiet, deterministic Lab: no autosave, every cell in the DOM, no news. */
 function writeSettings(settingsDir: string): void {
   // Never write the notebooks back on a timer.
-  writeJson(path.join(settingsDir, "@jupyterlab", "docmanager-extension", "plugin.jupyterlab-settings"), { autosave: false });
+  writeJson(path.join(settingsDir, "@jupyterlab", "docmanager-extension", "plugin.jupyterlab-settings"), {
+    autosave: false,
+  });
   // Attach every cell to the DOM (the default lazily renders cells out of view), so the checks
   // and a full-height screenshot see the whole notebook (without the blank space after the last cell).
   writeJson(path.join(settingsDir, "@jupyterlab", "notebook-extension", "tracker.jupyterlab-settings"), {
@@ -129,10 +131,13 @@ async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
  */
 export async function startLab(options: LabOptions): Promise<Lab> {
   if (!fs.existsSync(JUPYTER) || !fs.existsSync(path.join(ROOT, ".venv", "bin", "jupyter-lab"))) {
-    throw new Error(`JupyterLab is not installed in the project's virtualenv (${JUPYTER}, jupyter-lab): run "npm run setup" first.`);
+    throw new Error(
+      `JupyterLab is not installed in the project's virtualenv (${JUPYTER}, jupyter-lab): run "npm run setup" first.`,
+    );
   }
   const kernelJson = path.join(ROOT, ".venv", "share", "jupyter", "kernels", KERNEL_NAME, "kernel.json");
-  if (!fs.existsSync(kernelJson)) throw new Error(`The project's kernel is not registered (${kernelJson} is missing): run "npm run setup" first.`);
+  if (!fs.existsSync(kernelJson))
+    throw new Error(`The project's kernel is not registered (${kernelJson} is missing): run "npm run setup" first.`);
 
   const home = tmpDir("lab");
   const dirs = {
@@ -192,14 +197,23 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const log = fs.openSync(options.logFile, "w");
   const child =
     command === "npm run lab"
-      ? spawn("npm", ["run", "lab", "--", ...serverArgs], { cwd: ROOT, env, detached: true, stdio: ["ignore", log, log] })
+      ? spawn("npm", ["run", "lab", "--", ...serverArgs], {
+          cwd: ROOT,
+          env,
+          detached: true,
+          stdio: ["ignore", log, log],
+        })
       : spawn(JUPYTER, args, { cwd: options.rootDir, env, detached: true, stdio: ["ignore", log, log] });
   fs.closeSync(log);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${command}`);
 
   const api = (method: string, route: string) =>
-    fetch(`${base}${route}`, { method, headers: { Authorization: `token ${token}` }, signal: AbortSignal.timeout(10_000) });
+    fetch(`${base}${route}`, {
+      method,
+      headers: { Authorization: `token ${token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
 
   let stopping: Promise<LabExit> | undefined;
   const stop = async (): Promise<LabExit> => {
@@ -274,7 +288,9 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   try {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`${command} exited (${child.exitCode ?? child.signalCode}) before answering:\n${tail(options.logFile)}`);
+        throw new Error(
+          `${command} exited (${child.exitCode ?? child.signalCode}) before answering:\n${tail(options.logFile)}`,
+        );
       }
       try {
         const r = await api("GET", "/api/status");
@@ -282,7 +298,8 @@ export async function startLab(options: LabOptions): Promise<Lab> {
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`${command} did not answer on ${base}/api/status in time:\n${tail(options.logFile)}`);
+      if (Date.now() > deadline)
+        throw new Error(`${command} did not answer on ${base}/api/status in time:\n${tail(options.logFile)}`);
       await sleep(300);
     }
   } catch (e) {

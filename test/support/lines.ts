@@ -13,12 +13,36 @@ import * as path from "node:path";
 import { ROOT } from "./helpers";
 
 const LINES: Array<{ file: string; pattern: string; what: string }> = [
-  { file: "backend.test.ts", pattern: ".", what: "the TF.js loader on this Node: every op path, no deprecation warning" },
-  { file: "setup.test.ts", pattern: ".", what: "native TensorFlow, a notebook in the kernel on the set-up's Node, the Node check" },
-  { file: "graph_engine.test.ts", pattern: "with the graph engine ends where the eager engine does", what: "both engines training both bases" },
-  { file: "keras_archive.test.ts", pattern: "save then loadTransferModel|keras\\.saving\\.load_model opens our archive", what: "the .keras round trip, ours and Python Keras's" },
-  { file: "notebooks.test.ts", pattern: "inception\\.ipynb runs end to end", what: "a tutorial notebook run headlessly in the kernel" },
-  { file: "browser.test.ts", pattern: "Run All Cells renders every output", what: "both notebooks in JupyterLab, in Chromium" },
+  {
+    file: "backend.test.ts",
+    pattern: ".",
+    what: "the TF.js loader on this Node: every op path, no deprecation warning",
+  },
+  {
+    file: "setup.test.ts",
+    pattern: ".",
+    what: "native TensorFlow, a notebook in the kernel on the set-up's Node, the Node check",
+  },
+  {
+    file: "graph_engine.test.ts",
+    pattern: "with the graph engine ends where the eager engine does",
+    what: "both engines training both bases",
+  },
+  {
+    file: "keras_archive.test.ts",
+    pattern: "save then loadTransferModel|keras\\.saving\\.load_model opens our archive",
+    what: "the .keras round trip, ours and Python Keras's",
+  },
+  {
+    file: "notebooks.test.ts",
+    pattern: "inception\\.ipynb runs end to end",
+    what: "a tutorial notebook run headlessly in the kernel",
+  },
+  {
+    file: "browser.test.ts",
+    pattern: "Run All Cells renders every output",
+    what: "both notebooks in JupyterLab, in Chromium",
+  },
 ];
 
 const started = Date.now();
@@ -28,16 +52,34 @@ for (const { file, pattern, what } of LINES) {
   console.log(`\n--- ${file} /${pattern}/: ${what}`);
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
-  const args = ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=tap", `--test-name-pattern=${pattern}`, path.join("test", file)];
-  const run = spawnSync(process.execPath, args, { cwd: ROOT, env, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 256 * 2 ** 20 });
+  const args = [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-concurrency=1",
+    "--test-reporter=tap",
+    `--test-name-pattern=${pattern}`,
+    path.join("test", file),
+  ];
+  const run = spawnSync(process.execPath, args, {
+    cwd: ROOT,
+    env,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 256 * 2 ** 20,
+  });
   process.stdout.write(run.stdout ?? "");
   const count = (key: string) => Number(new RegExp(`^# ${key} (\\d+)$`, "m").exec(run.stdout ?? "")?.[1] ?? NaN);
   const pass = count("pass");
   const fail = count("fail");
   const ok = run.status === 0 && pass > 0 && fail === 0;
   if (!ok) failed = true;
-  results.push(`${ok ? "ok  " : "FAIL"} ${file}: ${pass} passed, ${fail} failed${pass === 0 ? " (the pattern matched no test)" : ""}`);
+  results.push(
+    `${ok ? "ok  " : "FAIL"} ${file}: ${pass} passed, ${fail} failed${pass === 0 ? " (the pattern matched no test)" : ""}`,
+  );
 }
-console.log(`\nCross-line tests on Node ${process.version} (${process.execPath}), ${Math.round((Date.now() - started) / 1000)} s:`);
+console.log(
+  `\nCross-line tests on Node ${process.version} (${process.execPath}), ${Math.round((Date.now() - started) / 1000)} s:`,
+);
 for (const r of results) console.log(`  ${r}`);
 process.exit(failed ? 1 : 0);

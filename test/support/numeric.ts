@@ -9,7 +9,9 @@ import type { Tensor } from "@tensorflow/tfjs";
 export type Values = ArrayLike<number> | Tensor;
 
 function valuesOf(v: Values): ArrayLike<number> {
-  return typeof (v as Tensor).dataSync === "function" ? ((v as Tensor).dataSync() as ArrayLike<number>) : (v as ArrayLike<number>);
+  return typeof (v as Tensor).dataSync === "function"
+    ? ((v as Tensor).dataSync() as ArrayLike<number>)
+    : (v as ArrayLike<number>);
 }
 
 /** The largest |a[i] − b[i]| (NaN when a difference is NaN); the lengths must be equal. */

@@ -236,7 +236,9 @@ export function ensureReference(spec: ReferenceSpec): string {
         continue;
       }
       if (Date.now() > deadline) {
-        throw new Error(`Timed out waiting for ${lock}: process ${pid} is generating the ${spec.name} references. Wait for it, or stop it and delete the lock folder.`);
+        throw new Error(
+          `Timed out waiting for ${lock}: process ${pid} is generating the ${spec.name} references. Wait for it, or stop it and delete the lock folder.`,
+        );
       }
       sleep(2000);
     }
@@ -250,7 +252,9 @@ export function ensureReference(spec: ReferenceSpec): string {
     const tmp = `${dir}.tmp-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp);
-    log(`generating the ${spec.name} references with Keras into ${show(dir)}${spec.duration ? ` (${spec.duration})` : ""}`);
+    log(
+      `generating the ${spec.name} references with Keras into ${show(dir)}${spec.duration ? ` (${spec.duration})` : ""}`,
+    );
     const t0 = Date.now();
     const r = spawnSync(PYTHON, [spec.script, ...(spec.args ?? []), tmp], {
       cwd: ROOT,

@@ -142,7 +142,9 @@ function rebuild(dir: string, bytes: Uint8Array, damage: string): void {
     writeSavedModel(dir, bytes);
   } catch (e) {
     const why = (e as Error).message;
-    throw new GraphEngineError(`The compiled graph in ${dir} is damaged (${damage}) and could not be written again: ${why} ${whatToDo}`);
+    throw new GraphEngineError(
+      `The compiled graph in ${dir} is damaged (${damage}) and could not be written again: ${why} ${whatToDo}`,
+    );
   }
   const still = entryDamage(dir, bytes);
   if (still !== undefined) {

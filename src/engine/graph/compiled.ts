@@ -69,18 +69,28 @@ export class CompiledModel {
     const signatures = plan.signatures as Record<string, NonNullable<GraphPlan["signatures"]["train"]>>;
     const bytes = serializeSavedModel(plan.graph, signatures);
     const t1 = Date.now();
-    const hash = crypto.createHash("sha256").update(bytes).update(backendInfo().tensorflowVersion ?? "").digest("hex").slice(0, 24);
+    const hash = crypto
+      .createHash("sha256")
+      .update(bytes)
+      .update(backendInfo().tensorflowVersion ?? "")
+      .digest("hex")
+      .slice(0, 24);
     const dir = path.join(graphCacheDir(), hash);
     const { session, state, writeMs, loadMs } = await openCachedGraph(dir, bytes, signatures);
-    return new CompiledModel(plan, session, {
-      buildMs: t1 - t0,
-      writeMs,
-      loadMs,
-      nodes: plan.graph.nodes.length,
-      bytes: bytes.length,
-      cached: state === "cached",
-      rebuilt: state === "rebuilt",
-    }, dir);
+    return new CompiledModel(
+      plan,
+      session,
+      {
+        buildMs: t1 - t0,
+        writeMs,
+        loadMs,
+        nodes: plan.graph.nodes.length,
+        bytes: bytes.length,
+        cached: state === "cached",
+        rebuilt: state === "rebuilt",
+      },
+      dir,
+    );
   }
 
   get isDisposed(): boolean {

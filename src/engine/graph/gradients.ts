@@ -32,7 +32,12 @@ import * as ops from "./ops";
  * A gradient rule: given the gradients flowing into a node's outputs (null where none flows), the
  * gradients of its inputs; `needed[i]` says whether input i needs one (null may be returned where not).
  */
-export type GradientRule = (g: Graph, node: GraphNode, dys: Array<SymTensor | null>, needed: boolean[]) => Array<SymTensor | null>;
+export type GradientRule = (
+  g: Graph,
+  node: GraphNode,
+  dys: Array<SymTensor | null>,
+  needed: boolean[],
+) => Array<SymTensor | null>;
 
 function convOptions(node: GraphNode): ops.ConvOptions {
   const ints = (name: string) => {
@@ -53,7 +58,8 @@ function poolOptions(node: GraphNode): ops.PoolOptions {
   const k = node.attrs.ksize;
   const s = node.attrs.strides;
   const p = node.attrs.padding;
-  if (k?.kind !== "ints" || s?.kind !== "ints" || p?.kind !== "string") throw new Error(`${node.op} ${node.name}: pooling attributes missing.`);
+  if (k?.kind !== "ints" || s?.kind !== "ints" || p?.kind !== "string")
+    throw new Error(`${node.op} ${node.name}: pooling attributes missing.`);
   return { size: [k.value[1], k.value[2]], strides: [s.value[1], s.value[2]], padding: p.value as ops.Padding };
 }
 
@@ -93,7 +99,14 @@ export function unbroadcast(g: Graph, dy: SymTensor, x: SymTensor): SymTensor {
 }
 
 /** A backprop kernel: (input sizes, filter) for the input, (input, filter sizes) for the filter. */
-type Backprop = (g: Graph, first: SymTensor, second: SymTensor, dy: SymTensor, like: SymTensor, o: ops.ConvOptions) => SymTensor;
+type Backprop = (
+  g: Graph,
+  first: SymTensor,
+  second: SymTensor,
+  dy: SymTensor,
+  like: SymTensor,
+  o: ops.ConvOptions,
+) => SymTensor;
 
 /** A convolution's gradient: the input's by its BackpropInput kernel, the filter's by its BackpropFilter kernel. */
 function convolutionGradient(backpropInput: Backprop, backpropFilter: Backprop): GradientRule {
@@ -116,7 +129,8 @@ const GRADIENTS: Record<string, GradientRule> = {
 
   FusedBatchNormV3: (g, node, dys) => {
     const [dy, ...statistics] = dys;
-    if (statistics.some((d) => d !== null)) throw new Error(`${node.name}: gradients through the batch statistics are not supported.`);
+    if (statistics.some((d) => d !== null))
+      throw new Error(`${node.name}: gradients through the batch statistics are not supported.`);
     const [x, scale, , mean, variance] = node.inputs;
     const training = boolAttr(node, "is_training");
     const [, , , r1, r2, r3] = node.outputs;
@@ -132,13 +146,16 @@ const GRADIENTS: Record<string, GradientRule> = {
 
   MaxPool: (g, node, [dy]) => [ops.maxPoolGrad(g, node.inputs[0], node.outputs[0], dy!, poolOptions(node))],
 
-  AvgPool: (g, node, [dy]) => [ops.avgPoolGrad(g, ops.shapeOf(g, node.inputs[0]), dy!, node.inputs[0], poolOptions(node))],
+  AvgPool: (g, node, [dy]) => [
+    ops.avgPoolGrad(g, ops.shapeOf(g, node.inputs[0]), dy!, node.inputs[0], poolOptions(node)),
+  ],
 
   ConcatV2: (g, node, [dy], needed) => {
     const values = node.inputs.slice(0, -1);
     const [axis] = constInts(node.inputs[node.inputs.length - 1]);
     const sizes = values.map((v) => v.shape[axis]);
-    if (sizes.some((s) => s === null)) throw new Error(`${node.name}: concatenated sizes must be known to differentiate.`);
+    if (sizes.some((s) => s === null))
+      throw new Error(`${node.name}: concatenated sizes must be known to differentiate.`);
     if (!needed.slice(0, -1).some(Boolean)) return node.inputs.map(() => null);
     const parts = ops.splitV(g, dy!, sizes as number[], axis);
     return [...parts.map((p, i) => (needed[i] ? p : null)), null];
@@ -188,19 +205,30 @@ const GRADIENTS: Record<string, GradientRule> = {
     // Output index along axis i is k * x_i + j: reshape to (multiple, size) pairs and sum the copies.
     const pairs: number[] = [];
     multiples.forEach((m, i) => pairs.push(m, x.shape[i] ?? -1));
-    if (pairs.filter((d) => d === -1).length > 1) throw new Error(`${node.name}: at most one unknown size to differentiate Tile.`);
-    const summed = ops.sum(g, ops.reshape(g, dy!, pairs), multiples.map((_, i) => 2 * i));
+    if (pairs.filter((d) => d === -1).length > 1)
+      throw new Error(`${node.name}: at most one unknown size to differentiate Tile.`);
+    const summed = ops.sum(
+      g,
+      ops.reshape(g, dy!, pairs),
+      multiples.map((_, i) => 2 * i),
+    );
     return [x.shape.every((d) => d !== null) ? summed : ops.reshapeLike(g, summed, x), null];
   },
 
-  AddV2: (g, node, [dy], needed) => [needed[0] ? unbroadcast(g, dy!, node.inputs[0]) : null, needed[1] ? unbroadcast(g, dy!, node.inputs[1]) : null],
+  AddV2: (g, node, [dy], needed) => [
+    needed[0] ? unbroadcast(g, dy!, node.inputs[0]) : null,
+    needed[1] ? unbroadcast(g, dy!, node.inputs[1]) : null,
+  ],
   Sub: (g, node, [dy], needed) => [
     needed[0] ? unbroadcast(g, dy!, node.inputs[0]) : null,
     needed[1] ? unbroadcast(g, ops.neg(g, dy!), node.inputs[1]) : null,
   ],
   Mul: (g, node, [dy], needed) => {
     const [a, b] = node.inputs;
-    return [needed[0] ? unbroadcast(g, ops.mul(g, dy!, b), a) : null, needed[1] ? unbroadcast(g, ops.mul(g, dy!, a), b) : null];
+    return [
+      needed[0] ? unbroadcast(g, ops.mul(g, dy!, b), a) : null,
+      needed[1] ? unbroadcast(g, ops.mul(g, dy!, a), b) : null,
+    ];
   },
   RealDiv: (g, node, [dy], needed) => {
     const [a, b] = node.inputs;
@@ -226,7 +254,14 @@ function reduceBack(g: Graph, node: GraphNode, dy: SymTensor, divide: boolean): 
   const rank = x.shape.length;
   const axes = constInts(node.inputs[1]).map((a) => (a < 0 ? a + rank : a));
   const keep = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  let grad = keep.filter((d) => d === null).length <= 1 ? ops.reshape(g, dy, keep.map((d) => d ?? -1)) : ops.reshapeLike(g, dy, x, keep);
+  let grad =
+    keep.filter((d) => d === null).length <= 1
+      ? ops.reshape(
+          g,
+          dy,
+          keep.map((d) => d ?? -1),
+        )
+      : ops.reshapeLike(g, dy, x, keep);
   const known = axes.every((a) => x.shape[a] !== null);
   if (divide) {
     const count = known
@@ -234,7 +269,13 @@ function reduceBack(g: Graph, node: GraphNode, dy: SymTensor, divide: boolean): 
       : ops.div(g, ops.cast(g, ops.size(g, dy), "float32"), ops.cast(g, ops.size(g, x), "float32"));
     grad = ops.mul(g, grad, count);
   }
-  return known ? ops.tile(g, grad, x.shape.map((d, i) => (axes.includes(i) ? (d as number) : 1))) : ops.broadcastTo(g, grad, ops.shape(g, x), x.shape);
+  return known
+    ? ops.tile(
+        g,
+        grad,
+        x.shape.map((d, i) => (axes.includes(i) ? (d as number) : 1)),
+      )
+    : ops.broadcastTo(g, grad, ops.shape(g, x), x.shape);
 }
 
 /** Whether `op` has a gradient rule. */

@@ -110,7 +110,8 @@ export class Graph {
     name?: string,
   ): GraphNode {
     for (const t of inputs) {
-      if (this.nodes[t.node.id] !== t.node) throw new Error(`Graph: input ${tensorName(t)} of a new ${op} node belongs to another graph.`);
+      if (this.nodes[t.node.id] !== t.node)
+        throw new Error(`Graph: input ${tensorName(t)} of a new ${op} node belongs to another graph.`);
     }
     const node: GraphNode = {
       id: this.nodes.length,
@@ -121,7 +122,9 @@ export class Graph {
       outputs: [],
       controlInputs: [],
     };
-    outputs.forEach((o, index) => (node.outputs as SymTensor[]).push({ node, index, dtype: o.dtype, shape: o.shape.slice() }));
+    outputs.forEach((o, index) =>
+      (node.outputs as SymTensor[]).push({ node, index, dtype: o.dtype, shape: o.shape.slice() }),
+    );
     this.nodes.push(node);
     return node;
   }
@@ -139,7 +142,13 @@ export class Graph {
   /** A graph input, fed when the graph runs; its name is exactly `name`, at the top level. */
   placeholder(name: string, dtype: DType, shape: Dim[] | null): SymTensor {
     const node = this.atTopLevel(() =>
-      this.addNode("Placeholder", [], { dtype: { kind: "type", value: dtype }, shape: { kind: "shape", value: shape } }, [{ dtype, shape: shape ?? [] }], name),
+      this.addNode(
+        "Placeholder",
+        [],
+        { dtype: { kind: "type", value: dtype }, shape: { kind: "shape", value: shape } },
+        [{ dtype, shape: shape ?? [] }],
+        name,
+      ),
     );
     if (node.name !== name) throw new Error(`Graph: the input name "${name}" is taken.`);
     return node.outputs[0];
@@ -149,15 +158,23 @@ export class Graph {
   constant(values: ArrayLike<number> | number, shape: number[] = [], dtype: DType = "float32"): SymTensor {
     const data = typeof values === "number" ? [values] : Array.from(values);
     const size = shape.reduce((a, b) => a * b, 1);
-    if (data.length !== size) throw new Error(`Graph: a constant of shape [${shape.join(", ")}] needs ${size} values, got ${data.length}.`);
+    if (data.length !== size)
+      throw new Error(`Graph: a constant of shape [${shape.join(", ")}] needs ${size} values, got ${data.length}.`);
     const key = data.length <= 16 ? `${dtype}|${shape.join(",")}|${data.join(",")}` : undefined;
     const known = key === undefined ? undefined : this.constants.get(key);
     if (known) return known;
-    const typed = dtype === "float32" ? Float32Array.from(data) : dtype === "int32" ? Int32Array.from(data) : Uint8Array.from(data);
+    const typed =
+      dtype === "float32" ? Float32Array.from(data) : dtype === "int32" ? Int32Array.from(data) : Uint8Array.from(data);
     const value: ConstValue = { dtype, shape: shape.slice(), values: typed };
     // Shared constants live outside any scope: every user reaches them by the same name.
     const node = this.atTopLevel(() =>
-      this.addNode("Const", [], { value: { kind: "tensor", value }, dtype: { kind: "type", value: dtype } }, [{ dtype, shape }], "Const"),
+      this.addNode(
+        "Const",
+        [],
+        { value: { kind: "tensor", value }, dtype: { kind: "type", value: dtype } },
+        [{ dtype, shape }],
+        "Const",
+      ),
     );
     const t = node.outputs[0];
     if (key !== undefined) this.constants.set(key, t);

@@ -68,7 +68,8 @@ function padding(v: unknown, layer: string): ops.Padding {
 
 function channelsLast(config: Config, layer: string): void {
   const f = config.dataFormat;
-  if (f !== undefined && f !== null && f !== "channelsLast") throw new GraphCompileError(`Layer ${layer}: only channels-last data is supported by the graph engine.`);
+  if (f !== undefined && f !== null && f !== "channelsLast")
+    throw new GraphCompileError(`Layer ${layer}: only channels-last data is supported by the graph engine.`);
 }
 
 function activation(ctx: LoweringContext, x: SymTensor, name: unknown, layer: string): SymTensor {
@@ -78,7 +79,8 @@ function activation(ctx: LoweringContext, x: SymTensor, name: unknown, layer: st
     case "relu":
       return ops.relu(ctx.g, x);
     case "softmax":
-      if (x.shape.length !== 2) throw new GraphCompileError(`Layer ${layer}: softmax is supported on rank-2 outputs only.`);
+      if (x.shape.length !== 2)
+        throw new GraphCompileError(`Layer ${layer}: softmax is supported on rank-2 outputs only.`);
       return ops.softmax(ctx.g, x);
     default:
       throw new GraphCompileError(`Layer ${layer}: activation "${String(name)}" is not supported by the graph engine.`);
@@ -88,7 +90,11 @@ function activation(ctx: LoweringContext, x: SymTensor, name: unknown, layer: st
 /** A convolution layer's strides, padding and dilations (channels last only). */
 function convolution(config: Config, layer: string): ops.ConvOptions {
   channelsLast(config, layer);
-  return { strides: pair(config.strides, layer), padding: padding(config.padding, layer), dilations: pair(config.dilationRate ?? 1, layer) };
+  return {
+    strides: pair(config.strides, layer),
+    padding: padding(config.padding, layer),
+    dilations: pair(config.dilationRate ?? 1, layer),
+  };
 }
 
 /** The end of a convolution or dense layer: its bias (when it has one), then its activation. */
@@ -142,13 +148,19 @@ function nameHash(name: string): number {
 }
 
 /** Emits one layer; returns its outputs. */
-function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTensor[], callArgs: Record<string, unknown> | undefined): SymTensor[] {
+function lowerLayer(
+  ctx: LoweringContext,
+  layer: TF.layers.Layer,
+  inputs: SymTensor[],
+  callArgs: Record<string, unknown> | undefined,
+): SymTensor[] {
   const g = ctx.g;
   const cls = layer.getClassName();
   const config = layer.getConfig() as Config;
   const x = inputs[0];
   const single = (what: string) => {
-    if (inputs.length !== 1) throw new GraphCompileError(`Layer ${layer.name} (${what}) takes one input, got ${inputs.length}.`);
+    if (inputs.length !== 1)
+      throw new GraphCompileError(`Layer ${layer.name} (${what}) takes one input, got ${inputs.length}.`);
   };
   if (isModel(layer)) return lowerModel(ctx, layer as TF.LayersModel, inputs);
   switch (cls) {
@@ -169,7 +181,10 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
     case "UpSampling3D": {
       single(cls);
       const size = config.size as number[];
-      if (config.dataFormat !== "channelsLast" || x.shape.length !== 5) throw new GraphCompileError(`Layer ${layer.name}: UpSampling3D is compiled for rank-5 channels-last inputs only.`);
+      if (config.dataFormat !== "channelsLast" || x.shape.length !== 5)
+        throw new GraphCompileError(
+          `Layer ${layer.name}: UpSampling3D is compiled for rank-5 channels-last inputs only.`,
+        );
       const [, d1, d2, d3, c] = x.shape as number[];
       // Nearest-neighbour repeat: (d1, 1, d2, 1, d3, 1, c) tiled by (s1, s2, s3) on the unit axes,
       // written with as few axes as possible (TensorFlow's Tile is many times slower at rank 8).
@@ -189,8 +204,14 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
     case "SeparableConv2D":
     case "DepthwiseConv2D": {
       single(cls);
-      let y = ops.depthwiseConv2d(g, x, ctx.weight(required(layer, "depthwiseKernel")), convolution(config, layer.name));
-      if (cls === "SeparableConv2D") y = ops.conv2d(g, y, ctx.weight(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
+      let y = ops.depthwiseConv2d(
+        g,
+        x,
+        ctx.weight(required(layer, "depthwiseKernel")),
+        convolution(config, layer.name),
+      );
+      if (cls === "SeparableConv2D")
+        y = ops.conv2d(g, y, ctx.weight(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
       return [biasAndActivation(ctx, layer, config, y)];
     }
     case BatchNormalization.className: {
@@ -206,7 +227,11 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
       single(cls);
       channelsLast(config, layer.name);
       const size = pair(config.poolSize, layer.name);
-      const o: ops.PoolOptions = { size, strides: pair(config.strides ?? size, layer.name), padding: padding(config.padding, layer.name) };
+      const o: ops.PoolOptions = {
+        size,
+        strides: pair(config.strides ?? size, layer.name),
+        padding: padding(config.padding, layer.name),
+      };
       return [cls === "MaxPooling2D" ? ops.maxPool(g, x, o) : ops.avgPool(g, x, o)];
     }
     case "GlobalAveragePooling2D": {
@@ -220,7 +245,8 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
       return [inputs.slice(1).reduce((a, b) => ops.add(g, a, b), inputs[0])];
     case "Dense": {
       single(cls);
-      if (x.shape.length !== 2) throw new GraphCompileError(`Layer ${layer.name}: Dense is compiled for rank-2 inputs only.`);
+      if (x.shape.length !== 2)
+        throw new GraphCompileError(`Layer ${layer.name}: Dense is compiled for rank-2 inputs only.`);
       return [biasAndActivation(ctx, layer, config, ops.matMul(g, x, ctx.weight(required(layer, "kernel"))))];
     }
     case "Dropout": {
@@ -228,7 +254,10 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
       const rate = config.rate as number;
       const training = ctx.mode === "train" && callArgs?.training !== false;
       if (!training || rate === 0) return [x];
-      if (config.noiseShape) throw new GraphCompileError(`Layer ${layer.name}: dropout with a noise shape is not supported by the graph engine.`);
+      if (config.noiseShape)
+        throw new GraphCompileError(
+          `Layer ${layer.name}: dropout with a noise shape is not supported by the graph engine.`,
+        );
       if (!ctx.seed) throw new GraphCompileError(`Layer ${layer.name}: dropout in training needs a seed input.`);
       // Keras 3 (tf.nn.experimental.stateless_dropout): keep where uniform ≥ rate, scale by 1/(1 - rate).
       const stream = ops.add(g, ctx.seed, g.constant([0, nameHash(layer.name)], [2], "int32"));
@@ -237,7 +266,9 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
       return [ops.mul(g, x, ops.mul(g, keep, g.constant(1 / (1 - rate))))];
     }
     default:
-      throw new GraphCompileError(`Layer ${layer.name} (${cls}) is not supported by the graph engine; train with engine: "eager".`);
+      throw new GraphCompileError(
+        `Layer ${layer.name} (${cls}) is not supported by the graph engine; train with engine: "eager".`,
+      );
   }
 }
 
@@ -249,7 +280,9 @@ function lowerLayer(ctx: LoweringContext, layer: TF.layers.Layer, inputs: SymTen
 function batchNorm(ctx: LoweringContext, layer: BatchNormalization, x: SymTensor): SymTensor {
   const g = ctx.g;
   if (x.shape.length !== 4 || (layer.axis !== -1 && layer.axis !== 3)) {
-    throw new GraphCompileError(`Layer ${layer.name}: batch normalisation is compiled for rank-4 channels-last inputs only.`);
+    throw new GraphCompileError(
+      `Layer ${layer.name}: batch normalisation is compiled for rank-4 channels-last inputs only.`,
+    );
   }
   const c = x.shape[3] as number;
   const v = layer.variables();
@@ -257,7 +290,10 @@ function batchNorm(ctx: LoweringContext, layer: BatchNormalization, x: SymTensor
   const offset = v.beta ? ctx.weight(v.beta) : g.constant(new Float32Array(c), [c]);
   const training = ctx.mode === "train" && !layer.isFrozen();
   if (!training) {
-    return ops.fusedBatchNorm(g, x, scale, offset, ctx.weight(v.movingMean), ctx.weight(v.movingVariance), { epsilon: layer.epsilon, training: false }).y;
+    return ops.fusedBatchNorm(g, x, scale, offset, ctx.weight(v.movingMean), ctx.weight(v.movingVariance), {
+      epsilon: layer.epsilon,
+      training: false,
+    }).y;
   }
   const empty = g.constant([], [0]);
   const out = ops.fusedBatchNorm(g, x, scale, offset, empty, empty, { epsilon: layer.epsilon, training: true });
@@ -279,11 +315,14 @@ function isModel(layer: TF.layers.Layer): boolean {
  * Nested models are emitted in place.
  */
 export function lowerModel(ctx: LoweringContext, model: TF.LayersModel, inputs: SymTensor[]): SymTensor[] {
-  if (inputs.length !== model.inputs.length) throw new GraphCompileError(`Model ${model.name} takes ${model.inputs.length} inputs, got ${inputs.length}.`);
+  if (inputs.length !== model.inputs.length)
+    throw new GraphCompileError(`Model ${model.name} takes ${model.inputs.length} inputs, got ${inputs.length}.`);
   const map = new Map<number, SymTensor>();
   model.inputs.forEach((t, i) => map.set(t.id, inputs[i]));
   const byDepth = (model as unknown as { nodesByDepth: Record<string, TfjsNode[]> }).nodesByDepth;
-  const depths = Object.keys(byDepth).map(Number).sort((a, b) => b - a);
+  const depths = Object.keys(byDepth)
+    .map(Number)
+    .sort((a, b) => b - a);
   for (const depth of depths) {
     for (const node of byDepth[depth]) {
       const layer = node.outboundLayer;
@@ -291,7 +330,10 @@ export function lowerModel(ctx: LoweringContext, model: TF.LayersModel, inputs: 
       if (args.some((a) => a === undefined)) continue; // not part of this model's computation
       if (layer.getClassName() === "InputLayer") continue;
       const outs = ctx.g.scope(layer.name, () => lowerLayer(ctx, layer, args as SymTensor[], node.callArgs));
-      if (outs.length !== node.outputTensors.length) throw new GraphCompileError(`Layer ${layer.name}: ${outs.length} outputs emitted, ${node.outputTensors.length} expected.`);
+      if (outs.length !== node.outputTensors.length)
+        throw new GraphCompileError(
+          `Layer ${layer.name}: ${outs.length} outputs emitted, ${node.outputTensors.length} expected.`,
+        );
       node.outputTensors.forEach((t, i) => map.set(t.id, outs[i]));
     }
   }

@@ -22,7 +22,15 @@ function fail(op: string, message: string): never {
   throw new Error(`${op}: ${message}`);
 }
 
-function one(g: Graph, op: string, inputs: SymTensor[], attrs: Record<string, Attr>, dtype: DType, shape: Dim[], name?: string): SymTensor {
+function one(
+  g: Graph,
+  op: string,
+  inputs: SymTensor[],
+  attrs: Record<string, Attr>,
+  dtype: DType,
+  shape: Dim[],
+  name?: string,
+): SymTensor {
   return g.addNode(op, inputs, attrs, [{ dtype, shape }], name).outputs[0];
 }
 
@@ -58,12 +66,23 @@ export function identity(g: Graph, x: SymTensor, name?: string): SymTensor {
 export function reshape(g: Graph, x: SymTensor, shape: number[], name?: string): SymTensor {
   const known = staticSize(x.shape);
   const inferred = shape.indexOf(-1);
-  if (shape.filter((d) => d === -1).length > 1) fail("Reshape", `at most one -1 in the new shape [${shape.join(", ")}].`);
+  if (shape.filter((d) => d === -1).length > 1)
+    fail("Reshape", `at most one -1 in the new shape [${shape.join(", ")}].`);
   const product = shape.reduce((a, d) => (d === -1 ? a : a * d), 1);
   const out: Dim[] = shape.map((d) => (d === -1 ? (known === null ? null : known / product) : d));
-  if (known !== null && inferred < 0 && product !== known) fail("Reshape", `cannot reshape ${formatDims(x.shape)} (${known} values) to [${shape.join(", ")}].`);
-  if (known !== null && inferred >= 0 && known % product !== 0) fail("Reshape", `cannot reshape ${formatDims(x.shape)} to [${shape.join(", ")}].`);
-  return one(g, "Reshape", [x, g.constant(shape, [shape.length], "int32")], { T: T(x.dtype), Tshape: T("int32") }, x.dtype, out, name);
+  if (known !== null && inferred < 0 && product !== known)
+    fail("Reshape", `cannot reshape ${formatDims(x.shape)} (${known} values) to [${shape.join(", ")}].`);
+  if (known !== null && inferred >= 0 && known % product !== 0)
+    fail("Reshape", `cannot reshape ${formatDims(x.shape)} to [${shape.join(", ")}].`);
+  return one(
+    g,
+    "Reshape",
+    [x, g.constant(shape, [shape.length], "int32")],
+    { T: T(x.dtype), Tshape: T("int32") },
+    x.dtype,
+    out,
+    name,
+  );
 }
 
 /**
@@ -88,9 +107,18 @@ export function broadcastTo(g: Graph, x: SymTensor, shapeTensor: SymTensor, like
 }
 
 export function tile(g: Graph, x: SymTensor, multiples: number[], name?: string): SymTensor {
-  if (multiples.length !== x.shape.length) fail("Tile", `${multiples.length} multiples for an input of rank ${x.shape.length}.`);
+  if (multiples.length !== x.shape.length)
+    fail("Tile", `${multiples.length} multiples for an input of rank ${x.shape.length}.`);
   const out = x.shape.map((d, i) => (d === null ? null : d * multiples[i]));
-  return one(g, "Tile", [x, g.constant(multiples, [multiples.length], "int32")], { T: T(x.dtype), Tmultiples: T("int32") }, x.dtype, out, name);
+  return one(
+    g,
+    "Tile",
+    [x, g.constant(multiples, [multiples.length], "int32")],
+    { T: T(x.dtype), Tmultiples: T("int32") },
+    x.dtype,
+    out,
+    name,
+  );
 }
 
 /** `Shape(x)` as int32 (run-time shape). */
@@ -121,15 +149,25 @@ export function concat(g: Graph, values: SymTensor[], axis: number, name?: strin
   const out = values[0].shape.slice();
   let total: Dim = 0;
   for (const v of values) {
-    if (v.shape.length !== rank || v.dtype !== values[0].dtype) fail("ConcatV2", "inputs must have the same rank and dtype.");
+    if (v.shape.length !== rank || v.dtype !== values[0].dtype)
+      fail("ConcatV2", "inputs must have the same rank and dtype.");
     v.shape.forEach((d, i) => {
-      if (i !== ax && !sameDims(d, out[i])) fail("ConcatV2", `shapes ${formatDims(values[0].shape)} and ${formatDims(v.shape)} differ outside axis ${ax}.`);
+      if (i !== ax && !sameDims(d, out[i]))
+        fail("ConcatV2", `shapes ${formatDims(values[0].shape)} and ${formatDims(v.shape)} differ outside axis ${ax}.`);
     });
     total = total === null || v.shape[ax] === null ? null : total + (v.shape[ax] as number);
   }
   out[ax] = total;
   const dtype = values[0].dtype;
-  return one(g, "ConcatV2", [...values, g.constant(ax, [], "int32")], { N: attr.int(values.length), T: T(dtype), Tidx: T("int32") }, dtype, out, name);
+  return one(
+    g,
+    "ConcatV2",
+    [...values, g.constant(ax, [], "int32")],
+    { N: attr.int(values.length), T: T(dtype), Tidx: T("int32") },
+    dtype,
+    out,
+    name,
+  );
 }
 
 /** `SplitV(x, sizes, axis)`: the inverse of concat, one output per size. */
@@ -137,7 +175,8 @@ export function splitV(g: Graph, x: SymTensor, sizes: number[], axis: number, na
   const rank = x.shape.length;
   const ax = axis < 0 ? axis + rank : axis;
   const total = sizes.reduce((a, b) => a + b, 0);
-  if (x.shape[ax] !== null && x.shape[ax] !== total) fail("SplitV", `sizes add up to ${total} but axis ${ax} of ${formatDims(x.shape)} has ${x.shape[ax]}.`);
+  if (x.shape[ax] !== null && x.shape[ax] !== total)
+    fail("SplitV", `sizes add up to ${total} but axis ${ax} of ${formatDims(x.shape)} has ${x.shape[ax]}.`);
   const node = g.addNode(
     "SplitV",
     [x, g.constant(sizes, [sizes.length], "int32"), g.constant(ax, [], "int32")],
@@ -188,7 +227,15 @@ export function greaterEqual(g: Graph, a: SymTensor, b: SymTensor, name?: string
 
 export function equal(g: Graph, a: SymTensor, b: SymTensor, name?: string): SymTensor {
   if (a.dtype !== b.dtype) fail("Equal", `inputs have different dtypes (${a.dtype}, ${b.dtype}).`);
-  return one(g, "Equal", [a, b], { T: T(a.dtype), incompatible_shape_error: attr.bool(true) }, "bool", broadcastShape("Equal", a.shape, b.shape), name);
+  return one(
+    g,
+    "Equal",
+    [a, b],
+    { T: T(a.dtype), incompatible_shape_error: attr.bool(true) },
+    "bool",
+    broadcastShape("Equal", a.shape, b.shape),
+    name,
+  );
 }
 
 /** Sum of several tensors of one shape (`AddN`); the tensor itself when there is one. */
@@ -228,17 +275,35 @@ function reduction(g: Graph, op: string, x: SymTensor, axes: number[], keepDims:
     if (!pos.includes(i)) out.push(d);
     else if (keepDims) out.push(1);
   });
-  return one(g, op, [x, g.constant(pos, [pos.length], "int32")], { keep_dims: attr.bool(keepDims), T: T(x.dtype), Tidx: T("int32") }, x.dtype, out, name);
+  return one(
+    g,
+    op,
+    [x, g.constant(pos, [pos.length], "int32")],
+    { keep_dims: attr.bool(keepDims), T: T(x.dtype), Tidx: T("int32") },
+    x.dtype,
+    out,
+    name,
+  );
 }
 
-export const sum = (g: Graph, x: SymTensor, axes: number[], keepDims = false, name?: string) => reduction(g, "Sum", x, axes, keepDims, name);
-export const mean = (g: Graph, x: SymTensor, axes: number[], keepDims = false, name?: string) => reduction(g, "Mean", x, axes, keepDims, name);
+export const sum = (g: Graph, x: SymTensor, axes: number[], keepDims = false, name?: string) =>
+  reduction(g, "Sum", x, axes, keepDims, name);
+export const mean = (g: Graph, x: SymTensor, axes: number[], keepDims = false, name?: string) =>
+  reduction(g, "Mean", x, axes, keepDims, name);
 
 /** Index of the largest entry along `axis`, as int32. */
 export function argMax(g: Graph, x: SymTensor, axis: number, name?: string): SymTensor {
   const ax = axis < 0 ? axis + x.shape.length : axis;
   const out = x.shape.filter((_, i) => i !== ax);
-  return one(g, "ArgMax", [x, g.constant(ax, [], "int32")], { T: T(x.dtype), Tidx: T("int32"), output_type: T("int32") }, "int32", out, name);
+  return one(
+    g,
+    "ArgMax",
+    [x, g.constant(ax, [], "int32")],
+    { T: T(x.dtype), Tidx: T("int32"), output_type: T("int32") },
+    "int32",
+    out,
+    name,
+  );
 }
 
 // --- convolution ---------------------------------------------------------------------------------
@@ -282,11 +347,27 @@ export function conv2d(g: Graph, x: SymTensor, filter: SymTensor, o: ConvOptions
   return one(g, "Conv2D", [x, filter], convAttrs(o, true), "float32", convOutput("Conv2D", x, kh, kw, cout, o), name);
 }
 
-export function conv2dBackpropInput(g: Graph, inputSizes: SymTensor, filter: SymTensor, dy: SymTensor, like: SymTensor, o: ConvOptions, name?: string): SymTensor {
+export function conv2dBackpropInput(
+  g: Graph,
+  inputSizes: SymTensor,
+  filter: SymTensor,
+  dy: SymTensor,
+  like: SymTensor,
+  o: ConvOptions,
+  name?: string,
+): SymTensor {
   return one(g, "Conv2DBackpropInput", [inputSizes, filter, dy], convAttrs(o, true), "float32", like.shape, name);
 }
 
-export function conv2dBackpropFilter(g: Graph, x: SymTensor, filterSizes: SymTensor, dy: SymTensor, like: SymTensor, o: ConvOptions, name?: string): SymTensor {
+export function conv2dBackpropFilter(
+  g: Graph,
+  x: SymTensor,
+  filterSizes: SymTensor,
+  dy: SymTensor,
+  like: SymTensor,
+  o: ConvOptions,
+  name?: string,
+): SymTensor {
   return one(g, "Conv2DBackpropFilter", [x, filterSizes, dy], convAttrs(o, true), "float32", like.shape, name);
 }
 
@@ -295,16 +376,57 @@ export function depthwiseConv2d(g: Graph, x: SymTensor, filter: SymTensor, o: Co
   checkRank("DepthwiseConv2dNative", x, 4);
   checkRank("DepthwiseConv2dNative", filter, 4, "filter");
   const [kh, kw, cin, multiplier] = filter.shape as number[];
-  if (!sameDims(x.shape[3], cin)) fail("DepthwiseConv2dNative", `input has ${x.shape[3]} channels, the filter expects ${cin}.`);
-  return one(g, "DepthwiseConv2dNative", [x, filter], convAttrs(o, false), "float32", convOutput("DepthwiseConv2dNative", x, kh, kw, cin * multiplier, o), name);
+  if (!sameDims(x.shape[3], cin))
+    fail("DepthwiseConv2dNative", `input has ${x.shape[3]} channels, the filter expects ${cin}.`);
+  return one(
+    g,
+    "DepthwiseConv2dNative",
+    [x, filter],
+    convAttrs(o, false),
+    "float32",
+    convOutput("DepthwiseConv2dNative", x, kh, kw, cin * multiplier, o),
+    name,
+  );
 }
 
-export function depthwiseConv2dBackpropInput(g: Graph, inputSizes: SymTensor, filter: SymTensor, dy: SymTensor, like: SymTensor, o: ConvOptions, name?: string): SymTensor {
-  return one(g, "DepthwiseConv2dNativeBackpropInput", [inputSizes, filter, dy], convAttrs(o, false), "float32", like.shape, name);
+export function depthwiseConv2dBackpropInput(
+  g: Graph,
+  inputSizes: SymTensor,
+  filter: SymTensor,
+  dy: SymTensor,
+  like: SymTensor,
+  o: ConvOptions,
+  name?: string,
+): SymTensor {
+  return one(
+    g,
+    "DepthwiseConv2dNativeBackpropInput",
+    [inputSizes, filter, dy],
+    convAttrs(o, false),
+    "float32",
+    like.shape,
+    name,
+  );
 }
 
-export function depthwiseConv2dBackpropFilter(g: Graph, x: SymTensor, filterSizes: SymTensor, dy: SymTensor, like: SymTensor, o: ConvOptions, name?: string): SymTensor {
-  return one(g, "DepthwiseConv2dNativeBackpropFilter", [x, filterSizes, dy], convAttrs(o, false), "float32", like.shape, name);
+export function depthwiseConv2dBackpropFilter(
+  g: Graph,
+  x: SymTensor,
+  filterSizes: SymTensor,
+  dy: SymTensor,
+  like: SymTensor,
+  o: ConvOptions,
+  name?: string,
+): SymTensor {
+  return one(
+    g,
+    "DepthwiseConv2dNativeBackpropFilter",
+    [x, filterSizes, dy],
+    convAttrs(o, false),
+    "float32",
+    like.shape,
+    name,
+  );
 }
 
 // --- normalisation -------------------------------------------------------------------------------
@@ -378,7 +500,13 @@ export function fusedBatchNormGrad(
   const node = g.addNode(
     "FusedBatchNormGradV3",
     [dy, x, scale, reserve1, reserve2, reserve3],
-    { T: T(), U: T(), epsilon: attr.float(o.epsilon), data_format: attr.string("NHWC"), is_training: attr.bool(o.training) },
+    {
+      T: T(),
+      U: T(),
+      epsilon: attr.float(o.epsilon),
+      data_format: attr.string("NHWC"),
+      is_training: attr.bool(o.training),
+    },
     [
       { dtype: "float32", shape: x.shape },
       { dtype: "float32", shape: vec },
@@ -426,7 +554,14 @@ export function maxPool(g: Graph, x: SymTensor, o: PoolOptions, name?: string): 
   return one(g, "MaxPool", [x], poolAttrs(o, true), "float32", poolOutput(x, o), name);
 }
 
-export function maxPoolGrad(g: Graph, x: SymTensor, y: SymTensor, dy: SymTensor, o: PoolOptions, name?: string): SymTensor {
+export function maxPoolGrad(
+  g: Graph,
+  x: SymTensor,
+  y: SymTensor,
+  dy: SymTensor,
+  o: PoolOptions,
+  name?: string,
+): SymTensor {
   return one(g, "MaxPoolGrad", [x, y, dy], poolAttrs(o, true), "float32", x.shape, name);
 }
 
@@ -435,13 +570,26 @@ export function avgPool(g: Graph, x: SymTensor, o: PoolOptions, name?: string): 
   return one(g, "AvgPool", [x], poolAttrs(o, false), "float32", poolOutput(x, o), name);
 }
 
-export function avgPoolGrad(g: Graph, inputShape: SymTensor, dy: SymTensor, like: SymTensor, o: PoolOptions, name?: string): SymTensor {
+export function avgPoolGrad(
+  g: Graph,
+  inputShape: SymTensor,
+  dy: SymTensor,
+  like: SymTensor,
+  o: PoolOptions,
+  name?: string,
+): SymTensor {
   return one(g, "AvgPoolGrad", [inputShape, dy], poolAttrs(o, false), "float32", like.shape, name);
 }
 
 // --- dense ---------------------------------------------------------------------------------------
 
-export function matMul(g: Graph, a: SymTensor, b: SymTensor, o: { transposeA?: boolean; transposeB?: boolean } = {}, name?: string): SymTensor {
+export function matMul(
+  g: Graph,
+  a: SymTensor,
+  b: SymTensor,
+  o: { transposeA?: boolean; transposeB?: boolean } = {},
+  name?: string,
+): SymTensor {
   checkRank("MatMul", a, 2, "first input");
   checkRank("MatMul", b, 2, "second input");
   const [m, ka] = o.transposeA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
@@ -451,7 +599,13 @@ export function matMul(g: Graph, a: SymTensor, b: SymTensor, o: { transposeA?: b
     g,
     "MatMul",
     [a, b],
-    { transpose_a: attr.bool(!!o.transposeA), transpose_b: attr.bool(!!o.transposeB), T: T(), grad_a: attr.bool(false), grad_b: attr.bool(false) },
+    {
+      transpose_a: attr.bool(!!o.transposeA),
+      transpose_b: attr.bool(!!o.transposeB),
+      T: T(),
+      grad_a: attr.bool(false),
+      grad_b: attr.bool(false),
+    },
     "float32",
     [m, n],
     name,
@@ -460,27 +614,61 @@ export function matMul(g: Graph, a: SymTensor, b: SymTensor, o: { transposeA?: b
 
 export function biasAdd(g: Graph, x: SymTensor, bias: SymTensor, name?: string): SymTensor {
   checkRank("BiasAdd", bias, 1, "bias");
-  if (!sameDims(x.shape[x.shape.length - 1], bias.shape[0])) fail("BiasAdd", `bias of ${bias.shape[0]} for ${formatDims(x.shape)}.`);
+  if (!sameDims(x.shape[x.shape.length - 1], bias.shape[0]))
+    fail("BiasAdd", `bias of ${bias.shape[0]} for ${formatDims(x.shape)}.`);
   return one(g, "BiasAdd", [x, bias], { T: T(), data_format: attr.string("NHWC") }, "float32", x.shape, name);
 }
 
 export function biasAddGrad(g: Graph, dy: SymTensor, name?: string): SymTensor {
-  return one(g, "BiasAddGrad", [dy], { T: T(), data_format: attr.string("NHWC") }, "float32", [dy.shape[dy.shape.length - 1]], name);
+  return one(
+    g,
+    "BiasAddGrad",
+    [dy],
+    { T: T(), data_format: attr.string("NHWC") },
+    "float32",
+    [dy.shape[dy.shape.length - 1]],
+    name,
+  );
 }
 
 /** Per-example loss and its gradient with respect to the logits. */
-export function softmaxCrossEntropyWithLogits(g: Graph, logits: SymTensor, labels: SymTensor, name?: string): { loss: SymTensor; backprop: SymTensor } {
+export function softmaxCrossEntropyWithLogits(
+  g: Graph,
+  logits: SymTensor,
+  labels: SymTensor,
+  name?: string,
+): { loss: SymTensor; backprop: SymTensor } {
   checkRank("SoftmaxCrossEntropyWithLogits", logits, 2, "logits");
-  const node = g.addNode("SoftmaxCrossEntropyWithLogits", [logits, labels], { T: T() }, [
-    { dtype: "float32", shape: [logits.shape[0]] },
-    { dtype: "float32", shape: logits.shape },
-  ], name);
+  const node = g.addNode(
+    "SoftmaxCrossEntropyWithLogits",
+    [logits, labels],
+    { T: T() },
+    [
+      { dtype: "float32", shape: [logits.shape[0]] },
+      { dtype: "float32", shape: logits.shape },
+    ],
+    name,
+  );
   return { loss: node.outputs[0], backprop: node.outputs[1] };
 }
 
 // --- random --------------------------------------------------------------------------------------
 
 /** Uniform [0, 1) values of `shape` (an int32 shape tensor) from a seed pair (int32 [2]). */
-export function statelessRandomUniform(g: Graph, shapeTensor: SymTensor, seed: SymTensor, like: Dim[], name?: string): SymTensor {
-  return one(g, "StatelessRandomUniform", [shapeTensor, seed], { dtype: T("float32"), T: T("int32"), Tseed: T("int32") }, "float32", like, name);
+export function statelessRandomUniform(
+  g: Graph,
+  shapeTensor: SymTensor,
+  seed: SymTensor,
+  like: Dim[],
+  name?: string,
+): SymTensor {
+  return one(
+    g,
+    "StatelessRandomUniform",
+    [shapeTensor, seed],
+    { dtype: T("float32"), T: T("int32"), Tseed: T("int32") },
+    "float32",
+    like,
+    name,
+  );
 }

@@ -41,7 +41,9 @@ function proto(): Proto {
   if (protoModule) return protoModule;
   const info = backendInfo();
   if (info.kind === "cpu") {
-    throw new Error("The graph engine needs native TensorFlow (@tensorflow/tfjs-node or -gpu); run `npm run setup`, or train with engine: \"eager\".");
+    throw new Error(
+      'The graph engine needs native TensorFlow (@tensorflow/tfjs-node or -gpu); run `npm run setup`, or train with engine: "eager".',
+    );
   }
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   protoModule = require(`${info.package}/dist/proto/api_pb.js`);
@@ -119,7 +121,10 @@ function attrProto(p: Proto, a: Attr): Proto {
 /** Whether an attribute's value is the op's default (then it is left out, as TensorFlow's export does). */
 export function isDefaultAttr(op: string, name: string, a: Attr): boolean {
   const defaults = OP_DEFAULTS[op];
-  if (!defaults) throw new Error(`The graph serialiser does not know TensorFlow op ${op}: add its defaults to src/engine/graph/op_defaults.ts (scripts/tf_op_defaults.py prints them).`);
+  if (!defaults)
+    throw new Error(
+      `The graph serialiser does not know TensorFlow op ${op}: add its defaults to src/engine/graph/op_defaults.ts (scripts/tf_op_defaults.py prints them).`,
+    );
   const d = defaults[name];
   if (!d || d.kind !== a.kind) return false;
   switch (a.kind) {
@@ -196,7 +201,12 @@ export function serializeSavedModel(graph: Graph, signatures: Record<string, Sig
 
 /** The parts of tfjs-node's backend used to run a session with inputs in a fixed order. */
 interface SessionBackend {
-  runSavedModel(id: number, inputs: TF.Tensor[], infos: Array<{ name: string; tfDtype: string }>, outputNames: string[]): TF.Tensor[];
+  runSavedModel(
+    id: number,
+    inputs: TF.Tensor[],
+    infos: Array<{ name: string; tfDtype: string }>,
+    outputNames: string[],
+  ): TF.Tensor[];
 }
 
 /** What tfjs-node's `tf.node.loadSavedModel` returns, as far as it is used here. */
@@ -211,16 +221,28 @@ interface NodeNamespace {
 /** A loaded SavedModel: one TensorFlow session; each signature runs with inputs in its declared order. */
 export class GraphSession {
   private disposed = false;
-  private readonly plans: Record<string, { infos: Array<{ name: string; tfDtype: string }>; outputs: string[]; inputNames: string[]; outputNames: string[] }>;
+  private readonly plans: Record<
+    string,
+    { infos: Array<{ name: string; tfDtype: string }>; outputs: string[]; inputNames: string[]; outputNames: string[] }
+  >;
 
   private constructor(
     private readonly model: TFSavedModel,
-    signatures: Record<string, { inputs: Array<{ name: string; dtype: DType; tensor: string }>; outputs: Array<{ name: string; tensor: string }> }>,
+    signatures: Record<
+      string,
+      {
+        inputs: Array<{ name: string; dtype: DType; tensor: string }>;
+        outputs: Array<{ name: string; tensor: string }>;
+      }
+    >,
   ) {
     this.plans = {};
     for (const [key, s] of Object.entries(signatures)) {
       this.plans[key] = {
-        infos: s.inputs.map((i) => ({ name: i.tensor, tfDtype: i.dtype === "float32" ? "DT_FLOAT" : i.dtype === "int32" ? "DT_INT32" : "DT_BOOL" })),
+        infos: s.inputs.map((i) => ({
+          name: i.tensor,
+          tfDtype: i.dtype === "float32" ? "DT_FLOAT" : i.dtype === "int32" ? "DT_INT32" : "DT_BOOL",
+        })),
         outputs: s.outputs.map((o) => o.tensor),
         inputNames: s.inputs.map((i) => i.name),
         outputNames: s.outputs.map((o) => o.name),
@@ -231,13 +253,24 @@ export class GraphSession {
   /** Loads the SavedModel in `dir` (written from these signatures). */
   static async load(dir: string, signatures: Record<string, Signature>): Promise<GraphSession> {
     const node = (tf as unknown as { node?: NodeNamespace }).node;
-    if (!node?.loadSavedModel) throw new Error("The graph engine needs tfjs-node's SavedModel support (tf.node.loadSavedModel).");
+    if (!node?.loadSavedModel)
+      throw new Error("The graph engine needs tfjs-node's SavedModel support (tf.node.loadSavedModel).");
     const first = Object.keys(signatures)[0];
     const model = await node.loadSavedModel(dir, ["serve"], first);
-    const plain: Record<string, { inputs: Array<{ name: string; dtype: DType; tensor: string }>; outputs: Array<{ name: string; tensor: string }> }> = {};
+    const plain: Record<
+      string,
+      {
+        inputs: Array<{ name: string; dtype: DType; tensor: string }>;
+        outputs: Array<{ name: string; tensor: string }>;
+      }
+    > = {};
     for (const [key, s] of Object.entries(signatures)) {
       plain[key] = {
-        inputs: s.inputs.map((i) => ({ name: i.name, dtype: i.tensor.dtype, tensor: `${i.tensor.node.name}:${i.tensor.index}` })),
+        inputs: s.inputs.map((i) => ({
+          name: i.name,
+          dtype: i.tensor.dtype,
+          tensor: `${i.tensor.node.name}:${i.tensor.index}`,
+        })),
         outputs: s.outputs.map((o) => ({ name: o.name, tensor: `${o.tensor.node.name}:${o.tensor.index}` })),
       };
     }
@@ -256,7 +289,8 @@ export class GraphSession {
 
   /** Runs a signature: `inputs` in `inputNames(signature)` order; new tensors in `outputNames` order. */
   run(signature: string, inputs: TF.Tensor[]): TF.Tensor[] {
-    if (this.disposed) throw new Error("This compiled graph was released (its model was disposed or re-frozen); compile it again.");
+    if (this.disposed)
+      throw new Error("This compiled graph was released (its model was disposed or re-frozen); compile it again.");
     const plan = this.plan(signature);
     if (inputs.length !== plan.infos.length) {
       throw new Error(`Graph signature "${signature}" takes ${plan.infos.length} inputs, got ${inputs.length}.`);
@@ -267,7 +301,9 @@ export class GraphSession {
       return backend.runSavedModel(sessionId, inputs, plan.infos, plan.outputs);
     } catch (e) {
       // The binding's message starts "Session fail to run with error: " and then TensorFlow's.
-      const reason = ((e as Error).message ?? String(e)).replace(/^Session fail to run with error:\s*/, "").split("\n")[0];
+      const reason = ((e as Error).message ?? String(e))
+        .replace(/^Session fail to run with error:\s*/, "")
+        .split("\n")[0];
       throw new GraphEngineError(
         `TensorFlow could not run the compiled graph ("${signature}"): ${reason}. Nothing was changed: the model holds the weights ` +
           `of its last completed step. Check the input's shape, or run with engine: "eager" to see where it fails.`,
@@ -288,7 +324,10 @@ export class GraphSession {
 
   private plan(signature: string) {
     const p = this.plans[signature];
-    if (!p) throw new Error(`The compiled graph has no signature "${signature}" (it has ${Object.keys(this.plans).join(", ")}).`);
+    if (!p)
+      throw new Error(
+        `The compiled graph has no signature "${signature}" (it has ${Object.keys(this.plans).join(", ")}).`,
+      );
     return p;
   }
 }

@@ -65,7 +65,9 @@ export interface PlanOptions {
 
 function softmaxLogits(output: SymTensor, model: TF.LayersModel): SymTensor {
   if (output.node.op !== "Softmax") {
-    throw new GraphCompileError(`Model ${model.name}: the graph engine trains models whose output is a softmax (categorical cross-entropy on its logits).`);
+    throw new GraphCompileError(
+      `Model ${model.name}: the graph engine trains models whose output is a softmax (categorical cross-entropy on its logits).`,
+    );
   }
   return output.node.inputs[0];
 }
@@ -85,14 +87,23 @@ export function planGraph(chain: TF.LayersModel | TF.LayersModel[], options: Pla
   const plan: GraphPlan = { graph: g, signatures: {}, feeds: {}, fetches: {} };
   // One placeholder per model input and per weight, shared by every signature.
   // The batch is left unknown: one graph serves every batch size, the last smaller batch included.
-  const xs = model.inputs.map((t, i) => g.placeholder(`x${i}`, "float32", [null, ...t.shape.slice(1).map((d) => d ?? null)]));
-  const y = g.placeholder("y", "float32", [null, ...models[models.length - 1].outputs[0].shape.slice(1).map((d) => d ?? null)]);
+  const xs = model.inputs.map((t, i) =>
+    g.placeholder(`x${i}`, "float32", [null, ...t.shape.slice(1).map((d) => d ?? null)]),
+  );
+  const y = g.placeholder("y", "float32", [
+    null,
+    ...models[models.length - 1].outputs[0].shape.slice(1).map((d) => d ?? null),
+  ]);
   const weightInputs = new Map<TF.LayerVariable, SymTensor>();
   const order: TF.LayerVariable[] = [];
   const weight = (variable: TF.LayerVariable) => {
     let t = weightInputs.get(variable);
     if (!t) {
-      t = g.placeholder(`w${weightInputs.size}`, "float32", variable.shape.map((d) => d as number));
+      t = g.placeholder(
+        `w${weightInputs.size}`,
+        "float32",
+        variable.shape.map((d) => d as number),
+      );
       weightInputs.set(variable, t);
       order.push(variable);
     }
@@ -109,13 +120,18 @@ export function planGraph(chain: TF.LayersModel | TF.LayersModel[], options: Pla
 
   const wantInference = options.signatures.includes("evaluate") || options.signatures.includes("predict");
   if (wantInference) {
-    const outputs = g.scope("inference", () => models.reduce((inputs, m) => lowerModel({ g, mode: "inference", weight }, m, inputs), xs));
+    const outputs = g.scope("inference", () =>
+      models.reduce((inputs, m) => lowerModel({ g, mode: "inference", weight }, m, inputs), xs),
+    );
     if (options.signatures.includes("predict")) {
       const w = weightFeeds();
       const x = xFeeds();
       plan.signatures.predict = {
         inputs: [...x.inputs, ...w.inputs],
-        outputs: outputs.map((tensor, i) => ({ name: `output${i}`, tensor: ops.identity(g, tensor, `predict_output${i}`) })),
+        outputs: outputs.map((tensor, i) => ({
+          name: `output${i}`,
+          tensor: ops.identity(g, tensor, `predict_output${i}`),
+        })),
       };
       plan.feeds.predict = [...x.feeds, ...w.feeds];
       plan.fetches.predict = outputs.map((_, index): Fetch => ({ kind: "output", index }));
@@ -154,7 +170,10 @@ export function planGraph(chain: TF.LayersModel | TF.LayersModel[], options: Pla
         const m = layer.momentum;
         // Keras 3: moving = moving * momentum + batch * (1 - momentum).
         const update = (variable: TF.LayerVariable, batch: SymTensor) =>
-          statistics.push({ variable, value: ops.add(g, ops.mul(g, weight(variable), g.constant(m)), ops.mul(g, batch, g.constant(1 - m))) });
+          statistics.push({
+            variable,
+            value: ops.add(g, ops.mul(g, weight(variable), g.constant(m)), ops.mul(g, batch, g.constant(1 - m))),
+          });
         update(v.movingMean, mean);
         update(v.movingVariance, variance);
       },
@@ -173,7 +192,11 @@ export function planGraph(chain: TF.LayersModel | TF.LayersModel[], options: Pla
       const t = ops.add(g, iterations, g.constant(1));
       const b1 = ops.pow(g, g.constant(adam.beta1), t);
       const b2 = ops.pow(g, g.constant(adam.beta2), t);
-      const alpha = ops.div(g, ops.mul(g, learningRate, ops.sqrt(g, ops.sub(g, g.constant(1), b2))), ops.sub(g, g.constant(1), b1));
+      const alpha = ops.div(
+        g,
+        ops.mul(g, learningRate, ops.sqrt(g, ops.sub(g, g.constant(1), b2))),
+        ops.sub(g, g.constant(1), b1),
+      );
       return trainable.map((variable, i) => {
         const grad = grads[i];
         const w = wrt[i];
@@ -181,7 +204,11 @@ export function planGraph(chain: TF.LayersModel | TF.LayersModel[], options: Pla
         if (grad === null) return { w, m, v }; // no gradient: Keras skips the variable
         const m1 = ops.add(g, m, ops.mul(g, ops.sub(g, grad, m), g.constant(1 - adam.beta1)));
         const v1 = ops.add(g, v, ops.mul(g, ops.sub(g, ops.square(g, grad), v), g.constant(1 - adam.beta2)));
-        const w1 = ops.sub(g, w, ops.div(g, ops.mul(g, m1, alpha), ops.add(g, ops.sqrt(g, v1), g.constant(adam.epsilon))));
+        const w1 = ops.sub(
+          g,
+          w,
+          ops.div(g, ops.mul(g, m1, alpha), ops.add(g, ops.sqrt(g, v1), g.constant(adam.epsilon))),
+        );
         return { w: w1, m: m1, v: v1 };
       });
     });

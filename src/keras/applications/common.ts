@@ -106,7 +106,9 @@ export class KerasLayers {
 
   /** `layers.concatenate(inputs, axis, name)`. */
   concatenate(inputs: Sym[], args: ConcatenateArgs = {}): Sym {
-    return applier(tf.layers.concatenate({ axis: -1, ...args, name: args.name ?? this.names.next("concatenate") }))(inputs);
+    return applier(tf.layers.concatenate({ axis: -1, ...args, name: args.name ?? this.names.next("concatenate") }))(
+      inputs,
+    );
   }
 
   /** `layers.add(inputs)`. */
@@ -140,13 +142,18 @@ export interface InputShapeCheck {
  * to do), the same default `(None, None, 3)`, and the same warning for a
  * channel count other than 1 or 3 without ImageNet weights.
  */
-export function obtainInputShape(inputShape: ReadonlyArray<number | null> | null | undefined, check: InputShapeCheck): ImageShape {
+export function obtainInputShape(
+  inputShape: ReadonlyArray<number | null> | null | undefined,
+  check: InputShapeCheck,
+): ImageShape {
   const { modelName, minSize, weights } = check;
   if (inputShape === null || inputShape === undefined || inputShape.length === 0) {
     return [null, null, 3];
   }
   if (!Array.isArray(inputShape)) {
-    throw new Error(`\`input_shape\` must be a tuple of three integers. Pass [height, width, channels] for ${modelName}, e.g. [84, 84, 3].`);
+    throw new Error(
+      `\`input_shape\` must be a tuple of three integers. Pass [height, width, channels] for ${modelName}, e.g. [84, 84, 3].`,
+    );
   }
   const shape = [...inputShape];
   if (shape.length !== 3) {

@@ -53,9 +53,15 @@ export interface ImagenetWeightsOptions {
  * copy with a wrong md5 is downloaded again. Offline with no cached copy, the
  * error says which file to put where, and its URL.
  */
-export async function imagenetWeights(name: KerasApplicationName, options: ImagenetWeightsOptions = {}): Promise<string> {
+export async function imagenetWeights(
+  name: KerasApplicationName,
+  options: ImagenetWeightsOptions = {},
+): Promise<string> {
   const spec = IMAGENET_WEIGHTS[name];
-  if (!spec) throw new Error(`Unknown Keras application "${String(name)}"; expected one of ${Object.keys(IMAGENET_WEIGHTS).join(", ")}.`);
+  if (!spec)
+    throw new Error(
+      `Unknown Keras application "${String(name)}"; expected one of ${Object.keys(IMAGENET_WEIGHTS).join(", ")}.`,
+    );
   let base = options.baseUrl ?? process.env[WEIGHTS_BASE_URL_ENV] ?? spec.baseUrl;
   if (!base.endsWith("/")) base += "/";
   const url = base + spec.fileName;

@@ -21,7 +21,12 @@ export interface InceptionV3BuildOptions {
 
 /** @internal The weights that will be loaded decide whether non-RGB inputs are allowed. */
 export function inceptionV3Graph(options: InceptionV3BuildOptions, weights: "imagenet" | null | string): LayersModel {
-  const inputShape = obtainInputShape(options.inputShape, { modelName: "InceptionV3", defaultSize: 299, minSize: 75, weights });
+  const inputShape = obtainInputShape(options.inputShape, {
+    modelName: "InceptionV3",
+    defaultSize: 299,
+    minSize: 75,
+    weights,
+  });
   const layers = new KerasLayers(options.names ?? new KerasNames());
   const channelAxis = 3;
 
@@ -139,7 +144,10 @@ export function inceptionV3Graph(options: InceptionV3BuildOptions, weights: "ima
 
     branchPool = layers.averagePooling2d({ poolSize: [3, 3], strides: [1, 1], padding: "same" })(x);
     branchPool = conv2dBn(branchPool, 192, 1, 1);
-    x = layers.concatenate([branch1x1, branch7x7, branch7x7dbl, branchPool], { axis: channelAxis, name: `mixed${5 + i}` });
+    x = layers.concatenate([branch1x1, branch7x7, branch7x7dbl, branchPool], {
+      axis: channelAxis,
+      name: `mixed${5 + i}`,
+    });
   }
 
   // mixed 7: 17 x 17 x 768
@@ -188,7 +196,10 @@ export function inceptionV3Graph(options: InceptionV3BuildOptions, weights: "ima
 
     branchPool = layers.averagePooling2d({ poolSize: [3, 3], strides: [1, 1], padding: "same" })(x);
     branchPool = conv2dBn(branchPool, 192, 1, 1);
-    x = layers.concatenate([branch1x1, branch3x3, branch3x3dbl, branchPool], { axis: channelAxis, name: `mixed${9 + i}` });
+    x = layers.concatenate([branch1x1, branch3x3, branch3x3dbl, branchPool], {
+      axis: channelAxis,
+      name: `mixed${9 + i}`,
+    });
   }
 
   return layers.model(imgInput, x, options.name ?? "inception_v3");

@@ -21,7 +21,14 @@ import { imagenetWeights, type KerasApplicationName } from "./imagenet_weights";
 import { inceptionV3Graph, type InceptionV3BuildOptions } from "./inception_v3";
 import { xceptionGraph, type XceptionBuildOptions } from "./xception";
 
-export { KerasLayers, KerasNames, formatShape, obtainInputShape, type ImageShape, type InputShapeCheck } from "./common";
+export {
+  KerasLayers,
+  KerasNames,
+  formatShape,
+  obtainInputShape,
+  type ImageShape,
+  type InputShapeCheck,
+} from "./common";
 export { layerTable, formatLayerRow, type LayerRow, type LayerTableRow, type ParamCounts } from "./table";
 export type { InceptionV3BuildOptions } from "./inception_v3";
 export type { XceptionBuildOptions } from "./xception";
@@ -67,11 +74,17 @@ function checkWeights(weights: WeightsOption | undefined): WeightsOption {
   throw new Error(
     "The `weights` argument should be either `None` (random initialization), `imagenet` (pre-training on ImageNet), " +
       `or the path to the weights file to be loaded; Received: weights=${JSON.stringify(w)}. ` +
-      (typeof w === "string" ? `No file exists at that path: pass "imagenet", null, or the path of an existing Keras .h5 file.` : ""),
+      (typeof w === "string"
+        ? `No file exists at that path: pass "imagenet", null, or the path of an existing Keras .h5 file.`
+        : ""),
   );
 }
 
-async function withWeights(model: LayersModel, name: KerasApplicationName, weights: WeightsOption): Promise<LayersModel> {
+async function withWeights(
+  model: LayersModel,
+  name: KerasApplicationName,
+  weights: WeightsOption,
+): Promise<LayersModel> {
   if (weights === null) return model;
   try {
     const file = weights === "imagenet" ? await imagenetWeights(name) : weights;

@@ -21,26 +21,51 @@ export interface XceptionBuildOptions {
 
 /** @internal The weights that will be loaded decide whether non-RGB inputs are allowed. */
 export function xceptionGraph(options: XceptionBuildOptions, weights: "imagenet" | null | string): LayersModel {
-  const inputShape = obtainInputShape(options.inputShape, { modelName: "Xception", defaultSize: 299, minSize: 71, weights });
+  const inputShape = obtainInputShape(options.inputShape, {
+    modelName: "Xception",
+    defaultSize: 299,
+    minSize: 71,
+    weights,
+  });
   const layers = new KerasLayers(options.names ?? new KerasNames());
   const channelAxis = -1;
 
   const imgInput = layers.input(inputShape);
 
-  let x: SymbolicTensor = layers.conv2d({ filters: 32, kernelSize: [3, 3], strides: [2, 2], useBias: false, name: "block1_conv1" })(imgInput);
+  let x: SymbolicTensor = layers.conv2d({
+    filters: 32,
+    kernelSize: [3, 3],
+    strides: [2, 2],
+    useBias: false,
+    name: "block1_conv1",
+  })(imgInput);
   x = layers.batchNormalization({ axis: channelAxis, name: "block1_conv1_bn" })(x);
   x = layers.activation({ activation: "relu", name: "block1_conv1_act" })(x);
   x = layers.conv2d({ filters: 64, kernelSize: [3, 3], useBias: false, name: "block1_conv2" })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block1_conv2_bn" })(x);
   x = layers.activation({ activation: "relu", name: "block1_conv2_act" })(x);
 
-  let residual = layers.conv2d({ filters: 128, kernelSize: [1, 1], strides: [2, 2], padding: "same", useBias: false })(x);
+  let residual = layers.conv2d({ filters: 128, kernelSize: [1, 1], strides: [2, 2], padding: "same", useBias: false })(
+    x,
+  );
   residual = layers.batchNormalization({ axis: channelAxis })(residual);
 
-  x = layers.separableConv2d({ filters: 128, kernelSize: [3, 3], padding: "same", useBias: false, name: "block2_sepconv1" })(x);
+  x = layers.separableConv2d({
+    filters: 128,
+    kernelSize: [3, 3],
+    padding: "same",
+    useBias: false,
+    name: "block2_sepconv1",
+  })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block2_sepconv1_bn" })(x);
   x = layers.activation({ activation: "relu", name: "block2_sepconv2_act" })(x);
-  x = layers.separableConv2d({ filters: 128, kernelSize: [3, 3], padding: "same", useBias: false, name: "block2_sepconv2" })(x);
+  x = layers.separableConv2d({
+    filters: 128,
+    kernelSize: [3, 3],
+    padding: "same",
+    useBias: false,
+    name: "block2_sepconv2",
+  })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block2_sepconv2_bn" })(x);
 
   x = layers.maxPooling2d({ poolSize: [3, 3], strides: [2, 2], padding: "same", name: "block2_pool" })(x);
@@ -50,10 +75,22 @@ export function xceptionGraph(options: XceptionBuildOptions, weights: "imagenet"
   residual = layers.batchNormalization({ axis: channelAxis })(residual);
 
   x = layers.activation({ activation: "relu", name: "block3_sepconv1_act" })(x);
-  x = layers.separableConv2d({ filters: 256, kernelSize: [3, 3], padding: "same", useBias: false, name: "block3_sepconv1" })(x);
+  x = layers.separableConv2d({
+    filters: 256,
+    kernelSize: [3, 3],
+    padding: "same",
+    useBias: false,
+    name: "block3_sepconv1",
+  })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block3_sepconv1_bn" })(x);
   x = layers.activation({ activation: "relu", name: "block3_sepconv2_act" })(x);
-  x = layers.separableConv2d({ filters: 256, kernelSize: [3, 3], padding: "same", useBias: false, name: "block3_sepconv2" })(x);
+  x = layers.separableConv2d({
+    filters: 256,
+    kernelSize: [3, 3],
+    padding: "same",
+    useBias: false,
+    name: "block3_sepconv2",
+  })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block3_sepconv2_bn" })(x);
 
   x = layers.maxPooling2d({ poolSize: [3, 3], strides: [2, 2], padding: "same", name: "block3_pool" })(x);
@@ -63,10 +100,22 @@ export function xceptionGraph(options: XceptionBuildOptions, weights: "imagenet"
   residual = layers.batchNormalization({ axis: channelAxis })(residual);
 
   x = layers.activation({ activation: "relu", name: "block4_sepconv1_act" })(x);
-  x = layers.separableConv2d({ filters: 728, kernelSize: [3, 3], padding: "same", useBias: false, name: "block4_sepconv1" })(x);
+  x = layers.separableConv2d({
+    filters: 728,
+    kernelSize: [3, 3],
+    padding: "same",
+    useBias: false,
+    name: "block4_sepconv1",
+  })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block4_sepconv1_bn" })(x);
   x = layers.activation({ activation: "relu", name: "block4_sepconv2_act" })(x);
-  x = layers.separableConv2d({ filters: 728, kernelSize: [3, 3], padding: "same", useBias: false, name: "block4_sepconv2" })(x);
+  x = layers.separableConv2d({
+    filters: 728,
+    kernelSize: [3, 3],
+    padding: "same",
+    useBias: false,
+    name: "block4_sepconv2",
+  })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block4_sepconv2_bn" })(x);
 
   x = layers.maxPooling2d({ poolSize: [3, 3], strides: [2, 2], padding: "same", name: "block4_pool" })(x);
@@ -77,13 +126,31 @@ export function xceptionGraph(options: XceptionBuildOptions, weights: "imagenet"
     const prefix = `block${i + 5}`;
 
     x = layers.activation({ activation: "relu", name: `${prefix}_sepconv1_act` })(x);
-    x = layers.separableConv2d({ filters: 728, kernelSize: [3, 3], padding: "same", useBias: false, name: `${prefix}_sepconv1` })(x);
+    x = layers.separableConv2d({
+      filters: 728,
+      kernelSize: [3, 3],
+      padding: "same",
+      useBias: false,
+      name: `${prefix}_sepconv1`,
+    })(x);
     x = layers.batchNormalization({ axis: channelAxis, name: `${prefix}_sepconv1_bn` })(x);
     x = layers.activation({ activation: "relu", name: `${prefix}_sepconv2_act` })(x);
-    x = layers.separableConv2d({ filters: 728, kernelSize: [3, 3], padding: "same", useBias: false, name: `${prefix}_sepconv2` })(x);
+    x = layers.separableConv2d({
+      filters: 728,
+      kernelSize: [3, 3],
+      padding: "same",
+      useBias: false,
+      name: `${prefix}_sepconv2`,
+    })(x);
     x = layers.batchNormalization({ axis: channelAxis, name: `${prefix}_sepconv2_bn` })(x);
     x = layers.activation({ activation: "relu", name: `${prefix}_sepconv3_act` })(x);
-    x = layers.separableConv2d({ filters: 728, kernelSize: [3, 3], padding: "same", useBias: false, name: `${prefix}_sepconv3` })(x);
+    x = layers.separableConv2d({
+      filters: 728,
+      kernelSize: [3, 3],
+      padding: "same",
+      useBias: false,
+      name: `${prefix}_sepconv3`,
+    })(x);
     x = layers.batchNormalization({ axis: channelAxis, name: `${prefix}_sepconv3_bn` })(x);
 
     x = layers.add([x, residual]);
@@ -93,20 +160,44 @@ export function xceptionGraph(options: XceptionBuildOptions, weights: "imagenet"
   residual = layers.batchNormalization({ axis: channelAxis })(residual);
 
   x = layers.activation({ activation: "relu", name: "block13_sepconv1_act" })(x);
-  x = layers.separableConv2d({ filters: 728, kernelSize: [3, 3], padding: "same", useBias: false, name: "block13_sepconv1" })(x);
+  x = layers.separableConv2d({
+    filters: 728,
+    kernelSize: [3, 3],
+    padding: "same",
+    useBias: false,
+    name: "block13_sepconv1",
+  })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block13_sepconv1_bn" })(x);
   x = layers.activation({ activation: "relu", name: "block13_sepconv2_act" })(x);
-  x = layers.separableConv2d({ filters: 1024, kernelSize: [3, 3], padding: "same", useBias: false, name: "block13_sepconv2" })(x);
+  x = layers.separableConv2d({
+    filters: 1024,
+    kernelSize: [3, 3],
+    padding: "same",
+    useBias: false,
+    name: "block13_sepconv2",
+  })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block13_sepconv2_bn" })(x);
 
   x = layers.maxPooling2d({ poolSize: [3, 3], strides: [2, 2], padding: "same", name: "block13_pool" })(x);
   x = layers.add([x, residual]);
 
-  x = layers.separableConv2d({ filters: 1536, kernelSize: [3, 3], padding: "same", useBias: false, name: "block14_sepconv1" })(x);
+  x = layers.separableConv2d({
+    filters: 1536,
+    kernelSize: [3, 3],
+    padding: "same",
+    useBias: false,
+    name: "block14_sepconv1",
+  })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block14_sepconv1_bn" })(x);
   x = layers.activation({ activation: "relu", name: "block14_sepconv1_act" })(x);
 
-  x = layers.separableConv2d({ filters: 2048, kernelSize: [3, 3], padding: "same", useBias: false, name: "block14_sepconv2" })(x);
+  x = layers.separableConv2d({
+    filters: 2048,
+    kernelSize: [3, 3],
+    padding: "same",
+    useBias: false,
+    name: "block14_sepconv2",
+  })(x);
   x = layers.batchNormalization({ axis: channelAxis, name: "block14_sepconv2_bn" })(x);
   x = layers.activation({ activation: "relu", name: "block14_sepconv2_act" })(x);
 

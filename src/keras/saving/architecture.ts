@@ -62,7 +62,8 @@ function layerLabel(ctx: Context, i: number, layer: unknown): string {
 
 /** `[layer name, node, tensor]` → `[layer index, node, tensor]`, so that names do not matter. */
 function endpoint(v: unknown, index: Map<string, number>): unknown {
-  if (Array.isArray(v) && v.length === 3 && typeof v[0] === "string") return [index.get(v[0]) ?? `unknown layer ${v[0]}`, v[1], v[2]];
+  if (Array.isArray(v) && v.length === 3 && typeof v[0] === "string")
+    return [index.get(v[0]) ?? `unknown layer ${v[0]}`, v[1], v[2]];
   if (Array.isArray(v)) return v.map((x) => endpoint(x, index));
   return v;
 }
@@ -70,7 +71,8 @@ function endpoint(v: unknown, index: Map<string, number>): unknown {
 /** An inbound node with layer names replaced by indices and shapes left out. */
 function nodeShape(node: unknown, index: Map<string, number>): unknown {
   const tensor = (t: unknown): unknown => {
-    if (isObject(t) && t.class_name === "__keras_tensor__" && isObject(t.config)) return endpoint(t.config.keras_history, index);
+    if (isObject(t) && t.class_name === "__keras_tensor__" && isObject(t.config))
+      return endpoint(t.config.keras_history, index);
     if (Array.isArray(t)) return t.map(tensor);
     return t;
   };
@@ -85,7 +87,13 @@ function nodeShape(node: unknown, index: Map<string, number>): unknown {
 function inputNames(node: unknown): string[] {
   const names: string[] = [];
   const visit = (v: unknown) => {
-    if (isObject(v) && v.class_name === "__keras_tensor__" && isObject(v.config) && Array.isArray(v.config.keras_history)) names.push(String(v.config.keras_history[0]));
+    if (
+      isObject(v) &&
+      v.class_name === "__keras_tensor__" &&
+      isObject(v.config) &&
+      Array.isArray(v.config.keras_history)
+    )
+      names.push(String(v.config.keras_history[0]));
     else if (Array.isArray(v)) v.forEach(visit);
     else if (isObject(v)) Object.values(v).forEach(visit);
   };
@@ -110,7 +118,8 @@ function diffLayerConfig(ctx: Context, i: number, expected: Obj, actual: Obj): s
   }
   for (const key of Object.keys(e)) {
     if (IGNORED.has(key) || key.endsWith("_initializer") || !(key in a)) continue;
-    if (!sameJson(e[key], a[key])) return `${label} has ${key} ${show(a[key])}, where ${ctx.expectedName} has ${show(e[key])}`;
+    if (!sameJson(e[key], a[key]))
+      return `${label} has ${key} ${show(a[key])}, where ${ctx.expectedName} has ${show(e[key])}`;
   }
   return undefined;
 }
@@ -123,8 +132,10 @@ function diffFunctional(ctx: Context, expected: Obj, actual: unknown): string | 
   const a = actual.config as Obj;
   const el = e.layers as Obj[];
   const al = a.layers as unknown[];
-  if (el.length !== al.length) return `${ctx.where} has ${al.length} layers, where ${ctx.expectedName} has ${el.length}`;
-  const nameOf = (l: unknown) => (isObject(l) && typeof l.name === "string" ? l.name : isObject(l) && isObject(l.config) ? String(l.config.name) : "");
+  if (el.length !== al.length)
+    return `${ctx.where} has ${al.length} layers, where ${ctx.expectedName} has ${el.length}`;
+  const nameOf = (l: unknown) =>
+    isObject(l) && typeof l.name === "string" ? l.name : isObject(l) && isObject(l.config) ? String(l.config.name) : "";
   const eIndex = new Map(el.map((l, i) => [nameOf(l), i]));
   const aIndex = new Map(al.map((l, i) => [nameOf(l), i]));
   if (aIndex.size !== al.length) return `two layers of ${ctx.where} have the same name`;
@@ -149,8 +160,10 @@ function diffFunctional(ctx: Context, expected: Obj, actual: unknown): string | 
       return `${layerLabel(ctx, i, y)} is connected differently: it takes the outputs of ${from(y)}, where ${ctx.expectedName} has ${from(x)}`;
     }
   }
-  if (!sameJson(endpoint(e.input_layers, eIndex), endpoint(a.input_layers, aIndex))) return `${ctx.where} has other inputs (${show(a.input_layers)})`;
-  if (!sameJson(endpoint(e.output_layers, eIndex), endpoint(a.output_layers, aIndex))) return `${ctx.where} has other outputs (${show(a.output_layers)})`;
+  if (!sameJson(endpoint(e.input_layers, eIndex), endpoint(a.input_layers, aIndex)))
+    return `${ctx.where} has other inputs (${show(a.input_layers)})`;
+  if (!sameJson(endpoint(e.output_layers, eIndex), endpoint(a.output_layers, aIndex)))
+    return `${ctx.where} has other outputs (${show(a.output_layers)})`;
   return undefined;
 }
 
@@ -158,7 +171,11 @@ function diffFunctional(ctx: Context, expected: Obj, actual: unknown): string | 
  * The first way in which `actual` (a parsed config.json) differs from `expected` as a network, or
  * undefined when it is the same network. `expectedName` names the expected one in the message.
  */
-export function architectureDifference(expected: JsonObject, actual: unknown, expectedName: string): string | undefined {
+export function architectureDifference(
+  expected: JsonObject,
+  actual: unknown,
+  expectedName: string,
+): string | undefined {
   if (!isObject(actual)) return "config.json does not hold an object";
   if (actual.class_name !== "Functional" && actual.class_name !== "Model") {
     return `it holds a ${show(actual.class_name)}, not a functional model`;

@@ -64,8 +64,14 @@ export async function writeH5Store(file: string, entries: StoreEntry[]): Promise
         entry.variables.forEach((v, i) => {
           const values = v.values();
           const expected = v.shape.reduce((a, b) => a * b, 1);
-          if (values.length !== expected) throw new Error(`${entry.path}/vars/${i}: ${values.length} values for shape [${v.shape.join(", ")}]`);
-          vars.create_dataset({ name: String(i), data: values, shape: v.shape, dtype: v.dtype === "int64" ? "<q" : "<f4" });
+          if (values.length !== expected)
+            throw new Error(`${entry.path}/vars/${i}: ${values.length} values for shape [${v.shape.join(", ")}]`);
+          vars.create_dataset({
+            name: String(i),
+            data: values,
+            shape: v.shape,
+            dtype: v.dtype === "int64" ? "<q" : "<f4",
+          });
         });
       }
     } finally {
@@ -153,21 +159,23 @@ export class H5StoreReader {
       return {
         name: typeof nameAttr === "string" ? nameAttr : undefined,
         count,
-        info: (i: number) => withH5Errors(h5, () => {
-          const ds = dataset(i);
-          return { shape: (ds.shape ?? []).map(Number), dtype: dtypeName(ds) };
-        }),
-        read: (i: number) => withH5Errors(h5, () => {
-          const ds = dataset(i);
-          const v = ds.value;
-          if (v instanceof Float32Array) return v;
-          if (v instanceof BigInt64Array || v instanceof BigUint64Array) return Array.from(v, Number);
-          if (typeof v === "bigint") return [Number(v)];
-          if (typeof v === "number") return dtypeName(ds).startsWith("float") ? Float32Array.of(v) : [v];
-          if (v instanceof Float64Array) return Float32Array.from(v);
-          if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
-          throw new Error(`${path}/vars/${i} is not numeric`);
-        }),
+        info: (i: number) =>
+          withH5Errors(h5, () => {
+            const ds = dataset(i);
+            return { shape: (ds.shape ?? []).map(Number), dtype: dtypeName(ds) };
+          }),
+        read: (i: number) =>
+          withH5Errors(h5, () => {
+            const ds = dataset(i);
+            const v = ds.value;
+            if (v instanceof Float32Array) return v;
+            if (v instanceof BigInt64Array || v instanceof BigUint64Array) return Array.from(v, Number);
+            if (typeof v === "bigint") return [Number(v)];
+            if (typeof v === "number") return dtypeName(ds).startsWith("float") ? Float32Array.of(v) : [v];
+            if (v instanceof Float64Array) return Float32Array.from(v);
+            if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
+            throw new Error(`${path}/vars/${i} is not numeric`);
+          }),
       };
     });
   }

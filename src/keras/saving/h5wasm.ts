@@ -51,7 +51,8 @@ export function h5wasm(): Promise<H5Module> {
 
 /** A one-line reason from an error, shortening HDF5's error stacks to their innermost message. */
 export function describeError(e: unknown): string {
-  const text = e instanceof Error ? e.message : typeof e === "string" ? e : String((e as { message?: unknown })?.message ?? e);
+  const text =
+    e instanceof Error ? e.message : typeof e === "string" ? e : String((e as { message?: unknown })?.message ?? e);
   const frames = [...text.matchAll(/#\d+: .*? in [\w.]+\(\): (.*)$/gm)];
   if (frames.length > 0) return `HDF5 error: ${frames[frames.length - 1][1].trim()}`;
   return text.split("\n")[0];

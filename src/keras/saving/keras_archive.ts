@@ -66,7 +66,9 @@ function layerVariables(layer: Layer, names: string[]): LayerVariable[] {
   const own = layer.weights;
   const byName = new Map(own.map((v) => [shortWeightName(v), v]));
   if (own.length !== names.length || names.some((n) => !byName.has(n))) {
-    throw new SerializationError(`layer "${layer.name}" has the variables [${own.map(shortWeightName).join(", ")}], where Keras's ${kerasLayerInfo(layer).kerasClass} has [${names.join(", ")}]`);
+    throw new SerializationError(
+      `layer "${layer.name}" has the variables [${own.map(shortWeightName).join(", ")}], where Keras's ${kerasLayerInfo(layer).kerasClass} has [${names.join(", ")}]`,
+    );
   }
   return names.map((n) => byName.get(n)!);
 }
@@ -113,28 +115,31 @@ function optimizerEntry(model: TF.LayersModel, optimizer: KerasAdam): StoreEntry
       const shape = v.shape as number[];
       // A variable without moments yet has them at zero, as Keras creates them.
       const moment = (which: "m" | "v") => () =>
-        optimizer.hasSlots(v.read() as TF.Variable) ? (optimizer.slotsFor(v.read() as TF.Variable)[which].dataSync() as Float32Array) : new Float32Array(sizeOf(shape));
-      variables.push({ shape, dtype: "float32", values: moment("m") }, { shape, dtype: "float32", values: moment("v") });
+        optimizer.hasSlots(v.read() as TF.Variable)
+          ? (optimizer.slotsFor(v.read() as TF.Variable)[which].dataSync() as Float32Array)
+          : new Float32Array(sizeOf(shape));
+      variables.push(
+        { shape, dtype: "float32", values: moment("m") },
+        { shape, dtype: "float32", values: moment("v") },
+      );
     }
   }
   return { path: "optimizer", name: "adam", variables };
 }
 
 function storeEntries(model: TF.LayersModel, optimizer: KerasAdam): StoreEntry[] {
-  const layers = layerSlots(model).map(
-    (slot): StoreEntry => ({
-      path: slot.path,
-      name: slot.layer.name,
-      variables: slot.variables.map((v) => ({
-        shape: v.shape as number[],
-        dtype: "float32",
-        values: () => {
-          const t = v.read();
-          return t.dtype === "float32" ? (t.dataSync() as Float32Array) : Float32Array.from(t.dataSync());
-        },
-      })),
-    }),
-  );
+  const layers = layerSlots(model).map((slot): StoreEntry => ({
+    path: slot.path,
+    name: slot.layer.name,
+    variables: slot.variables.map((v) => ({
+      shape: v.shape as number[],
+      dtype: "float32",
+      values: () => {
+        const t = v.read();
+        return t.dtype === "float32" ? (t.dataSync() as Float32Array) : Float32Array.from(t.dataSync());
+      },
+    })),
+  }));
   return [...layers, optimizerEntry(model, optimizer)];
 }
 
@@ -165,7 +170,10 @@ function checkSavePath(file: string): void {
     );
   }
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) {
-    throw new KerasArchiveError(file, `Cannot save the model to ${file}: that is a folder. Give the path of a file ending in ".keras" inside it, or remove the folder.`);
+    throw new KerasArchiveError(
+      file,
+      `Cannot save the model to ${file}: that is a folder. Give the path of a file ending in ".keras" inside it, or remove the folder.`,
+    );
   }
   // Tried, not guessed: the folders made, a probe written and removed (nothing is left behind).
   try {
@@ -182,7 +190,11 @@ function checkSavePath(file: string): void {
  * Atomic: on any failure nothing is left behind and an existing `file` is untouched. The model is
  * only read.
  */
-export async function saveKerasArchive(model: TF.LayersModel, file: string, optimizer: KerasAdam): Promise<SavedArchive> {
+export async function saveKerasArchive(
+  model: TF.LayersModel,
+  file: string,
+  optimizer: KerasAdam,
+): Promise<SavedArchive> {
   const started = Date.now();
   checkSavePath(file);
   let config: JsonObject;
@@ -192,7 +204,10 @@ export async function saveKerasArchive(model: TF.LayersModel, file: string, opti
     entries = storeEntries(model, optimizer);
   } catch (e) {
     if (!(e instanceof SerializationError)) throw e;
-    throw new KerasArchiveError(file, `Cannot save the model "${model.name}" as a Keras archive: ${e.message}. Nothing was written.`);
+    throw new KerasArchiveError(
+      file,
+      `Cannot save the model "${model.name}" as a Keras archive: ${e.message}. Nothing was written.`,
+    );
   }
   // The weights file is made beside the archive, then zipped into it.
   const weightsTmp = tempPathBeside(path.resolve(file), "weights.h5.tmp");
@@ -204,7 +219,8 @@ export async function saveKerasArchive(model: TF.LayersModel, file: string, opti
       try {
         for (const entry of entries) {
           const stored = reader.entry(entry.path);
-          if (!stored || stored.count !== entry.variables.length) throw new Error(`${entry.path || "the model's own entry"} did not land in the weights file`);
+          if (!stored || stored.count !== entry.variables.length)
+            throw new Error(`${entry.path || "the model's own entry"} did not land in the weights file`);
         }
       } finally {
         reader.close();
@@ -252,7 +268,10 @@ export async function openKerasArchive(file: string): Promise<KerasArchive> {
   try {
     st = fs.statSync(file);
   } catch {
-    throw new KerasArchiveError(file, `No file at ${file}${path.isAbsolute(file) ? "" : ` (from ${process.cwd()})`}. Check the path; learner.save(path) writes one.`);
+    throw new KerasArchiveError(
+      file,
+      `No file at ${file}${path.isAbsolute(file) ? "" : ` (from ${process.cwd()})`}. Check the path; learner.save(path) writes one.`,
+    );
   }
   if (st.isDirectory()) throw new KerasArchiveError(file, `${file} is a folder, not a .keras file. ${WHAT_TO_PASS}`);
   let zip: ZipReader;
@@ -260,7 +279,10 @@ export async function openKerasArchive(file: string): Promise<KerasArchive> {
     zip = ZipReader.open(file);
   } catch (e) {
     if (!(e instanceof ZipError)) throw e;
-    throw new KerasArchiveError(file, `${file} is not a Keras model archive: ${e.message} (${formatBytes(st.size)}). ${WHAT_TO_PASS}`);
+    throw new KerasArchiveError(
+      file,
+      `${file} is not a Keras model archive: ${e.message} (${formatBytes(st.size)}). ${WHAT_TO_PASS}`,
+    );
   }
   let tmpDir: string | undefined;
   let weights: H5StoreReader | undefined;
@@ -268,7 +290,10 @@ export async function openKerasArchive(file: string): Promise<KerasArchive> {
     const names = zip.members.map((m) => m.name);
     const listing = names.length > 0 ? names.join(", ") : "none";
     if (!zip.has(CONFIG_FILE)) {
-      throw new KerasArchiveError(file, `${file} is a zip archive but not a Keras model archive: it has no ${CONFIG_FILE} (its members: ${listing}). ${WHAT_TO_PASS}`);
+      throw new KerasArchiveError(
+        file,
+        `${file} is a zip archive but not a Keras model archive: it has no ${CONFIG_FILE} (its members: ${listing}). ${WHAT_TO_PASS}`,
+      );
     }
     if (!zip.has(WEIGHTS_FILE)) {
       const npz = zip.has("model.weights.npz");
@@ -283,7 +308,10 @@ export async function openKerasArchive(file: string): Promise<KerasArchive> {
     try {
       config = JSON.parse(zip.read(CONFIG_FILE).toString("utf8"));
     } catch (e) {
-      throw new KerasArchiveError(file, `${CONFIG_FILE} in ${file} cannot be read: ${(e as Error).message}. The archive is damaged; save the model again.`);
+      throw new KerasArchiveError(
+        file,
+        `${CONFIG_FILE} in ${file} cannot be read: ${(e as Error).message}. The archive is damaged; save the model again.`,
+      );
     }
     let metadata: unknown;
     if (zip.has(METADATA_FILE)) {
@@ -300,7 +328,10 @@ export async function openKerasArchive(file: string): Promise<KerasArchive> {
       weights = await H5StoreReader.open(weightsPath);
     } catch (e) {
       const reason = e instanceof ZipError ? e.message : `it is ${(e as Error).message}`;
-      throw new KerasArchiveError(file, `${WEIGHTS_FILE} in ${file} cannot be read: ${reason}. The archive is damaged; save the model again.`);
+      throw new KerasArchiveError(
+        file,
+        `${WEIGHTS_FILE} in ${file} cannot be read: ${reason}. The archive is damaged; save the model again.`,
+      );
     }
     const dir = tmpDir;
     const reader = weights;
@@ -342,15 +373,28 @@ export function checkModelWeights(archive: KerasArchive, model: TF.LayersModel):
     const stored = archive.weights.entry(slot.path);
     const count = stored?.count ?? 0;
     if (count !== slot.variables.length) {
-      throw misfit(archive.file, slot, `holds ${count} variables, where the model's layer has ${slot.variables.length} (${slot.variables.map(shortWeightName).join(", ") || "none"})`);
+      throw misfit(
+        archive.file,
+        slot,
+        `holds ${count} variables, where the model's layer has ${slot.variables.length} (${slot.variables.map(shortWeightName).join(", ") || "none"})`,
+      );
     }
     slot.variables.forEach((v, i) => {
       const info = stored!.info(i);
       const want = v.shape as number[];
       if (!sameShape(info.shape, want)) {
-        throw misfit(archive.file, slot, `has ${shortWeightName(v)} (vars/${i}) of shape ${formatShape(info.shape)}, where the model's is ${formatShape(want)}`);
+        throw misfit(
+          archive.file,
+          slot,
+          `has ${shortWeightName(v)} (vars/${i}) of shape ${formatShape(info.shape)}, where the model's is ${formatShape(want)}`,
+        );
       }
-      if (info.dtype !== "float32") throw misfit(archive.file, slot, `has ${shortWeightName(v)} (vars/${i}) in ${info.dtype}; only float32 weights are read`);
+      if (info.dtype !== "float32")
+        throw misfit(
+          archive.file,
+          slot,
+          `has ${shortWeightName(v)} (vars/${i}) in ${info.dtype}; only float32 weights are read`,
+        );
     });
   }
   return slots;

@@ -158,8 +158,15 @@ function scalarStringAttr(obj: H5.Group, name: string): string | undefined {
 
 function toFloat32(v: unknown, file: string, where: string): Float32Array {
   if (v instanceof Float32Array) return v;
-  if (v instanceof Float64Array || v instanceof Int8Array || v instanceof Uint8Array || v instanceof Int16Array ||
-      v instanceof Uint16Array || v instanceof Int32Array || v instanceof Uint32Array) {
+  if (
+    v instanceof Float64Array ||
+    v instanceof Int8Array ||
+    v instanceof Uint8Array ||
+    v instanceof Int16Array ||
+    v instanceof Uint16Array ||
+    v instanceof Int32Array ||
+    v instanceof Uint32Array
+  ) {
     return Float32Array.from(v as ArrayLike<number>);
   }
   if (typeof v === "number") return Float32Array.of(v);
@@ -203,20 +210,29 @@ function readOpenedFile(h5: H5Module, file: string): KerasWeightFile {
     for (const layerName of layerNames) {
       const g = root.get(layerName);
       if (!(g instanceof h5.Group)) {
-        throw new KerasWeightsError(file, `${file} lists the layer "${layerName}" but has no group for it (a damaged file?).`);
+        throw new KerasWeightsError(
+          file,
+          `${file} lists the layer "${layerName}" but has no group for it (a damaged file?).`,
+        );
       }
       const weightNames = readSplitStringAttr(g, "weight_names") ?? [];
       const weights: KerasWeight[] = [];
       for (const wn of weightNames) {
         const ds = g.get(wn);
         if (!(ds instanceof h5.Dataset)) {
-          throw new KerasWeightsError(file, `${file}: layer "${layerName}" lists the weight "${wn}" but has no such dataset.`);
+          throw new KerasWeightsError(
+            file,
+            `${file}: layer "${layerName}" lists the weight "${wn}" but has no such dataset.`,
+          );
         }
         const shape = (ds.shape ?? []).map(Number);
         const values = toFloat32(ds.value, file, `${layerName}/${wn}`);
         const expected = shape.reduce((a, b) => a * b, 1);
         if (values.length !== expected) {
-          throw new KerasWeightsError(file, `${file}: ${layerName}/${wn} has ${values.length} values for shape [${shape.join(", ")}].`);
+          throw new KerasWeightsError(
+            file,
+            `${file}: ${layerName}/${wn} has ${values.length} values for shape [${shape.join(", ")}].`,
+          );
         }
         weights.push({ name: wn, shape, values });
       }

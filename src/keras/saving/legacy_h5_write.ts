@@ -28,7 +28,10 @@ function writeStringListAttr(obj: H5.Group, name: string, values: string[]): voi
     return;
   }
   const itemSize = Math.max(1, ...values.map((v) => Buffer.byteLength(v, "utf8")));
-  if (itemSize > HDF5_OBJECT_HEADER_LIMIT) throw new Error(`The name "${values.find((v) => Buffer.byteLength(v) === itemSize)}" is too long for an HDF5 attribute.`);
+  if (itemSize > HDF5_OBJECT_HEADER_LIMIT)
+    throw new Error(
+      `The name "${values.find((v) => Buffer.byteLength(v) === itemSize)}" is too long for an HDF5 attribute.`,
+    );
   const nonAscii = values.some((v) => /[^\x00-\x7f]/.test(v));
   const dtype = `${nonAscii ? "S" : "A"}${itemSize}`;
   // numpy.array_split: the first (n % k) chunks get one more item.
@@ -63,10 +66,19 @@ function writeLayers(h5: H5Module, f: H5.File, layers: LayerToWrite[]): void {
   writeScalarStringAttr(f, "keras_version", WRITTEN_KERAS_VERSION);
   for (const layer of [...layers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const g = f.create_group(layer.name);
-    writeStringListAttr(g, "weight_names", layer.weights.map((w) => w.name));
+    writeStringListAttr(
+      g,
+      "weight_names",
+      layer.weights.map((w) => w.name),
+    );
     for (const w of layer.weights) {
       const slash = w.name.lastIndexOf("/");
-      groupAt(g, h5, w.name.slice(0, Math.max(slash, 0))).create_dataset({ name: w.name.slice(slash + 1), data: w.values, shape: w.shape, dtype: "<f4" });
+      groupAt(g, h5, w.name.slice(0, Math.max(slash, 0))).create_dataset({
+        name: w.name.slice(slash + 1),
+        data: w.values,
+        shape: w.shape,
+        dtype: "<f4",
+      });
     }
   }
 }
@@ -119,8 +131,11 @@ export async function saveKerasWeights(model: TF.LayersModel, file: string): Pro
       });
       // Check that everything landed (h5wasm can fail silently).
       const back = await readKerasH5(tmp);
-      const lost = layers.find((l, i) => back.layers[i]?.name !== l.name || back.layers[i].weights.length !== l.weights.length);
-      if (lost || back.layers.length !== layers.length) throw new Error(`the written file does not read back as written (layer "${lost?.name ?? "?"}")`);
+      const lost = layers.find(
+        (l, i) => back.layers[i]?.name !== l.name || back.layers[i].weights.length !== l.weights.length,
+      );
+      if (lost || back.layers.length !== layers.length)
+        throw new Error(`the written file does not read back as written (layer "${lost?.name ?? "?"}")`);
     });
   } catch (e) {
     throw new KerasWeightsError(file, `Could not save the weights to ${file}: ${describeError(e)}`);

@@ -65,14 +65,20 @@ export function toSnakeCase(name: string): string {
 
 function pair(v: unknown, what: string, layer: Layer): [number, number] {
   const a = typeof v === "number" ? [v, v] : (v as number[]);
-  if (!Array.isArray(a) || a.length !== 2) throw new SerializationError(`layer "${layer.name}": ${what} ${JSON.stringify(v)} is not two numbers`);
+  if (!Array.isArray(a) || a.length !== 2)
+    throw new SerializationError(`layer "${layer.name}": ${what} ${JSON.stringify(v)} is not two numbers`);
   return [a[0], a[1]];
 }
 
 /** A TF.js initializer's `{className, config}` as Keras's `keras.initializers` object. */
 function initializer(spec: unknown, what: string, layer: Layer): JsonObject {
   const s = spec as { className?: string; config?: Record<string, unknown> } | null;
-  const keras = (className: string, config: JsonObject = {}): JsonObject => ({ module: "keras.initializers", class_name: className, config, registered_name: null });
+  const keras = (className: string, config: JsonObject = {}): JsonObject => ({
+    module: "keras.initializers",
+    class_name: className,
+    config,
+    registered_name: null,
+  });
   const glorot = { seed: (s?.config?.seed as number | null | undefined) ?? null, input_axes: null, output_axes: null };
   switch (s?.className) {
     case "Zeros":
@@ -87,17 +93,23 @@ function initializer(spec: unknown, what: string, layer: Layer): JsonObject {
       // TF.js serialises its Glorot initializers as the VarianceScaling they are.
       const c = s.config ?? {};
       if (c.scale === 1 && c.mode === "fanAvg" && c.distribution === "uniform") return keras("GlorotUniform", glorot);
-      if (c.scale === 1 && c.mode === "fanAvg" && (c.distribution === "normal" || c.distribution === "truncatedNormal")) return keras("GlorotNormal", glorot);
+      if (c.scale === 1 && c.mode === "fanAvg" && (c.distribution === "normal" || c.distribution === "truncatedNormal"))
+        return keras("GlorotNormal", glorot);
       break;
     }
   }
-  throw new SerializationError(`layer "${layer.name}": its ${what} ${JSON.stringify(spec)} has no Keras counterpart here (the tutorial's layers use Glorot, zeros and ones)`);
+  throw new SerializationError(
+    `layer "${layer.name}": its ${what} ${JSON.stringify(spec)} has no Keras counterpart here (the tutorial's layers use Glorot, zeros and ones)`,
+  );
 }
 
 /** Regularizers, constraints: the tutorial's layers have none, and none is written. */
 function none(c: TfjsConfig, keys: string[], layer: Layer): void {
   for (const k of keys) {
-    if (c[k] !== null && c[k] !== undefined) throw new SerializationError(`layer "${layer.name}" has a ${toSnakeCase(k).replace(/_/g, " ")}, which is not written to .keras archives here`);
+    if (c[k] !== null && c[k] !== undefined)
+      throw new SerializationError(
+        `layer "${layer.name}" has a ${toSnakeCase(k).replace(/_/g, " ")}, which is not written to .keras archives here`,
+      );
   }
 }
 
@@ -136,7 +148,11 @@ const LAYERS: Record<string, LayerMapping> = {
     built: true,
     config: (c) => ({ size: c.size as number[], data_format: toSnakeCase(c.dataFormat as string) }),
   },
-  Rescaling: { kerasClass: "Rescaling", built: true, config: (c) => ({ scale: c.scale as number, offset: c.offset as number }) },
+  Rescaling: {
+    kerasClass: "Rescaling",
+    built: true,
+    config: (c) => ({ scale: c.scale as number, offset: c.offset as number }),
+  },
   Conv2D: {
     kerasClass: "Conv2D",
     built: true,
@@ -167,7 +183,19 @@ const LAYERS: Record<string, LayerMapping> = {
     kerasClass: "SeparableConv2D",
     built: true,
     config: (c, l) => {
-      none(c, ["depthwiseRegularizer", "pointwiseRegularizer", "biasRegularizer", "activityRegularizer", "depthwiseConstraint", "pointwiseConstraint", "biasConstraint"], l);
+      none(
+        c,
+        [
+          "depthwiseRegularizer",
+          "pointwiseRegularizer",
+          "biasRegularizer",
+          "activityRegularizer",
+          "depthwiseConstraint",
+          "pointwiseConstraint",
+          "biasConstraint",
+        ],
+        l,
+      );
       return {
         depth_multiplier: (c.depthMultiplier as number) ?? 1,
         filters: c.filters as number,
@@ -221,7 +249,11 @@ const LAYERS: Record<string, LayerMapping> = {
     kwargs: () => ({ mask: null }),
     variables: (c) => [...(c.scale ? ["gamma"] : []), ...(c.center ? ["beta"] : []), "moving_mean", "moving_variance"],
   },
-  Activation: { kerasClass: "Activation", built: false, config: (c) => ({ activation: toSnakeCase(c.activation as string) }) },
+  Activation: {
+    kerasClass: "Activation",
+    built: false,
+    config: (c) => ({ activation: toSnakeCase(c.activation as string) }),
+  },
   MaxPooling2D: pooling("MaxPooling2D"),
   AveragePooling2D: pooling("AveragePooling2D"),
   Concatenate: { kerasClass: "Concatenate", built: true, config: (c) => ({ axis: (c.axis as number) ?? -1 }) },
@@ -255,7 +287,8 @@ const LAYERS: Record<string, LayerMapping> = {
     kerasClass: "Dropout",
     built: false,
     config: (c, l) => {
-      if (c.noiseShape !== null && c.noiseShape !== undefined) throw new SerializationError(`layer "${l.name}": a dropout noise shape is not written here`);
+      if (c.noiseShape !== null && c.noiseShape !== undefined)
+        throw new SerializationError(`layer "${l.name}": a dropout noise shape is not written here`);
       return { rate: c.rate as number, seed: (c.seed as number | null | undefined) ?? null, noise_shape: null };
     },
     // Keras records the training flag it resolved when the model was built (keras/src/layers/layer.py, __call__).
@@ -276,7 +309,9 @@ export function kerasLayerInfo(layer: Layer): { kerasClass: string; variables: s
 function unknownLayer(layer: Layer): SerializationError {
   return new SerializationError(
     `layer "${layer.name}" is a TF.js ${layer.getClassName()}, which is not mapped to a Keras class here ` +
-      `(mapped: InputLayer, Functional, ${Object.values(LAYERS).map((m) => m.kerasClass).join(", ")})`,
+      `(mapped: InputLayer, Functional, ${Object.values(LAYERS)
+        .map((m) => m.kerasClass)
+        .join(", ")})`,
   );
 }
 
@@ -286,7 +321,14 @@ function inputLayerConfig(layer: Layer): JsonObject {
   return {
     module: "keras.layers",
     class_name: "InputLayer",
-    config: { batch_shape: c.batchInputShape as Shape, dtype: (c.dtype as string) ?? "float32", sparse: Boolean(c.sparse), ragged: false, name: layer.name, optional: false },
+    config: {
+      batch_shape: c.batchInputShape as Shape,
+      dtype: (c.dtype as string) ?? "float32",
+      sparse: Boolean(c.sparse),
+      ragged: false,
+      name: layer.name,
+      optional: false,
+    },
     registered_name: null,
   };
 }
@@ -299,7 +341,9 @@ function nodeInputs(node: Node): TF.SymbolicTensor[] {
 /** `layer.inboundNodes` that belong to `model` (functional.py keeps only `self._nodes`), with their original indices. */
 function ownNodes(model: TF.LayersModel, layer: Layer): Array<{ node: Node; index: number }> {
   const keys = (model as unknown as { containerNodes: Set<string> }).containerNodes;
-  return layer.inboundNodes.map((node, index) => ({ node, index })).filter(({ index }) => keys.has(`${layer.name}_ib-${index}`));
+  return layer.inboundNodes
+    .map((node, index) => ({ node, index }))
+    .filter(({ index }) => keys.has(`${layer.name}_ib-${index}`));
 }
 
 /** A node index as functional.py's `serialize_node` writes it: not counting the layer's nodes outside `model`. */
@@ -472,24 +516,39 @@ function isObject(x: unknown): x is Record<string, unknown> {
  * No compile config (a model saved before `compile`): Keras's Adam defaults.
  */
 export function adamFromCompileConfig(compile: unknown): { adam: AdamSettings } | { problem: string } {
-  if (compile === undefined || compile === null || (isObject(compile) && Object.keys(compile).length === 0)) return { adam: { ...KERAS_ADAM } };
+  if (compile === undefined || compile === null || (isObject(compile) && Object.keys(compile).length === 0))
+    return { adam: { ...KERAS_ADAM } };
   if (!isObject(compile)) return { problem: "its compile_config is not an object" };
   const loss = compile.loss;
   const lossName = isObject(loss) ? loss.class_name : loss;
   if (lossName !== "categorical_crossentropy" && lossName !== "CategoricalCrossentropy") {
-    return { problem: `it was compiled with the loss ${JSON.stringify(loss)}; the tutorial's model trains with categorical cross-entropy` };
+    return {
+      problem: `it was compiled with the loss ${JSON.stringify(loss)}; the tutorial's model trains with categorical cross-entropy`,
+    };
   }
-  if (isObject(loss) && isObject(loss.config) && (loss.config.from_logits === true || (typeof loss.config.label_smoothing === "number" && loss.config.label_smoothing !== 0))) {
-    return { problem: "its loss takes logits or smooths labels; the tutorial's model uses plain categorical cross-entropy on probabilities" };
+  if (
+    isObject(loss) &&
+    isObject(loss.config) &&
+    (loss.config.from_logits === true ||
+      (typeof loss.config.label_smoothing === "number" && loss.config.label_smoothing !== 0))
+  ) {
+    return {
+      problem:
+        "its loss takes logits or smooths labels; the tutorial's model uses plain categorical cross-entropy on probabilities",
+    };
   }
   const opt = compile.optimizer;
   if (opt === undefined || opt === null) return { adam: { ...KERAS_ADAM } };
   const className = isObject(opt) ? opt.class_name : opt;
-  if (className !== "Adam" && className !== "adam") return { problem: `its optimizer is ${JSON.stringify(className)}; the tutorial's model trains with Adam` };
+  if (className !== "Adam" && className !== "adam")
+    return { problem: `its optimizer is ${JSON.stringify(className)}; the tutorial's model trains with Adam` };
   if (!isObject(opt)) return { adam: { ...KERAS_ADAM } };
   const c = isObject(opt.config) ? opt.config : {};
   const lr = c.learning_rate;
-  if (lr !== undefined && typeof lr !== "number") return { problem: `its Adam has a learning-rate schedule (${JSON.stringify(isObject(lr) ? lr.class_name : lr)}); TransferModel's Adam takes a fixed rate` };
+  if (lr !== undefined && typeof lr !== "number")
+    return {
+      problem: `its Adam has a learning-rate schedule (${JSON.stringify(isObject(lr) ? lr.class_name : lr)}); TransferModel's Adam takes a fixed rate`,
+    };
   const unsupported: Array<[string, (v: unknown) => boolean]> = [
     ["amsgrad", (v) => v === true],
     ["weight_decay", (v) => v !== null && v !== undefined && v !== 0],
@@ -501,7 +560,8 @@ export function adamFromCompileConfig(compile: unknown): { adam: AdamSettings } 
     ["gradient_accumulation_steps", (v) => v !== null && v !== undefined],
   ];
   for (const [key, bad] of unsupported) {
-    if (bad(c[key])) return { problem: `its Adam sets ${key}=${JSON.stringify(c[key])}, which TransferModel's Adam does not do` };
+    if (bad(c[key]))
+      return { problem: `its Adam sets ${key}=${JSON.stringify(c[key])}, which TransferModel's Adam does not do` };
   }
   const num = (key: string, fallback: number) => (typeof c[key] === "number" ? (c[key] as number) : fallback);
   return {

@@ -32,7 +32,12 @@ function ownWeights(layer: Layer): LayerVariable[] {
   return layer.weights;
 }
 
-function collectVariables(layer: Layer, enclosingTrainable: boolean, out: OwnedVariable[], seen: Set<LayerVariable>): void {
+function collectVariables(
+  layer: Layer,
+  enclosingTrainable: boolean,
+  out: OwnedVariable[],
+  seen: Set<LayerVariable>,
+): void {
   const trainable = enclosingTrainable && layer.trainable;
   if (isContainer(layer)) {
     for (const sub of layer.layers) collectVariables(sub, trainable, out, seen);

@@ -185,9 +185,11 @@ export class ZipReader {
   /** Where the member's data starts (after its local header, whose extra field may differ from the central one). */
   private dataOffset(m: ZipMember): number {
     const h = readAt(this.fd, m.headerOffset, 30, this.fileSize);
-    if (h.length < 30 || h.readUInt32LE(0) !== LOCAL_HEADER) throw new ZipError(`the local header of ${m.name} is missing or damaged`);
+    if (h.length < 30 || h.readUInt32LE(0) !== LOCAL_HEADER)
+      throw new ZipError(`the local header of ${m.name} is missing or damaged`);
     const start = m.headerOffset + 30 + h.readUInt16LE(26) + h.readUInt16LE(28);
-    if (start + m.compressedSize > this.fileSize) throw new ZipError(`${m.name} runs past the end of the file (truncated?)`);
+    if (start + m.compressedSize > this.fileSize)
+      throw new ZipError(`${m.name} runs past the end of the file (truncated?)`);
     return start;
   }
 
@@ -196,7 +198,7 @@ export class ZipReader {
     const m = this.member(name);
     const raw = readAt(this.fd, this.dataOffset(m), m.compressedSize, this.fileSize);
     const data = this.decode(m, raw);
-    if ((zlib.crc32(data) >>> 0) !== m.crc32) throw new ZipError(`${m.name} does not match its CRC-32 (a damaged file)`);
+    if (zlib.crc32(data) >>> 0 !== m.crc32) throw new ZipError(`${m.name} does not match its CRC-32 (a damaged file)`);
     return data;
   }
 
@@ -224,14 +226,14 @@ export class ZipReader {
     try {
       const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, m.size)));
       let crc = 0;
-      for (let done = 0; done < m.size; ) {
+      for (let done = 0; done < m.size;) {
         const n = fs.readSync(this.fd, buf, 0, Math.min(buf.length, m.size - done), start + done);
         if (n === 0) throw new ZipError(`${m.name} ends early (truncated?)`);
         crc = zlib.crc32(buf.subarray(0, n), crc);
         writeAll(out, buf.subarray(0, n));
         done += n;
       }
-      if ((crc >>> 0) !== m.crc32) throw new ZipError(`${m.name} does not match its CRC-32 (a damaged file)`);
+      if (crc >>> 0 !== m.crc32) throw new ZipError(`${m.name} does not match its CRC-32 (a damaged file)`);
     } finally {
       fs.closeSync(out);
     }
@@ -268,18 +270,22 @@ function readDirectory(fd: number, size: number): ZipMember[] {
   if (eocd < 0) {
     const head = readAt(fd, 0, 4, size);
     const startsLikeZip = head.length === 4 && head.readUInt32LE(0) === LOCAL_HEADER;
-    throw new ZipError(startsLikeZip ? "it starts like a zip archive but has no end record: it is truncated" : "it is not a zip archive");
+    throw new ZipError(
+      startsLikeZip ? "it starts like a zip archive but has no end record: it is truncated" : "it is not a zip archive",
+    );
   }
   const count = tail.readUInt16LE(eocd + 10);
   const dirSize = tail.readUInt32LE(eocd + 12);
   const dirOffset = tail.readUInt32LE(eocd + 16);
-  if (count === 0xffff || dirSize === LIMIT || dirOffset === LIMIT) throw new ZipError("it is a zip64 archive (over 4 GiB or 65,535 members), which is not read here");
+  if (count === 0xffff || dirSize === LIMIT || dirOffset === LIMIT)
+    throw new ZipError("it is a zip64 archive (over 4 GiB or 65,535 members), which is not read here");
   if (dirOffset + dirSize > size) throw new ZipError("its directory points past the end of the file: it is truncated");
   const dir = readAt(fd, dirOffset, dirSize, size);
   const members: ZipMember[] = [];
   let p = 0;
   for (let k = 0; k < count; k++) {
-    if (p + 46 > dir.length || dir.readUInt32LE(p) !== CENTRAL_HEADER) throw new ZipError("its central directory is damaged");
+    if (p + 46 > dir.length || dir.readUInt32LE(p) !== CENTRAL_HEADER)
+      throw new ZipError("its central directory is damaged");
     const flags = dir.readUInt16LE(p + 8);
     const nameLength = dir.readUInt16LE(p + 28);
     const extraLength = dir.readUInt16LE(p + 30);
@@ -294,7 +300,8 @@ function readDirectory(fd: number, size: number): ZipMember[] {
       headerOffset: dir.readUInt32LE(p + 42),
     };
     if (flags & 1) throw new ZipError(`${name} is encrypted`);
-    if (member.size === LIMIT || member.compressedSize === LIMIT || member.headerOffset === LIMIT) throw new ZipError(`${name} needs zip64, which is not read here`);
+    if (member.size === LIMIT || member.compressedSize === LIMIT || member.headerOffset === LIMIT)
+      throw new ZipError(`${name} needs zip64, which is not read here`);
     members.push(member);
     p += 46 + nameLength + extraLength + commentLength;
   }

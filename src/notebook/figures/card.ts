@@ -75,7 +75,9 @@ export function card(spec: CardSpec): Figure {
         entry.appendChild(el("line", { x1: 0, x2: 22, y1: 8, y2: 8, stroke: item.color, "stroke-width": 2 }));
         entry.appendChild(el("circle", { cx: 11, cy: 8, r: 3.5, fill: item.color, stroke: CARD, "stroke-width": 1 }));
       } else if (item.kind === "frame") {
-        entry.appendChild(el("rect", { x: 4, y: 1, width: 14, height: 14, fill: "none", stroke: item.color, "stroke-width": 2.5 }));
+        entry.appendChild(
+          el("rect", { x: 4, y: 1, width: 14, height: 14, fill: "none", stroke: item.color, "stroke-width": 2.5 }),
+        );
       } else {
         entry.appendChild(el("rect", { x: 4, y: 1, width: 14, height: 14, fill: item.color }));
       }

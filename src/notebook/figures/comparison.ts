@@ -38,7 +38,12 @@ function runRows(runs: ComparisonRun[]): RunRow[] {
   const seen = new Map<string, number>();
   let best = -1;
   runs.forEach((r, i) => {
-    if (r.testAccuracy !== undefined && Number.isFinite(r.testAccuracy) && (best < 0 || r.testAccuracy > (runs[best].testAccuracy as number))) best = i;
+    if (
+      r.testAccuracy !== undefined &&
+      Number.isFinite(r.testAccuracy) &&
+      (best < 0 || r.testAccuracy > (runs[best].testAccuracy as number))
+    )
+      best = i;
   });
   return runs.map((run, i) => {
     const base = String(run.freezeDepth);
@@ -56,7 +61,9 @@ export function comparisonPlot(runs: ComparisonRun[], options: ComparisonPlotOpt
   // Numeric depths are shown in increasing order (then a line joins the dots); otherwise in the order given.
   const numeric = runs.every((r) => typeof r.freezeDepth === "number");
   const given = runRows(runs);
-  const rows = numeric ? given.slice().sort((a, b) => (a.run.freezeDepth as number) - (b.run.freezeDepth as number)) : given;
+  const rows = numeric
+    ? given.slice().sort((a, b) => (a.run.freezeDepth as number) - (b.run.freezeDepth as number))
+    : given;
   const Plot = plotLib();
   const keys = rows.map((r) => r.key);
   const panelWidth = Math.max(260, Math.min(520, 70 + keys.length * 100));
@@ -106,10 +113,17 @@ export function comparisonPlot(runs: ComparisonRun[], options: ComparisonPlotOpt
         {
           ...common,
           x: xAxis,
-          y: { domain: accDomain, label: null, grid: true, tickFormat: (v: number) => percent(v, spread < 0.05 ? 1 : 0) },
+          y: {
+            domain: accDomain,
+            label: null,
+            grid: true,
+            tickFormat: (v: number) => percent(v, spread < 0.05 ? 1 : 0),
+          },
           marks: [
             Plot.frame({ stroke: BORDER }),
-            numeric && accRows.length > 1 ? Plot.line(accRows, { x: "key", y: (r: RunRow) => r.run.testAccuracy, stroke: BORDER, strokeWidth: 1.5 }) : null,
+            numeric && accRows.length > 1
+              ? Plot.line(accRows, { x: "key", y: (r: RunRow) => r.run.testAccuracy, stroke: BORDER, strokeWidth: 1.5 })
+              : null,
             Plot.dot(accRows, {
               x: "key",
               y: (r: RunRow) => r.run.testAccuracy,

@@ -12,9 +12,15 @@ export interface ConfusionMatrixOptions {
 }
 
 /** counts[t][p]: how many digits of true class t were predicted as p. */
-export function confusionCounts(trueLabels: ArrayLike<number>, predictedLabels: ArrayLike<number>, classes = 10): number[][] {
+export function confusionCounts(
+  trueLabels: ArrayLike<number>,
+  predictedLabels: ArrayLike<number>,
+  classes = 10,
+): number[][] {
   if (trueLabels.length !== predictedLabels.length) {
-    throw new Error(`${trueLabels.length} true labels but ${predictedLabels.length} predicted labels; they must match.`);
+    throw new Error(
+      `${trueLabels.length} true labels but ${predictedLabels.length} predicted labels; they must match.`,
+    );
   }
   checkInt("classes", classes, 1);
   const counts = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
@@ -34,7 +40,11 @@ export function confusionCounts(trueLabels: ArrayLike<number>, predictedLabels: 
  * shaded by count (square-root blue scale, so that small error counts show);
  * rows are true classes, columns predicted ones.
  */
-export function confusionMatrix(trueLabels: ArrayLike<number>, predictedLabels: ArrayLike<number>, options: ConfusionMatrixOptions = {}): Figure {
+export function confusionMatrix(
+  trueLabels: ArrayLike<number>,
+  predictedLabels: ArrayLike<number>,
+  options: ConfusionMatrixOptions = {},
+): Figure {
   const classes = options.classes ?? 10;
   const counts = confusionCounts(trueLabels, predictedLabels, classes);
   type Cell = { t: number; p: number; count: number };

@@ -74,7 +74,12 @@ export function digitImage(pixels: PixelData, options: DigitImageOptions = {}): 
   checkInt("pixelSize", scale, 1);
   const w = width * scale;
   const h = height * scale;
-  const label = options.label === undefined ? undefined : typeof options.label === "number" ? `label ${options.label}` : options.label;
+  const label =
+    options.label === undefined
+      ? undefined
+      : typeof options.label === "number"
+        ? `label ${options.label}`
+        : options.label;
   const bodyHeight = h + (label ? 24 : 0);
   const bodyWidth = Math.max(w, label ? textWidth(label, 13) : 0);
   return card({
@@ -85,7 +90,16 @@ export function digitImage(pixels: PixelData, options: DigitImageOptions = {}): 
       const g = digitNode(ink, width, height, scale, x, top);
       g.appendChild(frame(w, h, BORDER, 1, "kt-frame"));
       const parts = [g];
-      if (label) parts.push(text(label, { class: "kt-label", x: PAD + bodyWidth / 2, y: top + h + 18, "text-anchor": "middle", "font-size": 13 }));
+      if (label)
+        parts.push(
+          text(label, {
+            class: "kt-label",
+            x: PAD + bodyWidth / 2,
+            y: top + h + 18,
+            "text-anchor": "middle",
+            "font-size": 13,
+          }),
+        );
       return parts;
     },
     bodyWidth,
@@ -103,7 +117,10 @@ export function digitGrid(items: GridDigit[], options: DigitGridOptions = {}): F
   const width = options.imageWidth ?? 28;
   const height = options.imageHeight ?? 28;
   const channels = options.channels ?? 1;
-  const columns = Math.max(1, Math.min(options.columns ?? (n <= 6 ? n : n <= 12 ? Math.ceil(n / 2) : 8), Math.max(n, 1)));
+  const columns = Math.max(
+    1,
+    Math.min(options.columns ?? (n <= 6 ? n : n <= 12 ? Math.ceil(n / 2) : 8), Math.max(n, 1)),
+  );
   checkInt("columns", columns, 1);
   const scale = options.pixelSize ?? Math.max(1, Math.round(84 / Math.max(width, height)));
   const w = width * scale;
@@ -120,12 +137,13 @@ export function digitGrid(items: GridDigit[], options: DigitGridOptions = {}): F
       ? `${n} digit${n === 1 ? "" : "s"}, all predicted correctly`
       : `${mistakes} of ${n} digit${n === 1 ? "" : "s"} misclassified`
     : `${n} digit${n === 1 ? "" : "s"}`;
-  const legend: LegendItem[] | undefined = hasPredictions && mistakes > 0
-    ? [
-        { label: "correct", color: BORDER, kind: "frame", key: "correct" },
-        { label: "✗ mistake", color: RED, kind: "frame", key: "mistake" },
-      ]
-    : undefined;
+  const legend: LegendItem[] | undefined =
+    hasPredictions && mistakes > 0
+      ? [
+          { label: "correct", color: BORDER, kind: "frame", key: "correct" },
+          { label: "✗ mistake", color: RED, kind: "frame", key: "mistake" },
+        ]
+      : undefined;
   return card({
     name: "digit-grid",
     title: options.title,
@@ -145,8 +163,11 @@ export function digitGrid(items: GridDigit[], options: DigitGridOptions = {}): F
           class: wrong ? "kt-digit kt-mistake" : "kt-digit",
           "data-index": i,
         });
-        g.appendChild(frame(w, h, wrong ? RED : BORDER, wrong ? 3 : 1, wrong ? "kt-frame kt-mistake-frame" : "kt-frame"));
-        const line1 = d.predicted === undefined ? `label ${d.label}` : `${wrong ? "✗ " : ""}true ${d.label} · pred ${d.predicted}`;
+        g.appendChild(
+          frame(w, h, wrong ? RED : BORDER, wrong ? 3 : 1, wrong ? "kt-frame kt-mistake-frame" : "kt-frame"),
+        );
+        const line1 =
+          d.predicted === undefined ? `label ${d.label}` : `${wrong ? "✗ " : ""}true ${d.label} · pred ${d.predicted}`;
         const labelAttrs: Attrs = {
           class: "kt-label",
           x: w / 2,
@@ -186,11 +207,17 @@ export function digitGrid(items: GridDigit[], options: DigitGridOptions = {}): F
  * copies and whether the upsampling is nearest-neighbour ×3 — checked on the
  * data given. Sizes are inferred from the lengths (n×n and m×m×3).
  */
-export function upsampledComparison(original: PixelData, upsampled: PixelData, options: UpsampledComparisonOptions = {}): Figure {
+export function upsampledComparison(
+  original: PixelData,
+  upsampled: PixelData,
+  options: UpsampledComparisonOptions = {},
+): Figure {
   const n = Math.round(Math.sqrt(original.length));
   const m = Math.round(Math.sqrt(upsampled.length / 3));
-  if (n * n !== original.length) throw new Error(`The original must be a square grey image (n×n values), got ${original.length} values.`);
-  if (m * m * 3 !== upsampled.length) throw new Error(`The upsampled image must be m×m×3 values, got ${upsampled.length}.`);
+  if (n * n !== original.length)
+    throw new Error(`The original must be a square grey image (n×n values), got ${original.length} values.`);
+  if (m * m * 3 !== upsampled.length)
+    throw new Error(`The upsampled image must be m×m×3 values, got ${upsampled.length}.`);
   const origInk = inkOf(original, n, n, 1, options.maxValue ?? defaultMax(original));
   const maxUp = options.maxValue ?? defaultMax(upsampled);
   const channelInk: Float64Array[] = [0, 1, 2].map((c) => {
@@ -205,7 +232,11 @@ export function upsampledComparison(original: PixelData, upsampled: PixelData, o
   const tol = 1e-3;
   let channelDiff = 0;
   for (let i = 0; i < m * m; i++) {
-    channelDiff = Math.max(channelDiff, Math.abs(channelInk[0][i] - channelInk[1][i]), Math.abs(channelInk[0][i] - channelInk[2][i]));
+    channelDiff = Math.max(
+      channelDiff,
+      Math.abs(channelInk[0][i] - channelInk[1][i]),
+      Math.abs(channelInk[0][i] - channelInk[2][i]),
+    );
   }
   const factor = m / n;
   let nearest = Number.isInteger(factor);
@@ -224,13 +255,21 @@ export function upsampledComparison(original: PixelData, upsampled: PixelData, o
   const scaleU = Math.max(1, Math.round(size / m));
   const panels = [
     { ink: origInk, px: n, scale: scaleO, label: `original · ${n}×${n}×1`, key: "original" },
-    ...channelInk.map((ink, c) => ({ ink, px: m, scale: scaleU, label: `channel ${c} · ${m}×${m}`, key: `channel-${c}` })),
+    ...channelInk.map((ink, c) => ({
+      ink,
+      px: m,
+      scale: scaleU,
+      label: `channel ${c} · ${m}×${m}`,
+      key: `channel-${c}`,
+    })),
   ];
   const gap = 22;
   const panelWidth = Math.max(n * scaleO, m * scaleU);
   const caption =
     (Number.isInteger(factor) ? `Upsampling ×${factor}: ` : "") +
-    (nearest ? `each pixel of the original becomes a ${factor}×${factor} block (nearest neighbour). ` : `the upsampled image is not a nearest-neighbour ×${fixed(factor, 2)} copy of the original. `) +
+    (nearest
+      ? `each pixel of the original becomes a ${factor}×${factor} block (nearest neighbour). `
+      : `the upsampled image is not a nearest-neighbour ×${fixed(factor, 2)} copy of the original. `) +
     (channelDiff <= tol
       ? "The 3 channels are identical copies of the grey image, so the RGB composite looks the same grey."
       : `The 3 channels differ (largest difference ${fixed(channelDiff, 3)} of full scale).`);
@@ -246,7 +285,9 @@ export function upsampledComparison(original: PixelData, upsampled: PixelData, o
         const x = PAD + i * (panelWidth + gap) + (panelWidth - w) / 2;
         const g = digitNode(p.ink, p.px, p.px, p.scale, x, top, { class: `kt-digit kt-panel-${p.key}` });
         g.appendChild(frame(w, w, BORDER, 1, "kt-frame"));
-        g.appendChild(text(p.label, { class: "kt-label", x: w / 2, y: w + 19, "text-anchor": "middle", "font-size": 12 }));
+        g.appendChild(
+          text(p.label, { class: "kt-label", x: w / 2, y: w + 19, "text-anchor": "middle", "font-size": 12 }),
+        );
         return g;
       }),
   });

@@ -56,11 +56,15 @@ function epochTicks(n: number): number[] {
  */
 export function historyPlot(history: HistoryRecord | { history: HistoryRecord }, options: HistoryPlotOptions): Figure {
   const metric = options.metric;
-  if (metric !== "accuracy" && metric !== "loss") throw new Error(`metric must be "accuracy" or "loss", got ${JSON.stringify(metric)}.`);
+  if (metric !== "accuracy" && metric !== "loss")
+    throw new Error(`metric must be "accuracy" or "loss", got ${JSON.stringify(metric)}.`);
   const h = ("history" in history && history.history ? history.history : history) as Record<string, unknown>;
   const trainKeys = metric === "accuracy" ? ["accuracy", "acc"] : ["loss"];
   const train = series(h, trainKeys);
-  const validation = series(h, trainKeys.map((k) => `val_${k}`));
+  const validation = series(
+    h,
+    trainKeys.map((k) => `val_${k}`),
+  );
   if (!train && !validation) {
     throw new Error(`The history has no "${metric}" values (it has: ${Object.keys(h).join(", ") || "nothing"}).`);
   }

@@ -17,7 +17,13 @@ export function defaultMax(pixels: PixelData): number {
  * Ink in [0, 1] per pixel (mean over channels), from pixel values in
  * [0, maxValue]; values outside are clamped, NaN is 0.
  */
-export function inkOf(pixels: PixelData, width: number, height: number, channels: number, maxValue: number): Float64Array {
+export function inkOf(
+  pixels: PixelData,
+  width: number,
+  height: number,
+  channels: number,
+  maxValue: number,
+): Float64Array {
   const n = width * height;
   if (pixels.length !== n * channels) {
     throw new Error(`Expected ${width}×${height}×${channels} = ${n * channels} pixel values, got ${pixels.length}.`);
@@ -40,7 +46,15 @@ function binaryGrey(ink: Float64Array): Uint8Array {
 }
 
 /** An <image> of the digit at (x, y), with a thin frame, `scale` screen pixels per image pixel. */
-export function digitNode(ink: Float64Array, width: number, height: number, scale: number, x: number, y: number, attrs: Attrs = {}): DomElement {
+export function digitNode(
+  ink: Float64Array,
+  width: number,
+  height: number,
+  scale: number,
+  x: number,
+  y: number,
+  attrs: Attrs = {},
+): DomElement {
   const png = encodeGreyPng(binaryGrey(ink), width, height, scale);
   const g = el("g", { class: "kt-digit", transform: `translate(${x},${y})`, ...attrs });
   g.appendChild(

@@ -37,10 +37,13 @@ const SIZE = 112;
  * with `source`, the image as read is drawn before it. The subtitle names the prediction.
  */
 export function topKPlot(digit: PixelData, top: TopKEntry[], options: TopKPlotOptions = {}): Figure {
-  if (!Array.isArray(top) || top.length === 0) throw new Error("topKPlot needs at least one { class, probability }: pass topK(predictions, 3)[i].");
+  if (!Array.isArray(top) || top.length === 0)
+    throw new Error("topKPlot needs at least one { class, probability }: pass topK(predictions, 3)[i].");
   for (const t of top) {
     if (!Number.isInteger(t.class) || !(t.probability >= 0 && t.probability <= 1)) {
-      throw new Error(`topKPlot: each entry is { class: a whole number, probability: in [0, 1] }, got ${JSON.stringify(t)}.`);
+      throw new Error(
+        `topKPlot: each entry is { class: a whole number, probability: in [0, 1] }, got ${JSON.stringify(t)}.`,
+      );
     }
   }
   const ink = inkOf(digit, 28, 28, 1, options.maxValue ?? defaultMax(digit));
@@ -69,13 +72,23 @@ export function topKPlot(digit: PixelData, top: TopKEntry[], options: TopKPlotOp
     const caption = (s: string, cx: number) =>
       text(s, { class: "kt-label", x: cx, y: y0 + imagesHeight + 16, "text-anchor": "middle", "font-size": 12 });
     if (source && sourceInk) {
-      const g = digitNode(sourceInk, source.width, source.height, sourceScale, x, y0 + (imagesHeight - sourceHeight) / 2, { class: "kt-digit kt-source" });
+      const g = digitNode(
+        sourceInk,
+        source.width,
+        source.height,
+        sourceScale,
+        x,
+        y0 + (imagesHeight - sourceHeight) / 2,
+        { class: "kt-digit kt-source" },
+      );
       g.appendChild(frame(sourceWidth, sourceHeight, BORDER, 1, "kt-frame"));
       g.appendChild(tooltip(`the image as read, ${source.width}×${source.height} (shown at most 112 pixels a side)`));
       parts.push(g, caption("as read", x + sourceWidth / 2));
       x += sourceWidth + gap;
     }
-    const g = digitNode(ink, 28, 28, digitScale, x, y0 + (imagesHeight - digitSize) / 2, { class: "kt-digit kt-model-input" });
+    const g = digitNode(ink, 28, 28, digitScale, x, y0 + (imagesHeight - digitSize) / 2, {
+      class: "kt-digit kt-model-input",
+    });
     g.appendChild(frame(digitSize, digitSize, BORDER, 1, "kt-frame"));
     g.appendChild(tooltip("what the model sees: 28×28, white on black as in MNIST (drawn dark on light)"));
     parts.push(g, caption("28×28, as MNIST", x + digitSize / 2));
@@ -89,7 +102,16 @@ export function topKPlot(digit: PixelData, top: TopKEntry[], options: TopKPlotOp
           marginRight: 52,
           marginTop: 4,
           marginBottom: 36,
-          x: { domain: [0, 1], label: "probability", labelAnchor: "center", labelArrow: "none", labelOffset: 32, grid: true, ticks: [0, 0.25, 0.5, 0.75, 1], tickFormat: (v: number) => percent(v, 0) },
+          x: {
+            domain: [0, 1],
+            label: "probability",
+            labelAnchor: "center",
+            labelArrow: "none",
+            labelOffset: 32,
+            grid: true,
+            ticks: [0, 0.25, 0.5, 0.75, 1],
+            tickFormat: (v: number) => percent(v, 0),
+          },
           y: { domain: rows.map((r) => r.key), label: null, padding: 0.25, tickFormat: (k: string) => `digit ${k}` },
           marks: [
             Plot.frame({ stroke: BORDER }),
