@@ -75,7 +75,14 @@ export {
   type TfjsQuantization,
 } from "./keras/saving/tfjs_export";
 export { type TransferExportOptions, type WebModelMetadata } from "./model_tfjs";
-export { buildTransferModel, upsample, TUTORIAL_FREEZE, type BaseName, type Preprocessing, type TransferModelOptions } from "./model_build";
+export {
+  buildTransferModel,
+  upsample,
+  TUTORIAL_FREEZE,
+  type BaseName,
+  type Preprocessing,
+  type TransferModelOptions,
+} from "./model_build";
 export {
   TransferModel,
   type TransferFitOptions,

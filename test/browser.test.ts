@@ -65,7 +65,11 @@ function makeCopy(name: string): { file: string; nb: Notebook } {
   const params = nb.cells.find((c) => c.cell_type === "code" && c.metadata.tags?.includes("parameters"));
   assert.ok(params, `${name}.ipynb has no cell tagged "parameters"`);
   let source = joined(params!.source);
-  for (const [key, value] of Object.entries({ ...PARAMETERS, SAVE_TO: JSON.stringify(saveTo(name)), WEB_MODELS: JSON.stringify(webModels(name)) })) {
+  for (const [key, value] of Object.entries({
+    ...PARAMETERS,
+    SAVE_TO: JSON.stringify(saveTo(name)),
+    WEB_MODELS: JSON.stringify(webModels(name)),
+  })) {
     const re = new RegExp(`^(const ${key}\\b[^=]*=\\s*)[^;]*;`, "m");
     assert.match(source, re, `${name}.ipynb: the parameters cell does not declare ${key}`);
     source = source.replace(re, `$1${value};`);
@@ -543,9 +547,20 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         fs.rmSync(saveTo(spec.name), { force: true });
 
         // Section 12: exported for the web page in three variants.
-        const web = cell("web").outputs.map((o) => o.text).join("");
-        for (const variant of ["float32", "float16", "uint8"]) assert.ok(web.includes(`-${variant}: `), `the web cell printed no ${variant} export:\n${web}`);
-        assert.ok(fs.existsSync(path.join(webModels(spec.name), `${spec.name === "inception" ? "inception_v3" : "xception"}-uint8`, "model.json")));
+        const web = cell("web")
+          .outputs.map((o) => o.text)
+          .join("");
+        for (const variant of ["float32", "float16", "uint8"])
+          assert.ok(web.includes(`-${variant}: `), `the web cell printed no ${variant} export:\n${web}`);
+        assert.ok(
+          fs.existsSync(
+            path.join(
+              webModels(spec.name),
+              `${spec.name === "inception" ? "inception_v3" : "xception"}-uint8`,
+              "model.json",
+            ),
+          ),
+        );
         fs.rmSync(webModels(spec.name), { recursive: true, force: true });
 
         // Close-ups.

@@ -70,7 +70,12 @@ function stderr(cell: NotebookCell): string {
 }
 
 /** Checks shared by both notebooks: the executed notebook, what the runner printed meanwhile, and the saved archive. */
-function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, save: { file: string; base: string; depth: number; web: string }): void {
+function checkNotebook(
+  nb: Notebook,
+  trainImages: number,
+  runnerOutput: string,
+  save: { file: string; base: string; depth: number; web: string },
+): void {
   for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
     assert.equal(stderr(c), "", `a cell wrote to stderr:\n${joined(c.source)}\n${stderr(c)}`);
   }
@@ -203,9 +208,18 @@ function checkNotebook(nb: Notebook, trainImages: number, runnerOutput: string, 
 
 test("inception.ipynb runs end to end at a small scale, with every plot", () => {
   const out = outDir("notebook-inception");
-  const run = runNotebook(path.join(ROOT, "notebooks", "inception.ipynb"), { ...SMALL, WEIGHTS: "random", SAVE_TO: saveTo("inception"), WEB_MODELS: webModels("inception") }, out);
+  const run = runNotebook(
+    path.join(ROOT, "notebooks", "inception.ipynb"),
+    { ...SMALL, WEIGHTS: "random", SAVE_TO: saveTo("inception"), WEB_MODELS: webModels("inception") },
+    out,
+  );
   assert.equal(run.status, 0, run.stderr);
-  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES, run.stderr, { file: saveTo("inception"), base: "inception_v3", depth: FINE_TUNE_FREEZE, web: webModels("inception") });
+  checkNotebook(run.notebook!, SMALL.TRAIN_IMAGES, run.stderr, {
+    file: saveTo("inception"),
+    base: "inception_v3",
+    depth: FINE_TUNE_FREEZE,
+    web: webModels("inception"),
+  });
   assert.match(htmls(cellTagged(run.notebook!, "freeze")).join(""), /Trainable params: 23,172,090/);
 });
 
@@ -213,10 +227,15 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   const out = outDir("notebook-xception");
   const keras = tmpDir("keras-home");
   // No cached weights, and a download address where nothing listens: the weights cannot be had.
-  const run = runNotebook(path.join(ROOT, "notebooks", "xception.ipynb"), { ...SMALL, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception"), WEB_MODELS: webModels("xception") }, out, {
-    KERAS_HOME: keras,
-    KT_WEIGHTS_BASE_URL: "http://127.0.0.1:9/",
-  });
+  const run = runNotebook(
+    path.join(ROOT, "notebooks", "xception.ipynb"),
+    { ...SMALL, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception"), WEB_MODELS: webModels("xception") },
+    out,
+    {
+      KERAS_HOME: keras,
+      KT_WEIGHTS_BASE_URL: "http://127.0.0.1:9/",
+    },
+  );
   assert.equal(run.status, 0, run.stderr);
   const nb = run.notebook!;
   const build = cellTagged(nb, "build");
@@ -225,7 +244,12 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   assert.match(warning!, /ImageNet weights could not be loaded/);
   assert.match(warning!, /xception_weights_tf_dim_ordering_tf_kernels_notop\.h5/);
   assert.match(cellText(build), /weights: random \(ImageNet weights unavailable\)/);
-  checkNotebook(nb, SMALL.TRAIN_IMAGES, run.stderr, { file: saveTo("xception"), base: "xception", depth: FINE_TUNE_FREEZE, web: webModels("xception") });
+  checkNotebook(nb, SMALL.TRAIN_IMAGES, run.stderr, {
+    file: saveTo("xception"),
+    base: "xception",
+    depth: FINE_TUNE_FREEZE,
+    web: webModels("xception"),
+  });
   assert.match(htmls(cellTagged(nb, "freeze")).join(""), /Trainable params: 21,808,618/);
   assert.deepEqual(
     fs.readdirSync(keras).filter((f) => !fs.statSync(path.join(keras, f)).isDirectory()),
@@ -237,11 +261,27 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
 test("re-running the freeze and training cells with another depth updates the model and the comparison", () => {
   const out = outDir("notebook-rerun");
   const file = path.join(out, "inception-rerun.ipynb");
-  const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random", SAVE_TO: saveTo("rerun"), WEB_MODELS: webModels("rerun") }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
-  const r = spawnSync(PYTHON, [path.join(ROOT, "test", "support", "rerun_cells.py"), path.join(ROOT, "notebooks", "inception.ipynb"), file, "100", ...params], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
+  const params = Object.entries({
+    ...SMALL,
+    EPOCHS: 1,
+    WEIGHTS: "random",
+    SAVE_TO: saveTo("rerun"),
+    WEB_MODELS: webModels("rerun"),
+  }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
+  const r = spawnSync(
+    PYTHON,
+    [
+      path.join(ROOT, "test", "support", "rerun_cells.py"),
+      path.join(ROOT, "notebooks", "inception.ipynb"),
+      file,
+      "100",
+      ...params,
+    ],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+    },
+  );
   assert.equal(r.status, 0, r.stderr);
   fs.rmSync(saveTo("rerun"), { force: true });
   fs.rmSync(webModels("rerun"), { recursive: true, force: true });

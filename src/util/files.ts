@@ -206,7 +206,11 @@ export async function writeAtomically(
  * is thrown on. The caller checks that `dir` may be replaced, and that its parent is writable
  * (`writableFolder`).
  */
-export async function writeFolderAtomically(dir: string, ending: string, write: (tmp: string) => void | Promise<void>): Promise<void> {
+export async function writeFolderAtomically(
+  dir: string,
+  ending: string,
+  write: (tmp: string) => void | Promise<void>,
+): Promise<void> {
   const target = path.resolve(dir);
   const made = makeFolders(path.dirname(target));
   const tmp = tempPathBeside(target, ending);
