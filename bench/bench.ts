@@ -294,7 +294,7 @@ function now(): number {
 async function runWorker(o: BenchOptions): Promise<void> {
   const model = o.model;
   if (!model) throw new Error("--worker needs --model.");
-  const { tf, backendInfo } = await import("../src/engine/backend");
+  const { tf, backendInfo } = await import("../src/tfjs/backend");
   const { loadMnist, take, toTensors } = await import("../src/data");
   const { buildTransferModel } = await import("../src/model_build");
   const log = (s: string) => process.stderr.write(`[ours ${o.worker}] ${s}\n`);
@@ -397,7 +397,7 @@ async function runWorker(o: BenchOptions): Promise<void> {
   tf.dispose(batches.flat());
   tf.dispose([x, y]);
   result.one_dnn = info.oneDNN;
-  result.fused_kernels = (await import("../src/engine/native_ops")).fusedKernelsActive();
+  result.fused_kernels = (await import("../src/tfjs/native_ops")).fusedKernelsActive();
   if (o.worker === "plain") {
     // Steps only: the fits' figures come from the other workers.
     tm.dispose();

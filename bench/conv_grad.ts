@@ -13,7 +13,7 @@
  * returns a function that puts the original back.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 
 type Conv2DBackpropInputAttrs = {
   strides: number | [number, number];

@@ -13,14 +13,14 @@
  * from a loop of tiny ops. With --forward-conv-grad, it then times the training steps again with the
  * input gradient of stride-1 convolutions computed as a forward convolution (bench/conv_grad.ts), after
  * checking that it gives the same gradients (with oneDNN on, TensorFlow's own kernel is as fast: not
- * adopted). With --fused-kernels, the same with the library's fused kernels (src/engine/native_ops.ts) off
+ * adopted). With --fused-kernels, the same with the library's fused kernels (src/tfjs/native_ops.ts) off
  * and on; with both, both together. With --bn-bound, it times steps with every batch
  * normalisation replaced by the identity: not the same model, an upper bound of what batch
  * normalisation costs. Each comparison alternates the two variants step by step.
  */
 import * as fs from "node:fs";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { describeBackend } from "../src/engine/select";
 import { loadMnist, take, toTensors } from "../src/data";
 import { type BaseName } from "../src/model";
@@ -28,7 +28,7 @@ import { buildTransferModel } from "../src/model_build";
 import { compileSuffixLike } from "../src/engine/frozen_prefix";
 import { BatchNormalization } from "../src/keras/layers";
 import { installForwardConvInputGrad } from "./conv_grad";
-import { useFusedKernels } from "../src/engine/native_ops";
+import { useFusedKernels } from "../src/tfjs/native_ops";
 
 const now = () => performance.now() / 1000;
 
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
       result,
     );
   }
-  // The fused kernels (src/engine/native_ops.ts) are on by default; these comparisons switch them off for
+  // The fused kernels (src/tfjs/native_ops.ts) are on by default; these comparisons switch them off for
   // the "without" steps. That they give the same results is checked by test/native_ops.test.ts.
   const withFused = () => {
     const before = useFusedKernels(true);

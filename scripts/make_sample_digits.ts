@@ -12,7 +12,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { imageCodecs, tf } from "../src/engine/backend";
+import { imageCodecs, tf } from "../src/tfjs/backend";
 import { IMAGE_SIZE, PIXELS, loadMnist, seededRandom, type DigitSet } from "../src/data";
 
 /** The digits written: the first test digit with each of these labels, under these names. */

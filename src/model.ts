@@ -14,72 +14,51 @@
  * ./model_archive.ts reads one back; ./model_build.ts builds the model (`buildTransferModel`).
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./engine/backend";
-import { layerTable, type LayerRow, type ParamCounts } from "./keras/applications/index";
-import type { BaseName, Preprocessing } from "./model_build";
-import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
-import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
-import type { KerasAdam } from "./engine/adam";
 import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
-import { stepProgress, type StepProgress } from "./notebook/progress";
-import type { FreezeInfo } from "./notebook/report";
-import { secondsSince, thousands } from "./util/format";
-import { closestNames } from "./util/names";
-import { CompiledModel } from "./engine/graph/compiled";
-import { CompiledGraphs } from "./engine/graphs";
-import { saveKerasWeights } from "./keras/saving/legacy_h5_write";
+import { BestWeights, ModelCheckpoint } from "./engine/callbacks";
+import { checkBatch, checkBatchSize, checkNotEmpty } from "./engine/checks";
+import { compileModel } from "./engine/compile";
+import { planFit, type FitOptions, type FitPlan } from "./engine/fit_plan";
+import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
+import { ModelGraphs } from "./engine/graph/model_graphs";
+import { predictions, type Evaluation, type Predictions } from "./engine/inference";
+import {
+  emptyHistory,
+  evaluateRows,
+  runFit,
+  watchInterrupts,
+  type History,
+  type Interrupts,
+  type LoopOptions,
+} from "./engine/loop";
+import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
+import { INFERENCE_GRAPH, modelSteps, type ModelSteps } from "./engine/steps";
+import { layerTable, type LayerRow, type ParamCounts } from "./keras/applications/index";
+import { adamOf, type AdamSettings } from "./keras/optimizers/adam";
+import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
 import { TfjsExportError, type TfjsExport } from "./keras/saving/tfjs_export";
 import { exportTransferModel, type TransferExportOptions } from "./model_tfjs";
-import { BestWeights, ModelCheckpoint, type ModelCheckpointOptions, type Monitor } from "./engine/callbacks";
-import { callbackList, evaluateRows, runFit, watchInterrupts, type Callbacks, type Trainer } from "./engine/loop";
-import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
-import { checkOutputFile, checkTensorBoardFolders } from "./engine/output_paths";
-import {
-  checkBatch,
-  checkBatchSize,
-  checkNotEmpty,
-  compileModel,
-  eagerTrainer,
-  loopOptions,
-  predictions,
-  settle,
-  validationSplitIndex,
-  type AdamSettings,
-  type Evaluation,
-  type FitOptions,
-  type History,
-  type Predictions,
-} from "./engine/training";
+import { createProgress, stepProgress } from "./notebook/progress";
+import type { FreezeInfo } from "./notebook/report";
+import { tf } from "./tfjs/backend";
+import { secondsSince, thousands } from "./util/format";
+import { closestNames } from "./util/names";
+import type { StepProgress } from "./util/progress";
 
 export type { ParamCounts };
-export type { BaseName, Preprocessing, TransferModelOptions } from "./model_build";
 
-/** Options of `TransferModel.fit`: the tutorial's `fit` arguments, and the frozen-prefix cache. */
-export interface TransferFitOptions extends FitOptions {
-  /**
-   * Compute the frozen layers' output once per `fit` and train only the layers after them
-   * (default "auto": when those features fit in `cacheBudgetBytes`). Exact for this model; false
-   * runs the whole model at every step, as Keras does.
-   */
-  cachePrefix?: boolean | "auto";
-  /** Memory the cached features may take (default 2 GiB, or KT_PREFIX_CACHE_MB). */
-  cacheBudgetBytes?: number;
-  /** "graph" (the default on native TensorFlow), "eager", or "auto"; see src/engine/select.ts. */
-  engine?: EngineChoice;
-  /**
-   * Keep the weights of the best epoch and put them back when training ends (Keras's
-   * `EarlyStopping(restore_best_weights=True)` without the stopping): true monitors "val_loss"
-   * (or "loss" without validation), or name the metric ("val_accuracy", ...).
-   */
-  bestWeights?: boolean | Monitor;
-  /**
-   * Write the model during training (Keras's `ModelCheckpoint`): a path (written when the validation
-   * loss improves), or `{ filepath, monitor, saveBestOnly }`; `{epoch:02d}` in the path is the epoch.
-   * A `.keras` path holds the whole model (`loadTransferModel`), a `.h5` path the weights only
-   * (Keras's legacy layout, `loadKerasWeights` / Keras's `load_weights`).
-   */
-  checkpoint?: string | ModelCheckpointOptions;
-}
+/** The two base networks. */
+export type BaseName = "inception_v3" | "xception";
+
+/**
+ * How pixels reach the base network:
+ *  - "tutorial": the [0, 1] values as they are (what the tutorial does),
+ *  - "keras": scaled to [-1, 1] (`x/127.5 - 1` on 0–255), what Keras's ImageNet weights were trained with.
+ */
+export type Preprocessing = "tutorial" | "keras";
+
+/** Options of `TransferModel.fit`: the tutorial's `fit` arguments, the frozen-prefix cache, callbacks. */
+export type TransferFitOptions = FitOptions;
 
 /** Options of `TransferModel.freeze`. */
 export interface FreezeOptions {
@@ -162,7 +141,7 @@ export class TransferModel {
    *   "train@<depth>/..."  the training step of the whole model or of the layers after the cut.
    * All but "inference" are released when the depth changes.
    */
-  private readonly graphs = new CompiledGraphs();
+  private readonly graphs = new ModelGraphs();
 
   constructor(args: {
     model: TF.LayersModel;
@@ -196,7 +175,7 @@ export class TransferModel {
 
   /** The learning rate of the current optimizer. */
   get learningRate(): number {
-    return (this.model.optimizer as unknown as KerasAdam).learningRate;
+    return adamOf(this.model).learningRate;
   }
 
   /**
@@ -207,7 +186,7 @@ export class TransferModel {
   setLearningRate(learningRate: number): void {
     this.assertUsable();
     checkLearningRate(learningRate, "setLearningRate");
-    (this.model.optimizer as unknown as KerasAdam).learningRate = learningRate;
+    adamOf(this.model).learningRate = learningRate;
   }
 
   /**
@@ -226,7 +205,7 @@ export class TransferModel {
     });
     this.base.trainable = true;
     for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
-    if (depth !== this.depth) this.graphs.release((key) => key !== "inference");
+    if (depth !== this.depth) this.graphs.release((key) => key !== INFERENCE_GRAPH);
     this.depth = depth;
     this.split?.release();
     this.split = undefined;
@@ -290,18 +269,9 @@ export class TransferModel {
     this.assertUsable();
     // Before anything is computed (the frozen layers' output comes first): nothing changes on bad input.
     checkDigitSet(train, "fit: the training set");
-    loopOptions(train.count, options);
-    resolveEngine(options.engine);
-    const budget = options.cacheBudgetBytes;
-    if (budget !== undefined && !(typeof budget === "number" && budget >= 0)) {
-      throw new Error(`fit: cacheBudgetBytes must be a number of bytes ≥ 0 (default 2 GiB), got ${budget}.`);
-    }
-    const cache = options.cachePrefix;
-    if (cache !== undefined && cache !== true && cache !== false && cache !== "auto") {
-      throw new Error(`fit: cachePrefix must be true, false or "auto" (the default), got ${JSON.stringify(cache)}.`);
-    }
+    const plan = planFit(train.count, options);
     await this.settled();
-    const run = this.fitOnce(train, options);
+    const run = this.fitWith(train, plan);
     this.pending = run;
     try {
       return await run;
@@ -325,112 +295,46 @@ export class TransferModel {
     return this.split;
   }
 
-  /** The training step of `target` (the whole model, or the layers after the cut) as a graph trainer. */
-  private graphTrainer(target: TF.LayersModel, part: "whole" | "suffix"): Promise<Trainer> {
-    return this.graphs.trainer(this.model, target, `train@${this.depth}/${part}`);
+  /** What this model runs on `engine` at its current depth. */
+  private steps(engine: EngineName): ModelSteps {
+    return modelSteps(engine, this.model, this.graphs, this.depth);
   }
 
-  /** The whole model in inference mode, compiled (evaluate and predict). */
-  private inferenceGraph(): Promise<CompiledModel> {
-    return this.graphs.get("inference", () =>
-      CompiledModel.compile(this.model, { signatures: ["evaluate", "predict"] }),
-    );
-  }
-
-  private async fitOnce(train: DigitSet, options: TransferFitOptions): Promise<History> {
-    const loop = loopOptions(train.count, options);
-    const engine = resolveEngine(options.engine);
-    // The callbacks these options add, checked before anything is made or trained.
-    const best = options.bestWeights
-      ? new BestWeights(
-          options.bestWeights === true
-            ? validationSplitIndex(train.count, loop.validationSplit) < train.count
-              ? "val_loss"
-              : "loss"
-            : options.bestWeights,
-        )
-      : undefined;
-    const checkpoint = options.checkpoint
-      ? new ModelCheckpoint(
-          typeof options.checkpoint === "string" ? { filepath: options.checkpoint } : options.checkpoint,
-          saveCheckpoint,
-        )
-      : undefined;
-    if (checkpoint) checkCheckpointPath(checkpoint.pathFor(0));
-    // The files training will write, tried before it starts (a path that cannot work fails now, not after an epoch).
-    if (checkpoint) checkOutputFile(checkpoint.pathFor(0), "checkpoint");
-    checkTensorBoardFolders(callbackList(loop.callbacks));
-    const extra = [best, checkpoint].filter((c) => c !== undefined);
-    if (extra.length > 0) loop.callbacks = [...callbackList(loop.callbacks), ...extra] as Callbacks;
+  private async fitWith(train: DigitSet, plan: FitPlan): Promise<History> {
+    const best = plan.bestWeights ? new BestWeights(plan.bestWeights) : undefined;
+    const checkpoint = plan.checkpoint ? new ModelCheckpoint(plan.checkpoint) : undefined;
+    const loop: LoopOptions = {
+      epochs: plan.epochs,
+      batchSize: plan.batchSize,
+      splitAt: plan.splitAt,
+      shuffle: plan.shuffle,
+      callbacks: [...plan.callbacks, ...(best ? [best] : []), ...(checkpoint ? [checkpoint] : [])],
+      onEpochEnd: plan.onEpochEnd,
+    };
+    const started = Date.now();
+    const record = this.startRecord(train, plan);
     const { x, y } = toTensors(train);
     let features: TF.Tensor[] | undefined;
-    const started = Date.now();
-    const record: RunRecord = {
-      run: this.runs.length + 1,
-      freezeDepth: this.depth,
-      frozenUpTo: this.depth > 0 ? this.base.layers[this.depth - 1].name : "—",
-      trainableParams: this.countParams().trainable,
-      epochs: 0,
-      trainImages: train.count,
-      seconds: 0,
-      prefixCached: false,
-      engine,
-      learningRate: this.learningRate,
-      startedFrom: this.trainedBy,
-    };
     // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
     // during training, the loop stops after the current batch. Either way the model stays usable.
     const interrupts = watchInterrupts();
     try {
-      const budget = options.cacheBudgetBytes ?? (Number(process.env.KT_PREFIX_CACHE_MB) * 2 ** 20 || 2 * 2 ** 30);
-      const mode = options.cachePrefix ?? "auto";
-      const split = mode === false ? undefined : this.prefixSplit();
-      const useCache = split !== undefined && (mode === true || split.bytesPerExample * train.count <= budget);
+      const steps = this.steps(plan.engine);
+      const split = this.cacheSplit(plan, train.count);
+      record.prefixCached = split !== undefined;
       let history: History;
-      record.prefixCached = useCache;
-      if (useCache) {
-        const batchSize = loop.batchSize;
-        const progress =
-          options.progress === false ? undefined : stepProgress("Frozen layers: computing their output once", "digits");
-        const featuresStarted = Date.now();
-        let predictBatch: ((xb: TF.Tensor) => TF.Tensor[]) | undefined;
-        if (engine === "graph") {
-          const graph = await this.graphs.get(`features@${this.depth}`, () =>
-            CompiledModel.compile([split.front, split.prefix], { signatures: ["predict"] }),
-          );
-          predictBatch = (xb) => graph.predictBatch([xb]);
-        }
-        features = await computeFeatures(split, x, {
-          batchSize,
-          shouldStop: () => interrupts.interrupted,
-          onProgress: (done, total) => progress?.update(done, total),
-          predictBatch,
-        });
-        progress?.finish(
-          features
-            ? `Frozen layers' output computed once for ${train.count} digits in ${secondsSince(featuresStarted)}; training the layers after them.`
-            : "Interrupted.",
-        );
-        if (!features) {
-          history = { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: true };
-        } else {
-          compileSuffixLike(split, this.model);
-          const trainer =
-            engine === "graph" ? await this.graphTrainer(split.suffix, "suffix") : eagerTrainer(split.suffix);
-          history = await runFit(this.model, trainer, features, y, loop);
-        }
+      if (split) {
+        features = await this.frozenFeatures(split, x, steps, plan, interrupts);
+        if (features) compileSuffixLike(split, this.model);
+        loop.progress = features && plan.showProgress ? createProgress() : undefined;
+        history = features
+          ? await runFit(this.model, await steps.trainer(split.suffix, "suffix"), features, y, loop)
+          : emptyHistory(true);
       } else {
-        const trainer = engine === "graph" ? await this.graphTrainer(this.model, "whole") : eagerTrainer(this.model);
-        history = await runFit(this.model, trainer, [x], y, loop);
+        loop.progress = plan.showProgress ? createProgress() : undefined;
+        history = await runFit(this.model, await steps.trainer(this.model, "whole"), [x], y, loop);
       }
-      this.lastHistory = history;
-      if (history.epoch.length > 0) this.trainedBy = record.run;
-      if (best && best.bestEpoch >= 0) record.bestEpoch = best.bestEpoch + 1;
-      record.epochs = history.epoch.length;
-      record.seconds = (Date.now() - started) / 1000;
-      const val = history.val_accuracy;
-      if (val && val.length) record.valAccuracy = val[val.length - 1];
-      this.runs.push(record);
+      this.endRecord(record, history, best, started);
       return history;
     } finally {
       interrupts.stop();
@@ -440,67 +344,110 @@ export class TransferModel {
     }
   }
 
+  /** The split of the frozen-prefix cache when this fit uses it (its options, and the features' size). */
+  private cacheSplit(plan: FitPlan, count: number): PrefixSplit | undefined {
+    if (plan.cache.mode === false) return undefined;
+    const split = this.prefixSplit();
+    if (!split) return undefined;
+    return plan.cache.mode === true || split.bytesPerExample * count <= plan.cache.budgetBytes ? split : undefined;
+  }
+
+  /** The frozen layers' output for every digit, with progress; undefined when interrupted. */
+  private async frozenFeatures(
+    split: PrefixSplit,
+    x: TF.Tensor,
+    steps: ModelSteps,
+    plan: FitPlan,
+    interrupts: Interrupts,
+  ): Promise<TF.Tensor[] | undefined> {
+    const progress = plan.showProgress
+      ? stepProgress("Frozen layers: computing their output once", "digits")
+      : undefined;
+    const started = Date.now();
+    const features = await computeFeatures(split, x, {
+      batchSize: plan.batchSize,
+      shouldStop: () => interrupts.interrupted,
+      onProgress: (done, total) => progress?.update(done, total),
+      predictBatch: await steps.features(split),
+    });
+    const n = x.shape[0];
+    progress?.finish(
+      features
+        ? `Frozen layers' output computed once for ${n} digits in ${secondsSince(started)}; training the layers after them.`
+        : "Interrupted.",
+    );
+    return features;
+  }
+
+  /** A new run's record, before it trains. */
+  private startRecord(train: DigitSet, plan: FitPlan): RunRecord {
+    return {
+      run: this.runs.length + 1,
+      freezeDepth: this.depth,
+      frozenUpTo: this.depth > 0 ? this.base.layers[this.depth - 1].name : "—",
+      trainableParams: this.countParams().trainable,
+      epochs: 0,
+      trainImages: train.count,
+      seconds: 0,
+      prefixCached: false,
+      engine: plan.engine,
+      learningRate: this.learningRate,
+      startedFrom: this.trainedBy,
+    };
+  }
+
+  /** Completes a run's record from its history and keeps it. */
+  private endRecord(record: RunRecord, history: History, best: BestWeights | undefined, started: number): void {
+    this.lastHistory = history;
+    if (history.epoch.length > 0) this.trainedBy = record.run;
+    if (best && best.bestEpoch >= 0) record.bestEpoch = best.bestEpoch + 1;
+    record.epochs = history.epoch.length;
+    record.seconds = (Date.now() - started) / 1000;
+    const val = history.val_accuracy;
+    if (val && val.length) record.valAccuracy = val[val.length - 1];
+    this.runs.push(record);
+  }
+
   /**
-   * What `evaluate` and `predict` do first: check their arguments (nothing runs on bad input), wait
-   * for an interrupted `fit` to finish, and make the digits tensors (the caller disposes them; y
-   * only when the digits have labels).
+   * What `evaluate` and `predict` do first: check their arguments (nothing runs on bad input) and
+   * wait for an interrupted `fit` to finish; the batch size, the engine's steps and the progress.
    */
-  private async inferenceInput(
+  private async inferenceSetup(
     what: "evaluate" | "predict",
     set: Digits,
-    setName: string,
     options: InferenceOptions | number,
-  ): Promise<{
-    x: TF.Tensor4D;
-    y?: TF.Tensor2D;
-    batchSize: number;
-    engine: EngineName;
-    progress?: StepProgress;
-    started: number;
-  }> {
+  ): Promise<{ batchSize: number; steps: ModelSteps; progress?: StepProgress; started: number }> {
     this.assertUsable();
-    if (what === "evaluate") checkDigitSet(set as DigitSet, `${what}: ${setName}`);
-    else checkDigits(set, `${what}: ${setName}`);
+    if (what === "evaluate") checkDigitSet(set as DigitSet, "evaluate: the test set");
+    else checkDigits(set, "predict: the set");
     const o = typeof options === "number" ? { batchSize: options } : options;
     const batchSize = checkBatchSize(o.batchSize ?? 64, what);
     checkNotEmpty(set.count, what);
     const engine = resolveEngine(o.engine);
     if (o.progress !== undefined && typeof o.progress !== "boolean") {
       throw new Error(
-        `${what}: progress must be true or false (default: shown when the digits take more than one batch), got ${JSON.stringify(o.progress)}.`,
+        `${what}: progress must be true or false (default: shown when the digits take more than one batch), ` +
+          `got ${JSON.stringify(o.progress)}.`,
       );
     }
     await this.settled();
     const show = o.progress ?? set.count > batchSize;
     const progress = show ? stepProgress(what === "evaluate" ? "Evaluating" : "Predicting", "digits") : undefined;
-    const started = Date.now();
-    if (what === "evaluate") return { ...toTensors(set as DigitSet), batchSize, engine, progress, started };
-    return { x: scaleImages(set.images, set.count), batchSize, engine, progress, started };
+    return { batchSize, steps: this.steps(engine), progress, started: Date.now() };
   }
 
   /** Test loss and accuracy; also completes the latest run's record. */
   async evaluate(test: DigitSet, options: InferenceOptions | number = {}): Promise<Evaluation> {
-    const { x, y, batchSize, engine, progress, started } = await this.inferenceInput(
-      "evaluate",
-      test,
-      "the test set",
-      options,
-    );
+    const { batchSize, steps, progress, started } = await this.inferenceSetup("evaluate", test, options);
+    const { x, y } = toTensors(test);
     try {
-      const evaluator: Pick<Trainer, "evaluateBatch"> =
-        engine === "graph" ? await this.inferenceGraph() : eagerTrainer(this.model);
       const rows = Int32Array.from({ length: test.count }, (_, i) => i);
-      const m = await evaluateRows(
-        evaluator,
-        [x],
-        y!,
-        rows,
-        batchSize,
-        progress && ((done, total) => progress.update(done, total)),
-      );
+      const onProgress = progress && ((done: number, total: number) => progress.update(done, total));
+      const m = await evaluateRows(await steps.evaluator(), [x], y, rows, batchSize, onProgress);
       const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
       progress?.finish(
-        `Evaluated ${thousands(test.count)} digits in ${secondsSince(started)}: loss ${result.loss.toFixed(4)} · accuracy ${result.accuracy.toFixed(4)}`,
+        `Evaluated ${thousands(test.count)} digits in ${secondsSince(started)}: ` +
+          `loss ${result.loss.toFixed(4)} · accuracy ${result.accuracy.toFixed(4)}`,
       );
       const latest = this.runs[this.runs.length - 1];
       if (latest) {
@@ -512,7 +459,7 @@ export class TransferModel {
       progress?.finish(`Evaluation failed: ${(e as Error).message}`);
       throw e;
     } finally {
-      tf.dispose(y ? [x, y] : [x]);
+      tf.dispose([x, y]);
     }
   }
 
@@ -521,22 +468,11 @@ export class TransferModel {
    * images, from `readDigits`).
    */
   async predict(set: Digits, options: InferenceOptions | number = {}): Promise<Predictions> {
-    const { x, batchSize, engine, progress, started } = await this.inferenceInput("predict", set, "the set", options);
+    const { batchSize, steps, progress, started } = await this.inferenceSetup("predict", set, options);
+    const x = scaleImages(set.images, set.count);
     try {
-      let predictBatch: (xb: TF.Tensor) => TF.Tensor;
-      if (engine === "graph") {
-        const graph = await this.inferenceGraph();
-        predictBatch = (xb) => graph.predictBatch([xb])[0];
-      } else {
-        predictBatch = (xb) => this.model.predict(xb, { batchSize: xb.shape[0] }) as TF.Tensor;
-      }
-      const result = await predictions(
-        predictBatch,
-        x,
-        10,
-        batchSize,
-        progress && ((done, total) => progress.update(done, total)),
-      );
+      const onProgress = progress && ((done: number, total: number) => progress.update(done, total));
+      const result = await predictions(await steps.predictor(), x, 10, batchSize, onProgress);
       progress?.finish(`Predicted ${thousands(set.count)} digits in ${secondsSince(started)}`);
       return result;
     } catch (e) {
@@ -560,10 +496,7 @@ export class TransferModel {
     this.assertUsable();
     await this.settled();
     checkBatch(x, y);
-    const trainer =
-      resolveEngine(options.engine) === "graph"
-        ? await this.graphTrainer(this.model, "whole")
-        : eagerTrainer(this.model);
+    const trainer = await this.steps(resolveEngine(options.engine)).trainer(this.model, "whole");
     return trainer.trainBatch([x], y);
   }
 
@@ -572,8 +505,7 @@ export class TransferModel {
     this.assertUsable();
     await this.settled();
     checkBatch(x);
-    if (resolveEngine(options.engine) === "graph") return (await this.inferenceGraph()).predictBatch([x])[0];
-    return this.model.predict(x, { batchSize: x.shape[0] }) as TF.Tensor;
+    return (await this.steps(resolveEngine(options.engine)).predictor())(x);
   }
 
   /**
@@ -587,7 +519,7 @@ export class TransferModel {
   async save(file: string): Promise<SavedArchive> {
     this.assertUsable();
     await this.settled();
-    return saveKerasArchive(this.model, file, this.model.optimizer as unknown as KerasAdam);
+    return saveKerasArchive(this.model, file, adamOf(this.model));
   }
 
   /**
@@ -645,27 +577,6 @@ function checkLearningRate(learningRate: number, what: string): void {
       `${what}: the learning rate must be a positive number (Keras's Adam default is 0.001; a second fine-tuning stage often uses 1e-4 or 1e-5), got ${String(learningRate)}.`,
     );
   }
-}
-
-/** Throws unless a checkpoint path ends in one of the two endings `saveCheckpoint` writes. */
-function checkCheckpointPath(file: string): void {
-  if (!file.endsWith(".keras") && !file.endsWith(".h5")) {
-    throw new Error(
-      `checkpoint: "${file}" should end in .keras (the whole model, as Keras's ModelCheckpoint writes it) or .h5 (the weights only, in Keras's legacy layout).`,
-    );
-  }
-}
-
-/**
- * Writes a checkpoint (its path checked by `checkCheckpointPath`), atomically: a `.keras` path gets
- * the whole model (as Keras's ModelCheckpoint writes it; `kt.loadTransferModel` or Keras's
- * `load_model` open it), a `.h5` path the weights only (Keras's legacy layout: `loadKerasWeights`,
- * Keras's `load_weights`).
- */
-async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void> {
-  checkCheckpointPath(file);
-  if (file.endsWith(".keras")) await saveKerasArchive(model, file, model.optimizer as unknown as KerasAdam);
-  else await saveKerasWeights(model, file);
 }
 
 /** Resolves a freeze point (count or layer name) to a number of layers, with clear errors. */

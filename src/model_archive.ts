@@ -30,7 +30,7 @@ import {
   storedLearningRate,
 } from "./keras/saving/keras_archive";
 import { adamFromCompileConfig, float32Decimal, serializeModel, type Json } from "./keras/saving/serialization";
-import type { KerasAdam } from "./engine/adam";
+import { adamOf } from "./keras/optimizers/adam";
 import { type BaseName, type Preprocessing, type TransferModel } from "./model";
 import { assembleTransferModel, registerTransferModel } from "./model_build";
 import { warning } from "./notebook/display";
@@ -68,7 +68,10 @@ const configOf = (layer: LayerConfig): Record<string, Json> =>
   layer.config && typeof layer.config === "object" && !Array.isArray(layer.config)
     ? (layer.config as Record<string, Json>)
     : {};
-const nameOf = (layer: LayerConfig): string => String(layer.name ?? configOf(layer).name ?? "?");
+const nameOf = (layer: LayerConfig): string => {
+  const name = layer.name ?? configOf(layer).name;
+  return typeof name === "string" ? name : "?";
+};
 
 /** What the archive's config says about the tutorial's options (before the full comparison). */
 interface Plan {
@@ -191,7 +194,7 @@ export async function loadTransferModel(file: string, options: LoadTransferModel
     const slots = checkModelWeights(archive, tm.model);
     const state = readOptimizerState(archive, tm.model);
     assignModelWeights(archive, slots);
-    if (state?.moments) assignOptimizerState(tm.model.optimizer as unknown as KerasAdam, state);
+    if (state?.moments) assignOptimizerState(adamOf(tm.model), state);
     if (state?.skipped) warning(`${file}: ${state.skipped}.`);
     tm.snapshotWeights();
     await registerTransferModel(tm, options.key ?? `archive:${path.resolve(file)}`);

@@ -6,24 +6,18 @@
  * before under it, so re-running a notebook cell does not pile up models in memory.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./engine/backend";
-import { KERAS_ADAM, settle, type AdamSettings } from "./engine/training";
+import { settle } from "./engine/loop";
+import { IMAGENET_WEIGHTS } from "./keras/applications/imagenet_weights";
 import { inceptionV3, xception } from "./keras/applications/index";
 import { UpSampling3D } from "./keras/layers";
-import { liveModels, TransferModel } from "./model";
+import { KERAS_ADAM, type AdamSettings } from "./keras/optimizers/adam";
+import { liveModels, TransferModel, type BaseName, type Preprocessing } from "./model";
 import { warning } from "./notebook/display";
-
-export type BaseName = "inception_v3" | "xception";
+import { downloadProgress } from "./notebook/progress";
+import { tf } from "./tfjs/backend";
 
 /** The tutorial's freeze depths: `base_model.layers[:64]` and `[:36]`. */
 export const TUTORIAL_FREEZE: Record<BaseName, number> = { inception_v3: 64, xception: 36 };
-
-/**
- * How pixels reach the base network:
- *  - "tutorial": the [0, 1] values as they are (what the tutorial does),
- *  - "keras": scaled to [-1, 1] (`x/127.5 - 1` on 0–255), what Keras's ImageNet weights were trained with.
- */
-export type Preprocessing = "tutorial" | "keras";
 
 export interface TransferModelOptions {
   base: BaseName;
@@ -111,7 +105,8 @@ export async function assembleTransferModel(
   let base: TF.LayersModel;
   let weightsUsed: string = weightsLabel ?? (weights === null ? "random" : weights);
   try {
-    base = await build({ weights, inputShape: [84, 84, 3] });
+    const onProgress = downloadProgress(IMAGENET_WEIGHTS[baseName].fileName);
+    base = await build({ weights, inputShape: [84, 84, 3], onProgress });
   } catch (e) {
     if (weights !== "imagenet" || options.onMissingWeights !== "random") throw e;
     warning(

@@ -7,7 +7,12 @@
  *
  * A page loads it with `tf.loadLayersModel(".../model.json")` once the project's custom layers are
  * registered: importing ./keras/layers.ts into the page's bundle does that (web/, `npm run demo`).
+ *
+ * ./model.ts calls this module, so it names what it reads of a `TransferModel` itself
+ * (`ExportedModel`) instead of importing model.ts; `TransferModel` passes itself, which checks that
+ * it has all of it.
  */
+import type * as TF from "@tensorflow/tfjs";
 import {
   checkExportOptions,
   exportLayersModel,
@@ -15,7 +20,7 @@ import {
   type TfjsExportOptions,
   type TfjsQuantization,
 } from "./keras/saving/tfjs_export";
-import type { BaseName, Preprocessing, TransferModel } from "./model";
+import type { KerasApplicationName } from "./keras/applications/imagenet_weights";
 
 /** Options of `TransferModel.exportTfjs`. */
 export interface TransferExportOptions extends Omit<TfjsExportOptions, "metadata" | "convertedBy"> {
@@ -23,13 +28,32 @@ export interface TransferExportOptions extends Omit<TfjsExportOptions, "metadata
   note?: string;
 }
 
+/** What an export reads of the tutorial's model (a `TransferModel`, ./model.ts). */
+interface ExportedModel {
+  readonly model: TF.LayersModel;
+  /** ./model.ts's `BaseName`: "inception_v3" or "xception". */
+  readonly baseName: KerasApplicationName;
+  /** ./model.ts's `Preprocessing`. */
+  readonly preprocessing: "tutorial" | "keras";
+  readonly weights: string;
+  readonly freezeDepth: number;
+  readonly runs: ReadonlyArray<{
+    run: number;
+    epochs: number;
+    trainImages: number;
+    freezeDepth: number;
+    valAccuracy?: number;
+    testAccuracy?: number;
+  }>;
+}
+
 /** What model.json's `userDefinedMetadata.digits` says about an exported tutorial model. */
 export interface WebModelMetadata {
-  base: BaseName;
+  base: ExportedModel["baseName"];
   /** "InceptionV3", "Xception". */
   title: string;
   quantize: TfjsQuantization;
-  preprocessing: Preprocessing;
+  preprocessing: ExportedModel["preprocessing"];
   /** Where the base's weights came from ("imagenet", "random", a file). */
   weights: string;
   freezeDepth: number;
@@ -51,10 +75,10 @@ export interface WebModelMetadata {
   exported: string;
 }
 
-const TITLES: Record<BaseName, string> = { inception_v3: "InceptionV3", xception: "Xception" };
+const TITLES: Record<ExportedModel["baseName"], string> = { inception_v3: "InceptionV3", xception: "Xception" };
 
 /** The metadata of `tm` as exported with `quantize`. */
-export function webModelMetadata(tm: TransferModel, quantize: TfjsQuantization, note?: string): WebModelMetadata {
+function webModelMetadata(tm: ExportedModel, quantize: TfjsQuantization, note?: string): WebModelMetadata {
   return {
     base: tm.baseName,
     title: TITLES[tm.baseName],
@@ -79,7 +103,7 @@ export function webModelMetadata(tm: TransferModel, quantize: TfjsQuantization, 
 
 /** Writes `tm`'s whole model (front, base, head) as a TF.js LayersModel into `dir`, with its metadata. */
 export async function exportTransferModel(
-  tm: TransferModel,
+  tm: ExportedModel,
   dir: string,
   options: TransferExportOptions = {},
 ): Promise<TfjsExport> {

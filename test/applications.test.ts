@@ -17,7 +17,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LayersModel, Tensor, io } from "@tensorflow/tfjs";
-import { backendInfo, tf } from "../src/engine/backend";
+import { backendInfo, tf } from "../src/tfjs/backend";
 import { describeBackend } from "../src/engine/select";
 import {
   buildInceptionV3,

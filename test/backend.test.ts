@@ -1,6 +1,6 @@
 /**
  * The TensorFlow.js loader on the Node.js it runs on: tfjs-node 4.22 calls two `util` functions
- * that Node 22 deprecates and Node 23 removed; the loader supplies them (src/engine/backend.ts).
+ * that Node 22 deprecates and Node 23 removed; the loader supplies them (src/tfjs/backend.ts).
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -14,7 +14,7 @@ test("TF.js ops run on this Node with no deprecation warning, through every tfjs
   // add: createTensorsTypeOpAttr (isNullOrUndefined); addN / concat: a list of tensors (isArray);
   // topk: kernels/TopK.js (isNullOrUndefined on k and sorted).
   const script = `
-    const { tf } = require("./src/engine/backend");
+    const { tf } = require("./src/tfjs/backend");
     const a = tf.tensor1d([1, 3, 2]);
     const results = [
       tf.add(a, 1).arraySync(),
@@ -79,7 +79,7 @@ test("the installed TF.js packages use no other member of Node's util than those
   const unreviewed = [...found].filter(([member]) => !reviewed.has(member));
   assert.deepEqual(unreviewed, [], "TF.js uses members of Node's util that were not reviewed");
   // Each one is a function or object of util on this Node once the loader has run.
-  require("../src/engine/backend");
+  require("../src/tfjs/backend");
   const util = require("node:util") as Record<string, unknown>;
   for (const member of found.keys())
     assert.ok(util[member] !== undefined, `util.${member} is missing on Node ${process.version}`);

@@ -474,7 +474,7 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
           evaluate.outputs.map((o) => o.text).join(""),
           new RegExp(`test accuracy [\\d.]+ on ${TEST_IMAGES} digits`),
         );
-        const table = await page
+        const table = page
           .locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
           .nth(tagIndex("evaluate"))
           .locator("table.kt-comparison-table");

@@ -17,8 +17,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LayerVariable, Tensor } from "@tensorflow/tfjs";
 import { JSDOM } from "jsdom";
-import { tf } from "../src/engine/backend";
-import type { KerasAdam } from "../src/engine/adam";
+import { tf } from "../src/tfjs/backend";
+import type { KerasAdam } from "../src/keras/optimizers/adam";
 import { ModelCheckpoint } from "../src/engine/callbacks";
 import { loadMnist, take, toTensors } from "../src/data";
 import { type TransferFitOptions, type TransferModel } from "../src/model";
@@ -314,7 +314,7 @@ test(
   () => {
     const src = (f: string) => JSON.stringify(path.join(ROOT, "src", f));
     const code = `
-    const { tf } = require(${src("engine/backend.ts")});
+    const { tf } = require(${src("tfjs/backend.ts")});
     const { loadMnist } = require(${src("data.ts")});
     const { buildTransferModel } = require(${src("model_build.ts")});
     const { saveKerasWeights } = require(${src("keras/saving/legacy_h5_write.ts")});

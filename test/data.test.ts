@@ -7,7 +7,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import {
   PIXELS,
   bundledDigits,

@@ -19,7 +19,8 @@ import {
   warning,
   warningHtml,
 } from "../src/notebook/display";
-import { createProgress, formatLogs, type ProgressState } from "../src/notebook/progress";
+import { createProgress, formatLogs } from "../src/notebook/progress";
+import type { ProgressState } from "../src/util/progress";
 import { inKernel } from "../src/notebook/tslab";
 import { formatClock } from "../src/util/format";
 import { historyPlot } from "../src/notebook/figures/history";

@@ -13,17 +13,17 @@ import * as assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { entryDamage, openCachedGraph } from "../src/engine/graph/cache";
 import { Graph } from "../src/engine/graph/graph";
 import * as ops from "../src/engine/graph/ops";
-import { serializeSavedModel, type Signature } from "../src/engine/graph/savedmodel";
+import { serializeSavedModel, type SignatureTensors } from "../src/engine/graph/savedmodel";
 import { loadMnist } from "../src/data";
 import { buildTransferModel } from "../src/model_build";
 import { tmpDir } from "./support/helpers";
 
 /** A small graph, relu(x) * 2, serialised. */
-function smallGraph(): { bytes: Uint8Array; signatures: Record<string, Signature> } {
+function smallGraph(): { bytes: Uint8Array; signatures: Record<string, SignatureTensors> } {
   const g = new Graph();
   const x = g.placeholder("x", "float32", [null, 3]);
   const y = ops.mul(g, ops.relu(g, x), g.constant(2));
@@ -32,7 +32,11 @@ function smallGraph(): { bytes: Uint8Array; signatures: Record<string, Signature
 }
 
 /** Loads the entry, runs it on [-1, 0.5, 2] and checks the result; returns how the entry was found. */
-async function openAndRun(dir: string, bytes: Uint8Array, signatures: Record<string, Signature>): Promise<string> {
+async function openAndRun(
+  dir: string,
+  bytes: Uint8Array,
+  signatures: Record<string, SignatureTensors>,
+): Promise<string> {
   const { session, state } = await openCachedGraph(dir, bytes, signatures);
   try {
     const x = tf.tensor2d([[-1, 0.5, 2]]);

@@ -12,7 +12,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { Tensor } from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { Graph, type SymTensor } from "../src/engine/graph/graph";
 import * as ops from "../src/engine/graph/ops";
 import { gradients } from "../src/engine/graph/gradients";

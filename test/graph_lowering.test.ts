@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { LayersModel, SymbolicTensor, Tensor } from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { CompiledModel } from "../src/engine/graph/compiled";
 import { compactTile, lowerModel } from "../src/engine/graph/lower";
 import { BatchNormalization, UpSampling3D } from "../src/keras/layers";
@@ -141,7 +141,7 @@ test("batch normalisation in training mode compiles to the layer's batch statist
     [1, 0],
     [0, 1],
   ]);
-  const { KerasAdam } = await import("../src/engine/adam");
+  const { KerasAdam } = await import("../src/keras/optimizers/adam");
   const optimizer = new KerasAdam({ learningRate: 1e-12 });
   const compiled = await CompiledModel.compile(model, {
     signatures: ["train"],

@@ -12,13 +12,13 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { backendInfo } from "../src/engine/backend";
-import type { KerasAdam } from "../src/engine/adam";
+import { backendInfo } from "../src/tfjs/backend";
+import type { KerasAdam } from "../src/keras/optimizers/adam";
 import { OP_DEFAULTS } from "../src/engine/graph/op_defaults";
 import { isDefaultAttr, serializeSavedModel } from "../src/engine/graph/savedmodel";
-import { planGraph } from "../src/engine/graph/step";
+import { buildSignatures } from "../src/engine/graph/signatures";
 import * as fs from "node:fs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import * as ops from "../src/engine/graph/ops";
 import { loadMnist } from "../src/data";
 import { buildTransferModel } from "../src/model_build";
@@ -44,7 +44,6 @@ test("the attribute defaults the serialiser leaves out are TensorFlow's (its op 
 });
 
 test("the tutorial's graphs use known ops only, leave out default attributes, read back as written, and serialise the same way twice", async () => {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const pb = require(`${backendInfo().package}/dist/proto/api_pb.js`);
   for (const base of ["inception_v3", "xception"] as const) {
     const tm = await buildTransferModel({ base, weights: null, key: `serialise-${base}` });
@@ -52,9 +51,9 @@ test("the tutorial's graphs use known ops only, leave out default attributes, re
       const optimizer = tm.model.optimizer as unknown as KerasAdam;
       const trainable = (tm.model as unknown as { collectedTrainableWeights: never[] }).collectedTrainableWeights;
       const options = { signatures: ["train", "evaluate", "predict"] as const, trainable, adam: optimizer };
-      const plan = planGraph(tm.model, { ...options, signatures: [...options.signatures] });
+      const plan = buildSignatures(tm.model, { ...options, signatures: [...options.signatures] });
       const bytes = serializeSavedModel(plan.graph, plan.signatures as never);
-      const again = planGraph(tm.model, { ...options, signatures: [...options.signatures] });
+      const again = buildSignatures(tm.model, { ...options, signatures: [...options.signatures] });
       assert.deepEqual(
         serializeSavedModel(again.graph, again.signatures as never),
         bytes,

@@ -23,7 +23,7 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { loadMnist, take, toTensors, type Mnist } from "../src/data";
 import { type TransferModel } from "../src/model";
 import { buildTransferModel, upsample } from "../src/model_build";

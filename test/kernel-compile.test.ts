@@ -11,7 +11,6 @@ test('`import * as kt from "./src/index"` compiles in the tslab kernel without d
   const previous = process.cwd();
   process.chdir(ROOT);
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     const { createConverter } = require(path.join(ROOT, "node_modules/tslab/dist/converter.js"));
     const converter = createConverter();
     try {

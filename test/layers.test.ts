@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { LayersModel, SymbolicTensor, Tensor, io } from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { BatchNormalization, UpSampling3D, kerasClassName, setTrainable } from "../src/keras/layers";
 import { BETA, C, GAMMA, MEAN, VAR, X, X_SHAPE, channelStats, normalise } from "./support/batchnorm";
 import { assertClose, randomArray } from "./support/numeric";

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { loadMnist, take, toTensors, type Mnist } from "../src/data";
 import { resolveDepth, type TransferModel } from "../src/model";
 import { buildTransferModel, upsample } from "../src/model_build";
@@ -20,14 +20,9 @@ import { calibrateBatchNorm } from "./support/calibrate";
 import { PYTHON, ROOT, tmpDir } from "./support/helpers";
 import { maxAbsDiff } from "./support/numeric";
 import { confusionCounts } from "../src/notebook/figures/confusion";
-import {
-  evaluate as evaluateTensors,
-  fit as fitTensors,
-  predict as predictTensors,
-  validationSplitIndex,
-  type Predictions,
-} from "../src/engine/training";
-import { labelledDigits, pickExamples } from "../src/notebook/examples";
+import type { Predictions } from "../src/engine/inference";
+import { validationSplitIndex } from "../src/engine/loop";
+import { labelledDigits, pickExamples } from "../src/interpret";
 import { closestNames } from "../src/util/names";
 
 /** Names of the trainable weights, in order. */
@@ -227,30 +222,6 @@ test("bad fit, evaluate and predict inputs: a clear error before anything runs, 
     assert.equal(h.loss.length, 1);
     assert.equal((await tm.evaluate(mnist.test, 4)).count, 8);
     assert.equal((await tm.predict(mnist.test, 3)).count, 8);
-  } finally {
-    tm.dispose();
-  }
-});
-
-test("the training functions on tensors check the same: batch size, empty input, with the same messages", async () => {
-  const tm = await buildTransferModel({ base: "xception", weights: null, key: "bad-input-tensors", freeze: 132 });
-  try {
-    const x = tf.zeros([0, 28, 28, 1]);
-    const y = tf.zeros([0, 10]);
-    const x4 = tf.zeros([4, 28, 28, 1]);
-    const y4 = tf.oneHot(tf.tensor1d([0, 1, 2, 3], "int32"), 10);
-    const baseline = tf.memory().numTensors;
-    await assert.rejects(
-      fitTensors(tm.model, x4, y4, { batchSize: 0, progress: false }),
-      /^Error: fit: batchSize must be a whole number ≥ 1/,
-    );
-    await assert.rejects(fitTensors(tm.model, x, y, { progress: false }), /^Error: fit: the set of digits is empty/);
-    await assert.rejects(evaluateTensors(tm.model, x, y), /^Error: evaluate: the set of digits is empty/);
-    await assert.rejects(evaluateTensors(tm.model, x4, y4, 0), /^Error: evaluate: batchSize must be/);
-    await assert.rejects(predictTensors(tm.model, x), /^Error: predict: the set of digits is empty/);
-    await assert.rejects(predictTensors(tm.model, x4, -1), /^Error: predict: batchSize must be/);
-    assert.equal(tf.memory().numTensors, baseline, "rejected calls left tensors behind");
-    tf.dispose([x, y, x4, y4]);
   } finally {
     tm.dispose();
   }

@@ -1,9 +1,9 @@
 /**
  * The speed-ups on the native backend change no result:
- *  - batch normalisation through TensorFlow's fused kernels (src/engine/native_ops.ts) gives the outputs,
+ *  - batch normalisation through TensorFlow's fused kernels (src/tfjs/native_ops.ts) gives the outputs,
  *    gradients and moving statistics of the layer's elementwise code, and ReLU's gradient through
  *    ReluGrad equals TF.js's;
- *  - oneDNN is on by default (src/engine/backend.ts), and TensorFlow sees the setting;
+ *  - oneDNN is on by default (src/tfjs/backend.ts), and TensorFlow sees the setting;
  *  - the whole model computes the same with them, and training it a few steps, also after changing
  *    the freeze depth, ends as close to the same weights as float rounding allows (see below).
  */
@@ -13,10 +13,10 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LayersModel, SymbolicTensor, Tensor, Variable } from "@tensorflow/tfjs";
-import { tf, backendInfo } from "../src/engine/backend";
+import { tf, backendInfo } from "../src/tfjs/backend";
 import { BatchNormalization } from "../src/keras/layers";
 import { buildTransferModel } from "../src/model_build";
-import { fusedKernelsActive, useFusedKernels } from "../src/engine/native_ops";
+import { fusedKernelsActive, useFusedKernels } from "../src/tfjs/native_ops";
 import { ROOT, outDir } from "./support/helpers";
 import { maxRelDiff } from "./support/numeric";
 

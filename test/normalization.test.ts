@@ -6,8 +6,8 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import type { Tensor } from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
-import { useFusedKernels } from "../src/engine/native_ops";
+import { tf } from "../src/tfjs/backend";
+import { useFusedKernels } from "../src/tfjs/native_ops";
 import { batchNormalization, movingAverage, normalize, normalizeBatchInTraining } from "../src/keras/normalization";
 import { BETA, C, GAMMA, MEAN, VAR, X, X_SHAPE, channelStats, normalise } from "./support/batchnorm";
 import { assertClose, maxRelDiff } from "./support/numeric";

@@ -10,14 +10,14 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { JSDOM } from "jsdom";
 import type { Tensor3D } from "@tensorflow/tfjs";
-import { imageCodecs, tf } from "../src/engine/backend";
+import { imageCodecs, tf } from "../src/tfjs/backend";
 import { loadMnist, PIXELS, type Digits } from "../src/data";
 import { centreOfMass, greyImage, inkBox, type GreyImage } from "../src/images/mnist_style";
 import { readDigit, readDigits } from "../src/images/read";
 import { buildTransferModel } from "../src/model_build";
-import { topK } from "../src/notebook/examples";
+import { topK } from "../src/interpret";
 import { topKPlot } from "../src/notebook/figures/top_k";
-import type { Predictions } from "../src/engine/training";
+import type { Predictions } from "../src/engine/inference";
 import { SAMPLE_DIGITS, SAMPLE_DIR, encodeRgbPng, renderScan, sampleDigits } from "../scripts/make_sample_digits";
 import { tmpDir } from "./support/helpers";
 

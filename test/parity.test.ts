@@ -20,7 +20,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { buildInceptionV3, buildXception } from "../src/keras/applications/index";
 import { parseNpy } from "../src/util/npy";
 import { readKerasH5 } from "../src/keras/saving/legacy_h5_read";

@@ -23,7 +23,7 @@ import {
   upsampledComparison,
   type Figure,
 } from "../src/notebook/figures/index";
-import { ROOT, outDir } from "./support/helpers";
+import { outDir } from "./support/helpers";
 
 const OUT = outDir("plots");
 const hasRsvg = spawnSync("rsvg-convert", ["--version"]).status === 0;

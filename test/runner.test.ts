@@ -160,8 +160,8 @@ test("the runner injects -p, -r, --param and NB_ parameters as typed constants, 
   const epochs = [1, 2, 3].map((e) =>
     indexOfLine(run, new RegExp(`^    epoch ${e}/3 · [\\d.]+ s · loss [\\d.]+ · val_loss [\\d.]+$`)),
   );
-  const title = indexOfLine(run, /^    Fixture training$/);
-  const summary = indexOfLine(run, /^    fixture training finished$/);
+  const title = indexOfLine(run, /^ {4}Fixture training$/);
+  const summary = indexOfLine(run, /^ {4}fixture training finished$/);
   assert.ok(
     train < title &&
       title < epochs[0] &&
@@ -172,7 +172,7 @@ test("the runner injects -p, -r, --param and NB_ parameters as typed constants, 
     run.stderr,
   );
   assert.ok(
-    run.lines.slice(train, next).some((l) => /^    Epoch 2\/3 · batch \d\/2 · /.test(l.text)),
+    run.lines.slice(train, next).some((l) => /^ {4}Epoch 2\/3 · batch \d\/2 · /.test(l.text)),
     "the current state is printed too (interval 0)",
   );
   // As it happens: each epoch pauses PAUSE_MS (1.6 s), so printed as they happen the first epoch's line
@@ -187,11 +187,11 @@ test("a failing cell stops the run with status 1, its source and error, marks it
   const out = outDir("runner-failure");
   const run = await runLive(["-p", "FAIL", "true", "--log-output", "--no-progress-bar"], out);
   assert.equal(run.status, 1, run.stderr);
-  assert.match(run.stderr, /^    printed by the fixture$/m);
-  assert.match(run.stderr, /^    values: \{"EPOCHS":2,"NAME":"fixture","SIZES":\[1\],"PAUSE_MS":0,"FAIL":true\}$/m);
+  assert.match(run.stderr, /^ {4}printed by the fixture$/m);
+  assert.match(run.stderr, /^ {4}values: \{"EPOCHS":2,"NAME":"fixture","SIZES":\[1\],"PAUSE_MS":0,"FAIL":true\}$/m);
   assert.doesNotMatch(run.stderr, /^\[\d\/7 /m, "--no-progress-bar prints no cell lines");
   assert.match(run.stderr, /^FAILED .*runner\.ipynb at cell 6\/7 \(fail\) after [\d.]+s; executed copy: /m);
-  assert.match(run.stderr, /--- failing cell ---\nif \(FAIL\) \{\n  throw new Error\("fixture failure requested"\);/);
+  assert.match(run.stderr, /--- failing cell ---\nif \(FAIL\) \{\n {2}throw new Error\("fixture failure requested"\);/);
   assert.match(run.stderr, /--- its error ---\n[\s\S]*Error: fixture failure requested/);
   assert.doesNotMatch(run.stderr, /after the failing cell/);
   const nb = run.notebook!;

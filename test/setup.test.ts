@@ -7,7 +7,7 @@ import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { backendInfo, tf } from "../src/engine/backend";
+import { backendInfo, tf } from "../src/tfjs/backend";
 import { describeBackend } from "../src/engine/select";
 import { ROOT, cellText, joined, outDir, runNotebook } from "./support/helpers";
 

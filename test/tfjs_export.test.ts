@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { loadMnist, take } from "../src/data";
 import type { TransferModel } from "../src/model";
 import { buildTransferModel } from "../src/model_build";

@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import {
   affineQuantize,
   dequantize,

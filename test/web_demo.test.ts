@@ -24,7 +24,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { scaleImages } from "../src/data";
 import { luminance, mnistStyle } from "../src/images/mnist_style";
 import type { TfjsQuantization } from "../src/keras/saving/tfjs_export";

@@ -18,7 +18,7 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../src/engine/backend";
+import { tf } from "../src/tfjs/backend";
 import { DownloadError } from "../src/keras/download";
 import { IMAGENET_WEIGHTS, imagenetWeights } from "../src/keras/applications/imagenet_weights";
 import { kerasCacheDir } from "../src/keras/cache";

@@ -7,11 +7,11 @@
  *   out/web/app.js (+ .map)         the bundle (ES2020, for browsers)
  *   out/web/wasm/*.wasm             @tensorflow/tfjs-backend-wasm's binaries (web/src/backends.ts)
  *
- * The one trick: the library's modules import `tf` from src/engine/backend.ts, the Node loader (it
+ * The one trick: the library's modules import `tf` from src/tfjs/backend.ts, the Node loader (it
  * picks tfjs-node). In the bundle that import resolves to web/src/tf.ts instead, which exports the
  * browser's `@tensorflow/tfjs` under the same name (`bundleAliases`). The library's code is bundled
  * as it is: the page's layer classes are the library's. The one Node global those modules read,
- * `process.env.KT_FUSED_KERNELS` (src/engine/native_ops.ts, whose fused kernels exist only on native
+ * `process.env.KT_FUSED_KERNELS` (src/tfjs/native_ops.ts, whose fused kernels exist only on native
  * TensorFlow), is defined as absent.
  */
 import * as fs from "node:fs";
@@ -25,7 +25,7 @@ export const DEFAULT_OUT = path.join(ROOT, "out", "web");
 
 /** Module files the bundle takes from elsewhere: the Node TF.js loader → the page's (see above). */
 export function bundleAliases(): Map<string, string> {
-  return new Map([[path.join(ROOT, "src", "engine", "backend.ts"), path.join(WEB, "src", "tf.ts")]]);
+  return new Map([[path.join(ROOT, "src", "tfjs", "backend.ts"), path.join(WEB, "src", "tf.ts")]]);
 }
 
 function aliasPlugin(aliases: Map<string, string>): Plugin {

@@ -15,7 +15,7 @@
  */
 import * as os from "node:os";
 import * as path from "node:path";
-import type { BaseName } from "../src/model_build";
+import type { BaseName } from "../src/model";
 import type { TfjsQuantization } from "../src/keras/saving/tfjs_export";
 import { buildPage, DEFAULT_OUT, ROOT } from "./build";
 import { quickModel } from "./quick_model";

@@ -15,9 +15,9 @@
  */
 import { loadMnist, take, toTensors } from "../src/data";
 import { calibrateBatchNorm } from "../src/engine/calibrate";
-import { tf } from "../src/engine/backend";
-import type { TransferModel } from "../src/model";
-import { buildTransferModel, upsample, type BaseName } from "../src/model_build";
+import { tf } from "../src/tfjs/backend";
+import type { BaseName, TransferModel } from "../src/model";
+import { buildTransferModel, upsample } from "../src/model_build";
 
 export interface QuickModelOptions {
   /** Training digits (default 2,000). */

@@ -7,7 +7,7 @@
  * can be learnt from them in a short run. Used by the tests and by `npm run demo`'s quick models.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./backend";
+import { tf } from "../tfjs/backend";
 import { firstNode } from "./frozen_prefix";
 
 /** Sets the moving statistics of every batch normalisation of `base` from its input on `x` (one pass, layer by layer). */

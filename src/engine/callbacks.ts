@@ -7,20 +7,24 @@
  *     when training ends (Keras's `EarlyStopping(restore_best_weights=True)`, without stopping);
  *   - `ModelCheckpoint`: writes the model whenever the monitored metric improves (or after every
  *     epoch), like Keras's `ModelCheckpoint(filepath, monitor, save_best_only)`; `{epoch}` and
- *     `{epoch:02d}` in the path are the epoch number, as in Keras.
+ *     `{epoch:02d}` in the path are the epoch number, as in Keras; a `.keras` path gets the whole
+ *     model, a `.h5` path the weights (`saveCheckpoint`).
  *
  * Monitors are Keras's log names: "val_loss" (the default), "val_accuracy", "loss", "accuracy";
  * a name with "acc" in it is maximised, any other minimised (Keras's mode "auto").
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./backend";
+import { adamOf } from "../keras/optimizers/adam";
+import { saveKerasArchive } from "../keras/saving/keras_archive";
+import { saveKerasWeights } from "../keras/saving/legacy_h5_write";
+import { tf } from "../tfjs/backend";
 
 export type Monitor = "loss" | "accuracy" | "val_loss" | "val_accuracy";
 
 const MONITORS: Monitor[] = ["loss", "accuracy", "val_loss", "val_accuracy"];
 
 /** "max" for accuracies, "min" for losses (Keras's mode "auto"). */
-export function monitorMode(monitor: string): "min" | "max" {
+function monitorMode(monitor: string): "min" | "max" {
   return monitor.includes("acc") ? "max" : "min";
 }
 
@@ -130,7 +134,7 @@ export class ModelCheckpoint {
 
   constructor(
     private readonly options: ModelCheckpointOptions,
-    private readonly save: (model: TF.LayersModel, filepath: string) => Promise<void>,
+    private readonly save: (model: TF.LayersModel, filepath: string) => Promise<void> = saveCheckpoint,
   ) {
     if (typeof options.filepath !== "string" || options.filepath.trim() === "") {
       throw new Error('checkpoint: filepath must be the path of the file to write, e.g. "out/best.h5".');
@@ -158,4 +162,26 @@ export class ModelCheckpoint {
     await this.save(this.model, file);
     this.written.push(file);
   }
+}
+
+/** Throws unless a checkpoint path ends in one of the two endings `saveCheckpoint` writes. */
+export function checkCheckpointPath(file: string): void {
+  if (!file.endsWith(".keras") && !file.endsWith(".h5")) {
+    throw new Error(
+      `checkpoint: "${file}" should end in .keras (the whole model, as Keras's ModelCheckpoint writes it) or .h5 ` +
+        "(the weights only, in Keras's legacy layout).",
+    );
+  }
+}
+
+/**
+ * Writes a checkpoint (its path checked by `checkCheckpointPath`), atomically: a `.keras` path gets
+ * the whole model (as Keras's ModelCheckpoint writes it; `kt.loadTransferModel` or Keras's
+ * `load_model` open it), a `.h5` path the weights only (Keras's legacy layout: `loadKerasWeights`,
+ * Keras's `load_weights`).
+ */
+async function saveCheckpoint(model: TF.LayersModel, file: string): Promise<void> {
+  checkCheckpointPath(file);
+  if (file.endsWith(".keras")) await saveKerasArchive(model, file, adamOf(model));
+  else await saveKerasWeights(model, file);
 }

@@ -17,7 +17,8 @@
  * same weights, the same optimizer state.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./backend";
+import { tf } from "../tfjs/backend";
+import { setTrainedWeights, trainedWeights } from "../tfjs/internals";
 
 type Layer = TF.layers.Layer;
 type Sym = TF.SymbolicTensor;
@@ -61,8 +62,7 @@ function asArray<T>(x: T | T[]): T[] {
 
 /** The node through which `layer` takes part in the graph it was first built in. */
 export function firstNode(layer: Layer): { inputs: Sym[]; outputs: Sym[] } {
-  const node = (layer as unknown as { inboundNodes: Array<{ inputTensors: Sym[]; outputTensors: Sym[] }> })
-    .inboundNodes[0];
+  const node = layer.inboundNodes[0];
   if (!node) throw new Error(`Layer ${layer.name} is not connected to a graph.`);
   return { inputs: node.inputTensors, outputs: node.outputTensors };
 }
@@ -144,6 +144,11 @@ export function splitAtDepth(m: SplittableModel, depth: number): PrefixSplit | u
   return { depth, front, prefix, suffix, featureShapes, bytesPerExample, release };
 }
 
+/** The frozen layers' outputs for a batch of the whole model's input, computed eagerly by TF.js. */
+export function prefixOutputs(split: PrefixSplit, x: TF.Tensor): TF.Tensor[] {
+  return tf.tidy(() => asArray(split.prefix.predict(split.front.predict(x) as TF.Tensor) as TF.Tensor | TF.Tensor[]));
+}
+
 export interface FeatureOptions {
   batchSize?: number;
   /** Called after each batch with the number of examples done. */
@@ -172,11 +177,7 @@ export async function computeFeatures(
       const batch = x.slice(start, size);
       let out: TF.Tensor[];
       try {
-        out = options.predictBatch
-          ? options.predictBatch(batch)
-          : tf.tidy(() =>
-              asArray(split.prefix.predict(split.front.predict(batch) as TF.Tensor) as TF.Tensor | TF.Tensor[]),
-            );
+        out = options.predictBatch ? options.predictBatch(batch) : prefixOutputs(split, batch);
       } finally {
         batch.dispose();
       }
@@ -203,12 +204,10 @@ export function compileSuffixLike(split: PrefixSplit, model: TF.LayersModel): vo
   const optimizer = model.optimizer;
   if (!optimizer) throw new Error("Compile the model before splitting it for training.");
   split.suffix.compile({ optimizer, loss: "categoricalCrossentropy", metrics: ["accuracy"] });
-  const whole = model as unknown as { collectedTrainableWeights: TF.LayerVariable[] };
-  const part = split.suffix as unknown as { collectedTrainableWeights: TF.LayerVariable[] };
-  const mine = new Set(part.collectedTrainableWeights.map((w) => w.id));
-  const theirs = whole.collectedTrainableWeights;
+  const mine = new Set(trainedWeights(split.suffix).map((w) => w.id));
+  const theirs = trainedWeights(model);
   if (theirs.length !== mine.size || theirs.some((w) => !mine.has(w.id))) {
     throw new Error("The frozen-prefix split does not hold exactly the model's trainable weights.");
   }
-  part.collectedTrainableWeights = theirs.slice();
+  setTrainedWeights(split.suffix, theirs.slice());
 }

@@ -12,12 +12,12 @@
  *     `new tf.CustomCallback({...})`), plain `{onEpochEnd, ...}` objects, or lists of them, each
  *     called with the user's model (so `model.stopTraining = true` stops training, as in Keras);
  *   - a kernel interrupt (SIGINT) stops after the current batch; the epoch so far is recorded
- *     (`watchInterrupts`, which the tutorial's model also uses while it prepares training).
+ *     (`watchInterrupts`, which the tutorial's model also uses while it prepares training);
+ *   - progress goes to the sink it is given (../util/progress.ts; the notebook's display at the top).
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./backend";
-import { createProgress, type ProgressState } from "../notebook/progress";
-import { secondsSince } from "../util/format";
+import { tf } from "../tfjs/backend";
+import type { ProgressState, TrainingProgress, TrainingSummary } from "../util/progress";
 
 /** A Keras-style training history: one value per epoch under each key. */
 export interface History {
@@ -31,6 +31,11 @@ export interface History {
   epoch: number[];
   /** True when training was stopped early (kernel interrupt, a callback, or `stopTraining`). */
   interrupted: boolean;
+}
+
+/** A history with no epoch yet (`interrupted`: the fit stopped before its first epoch). */
+export function emptyHistory(interrupted = false): History {
+  return { loss: [], accuracy: [], seconds: [], epoch: [], interrupted };
 }
 
 /** One batch's (or one evaluation's) mean loss and accuracy. */
@@ -58,16 +63,20 @@ export type Callbacks =
 export interface LoopOptions {
   epochs: number;
   batchSize: number;
-  validationSplit: number;
+  /** Rows [0, splitAt) train, [splitAt, n) validate (`validationSplitIndex`). */
+  splitAt: number;
   shuffle: boolean;
-  progress: boolean;
-  callbacks?: Callbacks;
+  /** Where progress goes (none: silent). */
+  progress?: TrainingProgress;
+  /** Checked callbacks (`callbackList`). */
+  callbacks: CallbackLike[];
   onEpochEnd?: (epoch: number, history: History) => void | Promise<void>;
 }
 
 type Logs = Record<string, number>;
 
-interface CallbackLike {
+/** A callback as the loop calls it: TF.js's methods, each optional. */
+export interface CallbackLike {
   setModel?(model: TF.LayersModel): void;
   setParams?(params: Record<string, unknown>): void;
   onTrainBegin?(logs?: Logs): unknown;
@@ -213,6 +222,21 @@ export async function runFit(
   }
 }
 
+/** One fit in progress: the data, the rows, the history and the callbacks. */
+interface Run {
+  model: TF.LayersModel;
+  trainer: Trainer;
+  xs: TF.Tensor[];
+  y: TF.Tensor;
+  options: LoopOptions;
+  trainRows: Int32Array;
+  valRows: Int32Array;
+  batches: number;
+  history: History;
+  started: number;
+  interrupts: Interrupts;
+}
+
 async function loop(
   model: TF.LayersModel,
   trainer: Trainer,
@@ -220,21 +244,44 @@ async function loop(
   y: TF.Tensor,
   options: LoopOptions,
 ): Promise<History> {
-  const { epochs, batchSize } = options;
   const n = y.shape[0];
-  const splitAt = validationSplitIndex(n, options.validationSplit);
-  const trainRows = Int32Array.from({ length: splitAt }, (_, i) => i);
-  const valRows = Int32Array.from({ length: n - splitAt }, (_, i) => splitAt + i);
-  const batches = Math.ceil(splitAt / batchSize);
-  const callbacks = callbackList(options.callbacks);
-  const history: History = { loss: [], accuracy: [], seconds: [], epoch: [], interrupted: false };
-  const progress = options.progress ? createProgress() : undefined;
-  const trainStart = Date.now();
-  const interrupts = watchInterrupts(() => {
-    model.stopTraining = true;
-  });
+  const run: Run = {
+    model,
+    trainer,
+    xs,
+    y,
+    options,
+    trainRows: Int32Array.from({ length: options.splitAt }, (_, i) => i),
+    valRows: Int32Array.from({ length: n - options.splitAt }, (_, i) => options.splitAt + i),
+    batches: Math.ceil(options.splitAt / options.batchSize),
+    history: emptyHistory(),
+    started: Date.now(),
+    interrupts: watchInterrupts(() => {
+      model.stopTraining = true;
+    }),
+  };
   model.stopTraining = false;
+  startCallbacks(run);
+  try {
+    await callEach(run, (c) => c.onTrainBegin?.({}));
+    for (let epoch = 0; epoch < options.epochs && !model.stopTraining; epoch++) {
+      if (!(await runEpoch(run, epoch))) break;
+    }
+    await callEach(run, (c) => c.onTrainEnd?.({}));
+  } finally {
+    run.interrupts.stop();
+    run.history.interrupted =
+      run.interrupts.interrupted || model.stopTraining || run.history.epoch.length < options.epochs;
+    model.stopTraining = false;
+  }
+  options.progress?.done(summary(run));
+  return run.history;
+}
 
+/** Keras's `params`, and the model, for every callback. */
+function startCallbacks(run: Run): void {
+  const { epochs, batchSize, splitAt } = run.options;
+  const validates = run.valRows.length > 0;
   const params = {
     epochs,
     initialEpoch: 0,
@@ -242,88 +289,93 @@ async function loop(
     steps: null,
     batchSize,
     verbose: 0,
-    doValidation: valRows.length > 0,
-    metrics: ["loss", "accuracy", ...(valRows.length > 0 ? ["val_loss", "val_accuracy"] : [])],
+    doValidation: validates,
+    metrics: ["loss", "accuracy", ...(validates ? ["val_loss", "val_accuracy"] : [])],
   };
-  for (const c of callbacks) {
+  for (const c of run.options.callbacks) {
     c.setParams?.(params);
-    c.setModel?.(model);
+    c.setModel?.(run.model);
   }
-  const call = async (f: (c: CallbackLike) => unknown) => {
-    for (const c of callbacks) await f(c);
-  };
-  // The display works out the time left from these (../notebook/progress.ts).
-  const state = (epochIndex: number, batch: number, logs: Logs): ProgressState => ({
-    epoch: epochIndex + 1,
-    epochs,
-    batch,
-    batches,
-    seconds: (Date.now() - trainStart) / 1000,
-    logs,
-  });
+}
 
-  try {
-    await call((c) => c.onTrainBegin?.({}));
-    for (let epoch = 0; epoch < epochs && !model.stopTraining; epoch++) {
-      const epochStart = Date.now();
-      await call((c) => c.onEpochBegin?.(epoch, {}));
-      const order = trainRows.slice();
-      if (options.shuffle) tf.util.shuffle(order);
-      let seen = 0;
-      let lossSum = 0;
-      let accuracySum = 0;
-      for (let b = 0; b < batches; b++) {
-        const rows = order.subarray(b * batchSize, Math.min(splitAt, (b + 1) * batchSize));
-        await call((c) => c.onBatchBegin?.(b, { batch: b, size: rows.length }));
-        const { xb, yb } = gatherRows(xs, y, rows);
-        let m: Metrics;
-        try {
-          m = await trainer.trainBatch(xb, yb);
-        } finally {
-          tf.dispose([...xb, yb]);
-        }
-        seen += rows.length;
-        lossSum += m.loss * rows.length;
-        accuracySum += m.accuracy * rows.length;
-        await call((c) => c.onBatchEnd?.(b, { batch: b, size: rows.length, loss: m.loss, accuracy: m.accuracy }));
-        progress?.update(state(epoch, b + 1, { loss: lossSum / seen, accuracy: accuracySum / seen }));
-        // Let the event loop run: displays refresh, and an interrupt can arrive.
-        await new Promise((resolve) => setImmediate(resolve));
-        if (model.stopTraining) break;
-      }
-      if (seen === 0) break;
-      const logs: Logs = { loss: lossSum / seen, accuracy: accuracySum / seen };
-      if (valRows.length > 0 && !interrupts.interrupted) {
-        const v = await evaluateRows(trainer, xs, y, valRows, batchSize);
-        logs.val_loss = v.loss;
-        logs.val_accuracy = v.accuracy;
-      }
-      history.epoch.push(epoch + 1);
-      history.seconds.push((Date.now() - epochStart) / 1000);
-      history.loss.push(logs.loss);
-      history.accuracy.push(logs.accuracy);
-      if (logs.val_loss !== undefined) (history.val_loss ??= []).push(logs.val_loss);
-      if (logs.val_accuracy !== undefined) (history.val_accuracy ??= []).push(logs.val_accuracy);
-      // A whole epoch gets its line now; a stopped one is closed by `done`, marked as stopped.
-      if (seen === splitAt) progress?.epochEnd(state(epoch, batches, logs));
-      else progress?.update(state(epoch, Math.ceil(seen / batchSize), logs));
-      await call((c) => c.onEpochEnd?.(epoch, { ...logs }));
-      if (options.onEpochEnd) await options.onEpochEnd(epoch + 1, history);
-    }
-    await call((c) => c.onTrainEnd?.({}));
-  } finally {
-    interrupts.stop();
-    history.interrupted = interrupts.interrupted || model.stopTraining || history.epoch.length < epochs;
-    model.stopTraining = false;
+async function callEach(run: Run, f: (c: CallbackLike) => unknown): Promise<void> {
+  for (const c of run.options.callbacks) await f(c);
+}
+
+/** Where training stands, for the progress sink (which works out the time left). */
+function state(run: Run, epochIndex: number, batch: number, logs: Logs): ProgressState {
+  const seconds = (Date.now() - run.started) / 1000;
+  return { epoch: epochIndex + 1, epochs: run.options.epochs, batch, batches: run.batches, seconds, logs };
+}
+
+/** One epoch: its batches, then validation and the callbacks; false when no batch ran (stopped). */
+async function runEpoch(run: Run, epoch: number): Promise<boolean> {
+  const epochStart = Date.now();
+  await callEach(run, (c) => c.onEpochBegin?.(epoch, {}));
+  const { seen, logs } = await trainBatches(run, epoch);
+  if (seen === 0) return false;
+  if (run.valRows.length > 0 && !run.interrupts.interrupted) {
+    const v = await evaluateRows(run.trainer, run.xs, run.y, run.valRows, run.options.batchSize);
+    logs.val_loss = v.loss;
+    logs.val_accuracy = v.accuracy;
   }
+  const h = run.history;
+  h.epoch.push(epoch + 1);
+  h.seconds.push((Date.now() - epochStart) / 1000);
+  h.loss.push(logs.loss);
+  h.accuracy.push(logs.accuracy);
+  if (logs.val_loss !== undefined) (h.val_loss ??= []).push(logs.val_loss);
+  if (logs.val_accuracy !== undefined) (h.val_accuracy ??= []).push(logs.val_accuracy);
+  // A whole epoch gets its line now; a stopped one is closed by `done`, marked as stopped.
+  const progress = run.options.progress;
+  if (seen === run.options.splitAt) progress?.epochEnd(state(run, epoch, run.batches, logs));
+  else progress?.update(state(run, epoch, Math.ceil(seen / run.options.batchSize), logs));
+  await callEach(run, (c) => c.onEpochEnd?.(epoch, { ...logs }));
+  if (run.options.onEpochEnd) await run.options.onEpochEnd(epoch + 1, h);
+  return true;
+}
+
+/** The training batches of an epoch, in a new order when shuffling; their mean loss and accuracy. */
+async function trainBatches(run: Run, epoch: number): Promise<{ seen: number; logs: Logs }> {
+  const { batchSize, splitAt } = run.options;
+  const order = run.trainRows.slice();
+  if (run.options.shuffle) tf.util.shuffle(order);
+  let seen = 0;
+  let lossSum = 0;
+  let accuracySum = 0;
+  for (let b = 0; b < run.batches; b++) {
+    const rows = order.subarray(b * batchSize, Math.min(splitAt, (b + 1) * batchSize));
+    await callEach(run, (c) => c.onBatchBegin?.(b, { batch: b, size: rows.length }));
+    const { xb, yb } = gatherRows(run.xs, run.y, rows);
+    let m: Metrics;
+    try {
+      m = await run.trainer.trainBatch(xb, yb);
+    } finally {
+      tf.dispose([...xb, yb]);
+    }
+    seen += rows.length;
+    lossSum += m.loss * rows.length;
+    accuracySum += m.accuracy * rows.length;
+    const batchLogs = { batch: b, size: rows.length, loss: m.loss, accuracy: m.accuracy };
+    await callEach(run, (c) => c.onBatchEnd?.(b, batchLogs));
+    run.options.progress?.update(state(run, epoch, b + 1, { loss: lossSum / seen, accuracy: accuracySum / seen }));
+    // Let the event loop run: displays refresh, and an interrupt can arrive.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (run.model.stopTraining) break;
+  }
+  return { seen, logs: seen > 0 ? { loss: lossSum / seen, accuracy: accuracySum / seen } : {} };
+}
+
+/** How the fit ended, for the progress sink's closing line. */
+function summary(run: Run): TrainingSummary {
   const last = (a: number[] | undefined) => (a && a.length ? a[a.length - 1] : undefined);
-  const acc = last(history.accuracy);
-  const valAcc = last(history.val_accuracy);
-  progress?.done(
-    `${history.interrupted ? "Stopped" : "Trained"} ${history.epoch.length} of ${epochs} epoch${epochs === 1 ? "" : "s"} in ` +
-      `${secondsSince(trainStart)}` +
-      (acc !== undefined ? ` — accuracy ${acc.toFixed(4)}` : "") +
-      (valAcc !== undefined ? `, validation accuracy ${valAcc.toFixed(4)}` : ""),
-  );
-  return history;
+  const h = run.history;
+  return {
+    stopped: h.interrupted,
+    epochsRun: h.epoch.length,
+    epochs: run.options.epochs,
+    seconds: (Date.now() - run.started) / 1000,
+    accuracy: last(h.accuracy),
+    valAccuracy: last(h.val_accuracy),
+  };
 }

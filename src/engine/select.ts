@@ -11,7 +11,7 @@
  * `fit`, `evaluate` and `predict` choose; "auto" (the default) picks the graph engine wherever it
  * can run.
  */
-import { backendInfo, describeDevice } from "./backend";
+import { backendInfo, describeDevice } from "../tfjs/backend";
 
 export type EngineName = "graph" | "eager";
 export type EngineChoice = EngineName | "auto";

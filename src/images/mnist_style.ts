@@ -54,11 +54,11 @@ export class BlankImageError extends MessageError {
 }
 
 /** MNIST's sizes: digits scaled into a 20×20 box, centred in a 28×28 field. */
-export const MNIST_BOX = 20;
-export const MNIST_FIELD = 28;
+const MNIST_BOX = 20;
+const MNIST_FIELD = 28;
 
 /** Rec. 601 luma weights (PIL's `convert("L")`, TensorFlow's `rgb_to_grayscale`). */
-export const LUMA = [0.299, 0.587, 0.114] as const;
+const LUMA = [0.299, 0.587, 0.114] as const;
 
 function checkSize(width: number, height: number, what: string): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
@@ -320,7 +320,7 @@ export function placeByCentreOfMass(image: GreyImage, size = MNIST_FIELD): GreyI
   return { pixels, width: size, height: size };
 }
 
-export interface MnistStyleOptions extends InkLevelsOptions {}
+export type MnistStyleOptions = InkLevelsOptions;
 
 /** What `mnistStyle` made of an image, and what it found on the way. */
 export interface MnistStyleDigit {

@@ -11,7 +11,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { imageCodecs, tf } from "../engine/backend";
+import { imageCodecs, tf } from "../tfjs/backend";
 import { PIXELS, type Digits } from "../data";
 import { MessageError } from "../util/errors";
 import { fitBox, luminance, mnistStyle, resizeArea, type GreyImage, type MnistStyleOptions } from "./mnist_style";

@@ -15,7 +15,7 @@ function expandUser(p: string): string {
 }
 
 function tmpKerasDir(): string {
-  let isDir = false;
+  let isDir: boolean;
   try {
     isDir = fs.statSync("/tmp").isDirectory();
   } catch {

@@ -18,21 +18,21 @@ import * as path from "node:path";
 import { MessageError } from "../util/errors";
 import { makeFolders, tempPathBeside, writableFolder, type PathError } from "../util/files";
 import { formatBytes } from "../util/format";
+import type { DownloadProgress } from "../util/progress";
 
 export type HashAlgorithm = "md5" | "sha256";
 
 /** Called while bytes arrive; `total` is the announced size, when the server gave one. */
-export type ProgressCallback = (received: number, total?: number) => void;
 
 /** The subset of `fetch` this module uses (tests may pass their own). */
-export type FetchLike = (url: string, init?: { signal?: AbortSignal; redirect?: "follow" }) => Promise<Response>;
+type FetchLike = (url: string, init?: { signal?: AbortSignal; redirect?: "follow" }) => Promise<Response>;
 
 export interface DownloadOptions {
   /** Expected MD5 of the file (hex). */
   md5?: string;
   /** Expected SHA-256 of the file (hex). */
   sha256?: string;
-  onProgress?: ProgressCallback;
+  onProgress?: DownloadProgress;
   /** Replaces the global `fetch`. */
   fetchImpl?: FetchLike;
   /** Abort when no byte arrived for this long (default 60 s). */
@@ -67,7 +67,7 @@ export async function fileHash(file: string, algorithm: HashAlgorithm): Promise<
 }
 
 /** The algorithm of a hex digest, by its length (64: sha256, 32: md5), like Keras's "auto". */
-export function hashAlgorithmOf(hash: string): HashAlgorithm {
+function hashAlgorithmOf(hash: string): HashAlgorithm {
   if (!HEX.test(hash)) throw new Error(`"${hash}" is not a hexadecimal hash`);
   if (hash.length === 64) return "sha256";
   if (hash.length === 32) return "md5";
@@ -82,7 +82,7 @@ export function hashAlgorithmOf(hash: string): HashAlgorithm {
 export function terminalProgress(
   label: string,
   write: (line: string) => void = (l) => console.log(l),
-): ProgressCallback {
+): DownloadProgress {
   let lastDecile = -1;
   let lastTime = 0;
   let lastReceived = -1;
@@ -149,114 +149,79 @@ function expectedHashes(options: DownloadOptions): Array<[HashAlgorithm, string]
   return out;
 }
 
+/** Aborts a download when no byte has arrived for `ms`: `arm()` after each chunk, `clear()` at the end. */
+class IdleTimeout {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  timedOut = false;
+
+  constructor(readonly ms: number) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  arm(): void {
+    this.clear();
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.controller.abort();
+    }, this.ms);
+  }
+
+  clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}
+
+/** One download: what it fetches, where to, and the errors it makes. */
+interface Transfer {
+  url: string;
+  dest: string;
+  idle: IdleTimeout;
+  fail(kind: DownloadErrorKind, message: string, status?: number): DownloadError;
+}
+
 /**
  * Downloads `url` into a verified temporary file next to `dest` and returns
  * its path (the caller renames it). Nothing is left behind on failure.
  */
 async function downloadToTemp(url: string, dest: string, options: DownloadOptions): Promise<string> {
-  const hashes = expectedHashes(options);
-  const fetchImpl: FetchLike = options.fetchImpl ?? ((u, init) => fetch(u, init));
-  const idleMs = options.idleTimeoutMs ?? 60_000;
   try {
     makeFolders(path.dirname(dest));
   } catch (e) {
-    throw new DownloadError(
-      "io",
-      url,
-      dest,
-      `Cannot download ${url} to ${dest}: ${(e as PathError).reason ?? describeCause(e)}. ${byHand(url, dest)}.`,
-    );
+    const why = (e as PathError).reason ?? describeCause(e);
+    throw new DownloadError("io", url, dest, `Cannot download ${url} to ${dest}: ${why}. ${byHand(url, dest)}.`);
   }
-  const controller = new AbortController();
-  let idleTimer: NodeJS.Timeout | undefined;
-  let timedOut = false;
-  const arm = () => {
-    if (idleTimer) clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, idleMs);
+  const t: Transfer = {
+    url,
+    dest,
+    idle: new IdleTimeout(options.idleTimeoutMs ?? 60_000),
+    fail: (kind, message, status) => new DownloadError(kind, url, dest, message, status),
   };
   const tmp = tempPathBeside(dest, "part");
-  const fail = (kind: DownloadErrorKind, message: string, status?: number) =>
-    new DownloadError(kind, url, dest, message, status);
   let fh: fs.promises.FileHandle | undefined;
   try {
-    arm();
-    let res: Response;
-    try {
-      res = await fetchImpl(url, { signal: controller.signal, redirect: "follow" });
-    } catch (e) {
-      const why = timedOut ? `no answer within ${Math.round(idleMs / 1000)} s` : describeCause(e);
-      throw fail("network", `Could not download ${url} (${why}). Is there a network connection? ${byHand(url, dest)}.`);
-    }
-    if (!res.ok) {
-      // Let the connection go.
-      try {
-        await res.body?.cancel();
-      } catch {
-        /* ignore */
-      }
-      throw fail(
-        "http",
-        `Download of ${url} failed: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}. ${byHand(url, dest)}.`,
-        res.status,
-      );
-    }
-    const encoding = (res.headers.get("content-encoding") ?? "identity").toLowerCase();
-    const lengthHeader = res.headers.get("content-length");
-    const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
-    // With a content coding, Content-Length counts the encoded bytes, not the ones we get.
-    const checkLength = total !== undefined && encoding === "identity";
-    const hashers = hashes.map(([algo]) => crypto.createHash(algo));
+    t.idle.arm();
+    const res = await respond(t, options.fetchImpl ?? ((u, init) => fetch(u, init)));
     fh = await fs.promises.open(tmp, "wx");
-    let received = 0;
-    options.onProgress?.(0, checkLength ? total : undefined);
-    if (res.body) {
-      const reader = res.body.getReader();
-      for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (e) {
-          const why = timedOut ? `no data for ${Math.round(idleMs / 1000)} s` : describeCause(e);
-          throw fail(
-            "truncated",
-            `Download of ${url} was interrupted after ${formatBytes(received)}` +
-              (checkLength ? ` of ${formatBytes(total!)}` : "") +
-              ` (${why}). Nothing was saved; try again. ${byHand(url, dest)}.`,
-          );
-        }
-        if (chunk.done) break;
-        arm();
-        const bytes = chunk.value;
-        for (const h of hashers) h.update(bytes);
-        let off = 0;
-        while (off < bytes.length) {
-          const { bytesWritten } = await fh.write(bytes, off, bytes.length - off);
-          off += bytesWritten;
-        }
-        received += bytes.length;
-        options.onProgress?.(received, checkLength ? total : undefined);
-      }
-    }
-    if (checkLength && received !== total) {
-      throw fail(
-        "truncated",
-        `Download of ${url} is incomplete: received ${received} bytes, the server announced ${total}. ` +
-          `Nothing was saved; try again. ${byHand(url, dest)}.`,
-      );
-    }
-    for (let i = 0; i < hashes.length; i++) {
-      const [algo, want] = hashes[i];
-      const got = hashers[i].digest("hex");
-      if (got !== want) {
-        throw fail(
+    const hashes = expectedHashes(options);
+    const digests = await writeBody(
+      t,
+      res,
+      fh,
+      hashes.map(([algo]) => algo),
+      options.onProgress,
+    );
+    hashes.forEach(([algo, want], i) => {
+      if (digests[i] !== want) {
+        throw t.fail(
           "hash",
-          `Downloaded ${url}, but its ${algo} hash is ${got}, expected ${want}: the file is corrupted or not the expected one. Nothing was saved.`,
+          `Downloaded ${url}, but its ${algo} hash is ${digests[i]}, expected ${want}: the file is corrupted or not ` +
+            "the expected one. Nothing was saved.",
         );
       }
-    }
+    });
     await fh.sync();
     await fh.close();
     fh = undefined;
@@ -265,10 +230,88 @@ async function downloadToTemp(url: string, dest: string, options: DownloadOption
     if (fh) await fh.close().catch(() => undefined);
     fs.rmSync(tmp, { force: true });
     if (e instanceof DownloadError) throw e;
-    throw fail("io", `Download of ${url} to ${dest} failed: ${describeCause(e)}.`);
+    throw t.fail("io", `Download of ${url} to ${dest} failed: ${describeCause(e)}.`);
   } finally {
-    if (idleTimer) clearTimeout(idleTimer);
+    t.idle.clear();
   }
+}
+
+/** The server's answer to the request, when it is a success; clear errors for no answer and HTTP errors. */
+async function respond(t: Transfer, fetchImpl: FetchLike): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetchImpl(t.url, { signal: t.idle.signal, redirect: "follow" });
+  } catch (e) {
+    const why = t.idle.timedOut ? `no answer within ${Math.round(t.idle.ms / 1000)} s` : describeCause(e);
+    throw t.fail(
+      "network",
+      `Could not download ${t.url} (${why}). Is there a network connection? ${byHand(t.url, t.dest)}.`,
+    );
+  }
+  if (!res.ok) {
+    // Let the connection go.
+    try {
+      await res.body?.cancel();
+    } catch {
+      /* ignore */
+    }
+    const status = `HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}`;
+    throw t.fail("http", `Download of ${t.url} failed: ${status}. ${byHand(t.url, t.dest)}.`, res.status);
+  }
+  return res;
+}
+
+/**
+ * Streams the body into `fh`, hashing it on the way and reporting progress; returns the hex digests
+ * (one per algorithm). A body cut short (a broken connection, fewer bytes than Content-Length) is
+ * an error.
+ */
+async function writeBody(
+  t: Transfer,
+  res: Response,
+  fh: fs.promises.FileHandle,
+  algorithms: string[],
+  onProgress: DownloadProgress | undefined,
+): Promise<string[]> {
+  const encoding = (res.headers.get("content-encoding") ?? "identity").toLowerCase();
+  const lengthHeader = res.headers.get("content-length");
+  const announced = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+  // With a content coding, Content-Length counts the encoded bytes, not the ones we get.
+  const total = encoding === "identity" ? announced : undefined;
+  const hashers = algorithms.map((algo) => crypto.createHash(algo));
+  let received = 0;
+  onProgress?.(0, total);
+  const reader = res.body?.getReader();
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      if (!reader) break;
+      chunk = await reader.read();
+    } catch (e) {
+      const why = t.idle.timedOut ? `no data for ${Math.round(t.idle.ms / 1000)} s` : describeCause(e);
+      const of = total !== undefined ? ` of ${formatBytes(total)}` : "";
+      throw t.fail(
+        "truncated",
+        `Download of ${t.url} was interrupted after ${formatBytes(received)}${of} (${why}). Nothing was saved; ` +
+          `try again. ${byHand(t.url, t.dest)}.`,
+      );
+    }
+    if (chunk.done) break;
+    t.idle.arm();
+    const bytes = chunk.value;
+    for (const h of hashers) h.update(bytes);
+    for (let off = 0; off < bytes.length;) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
+    received += bytes.length;
+    onProgress?.(received, total);
+  }
+  if (total !== undefined && received !== total) {
+    throw t.fail(
+      "truncated",
+      `Download of ${t.url} is incomplete: received ${received} bytes, the server announced ${total}. ` +
+        `Nothing was saved; try again. ${byHand(t.url, t.dest)}.`,
+    );
+  }
+  return hashers.map((h) => h.digest("hex"));
 }
 
 /**
@@ -314,7 +357,7 @@ export interface CachedFileOptions {
    */
   cacheDirs: string[];
   /** Progress of a download; default: `terminalProgress`. `false`: silent. */
-  onProgress?: ProgressCallback | false;
+  onProgress?: DownloadProgress | false;
   /** Messages such as "Downloading data from …"; default console.log. */
   log?: (message: string) => void;
   fetchImpl?: FetchLike;
@@ -345,7 +388,7 @@ export async function cachedFile(options: CachedFileOptions): Promise<string> {
   let bad: { file: string; got: string } | undefined;
   for (const dir of cacheDirs) {
     const file = path.join(dir, fileName);
-    let isFile = false;
+    let isFile: boolean;
     try {
       isFile = fs.statSync(file).isFile();
     } catch {

@@ -17,7 +17,7 @@
  *    axes of a rank-5 tensor (TF.js has no such layer).
  *
  * The normalisation itself is in ./normalization.ts, as plain functions: on the native backends,
- * 4-D channels-last batch normalisation runs TensorFlow's fused kernels (../engine/native_ops.ts),
+ * 4-D channels-last batch normalisation runs TensorFlow's fused kernels (../tfjs/native_ops.ts),
  * with the same results to float rounding; elsewhere elementwise TF.js ops.
  *
  * Training flag: TF.js hands the `training` flag of `fit` (true) or `predict`
@@ -32,12 +32,13 @@
  * `tf.loadLayersModel()` in the same process.
  */
 import type { LayerVariable, Tensor } from "@tensorflow/tfjs";
-import { tf } from "../engine/backend";
+import { tf } from "../tfjs/backend";
+import { isContainer } from "../tfjs/internals";
 import { formatShape } from "../util/format";
 import { movingAverage, normalize } from "./normalization";
 
 /** Base arguments of every TF.js layer (name, trainable, inputShape, ...). */
-export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 /** A TF.js initializer instance (e.g. `tf.initializers.ones()`). */
 export type Initializer = ReturnType<typeof tf.initializers.ones>;
 /** A TF.js regularizer instance (e.g. `tf.regularizers.l2()`). */
@@ -49,13 +50,13 @@ export type Shape = Array<number | null>;
 /** The keyword arguments TF.js passes to `Layer.call` (`training`, `mask`). */
 export type Kwargs = { [key: string]: unknown };
 /** A serialised TF.js object, as found in model JSON: `{className, config}`. */
-export interface SerializedObject {
+interface SerializedObject {
   className: string;
   config: { [key: string]: unknown };
 }
 
 /** Initializers that can be named by a string, as in `tf.layers`. */
-export type InitializerIdentifier =
+type InitializerIdentifier =
   "zeros" | "ones" | "glorotUniform" | "glorotNormal" | "heUniform" | "heNormal" | "leCunUniform" | "leCunNormal";
 
 const INITIALIZERS: Record<InitializerIdentifier, () => Initializer> = {
@@ -339,11 +340,6 @@ export class BatchNormalization extends tf.layers.Layer {
 }
 tf.serialization.registerClass(BatchNormalization);
 
-/** Keras-style factory: `batchNormalization({scale: false, name: "batch_normalization"})`. */
-export function batchNormalization(args?: BatchNormalizationArgs): BatchNormalization {
-  return new BatchNormalization(args);
-}
-
 // ---------------------------------------------------------------------------
 // UpSampling3D
 // ---------------------------------------------------------------------------
@@ -443,11 +439,6 @@ export class UpSampling3D extends tf.layers.Layer {
 }
 tf.serialization.registerClass(UpSampling3D);
 
-/** Keras-style factory: `upSampling3d({size: [3, 3, 3]})`. */
-export function upSampling3d(args?: UpSampling3DArgs): UpSampling3D {
-  return new UpSampling3D(args);
-}
-
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
@@ -464,13 +455,23 @@ export function kerasClassName(layer: { getClassName(): string; constructor: unk
 type AnyLayer = InstanceType<typeof tf.layers.Layer>;
 
 /**
+ * A layer argument that TF.js keeps as one number or two (kernel size, strides, pool size, dilation
+ * rate), as two numbers, Keras's `standardize_tuple(value, 2)`; undefined for anything else.
+ */
+export function numberPair(v: unknown): [number, number] | undefined {
+  if (typeof v === "number") return [v, v];
+  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === "number"))
+    return [v[0] as number, v[1] as number];
+  return undefined;
+}
+
+/**
  * Keras 3's `layer.trainable = value`: sets the flag on the layer and, for a
  * model, recursively on every layer inside (TF.js's `model.trainable` setter
  * only flips the weights of the direct children). Remember that TF.js, like
  * Keras, needs `compile()` again after changing trainability.
  */
 export function setTrainable(layer: AnyLayer, value: boolean): void {
-  const inner = (layer as unknown as { layers?: AnyLayer[] }).layers;
-  if (Array.isArray(inner)) for (const l of inner) setTrainable(l, value);
+  if (isContainer(layer)) for (const l of layer.layers) setTrainable(l, value);
   layer.trainable = value;
 }

@@ -9,15 +9,15 @@
  *                               axis but the feature axis, and x normalised with them
  * - `movingAverage`             moving * momentum + batch * (1 - momentum)
  * - `normalize`                 what the layer runs: TensorFlow's fused kernels
- *                               (../engine/native_ops.ts) where they apply (4-D, channels last, a
+ *                               (../tfjs/native_ops.ts) where they apply (4-D, channels last, a
  *                               native backend), else the functions above; the same results to
  *                               float rounding
  *
  * They make tensors without disposing anything: call them inside `tf.tidy`.
  */
 import type { Tensor } from "@tensorflow/tfjs";
-import { tf } from "../engine/backend";
-import { fusedBatchNorm, type FusedBatchNormArgs, type FusedBatchNormResult } from "../engine/native_ops";
+import { tf } from "../tfjs/backend";
+import { fusedBatchNorm, type FusedBatchNormArgs, type FusedBatchNormResult } from "../tfjs/native_ops";
 
 /**
  * `x` normalised along `axis` with the given per-feature statistics, scaled by `gamma` and shifted by
@@ -33,7 +33,7 @@ export function batchNormalization(
   epsilon: number,
   axis: number,
 ): Tensor {
-  const broadcastShape: number[] = new Array(x.rank).fill(1);
+  const broadcastShape: number[] = new Array<number>(x.rank).fill(1);
   broadcastShape[axis] = x.shape[axis];
   let inv = tf.rsqrt(tf.add(variance, epsilon));
   if (gamma !== null) inv = tf.mul(inv, gamma);

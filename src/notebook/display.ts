@@ -152,7 +152,7 @@ function formatCell(v: unknown): string {
   }
   if (Array.isArray(v)) return `[${v.map(formatCell).join(", ")}]`;
   if (typeof v === "object") return JSON.stringify(v);
-  return String(v);
+  return String(v as string | boolean | bigint | symbol | undefined);
 }
 
 function tableGrid(

@@ -1,41 +1,25 @@
 /**
  * Progress displays: live training progress, download progress and the progress of one-off steps
- * (the frozen layers' output, evaluate, predict).
+ * (the frozen layers' output, evaluate, predict), the sinks of ../util/progress.ts.
  *
  * In the tslab kernel each is one output updated in place (a bar, the batch, elapsed time, ETA,
  * metrics; a line per finished epoch), sent with a plain-text form that the headless runner prints
  * in the terminal as it changes (./tslab.ts, `newLiveDisplay`). Elsewhere they print plain lines:
  * one per epoch, one per 10 % of a download, a step's state now and then and its closing line.
  */
-import { terminalProgress, type ProgressCallback } from "../keras/download";
+import { terminalProgress } from "../keras/download";
 import { escapeHtml, formatBytes, formatClock, formatSeconds } from "../util/format";
+import type {
+  DownloadProgress,
+  ProgressState,
+  StepProgress,
+  TrainingProgress,
+  TrainingSummary,
+} from "../util/progress";
 import { inKernel, newLiveDisplay, type LiveDisplay } from "./tslab";
 
 // ---------------------------------------------------------------------------
 // Live training progress
-
-/** Where training stands, as the training loop reports it. */
-export interface ProgressState {
-  /** The current epoch, counted from 1. */
-  epoch: number;
-  epochs: number;
-  /** Batches done in this epoch (1 after the first batch). */
-  batch?: number;
-  batches?: number;
-  /** Seconds since training started. */
-  seconds?: number;
-  /** Metrics so far: loss, accuracy, and at the end of an epoch val_loss, val_accuracy, … */
-  logs?: Record<string, number | undefined>;
-}
-
-export interface Progress {
-  /** The state after a batch; the display is refreshed at most every `minIntervalMs`. */
-  update(state: ProgressState): void;
-  /** The state at the end of epoch `state.epoch` (with validation metrics): adds a line for it. */
-  epochEnd(state: ProgressState): void;
-  /** Training is over: the final state, with a summary line. */
-  done(summary?: string): void;
-}
 
 export interface ProgressOptions {
   /** A heading above the progress bar in the notebook. */
@@ -49,6 +33,16 @@ export interface ProgressOptions {
 }
 
 const LOG_ORDER = ["loss", "accuracy", "acc"];
+
+/** "Trained 5 of 5 epochs in 14.7 s — accuracy 0.9612, validation accuracy 0.9500" (or "Stopped …"). */
+function summaryLine(s: TrainingSummary): string {
+  return (
+    `${s.stopped ? "Stopped" : "Trained"} ${s.epochsRun} of ${s.epochs} epoch${s.epochs === 1 ? "" : "s"} in ` +
+    formatSeconds(s.seconds) +
+    (s.accuracy !== undefined ? ` — accuracy ${s.accuracy.toFixed(4)}` : "") +
+    (s.valAccuracy !== undefined ? `, validation accuracy ${s.valAccuracy.toFixed(4)}` : "")
+  );
+}
 
 /** "loss 0.1234 · accuracy 0.9612 · val_loss … · val_accuracy …" */
 export function formatLogs(logs: Record<string, number | undefined> | undefined): string {
@@ -73,124 +67,173 @@ export function formatLogs(logs: Record<string, number | undefined> | undefined)
  * the end. An epoch for which `epochEnd` is not called gets its line when the
  * next epoch starts (or at `done`) from its last state.
  */
-export function createProgress(options: ProgressOptions = {}): Progress {
-  const now = options.now ?? Date.now;
-  const minInterval = options.minIntervalMs ?? 250;
-  const write = options.write ?? ((line: string) => console.log(line));
-  const kernel = inKernel();
-  const started = now();
-  let display: LiveDisplay | undefined;
-  let lastRender = -Infinity;
-  let current: ProgressState | undefined;
-  let closedEpoch = 0;
-  let completed = 0;
-  let lastEpochEndSeconds = 0;
-  let finished = false;
-  const lines: string[] = [];
+export function createProgress(
+  options: ProgressOptions = {},
+): TrainingProgress & { done(summary?: TrainingSummary | string): void } {
+  return new TrainingDisplay(options);
+}
 
-  const elapsed = (s: ProgressState | undefined) => s?.seconds ?? (now() - started) / 1000;
+/** The time left, from the batches done so far and the time they took. */
+function timeLeft(s: ProgressState, elapsed: number): number | undefined {
+  if (!s.batches || s.batch === undefined) return undefined;
+  const done = (s.epoch - 1) * s.batches + s.batch;
+  const total = s.epochs * s.batches;
+  return done > 0 ? (elapsed / done) * (total - done) : undefined;
+}
 
-  const eta = (s: ProgressState): number | undefined => {
-    if (!s.batches || s.batch === undefined) return undefined;
-    const done = (s.epoch - 1) * s.batches + s.batch;
-    const total = s.epochs * s.batches;
-    return done > 0 ? (elapsed(s) / done) * (total - done) : undefined;
-  };
+/** What the notebook display shows: a heading, a bar, the status, the metrics, then the epochs' lines. */
+interface TrainingView {
+  title?: string;
+  head: string;
+  fraction: number;
+  done: boolean;
+  status: string[];
+  logs: string;
+  summary?: string;
+  lines: string[];
+}
 
-  const closeEpoch = (s: ProgressState, complete: boolean) => {
-    if (s.epoch <= closedEpoch) return;
-    const t = elapsed(s);
+const BAR_TRACK =
+  "display:inline-block;width:240px;height:9px;border-radius:5px;background:rgba(127,127,127,0.28);" +
+  "overflow:hidden;vertical-align:middle";
+
+/** The display's HTML. */
+function trainingHtml(v: TrainingView): string {
+  const bar =
+    `<span style="${BAR_TRACK}"><span style="display:block;height:100%;width:${(v.fraction * 100).toFixed(1)}%;` +
+    `background:${v.done ? "#1a7f37" : "#2f81f7"}"></span></span>`;
+  const epochs = v.lines.map((l) => `<div>${escapeHtml(l)}</div>`).join("");
+  return (
+    `<div class="kt-progress" style="font-family:var(--jp-code-font-family,ui-monospace,SFMono-Regular,Menlo,` +
+    `Consolas,monospace);font-size:12px;line-height:1.6">` +
+    (v.title ? `<div style="font-weight:600">${escapeHtml(v.title)}</div>` : "") +
+    `<div><strong>${escapeHtml(v.head)}</strong> ${bar} ` +
+    `<span class="kt-progress-status">${escapeHtml(v.status.join(" · "))}</span></div>` +
+    (v.logs ? `<div class="kt-progress-logs">${escapeHtml(v.logs)}</div>` : "") +
+    (v.summary ? `<div class="kt-progress-summary" style="font-weight:600">${escapeHtml(v.summary)}</div>` : "") +
+    (v.lines.length ? `<div class="kt-progress-epochs" style="opacity:0.8;margin-top:2px">${epochs}</div>` : "") +
+    `</div>`
+  );
+}
+
+/** The display's plain-text form: the title and the finished epochs, then the current state (or the summary). */
+function trainingText(v: TrainingView): string {
+  const state = v.summary ?? [v.head, ...v.status, v.logs].filter((p) => p !== "").join(" · ");
+  return [...(v.title ? [v.title] : []), ...v.lines, state].join("\n");
+}
+
+class TrainingDisplay implements TrainingProgress {
+  private readonly now: () => number;
+  private readonly minInterval: number;
+  private readonly write: (line: string) => void;
+  private readonly kernel = inKernel();
+  private readonly started: number;
+  private display: LiveDisplay | undefined;
+  private lastRender = -Infinity;
+  private current: ProgressState | undefined;
+  private closedEpoch = 0;
+  private completed = 0;
+  private lastEpochEndSeconds = 0;
+  private finished = false;
+  private readonly lines: string[] = [];
+
+  constructor(private readonly options: ProgressOptions) {
+    this.now = options.now ?? Date.now;
+    this.minInterval = options.minIntervalMs ?? 250;
+    this.write = options.write ?? ((line: string) => console.log(line));
+    this.started = this.now();
+  }
+
+  update(state: ProgressState): void {
+    if (this.finished) return;
+    this.advance(state);
+    if (this.kernel && this.now() - this.lastRender >= this.minInterval) this.render();
+  }
+
+  epochEnd(state: ProgressState): void {
+    if (this.finished) return;
+    this.advance(state);
+    this.closeEpoch(state, true);
+    this.render();
+  }
+
+  done(summary?: TrainingSummary | string): void {
+    if (this.finished) return;
+    this.finished = true;
+    const current = this.current;
+    if (current && current.epoch > this.closedEpoch) this.closeFromLastState(current);
+    const total = current?.epochs;
+    const epochs = `epoch${(total ?? this.completed) === 1 ? "" : "s"}`;
+    const text =
+      (typeof summary === "object" ? summaryLine(summary) : summary) ??
+      `${this.completed}${total === undefined ? "" : ` of ${total}`} ${epochs} in ${formatClock(this.elapsed(current))}`;
+    if (this.kernel) this.render(text);
+    else this.write(text);
+  }
+
+  private elapsed(s: ProgressState | undefined): number {
+    return s?.seconds ?? (this.now() - this.started) / 1000;
+  }
+
+  private closeEpoch(s: ProgressState, complete: boolean): void {
+    if (s.epoch <= this.closedEpoch) return;
+    const t = this.elapsed(s);
     const parts = [`epoch ${s.epoch}/${s.epochs}`];
     if (!complete && s.batches) parts.push(`stopped after batch ${s.batch ?? 0}/${s.batches}`);
-    parts.push(formatSeconds(t - lastEpochEndSeconds));
+    parts.push(formatSeconds(t - this.lastEpochEndSeconds));
     const logs = formatLogs(s.logs);
     if (logs) parts.push(logs);
     const line = parts.join(" · ");
-    lines.push(line);
-    closedEpoch = s.epoch;
-    if (complete) completed++;
-    lastEpochEndSeconds = t;
-    if (!kernel) write(line);
-  };
-
-  const render = (summary?: string) => {
-    if (!kernel) return;
-    const s = current;
-    const fraction = summary !== undefined ? 1 : s && s.batches ? Math.min(1, (s.batch ?? 0) / s.batches) : 0;
-    const barColour = summary !== undefined ? "#1a7f37" : "#2f81f7";
-    const head: string[] = [];
-    if (summary !== undefined) head.push(`<strong>Done</strong>`);
-    else if (s) head.push(`<strong>Epoch ${s.epoch}/${s.epochs}</strong>`);
-    else head.push(`<strong>Starting…</strong>`);
-    const status: string[] = [];
-    if (summary === undefined && s) {
-      if (s.batches) status.push(`batch ${s.batch ?? 0}/${s.batches}`);
-      status.push(`${formatClock(elapsed(s))} elapsed`);
-      const left = eta(s);
-      if (left !== undefined) status.push(`ETA ${formatClock(left)}`);
-    }
-    const bar =
-      `<span style="display:inline-block;width:240px;height:9px;border-radius:5px;background:rgba(127,127,127,0.28);overflow:hidden;vertical-align:middle">` +
-      `<span style="display:block;height:100%;width:${(fraction * 100).toFixed(1)}%;background:${barColour}"></span></span>`;
-    const logs = summary === undefined && s ? formatLogs(s.logs) : "";
-    // The plain-text form: the title and the finished epochs, then the current state (or the summary).
-    const stateLine =
-      summary ?? [head.join("").replace(/<[^>]*>/g, ""), ...status, logs].filter((p) => p !== "").join(" · ");
-    const plain = [...(options.title ? [options.title] : []), ...lines, stateLine].join("\n");
-    const htmlText =
-      `<div class="kt-progress" style="font-family:var(--jp-code-font-family,ui-monospace,SFMono-Regular,Menlo,Consolas,monospace);font-size:12px;line-height:1.6">` +
-      (options.title ? `<div style="font-weight:600">${escapeHtml(options.title)}</div>` : "") +
-      `<div>${head.join("")} ${bar} <span class="kt-progress-status">${escapeHtml(status.join(" · "))}</span></div>` +
-      (logs ? `<div class="kt-progress-logs">${escapeHtml(logs)}</div>` : "") +
-      (summary ? `<div class="kt-progress-summary" style="font-weight:600">${escapeHtml(summary)}</div>` : "") +
-      (lines.length
-        ? `<div class="kt-progress-epochs" style="opacity:0.8;margin-top:2px">${lines.map((l) => `<div>${escapeHtml(l)}</div>`).join("")}</div>`
-        : "") +
-      `</div>`;
-    if (!display) display = newLiveDisplay();
-    display.update(htmlText, plain, summary !== undefined);
-    lastRender = now();
-  };
-
-  const check = (s: ProgressState) => {
-    if (!s || !Number.isFinite(s.epoch) || !Number.isFinite(s.epochs))
-      throw new Error("progress state needs numeric epoch and epochs.");
-  };
+    this.lines.push(line);
+    this.closedEpoch = s.epoch;
+    if (complete) this.completed++;
+    this.lastEpochEndSeconds = t;
+    if (!this.kernel) this.write(line);
+  }
 
   /** Closes an epoch that got no `epochEnd`, from its last state (complete if all its batches ran). */
-  const closeFromLastState = (s: ProgressState) => closeEpoch(s, !s.batches || (s.batch ?? 0) >= s.batches);
+  private closeFromLastState(s: ProgressState): void {
+    this.closeEpoch(s, !s.batches || (s.batch ?? 0) >= s.batches);
+  }
 
   /** Takes `state` as the current state; when a new epoch began and the previous one had no `epochEnd`, closes that first. */
-  const advance = (state: ProgressState) => {
-    check(state);
-    if (current && state.epoch > current.epoch && current.epoch > closedEpoch) closeFromLastState(current);
-    current = state;
-  };
+  private advance(state: ProgressState): void {
+    if (!state || !Number.isFinite(state.epoch) || !Number.isFinite(state.epochs))
+      throw new Error("progress state needs numeric epoch and epochs.");
+    const current = this.current;
+    if (current && state.epoch > current.epoch && current.epoch > this.closedEpoch) this.closeFromLastState(current);
+    this.current = state;
+  }
 
-  return {
-    update(state: ProgressState): void {
-      if (finished) return;
-      advance(state);
-      if (kernel && now() - lastRender >= minInterval) render();
-    },
-    epochEnd(state: ProgressState): void {
-      if (finished) return;
-      advance(state);
-      closeEpoch(state, true);
-      render();
-    },
-    done(summary?: string): void {
-      if (finished) return;
-      finished = true;
-      if (current && current.epoch > closedEpoch) closeFromLastState(current);
-      const total = current?.epochs;
-      const text =
-        summary ??
-        `${completed}${total === undefined ? "" : ` of ${total}`} epoch${(total ?? completed) === 1 ? "" : "s"} in ${formatClock(elapsed(current))}`;
-      if (kernel) render(text);
-      else write(text);
-    },
-  };
+  private view(summary?: string): TrainingView {
+    const s = this.current;
+    const done = summary !== undefined;
+    const status: string[] = [];
+    if (!done && s) {
+      if (s.batches) status.push(`batch ${s.batch ?? 0}/${s.batches}`);
+      status.push(`${formatClock(this.elapsed(s))} elapsed`);
+      const left = timeLeft(s, this.elapsed(s));
+      if (left !== undefined) status.push(`ETA ${formatClock(left)}`);
+    }
+    return {
+      title: this.options.title,
+      head: done ? "Done" : s ? `Epoch ${s.epoch}/${s.epochs}` : "Starting…",
+      fraction: done ? 1 : s && s.batches ? Math.min(1, (s.batch ?? 0) / s.batches) : 0,
+      done,
+      status,
+      logs: !done && s ? formatLogs(s.logs) : "",
+      summary,
+      lines: this.lines,
+    };
+  }
+
+  private render(summary?: string): void {
+    if (!this.kernel) return;
+    const v = this.view(summary);
+    if (!this.display) this.display = newLiveDisplay();
+    this.display.update(trainingHtml(v), trainingText(v), summary !== undefined);
+    this.lastRender = this.now();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -208,7 +251,7 @@ function barHtml(cls: string, label: string, fraction: number, amount: string): 
  * A download progress reporter: in the notebook, one output updated in place (a bar with the
  * bytes received); elsewhere, a line per 10 %.
  */
-export function downloadProgress(label: string): ProgressCallback {
+export function downloadProgress(label: string): DownloadProgress {
   if (!inKernel()) return terminalProgress(label);
   const d = newLiveDisplay();
   let last = 0;
@@ -220,13 +263,6 @@ export function downloadProgress(label: string): ProgressCallback {
     const amount = total ? `${formatBytes(received)} of ${formatBytes(total)}` : formatBytes(received);
     d.update(barHtml("kt-download", label, total ? received / total : 0, amount), `${label} · ${amount}`, finished);
   };
-}
-
-export interface StepProgress {
-  /** `done` of `total` items processed. */
-  update(done: number, total: number): void;
-  /** Replaces the bar with a closing line. */
-  finish(text: string): void;
 }
 
 export interface StepProgressOptions {

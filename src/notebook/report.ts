@@ -8,7 +8,7 @@ import { tableHtml, tableText } from "./display";
 import { inKernel, tslab } from "./tslab";
 
 /** A row of a layer list: a row of `layerTable` (../keras/applications/table.ts); the numeric shape is not needed. */
-export type LayerListRow = Omit<LayerRow, "shape">;
+type LayerListRow = Omit<LayerRow, "shape">;
 
 /**
  * The numbered list of a model's layers (the tutorial's `for i, layer in enumerate(base_model.layers)`),
@@ -37,7 +37,7 @@ export function showLayers(rows: readonly LayerListRow[]): void {
 }
 
 /** Parameter counts as Keras's `summary()` ends, and where the base is frozen. */
-export interface SummaryReport {
+interface SummaryReport {
   counts: ParamCounts;
   rows?: readonly LayerListRow[];
 }

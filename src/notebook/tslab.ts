@@ -28,7 +28,7 @@ interface TslabJupyterModule {
 }
 
 /** What `require("tslab")` gives inside the kernel (the part used here). */
-export interface TslabDisplay {
+interface TslabDisplay {
   html(s: string): void;
   svg(s: string): void;
   markdown(s: string): void;
@@ -64,6 +64,7 @@ export function inKernel(): boolean {
 /** tslab's module, for its display functions (inside the kernel). */
 export function tslab(): TslabModule {
   // Inside the kernel, tslab hooks require("tslab") to its own, already loaded, instance.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require("tslab") as TslabModule;
 }
 
@@ -72,7 +73,7 @@ export function tslab(): TslabModule {
  * headless runner prints the `text/plain` of such displays as they change: every line but the last
  * as soon as it appears, the last one (the current state) now and then, and all of it once "done".
  */
-export const LIVE_DISPLAY_KEY = "keras-transfer-ts";
+const LIVE_DISPLAY_KEY = "keras-transfer-ts";
 
 /** A display updated in place (see `newLiveDisplay`). */
 export interface LiveDisplay {

@@ -136,7 +136,7 @@ export function makeFolders(dir: string): string[] {
 }
 
 /** Removes folders `makeFolders` made (innermost first), those that are still empty. */
-export function removeFolders(made: string[]): void {
+function removeFolders(made: string[]): void {
   for (const folder of made.slice().reverse()) {
     try {
       fs.rmdirSync(folder);
@@ -225,7 +225,6 @@ export async function writeFolderAtomically(
     fs.renameSync(tmp, target);
   } catch (e) {
     if (aside !== undefined && !fs.existsSync(target)) fs.renameSync(aside, target);
-    aside = undefined;
     fs.rmSync(tmp, { recursive: true, force: true });
     removeFolders(made);
     throw e;

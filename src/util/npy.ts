@@ -5,7 +5,7 @@
  */
 import { unzipSync } from "fflate";
 
-export type NpyDtype = "uint8" | "int8" | "int16" | "int32" | "int64" | "uint16" | "uint32" | "float32" | "float64";
+type NpyDtype = "uint8" | "int8" | "int16" | "int32" | "int64" | "uint16" | "uint32" | "float32" | "float64";
 
 export interface NpyArray {
   dtype: NpyDtype;
@@ -104,7 +104,9 @@ export function parseNpz(bytes: Uint8Array, name = "archive"): Record<string, Np
   try {
     files = unzipSync(bytes);
   } catch (e) {
-    throw new Error(`${name} is not a NumPy .npz archive (not a readable zip file: ${(e as Error).message}).`);
+    throw new Error(`${name} is not a NumPy .npz archive (not a readable zip file: ${(e as Error).message}).`, {
+      cause: e,
+    });
   }
   const out: Record<string, NpyArray> = {};
   for (const [file, content] of Object.entries(files)) {

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import type { KerasAdam } from "../../src/engine/adam";
+import type { KerasAdam } from "../../src/keras/optimizers/adam";
 import { ZipReader, writeZip } from "../../src/keras/saving/zip_archive";
 import { trainableVariables } from "../../src/keras/saving/keras_archive";
 import type { TransferModel } from "../../src/model";

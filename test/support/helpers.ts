@@ -83,7 +83,7 @@ export function runNotebook(
 
 /**
  * Whether this process runs TensorFlow's plain kernels: oneDNN off and the fused kernels of
- * src/engine/native_ops.ts off, so that every op is the one Keras's reference run used. With the
+ * src/tfjs/native_ops.ts off, so that every op is the one Keras's reference run used. With the
  * defaults (both on) results differ from Keras's by float rounding, which grows through the
  * networks' ~100 layers; the comparisons with Keras then allow for it, and run once more, strictly,
  * in a child process with plain kernels (`runWithPlainKernels`).

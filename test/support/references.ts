@@ -238,6 +238,7 @@ export function ensureReference(spec: ReferenceSpec): string {
       if (Date.now() > deadline) {
         throw new Error(
           `Timed out waiting for ${lock}: process ${pid} is generating the ${spec.name} references. Wait for it, or stop it and delete the lock folder.`,
+          { cause: e },
         );
       }
       sleep(2000);

@@ -16,8 +16,8 @@
  *   normalisation (add, rsqrt, multiply) count as n = 4.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../../src/engine/backend";
-import { useFusedKernels } from "../../src/engine/native_ops";
+import { tf } from "../../src/tfjs/backend";
+import { useFusedKernels } from "../../src/tfjs/native_ops";
 
 /** float32's unit roundoff. */
 export const UNIT_ROUNDOFF = 2 ** -24;

@@ -16,7 +16,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { tf } from "./tf";
 
 export type BackendName = "webgl" | "wasm" | "cpu";
-export const BACKEND_ORDER: readonly BackendName[] = ["webgl", "wasm", "cpu"];
+const BACKEND_ORDER: readonly BackendName[] = ["webgl", "wasm", "cpu"];
 const NAMES: Record<BackendName, string> = { webgl: "WebGL", wasm: "WASM", cpu: "CPU" };
 
 export interface ChosenBackend {

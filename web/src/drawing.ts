@@ -28,7 +28,7 @@ export interface Stroke {
 
 /** The pen's width, in pad units. */
 export const STROKE_WIDTH = 0.06;
-export const INK = "#111111";
+const INK = "#111111";
 export const PAPER = "#ffffff";
 
 /** The part of a 2-D canvas context the drawing uses (so tests can stand in for it). */

@@ -1,7 +1,7 @@
 /**
- * TensorFlow.js in the page: what src/engine/backend.ts (the one loader of the library, which picks
+ * TensorFlow.js in the page: what src/tfjs/backend.ts (the one loader of the library, which picks
  * native TensorFlow through tfjs-node) is in Node. web/build.ts tells the bundler to resolve every
- * import of src/engine/backend to this module, so the project's own layer classes
+ * import of src/tfjs/backend to this module, so the project's own layer classes
  * (src/keras/layers.ts: `KerasBatchNormalization`, `UpSampling3D`), bundled as they are, extend and
  * register with the page's TF.js; `tf.loadLayersModel` then finds them by name.
  *
@@ -11,5 +11,5 @@
 import * as tfjs from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 
-/** The page's TF.js (the same name and type as src/engine/backend.ts exports). */
+/** The page's TF.js (the same name and type as src/tfjs/backend.ts exports). */
 export const tf: typeof tfjs = tfjs;

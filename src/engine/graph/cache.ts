@@ -29,7 +29,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { makeFolders, PathError, tempPathBeside } from "../../util/files";
-import { GraphEngineError, GraphSession, type Signature } from "./savedmodel";
+import { GraphEngineError, GraphSession, type SignatureTensors } from "./savedmodel";
 
 const FILE = "saved_model.pb";
 
@@ -183,7 +183,7 @@ function storeEntry(dir: string, bytes: Uint8Array): EntryState {
 export async function openCachedGraph(
   dir: string,
   bytes: Uint8Array,
-  signatures: Record<string, Signature>,
+  signatures: Record<string, SignatureTensors>,
 ): Promise<{ session: GraphSession; state: EntryState; writeMs: number; loadMs: number }> {
   const t0 = Date.now();
   let state = storeEntry(dir, bytes);

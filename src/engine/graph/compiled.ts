@@ -1,5 +1,5 @@
 /**
- * A model compiled to a TensorFlow graph, ready to run: the graph of ./step.ts written as a
+ * A model compiled to a TensorFlow graph, ready to run: the signatures of ./signatures.ts written as a
  * SavedModel into the graph cache, loaded once (one TensorFlow session), and run with the TF.js
  * model's own variables.
  *
@@ -20,11 +20,20 @@
 import * as crypto from "node:crypto";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { backendInfo, tf } from "../backend";
-import type { KerasAdam } from "../adam";
+import { backendInfo, tf } from "../../tfjs/backend";
+import type { KerasAdam } from "../../keras/optimizers/adam";
 import { graphCacheDir, openCachedGraph } from "./cache";
 import { serializeSavedModel, type GraphSession } from "./savedmodel";
-import { planGraph, type AdamConstants, type Feed, type Fetch, type GraphPlan, type SignatureName } from "./step";
+import {
+  buildSignatures,
+  type AdamConstants,
+  type Binding,
+  type InputRole,
+  type OutputRole,
+  type Signature,
+  type SignatureGraph,
+  type SignatureName,
+} from "./signatures";
 
 export interface CompileOptions {
   signatures: SignatureName[];
@@ -51,9 +60,19 @@ export interface StepResult {
   accuracy: number;
 }
 
+/** What a signature's inputs are fed from, besides the model's own variables. */
+interface FeedSources {
+  xs: TF.Tensor[];
+  y?: TF.Tensor;
+  /** The train signature: Adam, whose rate, step count and slots are inputs. */
+  optimizer?: KerasAdam;
+  /** The train signature: dropout's seed. */
+  seed?: [number, number];
+}
+
 export class CompiledModel {
   private constructor(
-    private readonly plan: GraphPlan,
+    private readonly compiled: SignatureGraph,
     private readonly session: GraphSession,
     readonly timings: CompileTimings,
     /** The SavedModel's folder in the graph cache. */
@@ -65,9 +84,9 @@ export class CompiledModel {
     const t0 = Date.now();
     const first = Array.isArray(model) ? model[0] : model;
     const trainable = options.trainable ?? first.trainableWeights;
-    const plan = planGraph(model, { signatures: options.signatures, trainable, adam: options.adam });
-    const signatures = plan.signatures as Record<string, NonNullable<GraphPlan["signatures"]["train"]>>;
-    const bytes = serializeSavedModel(plan.graph, signatures);
+    const compiled = buildSignatures(model, { signatures: options.signatures, trainable, adam: options.adam });
+    const signatures = definedSignatures(compiled);
+    const bytes = serializeSavedModel(compiled.graph, signatures);
     const t1 = Date.now();
     const hash = crypto
       .createHash("sha256")
@@ -77,20 +96,16 @@ export class CompiledModel {
       .slice(0, 24);
     const dir = path.join(graphCacheDir(), hash);
     const { session, state, writeMs, loadMs } = await openCachedGraph(dir, bytes, signatures);
-    return new CompiledModel(
-      plan,
-      session,
-      {
-        buildMs: t1 - t0,
-        writeMs,
-        loadMs,
-        nodes: plan.graph.nodes.length,
-        bytes: bytes.length,
-        cached: state === "cached",
-        rebuilt: state === "rebuilt",
-      },
-      dir,
-    );
+    const timings: CompileTimings = {
+      buildMs: t1 - t0,
+      writeMs,
+      loadMs,
+      nodes: compiled.graph.nodes.length,
+      bytes: bytes.length,
+      cached: state === "cached",
+      rebuilt: state === "rebuilt",
+    };
+    return new CompiledModel(compiled, session, timings, dir);
   }
 
   get isDisposed(): boolean {
@@ -102,47 +117,27 @@ export class CompiledModel {
     this.session.dispose();
   }
 
-  private feed(
-    signature: SignatureName,
-    xs: TF.Tensor[],
-    y: TF.Tensor | undefined,
-    extra: { seed?: [number, number]; optimizer?: KerasAdam },
-  ): { inputs: TF.Tensor[]; temporary: TF.Tensor[] } {
-    const feeds = this.plan.feeds[signature];
-    if (!feeds) throw new Error(`This compiled model has no "${signature}" graph.`);
+  private signature(name: SignatureName): Signature {
+    const s = this.compiled.signatures[name];
+    if (!s) throw new Error(`This compiled model has no "${name}" graph.`);
+    return s;
+  }
+
+  /**
+   * Runs a signature with its inputs fed in its bindings' order; returns its outputs in its bindings'
+   * order, each beside its binding. The temporary scalars made for the feed are freed either way.
+   */
+  private run(name: SignatureName, from: FeedSources): Array<{ binding: Binding<OutputRole>; value: TF.Tensor }> {
+    const signature = this.signature(name);
     const temporary: TF.Tensor[] = [];
-    const opt = extra.optimizer;
-    const inputs = feeds.map((f: Feed): TF.Tensor => {
-      switch (f.kind) {
-        case "x":
-          return xs[f.index];
-        case "y":
-          if (!y) throw new Error("Labels are needed.");
-          return y;
-        case "weight":
-          return f.variable.read();
-        case "m":
-        case "v":
-          return opt!.slotsFor(f.variable.read() as TF.Variable)[f.kind];
-        case "learningRate": {
-          const t = tf.scalar(opt!.learningRate);
-          temporary.push(t);
-          return t;
-        }
-        case "iterations": {
-          const t = tf.scalar(opt!.iterations);
-          temporary.push(t);
-          return t;
-        }
-        case "seed": {
-          const s = extra.seed ?? [Math.floor(Math.random() * 2 ** 30), Math.floor(Math.random() * 2 ** 30)];
-          const t = tf.tensor1d(s, "int32");
-          temporary.push(t);
-          return t;
-        }
-      }
-    });
-    return { inputs, temporary };
+    let values: TF.Tensor[];
+    try {
+      const inputs = signature.inputs.map((b) => inputValue(b.role, from, temporary));
+      values = this.session.run(name, inputs);
+    } finally {
+      tf.dispose(temporary);
+    }
+    return signature.outputs.map((binding, i) => ({ binding, value: values[i] }));
   }
 
   /**
@@ -150,55 +145,73 @@ export class CompiledModel {
    * optimizer's slots and step count hold the new values afterwards. `seed` fixes dropout's mask.
    */
   trainStep(xs: TF.Tensor[], y: TF.Tensor, optimizer: KerasAdam, seed?: [number, number]): StepResult {
-    const { inputs, temporary } = this.feed("train", xs, y, { seed, optimizer });
-    let outputs: TF.Tensor[];
-    try {
-      outputs = this.session.run("train", inputs);
-    } finally {
-      tf.dispose(temporary);
-    }
-    const fetches = this.plan.fetches.train!;
-    let loss = NaN;
-    let accuracy = NaN;
-    const opt = optimizer;
+    const outputs = this.run("train", { xs, y, optimizer, seed });
+    const result: StepResult = { loss: NaN, accuracy: NaN };
     // Everything is computed: from here on only assignments, which do not fail.
-    fetches.forEach((f: Fetch, i) => {
-      const t = outputs[i];
-      switch (f.kind) {
-        case "loss":
-          loss = t.dataSync()[0];
-          break;
-        case "accuracy":
-          accuracy = t.dataSync()[0];
-          break;
-        case "weight":
-          f.variable.write(t);
-          break;
-        case "m":
-        case "v":
-          opt.slotsFor(f.variable.read() as TF.Variable)[f.kind].assign(t);
-          break;
-        default:
-          break;
-      }
-      t.dispose();
-    });
-    opt.setIterations(opt.iterations + 1);
-    return { loss, accuracy };
+    for (const { binding, value } of outputs) {
+      const role = binding.role;
+      if (role.kind === "loss" || role.kind === "accuracy") result[role.kind] = value.dataSync()[0];
+      else if (role.kind === "weight") role.variable.write(value);
+      else if (role.kind === "slot") optimizer.slotsFor(role.variable.read() as TF.Variable)[role.slot].assign(value);
+      value.dispose();
+    }
+    optimizer.setIterations(optimizer.iterations + 1);
+    return result;
   }
 
   /** Mean loss and accuracy of a batch, in inference mode. */
   evaluateBatch(xs: TF.Tensor[], y: TF.Tensor): StepResult {
-    const { inputs } = this.feed("evaluate", xs, y, {});
-    const [loss, accuracy] = this.session.run("evaluate", inputs);
-    const result = { loss: loss.dataSync()[0], accuracy: accuracy.dataSync()[0] };
-    tf.dispose([loss, accuracy]);
+    const result: StepResult = { loss: NaN, accuracy: NaN };
+    for (const { binding, value } of this.run("evaluate", { xs, y })) {
+      if (binding.role.kind === "loss" || binding.role.kind === "accuracy")
+        result[binding.role.kind] = value.dataSync()[0];
+      value.dispose();
+    }
     return result;
   }
 
   /** The model's outputs for a batch, in inference mode (new tensors, to dispose). */
   predictBatch(xs: TF.Tensor[]): TF.Tensor[] {
-    const { inputs } = this.feed("predict", xs, undefined, {});
-    return this.session.run("predict", inputs);
+    return this.run("predict", { xs }).map((o) => o.value);
   }
+}
+
+/** The signatures that were built, by name. */
+function definedSignatures(compiled: SignatureGraph): Record<string, Signature> {
+  const out: Record<string, Signature> = {};
+  for (const [name, s] of Object.entries(compiled.signatures)) if (s) out[name] = s;
+  return out;
+}
+
+/** The tensor that feeds an input of this role; scalars made here are added to `temporary`. */
+function inputValue(role: InputRole, from: FeedSources, temporary: TF.Tensor[]): TF.Tensor {
+  const made = (t: TF.Tensor) => {
+    temporary.push(t);
+    return t;
+  };
+  const optimizer = () => {
+    if (!from.optimizer) throw new Error("The train signature needs the optimizer.");
+    return from.optimizer;
+  };
+  switch (role.kind) {
+    case "x":
+      return from.xs[role.index];
+    case "y":
+      if (!from.y) throw new Error("Labels are needed.");
+      return from.y;
+    case "weight":
+      return role.variable.read();
+    case "slot":
+      return optimizer().slotsFor(role.variable.read() as TF.Variable)[role.slot];
+    case "learningRate":
+      return made(tf.scalar(optimizer().learningRate));
+    case "iterations":
+      return made(tf.scalar(optimizer().iterations));
+    case "seed":
+      return made(tf.tensor1d(from.seed ?? [randomSeed(), randomSeed()], "int32"));
+  }
+}
+
+function randomSeed(): number {
+  return Math.floor(Math.random() * 2 ** 30);
 }

@@ -25,14 +25,14 @@
  *
  * Each rule is checked against TF.js's own gradient (`tf.grad`) in test/graph_gradients.test.ts.
  */
-import { formatDims, type Dim, type Graph, type GraphNode, type SymTensor } from "./graph";
+import { type Dim, type Graph, type GraphNode, type SymTensor } from "./graph";
 import * as ops from "./ops";
 
 /**
  * A gradient rule: given the gradients flowing into a node's outputs (null where none flows), the
  * gradients of its inputs; `needed[i]` says whether input i needs one (null may be returned where not).
  */
-export type GradientRule = (
+type GradientRule = (
   g: Graph,
   node: GraphNode,
   dys: Array<SymTensor | null>,
@@ -86,7 +86,7 @@ function constInts(t: SymTensor): number[] {
  * the axes where x has size 1. Static shapes decide which axes; an unknown size (the batch) is taken
  * to be the same on both sides, never broadcast, as in every graph the compiler makes.
  */
-export function unbroadcast(g: Graph, dy: SymTensor, x: SymTensor): SymTensor {
+function unbroadcast(g: Graph, dy: SymTensor, x: SymTensor): SymTensor {
   const lead = dy.shape.length - x.shape.length;
   const axes: number[] = [];
   for (let i = 0; i < dy.shape.length; i++) {
@@ -276,11 +276,6 @@ function reduceBack(g: Graph, node: GraphNode, dy: SymTensor, divide: boolean): 
         x.shape.map((d, i) => (axes.includes(i) ? (d as number) : 1)),
       )
     : ops.broadcastTo(g, grad, ops.shape(g, x), x.shape);
-}
-
-/** Whether `op` has a gradient rule. */
-export function isDifferentiable(op: string): boolean {
-  return op in GRADIENTS;
 }
 
 const key = (t: SymTensor) => `${t.node.id}:${t.index}`;

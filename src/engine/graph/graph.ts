@@ -180,11 +180,6 @@ export class Graph {
     if (key !== undefined) this.constants.set(key, t);
     return t;
   }
-
-  /** Makes `node` run only after `after` (a control dependency). */
-  addControlInput(node: GraphNode, after: GraphNode): void {
-    (node.controlInputs as GraphNode[]).push(after);
-  }
 }
 
 /** Shorthand for attribute values. */

@@ -20,11 +20,12 @@
  * no state. A layer the compiler does not know stops it with an error that names the layer.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { BatchNormalization } from "../../keras/layers";
+import { BatchNormalization, numberPair } from "../../keras/layers";
+import { isContainer, layerWeightField, nodesByDepth } from "../../tfjs/internals";
 import type { Graph, SymTensor } from "./graph";
 import * as ops from "./ops";
 
-export type Mode = "train" | "inference";
+type Mode = "train" | "inference";
 
 export interface LoweringContext {
   g: Graph;
@@ -45,19 +46,12 @@ export class GraphCompileError extends Error {
   }
 }
 
-interface TfjsNode {
-  outboundLayer: TF.layers.Layer;
-  inputTensors: TF.SymbolicTensor[];
-  outputTensors: TF.SymbolicTensor[];
-  callArgs?: Record<string, unknown>;
-}
-
 type Config = Record<string, unknown>;
 
 function pair(v: unknown, what: string): [number, number] {
-  if (typeof v === "number") return [v, v];
-  if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === "number")) return [v[0], v[1]];
-  throw new GraphCompileError(`${what}: expected one or two numbers, got ${JSON.stringify(v)}.`);
+  const p = numberPair(v);
+  if (!p) throw new GraphCompileError(`${what}: expected one or two numbers, got ${JSON.stringify(v)}.`);
+  return p;
 }
 
 function padding(v: unknown, layer: string): ops.Padding {
@@ -99,19 +93,13 @@ function convolution(config: Config, layer: string): ops.ConvOptions {
 
 /** The end of a convolution or dense layer: its bias (when it has one), then its activation. */
 function biasAndActivation(ctx: LoweringContext, layer: TF.layers.Layer, config: Config, y: SymTensor): SymTensor {
-  const bias = field(layer, "bias");
+  const bias = layerWeightField(layer, "bias");
   if (config.useBias && bias) y = ops.biasAdd(ctx.g, y, ctx.weight(bias));
   return activation(ctx, y, config.activation, layer.name);
 }
 
-/** A TF.js layer's weight by the property TF.js keeps it in (kernel, bias, ...). */
-function field(layer: TF.layers.Layer, name: string): TF.LayerVariable | null {
-  const v = (layer as unknown as Record<string, TF.LayerVariable | null | undefined>)[name];
-  return v ?? null;
-}
-
 function required(layer: TF.layers.Layer, name: string): TF.LayerVariable {
-  const v = field(layer, name);
+  const v = layerWeightField(layer, name);
   if (!v) throw new GraphCompileError(`Layer ${layer.name}: its ${name} is missing (is the layer built?).`);
   return v;
 }
@@ -147,129 +135,138 @@ function nameHash(name: string): number {
   return (h >>> 1) & 0x3fffffff;
 }
 
-/** Emits one layer; returns its outputs. */
+/** What a layer's lowering rule gets: the layer, its config, its inputs (`x`: the first) and call arguments. */
+interface LayerCall {
+  ctx: LoweringContext;
+  g: Graph;
+  layer: TF.layers.Layer;
+  config: Config;
+  inputs: SymTensor[];
+  x: SymTensor;
+  callArgs: Record<string, unknown> | undefined;
+}
+
+/** A layer class's lowering rule: the ops computing what the layer's `call` computes. */
+type Lowering = (c: LayerCall) => SymTensor[];
+
+/** Layers that take one input (`x`): the rule gets only that. */
+const single =
+  (rule: (c: LayerCall) => SymTensor): Lowering =>
+  (c) => {
+    if (c.inputs.length !== 1) {
+      const cls = c.layer.getClassName();
+      throw new GraphCompileError(`Layer ${c.layer.name} (${cls}) takes one input, got ${c.inputs.length}.`);
+    }
+    return [rule(c)];
+  };
+
+/** Rank-5 channels-last UpSampling3D as a nearest-neighbour repeat (the project's layer, src/keras/layers.ts). */
+function upSampling3d({ g, layer, config, x }: LayerCall): SymTensor {
+  const size = config.size as number[];
+  if (config.dataFormat !== "channelsLast" || x.shape.length !== 5)
+    throw new GraphCompileError(`Layer ${layer.name}: UpSampling3D is compiled for rank-5 channels-last inputs only.`);
+  const [, d1, d2, d3, c] = x.shape as number[];
+  // (d1, 1, d2, 1, d3, 1, c) tiled by (s1, s2, s3) on the unit axes, written with as few axes as
+  // possible (TensorFlow's Tile is many times slower at rank 8).
+  const { dims, multiples } = compactTile([d1, 1, d2, 1, d3, 1, c], [1, size[0], 1, size[1], 1, size[2], 1]);
+  const tiled = ops.tile(g, ops.reshape(g, x, [-1, ...dims]), [1, ...multiples]);
+  return ops.reshape(g, tiled, [-1, d1 * size[0], d2 * size[1], d3 * size[2], c]);
+}
+
+/** Conv2D, SeparableConv2D and DepthwiseConv2D, with their bias and activation. */
+function convolutionLayer({ ctx, g, layer, config, x }: LayerCall): SymTensor {
+  const cls = layer.getClassName();
+  const conv = convolution(config, layer.name);
+  let y: SymTensor;
+  if (cls === "Conv2D") {
+    y = ops.conv2d(g, x, ctx.weight(required(layer, "kernel")), conv);
+  } else {
+    y = ops.depthwiseConv2d(g, x, ctx.weight(required(layer, "depthwiseKernel")), conv);
+    if (cls === "SeparableConv2D")
+      y = ops.conv2d(g, y, ctx.weight(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
+  }
+  return biasAndActivation(ctx, layer, config, y);
+}
+
+function pooling({ g, layer, config, x }: LayerCall): SymTensor {
+  channelsLast(config, layer.name);
+  const size = pair(config.poolSize, layer.name);
+  const o: ops.PoolOptions = {
+    size,
+    strides: pair(config.strides ?? size, layer.name),
+    padding: padding(config.padding, layer.name),
+  };
+  return layer.getClassName() === "MaxPooling2D" ? ops.maxPool(g, x, o) : ops.avgPool(g, x, o);
+}
+
+/** Keras 3's dropout in training (tf.nn.experimental.stateless_dropout): keep where uniform ≥ rate, scale by 1/(1 - rate). */
+function dropout({ ctx, g, layer, config, x, callArgs }: LayerCall): SymTensor {
+  const rate = config.rate as number;
+  const training = ctx.mode === "train" && callArgs?.training !== false;
+  if (!training || rate === 0) return x;
+  if (config.noiseShape)
+    throw new GraphCompileError(
+      `Layer ${layer.name}: dropout with a noise shape is not supported by the graph engine.`,
+    );
+  if (!ctx.seed) throw new GraphCompileError(`Layer ${layer.name}: dropout in training needs a seed input.`);
+  const stream = ops.add(g, ctx.seed, g.constant([0, nameHash(layer.name)], [2], "int32"));
+  const u = ops.statelessRandomUniform(g, ops.shape(g, x), stream, x.shape);
+  const keep = ops.cast(g, ops.greaterEqual(g, u, g.constant(rate)), "float32");
+  return ops.mul(g, x, ops.mul(g, keep, g.constant(1 / (1 - rate))));
+}
+
+/** The lowering rule of each layer class the graph engine compiles. */
+const LOWERINGS: Record<string, Lowering> = {
+  Reshape: single(({ g, config, x }) => ops.reshape(g, x, [-1, ...(config.targetShape as number[])])),
+  Flatten: single(({ g, layer, x }) => {
+    const n = x.shape.slice(1).reduce<number>((a, d) => {
+      if (d === null) throw new GraphCompileError(`Layer ${layer.name}: Flatten needs known sizes.`);
+      return a * d;
+    }, 1);
+    return ops.reshape(g, x, [-1, n]);
+  }),
+  UpSampling3D: single(upSampling3d),
+  Rescaling: single(({ g, config, x }) =>
+    ops.add(g, ops.mul(g, x, g.constant(config.scale as number)), g.constant(config.offset as number)),
+  ),
+  Conv2D: single(convolutionLayer),
+  SeparableConv2D: single(convolutionLayer),
+  DepthwiseConv2D: single(convolutionLayer),
+  [BatchNormalization.className]: single(({ ctx, layer, x }) => batchNorm(ctx, layer as BatchNormalization, x)),
+  Activation: single(({ ctx, layer, config, x }) => activation(ctx, x, config.activation, layer.name)),
+  MaxPooling2D: single(pooling),
+  AveragePooling2D: single(pooling),
+  GlobalAveragePooling2D: single(({ g, layer, config, x }) => {
+    channelsLast(config, layer.name);
+    return ops.mean(g, x, [1, 2]);
+  }),
+  Concatenate: ({ g, config, inputs }) => [ops.concat(g, inputs, (config.axis as number | undefined) ?? -1)],
+  Add: ({ g, inputs }) => [inputs.slice(1).reduce((a, b) => ops.add(g, a, b), inputs[0])],
+  Dense: single(({ ctx, g, layer, config, x }) => {
+    if (x.shape.length !== 2)
+      throw new GraphCompileError(`Layer ${layer.name}: Dense is compiled for rank-2 inputs only.`);
+    return biasAndActivation(ctx, layer, config, ops.matMul(g, x, ctx.weight(required(layer, "kernel"))));
+  }),
+  Dropout: single(dropout),
+};
+
+/** Emits one layer (a nested model: its layers, in place); returns its outputs. */
 function lowerLayer(
   ctx: LoweringContext,
   layer: TF.layers.Layer,
   inputs: SymTensor[],
   callArgs: Record<string, unknown> | undefined,
 ): SymTensor[] {
-  const g = ctx.g;
+  if (isContainer(layer)) return lowerModel(ctx, layer, inputs);
   const cls = layer.getClassName();
-  const config = layer.getConfig() as Config;
-  const x = inputs[0];
-  const single = (what: string) => {
-    if (inputs.length !== 1)
-      throw new GraphCompileError(`Layer ${layer.name} (${what}) takes one input, got ${inputs.length}.`);
-  };
-  if (isModel(layer)) return lowerModel(ctx, layer as TF.LayersModel, inputs);
-  switch (cls) {
-    case "InputLayer":
-      return inputs;
-    case "Reshape": {
-      single(cls);
-      return [ops.reshape(g, x, [-1, ...(config.targetShape as number[])])];
-    }
-    case "Flatten": {
-      single(cls);
-      const n = x.shape.slice(1).reduce<number>((a, d) => {
-        if (d === null) throw new GraphCompileError(`Layer ${layer.name}: Flatten needs known sizes.`);
-        return a * d;
-      }, 1);
-      return [ops.reshape(g, x, [-1, n])];
-    }
-    case "UpSampling3D": {
-      single(cls);
-      const size = config.size as number[];
-      if (config.dataFormat !== "channelsLast" || x.shape.length !== 5)
-        throw new GraphCompileError(
-          `Layer ${layer.name}: UpSampling3D is compiled for rank-5 channels-last inputs only.`,
-        );
-      const [, d1, d2, d3, c] = x.shape as number[];
-      // Nearest-neighbour repeat: (d1, 1, d2, 1, d3, 1, c) tiled by (s1, s2, s3) on the unit axes,
-      // written with as few axes as possible (TensorFlow's Tile is many times slower at rank 8).
-      const { dims, multiples } = compactTile([d1, 1, d2, 1, d3, 1, c], [1, size[0], 1, size[1], 1, size[2], 1]);
-      const tiled = ops.tile(g, ops.reshape(g, x, [-1, ...dims]), [1, ...multiples]);
-      return [ops.reshape(g, tiled, [-1, d1 * size[0], d2 * size[1], d3 * size[2], c])];
-    }
-    case "Rescaling": {
-      single(cls);
-      return [ops.add(g, ops.mul(g, x, g.constant(config.scale as number)), g.constant(config.offset as number))];
-    }
-    case "Conv2D": {
-      single(cls);
-      const y = ops.conv2d(g, x, ctx.weight(required(layer, "kernel")), convolution(config, layer.name));
-      return [biasAndActivation(ctx, layer, config, y)];
-    }
-    case "SeparableConv2D":
-    case "DepthwiseConv2D": {
-      single(cls);
-      let y = ops.depthwiseConv2d(
-        g,
-        x,
-        ctx.weight(required(layer, "depthwiseKernel")),
-        convolution(config, layer.name),
-      );
-      if (cls === "SeparableConv2D")
-        y = ops.conv2d(g, y, ctx.weight(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
-      return [biasAndActivation(ctx, layer, config, y)];
-    }
-    case BatchNormalization.className: {
-      single(cls);
-      return [batchNorm(ctx, layer as BatchNormalization, x)];
-    }
-    case "Activation": {
-      single(cls);
-      return [activation(ctx, x, config.activation, layer.name)];
-    }
-    case "MaxPooling2D":
-    case "AveragePooling2D": {
-      single(cls);
-      channelsLast(config, layer.name);
-      const size = pair(config.poolSize, layer.name);
-      const o: ops.PoolOptions = {
-        size,
-        strides: pair(config.strides ?? size, layer.name),
-        padding: padding(config.padding, layer.name),
-      };
-      return [cls === "MaxPooling2D" ? ops.maxPool(g, x, o) : ops.avgPool(g, x, o)];
-    }
-    case "GlobalAveragePooling2D": {
-      single(cls);
-      channelsLast(config, layer.name);
-      return [ops.mean(g, x, [1, 2])];
-    }
-    case "Concatenate":
-      return [ops.concat(g, inputs, (config.axis as number | undefined) ?? -1)];
-    case "Add":
-      return [inputs.slice(1).reduce((a, b) => ops.add(g, a, b), inputs[0])];
-    case "Dense": {
-      single(cls);
-      if (x.shape.length !== 2)
-        throw new GraphCompileError(`Layer ${layer.name}: Dense is compiled for rank-2 inputs only.`);
-      return [biasAndActivation(ctx, layer, config, ops.matMul(g, x, ctx.weight(required(layer, "kernel"))))];
-    }
-    case "Dropout": {
-      single(cls);
-      const rate = config.rate as number;
-      const training = ctx.mode === "train" && callArgs?.training !== false;
-      if (!training || rate === 0) return [x];
-      if (config.noiseShape)
-        throw new GraphCompileError(
-          `Layer ${layer.name}: dropout with a noise shape is not supported by the graph engine.`,
-        );
-      if (!ctx.seed) throw new GraphCompileError(`Layer ${layer.name}: dropout in training needs a seed input.`);
-      // Keras 3 (tf.nn.experimental.stateless_dropout): keep where uniform ≥ rate, scale by 1/(1 - rate).
-      const stream = ops.add(g, ctx.seed, g.constant([0, nameHash(layer.name)], [2], "int32"));
-      const u = ops.statelessRandomUniform(g, ops.shape(g, x), stream, x.shape);
-      const keep = ops.cast(g, ops.greaterEqual(g, u, g.constant(rate)), "float32");
-      return [ops.mul(g, x, ops.mul(g, keep, g.constant(1 / (1 - rate))))];
-    }
-    default:
-      throw new GraphCompileError(
-        `Layer ${layer.name} (${cls}) is not supported by the graph engine; train with engine: "eager".`,
-      );
+  const rule = Object.prototype.hasOwnProperty.call(LOWERINGS, cls) ? LOWERINGS[cls] : undefined;
+  if (!rule) {
+    throw new GraphCompileError(
+      `Layer ${layer.name} (${cls}) is not supported by the graph engine; train with engine: "eager".`,
+    );
   }
+  const config = layer.getConfig() as Config;
+  return rule({ ctx, g: ctx.g, layer, config, inputs, x: inputs[0], callArgs });
 }
 
 /**
@@ -306,10 +303,6 @@ function batchNorm(ctx: LoweringContext, layer: BatchNormalization, x: SymTensor
   return out.y;
 }
 
-function isModel(layer: TF.layers.Layer): boolean {
-  return Array.isArray((layer as unknown as { layers?: unknown }).layers) && "nodesByDepth" in layer;
-}
-
 /**
  * Emits `model` applied to `inputs` (one per model input); returns the graph tensors of its outputs.
  * Nested models are emitted in place.
@@ -319,7 +312,7 @@ export function lowerModel(ctx: LoweringContext, model: TF.LayersModel, inputs: 
     throw new GraphCompileError(`Model ${model.name} takes ${model.inputs.length} inputs, got ${inputs.length}.`);
   const map = new Map<number, SymTensor>();
   model.inputs.forEach((t, i) => map.set(t.id, inputs[i]));
-  const byDepth = (model as unknown as { nodesByDepth: Record<string, TfjsNode[]> }).nodesByDepth;
+  const byDepth = nodesByDepth(model);
   const depths = Object.keys(byDepth)
     .map(Number)
     .sort((a, b) => b - a);

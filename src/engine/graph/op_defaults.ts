@@ -88,7 +88,6 @@ export const OP_DEFAULTS: Record<string, Record<string, DefaultAttr>> = {
     data_format: { kind: "string", value: "NHWC" },
     explicit_paddings: { kind: "ints", value: [] },
   },
-  Maximum: {},
   Mean: { Tidx: { kind: "type", value: "int32" }, keep_dims: { kind: "bool", value: false } },
   Mul: {},
   Neg: {},

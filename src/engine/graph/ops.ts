@@ -43,7 +43,7 @@ function sameDims(a: Dim, b: Dim): boolean {
 }
 
 /** The output size of a window op along one axis, as TensorFlow's GetWindowedOutputSize. */
-export function windowedOutputSize(input: Dim, window: number, stride: number, padding: Padding, dilation = 1): Dim {
+function windowedOutputSize(input: Dim, window: number, stride: number, padding: Padding, dilation = 1): Dim {
   if (input === null) return null;
   const effective = (window - 1) * dilation + 1;
   if (padding === "VALID") {
@@ -194,7 +194,7 @@ export function splitV(g: Graph, x: SymTensor, sizes: number[], axis: number, na
 // --- elementwise ---------------------------------------------------------------------------------
 
 /** Broadcast result shape of a binary elementwise op (numpy rules). */
-export function broadcastShape(op: string, a: Dim[], b: Dim[]): Dim[] {
+function broadcastShape(op: string, a: Dim[], b: Dim[]): Dim[] {
   const rank = Math.max(a.length, b.length);
   const out: Dim[] = [];
   for (let i = 0; i < rank; i++) {
@@ -219,7 +219,6 @@ export const sub = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => bina
 export const mul = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => binary(g, "Mul", a, b, name);
 export const div = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => binary(g, "RealDiv", a, b, name);
 export const pow = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => binary(g, "Pow", a, b, name);
-export const maximum = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => binary(g, "Maximum", a, b, name);
 
 export function greaterEqual(g: Graph, a: SymTensor, b: SymTensor, name?: string): SymTensor {
   return binary(g, "GreaterEqual", a, b, name, "bool");
@@ -328,7 +327,7 @@ function convAttrs(o: ConvOptions, cudnn: boolean): Record<string, Attr> {
   return a;
 }
 
-function convOutput(op: string, x: SymTensor, kh: number, kw: number, channels: Dim, o: ConvOptions): Dim[] {
+function convOutput(x: SymTensor, kh: number, kw: number, channels: Dim, o: ConvOptions): Dim[] {
   const d = o.dilations ?? [1, 1];
   return [
     x.shape[0],
@@ -344,7 +343,7 @@ export function conv2d(g: Graph, x: SymTensor, filter: SymTensor, o: ConvOptions
   checkRank("Conv2D", filter, 4, "filter");
   const [kh, kw, cin, cout] = filter.shape as number[];
   if (!sameDims(x.shape[3], cin)) fail("Conv2D", `input has ${x.shape[3]} channels, the filter expects ${cin}.`);
-  return one(g, "Conv2D", [x, filter], convAttrs(o, true), "float32", convOutput("Conv2D", x, kh, kw, cout, o), name);
+  return one(g, "Conv2D", [x, filter], convAttrs(o, true), "float32", convOutput(x, kh, kw, cout, o), name);
 }
 
 export function conv2dBackpropInput(
@@ -384,7 +383,7 @@ export function depthwiseConv2d(g: Graph, x: SymTensor, filter: SymTensor, o: Co
     [x, filter],
     convAttrs(o, false),
     "float32",
-    convOutput("DepthwiseConv2dNative", x, kh, kw, cin * multiplier, o),
+    convOutput(x, kh, kw, cin * multiplier, o),
     name,
   );
 }

@@ -16,10 +16,23 @@
  * tensors cross to and from host memory at each run (the binding resolves inputs to host tensors).
  */
 import type * as TF from "@tensorflow/tfjs";
-import { backendInfo, tf } from "../backend";
+import { backendInfo, tf } from "../../tfjs/backend";
+import {
+  nodeKernelBackend,
+  nodeNamespace,
+  savedModelSessionId,
+  tensorFlowProtos,
+  type AttrValueProto,
+  type LoadedSavedModel,
+  type ProtoMap,
+  type TensorFlowProtos,
+  type TensorInfoProto,
+  type TensorProto,
+  type TensorShapeProto,
+} from "../../tfjs/internals";
+import { MessageError } from "../../util/errors";
 import { tensorName, type Attr, type ConstValue, type Dim, type DType, type Graph, type SymTensor } from "./graph";
 import { OP_DEFAULTS } from "./op_defaults";
-import { MessageError } from "../../util/errors";
 
 /** An error of the graph engine at run time, with what to do. */
 export class GraphEngineError extends MessageError {
@@ -31,30 +44,32 @@ export class GraphEngineError extends MessageError {
 /** The TensorFlow version whose GraphDef format we write (`versions.producer` of TF 2.21's GraphDefs). */
 const GRAPH_DEF_PRODUCER = 2474;
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type Proto = any;
-
-let protoModule: Proto | undefined;
+let protoModule: TensorFlowProtos | undefined;
 
 /** The protobuf classes of the native package in use (tfjs-node or tfjs-node-gpu). */
-function proto(): Proto {
+function proto(): TensorFlowProtos {
   if (protoModule) return protoModule;
   const info = backendInfo();
   if (info.kind === "cpu") {
     throw new Error(
-      'The graph engine needs native TensorFlow (@tensorflow/tfjs-node or -gpu); run `npm run setup`, or train with engine: "eager".',
+      "The graph engine needs native TensorFlow (@tensorflow/tfjs-node or -gpu); run `npm run setup`, " +
+        'or train with engine: "eager".',
     );
   }
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  protoModule = require(`${info.package}/dist/proto/api_pb.js`);
+  protoModule = tensorFlowProtos(info.package);
   return protoModule;
 }
 
-function dtypeEnum(p: Proto, dtype: DType): number {
+function dtypeEnum(p: TensorFlowProtos, dtype: DType): number {
   return dtype === "float32" ? p.DataType.DT_FLOAT : dtype === "int32" ? p.DataType.DT_INT32 : p.DataType.DT_BOOL;
 }
 
-function shapeProto(p: Proto, shape: Dim[] | null): Proto {
+/** TensorFlow's name of a dtype, as tfjs-node's session runner takes it. */
+function tfDtypeName(dtype: DType): string {
+  return dtype === "float32" ? "DT_FLOAT" : dtype === "int32" ? "DT_INT32" : "DT_BOOL";
+}
+
+function shapeProto(p: TensorFlowProtos, shape: Dim[] | null): TensorShapeProto {
   const s = new p.TensorShape();
   if (shape === null) {
     s.setUnknownRank(true);
@@ -68,7 +83,7 @@ function shapeProto(p: Proto, shape: Dim[] | null): Proto {
   return s;
 }
 
-function tensorProto(p: Proto, c: ConstValue): Proto {
+function tensorProto(p: TensorFlowProtos, c: ConstValue): TensorProto {
   const t = new p.Tensor();
   t.setDtype(dtypeEnum(p, c.dtype));
   t.setTensorShape(shapeProto(p, c.shape));
@@ -84,7 +99,7 @@ function tensorProto(p: Proto, c: ConstValue): Proto {
   return t;
 }
 
-function attrProto(p: Proto, a: Attr): Proto {
+function attrProto(p: TensorFlowProtos, a: Attr): AttrValueProto {
   const v = new p.AttrValue();
   switch (a.kind) {
     case "type":
@@ -141,7 +156,7 @@ export function isDefaultAttr(op: string, name: string, a: Attr): boolean {
   }
 }
 
-function graphDefProto(p: Proto, graph: Graph): Proto {
+function graphDefProto(p: TensorFlowProtos, graph: Graph) {
   const gd = new p.GraphDef();
   for (const node of graph.nodes) {
     const nd = new p.NodeDef();
@@ -161,14 +176,17 @@ function graphDefProto(p: Proto, graph: Graph): Proto {
   return gd;
 }
 
-/** An entry point of a SavedModel: which graph tensors are fed and which are fetched, by name. */
-export interface Signature {
-  inputs: Array<{ name: string; tensor: SymTensor }>;
-  outputs: Array<{ name: string; tensor: SymTensor }>;
+/**
+ * An entry point of a SavedModel: which graph tensors are fed and which are fetched, by name, in
+ * the order `GraphSession.run` takes and returns them (./signatures.ts's bindings are ones).
+ */
+export interface SignatureTensors {
+  inputs: ReadonlyArray<{ name: string; tensor: SymTensor }>;
+  outputs: ReadonlyArray<{ name: string; tensor: SymTensor }>;
 }
 
 /** The `saved_model.pb` of `graph` with the given signatures (tag "serve"). */
-export function serializeSavedModel(graph: Graph, signatures: Record<string, Signature>): Uint8Array {
+export function serializeSavedModel(graph: Graph, signatures: Record<string, SignatureTensors>): Uint8Array {
   const p = proto();
   const meta = new p.MetaGraphDef();
   const info = new p.MetaGraphDef.MetaInfoDef();
@@ -177,17 +195,17 @@ export function serializeSavedModel(graph: Graph, signatures: Record<string, Sig
   meta.setMetaInfoDef(info);
   meta.setGraphDef(graphDefProto(p, graph));
   const sigs = meta.getSignatureDefMap();
+  const put = (map: ProtoMap<TensorInfoProto>, list: SignatureTensors["inputs"]) => {
+    for (const { name, tensor } of list) {
+      const ti = new p.TensorInfo();
+      ti.setName(tensorName0(tensor));
+      ti.setDtype(dtypeEnum(p, tensor.dtype));
+      ti.setTensorShape(shapeProto(p, tensor.shape));
+      map.set(name, ti);
+    }
+  };
   for (const [key, s] of Object.entries(signatures)) {
     const sd = new p.SignatureDef();
-    const put = (map: Proto, list: Signature["inputs"]) => {
-      for (const { name, tensor } of list) {
-        const ti = new p.TensorInfo();
-        ti.setName(`${tensor.node.name}:${tensor.index}`);
-        ti.setDtype(dtypeEnum(p, tensor.dtype));
-        ti.setTensorShape(shapeProto(p, tensor.shape));
-        map.set(name, ti);
-      }
-    };
     put(sd.getInputsMap(), s.inputs);
     put(sd.getOutputsMap(), s.outputs);
     sd.setMethodName("tensorflow/serving/predict");
@@ -199,114 +217,60 @@ export function serializeSavedModel(graph: Graph, signatures: Record<string, Sig
   return model.serializeBinary();
 }
 
-/** The parts of tfjs-node's backend used to run a session with inputs in a fixed order. */
-interface SessionBackend {
-  runSavedModel(
-    id: number,
-    inputs: TF.Tensor[],
-    infos: Array<{ name: string; tfDtype: string }>,
-    outputNames: string[],
-  ): TF.Tensor[];
-}
-
-/** What tfjs-node's `tf.node.loadSavedModel` returns, as far as it is used here. */
-interface TFSavedModel {
-  dispose(): void;
-}
-
-interface NodeNamespace {
-  loadSavedModel(path: string, tags: string[], signature: string): Promise<TFSavedModel>;
+/** What tfjs-node's session runner needs of a signature: its inputs' names and dtypes, its outputs' names. */
+interface SessionSignature {
+  inputs: Array<{ name: string; tfDtype: string }>;
+  outputs: string[];
 }
 
 /** A loaded SavedModel: one TensorFlow session; each signature runs with inputs in its declared order. */
 export class GraphSession {
   private disposed = false;
-  private readonly plans: Record<
-    string,
-    { infos: Array<{ name: string; tfDtype: string }>; outputs: string[]; inputNames: string[]; outputNames: string[] }
-  >;
 
   private constructor(
-    private readonly model: TFSavedModel,
-    signatures: Record<
-      string,
-      {
-        inputs: Array<{ name: string; dtype: DType; tensor: string }>;
-        outputs: Array<{ name: string; tensor: string }>;
-      }
-    >,
-  ) {
-    this.plans = {};
-    for (const [key, s] of Object.entries(signatures)) {
-      this.plans[key] = {
-        infos: s.inputs.map((i) => ({
-          name: i.tensor,
-          tfDtype: i.dtype === "float32" ? "DT_FLOAT" : i.dtype === "int32" ? "DT_INT32" : "DT_BOOL",
-        })),
-        outputs: s.outputs.map((o) => o.tensor),
-        inputNames: s.inputs.map((i) => i.name),
-        outputNames: s.outputs.map((o) => o.name),
-      };
-    }
-  }
+    private readonly model: LoadedSavedModel,
+    private readonly signatures: Record<string, SessionSignature>,
+  ) {}
 
   /** Loads the SavedModel in `dir` (written from these signatures). */
-  static async load(dir: string, signatures: Record<string, Signature>): Promise<GraphSession> {
-    const node = (tf as unknown as { node?: NodeNamespace }).node;
-    if (!node?.loadSavedModel)
-      throw new Error("The graph engine needs tfjs-node's SavedModel support (tf.node.loadSavedModel).");
-    const first = Object.keys(signatures)[0];
-    const model = await node.loadSavedModel(dir, ["serve"], first);
-    const plain: Record<
-      string,
-      {
-        inputs: Array<{ name: string; dtype: DType; tensor: string }>;
-        outputs: Array<{ name: string; tensor: string }>;
-      }
-    > = {};
+  static async load(dir: string, signatures: Record<string, SignatureTensors>): Promise<GraphSession> {
+    const node = nodeNamespace(tf);
+    if (!node) throw new Error("The graph engine needs tfjs-node's SavedModel support (tf.node.loadSavedModel).");
+    const model = await node.loadSavedModel(dir, ["serve"], Object.keys(signatures)[0]);
+    const forSession: Record<string, SessionSignature> = {};
     for (const [key, s] of Object.entries(signatures)) {
-      plain[key] = {
-        inputs: s.inputs.map((i) => ({
-          name: i.name,
-          dtype: i.tensor.dtype,
-          tensor: `${i.tensor.node.name}:${i.tensor.index}`,
-        })),
-        outputs: s.outputs.map((o) => ({ name: o.name, tensor: `${o.tensor.node.name}:${o.tensor.index}` })),
+      forSession[key] = {
+        inputs: s.inputs.map((i) => ({ name: tensorName0(i.tensor), tfDtype: tfDtypeName(i.tensor.dtype) })),
+        outputs: s.outputs.map((o) => tensorName0(o.tensor)),
       };
     }
-    return new GraphSession(model, plain);
+    return new GraphSession(model, forSession);
   }
 
-  /** Names of a signature's inputs, in the order `run` takes them. */
-  inputNames(signature: string): string[] {
-    return this.plan(signature).inputNames.slice();
-  }
-
-  /** Names of a signature's outputs, in the order `run` returns them. */
-  outputNames(signature: string): string[] {
-    return this.plan(signature).outputNames.slice();
-  }
-
-  /** Runs a signature: `inputs` in `inputNames(signature)` order; new tensors in `outputNames` order. */
+  /** Runs a signature: `inputs` in the signature's input order; new tensors in its output order. */
   run(signature: string, inputs: TF.Tensor[]): TF.Tensor[] {
     if (this.disposed)
       throw new Error("This compiled graph was released (its model was disposed or re-frozen); compile it again.");
-    const plan = this.plan(signature);
-    if (inputs.length !== plan.infos.length) {
-      throw new Error(`Graph signature "${signature}" takes ${plan.infos.length} inputs, got ${inputs.length}.`);
+    const s = this.signatures[signature];
+    if (!s) {
+      const known = Object.keys(this.signatures).join(", ");
+      throw new Error(`The compiled graph has no signature "${signature}" (it has ${known}).`);
     }
-    const backend = tf.backend() as unknown as SessionBackend;
-    const sessionId = (this.model as unknown as { sessionId: number }).sessionId;
+    if (inputs.length !== s.inputs.length) {
+      throw new Error(`Graph signature "${signature}" takes ${s.inputs.length} inputs, got ${inputs.length}.`);
+    }
+    const backend = nodeKernelBackend(tf.backend());
+    if (!backend) throw new Error("The graph engine needs the native TensorFlow backend (tfjs-node).");
     try {
-      return backend.runSavedModel(sessionId, inputs, plan.infos, plan.outputs);
+      return backend.runSavedModel(savedModelSessionId(this.model), inputs, s.inputs, s.outputs);
     } catch (e) {
       // The binding's message starts "Session fail to run with error: " and then TensorFlow's.
       const reason = ((e as Error).message ?? String(e))
         .replace(/^Session fail to run with error:\s*/, "")
         .split("\n")[0];
       throw new GraphEngineError(
-        `TensorFlow could not run the compiled graph ("${signature}"): ${reason}. Nothing was changed: the model holds the weights ` +
-          `of its last completed step. Check the input's shape, or run with engine: "eager" to see where it fails.`,
+        `TensorFlow could not run the compiled graph ("${signature}"): ${reason}. Nothing was changed: the model holds ` +
+          `the weights of its last completed step. Check the input's shape, or run with engine: "eager" to see where it fails.`,
       );
     }
   }
@@ -321,13 +285,9 @@ export class GraphSession {
   get isDisposed(): boolean {
     return this.disposed;
   }
+}
 
-  private plan(signature: string) {
-    const p = this.plans[signature];
-    if (!p)
-      throw new Error(
-        `The compiled graph has no signature "${signature}" (it has ${Object.keys(this.plans).join(", ")}).`,
-      );
-    return p;
-  }
+/** A tensor's name with its output index always written ("name:0"), as the session runner takes it. */
+function tensorName0(t: SymTensor): string {
+  return `${t.node.name}:${t.index}`;
 }

@@ -3,7 +3,7 @@
  * layer defaults (where TF.js's differ), and `obtain_input_shape`'s checks.
  */
 import type { LayersModel, SymbolicTensor } from "@tensorflow/tfjs";
-import { tf } from "../../engine/backend";
+import { tf } from "../../tfjs/backend";
 import { formatShape } from "../../util/format";
 import { BatchNormalization, type BatchNormalizationArgs, type Shape } from "../layers";
 
@@ -155,7 +155,7 @@ export function obtainInputShape(
       `\`input_shape\` must be a tuple of three integers. Pass [height, width, channels] for ${modelName}, e.g. [84, 84, 3].`,
     );
   }
-  const shape = [...inputShape];
+  const shape: Array<number | null> = [...(inputShape as Array<number | null>)];
   if (shape.length !== 3) {
     throw new Error(
       `\`input_shape\` must be a tuple of three integers. Received: input_shape=${formatShape(shape)}; ` +

@@ -5,9 +5,9 @@
  * `keras.applications.InceptionV3(weights="imagenet")` does.
  */
 import * as path from "node:path";
-import { downloadProgress } from "../../notebook/progress";
 import { kerasCacheDir, kerasHome } from "../cache";
-import { DownloadError, cachedFile, type ProgressCallback } from "../download";
+import type { DownloadProgress } from "../../util/progress";
+import { DownloadError, cachedFile, terminalProgress } from "../download";
 
 export type KerasApplicationName = "inception_v3" | "xception";
 
@@ -33,15 +33,15 @@ export const IMAGENET_WEIGHTS: Readonly<Record<KerasApplicationName, Readonly<We
 };
 
 /** Environment variable that replaces Keras's download folder (e.g. a local mirror): the file name is appended. */
-export const WEIGHTS_BASE_URL_ENV = "KT_WEIGHTS_BASE_URL";
+const WEIGHTS_BASE_URL_ENV = "KT_WEIGHTS_BASE_URL";
 
 export interface ImagenetWeightsOptions {
   /** Folder holding `models/` (default: `kerasCacheDir()`, the same as Python Keras). */
   cacheDir?: string;
   /** Download folder instead of Keras's (the file name is appended); also `$KT_WEIGHTS_BASE_URL`. */
   baseUrl?: string;
-  /** Download progress (default: a line per 10 %); `false`: silent. */
-  onProgress?: ProgressCallback | false;
+  /** Download progress (default: a line per 10 %; notebook/progress.ts's `downloadProgress` shows a bar); `false`: silent. */
+  onProgress?: DownloadProgress | false;
   /** Messages ("Downloading data from …"); default console.log. */
   log?: (message: string) => void;
 }
@@ -81,7 +81,7 @@ export async function imagenetWeights(
       hash: spec.md5,
       hashAlgorithm: "md5",
       cacheDirs: dirs,
-      onProgress: options.onProgress ?? downloadProgress(spec.fileName),
+      onProgress: options.onProgress ?? terminalProgress(spec.fileName),
       log: options.log,
     });
   } catch (e) {

@@ -17,30 +17,30 @@
 import * as fs from "node:fs";
 import type { LayersModel } from "@tensorflow/tfjs";
 import { loadKerasWeights } from "../saving/weight_order";
+import type { DownloadProgress } from "../../util/progress";
 import { imagenetWeights, type KerasApplicationName } from "./imagenet_weights";
 import { inceptionV3Graph, type InceptionV3BuildOptions } from "./inception_v3";
 import { xceptionGraph, type XceptionBuildOptions } from "./xception";
 
-export {
-  KerasLayers,
-  KerasNames,
-  formatShape,
-  obtainInputShape,
-  type ImageShape,
-  type InputShapeCheck,
-} from "./common";
-export { layerTable, formatLayerRow, type LayerRow, type LayerTableRow, type ParamCounts } from "./table";
+export { KerasNames, obtainInputShape } from "./common";
+export { layerTable, formatLayerRow, type LayerRow, type ParamCounts } from "./table";
 export type { InceptionV3BuildOptions } from "./inception_v3";
 export type { XceptionBuildOptions } from "./xception";
 
 /** What weights to load: Keras's ImageNet weights (default), none (random initialisation), or a Keras .h5 file. */
 export type WeightsOption = "imagenet" | null | string;
 
-export interface InceptionV3Options extends InceptionV3BuildOptions {
+/** How the ImageNet weights are fetched when they are not in Keras's cache. */
+export interface WeightsDownloadOptions {
+  /** Download progress (default: a line per 10 %); `false`: silent. */
+  onProgress?: DownloadProgress | false;
+}
+
+export interface InceptionV3Options extends InceptionV3BuildOptions, WeightsDownloadOptions {
   weights?: WeightsOption;
 }
 
-export interface XceptionOptions extends XceptionBuildOptions {
+export interface XceptionOptions extends XceptionBuildOptions, WeightsDownloadOptions {
   weights?: WeightsOption;
 }
 
@@ -57,13 +57,13 @@ export function buildXception(options: XceptionBuildOptions = {}): LayersModel {
 /** InceptionV3 without top, with Keras's ImageNet weights by default (`InceptionV3(include_top=False, ...)`). */
 export async function inceptionV3(options: InceptionV3Options = {}): Promise<LayersModel> {
   const weights = checkWeights(options.weights);
-  return withWeights(inceptionV3Graph(options, weights), "inception_v3", weights);
+  return withWeights(inceptionV3Graph(options, weights), "inception_v3", weights, options);
 }
 
 /** Xception without top, with Keras's ImageNet weights by default (`Xception(include_top=False, ...)`). */
 export async function xception(options: XceptionOptions = {}): Promise<LayersModel> {
   const weights = checkWeights(options.weights);
-  return withWeights(xceptionGraph(options, weights), "xception", weights);
+  return withWeights(xceptionGraph(options, weights), "xception", weights, options);
 }
 
 /** Keras's check of the `weights` argument, with what to pass instead. */
@@ -84,10 +84,11 @@ async function withWeights(
   model: LayersModel,
   name: KerasApplicationName,
   weights: WeightsOption,
+  download: WeightsDownloadOptions,
 ): Promise<LayersModel> {
   if (weights === null) return model;
   try {
-    const file = weights === "imagenet" ? await imagenetWeights(name) : weights;
+    const file = weights === "imagenet" ? await imagenetWeights(name, { onProgress: download.onProgress }) : weights;
     await loadKerasWeights(model, file);
     return model;
   } catch (e) {

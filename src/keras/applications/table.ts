@@ -32,9 +32,6 @@ export interface ParamCounts {
   nonTrainable: number;
 }
 
-/** Alias, for readers who look for the longer name. */
-export type LayerTableRow = LayerRow;
-
 function isShapeList(shape: Dims | Dims[]): shape is Dims[] {
   return shape.length > 0 && Array.isArray(shape[0]);
 }

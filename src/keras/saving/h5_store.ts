@@ -21,10 +21,10 @@ import type * as H5 from "h5wasm";
 import { describeError, h5wasm, withH5Errors, type H5Module } from "./h5wasm";
 
 /** The variable types a Keras store holds here: float32 weights, and the optimizer's int64 step count. */
-export type StoreDtype = "float32" | "int64";
+type StoreDtype = "float32" | "int64";
 
 /** One variable to write: its shape, type, and a function giving its values when it is written. */
-export interface StoreVariable {
+interface StoreVariable {
   shape: number[];
   dtype: StoreDtype;
   values: () => Float32Array | BigInt64Array;
@@ -81,7 +81,7 @@ export async function writeH5Store(file: string, entries: StoreEntry[]): Promise
 }
 
 /** A variable in the file, before it is read. */
-export interface StoredVariableInfo {
+interface StoredVariableInfo {
   shape: number[];
   /** "float32", "int64", or what else the file holds (e.g. "float64", "bfloat16"). */
   dtype: string;
@@ -99,7 +99,7 @@ export interface StoredEntry {
 }
 
 function dtypeName(ds: H5.Dataset): string {
-  if ("dtype" in ds.attrs) return String(ds.attrs["dtype"].value); // Keras marks bfloat16 this way
+  if ("dtype" in ds.attrs) return String(ds.attrs["dtype"].value as string); // Keras marks bfloat16 this way
   const m = ds.metadata;
   const kind = m.type === 1 ? "float" : m.type === 0 ? (m.signed ? "int" : "uint") : "other";
   return kind === "other" ? "unsupported" : `${kind}${m.size * 8}`;
@@ -119,7 +119,7 @@ export class H5StoreReader {
       try {
         f = new h5.File(path, "r");
       } catch (e) {
-        throw new Error(`not an HDF5 file (${describeError(e)})`);
+        throw new Error(`not an HDF5 file (${describeError(e)})`, { cause: e });
       }
       if (!f.file_id || f.file_id < 0n) throw new Error("not an HDF5 file");
       return new H5StoreReader(h5, f);

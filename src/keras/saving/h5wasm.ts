@@ -32,10 +32,11 @@ export function h5wasm(): Promise<H5Module> {
       const entry = h5wasmEntry();
       let mod: H5Module;
       try {
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
         mod = require(entry) as H5Module;
       } catch {
         // A `Function` keeps `import()` from being rewritten into `require()` by CommonJS compilers.
+        // eslint-disable-next-line @typescript-eslint/no-implied-eval
         const dynamicImport = new Function("u", "return import(u)") as (u: string) => Promise<H5Module>;
         mod = await dynamicImport(pathToFileURL(entry).href);
       }

@@ -31,24 +31,25 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import type { LayerVariable } from "@tensorflow/tfjs";
-import { tf } from "../../engine/backend";
-import type { KerasAdam } from "../../engine/adam";
+import { tf } from "../../tfjs/backend";
+import type { KerasAdam } from "../optimizers/adam";
 import { formatBytes, formatShape } from "../../util/format";
 import { checkWritable, PathError, tempPathBeside, writeAtomically } from "../../util/files";
 import { KerasArchiveError } from "./archive_error";
 import { describeError } from "./h5wasm";
 import { H5StoreReader, writeH5Store, type StoreEntry } from "./h5_store";
 import { kerasLayerInfo, serializeModel, SerializationError, toSnakeCase, type JsonObject } from "./serialization";
-import { isContainer, kerasVariables, sameShape, shortWeightName } from "./weight_order";
+import { isContainer } from "../../tfjs/internals";
+import { kerasVariables, sameShape, shortWeightName } from "./weight_order";
 import { ZipError, ZipReader, writeZip } from "./zip_archive";
 
 export { KerasArchiveError };
 
-export const CONFIG_FILE = "config.json";
-export const METADATA_FILE = "metadata.json";
-export const WEIGHTS_FILE = "model.weights.h5";
+const CONFIG_FILE = "config.json";
+const METADATA_FILE = "metadata.json";
+const WEIGHTS_FILE = "model.weights.h5";
 /** The Keras version whose archive format is written (saving_lib.py of Keras 3.15.1). */
-export const ARCHIVE_KERAS_VERSION = "3.15.1";
+const ARCHIVE_KERAS_VERSION = "3.15.1";
 
 type Layer = TF.layers.Layer;
 
@@ -102,27 +103,47 @@ function sizeOf(shape: ReadonlyArray<number | null>): number {
   return shape.reduce((a: number, b) => a * (b ?? 0), 1);
 }
 
-/** The optimizer's variables as Keras 3's Adam keeps them (see the module comment). */
+/**
+ * Where Keras 3's Adam keeps its variables in the archive's "optimizer" entry (`vars/<i>`): the step
+ * count (int64), the learning rate, then each trainable variable's first and second moments, in
+ * `model.trainable_variables` order; before its first step, only the first two.
+ */
+const adamLayout = {
+  iterations: 0,
+  learningRate: 1,
+  /** The index of the `k`-th trainable variable's first ("m") or second ("v") moment. */
+  moment: (k: number, which: "m" | "v"): number => 2 + 2 * k + (which === "v" ? 1 : 0),
+  /** How many variables Adam keeps for `trainable` variables, once it has taken a step (`built`) or before. */
+  count: (trainable: number, built: boolean): number => (built ? 2 + 2 * trainable : 2),
+};
+
+/** The optimizer's variables as Keras 3's Adam keeps them (`adamLayout`). */
 function optimizerEntry(model: TF.LayersModel, optimizer: KerasAdam): StoreEntry {
   const trainable = trainableVariables(model);
-  const variables: StoreEntry["variables"] = [
-    { shape: [], dtype: "int64", values: () => BigInt64Array.of(BigInt(optimizer.iterations)) },
-    { shape: [], dtype: "float32", values: () => Float32Array.of(optimizer.learningRate) },
-  ];
   const built = optimizer.iterations > 0 || trainable.some((v) => optimizer.hasSlots(v.read() as TF.Variable));
+  const variables = new Array<StoreEntry["variables"][number]>(adamLayout.count(trainable.length, built));
+  variables[adamLayout.iterations] = {
+    shape: [],
+    dtype: "int64",
+    values: () => BigInt64Array.of(BigInt(optimizer.iterations)),
+  };
+  variables[adamLayout.learningRate] = {
+    shape: [],
+    dtype: "float32",
+    values: () => Float32Array.of(optimizer.learningRate),
+  };
   if (built) {
-    for (const v of trainable) {
+    trainable.forEach((v, k) => {
       const shape = v.shape as number[];
       // A variable without moments yet has them at zero, as Keras creates them.
       const moment = (which: "m" | "v") => () =>
         optimizer.hasSlots(v.read() as TF.Variable)
           ? (optimizer.slotsFor(v.read() as TF.Variable)[which].dataSync() as Float32Array)
           : new Float32Array(sizeOf(shape));
-      variables.push(
-        { shape, dtype: "float32", values: moment("m") },
-        { shape, dtype: "float32", values: moment("v") },
-      );
-    }
+      for (const which of ["m", "v"] as const) {
+        variables[adamLayout.moment(k, which)] = { shape, dtype: "float32", values: moment(which) };
+      }
+    });
   }
   return { path: "optimizer", name: "adam", variables };
 }
@@ -264,62 +285,17 @@ const WHAT_TO_PASS = `Pass a .keras file written by learner.save() or by Keras's
  * model.weights.h5 (HDF5), and copies the weights out to a temporary folder for HDF5 to read.
  */
 export async function openKerasArchive(file: string): Promise<KerasArchive> {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    throw new KerasArchiveError(
-      file,
-      `No file at ${file}${path.isAbsolute(file) ? "" : ` (from ${process.cwd()})`}. Check the path; learner.save(path) writes one.`,
-    );
-  }
-  if (st.isDirectory()) throw new KerasArchiveError(file, `${file} is a folder, not a .keras file. ${WHAT_TO_PASS}`);
-  let zip: ZipReader;
-  try {
-    zip = ZipReader.open(file);
-  } catch (e) {
-    if (!(e instanceof ZipError)) throw e;
-    throw new KerasArchiveError(
-      file,
-      `${file} is not a Keras model archive: ${e.message} (${formatBytes(st.size)}). ${WHAT_TO_PASS}`,
-    );
-  }
+  const zip = openZip(file);
   let tmpDir: string | undefined;
   let weights: H5StoreReader | undefined;
   try {
-    const names = zip.members.map((m) => m.name);
-    const listing = names.length > 0 ? names.join(", ") : "none";
-    if (!zip.has(CONFIG_FILE)) {
-      throw new KerasArchiveError(
-        file,
-        `${file} is a zip archive but not a Keras model archive: it has no ${CONFIG_FILE} (its members: ${listing}). ${WHAT_TO_PASS}`,
-      );
-    }
-    if (!zip.has(WEIGHTS_FILE)) {
-      const npz = zip.has("model.weights.npz");
-      throw new KerasArchiveError(
-        file,
-        npz
-          ? `${file} keeps its weights as model.weights.npz (Keras's weights_format="npz"), which is not read here: save it again with Keras's default format.`
-          : `${file} has no ${WEIGHTS_FILE} (its members: ${listing}): the weights are missing. Save the model again.`,
-      );
-    }
-    let config: unknown;
-    try {
-      config = JSON.parse(zip.read(CONFIG_FILE).toString("utf8"));
-    } catch (e) {
-      throw new KerasArchiveError(
-        file,
-        `${CONFIG_FILE} in ${file} cannot be read: ${(e as Error).message}. The archive is damaged; save the model again.`,
-      );
-    }
+    checkMembers(file, zip);
+    const config = readJson(file, zip, CONFIG_FILE);
     let metadata: unknown;
-    if (zip.has(METADATA_FILE)) {
-      try {
-        metadata = JSON.parse(zip.read(METADATA_FILE).toString("utf8"));
-      } catch {
-        metadata = undefined; // Keras does not read it either
-      }
+    try {
+      metadata = zip.has(METADATA_FILE) ? readJson(file, zip, METADATA_FILE) : undefined;
+    } catch {
+      metadata = undefined; // Keras does not read it either
     }
     tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), "kt-keras-archive-"));
     const weightsPath = path.join(tmpDir, WEIGHTS_FILE);
@@ -351,6 +327,60 @@ export async function openKerasArchive(file: string): Promise<KerasArchive> {
     throw e;
   } finally {
     zip.close();
+  }
+}
+
+/** The archive's zip, with clear errors for no file, a folder, or a file that is not a zip. */
+function openZip(file: string): ZipReader {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    const from = path.isAbsolute(file) ? "" : ` (from ${process.cwd()})`;
+    throw new KerasArchiveError(file, `No file at ${file}${from}. Check the path; learner.save(path) writes one.`);
+  }
+  if (st.isDirectory()) throw new KerasArchiveError(file, `${file} is a folder, not a .keras file. ${WHAT_TO_PASS}`);
+  try {
+    return ZipReader.open(file);
+  } catch (e) {
+    if (!(e instanceof ZipError)) throw e;
+    throw new KerasArchiveError(
+      file,
+      `${file} is not a Keras model archive: ${e.message} (${formatBytes(st.size)}). ${WHAT_TO_PASS}`,
+    );
+  }
+}
+
+/** Throws unless the zip holds the config and the weights a Keras archive has. */
+function checkMembers(file: string, zip: ZipReader): void {
+  const names = zip.members.map((m) => m.name);
+  const listing = names.length > 0 ? names.join(", ") : "none";
+  if (!zip.has(CONFIG_FILE)) {
+    throw new KerasArchiveError(
+      file,
+      `${file} is a zip archive but not a Keras model archive: it has no ${CONFIG_FILE} (its members: ${listing}). ${WHAT_TO_PASS}`,
+    );
+  }
+  if (!zip.has(WEIGHTS_FILE)) {
+    const npz = zip.has("model.weights.npz");
+    throw new KerasArchiveError(
+      file,
+      npz
+        ? `${file} keeps its weights as model.weights.npz (Keras's weights_format="npz"), which is not read here: save it again with Keras's default format.`
+        : `${file} has no ${WEIGHTS_FILE} (its members: ${listing}): the weights are missing. Save the model again.`,
+    );
+  }
+}
+
+/** A JSON member of the archive; a clear error when it is not JSON. */
+function readJson(file: string, zip: ZipReader, member: string): unknown {
+  try {
+    return JSON.parse(zip.read(member).toString("utf8"));
+  } catch (e) {
+    throw new KerasArchiveError(
+      file,
+      `${member} in ${file} cannot be read: ${(e as Error).message}. The archive is damaged; save the model again.`,
+    );
   }
 }
 
@@ -434,8 +464,8 @@ export function readOptimizerState(archive: KerasArchive, model: TF.LayersModel)
   const stored = archive.weights.entry("optimizer");
   if (!stored || stored.count === 0) return undefined;
   const trainable = trainableVariables(model);
-  const needed = 2 + 2 * trainable.length;
-  if (stored.count === 2) return { iterations: 0 };
+  const needed = adamLayout.count(trainable.length, true);
+  if (stored.count === adamLayout.count(trainable.length, false)) return { iterations: 0 };
   if (stored.count !== needed) {
     return {
       iterations: 0,
@@ -446,7 +476,8 @@ export function readOptimizerState(archive: KerasArchive, model: TF.LayersModel)
   }
   const moments = trainable.map((variable, k) => {
     const want = variable.shape as number[];
-    for (const i of [2 + 2 * k, 3 + 2 * k]) {
+    const [m, v] = [adamLayout.moment(k, "m"), adamLayout.moment(k, "v")];
+    for (const i of [m, v]) {
       const info = stored.info(i);
       if (!sameShape(info.shape, want)) {
         throw new KerasArchiveError(
@@ -456,16 +487,16 @@ export function readOptimizerState(archive: KerasArchive, model: TF.LayersModel)
         );
       }
     }
-    return { variable, m: stored.read(2 + 2 * k) as Float32Array, v: stored.read(3 + 2 * k) as Float32Array };
+    return { variable, m: stored.read(m) as Float32Array, v: stored.read(v) as Float32Array };
   });
-  return { iterations: Number(stored.read(0)[0]), moments };
+  return { iterations: Number(stored.read(adamLayout.iterations)[0]), moments };
 }
 
 /** The learning rate the optimizer had when saved (its float32 variable), if the archive keeps it. */
 export function storedLearningRate(archive: KerasArchive): number | undefined {
   const stored = archive.weights.entry("optimizer");
-  if (!stored || stored.count < 2) return undefined;
-  const v = Number(stored.read(1)[0]);
+  if (!stored || stored.count <= adamLayout.learningRate) return undefined;
+  const v = Number(stored.read(adamLayout.learningRate)[0]);
   return Number.isFinite(v) && v > 0 ? v : undefined;
 }
 

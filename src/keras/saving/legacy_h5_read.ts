@@ -23,14 +23,14 @@ export class KerasWeightsError extends MessageError {
   }
 }
 
-export interface KerasWeight {
+interface KerasWeight {
   /** The name in the file, e.g. "conv2d_1/kernel:0". */
   name: string;
   shape: number[];
   values: Float32Array;
 }
 
-export interface KerasLayerWeights {
+interface KerasLayerWeights {
   /** The layer's name in the file. */
   name: string;
   /** In the file's order (Keras's legacy order: trainable weights, then the others). */
@@ -134,7 +134,7 @@ function asStringList(v: unknown): string[] {
   if (typeof v === "string") return [v];
   if (Array.isArray(v)) return v.map((x) => (x instanceof Uint8Array ? Buffer.from(x).toString("utf8") : String(x)));
   if (ArrayBuffer.isView(v) && (v as Uint8Array).length === 0) return [];
-  return [String(v)];
+  return [String(v as string | number)];
 }
 
 /** An attribute that Keras may have split into `name0`, `name1`, … (each under 64 KB). */

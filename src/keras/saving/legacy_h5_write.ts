@@ -15,7 +15,7 @@ import { kerasLegacyWeights, shortWeightName } from "./weight_order";
 const HDF5_OBJECT_HEADER_LIMIT = 64512;
 
 /** The Keras version whose legacy layout the written files follow (their weights need no conversion). */
-export const WRITTEN_KERAS_VERSION = "2.15.0";
+const WRITTEN_KERAS_VERSION = "2.15.0";
 
 /**
  * Writes a list of strings as a fixed-length ASCII array attribute, split like
@@ -32,7 +32,7 @@ function writeStringListAttr(obj: H5.Group, name: string, values: string[]): voi
     throw new Error(
       `The name "${values.find((v) => Buffer.byteLength(v) === itemSize)}" is too long for an HDF5 attribute.`,
     );
-  const nonAscii = values.some((v) => /[^\x00-\x7f]/.test(v));
+  const nonAscii = values.some((v) => /\P{ASCII}/u.test(v));
   const dtype = `${nonAscii ? "S" : "A"}${itemSize}`;
   // numpy.array_split: the first (n % k) chunks get one more item.
   let chunks = 1;

@@ -25,8 +25,9 @@
  * the object's `id()` in the writing process, optional when reading, and the policy is stateless.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { KERAS_ADAM, type AdamSettings } from "../../engine/adam";
-import { isContainer } from "./weight_order";
+import { KERAS_ADAM, type AdamSettings } from "../optimizers/adam";
+import { containerNodeKeys, isContainer } from "../../tfjs/internals";
+import { numberPair } from "../layers";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -64,10 +65,9 @@ export function toSnakeCase(name: string): string {
 }
 
 function pair(v: unknown, what: string, layer: Layer): [number, number] {
-  const a = typeof v === "number" ? [v, v] : (v as number[]);
-  if (!Array.isArray(a) || a.length !== 2)
-    throw new SerializationError(`layer "${layer.name}": ${what} ${JSON.stringify(v)} is not two numbers`);
-  return [a[0], a[1]];
+  const p = numberPair(v);
+  if (!p) throw new SerializationError(`layer "${layer.name}": ${what} ${JSON.stringify(v)} is not two numbers`);
+  return p;
 }
 
 /** A TF.js initializer's `{className, config}` as Keras's `keras.initializers` object. */
@@ -340,7 +340,7 @@ function nodeInputs(node: Node): TF.SymbolicTensor[] {
 
 /** `layer.inboundNodes` that belong to `model` (functional.py keeps only `self._nodes`), with their original indices. */
 function ownNodes(model: TF.LayersModel, layer: Layer): Array<{ node: Node; index: number }> {
-  const keys = (model as unknown as { containerNodes: Set<string> }).containerNodes;
+  const keys = containerNodeKeys(model);
   return layer.inboundNodes
     .map((node, index) => ({ node, index }))
     .filter(({ index }) => keys.has(`${layer.name}_ib-${index}`));
@@ -348,7 +348,7 @@ function ownNodes(model: TF.LayersModel, layer: Layer): Array<{ node: Node; inde
 
 /** A node index as functional.py's `serialize_node` writes it: not counting the layer's nodes outside `model`. */
 function reindex(model: TF.LayersModel, layer: Layer, nodeIndex: number): number {
-  const keys = (model as unknown as { containerNodes: Set<string> }).containerNodes;
+  const keys = containerNodeKeys(model);
   let outside = 0;
   for (let i = 0; i < nodeIndex; i++) if (!keys.has(`${layer.name}_ib-${i}`)) outside++;
   return nodeIndex - outside;
@@ -413,12 +413,7 @@ function functionalConfig(model: TF.LayersModel): JsonObject {
       .map(({ node }) => serializeNode(model, layer, node, kwargs));
     return config;
   });
-  const m = model as unknown as TF.LayersModel & {
-    inputLayersNodeIndices: number[];
-    inputLayersTensorIndices: number[];
-    outputLayersNodeIndices: number[];
-    outputLayersTensorIndices: number[];
-  };
+  const m = model;
   return {
     name: model.name,
     trainable: model.trainable,
@@ -451,7 +446,7 @@ export interface CompileSettings {
  * keras/src/optimizers/adam.py and base_optimizer.py). The learning rate is written as Keras writes
  * it, the float32 value of its variable.
  */
-export function compileConfig(adam: AdamSettings): JsonObject {
+function compileConfig(adam: AdamSettings): JsonObject {
   return {
     optimizer: {
       module: "keras.optimizers",

@@ -27,7 +27,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "../../engine/backend";
+import { tf } from "../../tfjs/backend";
 import { MessageError } from "../../util/errors";
 import { writableFolder, writeFolderAtomically } from "../../util/files";
 import { formatBytes } from "../../util/format";
@@ -83,7 +83,7 @@ export class TfjsExportError extends MessageError {
 
 /** The converter's shard size: 4 MiB. */
 export const SHARD_BYTES = 4 * 1024 * 1024;
-export const MODEL_JSON = "model.json";
+const MODEL_JSON = "model.json";
 /** A shard's name, as the converter writes it: group1-shard3of22.bin. */
 const SHARD_NAME = /^group\d+-shard\d+of\d+\.bin$/;
 
@@ -121,7 +121,7 @@ export function checkExportOptions(
  * Throws unless `dir` can take an export: a path whose parent can be written to, and which is free,
  * an empty folder, or an earlier export (model.json and shards only, replaced as a whole).
  */
-export function checkExportFolder(dir: string): void {
+function checkExportFolder(dir: string): void {
   if (typeof dir !== "string" || dir.trim() === "") {
     throw new TfjsExportError(
       String(dir),
@@ -163,9 +163,9 @@ export async function layersModelArtifacts(
 ): Promise<TF.io.ModelArtifacts & { weightSpecs: TF.io.WeightsManifestEntry[]; weightData: ArrayBuffer }> {
   let captured: TF.io.ModelArtifacts | undefined;
   await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
+    tf.io.withSaveHandler((artifacts) => {
       captured = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } });
     }),
   );
   if (!captured || !captured.weightSpecs || captured.weightData === undefined)
@@ -176,7 +176,7 @@ export async function layersModelArtifacts(
 }
 
 /** A weight's entry in model.json's manifest. */
-export interface ManifestWeight {
+interface ManifestWeight {
   name: string;
   shape: number[];
   dtype: string;
@@ -187,7 +187,7 @@ export interface ManifestWeight {
  * The weights' bytes for the shards and their manifest entries: float32 weights quantized to
  * `quantize` (when given), every other weight as it is, in the order of `specs`.
  */
-export function packWeights(
+function packWeights(
   specs: TF.io.WeightsManifestEntry[],
   data: ArrayBuffer,
   quantize: TfjsQuantization,

@@ -43,7 +43,7 @@ export interface QuantizedWeight {
 }
 
 /** Bytes per value of each quantized type (tfjs-core's DTYPE_VALUE_SIZE_MAP). */
-export const QUANTIZED_BYTES: Record<QuantizationDtype, number> = { float16: 2, uint8: 1, uint16: 2 };
+const QUANTIZED_BYTES: Record<QuantizationDtype, number> = { float16: 2, uint8: 1, uint16: 2 };
 
 /** numpy's `np.round` (and Python's `round`): to the nearest integer, halves to the even one. */
 export function roundHalfEven(x: number): number {
@@ -104,7 +104,7 @@ export function fromFloat16Bits(bits: ArrayLike<number>): Float32Array {
 }
 
 /** The largest finite float16, 65504: larger weights would become Infinity. */
-export const FLOAT16_MAX = 65504;
+const FLOAT16_MAX = 65504;
 
 /**
  * Affine quantization of `values` to `dtype` ("uint8": 256 levels, "uint16": 65,536), as the
@@ -180,7 +180,7 @@ export function quantizeWeight(values: Float32Array, dtype: QuantizationDtype, n
   try {
     q = affineQuantize(values, dtype);
   } catch (e) {
-    throw new RangeError(`The weight ${name} cannot be quantized to ${dtype}: ${(e as Error).message}`);
+    throw new RangeError(`The weight ${name} cannot be quantized to ${dtype}: ${(e as Error).message}`, { cause: e });
   }
   return { bytes: bytesOf(q.levels), quantization: { dtype, min: q.min, scale: q.scale, original_dtype: "float32" } };
 }

@@ -5,7 +5,8 @@
  */
 import type * as TF from "@tensorflow/tfjs";
 import type { LayerVariable } from "@tensorflow/tfjs";
-import { tf } from "../../engine/backend";
+import { tf } from "../../tfjs/backend";
+import { isContainer, ownWeights } from "../../tfjs/internals";
 import { KerasWeightsError, readKerasH5, type KerasWeightFile } from "./legacy_h5_read";
 
 type Layer = TF.layers.Layer;
@@ -16,20 +17,6 @@ export interface OwnedVariable {
   owner: Layer;
   /** Trainable, with every enclosing layer up to the weighted layer trainable too. */
   trainable: boolean;
-}
-
-/** Whether `layer` is a model nested as a layer (Keras saves its layers, not it, as weighted layers). */
-export function isContainer(layer: Layer): layer is TF.LayersModel {
-  return Array.isArray((layer as unknown as { layers?: unknown }).layers);
-}
-
-/** A plain layer's weights in creation order (trainable list first), whatever its trainable state. */
-function ownWeights(layer: Layer): LayerVariable[] {
-  const l = layer as unknown as { _trainableWeights?: LayerVariable[]; _nonTrainableWeights?: LayerVariable[] };
-  if (Array.isArray(l._trainableWeights) && Array.isArray(l._nonTrainableWeights)) {
-    return [...l._trainableWeights, ...l._nonTrainableWeights];
-  }
-  return layer.weights;
 }
 
 function collectVariables(

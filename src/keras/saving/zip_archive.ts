@@ -69,7 +69,7 @@ export function writeZip(file: string, members: ZipSource[]): void {
       const header = Buffer.alloc(30);
       header.writeUInt32LE(LOCAL_HEADER, 0);
       header.writeUInt16LE(20, 4); // version needed: 2.0
-      header.writeUInt16LE(name.length > 0 && /[^\x00-\x7f]/.test(m.name) ? 0x800 : 0, 6); // UTF-8 names
+      header.writeUInt16LE(name.length > 0 && /\P{ASCII}/u.test(m.name) ? 0x800 : 0, 6); // UTF-8 names
       header.writeUInt16LE(STORED, 8);
       header.writeUInt16LE(time, 10);
       header.writeUInt16LE(date, 12);

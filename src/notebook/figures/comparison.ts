@@ -5,9 +5,9 @@
 import type * as PlotTypes from "@observablehq/plot";
 import { compactCount, escapeHtml, formatDuration, percent, thousands } from "../../util/format";
 import { card } from "./card";
-import { plotBody, plotLib, text, type DomElement } from "./dom";
+import { boldTexts, plotBody, plotLib, text, type DomElement } from "./dom";
 import type { Figure } from "./figure";
-import { BORDER, PAD } from "./theme";
+import { BEST, BEST_EDGE, BORDER, OTHERS, OTHERS_EDGE, PAD } from "./theme";
 
 /** One training run, for comparing freeze depths. */
 export interface ComparisonRun {
@@ -53,36 +53,51 @@ function runRows(runs: ComparisonRun[]): RunRow[] {
   });
 }
 
-/**
- * Test accuracy (dots, labelled) and training time (bars) per freeze depth,
- * for runs in the order given; the best accuracy is highlighted.
- */
-export function comparisonPlot(runs: ComparisonRun[], options: ComparisonPlotOptions = {}): Figure {
-  // Numeric depths are shown in increasing order (then a line joins the dots); otherwise in the order given.
+/** The runs in the order drawn: numeric depths in increasing order (then a line joins the dots), else as given. */
+function orderedRows(runs: ComparisonRun[]): { rows: RunRow[]; numeric: boolean } {
   const numeric = runs.every((r) => typeof r.freezeDepth === "number");
   const given = runRows(runs);
   const rows = numeric
     ? given.slice().sort((a, b) => (a.run.freezeDepth as number) - (b.run.freezeDepth as number))
     : given;
-  const Plot = plotLib();
-  const keys = rows.map((r) => r.key);
-  const panelWidth = Math.max(260, Math.min(520, 70 + keys.length * 100));
-  const height = 260;
-  const gap = 28;
-  const tickLabel = (k: string) => {
-    const r = rows.find((row) => row.key === k);
-    return r ? `${k}\n${compactCount(r.run.trainableParams)} trainable` : k;
-  };
-  const common = {
-    width: panelWidth,
-    height,
+  return { rows, numeric };
+}
+
+const hasAccuracy = (r: RunRow) => r.run.testAccuracy !== undefined && Number.isFinite(r.run.testAccuracy);
+const hasTime = (r: RunRow) => r.run.seconds !== undefined && Number.isFinite(r.run.seconds);
+
+/** Each panel's size and margins. */
+interface Panel {
+  width: number;
+  height: number;
+  marginLeft: number;
+  marginRight: number;
+  marginTop: number;
+  marginBottom: number;
+}
+
+function panelOf(runCount: number): Panel {
+  return {
+    width: Math.max(260, Math.min(520, 70 + runCount * 100)),
+    height: 260,
     marginLeft: 56,
     marginRight: 12,
     marginTop: 24,
     marginBottom: 58,
   };
-  const xAxis: PlotTypes.ScaleOptions = {
-    domain: keys,
+}
+
+/** Space between the two panels. */
+const GAP = 28;
+
+/** The freeze depths along x, each with its trainable parameters under it. */
+function depthAxis(rows: RunRow[]): PlotTypes.ScaleOptions {
+  const tickLabel = (k: string) => {
+    const r = rows.find((row) => row.key === k);
+    return r ? `${k}\n${compactCount(r.run.trainableParams)} trainable` : k;
+  };
+  return {
+    domain: rows.map((r) => r.key),
     label: "Freeze depth (frozen base layers)",
     labelAnchor: "center",
     labelArrow: "none",
@@ -90,107 +105,112 @@ export function comparisonPlot(runs: ComparisonRun[], options: ComparisonPlotOpt
     tickFormat: tickLabel,
     padding: 0.3,
   };
-  const accRows = rows.filter((r) => r.run.testAccuracy !== undefined && Number.isFinite(r.run.testAccuracy));
-  const timeRows = rows.filter((r) => r.run.seconds !== undefined && Number.isFinite(r.run.seconds));
+}
+
+/** The accuracy axis: the accuracies with a margin of 60% of their spread (at least 2 points) each side. */
+function accuracyAxis(accRows: RunRow[]): PlotTypes.ScaleOptions {
   const accs = accRows.map((r) => r.run.testAccuracy as number);
   const lo = accs.length ? Math.min(...accs) : 0;
   const hi = accs.length ? Math.max(...accs) : 1;
   const spread = Math.max(hi - lo, 0.02);
-  const accDomain = [Math.max(0, lo - spread * 0.6), Math.min(1, hi + spread * 0.6)];
-  const best = rows.find((r) => r.best);
-  const panelTitle = (s: string) => text(s, { "font-size": 12, "font-weight": 600, x: 0, y: 0 });
-  const body = (top: number): DomElement[] => {
-    const accTitle = panelTitle("Test accuracy");
-    accTitle.setAttribute("x", String(PAD + common.marginLeft));
-    accTitle.setAttribute("y", String(top + 12));
-    const timeTitle = panelTitle("Training time (seconds)");
-    timeTitle.setAttribute("x", String(PAD + panelWidth + gap + common.marginLeft));
-    timeTitle.setAttribute("y", String(top + 12));
-    return [
-      accTitle,
-      timeTitle,
-      plotBody(
-        {
-          ...common,
-          x: xAxis,
-          y: {
-            domain: accDomain,
-            label: null,
-            grid: true,
-            tickFormat: (v: number) => percent(v, spread < 0.05 ? 1 : 0),
-          },
-          marks: [
-            Plot.frame({ stroke: BORDER }),
-            numeric && accRows.length > 1
-              ? Plot.line(accRows, { x: "key", y: (r: RunRow) => r.run.testAccuracy, stroke: BORDER, strokeWidth: 1.5 })
-              : null,
-            Plot.dot(accRows, {
-              x: "key",
-              y: (r: RunRow) => r.run.testAccuracy,
-              r: 5.5,
-              fill: (r: RunRow) => (r.best ? "#0969da" : "#8cb4e8"),
-              stroke: (r: RunRow) => (r.best ? "#0550ae" : "#5a8fd6"),
-              title: (r: RunRow) => `freeze ${r.key}: ${percent(r.run.testAccuracy as number, 2)}`,
-            }),
-            ...[true, false].map((isBest) =>
-              Plot.text(
-                accRows.filter((r) => r.best === isBest),
-                {
-                  x: "key",
-                  y: (r: RunRow) => r.run.testAccuracy,
-                  text: (r: RunRow) => percent(r.run.testAccuracy as number, 2),
-                  dy: -13,
-                  fontSize: 11,
-                  fontWeight: isBest ? 700 : 400,
-                },
-              ),
-            ),
-          ],
-        },
-        PAD,
-        top + 4,
-      ),
-      plotBody(
-        {
-          ...common,
-          x: xAxis,
-          y: { label: null, grid: true, nice: true, zero: true, insetTop: 14 },
-          marks: [
-            Plot.frame({ stroke: BORDER }),
-            Plot.barY(timeRows, {
-              x: "key",
-              y: (r: RunRow) => r.run.seconds,
-              fill: (r: RunRow) => (r.best ? "#0969da" : "#8cb4e8"),
-              title: (r: RunRow) => `freeze ${r.key}: ${formatDuration(r.run.seconds as number)}`,
-            }),
-            Plot.text(timeRows, {
-              x: "key",
-              y: (r: RunRow) => r.run.seconds,
-              text: (r: RunRow) => formatDuration(r.run.seconds as number),
-              dy: -8,
-              fontSize: 11,
-            }),
-          ],
-        },
-        PAD + panelWidth + gap,
-        top + 4,
-      ),
-    ];
+  return {
+    domain: [Math.max(0, lo - spread * 0.6), Math.min(1, hi + spread * 0.6)],
+    label: null,
+    grid: true,
+    tickFormat: (v: number) => percent(v, spread < 0.05 ? 1 : 0),
   };
-  const caption = best
-    ? `Best: freeze depth ${best.key}, ${percent(best.run.testAccuracy as number, 2)} test accuracy with ${thousands(best.run.trainableParams)} trainable parameters` +
-      (best.run.seconds !== undefined ? ` in ${formatDuration(best.run.seconds)}.` : ".") +
-      (rows.length === 1 ? " Train again with another freeze depth to compare." : "")
-    : runs.length === 0
-      ? "No runs yet."
-      : "No run evaluated on the test set yet.";
+}
+
+/** Test accuracy per run: dots (the best one darker), labelled (the best in bold), joined for numeric depths. */
+function accuracyPanel(rows: RunRow[], numeric: boolean, panel: Panel, x: number, y: number): DomElement {
+  const Plot = plotLib();
+  const accRows = rows.filter(hasAccuracy);
+  const accuracy = (r: RunRow) => r.run.testAccuracy;
+  const marks = [
+    Plot.frame({ stroke: BORDER }),
+    numeric && accRows.length > 1
+      ? Plot.line(accRows, { x: "key", y: accuracy, stroke: BORDER, strokeWidth: 1.5 })
+      : null,
+    Plot.dot(accRows, {
+      x: "key",
+      y: accuracy,
+      r: 5.5,
+      fill: (r: RunRow) => (r.best ? BEST : OTHERS),
+      stroke: (r: RunRow) => (r.best ? BEST_EDGE : OTHERS_EDGE),
+      title: (r: RunRow) => `freeze ${r.key}: ${percent(r.run.testAccuracy as number, 2)}`,
+    }),
+    ...boldTexts(accRows, (r) => r.best, {
+      x: "key",
+      y: accuracy,
+      text: (r: RunRow) => percent(r.run.testAccuracy as number, 2),
+      dy: -13,
+      fontSize: 11,
+    }),
+  ];
+  return plotBody({ ...panel, x: depthAxis(rows), y: accuracyAxis(accRows), marks }, x, y);
+}
+
+/** Training time per run: bars (the best run's darker), labelled with the duration. */
+function timePanel(rows: RunRow[], panel: Panel, x: number, y: number): DomElement {
+  const Plot = plotLib();
+  const timeRows = rows.filter(hasTime);
+  const marks = [
+    Plot.frame({ stroke: BORDER }),
+    Plot.barY(timeRows, {
+      x: "key",
+      y: (r: RunRow) => r.run.seconds,
+      fill: (r: RunRow) => (r.best ? BEST : OTHERS),
+      title: (r: RunRow) => `freeze ${r.key}: ${formatDuration(r.run.seconds as number)}`,
+    }),
+    Plot.text(timeRows, {
+      x: "key",
+      y: (r: RunRow) => r.run.seconds,
+      text: (r: RunRow) => formatDuration(r.run.seconds as number),
+      dy: -8,
+      fontSize: 11,
+    }),
+  ];
+  const yAxis = { label: null, grid: true, nice: true, zero: true, insetTop: 14 };
+  return plotBody({ ...panel, x: depthAxis(rows), y: yAxis, marks }, x, y);
+}
+
+function panelTitle(s: string, x: number, y: number): DomElement {
+  return text(s, { "font-size": 12, "font-weight": 600, x, y });
+}
+
+/** The best run (accuracy, parameters, time), or why there is none. */
+function comparisonCaption(rows: RunRow[]): string {
+  const best = rows.find((r) => r.best);
+  if (!best) return rows.length === 0 ? "No runs yet." : "No run evaluated on the test set yet.";
+  return (
+    `Best: freeze depth ${best.key}, ${percent(best.run.testAccuracy as number, 2)} test accuracy ` +
+    `with ${thousands(best.run.trainableParams)} trainable parameters` +
+    (best.run.seconds !== undefined ? ` in ${formatDuration(best.run.seconds)}.` : ".") +
+    (rows.length === 1 ? " Train again with another freeze depth to compare." : "")
+  );
+}
+
+/**
+ * Test accuracy (dots, labelled) and training time (bars) per freeze depth,
+ * for runs in the order given; the best accuracy is highlighted.
+ */
+export function comparisonPlot(runs: ComparisonRun[], options: ComparisonPlotOptions = {}): Figure {
+  const { rows, numeric } = orderedRows(runs);
+  const panel = panelOf(rows.length);
+  const right = PAD + panel.width + GAP;
+  const body = (top: number): DomElement[] => [
+    panelTitle("Test accuracy", PAD + panel.marginLeft, top + 12),
+    panelTitle("Training time (seconds)", right + panel.marginLeft, top + 12),
+    accuracyPanel(rows, numeric, panel, PAD, top + 4),
+    timePanel(rows, panel, right, top + 4),
+  ];
   return card({
     name: "freeze-comparison",
     title: options.title ?? "Freeze depths compared",
     body,
-    bodyWidth: 2 * panelWidth + gap,
-    bodyHeight: height + 4,
-    caption,
+    bodyWidth: 2 * panel.width + GAP,
+    bodyHeight: panel.height + 4,
+    caption: comparisonCaption(rows),
   });
 }
 

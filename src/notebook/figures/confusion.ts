@@ -1,7 +1,8 @@
 /** The confusion matrix: `confusionCounts` (the numbers) and `confusionMatrix` (the figure). */
+import type * as PlotTypes from "@observablehq/plot";
 import { percent, thousands } from "../../util/format";
 import { card } from "./card";
-import { plotBody, plotLib } from "./dom";
+import { boldTexts, plotBody, plotLib } from "./dom";
 import { checkInt, type Figure } from "./figure";
 import { BORDER, INK, PAD } from "./theme";
 
@@ -35,6 +36,74 @@ export function confusionCounts(
   return counts;
 }
 
+interface Cell {
+  t: number;
+  p: number;
+  count: number;
+}
+
+/** The cells row by row, with the largest count and the count on the diagonal. */
+function cellsOf(counts: number[][]): { cells: Cell[]; max: number; correct: number } {
+  const cells: Cell[] = [];
+  let max = 0;
+  let correct = 0;
+  counts.forEach((row, t) => {
+    row.forEach((count, p) => {
+      cells.push({ t, p, count });
+      max = Math.max(max, count);
+    });
+    correct += row[t];
+  });
+  return { cells, max, correct };
+}
+
+/** Size and margins of the matrix: 38-pixel cells up to 12 classes, then smaller (at least 16). */
+function layoutOf(classes: number) {
+  const cellSize = classes <= 12 ? 38 : Math.max(16, Math.floor(456 / classes));
+  const marginLeft = 52;
+  const marginBottom = 46;
+  const marginTop = 8;
+  return {
+    cellSize,
+    width: marginLeft + classes * cellSize + 12,
+    height: marginTop + classes * cellSize + marginBottom,
+    marginLeft,
+    marginRight: 12,
+    marginTop,
+    marginBottom,
+  };
+}
+
+/** The cells shaded by count, each with its count (white on dark cells, grey for 0, bold on the diagonal). */
+function matrixMarks(cells: Cell[], max: number, cellSize: number): PlotTypes.Markish[] {
+  const Plot = plotLib();
+  const dark = (c: Cell) => max > 0 && Math.sqrt(c.count / max) > 0.45;
+  return [
+    Plot.cell(cells, {
+      x: "p",
+      y: "t",
+      fill: "count",
+      inset: 0.5,
+      title: (c: Cell) => `true ${c.t}, predicted ${c.p}: ${c.count}`,
+    }),
+    ...boldTexts(cells, (c) => c.t === c.p, {
+      x: "p",
+      y: "t",
+      text: (c: Cell) => String(c.count),
+      fill: (c: Cell) => (dark(c) ? "#ffffff" : c.count === 0 ? "#8c959f" : INK),
+      fontSize: cellSize >= 30 ? (max >= 1000 ? 10 : 11) : 8,
+    }),
+    Plot.frame({ stroke: BORDER }),
+  ];
+}
+
+function confusionCaption(correct: number, total: number): string {
+  return total > 0
+    ? `Accuracy ${percent(correct / total)} (${thousands(correct)} of ${thousands(total)} correct, on the diagonal). ` +
+        "Rows: true class; columns: predicted class."
+    : "No labels given.";
+}
+
 /**
  * The confusion matrix: one cell per (true, predicted) pair with its count,
  * shaded by count (square-root blue scale, so that small error counts show);
@@ -46,78 +115,24 @@ export function confusionMatrix(
   options: ConfusionMatrixOptions = {},
 ): Figure {
   const classes = options.classes ?? 10;
-  const counts = confusionCounts(trueLabels, predictedLabels, classes);
-  type Cell = { t: number; p: number; count: number };
-  const cells: Cell[] = [];
-  let max = 0;
-  let correct = 0;
-  for (let t = 0; t < classes; t++) {
-    for (let p = 0; p < classes; p++) {
-      cells.push({ t, p, count: counts[t][p] });
-      max = Math.max(max, counts[t][p]);
-    }
-    correct += counts[t][t];
-  }
-  const total = trueLabels.length;
-  const cellSize = classes <= 12 ? 38 : Math.max(16, Math.floor(456 / classes));
-  const marginLeft = 52;
-  const marginBottom = 46;
-  const marginTop = 8;
-  const width = marginLeft + classes * cellSize + 12;
-  const height = marginTop + classes * cellSize + marginBottom;
+  const { cells, max, correct } = cellsOf(confusionCounts(trueLabels, predictedLabels, classes));
+  const { cellSize, ...layout } = layoutOf(classes);
   const domain = Array.from({ length: classes }, (_, i) => i);
-  const Plot = plotLib();
-  const dark = (c: Cell) => max > 0 && Math.sqrt(c.count / max) > 0.45;
-  const fontSize = cellSize >= 30 ? (max >= 1000 ? 10 : 11) : 8;
+  const axis = { labelAnchor: "center", labelArrow: "none", tickSize: 0 } as const;
+  const plot: PlotTypes.PlotOptions = {
+    ...layout,
+    padding: 0,
+    x: { domain, label: "Predicted", ...axis, labelOffset: 36 },
+    y: { domain, label: "True", ...axis, labelOffset: 40 },
+    color: { type: "sqrt", domain: [0, Math.max(max, 1)], range: ["#f7fbff", "#08306b"], interpolate: "hcl" },
+    marks: matrixMarks(cells, max, cellSize),
+  };
   return card({
     name: "confusion-matrix",
     title: options.title ?? "Confusion matrix",
-    bodyWidth: width,
-    bodyHeight: height,
-    caption:
-      total > 0
-        ? `Accuracy ${percent(correct / total)} (${thousands(correct)} of ${thousands(total)} correct, on the diagonal). Rows: true class; columns: predicted class.`
-        : "No labels given.",
-    body: (top) => [
-      plotBody(
-        {
-          width,
-          height,
-          marginLeft,
-          marginRight: 12,
-          marginTop,
-          marginBottom,
-          padding: 0,
-          x: { domain, label: "Predicted", labelAnchor: "center", labelArrow: "none", labelOffset: 36, tickSize: 0 },
-          y: { domain, label: "True", labelAnchor: "center", labelArrow: "none", labelOffset: 40, tickSize: 0 },
-          color: { type: "sqrt", domain: [0, Math.max(max, 1)], range: ["#f7fbff", "#08306b"], interpolate: "hcl" },
-          marks: [
-            Plot.cell(cells, {
-              x: "p",
-              y: "t",
-              fill: "count",
-              inset: 0.5,
-              title: (c: Cell) => `true ${c.t}, predicted ${c.p}: ${c.count}`,
-            }),
-            ...[true, false].map((diagonal) =>
-              Plot.text(
-                cells.filter((c) => (c.t === c.p) === diagonal),
-                {
-                  x: "p",
-                  y: "t",
-                  text: (c: Cell) => String(c.count),
-                  fill: (c: Cell) => (dark(c) ? "#ffffff" : c.count === 0 ? "#8c959f" : INK),
-                  fontSize,
-                  fontWeight: diagonal ? 700 : 400,
-                },
-              ),
-            ),
-            Plot.frame({ stroke: BORDER }),
-          ],
-        },
-        PAD,
-        top,
-      ),
-    ],
+    bodyWidth: layout.width,
+    bodyHeight: layout.height,
+    caption: confusionCaption(correct, trueLabels.length),
+    body: (top) => [plotBody(plot, PAD, top)],
   });
 }

@@ -7,9 +7,9 @@
  */
 import { fixed, percent } from "../../util/format";
 import { card, textWidth, type LegendItem } from "./card";
-import { text, tooltip, type Attrs } from "./dom";
+import { text, tooltip, type DomElement } from "./dom";
 import { checkInt, type Figure, type PixelData } from "./figure";
-import { defaultMax, digitNode, frame, inkOf } from "./pixels";
+import { channelInk, defaultMax, digitLabel, framedDigit, inkOf, type DigitPicture } from "./pixels";
 import { BORDER, INK, MUTED, PAD, RED } from "./theme";
 
 export interface DigitImageOptions {
@@ -86,25 +86,106 @@ export function digitImage(pixels: PixelData, options: DigitImageOptions = {}): 
     name: "digit",
     title: options.title,
     body: (top) => {
-      const x = PAD + (bodyWidth - w) / 2;
-      const g = digitNode(ink, width, height, scale, x, top);
-      g.appendChild(frame(w, h, BORDER, 1, "kt-frame"));
-      const parts = [g];
-      if (label)
-        parts.push(
-          text(label, {
-            class: "kt-label",
-            x: PAD + bodyWidth / 2,
-            y: top + h + 18,
-            "text-anchor": "middle",
-            "font-size": 13,
-          }),
-        );
-      return parts;
+      const g = framedDigit({ ink, width, height, scale }, PAD + (bodyWidth - w) / 2, top);
+      return label ? [g, digitLabel(label, PAD + bodyWidth / 2, top + h + 18, 13)] : [g];
     },
     bodyWidth,
     bodyHeight,
   });
+}
+
+const digitCount = (n: number) => `${n} digit${n === 1 ? "" : "s"}`;
+
+const isMistake = (d: GridDigit) => d.predicted !== undefined && d.predicted !== d.label;
+
+/** Digits per row: as asked, else all when 6 or fewer, half when 12 or fewer, else 8; at most one per digit. */
+function gridColumns(n: number, asked: number | undefined): number {
+  const columns = Math.max(1, Math.min(asked ?? (n <= 6 ? n : n <= 12 ? Math.ceil(n / 2) : 8), Math.max(n, 1)));
+  checkInt("columns", columns, 1);
+  return columns;
+}
+
+/** How many digits, and with predictions how many are wrong; a legend for the frames when some are. */
+function gridHeader(items: GridDigit[]): { subtitle: string; legend?: LegendItem[] } {
+  const n = items.length;
+  if (!items.some((d) => d.predicted !== undefined)) return { subtitle: digitCount(n) };
+  const mistakes = items.filter(isMistake).length;
+  if (mistakes === 0) return { subtitle: `${digitCount(n)}, all predicted correctly` };
+  return {
+    subtitle: `${mistakes} of ${digitCount(n)} misclassified`,
+    legend: [
+      { label: "correct", color: BORDER, kind: "frame", key: "correct" },
+      { label: "✗ mistake", color: RED, kind: "frame", key: "mistake" },
+    ],
+  };
+}
+
+/** The tooltip of a digit of the grid: what is known of it. */
+function gridTooltip(d: GridDigit): string {
+  const tip = [`true ${d.label}`];
+  if (d.predicted !== undefined) tip.push(`predicted ${d.predicted}`);
+  if (d.probability !== undefined) tip.push(`probability ${fixed(d.probability, 4)}`);
+  if (d.index !== undefined) tip.push(`digit #${d.index}`);
+  return tip.join(", ");
+}
+
+/** The size of the grid's digits and of its cells (a digit, one or two label lines, space). */
+interface GridLayout {
+  width: number;
+  height: number;
+  channels: number;
+  scale: number;
+  cellWidth: number;
+  cellHeight: number;
+  columns: number;
+}
+
+function gridLayout(items: GridDigit[], options: DigitGridOptions): GridLayout {
+  const width = options.imageWidth ?? 28;
+  const height = options.imageHeight ?? 28;
+  const scale = options.pixelSize ?? Math.max(1, Math.round(84 / Math.max(width, height)));
+  const labelLines = items.some((d) => d.probability !== undefined) ? 2 : 1;
+  return {
+    width,
+    height,
+    channels: options.channels ?? 1,
+    scale,
+    cellWidth: Math.max(width * scale, 104) + 16,
+    cellHeight: height * scale + 10 + labelLines * 15 + 12,
+    columns: gridColumns(items.length, options.columns),
+  };
+}
+
+/** Digit i of the grid in its cell: framed (red for a mistake), labelled, with a tooltip. */
+function gridCell(d: GridDigit, i: number, layout: GridLayout, top: number, maxValue?: number): DomElement {
+  const { width, height, scale, cellWidth, cellHeight, columns } = layout;
+  const w = width * scale;
+  const h = height * scale;
+  const cx = PAD + (i % columns) * cellWidth + cellWidth / 2;
+  const y0 = top + Math.floor(i / columns) * cellHeight + 4;
+  const wrong = isMistake(d);
+  const ink = inkOf(d.pixels, width, height, layout.channels, maxValue ?? defaultMax(d.pixels));
+  const attrs = { class: wrong ? "kt-digit kt-mistake" : "kt-digit", "data-index": i };
+  const g = framedDigit({ ink, width, height, scale }, cx - w / 2, y0, attrs, wrong);
+  const line1 =
+    d.predicted === undefined ? `label ${d.label}` : `${wrong ? "✗ " : ""}true ${d.label} · pred ${d.predicted}`;
+  g.appendChild(
+    digitLabel(line1, w / 2, h + 18, 11.5, { fill: wrong ? RED : INK, "font-weight": wrong ? 700 : undefined }),
+  );
+  if (d.probability !== undefined) {
+    g.appendChild(
+      text(`p = ${percent(d.probability)}`, {
+        class: "kt-probability",
+        x: w / 2,
+        y: h + 33,
+        "text-anchor": "middle",
+        "font-size": 11,
+        fill: wrong ? RED : MUTED,
+      }),
+    );
+  }
+  g.appendChild(tooltip(gridTooltip(d)));
+  return g;
 }
 
 /**
@@ -113,91 +194,78 @@ export function digitImage(pixels: PixelData, options: DigitImageOptions = {}): 
  * a ✗. Without predictions, each digit is labelled with its label.
  */
 export function digitGrid(items: GridDigit[], options: DigitGridOptions = {}): Figure {
-  const n = items.length;
-  const width = options.imageWidth ?? 28;
-  const height = options.imageHeight ?? 28;
-  const channels = options.channels ?? 1;
-  const columns = Math.max(
-    1,
-    Math.min(options.columns ?? (n <= 6 ? n : n <= 12 ? Math.ceil(n / 2) : 8), Math.max(n, 1)),
-  );
-  checkInt("columns", columns, 1);
-  const scale = options.pixelSize ?? Math.max(1, Math.round(84 / Math.max(width, height)));
-  const w = width * scale;
-  const h = height * scale;
-  const hasPredictions = items.some((d) => d.predicted !== undefined);
-  const hasProbabilities = items.some((d) => d.probability !== undefined);
-  const cellWidth = Math.max(w, 104) + 16;
-  const labelLines = hasProbabilities ? 2 : 1;
-  const cellHeight = h + 10 + labelLines * 15 + 12;
-  const rows = Math.ceil(n / columns);
-  const mistakes = items.filter((d) => d.predicted !== undefined && d.predicted !== d.label).length;
-  const subtitle = hasPredictions
-    ? mistakes === 0
-      ? `${n} digit${n === 1 ? "" : "s"}, all predicted correctly`
-      : `${mistakes} of ${n} digit${n === 1 ? "" : "s"} misclassified`
-    : `${n} digit${n === 1 ? "" : "s"}`;
-  const legend: LegendItem[] | undefined =
-    hasPredictions && mistakes > 0
-      ? [
-          { label: "correct", color: BORDER, kind: "frame", key: "correct" },
-          { label: "✗ mistake", color: RED, kind: "frame", key: "mistake" },
-        ]
-      : undefined;
+  const layout = gridLayout(items, options);
   return card({
     name: "digit-grid",
     title: options.title,
-    subtitle,
-    legend,
-    bodyWidth: columns * cellWidth,
-    bodyHeight: rows * cellHeight,
-    body: (top) =>
-      items.map((d, i) => {
-        const col = i % columns;
-        const row = Math.floor(i / columns);
-        const cx = PAD + col * cellWidth + cellWidth / 2;
-        const y0 = top + row * cellHeight + 4;
-        const wrong = d.predicted !== undefined && d.predicted !== d.label;
-        const ink = inkOf(d.pixels, width, height, channels, options.maxValue ?? defaultMax(d.pixels));
-        const g = digitNode(ink, width, height, scale, cx - w / 2, y0, {
-          class: wrong ? "kt-digit kt-mistake" : "kt-digit",
-          "data-index": i,
-        });
-        g.appendChild(
-          frame(w, h, wrong ? RED : BORDER, wrong ? 3 : 1, wrong ? "kt-frame kt-mistake-frame" : "kt-frame"),
-        );
-        const line1 =
-          d.predicted === undefined ? `label ${d.label}` : `${wrong ? "✗ " : ""}true ${d.label} · pred ${d.predicted}`;
-        const labelAttrs: Attrs = {
-          class: "kt-label",
-          x: w / 2,
-          y: h + 18,
-          "text-anchor": "middle",
-          "font-size": 11.5,
-          fill: wrong ? RED : INK,
-          "font-weight": wrong ? 700 : undefined,
-        };
-        g.appendChild(text(line1, labelAttrs));
-        if (d.probability !== undefined) {
-          g.appendChild(
-            text(`p = ${percent(d.probability)}`, {
-              class: "kt-probability",
-              x: w / 2,
-              y: h + 33,
-              "text-anchor": "middle",
-              "font-size": 11,
-              fill: wrong ? RED : MUTED,
-            }),
-          );
-        }
-        const tip = [`true ${d.label}`];
-        if (d.predicted !== undefined) tip.push(`predicted ${d.predicted}`);
-        if (d.probability !== undefined) tip.push(`probability ${fixed(d.probability, 4)}`);
-        if (d.index !== undefined) tip.push(`digit #${d.index}`);
-        g.appendChild(tooltip(tip.join(", ")));
-        return g;
-      }),
+    ...gridHeader(items),
+    bodyWidth: layout.columns * layout.cellWidth,
+    bodyHeight: Math.ceil(items.length / layout.columns) * layout.cellHeight,
+    body: (top) => items.map((d, i) => gridCell(d, i, layout, top, options.maxValue)),
   });
+}
+
+/** The side of a square image of `length` values with `channels` per pixel; throws unless it is one. */
+function squareSide(length: number, channels: number, error: string): number {
+  const side = Math.round(Math.sqrt(length / channels));
+  if (side * side * channels !== length) throw new Error(error);
+  return side;
+}
+
+/** The largest difference between channel 0 and the others. */
+function channelDifference(channels: Float64Array[]): number {
+  let diff = 0;
+  for (let i = 0; i < channels[0].length; i++) {
+    diff = Math.max(diff, Math.abs(channels[0][i] - channels[1][i]), Math.abs(channels[0][i] - channels[2][i]));
+  }
+  return diff;
+}
+
+/** Whether `up` (m×m) is `original` (n×n) with each pixel made a block, m / n a whole number (to `tol`). */
+function isNearestUpsampling(up: Float64Array, m: number, original: Float64Array, n: number, tol: number): boolean {
+  const factor = m / n;
+  if (!Number.isInteger(factor)) return false;
+  for (let y = 0; y < m; y++) {
+    for (let x = 0; x < m; x++) {
+      if (Math.abs(up[y * m + x] - original[Math.floor(y / factor) * n + Math.floor(x / factor)]) > tol) return false;
+    }
+  }
+  return true;
+}
+
+/** What the data shows: the factor, whether it is nearest-neighbour, whether the channels are copies. */
+function upsamplingCaption(factor: number, nearest: boolean, channelDiff: number, tol: number): string {
+  return (
+    (Number.isInteger(factor) ? `Upsampling ×${factor}: ` : "") +
+    (nearest
+      ? `each pixel of the original becomes a ${factor}×${factor} block (nearest neighbour). `
+      : `the upsampled image is not a nearest-neighbour ×${fixed(factor, 2)} copy of the original. `) +
+    (channelDiff <= tol
+      ? "The 3 channels are identical copies of the grey image, so the RGB composite looks the same grey."
+      : `The 3 channels differ (largest difference ${fixed(channelDiff, 3)} of full scale).`)
+  );
+}
+
+/** One image of the comparison, labelled, and its class name. */
+interface Panel {
+  picture: DigitPicture;
+  label: string;
+  key: string;
+}
+
+/** The original, then each channel of the upsampled copy, scaled to about 168 pixels a side. */
+function upsampledPanels(origInk: Float64Array, n: number, channels: Float64Array[], m: number): Panel[] {
+  const size = 168;
+  const scaleO = Math.max(1, Math.round(size / n));
+  const scaleU = Math.max(1, Math.round(size / m));
+  return [
+    { picture: { ink: origInk, width: n, height: n, scale: scaleO }, label: `original · ${n}×${n}×1`, key: "original" },
+    ...channels.map((ink, c) => ({
+      picture: { ink, width: m, height: m, scale: scaleU },
+      label: `channel ${c} · ${m}×${m}`,
+      key: `channel-${c}`,
+    })),
+  ];
 }
 
 /**
@@ -212,82 +280,33 @@ export function upsampledComparison(
   upsampled: PixelData,
   options: UpsampledComparisonOptions = {},
 ): Figure {
-  const n = Math.round(Math.sqrt(original.length));
-  const m = Math.round(Math.sqrt(upsampled.length / 3));
-  if (n * n !== original.length)
-    throw new Error(`The original must be a square grey image (n×n values), got ${original.length} values.`);
-  if (m * m * 3 !== upsampled.length)
-    throw new Error(`The upsampled image must be m×m×3 values, got ${upsampled.length}.`);
+  const n = squareSide(
+    original.length,
+    1,
+    `The original must be a square grey image (n×n values), got ${original.length} values.`,
+  );
+  const m = squareSide(upsampled.length, 3, `The upsampled image must be m×m×3 values, got ${upsampled.length}.`);
   const origInk = inkOf(original, n, n, 1, options.maxValue ?? defaultMax(original));
   const maxUp = options.maxValue ?? defaultMax(upsampled);
-  const channelInk: Float64Array[] = [0, 1, 2].map((c) => {
-    const ink = new Float64Array(m * m);
-    for (let i = 0; i < m * m; i++) {
-      const v = Number(upsampled[i * 3 + c]) / maxUp;
-      ink[i] = v > 1 ? 1 : v > 0 ? v : 0;
-    }
-    return ink;
-  });
-  // What the data shows: identical channels? nearest-neighbour ×k of the original?
+  const channels = [0, 1, 2].map((c) => channelInk(upsampled, m, m, 3, c, maxUp));
+  // What the data shows, to a thousandth of full scale: nearest-neighbour ×k of the original? identical channels?
   const tol = 1e-3;
-  let channelDiff = 0;
-  for (let i = 0; i < m * m; i++) {
-    channelDiff = Math.max(
-      channelDiff,
-      Math.abs(channelInk[0][i] - channelInk[1][i]),
-      Math.abs(channelInk[0][i] - channelInk[2][i]),
-    );
-  }
-  const factor = m / n;
-  let nearest = Number.isInteger(factor);
-  if (nearest) {
-    for (let y = 0; y < m && nearest; y++) {
-      for (let x = 0; x < m; x++) {
-        if (Math.abs(channelInk[0][y * m + x] - origInk[Math.floor(y / factor) * n + Math.floor(x / factor)]) > tol) {
-          nearest = false;
-          break;
-        }
-      }
-    }
-  }
-  const size = 168;
-  const scaleO = Math.max(1, Math.round(size / n));
-  const scaleU = Math.max(1, Math.round(size / m));
-  const panels = [
-    { ink: origInk, px: n, scale: scaleO, label: `original · ${n}×${n}×1`, key: "original" },
-    ...channelInk.map((ink, c) => ({
-      ink,
-      px: m,
-      scale: scaleU,
-      label: `channel ${c} · ${m}×${m}`,
-      key: `channel-${c}`,
-    })),
-  ];
+  const nearest = isNearestUpsampling(channels[0], m, origInk, n, tol);
+  const panels = upsampledPanels(origInk, n, channels, m);
   const gap = 22;
-  const panelWidth = Math.max(n * scaleO, m * scaleU);
-  const caption =
-    (Number.isInteger(factor) ? `Upsampling ×${factor}: ` : "") +
-    (nearest
-      ? `each pixel of the original becomes a ${factor}×${factor} block (nearest neighbour). `
-      : `the upsampled image is not a nearest-neighbour ×${fixed(factor, 2)} copy of the original. `) +
-    (channelDiff <= tol
-      ? "The 3 channels are identical copies of the grey image, so the RGB composite looks the same grey."
-      : `The 3 channels differ (largest difference ${fixed(channelDiff, 3)} of full scale).`);
+  const panelWidth = Math.max(...panels.map((p) => p.picture.width * p.picture.scale));
   return card({
     name: "upsampled",
     title: options.title ?? `A digit before and after upsampling (${n}×${n}×1 → ${m}×${m}×3)`,
     bodyWidth: panels.length * panelWidth + (panels.length - 1) * gap,
     bodyHeight: panelWidth + 26,
-    caption,
+    caption: upsamplingCaption(m / n, nearest, channelDifference(channels), tol),
     body: (top) =>
       panels.map((p, i) => {
-        const w = p.px * p.scale;
+        const w = p.picture.width * p.picture.scale;
         const x = PAD + i * (panelWidth + gap) + (panelWidth - w) / 2;
-        const g = digitNode(p.ink, p.px, p.px, p.scale, x, top, { class: `kt-digit kt-panel-${p.key}` });
-        g.appendChild(frame(w, w, BORDER, 1, "kt-frame"));
-        g.appendChild(
-          text(p.label, { class: "kt-label", x: w / 2, y: w + 19, "text-anchor": "middle", "font-size": 12 }),
-        );
+        const g = framedDigit(p.picture, x, top, { class: `kt-digit kt-panel-${p.key}` });
+        g.appendChild(digitLabel(p.label, w / 2, w + 19, 12));
         return g;
       }),
   });

@@ -1,8 +1,8 @@
 /**
  * A minimal DOM for drawing figures outside a browser: one jsdom window, created on first use, typed
  * structurally so that no DOM library is needed; small element builders; and Observable Plot run in
- * it (ESM-only, loaded through Node's require of ES modules, Node ≥ 20.19). Both are loaded on first
- * use, so importing the figures is cheap.
+ * it (ESM-only, loaded through Node's require of ES modules, Node ≥ 20.19), with the marks several
+ * figures share (`boldTexts`). Both are loaded on first use, so importing the figures is cheap.
  */
 import type * as PlotTypes from "@observablehq/plot";
 import { SVG_NS } from "./theme";
@@ -20,7 +20,7 @@ export interface DomElement extends DomNode {
   getAttribute(name: string): string | null;
 }
 
-export interface DomDocument {
+interface DomDocument {
   createElementNS(ns: string, tag: string): DomElement;
 }
 
@@ -35,19 +35,22 @@ let plotModule: typeof PlotTypes | undefined;
 /** One jsdom window, created on first use and reused. */
 export function getDom(): Dom {
   if (!dom) {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { JSDOM } = require("jsdom");
+    // jsdom is large: loaded when the first figure is drawn, not when the library is imported.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { JSDOM } = require("jsdom") as typeof import("jsdom");
     const window = new JSDOM("<!DOCTYPE html><html><body></body></html>").window;
     const serializer = new window.XMLSerializer();
     dom = {
-      document: window.document as DomDocument,
-      serialize: (node: DomElement) => serializer.serializeToString(node) as string,
+      document: window.document as unknown as DomDocument,
+      serialize: (node: DomElement) => serializer.serializeToString(node as unknown as Node),
     };
   }
   return dom;
 }
 
 export function plotLib(): typeof PlotTypes {
+  // An ES module, required (Node >= 20.19) so that tslab's CommonJS output can load it; on first use.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   if (!plotModule) plotModule = require("@observablehq/plot") as typeof PlotTypes;
   return plotModule;
 }
@@ -99,4 +102,18 @@ export function plotBody(options: PlotTypes.PlotOptions, x: number, y: number): 
     else g.appendChild(c);
   }
   return g;
+}
+
+/**
+ * Text marks for `data` with the items where `bold` holds in bold (the best run, the most probable
+ * class, the diagonal of a confusion matrix), drawn first, and the others in normal weight.
+ */
+export function boldTexts<T>(data: T[], bold: (d: T) => boolean, options: PlotTypes.TextOptions): PlotTypes.Text[] {
+  const Plot = plotLib();
+  return [true, false].map((isBold) =>
+    Plot.text(
+      data.filter((d) => bold(d) === isBold),
+      { ...options, fontWeight: isBold ? 700 : 400 },
+    ),
+  );
 }

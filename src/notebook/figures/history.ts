@@ -2,6 +2,7 @@
  * `historyPlot`: training and validation curves per epoch (accuracy or loss), like the tutorial's
  * "model accuracy" and "model loss" figures.
  */
+import type * as PlotTypes from "@observablehq/plot";
 import { fixed } from "../../util/format";
 import { card, type LegendItem } from "./card";
 import { plotBody, plotLib } from "./dom";
@@ -47,15 +48,11 @@ function epochTicks(n: number): number[] {
   return ticks;
 }
 
-/**
- * Training and validation curves per epoch, like the tutorial's "model
- * accuracy" and "model loss" figures: lines with dots, epochs from 1.
- * `history` is Keras-style (`loss`, `accuracy`, `val_loss`, `val_accuracy`,
- * one number per epoch; the validation series may be absent), or an object
- * with such a `history` field (TF.js's History).
- */
-export function historyPlot(history: HistoryRecord | { history: HistoryRecord }, options: HistoryPlotOptions): Figure {
-  const metric = options.metric;
+/** The training and validation values of `metric` (either may be absent, not both). */
+function historySeries(
+  history: HistoryRecord | { history: HistoryRecord },
+  metric: string,
+): { train?: number[]; validation?: number[] } {
   if (metric !== "accuracy" && metric !== "loss")
     throw new Error(`metric must be "accuracy" or "loss", got ${JSON.stringify(metric)}.`);
   const h = ("history" in history && history.history ? history.history : history) as Record<string, unknown>;
@@ -68,7 +65,17 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
   if (!train && !validation) {
     throw new Error(`The history has no "${metric}" values (it has: ${Object.keys(h).join(", ") || "nothing"}).`);
   }
-  type Point = { epoch: number; value: number; series: string };
+  return { train, validation };
+}
+
+interface Point {
+  epoch: number;
+  value: number;
+  series: string;
+}
+
+/** One point per epoch and series, epochs from 1, and a legend entry per series with values. */
+function historyPoints(train?: number[], validation?: number[]): { points: Point[]; legend: LegendItem[] } {
   const points: Point[] = [];
   const legend: LegendItem[] = [];
   const add = (values: number[] | undefined, name: string, color: string) => {
@@ -78,73 +85,89 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
   };
   add(train, "train", TRAIN);
   add(validation, "validation", VALIDATION);
+  return { points, legend };
+}
+
+/** Epochs along x, from 1; a single epoch sits in the middle rather than at the left edge. */
+function epochAxis(epochs: number): PlotTypes.ScaleOptions {
+  return {
+    type: "linear",
+    domain: epochs <= 1 ? [0.5, 1.5] : [1, epochs],
+    ticks: epochTicks(epochs),
+    tickFormat: "d",
+    label: "Epoch",
+    labelAnchor: "center",
+    labelArrow: "none",
+    labelOffset: 36,
+    inset: 12,
+  };
+}
+
+/** A line per series, and a dot per epoch (with its value as tooltip) up to 60 epochs. */
+function historyMarks(points: Point[], epochs: number): PlotTypes.Markish[] {
+  const Plot = plotLib();
+  return [
+    Plot.frame({ stroke: BORDER, fill: "none" }),
+    Plot.lineY(points, { x: "epoch", y: "value", stroke: "series", z: "series", strokeWidth: 2 }),
+    epochs <= 60
+      ? Plot.dot(
+          points.filter((p) => Number.isFinite(p.value)),
+          {
+            x: "epoch",
+            y: "value",
+            fill: "series",
+            r: 3.5,
+            stroke: CARD,
+            strokeWidth: 1,
+            title: (d: Point) => `${d.series}, epoch ${d.epoch}: ${fixed(d.value, 4)}`,
+          },
+        )
+      : null,
+  ];
+}
+
+/** The last value of each series. */
+function historyCaption(label: string, epochs: number, train?: number[], validation?: number[]): string {
+  const finalParts: string[] = [];
+  if (train?.length) finalParts.push(`train ${fixed(train[train.length - 1], 4)}`);
+  if (validation?.length) finalParts.push(`validation ${fixed(validation[validation.length - 1], 4)}`);
+  return `${label} after epoch ${epochs}: ${finalParts.join(", ")}.`;
+}
+
+/**
+ * Training and validation curves per epoch, like the tutorial's "model
+ * accuracy" and "model loss" figures: lines with dots, epochs from 1.
+ * `history` is Keras-style (`loss`, `accuracy`, `val_loss`, `val_accuracy`,
+ * one number per epoch; the validation series may be absent), or an object
+ * with such a `history` field (TF.js's History).
+ */
+export function historyPlot(history: HistoryRecord | { history: HistoryRecord }, options: HistoryPlotOptions): Figure {
+  const metric = options.metric;
+  const { train, validation } = historySeries(history, metric);
+  const { points, legend } = historyPoints(train, validation);
   const epochs = Math.max(train?.length ?? 0, validation?.length ?? 0);
   const label = metric === "accuracy" ? "Accuracy" : "Loss";
   const width = options.width ?? 560;
   const height = options.height ?? 320;
-  const Plot = plotLib();
-  const finite = points.filter((p) => Number.isFinite(p.value));
-  const body = (top: number) => [
-    plotBody(
-      {
-        width,
-        height,
-        marginLeft: 72,
-        marginRight: 20,
-        marginTop: 12,
-        marginBottom: 44,
-        x: {
-          type: "linear",
-          // A single epoch sits in the middle rather than at the left edge.
-          domain: epochs <= 1 ? [0.5, 1.5] : [1, epochs],
-          ticks: epochTicks(epochs),
-          tickFormat: "d",
-          label: "Epoch",
-          labelAnchor: "center",
-          labelArrow: "none",
-          labelOffset: 36,
-          inset: 12,
-        },
-        y: {
-          label,
-          labelAnchor: "center",
-          labelArrow: "none",
-          labelOffset: 60,
-          grid: true,
-          nice: true,
-          inset: 6,
-        },
-        color: { domain: ["train", "validation"], range: [TRAIN, VALIDATION] },
-        marks: [
-          Plot.frame({ stroke: BORDER, fill: "none" }),
-          Plot.lineY(points, { x: "epoch", y: "value", stroke: "series", z: "series", strokeWidth: 2 }),
-          epochs <= 60
-            ? Plot.dot(finite, {
-                x: "epoch",
-                y: "value",
-                fill: "series",
-                r: 3.5,
-                stroke: CARD,
-                strokeWidth: 1,
-                title: (d: Point) => `${d.series}, epoch ${d.epoch}: ${fixed(d.value, 4)}`,
-              })
-            : null,
-        ],
-      },
-      PAD,
-      top,
-    ),
-  ];
-  const finalParts: string[] = [];
-  if (train?.length) finalParts.push(`train ${fixed(train[train.length - 1], 4)}`);
-  if (validation?.length) finalParts.push(`validation ${fixed(validation[validation.length - 1], 4)}`);
+  const plot: PlotTypes.PlotOptions = {
+    width,
+    height,
+    marginLeft: 72,
+    marginRight: 20,
+    marginTop: 12,
+    marginBottom: 44,
+    x: epochAxis(epochs),
+    y: { label, labelAnchor: "center", labelArrow: "none", labelOffset: 60, grid: true, nice: true, inset: 6 },
+    color: { domain: ["train", "validation"], range: [TRAIN, VALIDATION] },
+    marks: historyMarks(points, epochs),
+  };
   return card({
     name: `history-${metric}`,
     title: options.title ?? (metric === "accuracy" ? "Model accuracy" : "Model loss"),
     legend,
-    body,
+    body: (top) => [plotBody(plot, PAD, top)],
     bodyWidth: width,
     bodyHeight: height,
-    caption: `${label} after epoch ${epochs}: ${finalParts.join(", ")}.`,
+    caption: historyCaption(label, epochs, train, validation),
   });
 }

@@ -7,6 +7,11 @@ export const MUTED = "#57606a";
 export const BORDER = "#d0d7de";
 export const CARD = "#ffffff";
 export const RED = "#cf222e";
+/** The best of several (run, class) and the others, with darker edges. */
+export const BEST = "#0969da";
+export const BEST_EDGE = "#0550ae";
+export const OTHERS = "#8cb4e8";
+export const OTHERS_EDGE = "#5a8fd6";
 /** matplotlib's first two colours, as in the tutorial's figures. */
 export const TRAIN = "#1f77b4";
 export const VALIDATION = "#ff7f0e";

@@ -5,13 +5,18 @@
  */
 import { percent } from "../../util/format";
 import { card } from "./card";
-import { plotBody, plotLib, text, tooltip, type DomElement } from "./dom";
-import type { ClassProbability } from "../examples";
+import { boldTexts, plotBody, plotLib, tooltip, type DomElement } from "./dom";
 import type { Figure, PixelData } from "./figure";
-import { defaultMax, digitNode, frame, inkOf } from "./pixels";
-import { BORDER, PAD } from "./theme";
+import { defaultMax, digitLabel, framedDigit, inkOf, type DigitPicture } from "./pixels";
+import { BEST, BORDER, OTHERS, PAD } from "./theme";
 
-/** A class and its probability, as `topK` gives them. */
+/** A class and the probability the model gave it, as `topK` gives them. */
+export interface ClassProbability {
+  class: number;
+  probability: number;
+}
+
+/** One bar of `topKPlot`. */
 export type TopKEntry = ClassProbability;
 
 export interface TopKPlotOptions {
@@ -26,17 +31,18 @@ export interface TopKPlotOptions {
   maxValue?: number;
 }
 
-const BEST = "#0969da";
-const OTHERS = "#8cb4e8";
 /** Height of the images and of the bars' panel. */
 const SIZE = 112;
+/** Between the images and the bars. */
+const GAP = 26;
+const BARS_WIDTH = 280;
+/** Under the images (their captions) and the bars (their axis). */
+const LABEL_SPACE = 34;
+/** The digit the model saw, at 4 screen pixels per pixel. */
+const DIGIT_SCALE = 4;
+const DIGIT_SIZE = 28 * DIGIT_SCALE;
 
-/**
- * A digit (28×28, MNIST's polarity: 0 background, the maximum ink) with its most probable classes
- * as horizontal bars, most probable first and highlighted, each labelled with its probability;
- * with `source`, the image as read is drawn before it. The subtitle names the prediction.
- */
-export function topKPlot(digit: PixelData, top: TopKEntry[], options: TopKPlotOptions = {}): Figure {
+function checkTop(top: TopKEntry[]): void {
   if (!Array.isArray(top) || top.length === 0)
     throw new Error("topKPlot needs at least one { class, probability }: pass topK(predictions, 3)[i].");
   for (const t of top) {
@@ -46,109 +52,126 @@ export function topKPlot(digit: PixelData, top: TopKEntry[], options: TopKPlotOp
       );
     }
   }
-  const ink = inkOf(digit, 28, 28, 1, options.maxValue ?? defaultMax(digit));
-  const source = options.source;
-  let sourceInk: Float64Array | undefined;
-  let sourceScale = 1;
-  if (source) {
-    // Drawn as it looks: dark where the image is dark (ink = 1 − grey).
-    sourceInk = inkOf(source.pixels, source.width, source.height, 1, 1).map((v) => 1 - v);
-    sourceScale = Math.max(1, Math.floor(SIZE / Math.max(source.width, source.height)));
-  }
-  const sourceWidth = source ? source.width * sourceScale : 0;
-  const sourceHeight = source ? source.height * sourceScale : 0;
-  const digitScale = 4;
-  const digitSize = 28 * digitScale;
-  const gap = 26;
-  const barsWidth = 280;
-  const imagesHeight = Math.max(SIZE, sourceHeight);
-  const labelSpace = 34;
-  const Plot = plotLib();
-  const rows = top.map((t, i) => ({ key: String(t.class), probability: t.probability, best: i === 0 }));
-  const best = top[0];
-  const body = (y0: number): DomElement[] => {
-    const parts: DomElement[] = [];
-    let x = PAD;
-    const caption = (s: string, cx: number) =>
-      text(s, { class: "kt-label", x: cx, y: y0 + imagesHeight + 16, "text-anchor": "middle", "font-size": 12 });
-    if (source && sourceInk) {
-      const g = digitNode(
-        sourceInk,
-        source.width,
-        source.height,
-        sourceScale,
-        x,
-        y0 + (imagesHeight - sourceHeight) / 2,
-        { class: "kt-digit kt-source" },
-      );
-      g.appendChild(frame(sourceWidth, sourceHeight, BORDER, 1, "kt-frame"));
-      g.appendChild(tooltip(`the image as read, ${source.width}×${source.height} (shown at most 112 pixels a side)`));
-      parts.push(g, caption("as read", x + sourceWidth / 2));
-      x += sourceWidth + gap;
-    }
-    const g = digitNode(ink, 28, 28, digitScale, x, y0 + (imagesHeight - digitSize) / 2, {
-      class: "kt-digit kt-model-input",
-    });
-    g.appendChild(frame(digitSize, digitSize, BORDER, 1, "kt-frame"));
-    g.appendChild(tooltip("what the model sees: 28×28, white on black as in MNIST (drawn dark on light)"));
-    parts.push(g, caption("28×28, as MNIST", x + digitSize / 2));
-    x += digitSize + gap;
-    parts.push(
-      plotBody(
-        {
-          width: barsWidth,
-          height: imagesHeight + labelSpace,
-          marginLeft: 58,
-          marginRight: 52,
-          marginTop: 4,
-          marginBottom: 36,
-          x: {
-            domain: [0, 1],
-            label: "probability",
-            labelAnchor: "center",
-            labelArrow: "none",
-            labelOffset: 32,
-            grid: true,
-            ticks: [0, 0.25, 0.5, 0.75, 1],
-            tickFormat: (v: number) => percent(v, 0),
-          },
-          y: { domain: rows.map((r) => r.key), label: null, padding: 0.25, tickFormat: (k: string) => `digit ${k}` },
-          marks: [
-            Plot.frame({ stroke: BORDER }),
-            Plot.barX(rows, {
-              x: "probability",
-              y: "key",
-              fill: (r: (typeof rows)[number]) => (r.best ? BEST : OTHERS),
-              title: (r: (typeof rows)[number]) => `digit ${r.key}: ${percent(r.probability, 2)}`,
-            }),
-            ...[true, false].map((isBest) =>
-              Plot.text(
-                rows.filter((r) => r.best === isBest),
-                {
-                  x: "probability",
-                  y: "key",
-                  text: (r: (typeof rows)[number]) => percent(r.probability, 1),
-                  dx: 5,
-                  textAnchor: "start",
-                  fontSize: 11,
-                  fontWeight: isBest ? 700 : 400,
-                },
-              ),
-            ),
-          ],
-        },
-        x,
-        y0,
-      ),
-    );
-    return parts;
+}
+
+/** The image as read, drawn as it looks (dark where it is dark: ink = 1 − grey), at most SIZE pixels a side. */
+function sourcePicture(source: NonNullable<TopKPlotOptions["source"]>): DigitPicture {
+  return {
+    ink: inkOf(source.pixels, source.width, source.height, 1, 1).map((v) => 1 - v),
+    width: source.width,
+    height: source.height,
+    scale: Math.max(1, Math.floor(SIZE / Math.max(source.width, source.height))),
   };
+}
+
+/** What an image is called: its class (beside kt-digit), its tooltip and its caption. */
+interface ImageWords {
+  kind: string;
+  tip: string;
+  caption: string;
+}
+
+const MODEL_INPUT: ImageWords = {
+  kind: "kt-model-input",
+  tip: "what the model sees: 28×28, white on black as in MNIST (drawn dark on light)",
+  caption: "28×28, as MNIST",
+};
+
+function sourceWords(source: DigitPicture): ImageWords {
+  return {
+    kind: "kt-source",
+    tip: `the image as read, ${source.width}×${source.height} (shown at most ${SIZE} pixels a side)`,
+    caption: "as read",
+  };
+}
+
+/** A picture at x, centred in the images' band (`band` high from y0), with its tooltip and its caption below. */
+function labelledImage(picture: DigitPicture, x: number, y0: number, band: number, words: ImageWords): DomElement[] {
+  const w = picture.width * picture.scale;
+  const h = picture.height * picture.scale;
+  const g = framedDigit(picture, x, y0 + (band - h) / 2, { class: `kt-digit ${words.kind}` });
+  g.appendChild(tooltip(words.tip));
+  return [g, digitLabel(words.caption, x + w / 2, y0 + band + 16, 12)];
+}
+
+interface Bar {
+  key: string;
+  probability: number;
+  best: boolean;
+}
+
+/** The classes as horizontal bars, most probable first and highlighted, each labelled with its probability. */
+function barsPanel(bars: Bar[], x: number, y: number, band: number): DomElement {
+  const Plot = plotLib();
+  return plotBody(
+    {
+      width: BARS_WIDTH,
+      height: band + LABEL_SPACE,
+      marginLeft: 58,
+      marginRight: 52,
+      marginTop: 4,
+      marginBottom: 36,
+      x: {
+        domain: [0, 1],
+        label: "probability",
+        labelAnchor: "center",
+        labelArrow: "none",
+        labelOffset: 32,
+        grid: true,
+        ticks: [0, 0.25, 0.5, 0.75, 1],
+        tickFormat: (v: number) => percent(v, 0),
+      },
+      y: { domain: bars.map((r) => r.key), label: null, padding: 0.25, tickFormat: (k: string) => `digit ${k}` },
+      marks: [
+        Plot.frame({ stroke: BORDER }),
+        Plot.barX(bars, {
+          x: "probability",
+          y: "key",
+          fill: (r: Bar) => (r.best ? BEST : OTHERS),
+          title: (r: Bar) => `digit ${r.key}: ${percent(r.probability, 2)}`,
+        }),
+        ...boldTexts(bars, (r) => r.best, {
+          x: "probability",
+          y: "key",
+          text: (r: Bar) => percent(r.probability, 1),
+          dx: 5,
+          textAnchor: "start",
+          fontSize: 11,
+        }),
+      ],
+    },
+    x,
+    y,
+  );
+}
+
+/**
+ * A digit (28×28, MNIST's polarity: 0 background, the maximum ink) with its most probable classes
+ * as horizontal bars, most probable first and highlighted, each labelled with its probability;
+ * with `source`, the image as read is drawn before it. The subtitle names the prediction.
+ */
+export function topKPlot(digit: PixelData, top: TopKEntry[], options: TopKPlotOptions = {}): Figure {
+  checkTop(top);
+  const ink = inkOf(digit, 28, 28, 1, options.maxValue ?? defaultMax(digit));
+  const source = options.source && sourcePicture(options.source);
+  // The bars' panel is as high as the images' band (and the space for their captions).
+  const band = Math.max(SIZE, source ? source.height * source.scale : 0);
+  const sourceSpace = source ? source.width * source.scale + GAP : 0;
+  const bars = top.map((t, i) => ({ key: String(t.class), probability: t.probability, best: i === 0 }));
+  const body = (y0: number): DomElement[] => [
+    ...(source ? labelledImage(source, PAD, y0, band, sourceWords(source)) : []),
+    ...labelledImage({ ink, width: 28, height: 28, scale: DIGIT_SCALE }, PAD + sourceSpace, y0, band, MODEL_INPUT),
+    barsPanel(bars, PAD + sourceSpace + DIGIT_SIZE + GAP, y0, band),
+  ];
+  const best = top[0];
   return card({
     name: "top-k",
     title: options.title,
-    subtitle: `predicted ${best.class} (${percent(best.probability, 1)}); the ${top.length} most probable digit${top.length === 1 ? "" : "s"}`,
-    bodyWidth: (source ? sourceWidth + gap : 0) + digitSize + gap + barsWidth,
-    bodyHeight: imagesHeight + labelSpace,
+    subtitle:
+      `predicted ${best.class} (${percent(best.probability, 1)}); ` +
+      `the ${top.length} most probable digit${top.length === 1 ? "" : "s"}`,
+    bodyWidth: sourceSpace + DIGIT_SIZE + GAP + BARS_WIDTH,
+    bodyHeight: band + LABEL_SPACE,
     body,
   });
 }

@@ -23,6 +23,7 @@
  * still calls, before it loads.
  */
 import type * as TF from "@tensorflow/tfjs";
+import { nodeKernelBackend, nodeNamespace, type NodeNamespace } from "./internals";
 
 export type BackendKind = "tensorflow-gpu" | "tensorflow" | "cpu";
 
@@ -80,6 +81,7 @@ function firstLine(e: unknown): string {
  */
 function supplyRemovedNodeUtil(): void {
   // Node's module object itself (an `import * as` namespace would be a read-only copy).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const util = require("node:util") as Record<string, unknown>;
   util.isNullOrUndefined = (value: unknown): value is null | undefined => value === null || value === undefined;
   util.isArray = Array.isArray;
@@ -101,31 +103,31 @@ function load(): { tf: typeof TF; info: BackendInfo } {
     if (forced && c.key !== forced) continue;
     let mod: typeof TF;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      mod = require(c.pkg);
+      // Chosen at run time, so loaded by name; the first one that loads wins.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      mod = require(c.pkg) as typeof TF;
     } catch (e) {
       skipped.push(`${c.pkg}: ${firstLine(e)}`);
       if (forced) {
         throw new Error(
           `KT_BACKEND=${forced} asks for ${c.pkg}, which does not load: ${firstLine(e)}. ` +
             `Run "npm run setup" (it builds the native backend when needed) or unset KT_BACKEND.`,
+          { cause: e },
         );
       }
       continue;
     }
     const tf = mod;
     if (c.kind !== "cpu") {
-      if (tf.getBackend() !== "tensorflow") tf.setBackend("tensorflow");
+      // Both backends are ready at once: setBackend's promise has nothing left to wait for.
+      if (tf.getBackend() !== "tensorflow") void tf.setBackend("tensorflow");
     } else {
       // Without a native package, nothing but the pure-JS backend is usable in Node.
-      tf.setBackend("cpu");
+      void tf.setBackend("cpu");
     }
-    const be = tf.backend() as unknown as {
-      binding?: { TF_Version?: string };
-      isUsingGpuDevice?: boolean;
-    };
-    const tensorflowVersion = be.binding?.TF_Version;
-    const usingGpu = Boolean(be.isUsingGpuDevice);
+    const native = c.kind === "cpu" ? null : nodeKernelBackend(tf.backend());
+    const tensorflowVersion = native?.binding.TF_Version;
+    const usingGpu = Boolean(native?.isUsingGpuDevice);
     const oneDNN =
       c.kind !== "cpu" && ["1", "true", "on", "yes"].includes(process.env.TF_ENABLE_ONEDNN_OPTS!.trim().toLowerCase());
     const device =
@@ -178,25 +180,13 @@ export function describeDevice(): string {
   return `TF.js ${i.tfjsVersion} on ${i.device} via ${i.package}`;
 }
 
-/** tfjs-node's image codecs (`tf.node.decodeImage`, `tf.node.encodePng`, `encodeJpeg`), the part used here. */
-export interface ImageCodecs {
-  /** PNG, JPEG, GIF (first frame) or BMP → int32 [height, width, channels]; `channels` 0 keeps the file's. */
-  decodeImage(
-    bytes: Uint8Array,
-    channels?: number,
-    dtype?: "int32",
-    expandAnimations?: boolean,
-  ): TF.Tensor3D | TF.Tensor4D;
-  /** int32 [height, width, channels] with values 0–255 → PNG bytes. */
-  encodePng(image: TF.Tensor3D, compression?: number): Promise<Uint8Array>;
-  /** int32 [height, width, channels] with values 0–255 → JPEG bytes ("" format: from the channels). */
-  encodeJpeg(image: TF.Tensor3D, format?: "" | "grayscale" | "rgb", quality?: number): Promise<Uint8Array>;
-}
+/** tfjs-node's image codecs (`tf.node.decodeImage`, `tf.node.encodePng`, `encodeJpeg`). */
+export type ImageCodecs = Pick<NodeNamespace, "decodeImage" | "encodePng" | "encodeJpeg">;
 
 /** The native backend's image codecs; a clear error on the pure-JavaScript backend, which has none. */
 export function imageCodecs(): ImageCodecs {
-  const node = (loaded.tf as unknown as { node?: ImageCodecs }).node;
-  if (!node || typeof node.decodeImage !== "function") {
+  const node = nodeNamespace(loaded.tf);
+  if (!node) {
     throw new Error(
       `Reading images needs the native TensorFlow backend (tf.node.decodeImage), but ${loaded.info.package} is in use. ` +
         `Run "npm run setup" (it builds the native backend when needed), or unset KT_BACKEND.`,

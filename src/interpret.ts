@@ -4,8 +4,11 @@
  * (`labelledDigits`), and the most probable classes of each image with their probabilities
  * (`topK`, for `topKPlot`).
  */
-import { digitPixels, type DigitSet } from "../data";
-import type { Predictions } from "../engine/training";
+import { digitPixels, type DigitSet } from "./data";
+import type { Predictions } from "./engine/inference";
+import type { ClassProbability } from "./notebook/figures/top_k";
+
+export type { ClassProbability };
 
 export type ExamplePick = "first" | "misclassified" | "confident-mistakes" | "correct";
 
@@ -70,12 +73,6 @@ export function labelledDigits(
     predicted: predictions ? predictions.classes[index] : undefined,
     probability: predictions ? predictions.confidence[index] : undefined,
   }));
-}
-
-/** A class and the probability the model gave it. */
-export interface ClassProbability {
-  class: number;
-  probability: number;
 }
 
 /**

@@ -26,19 +26,7 @@
  */
 import type { Tensor } from "@tensorflow/tfjs";
 import { tf } from "./backend";
-
-/** The parts of tfjs-node's backend this module uses (`NodeJSKernelBackend`). */
-interface NativeBackend {
-  binding: {
-    TF_ATTR_FLOAT: number;
-    TF_ATTR_STRING: number;
-    TF_ATTR_BOOL: number;
-    TF_ATTR_TYPE: number;
-    TF_FLOAT: number;
-  };
-  executeMultipleOutputs(name: string, attrs: unknown[], inputs: Tensor[], numOutputs: number): Tensor[];
-  executeSingleOutput(name: string, attrs: unknown[], inputs: Tensor[]): Tensor;
-}
+import { nodeKernelBackend, type NodeKernelBackend, type NodeOpAttr } from "./internals";
 
 let enabled = !["0", "false", "off", "no"].includes((process.env.KT_FUSED_KERNELS ?? "").trim().toLowerCase());
 
@@ -58,15 +46,13 @@ export function fusedKernelsActive(): boolean {
   return enabled && nativeBackend() !== null;
 }
 
-function nativeBackend(): NativeBackend | null {
-  if (tf.getBackend() !== "tensorflow") return null;
-  const backend = tf.backend() as unknown as Partial<NativeBackend>;
-  return typeof backend.executeMultipleOutputs === "function" && backend.binding ? (backend as NativeBackend) : null;
+function nativeBackend(): NodeKernelBackend | null {
+  return tf.getBackend() === "tensorflow" ? nodeKernelBackend(tf.backend()) : null;
 }
 
-function attributes(backend: NativeBackend, epsilon: number, training: boolean, forward: boolean): unknown[] {
+function attributes(backend: NodeKernelBackend, epsilon: number, training: boolean, forward: boolean): NodeOpAttr[] {
   const b = backend.binding;
-  const list: unknown[] = [
+  const list: NodeOpAttr[] = [
     { name: "T", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
     { name: "U", type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
     { name: "epsilon", type: b.TF_ATTR_FLOAT, value: epsilon },

@@ -1,6 +1,6 @@
 /**
- * Keras 3's Adam (keras/src/optimizers/adam.py) as a TF.js optimizer, so that the eager path and
- * the graph engine (./graph/) update weights the same way, and both the way Keras does:
+ * Keras 3's Adam (keras/src/optimizers/adam.py) as a TF.js optimizer, so that the eager engine and
+ * the graph engine (src/engine/graph/) update weights the same way, and both the way Keras does:
  *
  *   t      = iterations + 1
  *   alpha  = learning_rate * sqrt(1 - beta_2^t) / (1 - beta_1^t)
@@ -14,7 +14,7 @@
  * without touching the state, as Keras's `optimizer.learning_rate = ...` does.
  */
 import type * as TF from "@tensorflow/tfjs";
-import { tf } from "./backend";
+import { tf } from "../../tfjs/backend";
 
 export interface AdamSettings {
   learningRate: number;
@@ -148,3 +148,16 @@ export class KerasAdam extends tf.Optimizer {
   }
 }
 tf.serialization.registerClass(KerasAdam);
+
+/**
+ * The optimizer of a compiled model as Keras's Adam (what every model here is compiled with); a
+ * clear error for a model that is not compiled, or compiled with another optimizer.
+ */
+export function adamOf(model: TF.LayersModel): KerasAdam {
+  const optimizer = model.optimizer as TF.Optimizer | undefined;
+  if (optimizer instanceof KerasAdam) return optimizer;
+  throw new Error(
+    `Model ${model.name} is ${optimizer ? `compiled with ${optimizer.getClassName()}` : "not compiled"}: ` +
+      "compile it with compileModel(model) (or freeze it), which gives it Keras's Adam.",
+  );
+}

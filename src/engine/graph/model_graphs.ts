@@ -1,16 +1,17 @@
 /**
- * What a model keeps of the graph engine (./graph/): its compiled graphs, by what they compute, each
- * made on first use and kept (one TensorFlow session each) until released; and a compiled training
- * step as a `Trainer` of the fit loop (./loop.ts), the graph engine's counterpart of
- * ./training.ts's `eagerTrainer`.
+ * What a model keeps of the graph engine: its compiled graphs, by what they compute, each made on
+ * first use and kept (one TensorFlow session each) until released; and a compiled training step as
+ * a `Trainer` of the fit loop (../loop.ts), the graph engine's counterpart of ../eager.ts's
+ * `eagerTrainer`.
  */
 import type * as TF from "@tensorflow/tfjs";
-import type { KerasAdam } from "./adam";
-import { CompiledModel } from "./graph/compiled";
-import type { Trainer } from "./loop";
+import { adamOf } from "../../keras/optimizers/adam";
+import { trainedWeights } from "../../tfjs/internals";
+import type { Trainer } from "../loop";
+import { CompiledModel } from "./compiled";
 
 /** One model's compiled graphs, by key. */
-export class CompiledGraphs {
+export class ModelGraphs {
   private readonly graphs = new Map<string, Promise<CompiledModel>>();
 
   /** The graph under `key`, compiled by `make` on first use; a compilation that fails is forgotten. */
@@ -39,8 +40,8 @@ export class CompiledGraphs {
    * seed for dropout. Kept under `scope` with the weights and Adam's constants in the key.
    */
   async trainer(model: TF.LayersModel, target: TF.LayersModel, scope: string): Promise<Trainer> {
-    const optimizer = model.optimizer as unknown as KerasAdam;
-    const trainable = (model as unknown as { collectedTrainableWeights: TF.LayerVariable[] }).collectedTrainableWeights;
+    const optimizer = adamOf(model);
+    const trainable = trainedWeights(model);
     const adam = { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon };
     const key = `${scope}/${trainable.map((v) => v.id).join(",")}/${adam.beta1},${adam.beta2},${adam.epsilon}`;
     const compiled = await this.get(key, () =>
@@ -49,8 +50,7 @@ export class CompiledGraphs {
     const seed = Math.floor(Math.random() * 2 ** 30);
     let step = 0;
     return {
-      trainBatch: (xs, y) =>
-        compiled.trainStep(xs, y, model.optimizer as unknown as KerasAdam, [seed, step++ % 2 ** 30]),
+      trainBatch: (xs, y) => compiled.trainStep(xs, y, adamOf(model), [seed, step++ % 2 ** 30]),
       evaluateBatch: (xs, y) => compiled.evaluateBatch(xs, y),
     };
   }

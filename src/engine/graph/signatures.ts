@@ -1,0 +1,321 @@
+/**
+ * The entry points of a compiled model, as signatures of one TensorFlow graph built from the model
+ * by ./lower.ts:
+ *
+ *   "train"     one training step: the forward pass in training mode, categorical cross-entropy on
+ *               the softmax's logits, the gradients of the trainable weights (./gradients.ts),
+ *               Keras 3's Adam update (`adamUpdate`), Keras 3's moving averages of batch
+ *               normalisation (`movingAverages`); returns the loss, the accuracy and the new
+ *               weights, Adam slots and moving statistics (`trainSignature`).
+ *   "evaluate"  loss and accuracy in inference mode (`inferenceSignatures`).
+ *   "predict"   the model's outputs in inference mode.
+ *
+ * The graph holds no state: each weight, slot and statistic is an input, and what changes comes
+ * back as an output. Each signature is one list of bindings per side, `{ name, tensor, role }`: the
+ * SavedModel's SignatureDef, the order ./compiled.ts feeds the inputs in and the order it writes the
+ * outputs back in all come from that list. `t` (the optimizer's update count) and the learning rate
+ * are inputs too, so changing the learning rate needs no new graph.
+ */
+import type * as TF from "@tensorflow/tfjs";
+import type { BatchNormalization } from "../../keras/layers";
+import { gradients } from "./gradients";
+import { Graph, type SymTensor } from "./graph";
+import { GraphCompileError, lowerModel, type LoweringContext } from "./lower";
+import * as ops from "./ops";
+
+export type SignatureName = "train" | "evaluate" | "predict";
+
+/** What feeds a signature's input. */
+export type InputRole =
+  | { kind: "x"; index: number }
+  | { kind: "y" }
+  | { kind: "weight"; variable: TF.LayerVariable }
+  | { kind: "learningRate" }
+  | { kind: "iterations" }
+  | { kind: "seed" }
+  | { kind: "slot"; slot: "m" | "v"; variable: TF.LayerVariable };
+
+/** Where a signature's output goes. */
+export type OutputRole =
+  | { kind: "loss" }
+  | { kind: "accuracy" }
+  | { kind: "output"; index: number }
+  | { kind: "weight"; variable: TF.LayerVariable }
+  | { kind: "slot"; slot: "m" | "v"; variable: TF.LayerVariable };
+
+/** One input or output of a signature: its name in the SignatureDef, its graph tensor, and its role. */
+export interface Binding<Role> {
+  name: string;
+  tensor: SymTensor;
+  role: Role;
+}
+
+export interface Signature {
+  inputs: Array<Binding<InputRole>>;
+  outputs: Array<Binding<OutputRole>>;
+}
+
+/** A graph and its signatures. */
+export interface SignatureGraph {
+  graph: Graph;
+  signatures: Partial<Record<SignatureName, Signature>>;
+}
+
+export interface AdamConstants {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+export interface SignatureOptions {
+  /** The signatures to build. */
+  signatures: SignatureName[];
+  /** "train": the weights to train, in the optimizer's order. */
+  trainable?: TF.LayerVariable[];
+  /** "train": Adam's constants (the learning rate is an input). */
+  adam?: AdamConstants;
+}
+
+/**
+ * The inputs every signature shares: one placeholder per model input, the labels, and one per
+ * weight (made on first use, in first-use order). The batch is left unknown: one graph serves every
+ * batch size, the last smaller batch included.
+ */
+class SharedInputs {
+  readonly xs: SymTensor[];
+  readonly y: SymTensor;
+  private readonly weights = new Map<TF.LayerVariable, SymTensor>();
+
+  constructor(
+    readonly g: Graph,
+    first: TF.LayersModel,
+    last: TF.LayersModel,
+  ) {
+    const batchOf = (shape: Array<number | null>) => [null, ...shape.slice(1).map((d) => d ?? null)];
+    this.xs = first.inputs.map((t, i) => g.placeholder(`x${i}`, "float32", batchOf(t.shape)));
+    this.y = g.placeholder("y", "float32", batchOf(last.outputs[0].shape));
+  }
+
+  /** The placeholder holding `variable`'s value. */
+  readonly weight = (variable: TF.LayerVariable): SymTensor => {
+    let t = this.weights.get(variable);
+    if (!t) {
+      t = this.g.placeholder(`w${this.weights.size}`, "float32", variable.shape as number[]);
+      this.weights.set(variable, t);
+    }
+    return t;
+  };
+
+  xBindings(): Array<Binding<InputRole>> {
+    return this.xs.map((tensor, index) => ({ name: `x${index}`, tensor, role: { kind: "x", index } }));
+  }
+
+  yBinding(): Binding<InputRole> {
+    return { name: "y", tensor: this.y, role: { kind: "y" } };
+  }
+
+  weightBindings(): Array<Binding<InputRole>> {
+    return [...this.weights].map(([variable, tensor]) => ({
+      name: tensor.node.name,
+      tensor,
+      role: { kind: "weight", variable },
+    }));
+  }
+}
+
+/**
+ * Builds the graph and the signatures of `model`, or of a chain of models (each one's outputs are
+ * the next one's inputs; inference signatures only), such as the tutorial's front and frozen layers.
+ */
+export function buildSignatures(chain: TF.LayersModel | TF.LayersModel[], options: SignatureOptions): SignatureGraph {
+  const models = Array.isArray(chain) ? chain : [chain];
+  if (models.length === 0) throw new Error("buildSignatures: no model.");
+  const wanted = new Set(options.signatures);
+  if (models.length > 1 && (wanted.has("train") || wanted.has("evaluate"))) {
+    throw new Error("buildSignatures: a chain of models compiles for prediction only.");
+  }
+  const g = new Graph();
+  const shared = new SharedInputs(g, models[0], models[models.length - 1]);
+  const result: SignatureGraph = { graph: g, signatures: {} };
+  if (wanted.has("predict") || wanted.has("evaluate")) {
+    Object.assign(result.signatures, inferenceSignatures(shared, models, wanted));
+  }
+  if (wanted.has("train")) {
+    if (!options.adam) throw new Error("buildSignatures: the train signature needs Adam's constants.");
+    result.signatures.train = trainSignature(shared, models[0], options.trainable ?? [], options.adam);
+  }
+  return result;
+}
+
+/** "predict" and "evaluate", over one forward pass in inference mode. */
+function inferenceSignatures(
+  shared: SharedInputs,
+  models: TF.LayersModel[],
+  wanted: Set<SignatureName>,
+): Partial<Record<SignatureName, Signature>> {
+  const g = shared.g;
+  const ctx: LoweringContext = { g, mode: "inference", weight: shared.weight };
+  const outputs = g.scope("inference", () => models.reduce((inputs, m) => lowerModel(ctx, m, inputs), shared.xs));
+  const signatures: Partial<Record<SignatureName, Signature>> = {};
+  if (wanted.has("predict")) {
+    signatures.predict = {
+      inputs: [...shared.xBindings(), ...shared.weightBindings()],
+      outputs: outputs.map((tensor, index) => ({
+        name: `output${index}`,
+        tensor: ops.identity(g, tensor, `predict_output${index}`),
+        role: { kind: "output", index },
+      })),
+    };
+  }
+  if (wanted.has("evaluate")) {
+    const logits = softmaxLogits(outputs[0], models[0]);
+    const { loss, accuracy } = g.scope("evaluate", () => lossAndAccuracy(g, logits, shared.y));
+    signatures.evaluate = {
+      inputs: [...shared.xBindings(), shared.yBinding(), ...shared.weightBindings()],
+      outputs: [
+        { name: "loss", tensor: ops.identity(g, loss, "evaluate_loss"), role: { kind: "loss" } },
+        { name: "accuracy", tensor: ops.identity(g, accuracy, "evaluate_accuracy"), role: { kind: "accuracy" } },
+      ],
+    };
+  }
+  return signatures;
+}
+
+/** A batch statistic of a trainable batch-normalisation layer, for its moving average. */
+interface BatchStatistic {
+  variable: TF.LayerVariable;
+  momentum: number;
+  batch: SymTensor;
+}
+
+/** "train": the forward pass in training mode, the loss, the gradients, Adam and the moving averages. */
+function trainSignature(
+  shared: SharedInputs,
+  model: TF.LayersModel,
+  trainable: TF.LayerVariable[],
+  adam: AdamConstants,
+): Signature {
+  const g = shared.g;
+  const step = {
+    learningRate: g.placeholder("learning_rate", "float32", []),
+    iterations: g.placeholder("iterations", "float32", []),
+    seed: g.placeholder("seed", "int32", [2]),
+  };
+  const statistics: BatchStatistic[] = [];
+  const ctx: LoweringContext = {
+    g,
+    mode: "train",
+    weight: shared.weight,
+    seed: step.seed,
+    onBatchStatistics: (layer: BatchNormalization, mean: SymTensor, variance: SymTensor) => {
+      const v = layer.variables();
+      statistics.push({ variable: v.movingMean, momentum: layer.momentum, batch: mean });
+      statistics.push({ variable: v.movingVariance, momentum: layer.momentum, batch: variance });
+    },
+  };
+  const [output] = g.scope("train", () => lowerModel(ctx, model, shared.xs));
+  const { loss, accuracy } = g.scope("train/loss", () => lossAndAccuracy(g, softmaxLogits(output, model), shared.y));
+  const params = trainable.map((variable, i) => ({
+    variable,
+    w: shared.weight(variable),
+    m: g.placeholder(`m${i}`, "float32", variable.shape as number[]),
+    v: g.placeholder(`v${i}`, "float32", variable.shape as number[]),
+  }));
+  const grads = gradients(
+    g,
+    [loss],
+    [g.constant(1)],
+    params.map((p) => p.w),
+  );
+  const updated = g.scope("adam", () => adamUpdate(g, step, adam, params, grads));
+  const averaged = movingAverages(g, shared.weight, statistics);
+
+  const slotInputs = params.flatMap(({ variable, m, v }): Array<Binding<InputRole>> => [
+    { name: m.node.name, tensor: m, role: { kind: "slot", slot: "m", variable } },
+    { name: v.node.name, tensor: v, role: { kind: "slot", slot: "v", variable } },
+  ]);
+  const outputs: Array<Binding<OutputRole>> = [
+    { name: "loss", tensor: ops.identity(g, loss, "train_loss"), role: { kind: "loss" } },
+    { name: "accuracy", tensor: ops.identity(g, accuracy, "train_accuracy"), role: { kind: "accuracy" } },
+  ];
+  updated.forEach((u, i) => {
+    if (!u) return; // no gradient: Keras skips the variable
+    const variable = params[i].variable;
+    outputs.push(
+      { name: `new_w${i}`, tensor: ops.identity(g, u.w, `new_w${i}`), role: { kind: "weight", variable } },
+      { name: `new_m${i}`, tensor: ops.identity(g, u.m, `new_m${i}`), role: { kind: "slot", slot: "m", variable } },
+      { name: `new_v${i}`, tensor: ops.identity(g, u.v, `new_v${i}`), role: { kind: "slot", slot: "v", variable } },
+    );
+  });
+  averaged.forEach(({ variable, value }, i) => {
+    outputs.push({
+      name: `new_s${i}`,
+      tensor: ops.identity(g, value, `new_s${i}`),
+      role: { kind: "weight", variable },
+    });
+  });
+  const inputs: Array<Binding<InputRole>> = [
+    ...shared.xBindings(),
+    shared.yBinding(),
+    { name: "learning_rate", tensor: step.learningRate, role: { kind: "learningRate" } },
+    { name: "iterations", tensor: step.iterations, role: { kind: "iterations" } },
+    { name: "seed", tensor: step.seed, role: { kind: "seed" } },
+    ...shared.weightBindings(),
+    ...slotInputs,
+  ];
+  return { inputs, outputs };
+}
+
+/**
+ * Keras 3's Adam (keras/src/optimizers/adam.py), the same arithmetic as src/keras/optimizers/adam.ts:
+ * the new weight and moments of each parameter, or null where the loss gives it no gradient.
+ */
+function adamUpdate(
+  g: Graph,
+  step: { learningRate: SymTensor; iterations: SymTensor },
+  adam: AdamConstants,
+  params: Array<{ w: SymTensor; m: SymTensor; v: SymTensor }>,
+  grads: Array<SymTensor | null>,
+): Array<{ w: SymTensor; m: SymTensor; v: SymTensor } | null> {
+  const one = g.constant(1);
+  const t = ops.add(g, step.iterations, one);
+  const b1 = ops.pow(g, g.constant(adam.beta1), t);
+  const b2 = ops.pow(g, g.constant(adam.beta2), t);
+  const alpha = ops.div(g, ops.mul(g, step.learningRate, ops.sqrt(g, ops.sub(g, one, b2))), ops.sub(g, one, b1));
+  return params.map(({ w, m, v }, i) => {
+    const grad = grads[i];
+    if (grad === null) return null;
+    const m1 = ops.add(g, m, ops.mul(g, ops.sub(g, grad, m), g.constant(1 - adam.beta1)));
+    const v1 = ops.add(g, v, ops.mul(g, ops.sub(g, ops.square(g, grad), v), g.constant(1 - adam.beta2)));
+    const w1 = ops.sub(g, w, ops.div(g, ops.mul(g, m1, alpha), ops.add(g, ops.sqrt(g, v1), g.constant(adam.epsilon))));
+    return { w: w1, m: m1, v: v1 };
+  });
+}
+
+/** Keras 3's moving averages of batch normalisation: moving = moving * momentum + batch * (1 - momentum). */
+function movingAverages(
+  g: Graph,
+  weight: (variable: TF.LayerVariable) => SymTensor,
+  statistics: BatchStatistic[],
+): Array<{ variable: TF.LayerVariable; value: SymTensor }> {
+  return statistics.map(({ variable, momentum, batch }) => ({
+    variable,
+    value: ops.add(g, ops.mul(g, weight(variable), g.constant(momentum)), ops.mul(g, batch, g.constant(1 - momentum))),
+  }));
+}
+
+function softmaxLogits(output: SymTensor, model: TF.LayersModel): SymTensor {
+  if (output.node.op !== "Softmax") {
+    throw new GraphCompileError(
+      `Model ${model.name}: the graph engine trains models whose output is a softmax (categorical cross-entropy on its logits).`,
+    );
+  }
+  return output.node.inputs[0];
+}
+
+/** Mean categorical cross-entropy (on logits, as Keras computes it for a softmax output) and mean accuracy. */
+function lossAndAccuracy(g: Graph, logits: SymTensor, y: SymTensor): { loss: SymTensor; accuracy: SymTensor } {
+  const { loss } = ops.softmaxCrossEntropyWithLogits(g, logits, y);
+  const correct = ops.cast(g, ops.equal(g, ops.argMax(g, logits, -1), ops.argMax(g, y, -1)), "float32");
+  return { loss: ops.mean(g, loss, [0]), accuracy: ops.mean(g, correct, [0]) };
+}
