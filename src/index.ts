@@ -9,9 +9,9 @@
  *   notebook/  what a notebook shows: display, progress, reports, figures/
  *
  * and the modules beside this one: model.ts (the tutorial's model, `TransferModel`), model_archive.ts
- * (loading it back from a Keras `.keras` archive) and data.ts (MNIST), and images/ (your own digits:
- * image files made to look like MNIST digits). util/ holds what all of them share (formatting, errors,
- * files, .npy).
+ * (loading it back from a Keras `.keras` archive), model_tfjs.ts (exporting it for a web page) and
+ * data.ts (MNIST), and images/ (your own digits: image files made to look like MNIST digits). util/
+ * holds what all of them share (formatting, errors, files, .npy).
  *
  *   import * as kt from "./src/index";   // tslab resolves imports to files: name index, not the folder
  *   const mnist = await kt.loadMnist();
@@ -109,6 +109,14 @@ export { loadKerasWeights } from "./keras/saving/weight_order";
 export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export { KerasArchiveError, type SavedArchive } from "./keras/saving/keras_archive";
 export { loadTransferModel, type LoadTransferModelOptions } from "./model_archive";
+export {
+  exportLayersModel,
+  TfjsExportError,
+  type TfjsExport,
+  type TfjsExportOptions,
+  type TfjsQuantization,
+} from "./keras/saving/tfjs_export";
+export { type TransferExportOptions, type WebModelMetadata } from "./model_tfjs";
 export { buildTransferModel, upsample, TUTORIAL_FREEZE, type TransferModelOptions } from "./model_build";
 export { type BatchNormMode } from "./model_batch_norm";
 export {

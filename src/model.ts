@@ -50,7 +50,9 @@ import { layerTable, type LayerRow, type ParamCounts } from "./keras/application
 import { setInferenceCall } from "./keras/layers";
 import { adamOf, type AdamSettings } from "./keras/optimizers/adam";
 import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
+import { TfjsExportError, type TfjsExport } from "./keras/saving/tfjs_export";
 import { checkBatchNormMode, type BatchNormMode } from "./model_batch_norm";
+import { exportTransferModel, type TransferExportOptions } from "./model_tfjs";
 import { createProgress, progressNote, stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
 import { tf } from "./tfjs/backend";
@@ -646,6 +648,27 @@ export class TransferModel {
     this.assertUsable();
     await this.settled();
     return saveKerasArchive(this.model, file, adamOf(this.model));
+  }
+
+  /**
+   * Writes the whole model for a web page, in TF.js's LayersModel format: `dir`/model.json and
+   * weight shards of 4 MiB, the float32 weights quantized as TensorFlow.js's converter does when
+   * `quantize` is "float16" or "uint8" (see ./model_tfjs.ts). `tf.loadLayersModel` loads it in a
+   * browser once the project's layers are registered (`npm run demo`). Written into a temporary
+   * folder and renamed into place; an error while the model is training.
+   */
+  async exportTfjs(dir: string, options: TransferExportOptions = {}): Promise<TfjsExport> {
+    this.assertUsable();
+    // A fit called just before (not awaited) marks the model as training once its checks are done.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.pending) {
+      throw new TfjsExportError(
+        dir,
+        "exportTfjs: the model is still training; wait for fit to finish (await it, or await learner.settled()) " +
+          "and export then. Nothing was written.",
+      );
+    }
+    return exportTransferModel(this, dir, options);
   }
 
   /** Frees the weights and the optimizer's state. The model cannot be used afterwards. */

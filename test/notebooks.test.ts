@@ -1,8 +1,8 @@
 /**
  * Both notebooks, executed headlessly through the project's kernel at a small scale (with what the
  * runner prints meanwhile), and a re-run of the freeze → train → evaluate cells with another depth
- * in the same kernel. The save cell writes to a temporary folder (parameter SAVE_TO), removed at the
- * end, never to out/.
+ * in the same kernel. The save cell and the web export write to a temporary folder (parameters SAVE_TO,
+ * WEB_MODELS), removed at the end, never to out/.
  */
 import { after, test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -50,6 +50,7 @@ const OWN_DIGITS = [
 const SAVES = tmpDir("notebook-saves");
 after(() => fs.rmSync(SAVES, { recursive: true, force: true }));
 const saveTo = (name: string) => path.join(SAVES, `${name}.keras`);
+const webModels = (name: string) => path.join(SAVES, `${name}-web`);
 /** The notebooks' FINE_TUNE_FREEZE: the depth the model has when section 11 saves it, after the fine-tuning stage. */
 const FINE_TUNE_FREEZE = 0;
 
@@ -86,7 +87,7 @@ function checkNotebook(
   nb: Notebook,
   trainImages: number,
   runnerOutput: string,
-  save: { file: string; base: string; depth: number },
+  save: { file: string; base: string; depth: number; web: string },
   guide = false,
 ): void {
   for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
@@ -262,13 +263,25 @@ function checkNotebook(
     ),
   );
   fs.rmSync(save.file);
+
+  // Section 12: the model exported for the web page, as float32, float16 and uint8.
+  const web = cellText(cellTagged(nb, "web"));
+  for (const variant of ["float32", "float16", "uint8"]) {
+    const folder = path.join(save.web, `${save.base}-${variant}`);
+    assert.ok(web.includes(`exported ${folder}: `), `the web cell printed no ${variant} export:\n${web}`);
+    const json = JSON.parse(fs.readFileSync(path.join(folder, "model.json"), "utf8"));
+    assert.equal(json.userDefinedMetadata.digits.base, save.base);
+    assert.equal(json.userDefinedMetadata.digits.quantize, variant === "float32" ? false : variant);
+  }
+  assert.match(web, /Now run "npm run demo" in a terminal/);
+  fs.rmSync(save.web, { recursive: true });
 }
 
 test("inception.ipynb runs end to end at a small scale, with every plot", () => {
   const out = outDir("notebook-inception");
   const run = runNotebook(
     path.join(ROOT, "notebooks", "inception.ipynb"),
-    { ...SMALL, WEIGHTS: "random", SAVE_TO: saveTo("inception") },
+    { ...SMALL, WEIGHTS: "random", SAVE_TO: saveTo("inception"), WEB_MODELS: webModels("inception") },
     out,
   );
   assert.equal(run.status, 0, run.stderr);
@@ -276,6 +289,7 @@ test("inception.ipynb runs end to end at a small scale, with every plot", () => 
     file: saveTo("inception"),
     base: "inception_v3",
     depth: FINE_TUNE_FREEZE,
+    web: webModels("inception"),
   });
   assert.match(htmls(cellTagged(run.notebook!, "freeze")).join(""), /Trainable params: 23,172,090/);
 });
@@ -287,7 +301,7 @@ test("xception.ipynb runs end to end, with augmentation and the second stage's b
   const guide = { AUGMENT: true, FINE_TUNE_BATCH_NORM: "inference" };
   const run = runNotebook(
     path.join(ROOT, "notebooks", "xception.ipynb"),
-    { ...SMALL, ...guide, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception") },
+    { ...SMALL, ...guide, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception"), WEB_MODELS: webModels("xception") },
     out,
     {
       KERAS_HOME: keras,
@@ -306,7 +320,7 @@ test("xception.ipynb runs end to end, with augmentation and the second stage's b
     nb,
     SMALL.TRAIN_IMAGES,
     run.stderr,
-    { file: saveTo("xception"), base: "xception", depth: FINE_TUNE_FREEZE },
+    { file: saveTo("xception"), base: "xception", depth: FINE_TUNE_FREEZE, web: webModels("xception") },
     true,
   );
   assert.match(htmls(cellTagged(nb, "freeze")).join(""), /Trainable params: 21,808,618/);
@@ -320,9 +334,13 @@ test("xception.ipynb runs end to end, with augmentation and the second stage's b
 test("re-running the freeze and training cells with another depth updates the model and the comparison", () => {
   const out = outDir("notebook-rerun");
   const file = path.join(out, "inception-rerun.ipynb");
-  const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random", SAVE_TO: saveTo("rerun") }).map(
-    ([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`,
-  );
+  const params = Object.entries({
+    ...SMALL,
+    EPOCHS: 1,
+    WEIGHTS: "random",
+    SAVE_TO: saveTo("rerun"),
+    WEB_MODELS: webModels("rerun"),
+  }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
   const r = spawnSync(
     PYTHON,
     [
@@ -339,6 +357,7 @@ test("re-running the freeze and training cells with another depth updates the mo
   );
   assert.equal(r.status, 0, r.stderr);
   fs.rmSync(saveTo("rerun"), { force: true });
+  fs.rmSync(webModels("rerun"), { recursive: true, force: true });
   const nb = JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
   const freeze = htmls(cellTagged(nb, "freeze")).join("");
   const m = /Trainable params: ([\d,]+)/.exec(freeze);
