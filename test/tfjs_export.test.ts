@@ -245,6 +245,60 @@ test("learner.exportTfjs writes the tutorial's model as TF.js's model.save would
   assert.equal(tf.memory().numTensors, baseline, "no tensor is left behind");
 });
 
+/** The class names in a Keras/TF.js layers config, nested models included. */
+function classNames(config: unknown, into = new Set<string>()): Set<string> {
+  if (Array.isArray(config)) for (const c of config) classNames(c, into);
+  else if (config !== null && typeof config === "object") {
+    const o = config as Record<string, unknown>;
+    if (typeof o.class_name === "string") into.add(o.class_name);
+    for (const v of Object.values(o)) classNames(v, into);
+  }
+  return into;
+}
+
+/** The classes `files` register with TF.js (`tf.serialization.registerClass(Name)`). */
+function registeredIn(files: string[]): Set<string> {
+  const names = new Set<string>();
+  for (const f of files)
+    for (const m of fs.readFileSync(f, "utf8").matchAll(/registerClass\((\w+)\)/g)) names.add(m[1]);
+  return names;
+}
+
+test("a model with data augmentation exports too, and the web page registers every project class its model.json names", async () => {
+  const augmented = await buildTransferModel({
+    base: "inception_v3",
+    weights: "random",
+    key: "tfjs-export-augment",
+    augment: true,
+  });
+  try {
+    const folder = path.join(dir, "augmented");
+    await augmented.exportTfjs(folder);
+    const json = JSON.parse(fs.readFileSync(path.join(folder, "model.json"), "utf8"));
+    const used = classNames(json.modelTopology);
+    for (const name of ["RandomRotation", "RandomTranslation", "RandomZoom", "UpSampling3D"])
+      assert.ok(used.has(name), `the export names ${name}`);
+    // The project's own classes, from every module under src/ that registers one; the page must
+    // import (for its side effect) a module registering each one the model uses.
+    const src = path.join(__dirname, "..", "src");
+    const ours = registeredIn(
+      fs
+        .readdirSync(src, { recursive: true, encoding: "utf8" })
+        .filter((f) => f.endsWith(".ts"))
+        .map((f) => path.join(src, f)),
+    );
+    const main = path.join(__dirname, "..", "web", "src", "main.ts");
+    const pageImports = [...fs.readFileSync(main, "utf8").matchAll(/^import "(\.\.\/\.\.\/src\/[^"]+)";$/gm)].map((m) =>
+      path.resolve(path.dirname(main), `${m[1]}.ts`),
+    );
+    const onPage = registeredIn(pageImports);
+    const missing = [...used].filter((c) => ours.has(c) && !onPage.has(c));
+    assert.deepEqual(missing, [], "web/src/main.ts imports the modules that register these classes");
+  } finally {
+    augmented.dispose();
+  }
+});
+
 test("exporting again replaces an earlier export as a whole and leaves no temporary folder", async () => {
   const folder = path.join(dir, "again");
   await tm.exportTfjs(folder);

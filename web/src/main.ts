@@ -4,7 +4,8 @@
  * the model's three most probable classes as bars, updated while drawing, and a choice among the
  * exported models (./catalog.ts), with loading progress, the backend in use and the inference time.
  *
- * The model is the tutorial's, exported by `learner.exportTfjs`; importing src/keras/layers.ts
+ * The model is the tutorial's, exported by `learner.exportTfjs`; importing src/keras/layers.ts and
+ * src/keras/preprocessing/layers.ts (the augmentation layers of a model built with `augment`)
  * registers the project's layer classes with the page's TF.js (./tf.ts) before any model loads.
  *
  * For tests and the curious, `window.digitDemo` tells the page's state (`snapshot()`), gives the
@@ -12,6 +13,7 @@
  */
 import type { LayersModel, Tensor } from "@tensorflow/tfjs";
 import "../../src/keras/layers";
+import "../../src/keras/preprocessing/layers";
 import { formatBytes } from "../../src/util/format";
 import { backendOrder, chooseBackend, type ChosenBackend } from "./backends";
 import { entryTitle, trainingText, type Catalog, type CatalogEntry } from "./catalog";
