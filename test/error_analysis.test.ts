@@ -1,5 +1,5 @@
 /**
- * Error analysis (src/notebook/error_analysis.ts, src/notebook/figures/top_losses.ts), as fastai's
+ * Error analysis (src/interpret.ts, src/notebook/figures/top_losses.ts), as fastai's
  * ClassificationInterpretation does it:
  *
  *  - `exampleLosses` is Keras's categorical cross-entropy of each example, computed by Keras live on

@@ -4,7 +4,7 @@
  *   1. builds the page (./build.ts) into out/web/;
  *   2. finds the exported models in out/web-models/ (each notebook's section 12 writes its model
  *      there as float32, float16 and uint8); when there are none, or with --quick, makes quick
- *      stand-ins on both bases (./quick_model.ts: about a minute each, and the page says what they are)
+ *      stand-ins on both bases (./quick_model.ts: a few minutes each, once; the page says what they are)
  *      and exports them there;
  *   3. serves the page and the models on 127.0.0.1 (./serve.ts) and says where.
  *

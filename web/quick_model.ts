@@ -1,6 +1,6 @@
 /**
  * The demo's own models, for when no notebook has exported any: the tutorial's model on InceptionV3
- * or Xception, made in about a minute on a laptop's CPU, and honest about what it is.
+ * or Xception, made in a few minutes on a 2-core CPU (5 and 12 minutes measured, README), and honest about what it is.
  *
  * Offline there are no ImageNet weights, and a base with Keras's random initialisation passes
  * features that shrink towards 0 through its frozen batch normalisation. So: random convolutions,
