@@ -8,8 +8,8 @@
  *   whole       the training step of the whole model (fit without the cache, trainOnBatch)
  *
  * test/precision.test.ts compares them with test/fixtures/float32-graph-digests.json, written by
- * this script from the code before mixed precision existed: the float32 graphs stay byte for byte
- * what they were. A deliberate change of the float32 graphs writes the file again:
+ * this script from the code without mixed precision (the main line it was merged with): the float32
+ * graphs stay byte for byte what they were. A deliberate change of the float32 graphs writes the file again:
  *
  *   node --import tsx scripts/graph_digests.ts > test/fixtures/float32-graph-digests.json
  *
@@ -40,7 +40,7 @@ export function modelDigests(tm: TransferModel, extra: Extra = {}): Record<strin
   const split = tm.prefixSplit();
   if (!split) throw new Error("graph_digests: the model has no frozen prefix.");
   const optimizer = adamOf(tm.model);
-  const adam = { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon };
+  const adam = { beta2: optimizer.beta2, epsilon: optimizer.epsilon };
   const trainable = trainedWeights(tm.model);
   return {
     inference: digest(tm.model, ["evaluate", "predict"], extra),

@@ -2,6 +2,7 @@
  * The tutorial's model, and what a user does with it: build, inspect, freeze.
  *
  *   input 28×28×1 → Reshape (28,28,1,1) → UpSampling3D(3,3,3) → Reshape (84,84,3)
+ *   → [RandomRotation, RandomTranslation, RandomZoom, RandomContrast: augmentation, when asked for]
  *   → [Rescaling to [-1, 1], only with Keras's preprocessing]
  *   → base network (InceptionV3 or Xception, ImageNet weights, no top)
  *   → GlobalAveragePooling2D → Dense(1024, relu) → Dropout(0.5) → Dense(10, softmax)
@@ -11,17 +12,26 @@
  * says where they go). `freeze` makes
  * the first N layers of the base untrainable and every other layer trainable,
  * then recompiles, so freezing again at another depth gives the same model as
- * a fresh one frozen there. `save` writes the whole model (architecture, weights,
+ * a fresh one frozen there; it also says how the base's batch normalisation runs while
+ * training (./model_batch_norm.ts). `save` writes the whole model (architecture, weights,
  * freeze state, Adam's settings and state) as Keras 3's `.keras` archive;
  * ./model_archive.ts reads one back; ./model_build.ts builds the model (`buildTransferModel`).
+ * `findLearningRate` is fastai's learning-rate finder (./engine/lr_finder.ts), run on the same
+ * trainer `fit` uses (`withTrainer`: the frozen-prefix cache and the engine's step).
  */
 import type * as TF from "@tensorflow/tfjs";
-import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
+import { checkDigitSet, checkDigits, scaleImages, take, toTensors, type DigitSet, type Digits } from "./data";
 import { BestWeights, ModelCheckpoint } from "./engine/callbacks";
 import { checkBatch, checkBatchSize, checkNotEmpty } from "./engine/checks";
 import { compileModel } from "./engine/compile";
 import { planFit, type FitOptions, type FitPlan } from "./engine/fit_plan";
-import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
+import {
+  compileSuffixLike,
+  computeFeatures,
+  randomLayersInFront,
+  splitAtDepth,
+  type PrefixSplit,
+} from "./engine/frozen_prefix";
 import { ModelGraphs } from "./engine/graph/model_graphs";
 import { predictions, type Evaluation, type Predictions } from "./engine/inference";
 import {
@@ -32,18 +42,25 @@ import {
   type History,
   type Interrupts,
   type LoopOptions,
+  type Trainer,
 } from "./engine/loop";
+import { planFinder, runFinder, type FindLearningRateOptions, type LearningRateFinding } from "./engine/lr_finder";
+import { describeLearningRate, RateControl, startingRate } from "./engine/rate_control";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import { checkEngineSupports, isGraphOf, isInferenceGraph, modelSteps, type ModelSteps } from "./engine/steps";
 import { checkPrecision, type Precision } from "./keras/dtype_policy";
 import { layerTable, type LayerRow, type ParamCounts } from "./keras/applications/index";
+import { setInferenceCall } from "./keras/layers";
 import { adamOf, type AdamSettings } from "./keras/optimizers/adam";
 import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
-import { createProgress, stepProgress } from "./notebook/progress";
 import { warnIfBfloat16Emulated } from "./precision";
+import { TfjsExportError, type TfjsExport } from "./keras/saving/tfjs_export";
+import { checkBatchNormMode, type BatchNormMode } from "./model_batch_norm";
+import { exportTransferModel, type TransferExportOptions } from "./model_tfjs";
+import { createProgress, progressNote, stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
 import { tf } from "./tfjs/backend";
-import { secondsSince, thousands } from "./util/format";
+import { formatSeconds, secondsSince, thousands } from "./util/format";
 import { closestNames } from "./util/names";
 import type { StepProgress } from "./util/progress";
 
@@ -66,6 +83,8 @@ export type TransferFitOptions = FitOptions;
 export interface FreezeOptions {
   /** Learning rate of the fresh Adam optimizer (default: the model's, 0.001 unless built with another). */
   learningRate?: number;
+  /** How the base's batch normalisation runs while training (default: as built; "training" unless built otherwise). */
+  batchNorm?: BatchNormMode;
 }
 
 /** Options of `TransferModel.evaluate` and `predict`. */
@@ -98,7 +117,12 @@ export interface RunRecord {
   /** The precision it trained in ("float32", or "mixed_bfloat16": Keras's mixed precision). */
   precision: Precision;
   /** Adam's learning rate during the run. */
+  /** Adam's learning rate during the run (at its first step, when a schedule changed it). */
   learningRate: number;
+  /** How the rate changed during the run, when it did: "one cycle, peak 0.0001", "CosineDecay from 0.001", … */
+  schedule?: string;
+  /** How the base's batch normalisation ran. */
+  batchNorm: BatchNormMode;
   /** The run whose trained weights this one started from (absent: the weights the model was built with). */
   startedFrom?: number;
   /** With `bestWeights`: the epoch (1-based) whose weights the model kept. */
@@ -108,8 +132,13 @@ export interface RunRecord {
   testLoss?: number;
 }
 
-/** What `freeze` did: the freeze point (depth, last frozen and first trainable base layer) and the parameter counts after it. */
-export interface FreezeReport extends ParamCounts, FreezeInfo {}
+/**
+ * What `freeze` did: the freeze point (depth, last frozen and first trainable base layer), the
+ * batch-normalisation mode and the parameter counts after it.
+ */
+export interface FreezeReport extends ParamCounts, FreezeInfo {
+  batchNorm: BatchNormMode;
+}
 
 /** The models alive, by key (see `buildTransferModel`'s `key`); a model leaves when disposed. */
 export const liveModels = new Map<string, TransferModel>();
@@ -130,6 +159,9 @@ export class TransferModel {
   lastHistory?: History;
   private adam: AdamSettings;
   private policy: Precision;
+  /** The batch-normalisation mode the model was built with (`freeze`'s default), and the current one. */
+  private readonly batchNormDefault: BatchNormMode;
+  private batchNormNow: BatchNormMode = "training";
   private depth = 0;
   private disposed = false;
   private initialWeights?: Array<{ variable: TF.LayerVariable; value: TF.Tensor }>;
@@ -156,6 +188,7 @@ export class TransferModel {
     weights: string;
     adam: AdamSettings;
     precision?: Precision;
+    batchNorm?: BatchNormMode;
     input: TF.SymbolicTensor;
     frontOutput: TF.SymbolicTensor;
     head: TF.layers.Layer[];
@@ -168,11 +201,17 @@ export class TransferModel {
     this.preprocessing = args.preprocessing;
     this.weights = args.weights;
     this.adam = args.adam;
+    this.batchNormDefault = args.batchNorm ?? "training";
   }
 
   /** Number of base layers currently frozen. */
   get freezeDepth(): number {
     return this.depth;
+  }
+
+  /** How the base's batch normalisation runs while training (see `BatchNormMode`; set by `freeze`). */
+  get batchNorm(): BatchNormMode {
+    return this.batchNormNow;
   }
 
   /** The Adam settings every (re)compilation uses (`freeze` may give another learning rate). */
@@ -224,10 +263,12 @@ export class TransferModel {
    * of the same settings (or `options.learningRate`: a second fine-tuning stage's smaller rate), as
    * Keras needs `compile()` after changing `trainable`. `upTo` is a layer count (the tutorial's 64 /
    * 36) or a layer name, frozen up to and including it (`"mixed1"` is the same as 64 for InceptionV3).
+   * `options.batchNorm` says how the base's batch normalisation runs while training (default: as built).
    */
   freeze(upTo: number | string, options: FreezeOptions = {}): FreezeReport {
     this.assertUsable();
     if (options.learningRate !== undefined) checkLearningRate(options.learningRate, "freeze");
+    const batchNorm = checkBatchNormMode(options.batchNorm ?? this.batchNormDefault, "freeze");
     const layers = this.base.layers;
     const depth = resolveDepth(layers, upTo, this.baseName);
     layers.forEach((layer, i) => {
@@ -235,7 +276,10 @@ export class TransferModel {
     });
     this.base.trainable = true;
     for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
-    if (depth !== this.depth) this.graphs.release((key) => !isInferenceGraph(key));
+    // Keras's base_model(x, training=False): kept on the base's batch normalisation layers.
+    setInferenceCall(this.base, batchNorm === "inference");
+    if (depth !== this.depth || batchNorm !== this.batchNormNow) this.graphs.release((key) => !isInferenceGraph(key));
+    this.batchNormNow = batchNorm;
     this.depth = depth;
     this.split?.release();
     this.split = undefined;
@@ -244,6 +288,7 @@ export class TransferModel {
       depth,
       lastFrozen: depth > 0 ? layers[depth - 1].name : undefined,
       firstTrainable: depth < layers.length ? layers[depth].name : undefined,
+      batchNorm,
       ...this.countParams(),
     };
   }
@@ -311,6 +356,53 @@ export class TransferModel {
     }
   }
 
+  /**
+   * fastai's learning-rate finder (`lr_find`): trains on the training part of `train` with a rate
+   * rising exponentially from `startRate` (1e-7) towards `endRate` (10) over `steps` (100) batches,
+   * stops when the loss diverges, and returns the curve of smoothed loss against rate with fastai's
+   * suggestions (`suggestion` is the valley's rate; `kt.lrFinderPlot` draws it). The weights, batch
+   * normalisation's statistics and the optimizer's state are put back exactly afterwards, also when it
+   * is interrupted; no run is recorded. Checked before anything runs: nothing changes on bad input.
+   */
+  async findLearningRate(train: DigitSet, options: FindLearningRateOptions = {}): Promise<LearningRateFinding> {
+    this.assertUsable();
+    checkDigitSet(train, "findLearningRate: the training set");
+    const { finder, plan } = planFinder(train.count, options);
+    await this.settled();
+    // Made at the first batch, so that it shows below the frozen layers' progress.
+    let shown: StepProgress | undefined;
+    const progress = () =>
+      plan.showProgress ? (shown ??= stepProgress("Learning-rate finder", "batches")) : undefined;
+    const run = (async () => {
+      // Keras's validation split: the last fraction is held out; the finder sees what fit trains on.
+      const { result } = await this.withTrainer(take(train, plan.splitAt), plan, (trainer, xs, y) =>
+        runFinder(this.model, trainer, xs, y, {
+          ...finder,
+          batchSize: plan.batchSize,
+          onBatch: (done, steps) => progress()?.update(done, steps),
+        }),
+      );
+      return result;
+    })();
+    this.pending = run;
+    try {
+      const found = await run;
+      if (!found) {
+        progress()?.finish("Learning-rate finder: interrupted before training.");
+        throw new Error(
+          "findLearningRate: interrupted while the frozen layers' output was computed; nothing was trained. Run it again.",
+        );
+      }
+      progress()?.finish(finderSummary(found));
+      return found;
+    } catch (e) {
+      progress()?.finish(`Learning-rate finder failed: ${(e as Error).message}`);
+      throw e;
+    } finally {
+      if (this.pending === run) this.pending = undefined;
+    }
+  }
+
   /** Waits until an interrupted `fit` has finished its last batch. */
   async settled(): Promise<void> {
     if (this.pending) await this.pending.catch(() => undefined);
@@ -334,50 +426,83 @@ export class TransferModel {
   private async fitWith(train: DigitSet, plan: FitPlan): Promise<History> {
     const best = plan.bestWeights ? new BestWeights(plan.bestWeights) : undefined;
     const checkpoint = plan.checkpoint ? new ModelCheckpoint(plan.checkpoint) : undefined;
+    // The fit's learning rate is applied by a callback that runs first (./engine/rate_control.ts).
+    const batches = plan.epochs * Math.ceil(plan.splitAt / plan.batchSize);
+    const rate = plan.learningRate === undefined ? undefined : new RateControl(plan.learningRate, batches);
     const loop: LoopOptions = {
       epochs: plan.epochs,
       batchSize: plan.batchSize,
       splitAt: plan.splitAt,
       shuffle: plan.shuffle,
-      callbacks: [...plan.callbacks, ...(best ? [best] : []), ...(checkpoint ? [checkpoint] : [])],
+      callbacks: [
+        ...(rate ? [rate] : []),
+        ...plan.callbacks,
+        ...(best ? [best] : []),
+        ...(checkpoint ? [checkpoint] : []),
+      ],
       onEpochEnd: plan.onEpochEnd,
     };
     const started = Date.now();
     const record = this.startRecord(train, plan);
+    try {
+      const { result, prefixCached } = await this.withTrainer(train, plan, (trainer, xs, y) => {
+        // Made once the frozen layers' output is there, so that it shows below their progress.
+        loop.progress = plan.showProgress ? createProgress() : undefined;
+        return runFit(this.model, trainer, xs, y, loop);
+      });
+      record.prefixCached = prefixCached;
+      const history = result ?? emptyHistory(true);
+      this.endRecord(record, history, best, started);
+      return history;
+    } finally {
+      best?.release();
+    }
+  }
+
+  /**
+   * What a training loop on `train` needs, made, handed to `body`, and freed: the digits as tensors,
+   * the frozen layers' output computed once when the frozen-prefix cache is used (with its progress),
+   * and the engine's trainer (of the layers after the cut, or of the whole model). `result` is
+   * undefined when a kernel interrupt (SIGINT) came while the frozen layers' output was computed;
+   * during `body`, the loop stops after the current batch. Either way the model stays usable.
+   */
+  private async withTrainer<T>(
+    train: DigitSet,
+    plan: FitPlan,
+    body: (trainer: Trainer, xs: TF.Tensor[], y: TF.Tensor) => Promise<T>,
+  ): Promise<{ result?: T; prefixCached: boolean }> {
     const { x, y } = toTensors(train);
     let features: TF.Tensor[] | undefined;
-    // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
-    // during training, the loop stops after the current batch. Either way the model stays usable.
     const interrupts = watchInterrupts();
     try {
       const steps = this.steps(plan.engine);
       const split = this.cacheSplit(plan, train.count);
-      record.prefixCached = split !== undefined;
-      let history: History;
-      if (split) {
-        features = await this.frozenFeatures(split, x, steps, plan, interrupts);
-        if (features) compileSuffixLike(split, this.model);
-        loop.progress = features && plan.showProgress ? createProgress() : undefined;
-        history = features
-          ? await runFit(this.model, await steps.trainer(split.suffix, "suffix"), features, y, loop)
-          : emptyHistory(true);
-      } else {
-        loop.progress = plan.showProgress ? createProgress() : undefined;
-        history = await runFit(this.model, await steps.trainer(this.model, "whole"), [x], y, loop);
-      }
-      this.endRecord(record, history, best, started);
-      return history;
+      if (!split) return { result: await body(await steps.trainer(this.model, "whole"), [x], y), prefixCached: false };
+      features = await this.frozenFeatures(split, x, steps, plan, interrupts);
+      if (!features) return { prefixCached: true };
+      compileSuffixLike(split, this.model);
+      return { result: await body(await steps.trainer(split.suffix, "suffix"), features, y), prefixCached: true };
     } finally {
       interrupts.stop();
-      best?.release();
       tf.dispose([x, y]);
       if (features) tf.dispose(features);
     }
   }
 
-  /** The split of the frozen-prefix cache when this fit uses it (its options, and the features' size). */
+  /**
+   * The split of the frozen-prefix cache when this fit uses it (its options, and the features' size).
+   * With data augmentation before the frozen layers there is none (`splitAtDepth`), and the fit says so.
+   */
   private cacheSplit(plan: FitPlan, count: number): PrefixSplit | undefined {
     if (plan.cache.mode === false) return undefined;
+    const augmentation = this.depth === 0 ? [] : randomLayersInFront(this.graph);
+    if (augmentation.length > 0 && plan.showProgress) {
+      progressNote(
+        `Data augmentation (${augmentation.map((l) => l.name).join(", ")}) comes before the frozen layers, ` +
+          `so their output changes at every step and cannot be computed once: the whole model runs at every step ` +
+          `(as Keras's transfer-learning guide says).`,
+      );
+    }
     const split = this.prefixSplit();
     if (!split) return undefined;
     return plan.cache.mode === true || split.bytesPerExample * count <= plan.cache.budgetBytes ? split : undefined;
@@ -412,6 +537,7 @@ export class TransferModel {
 
   /** A new run's record, before it trains. */
   private startRecord(train: DigitSet, plan: FitPlan): RunRecord {
+    const schedule = describeLearningRate(plan.learningRate, plan.callbacks, this.learningRate);
     return {
       run: this.runs.length + 1,
       freezeDepth: this.depth,
@@ -423,7 +549,12 @@ export class TransferModel {
       prefixCached: false,
       engine: plan.engine,
       precision: this.policy,
-      learningRate: this.learningRate,
+      learningRate:
+        plan.learningRate === undefined
+          ? this.learningRate
+          : startingRate(plan.learningRate, adamOf(this.model).iterations),
+      ...(schedule !== undefined ? { schedule } : {}),
+      batchNorm: this.batchNormNow,
       startedFrom: this.trainedBy,
     };
   }
@@ -554,6 +685,27 @@ export class TransferModel {
     return saveKerasArchive(this.model, file, adamOf(this.model), this.policy);
   }
 
+  /**
+   * Writes the whole model for a web page, in TF.js's LayersModel format: `dir`/model.json and
+   * weight shards of 4 MiB, the float32 weights quantized as TensorFlow.js's converter does when
+   * `quantize` is "float16" or "uint8" (see ./model_tfjs.ts). `tf.loadLayersModel` loads it in a
+   * browser once the project's layers are registered (`npm run demo`). Written into a temporary
+   * folder and renamed into place; an error while the model is training.
+   */
+  async exportTfjs(dir: string, options: TransferExportOptions = {}): Promise<TfjsExport> {
+    this.assertUsable();
+    // A fit called just before (not awaited) marks the model as training once its checks are done.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.pending) {
+      throw new TfjsExportError(
+        dir,
+        "exportTfjs: the model is still training; wait for fit to finish (await it, or await learner.settled()) " +
+          "and export then. Nothing was written.",
+      );
+    }
+    return exportTransferModel(this, dir, options);
+  }
+
   /** Frees the weights and the optimizer's state. The model cannot be used afterwards. */
   dispose(): void {
     if (this.disposed) return;
@@ -579,6 +731,24 @@ export class TransferModel {
         "This model was disposed (a newer one was built with the same key, or dispose() was called); build it again.",
       );
   }
+}
+
+/** The finder's closing line: how far it went, why it stopped, and the suggestion. */
+function finderSummary(found: LearningRateFinding): string {
+  const rate = (r: number) => r.toExponential(1).replace("e+", "e");
+  const n = found.rates.length;
+  const why =
+    found.stopped === "diverged"
+      ? "stopped when the loss diverged"
+      : found.stopped === "interrupted"
+        ? "interrupted"
+        : "all steps run";
+  const range = n > 0 ? `, rates ${rate(found.rates[0])} to ${rate(found.rates[n - 1])}` : "";
+  const suggestion =
+    found.suggestion !== undefined
+      ? `; suggested rate (valley) ${rate(found.suggestion)}`
+      : "; too few points for a suggestion";
+  return `Learning-rate finder: ${n} batch${n === 1 ? "" : "es"}${range} in ${formatSeconds(found.seconds)} (${why})${suggestion}. Weights and optimizer restored.`;
 }
 
 /** A learning rate given to `what`, checked: a positive finite number. */

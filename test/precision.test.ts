@@ -289,7 +289,7 @@ test("under mixed_bfloat16 the layers compute in bfloat16; the softmax layer, ba
     const built = buildSignatures(tm.model, {
       signatures: ["train", "predict"],
       trainable: trainedWeights(tm.model),
-      adam: { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon },
+      adam: { beta2: optimizer.beta2, epsilon: optimizer.epsilon },
       precision: "mixed_bfloat16",
     });
     const nodes = built.graph.nodes;

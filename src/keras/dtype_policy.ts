@@ -27,8 +27,12 @@
  * and the loss is computed from float32 logits; Keras with only `set_global_policy("mixed_bfloat16")`
  * would compute the tutorial's last Dense and its softmax in bfloat16. A `.keras` archive records
  * the policy of every layer, so Python's `load_model` computes what the model here computes.
+ * Likewise the augmentation layers (training only, ./preprocessing/) keep the policy "float32": they
+ * move pixels, whose values bfloat16 would round, and they cost little beside the base. An archive
+ * Keras wrote under its global policy alone loads here as "mixed_bfloat16", these layers in float32.
  */
 import type * as TF from "@tensorflow/tfjs";
+import { AugmentationLayer } from "./preprocessing/layers";
 
 /** A model's precision, by the name of Keras's global dtype policy. */
 export type Precision = "float32" | "mixed_bfloat16";
@@ -60,9 +64,10 @@ function endsInSoftmax(layer: TF.layers.Layer): boolean {
   return config.activation === "softmax";
 }
 
-/** The dtype policy of `layer` in a model of this precision (see the module comment for the softmax). */
+/** The dtype policy of `layer` in a model of this precision (see the module comment for the exceptions). */
 export function layerPolicy(precision: Precision, layer: TF.layers.Layer): Precision {
-  return precision === "mixed_bfloat16" && !endsInSoftmax(layer) ? "mixed_bfloat16" : "float32";
+  if (precision === "float32" || endsInSoftmax(layer) || layer instanceof AugmentationLayer) return "float32";
+  return "mixed_bfloat16";
 }
 
 /** The dtype a layer of this policy computes in. */

@@ -13,15 +13,16 @@
  * The graph holds no state: each weight, slot and statistic is an input, and what changes comes
  * back as an output. Each signature is one list of bindings per side, `{ name, tensor, role }`: the
  * SavedModel's SignatureDef, the order ./compiled.ts feeds the inputs in and the order it writes the
- * outputs back in all come from that list. `t` (the optimizer's update count) and the learning rate
- * are inputs too, so changing the learning rate needs no new graph.
+ * outputs back in all come from that list. `t` (the optimizer's update count), the learning rate
+ * and Adam's β₁ (with 1 − β₁, taken in double as Keras takes it from its Python float) are inputs
+ * too, so a schedule that changes them from step to step needs no new graph.
  *
  * Precision (`precision`, Keras's dtype policy names): under "mixed_bfloat16" the layers compute in
  * bfloat16 (./lower.ts casts as Keras does) while every input and output of a signature stays
  * float32: the weights, the slots, the statistics, the loss, the class probabilities, and the
  * "predict" outputs of a chain (the frozen-prefix cache's features: bfloat16 values held in float32,
- * which a later graph casts back to bfloat16 exactly). "float32" emits the same graph as before
- * mixed precision existed, byte for byte.
+ * which a later graph casts back to bfloat16 exactly). "float32" emits the same graph as without
+ * a precision, byte for byte.
  */
 import type * as TF from "@tensorflow/tfjs";
 import { computeDtype, layerPolicy, type Precision } from "../../keras/dtype_policy";
@@ -39,6 +40,8 @@ export type InputRole =
   | { kind: "y" }
   | { kind: "weight"; variable: TF.LayerVariable }
   | { kind: "learningRate" }
+  | { kind: "beta1" }
+  | { kind: "oneMinusBeta1" }
   | { kind: "iterations" }
   | { kind: "seed" }
   | { kind: "slot"; slot: "m" | "v"; variable: TF.LayerVariable };
@@ -70,7 +73,6 @@ export interface SignatureGraph {
 }
 
 export interface AdamConstants {
-  beta1: number;
   beta2: number;
   epsilon: number;
 }
@@ -80,7 +82,7 @@ export interface SignatureOptions {
   signatures: SignatureName[];
   /** "train": the weights to train, in the optimizer's order. */
   trainable?: TF.LayerVariable[];
-  /** "train": Adam's constants (the learning rate is an input). */
+  /** "train": Adam's constants (the learning rate and β₁ are inputs). */
   adam?: AdamConstants;
   /** Keras's dtype policy of the model (default "float32"). */
   precision?: Precision;
@@ -221,6 +223,8 @@ function trainSignature(
   const g = shared.g;
   const step = {
     learningRate: g.placeholder("learning_rate", "float32", []),
+    beta1: g.placeholder("beta_1", "float32", []),
+    oneMinusBeta1: g.placeholder("one_minus_beta_1", "float32", []),
     iterations: g.placeholder("iterations", "float32", []),
     seed: g.placeholder("seed", "int32", [2]),
   };
@@ -282,6 +286,8 @@ function trainSignature(
     ...shared.xBindings(),
     shared.yBinding(),
     { name: "learning_rate", tensor: step.learningRate, role: { kind: "learningRate" } },
+    { name: "beta_1", tensor: step.beta1, role: { kind: "beta1" } },
+    { name: "one_minus_beta_1", tensor: step.oneMinusBeta1, role: { kind: "oneMinusBeta1" } },
     { name: "iterations", tensor: step.iterations, role: { kind: "iterations" } },
     { name: "seed", tensor: step.seed, role: { kind: "seed" } },
     ...shared.weightBindings(),
@@ -296,20 +302,20 @@ function trainSignature(
  */
 function adamUpdate(
   g: Graph,
-  step: { learningRate: SymTensor; iterations: SymTensor },
+  step: { learningRate: SymTensor; beta1: SymTensor; oneMinusBeta1: SymTensor; iterations: SymTensor },
   adam: AdamConstants,
   params: Array<{ w: SymTensor; m: SymTensor; v: SymTensor }>,
   grads: Array<SymTensor | null>,
 ): Array<{ w: SymTensor; m: SymTensor; v: SymTensor } | null> {
   const one = g.constant(1);
   const t = ops.add(g, step.iterations, one);
-  const b1 = ops.pow(g, g.constant(adam.beta1), t);
+  const b1 = ops.pow(g, step.beta1, t);
   const b2 = ops.pow(g, g.constant(adam.beta2), t);
   const alpha = ops.div(g, ops.mul(g, step.learningRate, ops.sqrt(g, ops.sub(g, one, b2))), ops.sub(g, one, b1));
   return params.map(({ w, m, v }, i) => {
     const grad = grads[i];
     if (grad === null) return null;
-    const m1 = ops.add(g, m, ops.mul(g, ops.sub(g, grad, m), g.constant(1 - adam.beta1)));
+    const m1 = ops.add(g, m, ops.mul(g, ops.sub(g, grad, m), step.oneMinusBeta1));
     const v1 = ops.add(g, v, ops.mul(g, ops.sub(g, ops.square(g, grad), v), g.constant(1 - adam.beta2)));
     const w1 = ops.sub(g, w, ops.div(g, ops.mul(g, m1, alpha), ops.add(g, ops.sqrt(g, v1), g.constant(adam.epsilon))));
     return { w: w1, m: m1, v: v1 };

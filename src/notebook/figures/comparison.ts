@@ -20,10 +20,14 @@ export interface ComparisonRun {
   seconds?: number;
   /** Adam's learning rate during the run. */
   learningRate?: number;
+  /** How the rate changed during the run, when it did (shown instead of the rate). */
+  schedule?: string;
   /** The run whose trained weights this run started from (a second fine-tuning stage); absent: fresh weights. */
   startedFrom?: number;
   /** The precision it trained in, by Keras's dtype policy names ("float32", "mixed_bfloat16"). */
   precision?: string;
+  /** How the base's batch normalisation ran ("training": batch statistics; "inference": Keras's training=False). */
+  batchNorm?: "training" | "inference";
 }
 
 export interface ComparisonPlotOptions {
@@ -219,13 +223,15 @@ export function comparisonPlot(runs: ComparisonRun[], options: ComparisonPlotOpt
 /**
  * The runs as an HTML table (freeze depth, trainable parameters, test accuracy, time); the best
  * accuracy in bold. When the runs differ in learning rate or one continued from another (a second
- * fine-tuning stage), columns for the learning rate and where each run started are added.
+ * fine-tuning stage), columns for the learning rate and where each run started are added; when a
+ * run kept the batch normalisation in inference mode, a column says how each ran.
  */
 export function comparisonTable(runs: ComparisonRun[]): string {
   const rows = runRows(runs);
   const rates = new Set(runs.map((r) => r.learningRate).filter((v) => v !== undefined));
-  const stages = rates.size > 1 || runs.some((r) => r.startedFrom !== undefined);
   const precisions = runs.some((r) => r.precision !== undefined);
+  const stages = rates.size > 1 || runs.some((r) => r.startedFrom !== undefined || r.schedule !== undefined);
+  const batchNorm = runs.some((r) => r.batchNorm === "inference");
   const th = (s: string, align = "right") => `<th style="text-align:${align};padding:4px 10px">${escapeHtml(s)}</th>`;
   const td = (s: string, bold: boolean, align = "right") =>
     `<td style="text-align:${align};padding:4px 10px;font-variant-numeric:tabular-nums">${bold ? `<strong>${escapeHtml(s)}</strong>` : escapeHtml(s)}</td>`;
@@ -236,9 +242,10 @@ export function comparisonTable(runs: ComparisonRun[]): string {
         `${td(thousands(r.run.trainableParams), false)}` +
         (precisions ? td(r.run.precision ?? "float32", false, "left") : "") +
         (stages
-          ? td(r.run.learningRate === undefined ? "—" : String(r.run.learningRate), false) +
+          ? td(r.run.schedule ?? (r.run.learningRate === undefined ? "—" : String(r.run.learningRate)), false) +
             td(r.run.startedFrom === undefined ? "the initial weights" : `run ${r.run.startedFrom}`, false, "left")
           : "") +
+        (batchNorm ? td(r.run.batchNorm === "inference" ? "inference" : "batch statistics", false, "left") : "") +
         `${td(r.run.testAccuracy === undefined ? "—" : percent(r.run.testAccuracy, 2), r.best)}` +
         `${td(r.run.seconds === undefined ? "—" : formatDuration(r.run.seconds), false)}</tr>`,
     )
@@ -248,10 +255,11 @@ export function comparisonTable(runs: ComparisonRun[]): string {
     th("Trainable parameters") +
     (precisions ? th("Precision", "left") : "") +
     (stages ? `${th("Learning rate")}${th("Started from", "left")}` : "");
-  const columns = (stages ? 7 : 4) + (precisions ? 1 : 0);
+  const columns = (stages ? 7 : 4) + (precisions ? 1 : 0) + (batchNorm ? 1 : 0);
   return (
     `<table class="kt-comparison-table" style="border-collapse:collapse">` +
-    `<thead><tr>${head}${th("Test accuracy")}${th("Training time")}</tr></thead>` +
+    `<thead><tr>${head}${batchNorm ? th("Batch norm", "left") : ""}` +
+    `${th("Test accuracy")}${th("Training time")}</tr></thead>` +
     `<tbody>${body || `<tr><td colspan="${columns}" style="padding:4px 10px">No runs yet.</td></tr>`}</tbody></table>`
   );
 }
