@@ -172,11 +172,13 @@ export class TransferModel {
   /** The run whose weights the model holds now (undefined: the weights it was built with, or reset to). */
   private trainedBy?: number;
   /**
-   * Compiled graphs of this model, made on first use and kept (one TensorFlow session each):
-   *   "inference"          the whole model, for evaluate and predict (any depth);
-   *   "features@<depth>"   the front and the frozen layers, for the frozen-prefix cache;
-   *   "train@<depth>/..."  the training step of the whole model or of the layers after the cut.
-   * All but "inference" are released when the depth changes.
+   * Compiled graphs of this model, made on first use and kept (one TensorFlow session each), under
+   * keys that start with the precision ("float32:", "mixed_bfloat16:"; ./engine/steps.ts):
+   *   "…:inference"          the whole model, for evaluate and predict (any depth);
+   *   "…:features@<depth>"   the front and the frozen layers, for the frozen-prefix cache;
+   *   "…:train@<depth>/..."  the training step of the whole model or of the layers after the cut.
+   * All but the inference graphs are released when the depth changes, all of another precision
+   * when the precision changes.
    */
   private readonly graphs = new ModelGraphs();
 
