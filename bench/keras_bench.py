@@ -10,6 +10,7 @@ The model is the tutorial's, layer for layer:
     -> keras.applications.InceptionV3 / Xception (include_top=False, weights=None)
     -> GlobalAveragePooling2D -> Dense(1024, relu) -> Dropout(0.5) -> Dense(10, softmax)
 
+(`--precision mixed_bfloat16`: built after keras.mixed_precision.set_global_policy of that name)
 with base.layers[:64] (InceptionV3) or base.layers[:36] (Xception) frozen, compiled with
 Adam, categorical cross-entropy and accuracy, in Keras's default execution mode (a traced
 tf.function, no run_eagerly; jit_compile left at "auto", which Keras resolves to False on a
@@ -142,6 +143,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=1, help="epochs of the timed fit (0: skip fit)")
     ap.add_argument("--fit-limit", type=int, default=0, help="fit on the first n digits only (0: all)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 warm-up, 2 steps, fit on 160 digits")
+    ap.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
+                    help="Keras's global dtype policy when the model is built (default float32)")
     args = ap.parse_args()
     if args.quick:
         args.warmup, args.train_steps, args.infer_steps = 1, 2, 2
@@ -178,7 +181,9 @@ def main():
         "data": data,
     }
 
-    log(f"[keras] building {args.model} ...")
+    keras.mixed_precision.set_global_policy(args.precision)
+    result["precision"] = args.precision
+    log(f"[keras] building {args.model} ({args.precision}) ...")
     t = time.perf_counter()
     model, base = build_model(keras, args.model)
     result["build_seconds"] = time.perf_counter() - t
