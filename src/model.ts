@@ -13,13 +13,15 @@
  * freeze state, Adam's settings and state) as Keras 3's `.keras` archive;
  * ./model_archive.ts reads one back; ./model_build.ts builds the model (`buildTransferModel`).
  */
+import * as os from "node:os";
 import type * as TF from "@tensorflow/tfjs";
 import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
 import { BestWeights, ModelCheckpoint } from "./engine/callbacks";
 import { checkBatch, checkBatchSize, checkNotEmpty } from "./engine/checks";
 import { compileModel } from "./engine/compile";
 import { planFit, type FitOptions, type FitPlan } from "./engine/fit_plan";
-import { compileSuffixLike, computeFeatures, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
+import { FeatureStore } from "./engine/feature_store";
+import { compileSuffixLike, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
 import { ModelGraphs } from "./engine/graph/model_graphs";
 import { predictions, type Evaluation, type Predictions } from "./engine/inference";
 import {
@@ -31,15 +33,18 @@ import {
   type Interrupts,
   type LoopOptions,
 } from "./engine/loop";
+import { fillFeatureStore, openFeatureStore } from "./engine/prefix_cache";
+import { tensorRows } from "./engine/row_source";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import { INFERENCE_GRAPH, modelSteps, type ModelSteps } from "./engine/steps";
 import { layerTable, type LayerRow, type ParamCounts } from "./keras/applications/index";
 import { adamOf, type AdamSettings } from "./keras/optimizers/adam";
 import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
+import { warning } from "./notebook/display";
 import { createProgress, stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
 import { tf } from "./tfjs/backend";
-import { secondsSince, thousands } from "./util/format";
+import { formatBytes, secondsSince, thousands } from "./util/format";
 import { closestNames } from "./util/names";
 import type { StepProgress } from "./util/progress";
 
@@ -89,6 +94,8 @@ export interface RunRecord {
   valAccuracy?: number;
   /** Whether the frozen layers' output was computed once and reused (see `TransferFitOptions.cachePrefix`). */
   prefixCached: boolean;
+  /** Where that output was kept: "in memory, 590.0 MB" or "on disk, 4.1 GB" (absent: not cached). */
+  prefixCache?: string;
   /** The engine that trained ("graph" or "eager"). */
   engine: EngineName;
   /** Adam's learning rate during the run. */
@@ -312,25 +319,25 @@ export class TransferModel {
     const started = Date.now();
     const record = this.startRecord(train, plan);
     const { x, y } = toTensors(train);
-    let features: TF.Tensor[] | undefined;
+    let features: FeatureStore | "interrupted" | undefined;
     // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
     // during training, the loop stops after the current batch. Either way the model stays usable.
     const interrupts = watchInterrupts();
     try {
       const steps = this.steps(plan.engine);
-      const split = this.cacheSplit(plan, train.count);
-      record.prefixCached = split !== undefined;
+      const split = plan.cache.mode === false ? undefined : this.prefixSplit();
+      if (split) features = await this.frozenFeatures(split, x, steps, plan, interrupts);
+      record.prefixCached = features !== undefined;
       let history: History;
-      if (split) {
-        features = await this.frozenFeatures(split, x, steps, plan, interrupts);
-        if (features) compileSuffixLike(split, this.model);
-        loop.progress = features && plan.showProgress ? createProgress() : undefined;
-        history = features
-          ? await runFit(this.model, await steps.trainer(split.suffix, "suffix"), features, y, loop)
-          : emptyHistory(true);
+      if (features === "interrupted") history = emptyHistory(true);
+      else if (split && features) {
+        record.prefixCache = cacheText(features);
+        compileSuffixLike(split, this.model);
+        loop.progress = plan.showProgress ? createProgress() : undefined;
+        history = await runFit(this.model, await steps.trainer(split.suffix, "suffix"), features, y, loop);
       } else {
         loop.progress = plan.showProgress ? createProgress() : undefined;
-        history = await runFit(this.model, await steps.trainer(this.model, "whole"), [x], y, loop);
+        history = await runFit(this.model, await steps.trainer(this.model, "whole"), tensorRows([x]), y, loop);
       }
       this.endRecord(record, history, best, started);
       return history;
@@ -338,43 +345,58 @@ export class TransferModel {
       interrupts.stop();
       best?.release();
       tf.dispose([x, y]);
-      if (features) tf.dispose(features);
+      if (features instanceof FeatureStore) features.close();
     }
   }
 
-  /** The split of the frozen-prefix cache when this fit uses it (its options, and the features' size). */
-  private cacheSplit(plan: FitPlan, count: number): PrefixSplit | undefined {
-    if (plan.cache.mode === false) return undefined;
-    const split = this.prefixSplit();
-    if (!split) return undefined;
-    return plan.cache.mode === true || split.bytesPerExample * count <= plan.cache.budgetBytes ? split : undefined;
-  }
-
-  /** The frozen layers' output for every digit, with progress; undefined when interrupted. */
+  /**
+   * The frozen layers' output for every digit, with progress, in memory or on disk
+   * (engine/prefix_cache.ts); "interrupted" when an interrupt stopped it; undefined when it cannot be
+   * kept (cachePrefix "auto", said once: the whole model trains).
+   */
   private async frozenFeatures(
     split: PrefixSplit,
     x: TF.Tensor,
     steps: ModelSteps,
     plan: FitPlan,
     interrupts: Interrupts,
-  ): Promise<TF.Tensor[] | undefined> {
+  ): Promise<FeatureStore | "interrupted" | undefined> {
+    const n = x.shape[0];
+    const opened = openFeatureStore(split, n, { cache: plan.cache, freeMemory: os.freemem() });
+    if ("reason" in opened) {
+      warning(
+        `The frozen layers' output for ${thousands(n)} digits (${formatBytes(split.bytesPerExample * n)}) is more than ` +
+          `the memory it may take, and it cannot go to disk: ${opened.reason}. This fit trains the whole model at ` +
+          `every step (slower; the same result). Pass cacheDir (or set KT_FEATURE_CACHE) to a folder on a disk ` +
+          `with room, or a larger cacheBudgetBytes.`,
+      );
+      return undefined;
+    }
+    const store = opened.store;
     const progress = plan.showProgress
       ? stepProgress("Frozen layers: computing their output once", "digits")
       : undefined;
     const started = Date.now();
-    const features = await computeFeatures(split, x, {
-      batchSize: plan.batchSize,
-      shouldStop: () => interrupts.interrupted,
-      onProgress: (done, total) => progress?.update(done, total),
-      predictBatch: await steps.features(split),
-    });
-    const n = x.shape[0];
+    let complete: boolean;
+    try {
+      complete = await fillFeatureStore(store, split, x, {
+        batchSize: plan.batchSize,
+        shouldStop: () => interrupts.interrupted,
+        onProgress: (done, total) => progress?.update(done, total),
+        predictBatch: await steps.features(split),
+      });
+    } catch (e) {
+      store.close();
+      progress?.finish(`Computing the frozen layers' output failed: ${(e as Error).message}`);
+      throw e;
+    }
     progress?.finish(
-      features
-        ? `Frozen layers' output computed once for ${n} digits in ${secondsSince(started)}; training the layers after them.`
+      complete
+        ? `Frozen layers' output computed once for ${thousands(n)} digits in ${secondsSince(started)} ` +
+            `(${cacheText(store)}); training the layers after them.`
         : "Interrupted.",
     );
-    return features;
+    return complete ? store : "interrupted";
   }
 
   /** A new run's record, before it trains. */
@@ -441,7 +463,7 @@ export class TransferModel {
     try {
       const rows = Int32Array.from({ length: test.count }, (_, i) => i);
       const onProgress = progress && ((done: number, total: number) => progress.update(done, total));
-      const m = await evaluateRows(await steps.evaluator(), [x], y, rows, batchSize, onProgress);
+      const m = await evaluateRows(await steps.evaluator(), tensorRows([x]), y, rows, batchSize, onProgress);
       const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
       progress?.finish(
         `Evaluated ${thousands(test.count)} digits in ${secondsSince(started)}: ` +
@@ -545,6 +567,11 @@ export class TransferModel {
         "This model was disposed (a newer one was built with the same key, or dispose() was called); build it again.",
       );
   }
+}
+
+/** Where the frozen layers' output is kept, for the fit's message and its record: "on disk, 4.1 GB". */
+function cacheText(store: FeatureStore): string {
+  return `${store.place === "memory" ? "in memory" : "on disk"}, ${formatBytes(store.bytes)}`;
 }
 
 /** A learning rate given to `what`, checked: a positive finite number. */

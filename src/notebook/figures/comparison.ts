@@ -22,6 +22,8 @@ export interface ComparisonRun {
   learningRate?: number;
   /** The run whose trained weights this run started from (a second fine-tuning stage); absent: fresh weights. */
   startedFrom?: number;
+  /** Where the frozen layers' output was kept: "in memory, 590.0 MB", "on disk, 4.1 GB" (absent: not cached). */
+  prefixCache?: string;
 }
 
 export interface ComparisonPlotOptions {
@@ -214,15 +216,24 @@ export function comparisonPlot(runs: ComparisonRun[], options: ComparisonPlotOpt
   });
 }
 
+/** Whether the table shows where the frozen layers' output was kept: when a run kept it on disk, or the runs differ. */
+function showsCache(runs: ComparisonRun[]): boolean {
+  const places = new Set(runs.map((r) => r.prefixCache?.split(",")[0]));
+  return places.size > 1 || places.has("on disk");
+}
+
 /**
  * The runs as an HTML table (freeze depth, trainable parameters, test accuracy, time); the best
  * accuracy in bold. When the runs differ in learning rate or one continued from another (a second
- * fine-tuning stage), columns for the learning rate and where each run started are added.
+ * fine-tuning stage), columns for the learning rate and where each run started are added; when a
+ * run kept the frozen layers' output on disk, or the runs differ in where they kept it, a last
+ * column says where.
  */
 export function comparisonTable(runs: ComparisonRun[]): string {
   const rows = runRows(runs);
   const rates = new Set(runs.map((r) => r.learningRate).filter((v) => v !== undefined));
   const stages = rates.size > 1 || runs.some((r) => r.startedFrom !== undefined);
+  const cache = showsCache(runs);
   const th = (s: string, align = "right") => `<th style="text-align:${align};padding:4px 10px">${escapeHtml(s)}</th>`;
   const td = (s: string, bold: boolean, align = "right") =>
     `<td style="text-align:${align};padding:4px 10px;font-variant-numeric:tabular-nums">${bold ? `<strong>${escapeHtml(s)}</strong>` : escapeHtml(s)}</td>`;
@@ -236,16 +247,18 @@ export function comparisonTable(runs: ComparisonRun[]): string {
             td(r.run.startedFrom === undefined ? "the initial weights" : `run ${r.run.startedFrom}`, false, "left")
           : "") +
         `${td(r.run.testAccuracy === undefined ? "—" : percent(r.run.testAccuracy, 2), r.best)}` +
-        `${td(r.run.seconds === undefined ? "—" : formatDuration(r.run.seconds), false)}</tr>`,
+        `${td(r.run.seconds === undefined ? "—" : formatDuration(r.run.seconds), false)}` +
+        `${cache ? td(r.run.prefixCache ?? "—", false, "left") : ""}</tr>`,
     )
     .join("");
   const head = stages
     ? `${th("Run", "left")}${th("Freeze depth", "left")}${th("Trainable parameters")}${th("Learning rate")}${th("Started from", "left")}`
     : `${th("Freeze depth", "left")}${th("Trainable parameters")}`;
-  const columns = stages ? 7 : 4;
+  const columns = (stages ? 7 : 4) + (cache ? 1 : 0);
   return (
     `<table class="kt-comparison-table" style="border-collapse:collapse">` +
-    `<thead><tr>${head}${th("Test accuracy")}${th("Training time")}</tr></thead>` +
+    `<thead><tr>${head}${th("Test accuracy")}${th("Training time")}` +
+    `${cache ? th("Frozen layers' output", "left") : ""}</tr></thead>` +
     `<tbody>${body || `<tr><td colspan="${columns}" style="padding:4px 10px">No runs yet.</td></tr>`}</tbody></table>`
   );
 }
