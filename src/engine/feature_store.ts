@@ -50,15 +50,16 @@ interface Storage {
   close(): void;
 }
 
+/** One block of memory; viewed piece by piece (a single view of more than 4 GiB is refused by Node 20). */
 function memoryStorage(size: number): Storage {
-  let block: Uint8Array | undefined = new Uint8Array(size);
-  const open = () => {
+  let block: ArrayBuffer | undefined = new ArrayBuffer(size);
+  const view = (position: number, length: number) => {
     if (!block) throw new Error("The feature store is closed.");
-    return block;
+    return new Uint8Array(block, position, length);
   };
   return {
-    write: (bytes, position) => open().set(bytes, position),
-    read: (into, position) => into.set(open().subarray(position, position + into.length)),
+    write: (bytes, position) => view(position, bytes.length).set(bytes),
+    read: (into, position) => into.set(view(position, into.length)),
     close: () => {
       block = undefined;
     },
