@@ -392,7 +392,7 @@ export class TransferModel {
     }
     progress?.finish(
       complete
-        ? `Frozen layers' output computed once for ${thousands(n)} digits in ${secondsSince(started)} ` +
+        ? `Frozen layers' output computed once for ${n} digits in ${secondsSince(started)} ` +
             `(${cacheText(store)}); training the layers after them.`
         : "Interrupted.",
     );
