@@ -17,11 +17,24 @@
  *   const mnist = await kt.loadMnist();
  *   const learner = await kt.buildTransferModel({ base: "inception_v3" });
  *   learner.freeze(64);
+ *   const found = await learner.findLearningRate(mnist.train);   // fastai's lr_find
+ *   kt.show(kt.lrFinderPlot(found));
  *   const history = await learner.fit(mnist.train);
  *   kt.show(kt.historyPlot(history, { metric: "accuracy" }));
  *   await learner.save("out/digits.keras");          // Keras 3's .keras archive
  *   const again = await kt.loadTransferModel("out/digits.keras");
  */
+import {
+  cosineDecay,
+  cosineDecayRestarts,
+  exponentialDecay,
+  inverseTimeDecay,
+  piecewiseConstantDecay,
+  polynomialDecay,
+} from "./keras/optimizers/schedules";
+import { oneCycle } from "./engine/one_cycle";
+import { reduceLROnPlateau } from "./engine/reduce_lr_on_plateau";
+
 export { tf, backendInfo, type BackendInfo, type BackendKind } from "./tfjs/backend";
 export {
   describeBackend,
@@ -89,6 +102,12 @@ export { type FitOptions } from "./engine/fit_plan";
 export { PrefixCacheError } from "./engine/prefix_cache";
 export { type Evaluation, type Predictions } from "./engine/inference";
 export { BestWeights, ModelCheckpoint, type Monitor, type ModelCheckpointOptions } from "./engine/callbacks";
+export { ReduceLROnPlateau, type ReduceLROnPlateauOptions } from "./engine/reduce_lr_on_plateau";
+export type { LearningRateSchedule } from "./keras/optimizers/schedules";
+export type { OneCycleSchedule, OneCycleOptions } from "./engine/one_cycle";
+export type { FitLearningRate } from "./engine/rate_control";
+export type { LearningRateFinding, FinderOptions, FindLearningRateOptions } from "./engine/lr_finder";
+export type { Suggestion, SuggestionName } from "./engine/lr_suggestions";
 export { KerasAdam, KERAS_ADAM, type AdamSettings } from "./keras/optimizers/adam";
 export {
   readDigit,
@@ -127,6 +146,7 @@ export {
 } from "./interpret";
 export {
   historyPlot,
+  lrFinderPlot,
   digitImage,
   digitGrid,
   upsampledComparison,
@@ -139,6 +159,8 @@ export {
   type PixelData,
   type HistoryRecord,
   type HistoryPlotOptions,
+  type LrFinderCurve,
+  type LrFinderPlotOptions,
   type DigitImageOptions,
   type GridDigit,
   type DigitGridOptions,
@@ -153,3 +175,20 @@ export { show, markdown, html, table, warning, setFigureOutput } from "./noteboo
 export { createProgress } from "./notebook/progress";
 export { inKernel } from "./notebook/tslab";
 export { showLayers, showSummary } from "./notebook/report";
+
+/**
+ * Learning-rate schedules for `fit`'s `learningRate`, by Keras's names (keras.optimizers.schedules)
+ * and fastai's one cycle: `learner.fit(train, { learningRate: kt.schedules.cosineDecay({ ... }) })`.
+ */
+export const schedules = {
+  exponentialDecay,
+  piecewiseConstantDecay,
+  polynomialDecay,
+  inverseTimeDecay,
+  cosineDecay,
+  cosineDecayRestarts,
+  oneCycle,
+} as const;
+
+/** Callbacks for `fit`, by Keras's names (keras.callbacks): `callbacks: [kt.callbacks.reduceLROnPlateau({ patience: 2 })]`. */
+export const callbacks = { reduceLROnPlateau } as const;

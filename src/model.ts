@@ -12,10 +12,12 @@
  * a fresh one frozen there. `save` writes the whole model (architecture, weights,
  * freeze state, Adam's settings and state) as Keras 3's `.keras` archive;
  * ./model_archive.ts reads one back; ./model_build.ts builds the model (`buildTransferModel`).
+ * `findLearningRate` is fastai's learning-rate finder (./engine/lr_finder.ts), run on the same
+ * trainer `fit` uses (`withTrainer`: the frozen-prefix cache and the engine's step).
  */
 import * as os from "node:os";
 import type * as TF from "@tensorflow/tfjs";
-import { checkDigitSet, checkDigits, scaleImages, toTensors, type DigitSet, type Digits } from "./data";
+import { checkDigitSet, checkDigits, scaleImages, take, toTensors, type DigitSet, type Digits } from "./data";
 import { BestWeights, ModelCheckpoint } from "./engine/callbacks";
 import { checkBatch, checkBatchSize, checkNotEmpty } from "./engine/checks";
 import { compileModel } from "./engine/compile";
@@ -32,9 +34,12 @@ import {
   type History,
   type Interrupts,
   type LoopOptions,
+  type Trainer,
 } from "./engine/loop";
+import { planFinder, runFinder, type FindLearningRateOptions, type LearningRateFinding } from "./engine/lr_finder";
 import { fillFeatureStore, openFeatureStore } from "./engine/prefix_cache";
-import { tensorRows } from "./engine/row_source";
+import { describeLearningRate, RateControl, startingRate } from "./engine/rate_control";
+import { tensorRows, type RowSource } from "./engine/row_source";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import { INFERENCE_GRAPH, modelSteps, type ModelSteps } from "./engine/steps";
 import { layerTable, type LayerRow, type ParamCounts } from "./keras/applications/index";
@@ -44,7 +49,7 @@ import { warning } from "./notebook/display";
 import { createProgress, stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
 import { tf } from "./tfjs/backend";
-import { formatBytes, secondsSince, thousands } from "./util/format";
+import { formatBytes, formatSeconds, secondsSince, thousands } from "./util/format";
 import { closestNames } from "./util/names";
 import type { StepProgress } from "./util/progress";
 
@@ -98,8 +103,10 @@ export interface RunRecord {
   prefixCache?: string;
   /** The engine that trained ("graph" or "eager"). */
   engine: EngineName;
-  /** Adam's learning rate during the run. */
+  /** Adam's learning rate during the run (at its first step, when a schedule changed it). */
   learningRate: number;
+  /** How the rate changed during the run, when it did: "one cycle, peak 0.0001", "CosineDecay from 0.001", … */
+  schedule?: string;
   /** The run whose trained weights this one started from (absent: the weights the model was built with). */
   startedFrom?: number;
   /** With `bestWeights`: the epoch (1-based) whose weights the model kept. */
@@ -285,6 +292,53 @@ export class TransferModel {
     }
   }
 
+  /**
+   * fastai's learning-rate finder (`lr_find`): trains on the training part of `train` with a rate
+   * rising exponentially from `startRate` (1e-7) towards `endRate` (10) over `steps` (100) batches,
+   * stops when the loss diverges, and returns the curve of smoothed loss against rate with fastai's
+   * suggestions (`suggestion` is the valley's rate; `kt.lrFinderPlot` draws it). The weights, batch
+   * normalisation's statistics and the optimizer's state are put back exactly afterwards, also when it
+   * is interrupted; no run is recorded. Checked before anything runs: nothing changes on bad input.
+   */
+  async findLearningRate(train: DigitSet, options: FindLearningRateOptions = {}): Promise<LearningRateFinding> {
+    this.assertUsable();
+    checkDigitSet(train, "findLearningRate: the training set");
+    const { finder, plan } = planFinder(train.count, options);
+    await this.settled();
+    // Made at the first batch, so that it shows below the frozen layers' progress.
+    let shown: StepProgress | undefined;
+    const progress = () =>
+      plan.showProgress ? (shown ??= stepProgress("Learning-rate finder", "batches")) : undefined;
+    const run = (async () => {
+      // Keras's validation split: the last fraction is held out; the finder sees what fit trains on.
+      const { result } = await this.withTrainer(take(train, plan.splitAt), plan, (trainer, xs, y) =>
+        runFinder(this.model, trainer, xs, y, {
+          ...finder,
+          batchSize: plan.batchSize,
+          onBatch: (done, steps) => progress()?.update(done, steps),
+        }),
+      );
+      return result;
+    })();
+    this.pending = run;
+    try {
+      const found = await run;
+      if (!found) {
+        progress()?.finish("Learning-rate finder: interrupted before training.");
+        throw new Error(
+          "findLearningRate: interrupted while the frozen layers' output was computed; nothing was trained. Run it again.",
+        );
+      }
+      progress()?.finish(finderSummary(found));
+      return found;
+    } catch (e) {
+      progress()?.finish(`Learning-rate finder failed: ${(e as Error).message}`);
+      throw e;
+    } finally {
+      if (this.pending === run) this.pending = undefined;
+    }
+  }
+
   /** Waits until an interrupted `fit` has finished its last batch. */
   async settled(): Promise<void> {
     if (this.pending) await this.pending.catch(() => undefined);
@@ -308,42 +362,70 @@ export class TransferModel {
   private async fitWith(train: DigitSet, plan: FitPlan): Promise<History> {
     const best = plan.bestWeights ? new BestWeights(plan.bestWeights) : undefined;
     const checkpoint = plan.checkpoint ? new ModelCheckpoint(plan.checkpoint) : undefined;
+    // The fit's learning rate is applied by a callback that runs first (./engine/rate_control.ts).
+    const batches = plan.epochs * Math.ceil(plan.splitAt / plan.batchSize);
+    const rate = plan.learningRate === undefined ? undefined : new RateControl(plan.learningRate, batches);
     const loop: LoopOptions = {
       epochs: plan.epochs,
       batchSize: plan.batchSize,
       splitAt: plan.splitAt,
       shuffle: plan.shuffle,
-      callbacks: [...plan.callbacks, ...(best ? [best] : []), ...(checkpoint ? [checkpoint] : [])],
+      callbacks: [
+        ...(rate ? [rate] : []),
+        ...plan.callbacks,
+        ...(best ? [best] : []),
+        ...(checkpoint ? [checkpoint] : []),
+      ],
       onEpochEnd: plan.onEpochEnd,
     };
     const started = Date.now();
     const record = this.startRecord(train, plan);
+    try {
+      const { result, prefixCached, prefixCache } = await this.withTrainer(train, plan, (trainer, xs, y) => {
+        // Made once the frozen layers' output is there, so that it shows below their progress.
+        loop.progress = plan.showProgress ? createProgress() : undefined;
+        return runFit(this.model, trainer, xs, y, loop);
+      });
+      record.prefixCached = prefixCached;
+      if (prefixCache !== undefined) record.prefixCache = prefixCache;
+      const history = result ?? emptyHistory(true);
+      this.endRecord(record, history, best, started);
+      return history;
+    } finally {
+      best?.release();
+    }
+  }
+
+  /**
+   * What a training loop on `train` needs, made, handed to `body`, and freed: the digits as tensors,
+   * the frozen layers' output computed once when the frozen-prefix cache is used (with its progress;
+   * in memory or in a scratch file, `prefixCache` says which),
+   * and the engine's trainer (of the layers after the cut, or of the whole model). `result` is
+   * undefined when a kernel interrupt (SIGINT) came while the frozen layers' output was computed;
+   * during `body`, the loop stops after the current batch. Either way the model stays usable.
+   */
+  private async withTrainer<T>(
+    train: DigitSet,
+    plan: FitPlan,
+    body: (trainer: Trainer, xs: RowSource, y: TF.Tensor) => Promise<T>,
+  ): Promise<{ result?: T; prefixCached: boolean; prefixCache?: string }> {
     const { x, y } = toTensors(train);
     let features: FeatureStore | "interrupted" | undefined;
-    // A kernel interrupt (SIGINT) while the frozen layers' output is computed stops before training;
-    // during training, the loop stops after the current batch. Either way the model stays usable.
     const interrupts = watchInterrupts();
     try {
       const steps = this.steps(plan.engine);
       const split = plan.cache.mode === false ? undefined : this.prefixSplit();
       if (split) features = await this.frozenFeatures(split, x, steps, plan, interrupts);
-      record.prefixCached = features !== undefined;
-      let history: History;
-      if (features === "interrupted") history = emptyHistory(true);
-      else if (split && features) {
-        record.prefixCache = cacheText(features);
-        compileSuffixLike(split, this.model);
-        loop.progress = plan.showProgress ? createProgress() : undefined;
-        history = await runFit(this.model, await steps.trainer(split.suffix, "suffix"), features, y, loop);
-      } else {
-        loop.progress = plan.showProgress ? createProgress() : undefined;
-        history = await runFit(this.model, await steps.trainer(this.model, "whole"), tensorRows([x]), y, loop);
+      if (features === "interrupted") return { prefixCached: true };
+      if (!split || !features) {
+        const result = await body(await steps.trainer(this.model, "whole"), tensorRows([x]), y);
+        return { result, prefixCached: false };
       }
-      this.endRecord(record, history, best, started);
-      return history;
+      compileSuffixLike(split, this.model);
+      const result = await body(await steps.trainer(split.suffix, "suffix"), features, y);
+      return { result, prefixCached: true, prefixCache: cacheText(features) };
     } finally {
       interrupts.stop();
-      best?.release();
       tf.dispose([x, y]);
       if (features instanceof FeatureStore) features.close();
     }
@@ -401,6 +483,7 @@ export class TransferModel {
 
   /** A new run's record, before it trains. */
   private startRecord(train: DigitSet, plan: FitPlan): RunRecord {
+    const schedule = describeLearningRate(plan.learningRate, plan.callbacks, this.learningRate);
     return {
       run: this.runs.length + 1,
       freezeDepth: this.depth,
@@ -411,7 +494,11 @@ export class TransferModel {
       seconds: 0,
       prefixCached: false,
       engine: plan.engine,
-      learningRate: this.learningRate,
+      learningRate:
+        plan.learningRate === undefined
+          ? this.learningRate
+          : startingRate(plan.learningRate, adamOf(this.model).iterations),
+      ...(schedule !== undefined ? { schedule } : {}),
       startedFrom: this.trainedBy,
     };
   }
@@ -572,6 +659,24 @@ export class TransferModel {
 /** Where the frozen layers' output is kept, for the fit's message and its record: "on disk, 4.1 GB". */
 function cacheText(store: FeatureStore): string {
   return `${store.place === "memory" ? "in memory" : "on disk"}, ${formatBytes(store.bytes)}`;
+}
+
+/** The finder's closing line: how far it went, why it stopped, and the suggestion. */
+function finderSummary(found: LearningRateFinding): string {
+  const rate = (r: number) => r.toExponential(1).replace("e+", "e");
+  const n = found.rates.length;
+  const why =
+    found.stopped === "diverged"
+      ? "stopped when the loss diverged"
+      : found.stopped === "interrupted"
+        ? "interrupted"
+        : "all steps run";
+  const range = n > 0 ? `, rates ${rate(found.rates[0])} to ${rate(found.rates[n - 1])}` : "";
+  const suggestion =
+    found.suggestion !== undefined
+      ? `; suggested rate (valley) ${rate(found.suggestion)}`
+      : "; too few points for a suggestion";
+  return `Learning-rate finder: ${n} batch${n === 1 ? "" : "es"}${range} in ${formatSeconds(found.seconds)} (${why})${suggestion}. Weights and optimizer restored.`;
 }
 
 /** A learning rate given to `what`, checked: a positive finite number. */

@@ -32,6 +32,7 @@ const PARAMETERS: Record<string, string> = {
   WEIGHTS: '"random"',
   SHOW_DIGITS: String(SHOW_DIGITS),
   FINE_TUNE_EPOCHS: "1",
+  LR_FINDER_STEPS: "12",
 };
 /** Where the save cells write their .keras archives (parameter SAVE_TO), never out/. */
 const SAVES = tmpDir("browser-saves");
@@ -440,6 +441,22 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
           /Trainable params/,
         );
 
+        // Section 5: the learning-rate finder's plot, drawn, and its closing line.
+        assertShown(images("lr-finder")[0], "the learning-rate finder's plot");
+        assert.match(svgOf(images("lr-finder")[0]), /aria-label="Learning-rate finder"/);
+        assert.match(
+          cell("lr-finder")
+            .outputs.map((o) => o.text)
+            .join(""),
+          /Learning-rate finder: \d+ batch.*Weights and optimizer restored\./,
+        );
+        assert.match(
+          cell("lr-finder")
+            .outputs.map((o) => o.text)
+            .join(""),
+          /suggested learning rate \(fastai's valley\)/,
+        );
+
         // The progress display ended as "Done".
         const progress = cell("train").outputs.find((o) => o.html.includes("kt-progress"));
         assert.ok(progress, "no progress display under the training cell");
@@ -509,7 +526,7 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         assert.ok(await stages.isVisible(), "the comparison table after fine-tuning is not visible");
         const stageRows = await stages.locator("tbody tr").allInnerTexts();
         assert.equal(stageRows.length, 2, "both stages in the comparison table");
-        assert.match(stageRows[1], /run 1/);
+        assert.match(stageRows[1], /one cycle, peak 0\.00001.*run 1/s);
 
         // 10. Your own digits: each sample photo with its top-3, drawn.
         const own = images("own-digits");

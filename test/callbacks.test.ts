@@ -74,10 +74,9 @@ for (const engine of ENGINES) {
       });
       assert.equal(h.epoch.length, 2);
       assert.deepEqual(seen.models, [tm.model], "callbacks get the user's model, not the part that trains");
-      assert.deepEqual(seen.epochKeys, [
-        ["accuracy", "loss", "val_accuracy", "val_loss"],
-        ["accuracy", "loss", "val_accuracy", "val_loss"],
-      ]);
+      // Keras's names, and learning_rate as Keras 3 logs it (ReduceLROnPlateau, LearningRateScheduler).
+      const keys = ["accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"];
+      assert.deepEqual(seen.epochKeys, [keys, keys]);
       assert.equal(seen.batches, 2 * 2, "64 training digits in batches of 32, two epochs");
       assert.equal(seen.params?.epochs, 2);
       assert.equal(seen.params?.samples, 64);
@@ -134,6 +133,8 @@ test("tf.node.tensorBoard writes event files that TensorFlow's reader reads back
       ["train/epoch_accuracy", h.accuracy],
       ["val/epoch_loss", h.val_loss!],
       ["val/epoch_accuracy", h.val_accuracy!],
+      // As Keras's TensorBoard callback writes it (epoch_learning_rate).
+      ["train/epoch_learning_rate", h.learning_rate!],
     ] as Array<[string, number[]]>) {
       assert.ok(read[tag], `no ${tag} in the event files (found ${Object.keys(read).join(", ")})`);
       values.forEach((v, i) =>

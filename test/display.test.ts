@@ -195,6 +195,12 @@ test("formatting helpers", () => {
     formatLogs({ val_accuracy: 0.9, accuracy: 0.8, val_loss: 0.3, loss: 0.4, lr: 0.001 }),
     "loss 0.4000 · accuracy 0.8000 · lr 0.0010 · val_loss 0.3000 · val_accuracy 0.9000",
   );
+  // The learning rate last, small ones as Keras's progress bar writes them (1.0000e-05).
+  assert.equal(
+    formatLogs({ learning_rate: 1e-5, val_loss: 0.3, loss: 0.4 }),
+    "loss 0.4000 · val_loss 0.3000 · learning_rate 1.0000e-5",
+  );
+  assert.equal(formatLogs({ learning_rate: 0.01, loss: 0.4 }), "loss 0.4000 · learning_rate 0.0100");
 });
 
 function outputText(o: NotebookOutput, mime: string): string {

@@ -151,7 +151,7 @@ test("ReLU's gradient through TensorFlow's ReluGrad equals TF.js's dy * step(x),
 
 test("oneDNN is on by default, TensorFlow sees it, and TF_ENABLE_ONEDNN_OPTS=0 turns it off", () => {
   assert.equal(backendInfo().oneDNN, process.env.TF_ENABLE_ONEDNN_OPTS === "1");
-  const probe = `const { backendInfo, tf } = require(${JSON.stringify(path.join(ROOT, "src", "engine", "backend.ts"))}); tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, "same").dataSync(); console.log(JSON.stringify(backendInfo()));`;
+  const probe = `const { backendInfo, tf } = require(${JSON.stringify(path.join(ROOT, "src", "tfjs", "backend.ts"))}); tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, "same").dataSync(); console.log(JSON.stringify(backendInfo()));`;
   for (const setting of [undefined, "0"]) {
     const env: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: "0" };
     delete env.TF_ENABLE_ONEDNN_OPTS;

@@ -27,7 +27,17 @@ const EPOCHS = 2;
 const SHOW_DIGITS = 8;
 /** Test digits: more than evaluate's and predict's batch of 64, so that they show their progress. */
 const TEST_IMAGES = 80;
-const SMALL = { EPOCHS, TRAIN_IMAGES: 192, TEST_IMAGES, SHOW_DIGITS, BATCH_SIZE: 32, FINE_TUNE_EPOCHS: 1 };
+/** The learning-rate finder's batches (section 5): 12 of 32 digits, over the 153 training digits. */
+const LR_FINDER_STEPS = 12;
+const SMALL = {
+  EPOCHS,
+  TRAIN_IMAGES: 192,
+  TEST_IMAGES,
+  SHOW_DIGITS,
+  BATCH_SIZE: 32,
+  FINE_TUNE_EPOCHS: 1,
+  LR_FINDER_STEPS,
+};
 /** The sample photos of the "Your own digits" section, in name order, and the digits they show. */
 const OWN_DIGITS = [
   ["five", 5],
@@ -88,6 +98,25 @@ function checkNotebook(
 
   assert.match(htmls(cellTagged(nb, "layers"))[0], /mixed1|add_2/);
 
+  // Section 5: the learning-rate finder's curve, its suggestion and its closing line, before training.
+  const finder = cellTagged(nb, "lr-finder");
+  const [curve] = svgs(finder);
+  assert.equal(curve.documentElement.getAttribute("aria-label"), "Learning-rate finder");
+  const drawn = (curve.querySelector('g[aria-label="line"] path')?.getAttribute("d")?.match(/[ML]/g) ?? []).length;
+  assert.ok(drawn >= 2 && drawn <= LR_FINDER_STEPS, `the finder's curve has ${drawn} points`);
+  assert.match(
+    cellText(finder),
+    /^suggested learning rate \(fastai's valley\): (\d\.\de-\d+|none \(too few points\)); the tutorial trains at 0\.001$/m,
+  );
+  const finderLine = new RegExp(
+    `Learning-rate finder: (${LR_FINDER_STEPS} batches, rates 1\\.0e-7 to [\\d.]+e-?\\d+ in [\\d.]+ s \\(all steps run\\)|\\d+ batches?.* \\(stopped when the loss diverged\\)).*Weights and optimizer restored\\.`,
+  );
+  assert.match(
+    htmls(finder).find((h) => h.includes("kt-steps") && h.includes("Learning-rate finder")) ?? "",
+    finderLine,
+  );
+  assert.match(runnerOutput, new RegExp(`^    ${finderLine.source}`, "m"));
+
   const history = svgs(cellTagged(nb, "history-plots"));
   assert.equal(history.length, 2, "two history plots (accuracy and loss)");
   for (const svg of history) {
@@ -132,7 +161,8 @@ function checkNotebook(
     htmls(stage2).find((h) => h.includes("kt-comparison-table"))!,
   ).window.document.querySelectorAll("tbody tr");
   assert.equal(runs.length, 2, "the comparison table lists both stages");
-  assert.match(runs[1].textContent ?? "", /0\.00001.*run 1/);
+  // Run 2 followed one cycle peaking at FINE_TUNE_LEARNING_RATE.
+  assert.match(runs[1].textContent ?? "", /one cycle, peak 0\.00001.*run 1/);
 
   const train = htmls(cellTagged(nb, "train"));
   assert.match(train.find((h) => h.includes("kt-steps")) ?? "", /output computed once for \d+ digits/);

@@ -20,10 +20,12 @@ import {
   digitImage,
   encodeGreyPng,
   historyPlot,
+  lrFinderPlot,
   upsampledComparison,
   type Figure,
 } from "../src/notebook/figures/index";
 import { outDir } from "./support/helpers";
+import { finderRate, smoothLosses, suggestAll } from "../src/engine/lr_suggestions";
 
 const OUT = outDir("plots");
 const hasRsvg = spawnSync("rsvg-convert", ["--version"]).status === 0;
@@ -89,6 +91,11 @@ function imagePng(image: Element): ReturnType<typeof decodePng> {
 }
 
 /** Number of points of an SVG path made of M/L commands. */
+/** A figure's caption, its wrapped lines joined. */
+function captionOf(doc: Document): string {
+  return [...doc.querySelectorAll(".kt-caption")].map((t) => t.textContent).join(" ");
+}
+
 function pathPoints(d: string): number {
   return (d.match(/[ML]/g) ?? []).length;
 }
@@ -160,6 +167,86 @@ test("historyPlot: without validation, TF.js names (acc), many epochs, History o
   assert.ok(ticks.length <= 12);
 
   assert.throws(() => historyPlot({ loss: [1] }, { metric: "accuracy" }), /no "accuracy" values/);
+});
+
+test("historyPlot of learning_rate: one line on a log axis, a dot per epoch, rates of 0 left out", () => {
+  const fig = historyPlot(
+    { loss: [1, 0.5, 0.4, 0.3], learning_rate: [1e-3, 1e-4, 1e-5, 0] },
+    { metric: "learning_rate" },
+  );
+  save("history-learning-rate", fig);
+  const { doc } = parse(fig.svg);
+  assert.equal(doc.querySelector(".kt-title")?.textContent, "Learning rate");
+  assert.equal(doc.querySelectorAll('g[aria-label="line"] path').length, 1);
+  assert.equal(doc.querySelectorAll('g[aria-label="dot"] circle').length, 3, "three positive rates");
+  const ticks = [...doc.querySelectorAll('g[aria-label="y-axis tick label"] text')].map((t) => t.textContent);
+  assert.ok(
+    ["1e-3", "1e-4", "1e-5"].every((t) => ticks.includes(t)),
+    `log ticks as powers of ten: ${ticks}`,
+  );
+  // A log axis: equal ratios, equal distances.
+  const ys = [...doc.querySelectorAll('g[aria-label="dot"] circle')].map((c) => Number(c.getAttribute("cy")));
+  assert.ok(Math.abs(ys[1] - ys[0] - (ys[2] - ys[1])) < 0.5, `dots at ${ys}`);
+  assert.match(captionOf(doc), /^Learning rate after epoch 4: 0\.$/);
+  assert.throws(() => historyPlot({ loss: [1] }, { metric: "learning_rate" }), /no "learning_rate" values/);
+});
+
+test("lrFinderPlot: the smoothed loss against the rate on a log axis, without the last 5 points, the suggestions marked", () => {
+  const rates = Array.from({ length: 100 }, (_, i) => finderRate(1e-7, 10, 100, i));
+  const losses = smoothLosses(
+    rates.map(
+      (r) => 2.3 - 2 / (1 + Math.exp(-2.5 * Math.log10(r / 1e-3) - 3)) + 0.05 * Math.max(0, Math.log10(r / 1e-3)) ** 3,
+    ),
+  );
+  const suggestions = suggestAll(rates, losses, 100);
+  const found = { rates, losses, suggestions, stopped: "completed" as const };
+  const fig = lrFinderPlot(found);
+  save("lr-finder", fig);
+  const { doc } = parse(fig.svg);
+  assert.equal(fig.name, "lr-finder");
+  assert.equal(doc.querySelector(".kt-title")?.textContent, "Learning-rate finder");
+  const line = doc.querySelector('g[aria-label="line"] path');
+  assert.equal(pathPoints(line?.getAttribute("d") ?? ""), 95, "fastai leaves the last 5 points off");
+  const dots = [...doc.querySelectorAll('g[aria-label="dot"] circle')];
+  assert.deepEqual(
+    dots.map((d) => d.getAttribute("fill")),
+    ["#ff7f0e", "#2ca02c"],
+    "valley and steepest descent, in fastai's colours",
+  );
+  assert.equal(doc.querySelectorAll('g[aria-label="rule"] line').length, 2);
+  const ticks = [...doc.querySelectorAll('g[aria-label="x-axis tick label"] text')].map((t) => t.textContent);
+  assert.deepEqual(ticks, ["1e-7", "1e-6", "1e-5", "1e-4", "1e-3", "1e-2", "1e-1", "1e0"]);
+  // Log axis: the dot of a rate sits where log10 puts it between the ticks.
+  const xOf = (label: string) => {
+    const t = [...doc.querySelectorAll('g[aria-label="x-axis tick label"] text')].find((e) => e.textContent === label)!;
+    return Number(/translate\(([\d.]+)/.exec(t.getAttribute("transform") ?? "")?.[1] ?? t.getAttribute("x"));
+  };
+  const valley = suggestions.valley!;
+  const expectedX = xOf("1e-7") + ((Math.log10(valley.point.rate) + 7) / 7) * (xOf("1e0") - xOf("1e-7"));
+  assert.ok(
+    Math.abs(Number(dots[0].getAttribute("cx")) - expectedX) < 1,
+    `valley dot at ${dots[0].getAttribute("cx")}, expected ${expectedX}`,
+  );
+  const legend = [...doc.querySelectorAll(".kt-legend-item")].map((e) => e.textContent);
+  assert.deepEqual(legend, [
+    "smoothed loss",
+    `valley ${valley.rate.toExponential(1)}`,
+    `steepest descent ${suggestions.steep!.rate.toExponential(1)}`,
+  ]);
+  assert.match(captionOf(doc), /100 batches, rates 1\.0e-7 to .*the last 5 not drawn.*Suggested: valley/);
+  assert.equal(lrFinderPlot(found).svg, fig.svg, "deterministic");
+
+  // A short, diverged curve is drawn whole; a suggestion that is not there is not drawn.
+  const short = lrFinderPlot(
+    { rates: rates.slice(0, 5), losses: losses.slice(0, 5), suggestions: {}, stopped: "diverged" },
+    { suggestions: ["minimum"] },
+  );
+  const s = parse(short.svg).doc;
+  assert.equal(pathPoints(s.querySelector('g[aria-label="line"] path')?.getAttribute("d") ?? ""), 5);
+  assert.equal(s.querySelectorAll('g[aria-label="dot"] circle').length, 0);
+  assert.match(captionOf(s), /stopped when the loss diverged.*Too few points/);
+  assert.throws(() => lrFinderPlot({ rates: [1e-3, 1e-2], losses: [1] }), /as many rates as losses/);
+  assert.throws(() => lrFinderPlot(found, { suggestions: ["best" as never] }), /suggestions are "valley"/);
 });
 
 test("digitImage: black where the pixel is 1, white where 0, square pixels, no axes", () => {

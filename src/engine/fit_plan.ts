@@ -4,8 +4,9 @@
  *
  *   FitOptions            what a user passes (Keras's `fit` arguments and the project's own)
  *   planFit(n, options)   → FitPlan: the tutorial's defaults filled in, every option checked,
- *                         the callbacks listed, the engine resolved, the files training will
- *                         write tried (./output_paths.ts)
+ *                         the callbacks listed, the learning rate checked against them (a schedule
+ *                         given twice is refused: ./rate_control.ts), the engine resolved, the files
+ *                         training will write tried (./output_paths.ts)
  *
  * Defaults are the tutorial's: 5 epochs, batch 64, the last 20 % for validation, shuffled.
  */
@@ -20,6 +21,7 @@ import { checkBatchSize, checkNotEmpty } from "./checks";
 import { callbackList, validationSplitIndex, type CallbackLike, type Callbacks, type History } from "./loop";
 import { checkOutputFile, checkTensorBoardFolders } from "./output_paths";
 import { featureCacheDir, type CachePlan } from "./prefix_cache";
+import { checkFitLearningRate, type FitLearningRate } from "./rate_control";
 import { resolveEngine, type EngineChoice, type EngineName } from "./select";
 
 /** The options of `fit`. */
@@ -69,6 +71,14 @@ export interface FitOptions {
    * (Keras's legacy layout, `loadKerasWeights` / Keras's `load_weights`).
    */
   checkpoint?: string | ModelCheckpointOptions;
+  /**
+   * The learning rate for this fit: a number, or a schedule evaluated at the optimizer's step count
+   * (`kt.schedules.cosineDecay({...})`, `exponentialDecay`, `piecewiseConstantDecay`, …, as Keras's)
+   * or fastai's one cycle over this fit (`kt.schedules.oneCycle({ maxRate })`). Afterwards the
+   * optimizer keeps the rate of its next step (see ./rate_control.ts). Default: the optimizer's own
+   * rate.
+   */
+  learningRate?: FitLearningRate;
 }
 
 /** A `fit`, checked and with its defaults filled in. */
@@ -88,6 +98,8 @@ export interface FitPlan {
   /** The metric whose best epoch's weights are kept (`bestWeights`). */
   bestWeights?: Monitor;
   checkpoint?: ModelCheckpointOptions;
+  /** The fit's learning rate or schedule, checked (applied by ./rate_control.ts's `RateControl`, run first). */
+  learningRate?: FitLearningRate;
 }
 
 /** The default memory for the frozen layers' features: KT_PREFIX_CACHE_MB, else 2 GiB. */
@@ -98,28 +110,30 @@ function defaultCacheBudget(): number {
 
 /**
  * The plan of a `fit` on `n` examples: every option checked (each error says what was wrong and
- * what to pass instead), the defaults filled in, the files it will write tried.
+ * what to pass instead), the defaults filled in, the files it will write tried. `what` names the
+ * caller in the errors (`findLearningRate` plans its training the same way).
  */
-export function planFit(n: number, options: FitOptions = {}): FitPlan {
+export function planFit(n: number, options: FitOptions = {}, what = "fit"): FitPlan {
   const epochs = options.epochs ?? 5;
-  const batchSize = checkBatchSize(options.batchSize ?? 64, "fit");
+  const batchSize = checkBatchSize(options.batchSize ?? 64, what);
   const validationSplit = options.validationSplit ?? 0.2;
-  checkNotEmpty(n, "fit");
+  checkNotEmpty(n, what);
   if (!Number.isInteger(epochs) || epochs < 1)
-    throw new Error(`fit: epochs must be a whole number ≥ 1 (the tutorial uses 5), got ${epochs}.`);
+    throw new Error(`${what}: epochs must be a whole number ≥ 1 (the tutorial uses 5), got ${epochs}.`);
   if (typeof validationSplit !== "number" || !(validationSplit >= 0 && validationSplit < 1)) {
     throw new Error(
-      `fit: validationSplit must be a fraction in [0, 1) (the tutorial uses 0.2; 0 for no validation), got ${validationSplit}.`,
+      `${what}: validationSplit must be a fraction in [0, 1) (the tutorial uses 0.2; 0 for no validation), got ${validationSplit}.`,
     );
   }
   const splitAt = validationSplitIndex(n, validationSplit);
   if (splitAt < 1) {
     throw new Error(
-      `fit: ${n} digit${n === 1 ? "" : "s"} with validationSplit ${validationSplit} leave${n === 1 ? "s" : ""} none for training; ` +
+      `${what}: ${n} digit${n === 1 ? "" : "s"} with validationSplit ${validationSplit} leave${n === 1 ? "s" : ""} none for training; ` +
         "pass more digits, or a smaller validationSplit (0 for no validation).",
     );
   }
   const callbacks = callbackList(options.callbacks);
+  checkFitLearningRate(options.learningRate, callbacks);
   const plan: FitPlan = {
     epochs,
     batchSize,
@@ -130,9 +144,10 @@ export function planFit(n: number, options: FitOptions = {}): FitPlan {
     callbacks,
     onEpochEnd: options.onEpochEnd,
     engine: resolveEngine(options.engine),
-    cache: checkCache(options),
+    cache: checkCache(options, what),
     bestWeights: bestWeightsMonitor(options.bestWeights, splitAt < n),
     checkpoint: checkpointOptions(options.checkpoint),
+    learningRate: options.learningRate,
   };
   // The files training will write, tried before it starts (a path that cannot work fails now, not after an epoch).
   if (plan.checkpoint) checkOutputFile(new ModelCheckpoint(plan.checkpoint).pathFor(0), "checkpoint");
@@ -140,19 +155,19 @@ export function planFit(n: number, options: FitOptions = {}): FitPlan {
   return plan;
 }
 
-function checkCache(options: FitOptions): CachePlan {
+function checkCache(options: FitOptions, what: string): CachePlan {
   const budget = options.cacheBudgetBytes;
   if (budget !== undefined && !(typeof budget === "number" && budget >= 0)) {
-    throw new Error(`fit: cacheBudgetBytes must be a number of bytes ≥ 0 (default 2 GiB), got ${budget}.`);
+    throw new Error(`${what}: cacheBudgetBytes must be a number of bytes ≥ 0 (default 2 GiB), got ${budget}.`);
   }
   const mode = options.cachePrefix ?? "auto";
   if (mode !== true && mode !== false && mode !== "auto") {
-    throw new Error(`fit: cachePrefix must be true, false or "auto" (the default), got ${JSON.stringify(mode)}.`);
+    throw new Error(`${what}: cachePrefix must be true, false or "auto" (the default), got ${JSON.stringify(mode)}.`);
   }
   const dir = options.cacheDir;
   if (dir !== undefined && !(typeof dir === "string" && dir.length > 0)) {
     throw new Error(
-      `fit: cacheDir must be the path of a folder (default .cache/features), got ${JSON.stringify(dir)}.`,
+      `${what}: cacheDir must be the path of a folder (default .cache/features), got ${JSON.stringify(dir)}.`,
     );
   }
   return { mode, budgetBytes: budget ?? defaultCacheBudget(), dir: dir ?? featureCacheDir() };

@@ -7,7 +7,9 @@
  *     rows train), as Keras and TF.js do;
  *   - shuffling: the training rows in a new random order every epoch (default on);
  *   - logs under Keras's names: `loss`, `accuracy`, `val_loss`, `val_accuracy`; an epoch's loss and
- *     accuracy are means over its examples;
+ *     accuracy are means over its examples; and `learning_rate`, the optimizer's rate at the epoch's
+ *     end, before callbacks change it (what Keras 3's ReduceLROnPlateau and LearningRateScheduler
+ *     log; a schedule (./rate_control.ts) keeps it at the next step's rate, as Keras reads it);
  *   - callbacks: TF.js callback objects (`tf.callbacks.earlyStopping(...)`, `tf.node.tensorBoard(...)`,
  *     `new tf.CustomCallback({...})`), plain `{onEpochEnd, ...}` objects, or lists of them, each
  *     called with the user's model (so `model.stopTraining = true` stops training, as in Keras);
@@ -26,6 +28,8 @@ export interface History {
   accuracy: number[];
   val_loss?: number[];
   val_accuracy?: number[];
+  /** The optimizer's learning rate at the end of each epoch (Keras's `learning_rate` log). */
+  learning_rate?: number[];
   /** Wall-clock seconds of each epoch. */
   seconds: number[];
   /** The epochs run (1-based), e.g. [1, 2, 3]. */
@@ -207,6 +211,13 @@ export async function settle(model: TF.LayersModel): Promise<void> {
   if (pending) await pending.catch(() => undefined);
 }
 
+/** The learning rate `model`'s optimizer holds now (undefined for an optimizer without a numeric one). */
+function learningRateOf(model: TF.LayersModel): number | undefined {
+  const optimizer: unknown = model.optimizer;
+  if (typeof optimizer !== "object" || optimizer === null || !("learningRate" in optimizer)) return undefined;
+  return typeof optimizer.learningRate === "number" ? optimizer.learningRate : undefined;
+}
+
 /**
  * Trains with `trainer` on (xs, y) like Keras's `fit`, each batch's inputs taken from the row source
  * `xs` (tensors, or the frozen layers' output in memory or on disk); `model` is the user's model:
@@ -327,6 +338,8 @@ async function runEpoch(run: Run, epoch: number): Promise<boolean> {
     logs.val_loss = v.loss;
     logs.val_accuracy = v.accuracy;
   }
+  const rate = learningRateOf(run.model);
+  if (rate !== undefined) logs.learning_rate = rate;
   const h = run.history;
   h.epoch.push(epoch + 1);
   h.seconds.push((Date.now() - epochStart) / 1000);
@@ -334,6 +347,7 @@ async function runEpoch(run: Run, epoch: number): Promise<boolean> {
   h.accuracy.push(logs.accuracy);
   if (logs.val_loss !== undefined) (h.val_loss ??= []).push(logs.val_loss);
   if (logs.val_accuracy !== undefined) (h.val_accuracy ??= []).push(logs.val_accuracy);
+  if (logs.learning_rate !== undefined) (h.learning_rate ??= []).push(logs.learning_rate);
   // A whole epoch gets its line now; a stopped one is closed by `done`, marked as stopped.
   const progress = run.options.progress;
   if (seen === run.options.splitAt) progress?.epochEnd(state(run, epoch, run.batches, logs));

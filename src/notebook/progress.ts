@@ -51,10 +51,13 @@ export function formatLogs(logs: Record<string, number | undefined> | undefined)
   const rank = (k: string) => {
     const base = k.startsWith("val_") ? k.slice(4) : k;
     const i = LOG_ORDER.indexOf(base);
-    return (k.startsWith("val_") ? 100 : 0) + (i < 0 ? 50 : i);
+    return k === "learning_rate" ? 1000 : (k.startsWith("val_") ? 100 : 0) + (i < 0 ? 50 : i);
   };
   keys.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
-  return keys.map((k) => `${k} ${(logs[k] as number).toFixed(4)}`).join(" · ");
+  // A learning rate is small: in Keras's progress bar's form for small values (1.0000e-05), last.
+  const value = (k: string, v: number) =>
+    k === "learning_rate" && Math.abs(v) <= 1e-3 ? v.toExponential(4) : v.toFixed(4);
+  return keys.map((k) => `${k} ${value(k, logs[k] as number)}`).join(" · ");
 }
 
 /**

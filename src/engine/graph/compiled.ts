@@ -39,7 +39,7 @@ export interface CompileOptions {
   signatures: SignatureName[];
   /** "train": the weights to train, in the optimizer's order (default: the model's trainable weights). */
   trainable?: TF.LayerVariable[];
-  /** "train": Adam's constants (the learning rate, the step count and the slots are fed at each step). */
+  /** "train": Adam's constants (the learning rate, β₁, the step count and the slots are fed at each step). */
   adam?: AdamConstants;
 }
 
@@ -205,6 +205,11 @@ function inputValue(role: InputRole, from: FeedSources, temporary: TF.Tensor[]):
       return optimizer().slotsFor(role.variable.read() as TF.Variable)[role.slot];
     case "learningRate":
       return made(tf.scalar(optimizer().learningRate));
+    case "beta1":
+      return made(tf.scalar(optimizer().beta1));
+    case "oneMinusBeta1":
+      // In double, then rounded once to float32, as Keras takes 1 − β₁ from its Python float.
+      return made(tf.scalar(1 - optimizer().beta1));
     case "iterations":
       return made(tf.scalar(optimizer().iterations));
     case "seed":

@@ -42,8 +42,9 @@ export class ModelGraphs {
   async trainer(model: TF.LayersModel, target: TF.LayersModel, scope: string): Promise<Trainer> {
     const optimizer = adamOf(model);
     const trainable = trainedWeights(model);
-    const adam = { beta1: optimizer.beta1, beta2: optimizer.beta2, epsilon: optimizer.epsilon };
-    const key = `${scope}/${trainable.map((v) => v.id).join(",")}/${adam.beta1},${adam.beta2},${adam.epsilon}`;
+    // β₁ is fed at each step (a schedule may change it), so only β₂ and ε are the graph's constants.
+    const adam = { beta2: optimizer.beta2, epsilon: optimizer.epsilon };
+    const key = `${scope}/${trainable.map((v) => v.id).join(",")}/${adam.beta2},${adam.epsilon}`;
     const compiled = await this.get(key, () =>
       CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam }),
     );

@@ -13,8 +13,9 @@
  * The graph holds no state: each weight, slot and statistic is an input, and what changes comes
  * back as an output. Each signature is one list of bindings per side, `{ name, tensor, role }`: the
  * SavedModel's SignatureDef, the order ./compiled.ts feeds the inputs in and the order it writes the
- * outputs back in all come from that list. `t` (the optimizer's update count) and the learning rate
- * are inputs too, so changing the learning rate needs no new graph.
+ * outputs back in all come from that list. `t` (the optimizer's update count), the learning rate
+ * and Adam's β₁ (with 1 − β₁, taken in double as Keras takes it from its Python float) are inputs
+ * too, so a schedule that changes them from step to step needs no new graph.
  */
 import type * as TF from "@tensorflow/tfjs";
 import type { BatchNormalization } from "../../keras/layers";
@@ -31,6 +32,8 @@ export type InputRole =
   | { kind: "y" }
   | { kind: "weight"; variable: TF.LayerVariable }
   | { kind: "learningRate" }
+  | { kind: "beta1" }
+  | { kind: "oneMinusBeta1" }
   | { kind: "iterations" }
   | { kind: "seed" }
   | { kind: "slot"; slot: "m" | "v"; variable: TF.LayerVariable };
@@ -62,7 +65,6 @@ export interface SignatureGraph {
 }
 
 export interface AdamConstants {
-  beta1: number;
   beta2: number;
   epsilon: number;
 }
@@ -72,7 +74,7 @@ export interface SignatureOptions {
   signatures: SignatureName[];
   /** "train": the weights to train, in the optimizer's order. */
   trainable?: TF.LayerVariable[];
-  /** "train": Adam's constants (the learning rate is an input). */
+  /** "train": Adam's constants (the learning rate and β₁ are inputs). */
   adam?: AdamConstants;
 }
 
@@ -198,6 +200,8 @@ function trainSignature(
   const g = shared.g;
   const step = {
     learningRate: g.placeholder("learning_rate", "float32", []),
+    beta1: g.placeholder("beta_1", "float32", []),
+    oneMinusBeta1: g.placeholder("one_minus_beta_1", "float32", []),
     iterations: g.placeholder("iterations", "float32", []),
     seed: g.placeholder("seed", "int32", [2]),
   };
@@ -258,6 +262,8 @@ function trainSignature(
     ...shared.xBindings(),
     shared.yBinding(),
     { name: "learning_rate", tensor: step.learningRate, role: { kind: "learningRate" } },
+    { name: "beta_1", tensor: step.beta1, role: { kind: "beta1" } },
+    { name: "one_minus_beta_1", tensor: step.oneMinusBeta1, role: { kind: "oneMinusBeta1" } },
     { name: "iterations", tensor: step.iterations, role: { kind: "iterations" } },
     { name: "seed", tensor: step.seed, role: { kind: "seed" } },
     ...shared.weightBindings(),
@@ -272,20 +278,20 @@ function trainSignature(
  */
 function adamUpdate(
   g: Graph,
-  step: { learningRate: SymTensor; iterations: SymTensor },
+  step: { learningRate: SymTensor; beta1: SymTensor; oneMinusBeta1: SymTensor; iterations: SymTensor },
   adam: AdamConstants,
   params: Array<{ w: SymTensor; m: SymTensor; v: SymTensor }>,
   grads: Array<SymTensor | null>,
 ): Array<{ w: SymTensor; m: SymTensor; v: SymTensor } | null> {
   const one = g.constant(1);
   const t = ops.add(g, step.iterations, one);
-  const b1 = ops.pow(g, g.constant(adam.beta1), t);
+  const b1 = ops.pow(g, step.beta1, t);
   const b2 = ops.pow(g, g.constant(adam.beta2), t);
   const alpha = ops.div(g, ops.mul(g, step.learningRate, ops.sqrt(g, ops.sub(g, one, b2))), ops.sub(g, one, b1));
   return params.map(({ w, m, v }, i) => {
     const grad = grads[i];
     if (grad === null) return null;
-    const m1 = ops.add(g, m, ops.mul(g, ops.sub(g, grad, m), g.constant(1 - adam.beta1)));
+    const m1 = ops.add(g, m, ops.mul(g, ops.sub(g, grad, m), step.oneMinusBeta1));
     const v1 = ops.add(g, v, ops.mul(g, ops.sub(g, ops.square(g, grad), v), g.constant(1 - adam.beta2)));
     const w1 = ops.sub(g, w, ops.div(g, ops.mul(g, m1, alpha), ops.add(g, ops.sqrt(g, v1), g.constant(adam.epsilon))));
     return { w: w1, m: m1, v: v1 };

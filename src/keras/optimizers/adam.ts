@@ -10,8 +10,11 @@
  *
  * TF.js's own `tf.train.adam` divides by `sqrt(v̂) + epsilon` with bias-corrected moments instead,
  * which differs from Keras where v is small. Slots are kept per variable (by name), created at
- * zero on first use; `iterations` counts the updates. `learningRate` can be changed between steps
- * without touching the state, as Keras's `optimizer.learning_rate = ...` does.
+ * zero on first use; `iterations` counts the updates. `learningRate` and `beta1` can be changed
+ * between steps without touching the state, as Keras's `optimizer.learning_rate = ...` does (a
+ * schedule sets them before each step: ./rate_control.ts); `1 − beta1` is taken in double, as Keras
+ * takes it from its Python float. `captureState` / `restoreState` copy the whole state and put it
+ * back bit for bit (the learning-rate finder trains, then restores).
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../../tfjs/backend";
@@ -34,10 +37,19 @@ export interface AdamSlots {
   v: TF.Variable;
 }
 
+/** A copy of an optimizer's whole state (`KerasAdam.captureState`); `dispose` frees it. */
+export interface AdamState {
+  iterations: number;
+  learningRate: number;
+  beta1: number;
+  slots: Map<string, { m: TF.Tensor; v: TF.Tensor }>;
+  dispose(): void;
+}
+
 export class KerasAdam extends tf.Optimizer {
   static className = "KerasAdam";
   learningRate: number;
-  readonly beta1: number;
+  beta1: number;
   readonly beta2: number;
   readonly epsilon: number;
   private readonly slots = new Map<string, AdamSlots>();
@@ -49,7 +61,8 @@ export class KerasAdam extends tf.Optimizer {
       if (!(typeof v === "number" && Number.isFinite(v)))
         throw new Error(`Adam: ${k} must be a finite number, got ${String(v)}.`);
     }
-    if (!(s.learningRate > 0)) throw new Error(`Adam: the learning rate must be positive, got ${s.learningRate}.`);
+    // 0 is a rate a schedule can end at (CosineDecay's alpha 0), and an optimizer saved then must load again.
+    if (!(s.learningRate >= 0)) throw new Error(`Adam: the learning rate must be ≥ 0, got ${s.learningRate}.`);
     if (!(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1))
       throw new Error(`Adam: beta1 and beta2 must be in [0, 1), got ${s.beta1} and ${s.beta2}.`);
     if (!(s.epsilon >= 0)) throw new Error(`Adam: epsilon must be ≥ 0, got ${s.epsilon}.`);
@@ -110,6 +123,43 @@ export class KerasAdam extends tf.Optimizer {
       }
     });
     this.incrementIterations();
+  }
+
+  /** A copy of the state: step count, rate, β₁ and every slot (new tensors, freed by the copy's `dispose`). */
+  captureState(): AdamState {
+    const slots = new Map<string, { m: TF.Tensor; v: TF.Tensor }>();
+    for (const [name, s] of this.slots) slots.set(name, { m: tf.keep(s.m.clone()), v: tf.keep(s.v.clone()) });
+    return {
+      iterations: this.iterations,
+      learningRate: this.learningRate,
+      beta1: this.beta1,
+      slots,
+      dispose: () => {
+        for (const s of slots.values()) tf.dispose([s.m, s.v]);
+        slots.clear();
+      },
+    };
+  }
+
+  /** Puts a captured state back exactly: slots made since are freed, the others get their values again. */
+  restoreState(state: AdamState): void {
+    for (const [name, s] of [...this.slots]) {
+      if (state.slots.has(name)) continue;
+      tf.dispose([s.m, s.v]);
+      this.slots.delete(name);
+    }
+    for (const [name, saved] of state.slots) {
+      const s = this.slots.get(name);
+      if (s) {
+        s.m.assign(saved.m);
+        s.v.assign(saved.v);
+      } else {
+        this.slots.set(name, { m: saved.m.clone().variable(false), v: saved.v.clone().variable(false) });
+      }
+    }
+    this.iterations_ = state.iterations;
+    this.learningRate = state.learningRate;
+    this.beta1 = state.beta1;
   }
 
   override dispose(): void {

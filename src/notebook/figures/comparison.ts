@@ -20,6 +20,8 @@ export interface ComparisonRun {
   seconds?: number;
   /** Adam's learning rate during the run. */
   learningRate?: number;
+  /** How the rate changed during the run, when it did (shown instead of the rate). */
+  schedule?: string;
   /** The run whose trained weights this run started from (a second fine-tuning stage); absent: fresh weights. */
   startedFrom?: number;
   /** Where the frozen layers' output was kept: "in memory, 590.0 MB", "on disk, 4.1 GB" (absent: not cached). */
@@ -232,7 +234,7 @@ function showsCache(runs: ComparisonRun[]): boolean {
 export function comparisonTable(runs: ComparisonRun[]): string {
   const rows = runRows(runs);
   const rates = new Set(runs.map((r) => r.learningRate).filter((v) => v !== undefined));
-  const stages = rates.size > 1 || runs.some((r) => r.startedFrom !== undefined);
+  const stages = rates.size > 1 || runs.some((r) => r.startedFrom !== undefined || r.schedule !== undefined);
   const cache = showsCache(runs);
   const th = (s: string, align = "right") => `<th style="text-align:${align};padding:4px 10px">${escapeHtml(s)}</th>`;
   const td = (s: string, bold: boolean, align = "right") =>
@@ -243,7 +245,7 @@ export function comparisonTable(runs: ComparisonRun[]): string {
         `<tr>${td(stages ? `${i + 1}` : r.key, false, "left")}${stages ? td(String(r.run.freezeDepth), false, "left") : ""}` +
         `${td(thousands(r.run.trainableParams), false)}` +
         (stages
-          ? td(r.run.learningRate === undefined ? "—" : String(r.run.learningRate), false) +
+          ? td(r.run.schedule ?? (r.run.learningRate === undefined ? "—" : String(r.run.learningRate)), false) +
             td(r.run.startedFrom === undefined ? "the initial weights" : `run ${r.run.startedFrom}`, false, "left")
           : "") +
         `${td(r.run.testAccuracy === undefined ? "—" : percent(r.run.testAccuracy, 2), r.best)}` +

@@ -1,6 +1,7 @@
 /**
  * `historyPlot`: training and validation curves per epoch (accuracy or loss), like the tutorial's
- * "model accuracy" and "model loss" figures.
+ * "model accuracy" and "model loss" figures, or the learning rate per epoch (Keras's
+ * `learning_rate` log) on a log axis.
  */
 import type * as PlotTypes from "@observablehq/plot";
 import { fixed } from "../../util/format";
@@ -17,11 +18,12 @@ export interface HistoryRecord {
   val_accuracy?: ArrayLike<number>;
   acc?: ArrayLike<number>;
   val_acc?: ArrayLike<number>;
+  learning_rate?: ArrayLike<number>;
 }
 
 export interface HistoryPlotOptions {
-  metric: "accuracy" | "loss";
-  /** Default: "Model accuracy" / "Model loss", as in the tutorial. */
+  metric: "accuracy" | "loss" | "learning_rate";
+  /** Default: "Model accuracy" / "Model loss", as in the tutorial; "Learning rate". */
   title?: string;
   width?: number;
   height?: number;
@@ -48,20 +50,68 @@ function epochTicks(n: number): number[] {
   return ticks;
 }
 
-/** The training and validation values of `metric` (either may be absent, not both). */
+/** How a metric is drawn and worded. */
+interface MetricLook {
+  title: string;
+  /** The y axis's label. */
+  label: string;
+  /** The caption's first words. */
+  caption: string;
+  /** The training series' name (legend, tooltips), and its prefix in the caption. */
+  train: string;
+  trainPrefix: string;
+  /** A value as the tooltips and the caption show it. */
+  show: (v: number) => string;
+  /** The y scale's kind: linear and rounded, or (rates, which span decades) a log axis with ticks as 1e-4. */
+  scale: PlotTypes.ScaleOptions;
+  /** Whether a value has a place on the axis (a rate of 0, a decay's end, has none on a log axis). */
+  drawable: (v: number) => boolean;
+}
+
+function metricLook(metric: HistoryPlotOptions["metric"]): MetricLook {
+  if (metric === "learning_rate") {
+    return {
+      title: "Learning rate",
+      label: "Learning rate (log scale)",
+      caption: "Learning rate",
+      train: "learning rate",
+      trainPrefix: "",
+      show: (v) => (v === 0 ? "0" : v.toExponential(2)),
+      scale: { type: "log", tickFormat: (v: number) => v.toExponential(0).replace("e+", "e") },
+      drawable: (v) => v > 0,
+    };
+  }
+  const label = metric === "accuracy" ? "Accuracy" : "Loss";
+  return {
+    title: metric === "accuracy" ? "Model accuracy" : "Model loss",
+    label,
+    caption: label,
+    train: "train",
+    trainPrefix: "train ",
+    show: (v) => fixed(v, 4),
+    scale: { nice: true },
+    drawable: () => true,
+  };
+}
+
+/** The training and validation values of `metric` (either may be absent, not both; a rate has no validation). */
 function historySeries(
   history: HistoryRecord | { history: HistoryRecord },
   metric: string,
 ): { train?: number[]; validation?: number[] } {
-  if (metric !== "accuracy" && metric !== "loss")
-    throw new Error(`metric must be "accuracy" or "loss", got ${JSON.stringify(metric)}.`);
+  if (metric !== "accuracy" && metric !== "loss" && metric !== "learning_rate") {
+    throw new Error(`metric must be "accuracy", "loss" or "learning_rate", got ${JSON.stringify(metric)}.`);
+  }
   const h = ("history" in history && history.history ? history.history : history) as Record<string, unknown>;
-  const trainKeys = metric === "accuracy" ? ["accuracy", "acc"] : ["loss"];
+  const trainKeys = metric === "accuracy" ? ["accuracy", "acc"] : [metric];
   const train = series(h, trainKeys);
-  const validation = series(
-    h,
-    trainKeys.map((k) => `val_${k}`),
-  );
+  const validation =
+    metric === "learning_rate"
+      ? undefined
+      : series(
+          h,
+          trainKeys.map((k) => `val_${k}`),
+        );
   if (!train && !validation) {
     throw new Error(`The history has no "${metric}" values (it has: ${Object.keys(h).join(", ") || "nothing"}).`);
   }
@@ -74,16 +124,25 @@ interface Point {
   series: string;
 }
 
-/** One point per epoch and series, epochs from 1, and a legend entry per series with values. */
-function historyPoints(train?: number[], validation?: number[]): { points: Point[]; legend: LegendItem[] } {
+/**
+ * One point per epoch and series (those with a place on the axis), epochs from 1, and a legend entry
+ * per series with values.
+ */
+function historyPoints(
+  look: MetricLook,
+  train?: number[],
+  validation?: number[],
+): { points: Point[]; legend: LegendItem[] } {
   const points: Point[] = [];
   const legend: LegendItem[] = [];
   const add = (values: number[] | undefined, name: string, color: string) => {
     if (!values || values.length === 0) return;
-    values.forEach((value, i) => points.push({ epoch: i + 1, value, series: name }));
+    values.forEach((value, i) => {
+      if (look.drawable(value)) points.push({ epoch: i + 1, value, series: name });
+    });
     legend.push({ label: name, color, kind: "line", key: name });
   };
-  add(train, "train", TRAIN);
+  add(train, look.train, TRAIN);
   add(validation, "validation", VALIDATION);
   return { points, legend };
 }
@@ -104,7 +163,7 @@ function epochAxis(epochs: number): PlotTypes.ScaleOptions {
 }
 
 /** A line per series, and a dot per epoch (with its value as tooltip) up to 60 epochs. */
-function historyMarks(points: Point[], epochs: number): PlotTypes.Markish[] {
+function historyMarks(points: Point[], epochs: number, show: (v: number) => string): PlotTypes.Markish[] {
   const Plot = plotLib();
   return [
     Plot.frame({ stroke: BORDER, fill: "none" }),
@@ -119,7 +178,7 @@ function historyMarks(points: Point[], epochs: number): PlotTypes.Markish[] {
             r: 3.5,
             stroke: CARD,
             strokeWidth: 1,
-            title: (d: Point) => `${d.series}, epoch ${d.epoch}: ${fixed(d.value, 4)}`,
+            title: (d: Point) => `${d.series}, epoch ${d.epoch}: ${show(d.value)}`,
           },
         )
       : null,
@@ -127,11 +186,11 @@ function historyMarks(points: Point[], epochs: number): PlotTypes.Markish[] {
 }
 
 /** The last value of each series. */
-function historyCaption(label: string, epochs: number, train?: number[], validation?: number[]): string {
+function historyCaption(look: MetricLook, epochs: number, train?: number[], validation?: number[]): string {
   const finalParts: string[] = [];
-  if (train?.length) finalParts.push(`train ${fixed(train[train.length - 1], 4)}`);
-  if (validation?.length) finalParts.push(`validation ${fixed(validation[validation.length - 1], 4)}`);
-  return `${label} after epoch ${epochs}: ${finalParts.join(", ")}.`;
+  if (train?.length) finalParts.push(`${look.trainPrefix}${look.show(train[train.length - 1])}`);
+  if (validation?.length) finalParts.push(`validation ${look.show(validation[validation.length - 1])}`);
+  return `${look.caption} after epoch ${epochs}: ${finalParts.join(", ")}.`;
 }
 
 /**
@@ -144,9 +203,9 @@ function historyCaption(label: string, epochs: number, train?: number[], validat
 export function historyPlot(history: HistoryRecord | { history: HistoryRecord }, options: HistoryPlotOptions): Figure {
   const metric = options.metric;
   const { train, validation } = historySeries(history, metric);
-  const { points, legend } = historyPoints(train, validation);
+  const look = metricLook(metric);
+  const { points, legend } = historyPoints(look, train, validation);
   const epochs = Math.max(train?.length ?? 0, validation?.length ?? 0);
-  const label = metric === "accuracy" ? "Accuracy" : "Loss";
   const width = options.width ?? 560;
   const height = options.height ?? 320;
   const plot: PlotTypes.PlotOptions = {
@@ -157,17 +216,25 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
     marginTop: 12,
     marginBottom: 44,
     x: epochAxis(epochs),
-    y: { label, labelAnchor: "center", labelArrow: "none", labelOffset: 60, grid: true, nice: true, inset: 6 },
-    color: { domain: ["train", "validation"], range: [TRAIN, VALIDATION] },
-    marks: historyMarks(points, epochs),
+    y: {
+      ...look.scale,
+      label: look.label,
+      labelAnchor: "center",
+      labelArrow: "none",
+      labelOffset: 60,
+      grid: true,
+      inset: 6,
+    },
+    color: { domain: [look.train, "validation"], range: [TRAIN, VALIDATION] },
+    marks: historyMarks(points, epochs, look.show),
   };
   return card({
     name: `history-${metric}`,
-    title: options.title ?? (metric === "accuracy" ? "Model accuracy" : "Model loss"),
+    title: options.title ?? look.title,
     legend,
     body: (top) => [plotBody(plot, PAD, top)],
     bodyWidth: width,
     bodyHeight: height,
-    caption: historyCaption(label, epochs, train, validation),
+    caption: historyCaption(look, epochs, train, validation),
   });
 }

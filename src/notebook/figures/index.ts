@@ -5,7 +5,9 @@
  * the same in light and dark Jupyter themes. Show it with `show()` from
  * ../display.ts. One kind of figure per file:
  *
- * - history.ts     `historyPlot`: training and validation curves per epoch (accuracy or loss)
+ * - history.ts     `historyPlot`: training and validation curves per epoch (accuracy or loss), or the
+ *                  learning rate per epoch
+ * - lr_finder.ts   `lrFinderPlot`: the learning-rate finder's loss against the rate, suggestions marked
  * - digits.ts      `digitImage`: one digit, black ink on white (matplotlib's "binary" colormap);
  *                  `digitGrid`: digits with true and predicted labels, mistakes in red;
  *                  `upsampledComparison`: a 28×28 digit beside its 84×84×3 upsampled copy
@@ -28,6 +30,7 @@
  */
 export type { Figure, PixelData } from "./figure";
 export { historyPlot, type HistoryRecord, type HistoryPlotOptions } from "./history";
+export { lrFinderPlot, type LrFinderCurve, type LrFinderPlotOptions } from "./lr_finder";
 export {
   digitImage,
   digitGrid,

@@ -16,3 +16,7 @@ export const OTHERS_EDGE = "#5a8fd6";
 export const TRAIN = "#1f77b4";
 export const VALIDATION = "#ff7f0e";
 export const PAD = 16;
+/** matplotlib's third to fifth colours, for the learning-rate finder's suggestions (fastai's order after the curve's). */
+export const GREEN = "#2ca02c";
+export const MPL_RED = "#d62728";
+export const PURPLE = "#9467bd";
