@@ -36,7 +36,8 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
                       test/keras_archive.test.ts. SPEC: {"input": [...],
                       "inputShape": [n, 28, 28, 1], "labels": [...], "items":
                       [{"base", "freeze", "preprocessing", "out", "calibrate",
-                      "trainSteps", "clearSession"}]}. Each item builds
+                      "trainSteps", "clearSession", "augment", "baseTraining"}]}.
+                      Each item builds
                       tutorial_model (in a fresh Keras session when
                       clearSession, else continuing Keras's automatic layer
                       names; shiftNames builds one more first, as a session
@@ -57,6 +58,17 @@ Their twins in TF.js are in test/weights.test.ts (same layers, same order).
                       |first moment| and |second moment|, the base's trainable
                       flags, the trainable parameter count and the warnings
                       Keras gave.
+  train-inference SPEC.json
+                      SPEC: {"archive": path, "batches": [{"x": npy, "y": npy}],
+                      "learningRate", "epsilon", "out": path}. Loads the
+                      archive (the tutorial's model, as src/model.ts saved
+                      it), trains it one train_on_batch per batch with Adam
+                      (the given rate and epsilon) with the base called as
+                      Keras's transfer-learning guide calls it,
+                      base(x, training=False): in a subclassed model, where
+                      that flag holds (in a functional model Keras 3.15's
+                      fit overrides it with training=True: functional.py,
+                      operation_fn), then saves the model to out.
   describe-archive FILE...
                       Archives as Python's zipfile and h5py see them: members,
                       config.json, metadata.json and every group and dataset
@@ -139,11 +151,14 @@ MODELS = {
 FIXTURE_MODELS = ["small_a", "small_b", "nested", "nested_frozen"]
 
 
-def tutorial_model(base_name, freeze, preprocessing="tutorial", calibrate_on=None):
+def tutorial_model(base_name, freeze, preprocessing="tutorial", calibrate_on=None, augment=(), base_training=None):
     """The tutorial's model as src/model.ts builds it: digits upsampled to 84x84x3, the base, a new head.
 
     preprocessing "keras" adds Rescaling(2, -1) before the base (src/model.ts's option of that name);
-    calibrate_on: digits whose statistics every batch normalisation takes before freezing (below).
+    calibrate_on: digits whose statistics every batch normalisation takes before freezing (below);
+    augment: [[class name, kwargs], ...], Keras's augmentation layers after the upsampling (the
+    option of src/model.ts of that name); base_training False calls the base as
+    `base(x, training=False)` (src/model.ts's batchNorm "inference").
     """
     build = {"inception_v3": keras.applications.InceptionV3, "xception": keras.applications.Xception}[base_name]
     base = build(include_top=False, weights=None, input_shape=(84, 84, 3))
@@ -151,9 +166,11 @@ def tutorial_model(base_name, freeze, preprocessing="tutorial", calibrate_on=Non
     x = layers.Reshape((28, 28, 1, 1), name="to_volume")(inp)
     x = layers.UpSampling3D((3, 3, 3), name="up_sampling3d")(x)
     x = layers.Reshape((84, 84, 3), name="to_image")(x)
+    for class_name, kwargs in augment:
+        x = getattr(layers, class_name)(**kwargs)(x)
     if preprocessing == "keras":
         x = layers.Rescaling(2.0, -1.0, name="rescaling")(x)
-    x = base(x)
+    x = base(x) if base_training is None else base(x, training=base_training)
     x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
     x = layers.Dense(1024, activation="relu", name="dense")(x)
     x = layers.Dropout(0.5, name="dropout")(x)
@@ -330,7 +347,8 @@ def write_archives(spec_path):
         if item.get("shiftNames"):
             tutorial_model(item["base"], 0)  # taken names: this model's automatic names go on from there
         model = tutorial_model(item["base"], item["freeze"], item.get("preprocessing", "tutorial"),
-                               calibrate_on=x if item.get("calibrate") else None)
+                               calibrate_on=x if item.get("calibrate") else None,
+                               augment=item.get("augment", ()), base_training=item.get("baseTraining"))
         model.compile(optimizer=keras.optimizers.Adam(item.get("learningRate", 0.001)),
                       loss="categorical_crossentropy", metrics=["accuracy"])
         steps = item.get("trainSteps", 0)
@@ -356,6 +374,39 @@ def load_archive(spec_path):
         report["warnings"] = [str(w.message) for w in caught]
         reports.append(report)
     json.dump({"archives": reports}, sys.stdout)
+
+
+def train_inference(spec_path):
+    with open(spec_path) as f:
+        spec = json.load(f)
+    model = keras.saving.load_model(spec["archive"], compile=False)
+    base = [l for l in model.layers if isinstance(l, keras.Model)][0]
+    at = model.layers.index(base)
+    front, head = model.layers[1:at], model.layers[at + 1:]
+
+    class Guide(keras.Model):
+        """The tutorial's model with the base called as the guide calls it."""
+
+        def __init__(self):
+            super().__init__()
+            self.front, self.base, self.head = front, base, head
+
+        def call(self, x, training=None):
+            for layer in self.front:
+                x = layer(x)
+            x = self.base(x, training=False)
+            for layer in self.head:
+                x = layer(x)
+            return x
+
+    guide = Guide()
+    adam = keras.optimizers.Adam(spec["learningRate"], epsilon=spec["epsilon"])
+    guide.compile(optimizer=adam, loss="categorical_crossentropy")
+    losses = []
+    for batch in spec["batches"]:
+        losses.append(float(guide.train_on_batch(np.load(batch["x"]), np.load(batch["y"]))))
+    model.save(spec["out"])
+    json.dump({"losses": losses}, sys.stdout)
 
 
 def describe_archives(paths):
@@ -396,6 +447,8 @@ if __name__ == "__main__":
         write_archives(sys.argv[2])
     elif len(sys.argv) == 3 and sys.argv[1] == "load-archive":
         load_archive(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "train-inference":
+        train_inference(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "describe-archive":
         describe_archives(sys.argv[2:])
     else:

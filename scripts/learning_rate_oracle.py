@@ -1,4 +1,4 @@
-"""What Keras and fastai compute for learning rates, for test/schedules.test.ts and test/lr_suggestions.test.ts.
+"""What Keras and fastai compute for learning rates, for test/learning_rate.test.ts and test/lr_finder.test.ts.
 
 Reads a JSON spec on stdin and prints JSON on stdout; run live by the tests (nothing is cached or
 committed: the values are cheap to make).

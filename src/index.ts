@@ -9,9 +9,9 @@
  *   notebook/  what a notebook shows: display, progress, reports, figures/
  *
  * and the modules beside this one: model.ts (the tutorial's model, `TransferModel`), model_archive.ts
- * (loading it back from a Keras `.keras` archive) and data.ts (MNIST), and images/ (your own digits:
- * image files made to look like MNIST digits). util/ holds what all of them share (formatting, errors,
- * files, .npy).
+ * (loading it back from a Keras `.keras` archive), model_tfjs.ts (exporting it for a web page) and
+ * data.ts (MNIST), and images/ (your own digits: image files made to look like MNIST digits). util/
+ * holds what all of them share (formatting, errors, files, .npy).
  *
  *   import * as kt from "./src/index";   // tslab resolves imports to files: name index, not the folder
  *   const mnist = await kt.loadMnist();
@@ -75,7 +75,32 @@ export {
   type InceptionV3Options,
   type XceptionOptions,
 } from "./keras/applications/index";
-export { BatchNormalization, UpSampling3D } from "./keras/layers";
+export { BatchNormalization, UpSampling3D, setInferenceCall, isInferenceCall } from "./keras/layers";
+export {
+  RandomRotation,
+  RandomTranslation,
+  RandomZoom,
+  RandomContrast,
+  AugmentationLayer,
+  type RandomRotationArgs,
+  type RandomTranslationArgs,
+  type RandomZoomArgs,
+  type RandomContrastArgs,
+  type GeometricArgs,
+} from "./keras/preprocessing/layers";
+export {
+  rotate,
+  translate,
+  zoom,
+  affineTransform,
+  rotationMatrices,
+  translationMatrices,
+  zoomMatrices,
+  type TransformOptions,
+} from "./keras/preprocessing/affine";
+export { adjustContrast } from "./keras/preprocessing/contrast";
+export { SeedGenerator } from "./keras/preprocessing/random";
+export { augmentationLayers, DIGIT_AUGMENTATION, type AugmentOptions, type Augment } from "./model_augment";
 export { useFusedKernels, fusedKernelsActive } from "./tfjs/native_ops";
 export { imagenetWeights, IMAGENET_WEIGHTS, type KerasApplicationName } from "./keras/applications/imagenet_weights";
 export { kerasCacheDir } from "./keras/cache";
@@ -84,7 +109,16 @@ export { loadKerasWeights } from "./keras/saving/weight_order";
 export { saveKerasWeights } from "./keras/saving/legacy_h5_write";
 export { KerasArchiveError, type SavedArchive } from "./keras/saving/keras_archive";
 export { loadTransferModel, type LoadTransferModelOptions } from "./model_archive";
+export {
+  exportLayersModel,
+  TfjsExportError,
+  type TfjsExport,
+  type TfjsExportOptions,
+  type TfjsQuantization,
+} from "./keras/saving/tfjs_export";
+export { type TransferExportOptions, type WebModelMetadata } from "./model_tfjs";
 export { buildTransferModel, upsample, TUTORIAL_FREEZE, type TransferModelOptions } from "./model_build";
+export { type BatchNormMode } from "./model_batch_norm";
 export {
   TransferModel,
   type BaseName,
@@ -143,6 +177,11 @@ export {
   type ExamplePick,
   type LabelledDigit,
   type ClassProbability,
+  topLosses,
+  mostConfused,
+  exampleLosses,
+  type TopLoss,
+  type Confusion,
 } from "./interpret";
 export {
   historyPlot,
@@ -155,6 +194,7 @@ export {
   comparisonPlot,
   comparisonTable,
   topKPlot,
+  topLossesPlot,
   type Figure,
   type PixelData,
   type HistoryRecord,
@@ -170,6 +210,8 @@ export {
   type ComparisonPlotOptions,
   type TopKEntry,
   type TopKPlotOptions,
+  type TopLossEntry,
+  type TopLossesPlotOptions,
 } from "./notebook/figures/index";
 export { show, markdown, html, table, warning, setFigureOutput } from "./notebook/display";
 export { createProgress } from "./notebook/progress";

@@ -2,6 +2,7 @@
  * The tutorial's model, and what a user does with it: build, inspect, freeze.
  *
  *   input 28×28×1 → Reshape (28,28,1,1) → UpSampling3D(3,3,3) → Reshape (84,84,3)
+ *   → [RandomRotation, RandomTranslation, RandomZoom, RandomContrast: augmentation, when asked for]
  *   → [Rescaling to [-1, 1], only with Keras's preprocessing]
  *   → base network (InceptionV3 or Xception, ImageNet weights, no top)
  *   → GlobalAveragePooling2D → Dense(1024, relu) → Dropout(0.5) → Dense(10, softmax)
@@ -9,7 +10,8 @@
  * compiled with Adam, categorical cross-entropy and accuracy. `freeze` makes
  * the first N layers of the base untrainable and every other layer trainable,
  * then recompiles, so freezing again at another depth gives the same model as
- * a fresh one frozen there. `save` writes the whole model (architecture, weights,
+ * a fresh one frozen there; it also says how the base's batch normalisation runs while
+ * training (./model_batch_norm.ts). `save` writes the whole model (architecture, weights,
  * freeze state, Adam's settings and state) as Keras 3's `.keras` archive;
  * ./model_archive.ts reads one back; ./model_build.ts builds the model (`buildTransferModel`).
  * `findLearningRate` is fastai's learning-rate finder (./engine/lr_finder.ts), run on the same
@@ -23,7 +25,7 @@ import { checkBatch, checkBatchSize, checkNotEmpty } from "./engine/checks";
 import { compileModel } from "./engine/compile";
 import { planFit, type FitOptions, type FitPlan } from "./engine/fit_plan";
 import { FeatureStore } from "./engine/feature_store";
-import { compileSuffixLike, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
+import { compileSuffixLike, randomLayersInFront, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
 import { ModelGraphs } from "./engine/graph/model_graphs";
 import { predictions, type Evaluation, type Predictions } from "./engine/inference";
 import {
@@ -43,10 +45,14 @@ import { tensorRows, type RowSource } from "./engine/row_source";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import { INFERENCE_GRAPH, modelSteps, type ModelSteps } from "./engine/steps";
 import { layerTable, type LayerRow, type ParamCounts } from "./keras/applications/index";
+import { setInferenceCall } from "./keras/layers";
 import { adamOf, type AdamSettings } from "./keras/optimizers/adam";
 import { saveKerasArchive, type SavedArchive } from "./keras/saving/keras_archive";
+import { TfjsExportError, type TfjsExport } from "./keras/saving/tfjs_export";
+import { checkBatchNormMode, type BatchNormMode } from "./model_batch_norm";
+import { exportTransferModel, type TransferExportOptions } from "./model_tfjs";
 import { warning } from "./notebook/display";
-import { createProgress, stepProgress } from "./notebook/progress";
+import { createProgress, progressNote, stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
 import { tf } from "./tfjs/backend";
 import { formatBytes, formatSeconds, secondsSince, thousands } from "./util/format";
@@ -72,6 +78,8 @@ export type TransferFitOptions = FitOptions;
 export interface FreezeOptions {
   /** Learning rate of the fresh Adam optimizer (default: the model's, 0.001 unless built with another). */
   learningRate?: number;
+  /** How the base's batch normalisation runs while training (default: as built; "training" unless built otherwise). */
+  batchNorm?: BatchNormMode;
 }
 
 /** Options of `TransferModel.evaluate` and `predict`. */
@@ -107,6 +115,8 @@ export interface RunRecord {
   learningRate: number;
   /** How the rate changed during the run, when it did: "one cycle, peak 0.0001", "CosineDecay from 0.001", … */
   schedule?: string;
+  /** How the base's batch normalisation ran. */
+  batchNorm: BatchNormMode;
   /** The run whose trained weights this one started from (absent: the weights the model was built with). */
   startedFrom?: number;
   /** With `bestWeights`: the epoch (1-based) whose weights the model kept. */
@@ -116,8 +126,13 @@ export interface RunRecord {
   testLoss?: number;
 }
 
-/** What `freeze` did: the freeze point (depth, last frozen and first trainable base layer) and the parameter counts after it. */
-export interface FreezeReport extends ParamCounts, FreezeInfo {}
+/**
+ * What `freeze` did: the freeze point (depth, last frozen and first trainable base layer), the
+ * batch-normalisation mode and the parameter counts after it.
+ */
+export interface FreezeReport extends ParamCounts, FreezeInfo {
+  batchNorm: BatchNormMode;
+}
 
 /** The models alive, by key (see `buildTransferModel`'s `key`); a model leaves when disposed. */
 export const liveModels = new Map<string, TransferModel>();
@@ -137,6 +152,9 @@ export class TransferModel {
   /** The history of the latest `fit` (kept even when training was interrupted). */
   lastHistory?: History;
   private adam: AdamSettings;
+  /** The batch-normalisation mode the model was built with (`freeze`'s default), and the current one. */
+  private readonly batchNormDefault: BatchNormMode;
+  private batchNormNow: BatchNormMode = "training";
   private depth = 0;
   private disposed = false;
   private initialWeights?: Array<{ variable: TF.LayerVariable; value: TF.Tensor }>;
@@ -162,6 +180,7 @@ export class TransferModel {
     preprocessing: Preprocessing;
     weights: string;
     adam: AdamSettings;
+    batchNorm?: BatchNormMode;
     input: TF.SymbolicTensor;
     frontOutput: TF.SymbolicTensor;
     head: TF.layers.Layer[];
@@ -173,11 +192,17 @@ export class TransferModel {
     this.preprocessing = args.preprocessing;
     this.weights = args.weights;
     this.adam = args.adam;
+    this.batchNormDefault = args.batchNorm ?? "training";
   }
 
   /** Number of base layers currently frozen. */
   get freezeDepth(): number {
     return this.depth;
+  }
+
+  /** How the base's batch normalisation runs while training (see `BatchNormMode`; set by `freeze`). */
+  get batchNorm(): BatchNormMode {
+    return this.batchNormNow;
   }
 
   /** The Adam settings every (re)compilation uses (`freeze` may give another learning rate). */
@@ -206,10 +231,12 @@ export class TransferModel {
    * of the same settings (or `options.learningRate`: a second fine-tuning stage's smaller rate), as
    * Keras needs `compile()` after changing `trainable`. `upTo` is a layer count (the tutorial's 64 /
    * 36) or a layer name, frozen up to and including it (`"mixed1"` is the same as 64 for InceptionV3).
+   * `options.batchNorm` says how the base's batch normalisation runs while training (default: as built).
    */
   freeze(upTo: number | string, options: FreezeOptions = {}): FreezeReport {
     this.assertUsable();
     if (options.learningRate !== undefined) checkLearningRate(options.learningRate, "freeze");
+    const batchNorm = checkBatchNormMode(options.batchNorm ?? this.batchNormDefault, "freeze");
     const layers = this.base.layers;
     const depth = resolveDepth(layers, upTo, this.baseName);
     layers.forEach((layer, i) => {
@@ -217,7 +244,10 @@ export class TransferModel {
     });
     this.base.trainable = true;
     for (const layer of this.model.layers) if (layer !== this.base) layer.trainable = true;
-    if (depth !== this.depth) this.graphs.release((key) => key !== INFERENCE_GRAPH);
+    // Keras's base_model(x, training=False): kept on the base's batch normalisation layers.
+    setInferenceCall(this.base, batchNorm === "inference");
+    if (depth !== this.depth || batchNorm !== this.batchNormNow) this.graphs.release((key) => key !== INFERENCE_GRAPH);
+    this.batchNormNow = batchNorm;
     this.depth = depth;
     this.split?.release();
     this.split = undefined;
@@ -226,6 +256,7 @@ export class TransferModel {
       depth,
       lastFrozen: depth > 0 ? layers[depth - 1].name : undefined,
       firstTrainable: depth < layers.length ? layers[depth].name : undefined,
+      batchNorm,
       ...this.countParams(),
     };
   }
@@ -414,7 +445,7 @@ export class TransferModel {
     const interrupts = watchInterrupts();
     try {
       const steps = this.steps(plan.engine);
-      const split = plan.cache.mode === false ? undefined : this.prefixSplit();
+      const split = this.cacheSplit(plan);
       if (split) features = await this.frozenFeatures(split, x, steps, plan, interrupts);
       if (features === "interrupted") return { prefixCached: true };
       if (!split || !features) {
@@ -429,6 +460,24 @@ export class TransferModel {
       tf.dispose([x, y]);
       if (features instanceof FeatureStore) features.close();
     }
+  }
+
+  /**
+   * The split of the frozen-prefix cache when this fit uses it (where its output is kept, memory or
+   * disk, is decided by its size: ./engine/prefix_cache.ts). With data augmentation before the frozen
+   * layers there is none (`splitAtDepth`), and the fit says so.
+   */
+  private cacheSplit(plan: FitPlan): PrefixSplit | undefined {
+    if (plan.cache.mode === false) return undefined;
+    const augmentation = this.depth === 0 ? [] : randomLayersInFront(this.graph);
+    if (augmentation.length > 0 && plan.showProgress) {
+      progressNote(
+        `Data augmentation (${augmentation.map((l) => l.name).join(", ")}) comes before the frozen layers, ` +
+          `so their output changes at every step and cannot be computed once: the whole model runs at every step ` +
+          `(as Keras's transfer-learning guide says).`,
+      );
+    }
+    return this.prefixSplit();
   }
 
   /**
@@ -499,6 +548,7 @@ export class TransferModel {
           ? this.learningRate
           : startingRate(plan.learningRate, adamOf(this.model).iterations),
       ...(schedule !== undefined ? { schedule } : {}),
+      batchNorm: this.batchNormNow,
       startedFrom: this.trainedBy,
     };
   }
@@ -627,6 +677,27 @@ export class TransferModel {
     this.assertUsable();
     await this.settled();
     return saveKerasArchive(this.model, file, adamOf(this.model));
+  }
+
+  /**
+   * Writes the whole model for a web page, in TF.js's LayersModel format: `dir`/model.json and
+   * weight shards of 4 MiB, the float32 weights quantized as TensorFlow.js's converter does when
+   * `quantize` is "float16" or "uint8" (see ./model_tfjs.ts). `tf.loadLayersModel` loads it in a
+   * browser once the project's layers are registered (`npm run demo`). Written into a temporary
+   * folder and renamed into place; an error while the model is training.
+   */
+  async exportTfjs(dir: string, options: TransferExportOptions = {}): Promise<TfjsExport> {
+    this.assertUsable();
+    // A fit called just before (not awaited) marks the model as training once its checks are done.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.pending) {
+      throw new TfjsExportError(
+        dir,
+        "exportTfjs: the model is still training; wait for fit to finish (await it, or await learner.settled()) " +
+          "and export then. Nothing was written.",
+      );
+    }
+    return exportTransferModel(this, dir, options);
   }
 
   /** Frees the weights and the optimizer's state. The model cannot be used afterwards. */

@@ -7,8 +7,10 @@
  *   loadTransferModel(file)   a TransferModel with the archive's weights, freeze depth, Adam settings
  *                             and Adam state
  *
- * How: config.json says which base, which preprocessing, the head's sizes, the Adam settings and
- * which layers are frozen; the model is built from that (random weights), its own config is
+ * How: config.json says which base, which preprocessing, the data augmentation before the base,
+ * the head's sizes, the Adam settings, which layers are frozen and whether the base was called in
+ * inference mode (`training: false` in its call, Keras's `base_model(x, training=False)`: the
+ * model's batchNorm "inference"); the model is built from that (random weights), its own config is
  * compared with the archive's, layer by layer (./keras/saving/architecture.ts), then every stored
  * variable is checked against it before any is assigned. Anything that does not fit is a
  * `KerasArchiveError` saying what and what to do; a model already known under the same key stays
@@ -30,8 +32,11 @@ import {
   storedLearningRate,
 } from "./keras/saving/keras_archive";
 import { adamFromCompileConfig, float32Decimal, serializeModel, type Json } from "./keras/saving/serialization";
+import { augmentationFromKeras, isAugmentationConfig } from "./keras/saving/preprocessing_config";
+import type { AugmentationLayer } from "./keras/preprocessing/layers";
 import { adamOf } from "./keras/optimizers/adam";
 import { type BaseName, type Preprocessing, type TransferModel } from "./model";
+import type { BatchNormMode } from "./model_batch_norm";
 import { assembleTransferModel, registerTransferModel } from "./model_build";
 import { warning } from "./notebook/display";
 
@@ -51,7 +56,9 @@ const BASES: Array<{ name: BaseName; layers: number; title: string }> = [
 ];
 
 const TUTORIAL_SHAPE =
-  "digits 28×28×1 → Reshape → UpSampling3D(3, 3, 3) → Reshape (84, 84, 3) [→ Rescaling] → InceptionV3 or Xception without its top, " +
+  "digits 28×28×1 → Reshape → UpSampling3D(3, 3, 3) → Reshape (84, 84, 3) " +
+  "[→ RandomRotation, RandomTranslation, RandomZoom, RandomContrast] " +
+  "[→ Rescaling] → InceptionV3 or Xception without its top, " +
   "nested as one layer → GlobalAveragePooling2D → Dense → Dropout → Dense(10, softmax)";
 
 function notTheTutorials(file: string, reason: string): KerasArchiveError {
@@ -80,6 +87,8 @@ interface Plan {
   denseUnits?: number;
   dropout?: number;
   depth: number;
+  augment: AugmentationLayer[];
+  batchNorm: BatchNormMode;
 }
 
 /** The freeze depth from the base's `trainable` flags: a frozen prefix, then only trainable layers. */
@@ -138,6 +147,21 @@ function plan(file: string, config: unknown): Plan {
       "the whole model is frozen (model.trainable = False), where TransferModel always trains its head",
     );
   }
+  const augment = layers
+    .slice(0, baseIndex)
+    .filter(isAugmentationConfig)
+    .map((l) => {
+      try {
+        return augmentationFromKeras(l);
+      } catch (e) {
+        const what = `its augmentation layer "${nameOf(l)}" (${l.class_name})`;
+        throw notTheTutorials(file, `${what} cannot be made here: ${(e as Error).message}`);
+      }
+    });
+  // Keras records `base_model(x, training=False)` in the call's kwargs.
+  const baseCalls = Array.isArray(baseLayer.inbound_nodes) ? baseLayer.inbound_nodes : [];
+  const call = baseCalls[0] as { kwargs?: { training?: unknown } } | undefined;
+  const batchNorm: BatchNormMode = call?.kwargs?.training === false ? "inference" : "training";
   const head = layers.slice(baseIndex + 1);
   const dense = head.find((l) => l.class_name === "Dense");
   const dropout = head.find((l) => l.class_name === "Dropout");
@@ -149,6 +173,8 @@ function plan(file: string, config: unknown): Plan {
     denseUnits: typeof units === "number" && Number.isInteger(units) && units > 0 ? units : undefined,
     dropout: typeof rate === "number" && rate >= 0 && rate < 1 ? rate : undefined,
     depth: freezeDepth(file, baseLayer, baseLayers),
+    augment,
+    batchNorm,
   };
 }
 
@@ -182,6 +208,8 @@ export async function loadTransferModel(file: string, options: LoadTransferModel
         dropout: p.dropout,
         adam,
         freeze: p.depth,
+        augment: p.augment,
+        batchNorm: p.batchNorm,
       },
       file,
     );

@@ -1,9 +1,10 @@
 /**
- * Building the tutorial's model (`buildTransferModel`): the upsampling front, the base network
- * (InceptionV3 or Xception with Keras's ImageNet weights, or random ones with a visible warning
- * when the weights cannot be had), the new head, frozen at the tutorial's depth and compiled; and
- * the front on its own (`upsample`). Building again with the same key disposes the model built
- * before under it, so re-running a notebook cell does not pile up models in memory.
+ * Building the tutorial's model (`buildTransferModel`): the upsampling front, data augmentation when
+ * asked for (./model_augment.ts), the base network (InceptionV3 or Xception with Keras's ImageNet
+ * weights, or random ones with a visible warning when the weights cannot be had), the new head,
+ * frozen at the tutorial's depth and compiled; and the front on its own (`upsample`). Building again
+ * with the same key disposes the model built before under it, so re-running a notebook cell does not
+ * pile up models in memory.
  */
 import type * as TF from "@tensorflow/tfjs";
 import { settle } from "./engine/loop";
@@ -12,6 +13,8 @@ import { inceptionV3, xception } from "./keras/applications/index";
 import { UpSampling3D } from "./keras/layers";
 import { KERAS_ADAM, type AdamSettings } from "./keras/optimizers/adam";
 import { liveModels, TransferModel, type BaseName, type Preprocessing } from "./model";
+import { augmentationLayers, type Augment } from "./model_augment";
+import { checkBatchNormMode, type BatchNormMode } from "./model_batch_norm";
 import { warning } from "./notebook/display";
 import { downloadProgress } from "./notebook/progress";
 import { tf } from "./tfjs/backend";
@@ -28,6 +31,20 @@ export interface TransferModelOptions {
   freeze?: number | string;
   /** Adam settings (default Keras's: learning rate 0.001). */
   adam?: Partial<AdamSettings>;
+  /**
+   * Data augmentation between the upsampling and the base, in training only: true (the digits'
+   * defaults: turns of up to ±10.8°, shifts and zooms of up to 10 %), settings (`AugmentOptions`), or
+   * augmentation layers (`new kt.RandomRotation({ factor: 0.05 })`, …). Default: none, as the tutorial.
+   */
+  augment?: Augment;
+  /**
+   * How the base's batch normalisation runs while it trains (`freeze` can change it): "training"
+   * (default, the tutorial's: a trainable layer normalises with the batch statistics and updates its
+   * moving ones) or "inference" (Keras's guide, `base_model(x, training=False)`: every batch
+   * normalisation of the base keeps its moving statistics, which normalise and are not updated;
+   * gamma and beta still train).
+   */
+  batchNorm?: BatchNormMode;
   /** Units of the hidden dense layer (default 1024) and dropout rate (default 0.5). */
   denseUnits?: number;
   dropout?: number;
@@ -56,6 +73,7 @@ function checkBuildOptions(options: TransferModelOptions): void {
       `Unknown preprocessing "${String(preprocessing)}": use "tutorial" ([0, 1] pixels) or "keras" ([-1, 1]).`,
     );
   }
+  if (options.batchNorm !== undefined) checkBatchNormMode(options.batchNorm, "buildTransferModel");
 }
 
 /**
@@ -102,6 +120,8 @@ export async function assembleTransferModel(
   const preprocessing = options.preprocessing ?? "tutorial";
   const weights = options.weights === undefined ? "imagenet" : options.weights === "random" ? null : options.weights;
   const build = baseName === "inception_v3" ? inceptionV3 : xception;
+  // Before the weights are read: bad settings cost nothing.
+  const augmentation = augmentationLayers(options.augment);
   let base: TF.LayersModel;
   let weightsUsed: string = weightsLabel ?? (weights === null ? "random" : weights);
   try {
@@ -124,6 +144,8 @@ export async function assembleTransferModel(
       let x = tf.layers.reshape({ targetShape: [28, 28, 1, 1], name: "to_volume" }).apply(input) as TF.SymbolicTensor;
       x = new UpSampling3D({ size: [3, 3, 3], name: "up_sampling3d" }).apply(x) as TF.SymbolicTensor;
       x = tf.layers.reshape({ targetShape: [84, 84, 3], name: "to_image" }).apply(x) as TF.SymbolicTensor;
+      // Before the rescaling: the digits are in [0, 1] there, and the fill value 0 is their background.
+      for (const layer of augmentation) x = layer.apply(x) as TF.SymbolicTensor;
       if (preprocessing === "keras") {
         // [0, 1] → [-1, 1], the same as Keras's x/127.5 - 1 on 0–255 pixels.
         x = tf.layers.rescaling({ scale: 2, offset: -1, name: "rescaling" }).apply(x) as TF.SymbolicTensor;
@@ -157,6 +179,7 @@ export async function assembleTransferModel(
     preprocessing,
     weights: weightsUsed,
     adam: { ...KERAS_ADAM, ...(options.adam ?? {}) },
+    batchNorm: options.batchNorm ?? "training",
     ...graph,
   });
   try {

@@ -37,6 +37,8 @@ const PARAMETERS: Record<string, string> = {
 /** Where the save cells write their .keras archives (parameter SAVE_TO), never out/. */
 const SAVES = tmpDir("browser-saves");
 const saveTo = (name: string) => path.join(SAVES, `${name}.keras`);
+/** Where the web cells export the models (parameter WEB_MODELS). */
+const webModels = (name: string) => path.join(SAVES, `${name}-web`);
 /** The notebooks' FINE_TUNE_FREEZE: the depth the model has when section 11 saves it, after the fine-tuning stage. */
 const FINE_TUNE_FREEZE = 0;
 /** Kernel start, all cells (model building, one epoch, evaluation, prediction, saving) on a busy 2-core machine. */
@@ -64,7 +66,11 @@ function makeCopy(name: string): { file: string; nb: Notebook } {
   const params = nb.cells.find((c) => c.cell_type === "code" && c.metadata.tags?.includes("parameters"));
   assert.ok(params, `${name}.ipynb has no cell tagged "parameters"`);
   let source = joined(params!.source);
-  for (const [key, value] of Object.entries({ ...PARAMETERS, SAVE_TO: JSON.stringify(saveTo(name)) })) {
+  for (const [key, value] of Object.entries({
+    ...PARAMETERS,
+    SAVE_TO: JSON.stringify(saveTo(name)),
+    WEB_MODELS: JSON.stringify(webModels(name)),
+  })) {
     const re = new RegExp(`^(const ${key}\\b[^=]*=\\s*)[^;]*;`, "m");
     assert.match(source, re, `${name}.ipynb: the parameters cell does not declare ${key}`);
     source = source.replace(re, `$1${value};`);
@@ -511,6 +517,16 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
         const mistakes = images("mistakes");
         assert.ok(mistakes.length >= 1, "the confusion matrix is missing");
         mistakes.forEach((img, i) => assertShown(img, `mistakes figure ${i + 1}`));
+        // Error analysis: the top losses drawn, the most confused pairs as a table (or the sentence saying there are none).
+        const worst = images("top-losses");
+        assert.equal(worst.length, 1, "the top-losses figure is missing");
+        assertShown(worst[0], "the top-losses figure");
+        assert.match(svgOf(worst[0]), /prediction \/ actual · loss · probability of the actual class/);
+        const confused = cell("most-confused").outputs;
+        assert.ok(
+          confused.some((o) => /<table/.test(o.html) || /No pair of digits/.test(o.text)),
+          "the most confused pairs are missing",
+        );
 
         // The second fine-tuning stage: its history plot, and the comparison table with both runs.
         const stage2 = cell("fine-tune");
@@ -556,6 +572,23 @@ describe("the notebooks in JupyterLab, in Chromium", { timeout: 25 * 60_000 }, (
           new RegExp(`classes of the first ${SHOW_DIGITS} test digits: .*\\(the same as the model in memory\\)`),
         );
         fs.rmSync(saveTo(spec.name), { force: true });
+
+        // Section 12: exported for the web page in three variants.
+        const web = cell("web")
+          .outputs.map((o) => o.text)
+          .join("");
+        for (const variant of ["float32", "float16", "uint8"])
+          assert.ok(web.includes(`-${variant}: `), `the web cell printed no ${variant} export:\n${web}`);
+        assert.ok(
+          fs.existsSync(
+            path.join(
+              webModels(spec.name),
+              `${spec.name === "inception" ? "inception_v3" : "xception"}-uint8`,
+              "model.json",
+            ),
+          ),
+        );
+        fs.rmSync(webModels(spec.name), { recursive: true, force: true });
 
         // Close-ups.
         const cellLocator = (tag: string) => page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(tagIndex(tag));

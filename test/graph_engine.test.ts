@@ -53,54 +53,59 @@ function distance(a: Float32Array[], b: Float32Array[]): number {
   return Math.sqrt(s);
 }
 
-test("one step from the same weights on the same batch: the same loss, accuracy and moving statistics; predict and evaluate agree", async () => {
-  const mnist = await loadMnist({ trainLimit: 32 });
-  const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "graph-one-step", dropout: 0 });
-  try {
-    const { x, y } = toTensors(mnist.train);
-    const start = weightsOf(tm);
-    const eager = (await tm.model.trainOnBatch(x, y)) as number[];
-    const eagerWeights = variables(tm).map((w) => w.read().clone());
-    setWeights(tm, start);
-    tm.freeze(64); // a fresh optimizer
-    const optimizer = tm.model.optimizer as unknown as KerasAdam;
-    const compiled = await CompiledModel.compile(tm.model, {
-      signatures: ["train", "evaluate", "predict"],
-      trainable: (tm.model as unknown as { collectedTrainableWeights: never[] }).collectedTrainableWeights,
-      adam: optimizer,
-    });
+for (const [base, depth, batchNorms] of [
+  ["inception_v3", 64, 94],
+  ["xception", 36, 40],
+] as const) {
+  test(`${base}: one step from the same weights on the same batch: the same loss, accuracy and moving statistics; predict and evaluate agree`, async () => {
+    const mnist = await loadMnist({ trainLimit: 32 });
+    const tm = await buildTransferModel({ base, weights: null, key: `graph-one-step-${base}`, dropout: 0 });
     try {
-      // Inference first (from the starting weights).
-      const [pg] = compiled.predictBatch([x]);
-      const pe = tm.model.predict(x) as Tensor;
-      assert.ok(maxRelDiff(pg, pe) < 1e-5, `predictions differ by ${maxRelDiff(pg, pe)} (relative)`);
-      const ev = compiled.evaluateBatch([x], y);
-      const [el, ea] = (tm.model.evaluate(x, y) as Tensor[]).map((t) => t.dataSync()[0]);
-      assert.ok(Math.abs(ev.loss - el) < 1e-5 * el, `evaluate loss ${ev.loss} vs ${el}`);
-      assert.equal(ev.accuracy, ea);
-      tf.dispose([pg, pe]);
-
-      const step = compiled.trainStep([x], y, optimizer, [1, 2]);
-      assert.ok(Math.abs(step.loss - eager[0]) < 1e-5 * eager[0], `loss ${step.loss} vs eager ${eager[0]}`);
-      assert.equal(step.accuracy, eager[1]);
-      assert.equal(optimizer.iterations, 1);
-      // Moving statistics: one update from the same batch statistics.
-      let checked = 0;
-      variables(tm).forEach((w, i) => {
-        if (!/moving_(mean|variance)/.test(w.name)) return;
-        const d = maxRelDiff(w.read(), eagerWeights[i]);
-        assert.ok(d < 1e-4, `${w.name} differs from eager's by ${d.toExponential(2)} (relative)`);
-        checked++;
+      const { x, y } = toTensors(mnist.train);
+      const start = weightsOf(tm);
+      const eager = (await tm.model.trainOnBatch(x, y)) as number[];
+      const eagerWeights = variables(tm).map((w) => w.read().clone());
+      setWeights(tm, start);
+      tm.freeze(depth); // a fresh optimizer
+      const optimizer = tm.model.optimizer as unknown as KerasAdam;
+      const compiled = await CompiledModel.compile(tm.model, {
+        signatures: ["train", "evaluate", "predict"],
+        trainable: (tm.model as unknown as { collectedTrainableWeights: never[] }).collectedTrainableWeights,
+        adam: optimizer,
       });
-      assert.equal(checked, 2 * 94, "every batch normalisation's moving statistics are compared");
+      try {
+        // Inference first (from the starting weights).
+        const [pg] = compiled.predictBatch([x]);
+        const pe = tm.model.predict(x) as Tensor;
+        assert.ok(maxRelDiff(pg, pe) < 1e-5, `predictions differ by ${maxRelDiff(pg, pe)} (relative)`);
+        const ev = compiled.evaluateBatch([x], y);
+        const [el, ea] = (tm.model.evaluate(x, y) as Tensor[]).map((t) => t.dataSync()[0]);
+        assert.ok(Math.abs(ev.loss - el) < 1e-5 * el, `evaluate loss ${ev.loss} vs ${el}`);
+        assert.equal(ev.accuracy, ea);
+        tf.dispose([pg, pe]);
+
+        const step = compiled.trainStep([x], y, optimizer, [1, 2]);
+        assert.ok(Math.abs(step.loss - eager[0]) < 1e-5 * eager[0], `loss ${step.loss} vs eager ${eager[0]}`);
+        assert.equal(step.accuracy, eager[1]);
+        assert.equal(optimizer.iterations, 1);
+        // Moving statistics: one update from the same batch statistics.
+        let checked = 0;
+        variables(tm).forEach((w, i) => {
+          if (!/moving_(mean|variance)/.test(w.name)) return;
+          const d = maxRelDiff(w.read(), eagerWeights[i]);
+          assert.ok(d < 1e-4, `${w.name} differs from eager's by ${d.toExponential(2)} (relative)`);
+          checked++;
+        });
+        assert.equal(checked, 2 * batchNorms, "every batch normalisation's moving statistics are compared");
+      } finally {
+        compiled.dispose();
+        tf.dispose([x, y, ...eagerWeights]);
+      }
     } finally {
-      compiled.dispose();
-      tf.dispose([x, y, ...eagerWeights]);
+      tm.dispose();
     }
-  } finally {
-    tm.dispose();
-  }
-});
+  });
+}
 
 /**
  * Trains `tm` from `start` at two depths (a fit each) and returns the weights; frozen layers' weights

@@ -7,6 +7,8 @@
  *     predict, and has Adam's state where we had it;
  *   - Keras → ours: an archive Keras wrote (in a session whose automatic layer names had moved on)
  *     loads with Keras's predictions, freeze depth, Adam settings and state;
+ *   - data augmentation and `base(x, training=False)` (batchNorm "inference") both ways: the layout
+ *     against Keras's, and Keras's archive read here and written back, read again by Keras;
  *   - ours → ours: identical weights, freeze depth, trainable counts, Adam settings and state; Adam's
  *     state for other trainable layers is skipped with a warning, as Keras does;
  *   - bad archives and failed saves: a clear error each, files and models left as they were;
@@ -108,14 +110,37 @@ const PREDICTION_TOLERANCE = 1e-3;
 // ---------------------------------------------------------------------------
 
 test("learner.save writes what Keras's model.save writes for the same model: members, config.json, and every group, dataset, shape and attribute of model.weights.h5", async () => {
+  // The digits' augmentation (augment: true) as Keras's layers, for the third case.
+  const fill = { fill_mode: "constant", fill_value: 0.0, interpolation: "bilinear" };
+  const kerasAugmentation = [
+    ["RandomRotation", { factor: 0.03, ...fill, name: "random_rotation" }],
+    ["RandomTranslation", { height_factor: 0.1, width_factor: 0.1, ...fill, name: "random_translation" }],
+    ["RandomZoom", { height_factor: 0.1, ...fill, name: "random_zoom" }],
+  ];
   const cases = [
-    { base: "inception_v3" as const, freeze: 64, preprocessing: "tutorial" as const },
-    { base: "xception" as const, freeze: 36, preprocessing: "keras" as const },
+    { base: "inception_v3" as const, freeze: 64, preprocessing: "tutorial" as const, file: "inception_v3" },
+    { base: "xception" as const, freeze: 36, preprocessing: "keras" as const, file: "xception" },
+    // Augmentation between the upsampling and the rescaling, and the base called with training=False.
+    {
+      base: "xception" as const,
+      freeze: 100,
+      preprocessing: "keras" as const,
+      file: "xception-augmented",
+      augment: true,
+      batchNorm: "inference" as const,
+    },
   ];
   const set = take((await digits()).test, 2);
   kerasScript(dir, "write-archives", {
     ...asSpec(set),
-    items: cases.map((c) => ({ ...c, out: path.join(dir, `keras-${c.base}.keras`), clearSession: true })),
+    items: cases.map((c) => ({
+      base: c.base,
+      freeze: c.freeze,
+      preprocessing: c.preprocessing,
+      out: path.join(dir, `keras-${c.file}.keras`),
+      clearSession: true,
+      ...(c.augment ? { augment: kerasAugmentation, baseTraining: false } : {}),
+    })),
   });
   for (const c of cases) {
     const tm = await buildTransferModel({
@@ -124,9 +149,11 @@ test("learner.save writes what Keras's model.save writes for the same model: mem
       freeze: c.freeze,
       preprocessing: c.preprocessing,
       key: "archive-layout",
+      augment: c.augment,
+      batchNorm: c.batchNorm,
     });
     try {
-      const saved = await tm.save(path.join(dir, `ours-${c.base}.keras`));
+      const saved = await tm.save(path.join(dir, `ours-${c.file}.keras`));
       assert.equal(
         saved.optimizerState,
         false,
@@ -137,8 +164,8 @@ test("learner.save writes what Keras's model.save writes for the same model: mem
       tm.dispose();
     }
     const [keras, ours] = describeArchives(
-      path.join(dir, `keras-${c.base}.keras`),
-      path.join(dir, `ours-${c.base}.keras`),
+      path.join(dir, `keras-${c.file}.keras`),
+      path.join(dir, `ours-${c.file}.keras`),
     );
     assert.deepEqual(
       ours.members.map((m) => [m.name, m.compressed]),
@@ -171,6 +198,13 @@ test("learner.save writes what Keras's model.save writes for the same model: mem
     assert.equal(
       outer.some((l) => l.class_name === "Rescaling"),
       c.preprocessing === "keras",
+    );
+    assert.equal(outer.filter((l) => /^Random/.test(l.class_name)).length, c.augment ? 3 : 0);
+    const baseCall = outer.find((l) => l.class_name === "Functional")!.inbound_nodes[0].kwargs;
+    assert.deepEqual(
+      baseCall,
+      c.batchNorm === "inference" ? { training: false, mask: null } : { mask: null },
+      "the base's call",
     );
     // model.weights.h5: the same entries, in Keras's paths.
     const byPath = (d: typeof ours) => new Map(d.h5.map((e) => [e.path, e]));
@@ -320,6 +354,85 @@ test("loadTransferModel reads Keras's own archive of the tutorial's Xception mod
   } finally {
     tm.dispose();
   }
+});
+
+test("Keras's archive with augmentation layers and base(x, training=False) loads here with the same layers, seeds and inference-mode batch normalisation; written back, Keras reads the same config and predicts the same", async (t) => {
+  const mnist = await digits();
+  const file = path.join(dir, "keras-augmented.keras");
+  const augment = [
+    ["RandomRotation", { factor: [-0.05, 0.02], seed: 3, name: "turn" }],
+    [
+      "RandomTranslation",
+      {
+        height_factor: 0.1,
+        width_factor: [-0.2, 0.1],
+        fill_mode: "wrap",
+        interpolation: "nearest",
+        seed: 4,
+        name: "shift",
+      },
+    ],
+    [
+      "RandomZoom",
+      { height_factor: [-0.2, 0.1], width_factor: 0.05, fill_mode: "nearest", fill_value: 0.25, seed: 5, name: "zoom" },
+    ],
+    ["RandomContrast", { factor: 0.3, value_range: [0, 1], seed: 6, name: "contrast" }],
+  ];
+  const [keras] = kerasScript<{ archives: KerasReport[] }>(dir, "write-archives", {
+    ...asSpec(mnist.test),
+    items: [{ base: "xception", freeze: 120, calibrate: true, augment, baseTraining: false, out: file }],
+  }).archives;
+  const tm = await loadTransferModel(file, { key: "archive-augmented" });
+  const again = path.join(dir, "ours-augmented.keras");
+  let ours: number[];
+  try {
+    assert.equal(tm.batchNorm, "inference", 'training=False on the base\'s call reads back as batchNorm "inference"');
+    assert.equal(tm.freezeDepth, 120);
+    const layers = tm.model.layers.slice(4, 8) as unknown as Array<
+      Record<string, unknown> & { name: string; getClassName(): string }
+    >;
+    assert.deepEqual(
+      layers.map((l) => [l.getClassName(), l.name, l.seed]),
+      [
+        ["RandomRotation", "turn", 3],
+        ["RandomTranslation", "shift", 4],
+        ["RandomZoom", "zoom", 5],
+        ["RandomContrast", "contrast", 6],
+      ],
+    );
+    assert.deepEqual(layers[0].factor, { lower: -0.05, upper: 0.02 });
+    assert.deepEqual([layers[1].fillMode, layers[1].interpolation], ["wrap", "nearest"]);
+    assert.deepEqual(
+      [layers[2].height, layers[2].width, layers[2].fillValue],
+      [{ lower: -0.2, upper: 0.1 }, { lower: -0.05, upper: 0.05 }, 0.25],
+    );
+    assert.deepEqual([layers[3].factor, layers[3].valueRange], [{ lower: 0, upper: 0.3 }, [0, 1]]);
+    ours = Array.from((await tm.predict(mnist.test)).probabilities);
+    const diff = maxAbsDiff(ours, keras.output);
+    t.diagnostic(`our probabilities differ from Keras's by up to ${diff.toExponential(2)}`);
+    assert.ok(diff <= PREDICTION_TOLERANCE, `our probabilities differ from Keras's by up to ${diff}`);
+    await tm.save(again);
+  } finally {
+    tm.dispose();
+  }
+  const [back] = kerasScript<{ archives: KerasReport[] }>(dir, "load-archive", {
+    ...asSpec(mnist.test),
+    archives: [again],
+  }).archives;
+  // Adam has not taken a step: its state is the step count and the rate, which Keras skips, saying so.
+  assert.ok(
+    back.warnings!.every((w) =>
+      /Skipping variable loading for optimizer 'adam'.*the saved optimizer has 2 variables/.test(w),
+    ),
+    back.warnings!.join("\n"),
+  );
+  assert.ok(maxAbsDiff(back.output, ours) <= PREDICTION_TOLERANCE, "Keras's predictions from our archive");
+  const [k, o] = describeArchives(file, again);
+  assert.equal(
+    JSON.stringify(withoutSharedIds(o.config)),
+    JSON.stringify(withoutSharedIds(k.config)),
+    "config.json written back differs from Keras's",
+  );
 });
 
 // ---------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 /**
  * Both notebooks, executed headlessly through the project's kernel at a small scale (with what the
  * runner prints meanwhile), and a re-run of the freeze → train → evaluate cells with another depth
- * in the same kernel. The save cell writes to a temporary folder (parameter SAVE_TO), removed at the
- * end, never to out/.
+ * in the same kernel. The save cell and the web export write to a temporary folder (parameters SAVE_TO,
+ * WEB_MODELS), removed at the end, never to out/.
  */
 import { after, test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -50,6 +50,7 @@ const OWN_DIGITS = [
 const SAVES = tmpDir("notebook-saves");
 after(() => fs.rmSync(SAVES, { recursive: true, force: true }));
 const saveTo = (name: string) => path.join(SAVES, `${name}.keras`);
+const webModels = (name: string) => path.join(SAVES, `${name}-web`);
 /** The notebooks' FINE_TUNE_FREEZE: the depth the model has when section 11 saves it, after the fine-tuning stage. */
 const FINE_TUNE_FREEZE = 0;
 
@@ -78,12 +79,16 @@ function stderr(cell: NotebookCell): string {
     .join("");
 }
 
-/** Checks shared by both notebooks: the executed notebook, what the runner printed meanwhile, and the saved archive. */
+/**
+ * Checks shared by both notebooks: the executed notebook, what the runner printed meanwhile, and the
+ * saved archive; `guide`: run with AUGMENT true and FINE_TUNE_BATCH_NORM "inference".
+ */
 function checkNotebook(
   nb: Notebook,
   trainImages: number,
   runnerOutput: string,
-  save: { file: string; base: string; depth: number },
+  save: { file: string; base: string; depth: number; web: string },
+  guide = false,
 ): void {
   for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
     assert.equal(stderr(c), "", `a cell wrote to stderr:\n${joined(c.source)}\n${stderr(c)}`);
@@ -150,6 +155,30 @@ function checkNotebook(
   assert.equal(grid.querySelectorAll("image").length, SHOW_DIGITS, "the prediction grid shows SHOW_DIGITS digits");
   const mistakes = svgs(cellTagged(nb, "mistakes"));
   assert.ok(mistakes.length >= 1, "confusion matrix missing");
+  // Error analysis: the TOP_LOSSES (9) digits with the largest losses, largest first; the most confused pairs.
+  const [worst] = svgs(cellTagged(nb, "top-losses"));
+  assert.equal(worst.querySelectorAll("image").length, 9, "the top-losses figure shows TOP_LOSSES digits");
+  const losses = [...worst.querySelectorAll(".kt-loss")].map((t) => Number((t.textContent ?? "").split(" · ")[0]));
+  assert.deepEqual(
+    losses,
+    [...losses].sort((a, b) => b - a),
+    "largest loss first",
+  );
+  const confused = cellTagged(nb, "most-confused");
+  const table = htmls(confused).find((h) => h.includes("<table"));
+  if (table) {
+    const counts = [...new JSDOM(table).window.document.querySelectorAll("tbody tr")].map((r) =>
+      Number(r.querySelectorAll("td")[2].textContent),
+    );
+    assert.ok(counts.length > 0 && counts.every((c) => c >= 2), `pairs seen at least twice: ${counts}`);
+    assert.deepEqual(
+      counts,
+      [...counts].sort((a, b) => b - a),
+      "most often first",
+    );
+  } else {
+    assert.match(cellText(confused), /No pair of digits was mistaken for one another twice/);
+  }
 
   // The second stage: the whole base trains on from the first run's weights at a smaller rate.
   const stage2 = cellTagged(nb, "fine-tune");
@@ -162,10 +191,23 @@ function checkNotebook(
   ).window.document.querySelectorAll("tbody tr");
   assert.equal(runs.length, 2, "the comparison table lists both stages");
   // Run 2 followed one cycle peaking at FINE_TUNE_LEARNING_RATE.
-  assert.match(runs[1].textContent ?? "", /one cycle, peak 0\.00001.*run 1/);
+  assert.match(
+    runs[1].textContent ?? "",
+    guide ? /one cycle, peak 0\.00001.*run 1.*inference/ : /one cycle, peak 0\.00001.*run 1/,
+  );
+  if (guide) assert.match(htmls(stage2).join(""), /Batch normalisation: inference mode in training/);
 
   const train = htmls(cellTagged(nb, "train"));
-  assert.match(train.find((h) => h.includes("kt-steps")) ?? "", /output computed once for \d+ digits/);
+  if (guide) {
+    // Augmentation comes before the frozen layers: no frozen-prefix cache, and the fit says why.
+    assert.match(
+      train.join(""),
+      /Data augmentation \(random_rotation, random_translation, random_zoom\) comes before the frozen layers/,
+    );
+    assert.doesNotMatch(train.join(""), /output computed once/);
+  } else {
+    assert.match(train.find((h) => h.includes("kt-steps")) ?? "", /output computed once for \d+ digits/);
+  }
   const progress = train.find((h) => h.includes("kt-progress")) ?? "";
   assert.match(progress, new RegExp(`${EPOCHS} of ${EPOCHS} epochs`));
   assert.ok(trainImages > 0);
@@ -221,13 +263,25 @@ function checkNotebook(
     ),
   );
   fs.rmSync(save.file);
+
+  // Section 12: the model exported for the web page, as float32, float16 and uint8.
+  const web = cellText(cellTagged(nb, "web"));
+  for (const variant of ["float32", "float16", "uint8"]) {
+    const folder = path.join(save.web, `${save.base}-${variant}`);
+    assert.ok(web.includes(`exported ${folder}: `), `the web cell printed no ${variant} export:\n${web}`);
+    const json = JSON.parse(fs.readFileSync(path.join(folder, "model.json"), "utf8"));
+    assert.equal(json.userDefinedMetadata.digits.base, save.base);
+    assert.equal(json.userDefinedMetadata.digits.quantize, variant === "float32" ? false : variant);
+  }
+  assert.match(web, /Now run "npm run demo" in a terminal/);
+  fs.rmSync(save.web, { recursive: true });
 }
 
 test("inception.ipynb runs end to end at a small scale, with every plot", () => {
   const out = outDir("notebook-inception");
   const run = runNotebook(
     path.join(ROOT, "notebooks", "inception.ipynb"),
-    { ...SMALL, WEIGHTS: "random", SAVE_TO: saveTo("inception") },
+    { ...SMALL, WEIGHTS: "random", SAVE_TO: saveTo("inception"), WEB_MODELS: webModels("inception") },
     out,
   );
   assert.equal(run.status, 0, run.stderr);
@@ -235,17 +289,19 @@ test("inception.ipynb runs end to end at a small scale, with every plot", () => 
     file: saveTo("inception"),
     base: "inception_v3",
     depth: FINE_TUNE_FREEZE,
+    web: webModels("inception"),
   });
   assert.match(htmls(cellTagged(run.notebook!, "freeze")).join(""), /Trainable params: 23,172,090/);
 });
 
-test("xception.ipynb runs end to end; without ImageNet weights it warns visibly and goes on", () => {
+test("xception.ipynb runs end to end, with augmentation and the second stage's batch normalisation in inference mode; without ImageNet weights it warns visibly and goes on", () => {
   const out = outDir("notebook-xception");
   const keras = tmpDir("keras-home");
   // No cached weights, and a download address where nothing listens: the weights cannot be had.
+  const guide = { AUGMENT: true, FINE_TUNE_BATCH_NORM: "inference" };
   const run = runNotebook(
     path.join(ROOT, "notebooks", "xception.ipynb"),
-    { ...SMALL, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception") },
+    { ...SMALL, ...guide, WEIGHTS: "imagenet", SAVE_TO: saveTo("xception"), WEB_MODELS: webModels("xception") },
     out,
     {
       KERAS_HOME: keras,
@@ -260,11 +316,13 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
   assert.match(warning!, /ImageNet weights could not be loaded/);
   assert.match(warning!, /xception_weights_tf_dim_ordering_tf_kernels_notop\.h5/);
   assert.match(cellText(build), /weights: random \(ImageNet weights unavailable\)/);
-  checkNotebook(nb, SMALL.TRAIN_IMAGES, run.stderr, {
-    file: saveTo("xception"),
-    base: "xception",
-    depth: FINE_TUNE_FREEZE,
-  });
+  checkNotebook(
+    nb,
+    SMALL.TRAIN_IMAGES,
+    run.stderr,
+    { file: saveTo("xception"), base: "xception", depth: FINE_TUNE_FREEZE, web: webModels("xception") },
+    true,
+  );
   assert.match(htmls(cellTagged(nb, "freeze")).join(""), /Trainable params: 21,808,618/);
   assert.deepEqual(
     fs.readdirSync(keras).filter((f) => !fs.statSync(path.join(keras, f)).isDirectory()),
@@ -276,9 +334,13 @@ test("xception.ipynb runs end to end; without ImageNet weights it warns visibly 
 test("re-running the freeze and training cells with another depth updates the model and the comparison", () => {
   const out = outDir("notebook-rerun");
   const file = path.join(out, "inception-rerun.ipynb");
-  const params = Object.entries({ ...SMALL, EPOCHS: 1, WEIGHTS: "random", SAVE_TO: saveTo("rerun") }).map(
-    ([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`,
-  );
+  const params = Object.entries({
+    ...SMALL,
+    EPOCHS: 1,
+    WEIGHTS: "random",
+    SAVE_TO: saveTo("rerun"),
+    WEB_MODELS: webModels("rerun"),
+  }).map(([k, v]) => `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`);
   const r = spawnSync(
     PYTHON,
     [
@@ -295,6 +357,7 @@ test("re-running the freeze and training cells with another depth updates the mo
   );
   assert.equal(r.status, 0, r.stderr);
   fs.rmSync(saveTo("rerun"), { force: true });
+  fs.rmSync(webModels("rerun"), { recursive: true, force: true });
   const nb = JSON.parse(fs.readFileSync(file, "utf8")) as Notebook;
   const freeze = htmls(cellTagged(nb, "freeze")).join("");
   const m = /Trainable params: ([\d,]+)/.exec(freeze);

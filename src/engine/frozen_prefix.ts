@@ -11,6 +11,9 @@
  * layers and weights. Exact when nothing in the front and the prefix is random
  * or depends on training mode: true for the tutorial (no augmentation, no
  * dropout before the head, frozen batch normalisation runs in inference mode).
+ * With data augmentation in the front (`randomLayersInFront`), the frozen layers
+ * see other images at every step: there is no split, as Keras's transfer-learning
+ * guide says of feature extraction with augmentation.
  *
  * The suffix shares the whole model's optimizer, with its trainable weights in
  * the whole model's order, so training the suffix is training the model: the
@@ -60,6 +63,27 @@ function asArray<T>(x: T | T[]): T[] {
   return Array.isArray(x) ? x : [x];
 }
 
+/** Whether a layer's output is random in training (augmentation, dropout, noise). */
+function randomInTraining(layer: Layer): boolean {
+  const cls = layer.getClassName();
+  return cls === "Dropout" || cls.includes("Noise") || cls.startsWith("Random");
+}
+
+/** The layers between the model's input and the base whose output is random in training, input first. */
+export function randomLayersInFront(m: Pick<SplittableModel, "input" | "frontOutput">): Layer[] {
+  const found: Layer[] = [];
+  const seen = new Set<number>();
+  const stack: Sym[] = [m.frontOutput];
+  while (stack.length > 0) {
+    const t = stack.pop()!;
+    if (seen.has(t.id) || t.id === m.input.id) continue;
+    seen.add(t.id);
+    if (randomInTraining(t.sourceLayer) && !found.includes(t.sourceLayer)) found.unshift(t.sourceLayer);
+    stack.push(...t.inputs);
+  }
+  return found;
+}
+
 /** The node through which `layer` takes part in the graph it was first built in. */
 export function firstNode(layer: Layer): { inputs: Sym[]; outputs: Sym[] } {
   const node = layer.inboundNodes[0];
@@ -69,17 +93,17 @@ export function firstNode(layer: Layer): { inputs: Sym[]; outputs: Sym[] } {
 
 /**
  * Splits `m` after the first `depth` layers of its base. Returns undefined when there is nothing to
- * gain (depth 0) or when a frozen layer could behave differently in training (a trainable layer in
- * the prefix, or a Dropout).
+ * gain (depth 0) or when the front or a frozen layer could behave differently in training (data
+ * augmentation in the front, a trainable layer in the prefix, or a Dropout).
  */
 export function splitAtDepth(m: SplittableModel, depth: number): PrefixSplit | undefined {
   const layers = m.base.layers;
   if (depth <= 0 || depth > layers.length) return undefined;
+  if (randomLayersInFront(m).length > 0) return undefined;
   const prefixLayers = layers.slice(0, depth);
   for (const l of prefixLayers) {
     if (l.trainable && l.weights.length > 0 && l.trainableWeights.length > 0) return undefined;
-    const cls = l.getClassName();
-    if (cls === "Dropout" || cls.includes("Noise") || cls.startsWith("Random")) return undefined;
+    if (randomInTraining(l)) return undefined;
   }
   const baseInputs = m.base.inputs;
   const baseOutputs = m.base.outputs;

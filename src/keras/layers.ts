@@ -9,8 +9,10 @@
  *        the batch mean and the biased batch variance (`tf.nn.moments`), and
  *        update `moving = moving * momentum + batch * (1 - momentum)` with the
  *        same (biased) variance;
- *      * inference (`training` not true, or the layer frozen): normalise with
- *        the moving statistics, which stay untouched;
+ *      * inference (`training` not true, the layer frozen, or kept in inference
+ *        mode by `setInferenceCall` on a model around it): normalise with the
+ *        moving statistics, which stay untouched (gamma and beta still train
+ *        when the layer is trainable);
  *      * weights `[gamma?, beta?, moving_mean, moving_variance]` (gamma only
  *        with `scale`, beta only with `center`), Keras's order and names.
  *  - `UpSampling3D`: Keras's nearest-neighbour repeat along the three spatial
@@ -25,7 +27,9 @@
  * `base(x, training=False)`, a flag given at graph-building time
  * (`base.apply(x, {training: false})`) is ignored when the model runs; to keep
  * a batch-norm layer in inference mode during `fit`, freeze it
- * (`layer.trainable = false`, or `setTrainable(model, false)`).
+ * (`layer.trainable = false`, or `setTrainable(model, false)`), or keep a
+ * whole nested model's batch normalisation in inference mode while it trains
+ * with `setInferenceCall(model, true)` (Keras's `base(x, training=False)`).
  *
  * Both are registered with `tf.serialization`, so models using them survive
  * `model.toJSON()` / `tf.models.modelFromJSON()` and `model.save()` /
@@ -184,6 +188,12 @@ export class BatchNormalization extends tf.layers.Layer {
   private beta: LayerVariable | null = null;
   private movingMean: LayerVariable | null = null;
   private movingVariance: LayerVariable | null = null;
+  /**
+   * Runs in inference mode even in training, as inside Keras's `model(x, training=False)`: set by
+   * `setInferenceCall` on a model around it. Not part of the layer's config: in Keras it belongs to
+   * the model's call.
+   */
+  inferenceMode = false;
 
   constructor(args: BatchNormalizationArgs = {}) {
     super(args);
@@ -286,6 +296,14 @@ export class BatchNormalization extends tf.layers.Layer {
     return own.length > 0 && own.every((w) => !w.trainable);
   }
 
+  /**
+   * Whether a call normalises with the batch statistics (and updates the moving ones): in training,
+   * when the layer is trainable and not kept in inference mode. Both engines ask this.
+   */
+  usesBatchStatistics(training: boolean): boolean {
+    return training && !this.isFrozen() && !this.inferenceMode;
+  }
+
   override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
     return inputShape;
   }
@@ -293,7 +311,7 @@ export class BatchNormalization extends tf.layers.Layer {
   override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor {
     return tf.tidy(() => {
       const x = oneTensor(inputs);
-      const training = kwargs["training"] === true && !this.isFrozen();
+      const training = this.usesBatchStatistics(kwargs["training"] === true);
       const out = normalize({
         x,
         axis: this.positiveAxis(x.rank),
@@ -474,4 +492,30 @@ export function numberPair(v: unknown): [number, number] | undefined {
 export function setTrainable(layer: AnyLayer, value: boolean): void {
   if (isContainer(layer)) for (const l of layer.layers) setTrainable(l, value);
   layer.trainable = value;
+}
+
+/** The nested models called in inference mode (see `setInferenceCall`). */
+const inferenceCalls = new WeakSet<object>();
+
+/**
+ * Keras's `model(x, training=False)` for a model nested in another: every BatchNormalization inside
+ * it (at any depth) runs in inference mode, in `fit` too: the moving statistics normalise and are
+ * not updated, while gamma and beta still train where the layer is trainable. TF.js ignores a
+ * training flag given when the outer model is built (see the module comment), so the flag is kept
+ * on the layers; the `.keras` archive records it on the model's call, as Keras does
+ * (./saving/serialization.ts). Changing it needs `compile()` again, like `trainable`.
+ */
+export function setInferenceCall(model: AnyLayer, on: boolean): void {
+  const visit = (layer: AnyLayer) => {
+    if (layer instanceof BatchNormalization) layer.inferenceMode = on;
+    if (isContainer(layer)) layer.layers.forEach(visit);
+  };
+  visit(model);
+  if (on) inferenceCalls.add(model);
+  else inferenceCalls.delete(model);
+}
+
+/** Whether `setInferenceCall(model, true)` holds for a model. */
+export function isInferenceCall(model: AnyLayer): boolean {
+  return inferenceCalls.has(model);
 }

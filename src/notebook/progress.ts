@@ -315,3 +315,8 @@ export function stepProgress(label: string, unit = "items", options: StepProgres
     },
   };
 }
+
+/** A line of news from a long step: a line of progress in a notebook (the runner prints it), else console.log. */
+export function progressNote(text: string): void {
+  stepProgress("").finish(text);
+}

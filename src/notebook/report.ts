@@ -50,6 +50,8 @@ export interface FreezeInfo {
   lastFrozen?: string;
   /** Name of the first trainable base layer (undefined when all are frozen). */
   firstTrainable?: string;
+  /** How the base's batch normalisation runs in training ("training": the tutorial's; "inference": Keras's guide's). */
+  batchNorm?: "training" | "inference";
 }
 
 /** Keras-style summary: the model's top-level layers, then total / trainable / non-trainable parameters and the freeze point. */
@@ -66,6 +68,12 @@ export function showSummary(summary: SummaryReport, freeze?: FreezeInfo): void {
         : `Frozen: the first ${freeze.depth} base layers, up to ${freeze.lastFrozen}` +
             (freeze.firstTrainable ? `; training from ${freeze.firstTrainable} on` : " (the whole base)"),
     );
+    if (freeze.batchNorm === "inference") {
+      lines.push(
+        "Batch normalisation: inference mode in training (Keras's training=False): moving statistics kept, " +
+          "gamma and beta train",
+      );
+    }
   }
   if (summary.rows) showLayers(summary.rows);
   if (inKernel()) {

@@ -90,6 +90,7 @@ interface NodeBinding {
   TF_ATTR_BOOL: number;
   TF_ATTR_TYPE: number;
   TF_FLOAT: number;
+  TF_INT32: number;
 }
 
 /** An op attribute as tfjs-node's binding takes it. */

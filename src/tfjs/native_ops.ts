@@ -46,7 +46,8 @@ export function fusedKernelsActive(): boolean {
   return enabled && nativeBackend() !== null;
 }
 
-function nativeBackend(): NodeKernelBackend | null {
+/** tfjs-node's backend when TensorFlow.js runs on native TensorFlow, else null (also for ./native_image.ts). */
+export function nativeBackend(): NodeKernelBackend | null {
   return tf.getBackend() === "tensorflow" ? nodeKernelBackend(tf.backend()) : null;
 }
 

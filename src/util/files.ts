@@ -9,6 +9,8 @@
  *                             check made removed again; a `PathError` says why not
  *   canWrite / writableFolder permission checks without writing anything
  *   writeAtomically(file, …)  a temporary file beside `file` (`tempPathBeside`), renamed onto it
+ *   writeFolderAtomically(dir, …)  the same for a whole folder: a temporary folder beside `dir`,
+ *                             which then takes its place
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -192,6 +194,42 @@ export async function writeAtomically(
     removeFolders(made);
     throw e;
   }
+}
+
+/**
+ * Writes the folder `dir` as a whole: `write` fills a fresh temporary folder beside it
+ * (`tempPathBeside(dir, ending)`), which then takes `dir`'s place. A folder already at `dir` is
+ * first renamed aside and removed once the new one is in place (POSIX cannot swap two folders in one
+ * step: should the process die between the two renames, the old folder is left under its hidden
+ * name). Missing parent folders are made as `makeFolders` makes them. If `write` or a rename fails,
+ * the temporary folder and the folders made for it are removed, `dir` is as it was, and the error
+ * is thrown on. The caller checks that `dir` may be replaced, and that its parent is writable
+ * (`writableFolder`).
+ */
+export async function writeFolderAtomically(
+  dir: string,
+  ending: string,
+  write: (tmp: string) => void | Promise<void>,
+): Promise<void> {
+  const target = path.resolve(dir);
+  const made = makeFolders(path.dirname(target));
+  const tmp = tempPathBeside(target, ending);
+  let aside: string | undefined;
+  try {
+    fs.mkdirSync(tmp);
+    await write(tmp);
+    if (fs.existsSync(target)) {
+      aside = tempPathBeside(target, "old");
+      fs.renameSync(target, aside);
+    }
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    if (aside !== undefined && !fs.existsSync(target)) fs.renameSync(aside, target);
+    fs.rmSync(tmp, { recursive: true, force: true });
+    removeFolders(made);
+    throw e;
+  }
+  if (aside !== undefined) fs.rmSync(aside, { recursive: true, force: true });
 }
 
 /** A fresh hidden name in `file`'s folder, `.<name>.<pid>.<random>.<ending>`, to write to before renaming onto `file`. */

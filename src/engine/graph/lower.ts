@@ -10,18 +10,23 @@
  *   Activation, and the activations of Conv/Dense         → Relu, Softmax (linear: nothing)
  *   MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D → MaxPool, AvgPool, Mean
  *   Concatenate, Add, Flatten, Dense, Dropout             → ConcatV2, AddV2, Reshape, MatMul, random mask
+ *   RandomRotation, RandomTranslation, RandomZoom,        → ./augment.ts (ImageProjectiveTransformV3,
+ *   RandomContrast                                          …; the identity in inference)
  *
  * Mode "train" follows `fit`: batch normalisation of a trainable layer normalises with the batch
- * statistics and reports them (`onBatchStatistics`) for the moving averages; a frozen one runs in
- * inference mode (Keras 3's semantics, as src/keras/layers.ts); dropout draws its mask from
- * StatelessRandomUniform with the step's seed. Mode "inference" follows `predict`.
+ * statistics and reports them (`onBatchStatistics`) for the moving averages; a frozen one, or one
+ * kept in inference mode, runs in inference mode (Keras 3's semantics, as src/keras/layers.ts);
+ * dropout draws its mask from StatelessRandomUniform with the step's seed. Mode "inference" follows
+ * `predict`.
  *
  * Every weight is an input of the graph (`weight(variable)` gives its placeholder): the graph holds
  * no state. A layer the compiler does not know stops it with an error that names the layer.
  */
 import type * as TF from "@tensorflow/tfjs";
 import { BatchNormalization, numberPair } from "../../keras/layers";
+import type { AugmentationLayer } from "../../keras/preprocessing/layers";
 import { isContainer, layerWeightField, nodesByDepth } from "../../tfjs/internals";
+import { lowerAugmentation } from "./augment";
 import type { Graph, SymTensor } from "./graph";
 import * as ops from "./ops";
 
@@ -215,6 +220,11 @@ function dropout({ ctx, g, layer, config, x, callArgs }: LayerCall): SymTensor {
   return ops.mul(g, x, ops.mul(g, keep, g.constant(1 / (1 - rate))));
 }
 
+/** The augmentation layers: their random transform in training, the identity otherwise (./augment.ts). */
+const augmentation = single(({ ctx, layer, x, callArgs }) =>
+  lowerAugmentation(ctx, layer as AugmentationLayer, x, callArgs, (message) => new GraphCompileError(message)),
+);
+
 /** The lowering rule of each layer class the graph engine compiles. */
 const LOWERINGS: Record<string, Lowering> = {
   Reshape: single(({ g, config, x }) => ops.reshape(g, x, [-1, ...(config.targetShape as number[])])),
@@ -248,6 +258,10 @@ const LOWERINGS: Record<string, Lowering> = {
     return biasAndActivation(ctx, layer, config, ops.matMul(g, x, ctx.weight(required(layer, "kernel"))));
   }),
   Dropout: single(dropout),
+  RandomRotation: augmentation,
+  RandomTranslation: augmentation,
+  RandomZoom: augmentation,
+  RandomContrast: augmentation,
 };
 
 /** Emits one layer (a nested model: its layers, in place); returns its outputs. */
@@ -285,7 +299,7 @@ function batchNorm(ctx: LoweringContext, layer: BatchNormalization, x: SymTensor
   const v = layer.variables();
   const scale = v.gamma ? ctx.weight(v.gamma) : g.constant(new Float32Array(c).fill(1), [c]);
   const offset = v.beta ? ctx.weight(v.beta) : g.constant(new Float32Array(c), [c]);
-  const training = ctx.mode === "train" && !layer.isFrozen();
+  const training = layer.usesBatchStatistics(ctx.mode === "train");
   if (!training) {
     return ops.fusedBatchNorm(g, x, scale, offset, ctx.weight(v.movingMean), ctx.weight(v.movingVariance), {
       epsilon: layer.epsilon,

@@ -9,10 +9,12 @@
  *   activations     relu, reluGrad, softmax, softmaxCrossEntropyWithLogits
  *   pooling         maxPool, maxPoolGrad, avgPool, avgPoolGrad, mean (global average pooling)
  *   dense           matMul, biasAdd, biasAddGrad
- *   structure       reshape, tile, concat, splitV, shape, size, identity, cast
- *   elementwise     add, addN, sub, mul, div, sqrt, square, pow, greaterEqual, equal
+ *   structure       reshape, tile, concat, splitV, slice, shape, size, identity, cast
+ *   elementwise     add, addN, sub, mul, div, sqrt, square, pow, maximum, minimum, cos, sin,
+ *                   greaterEqual, equal
  *   reductions      sum, mean, argMax
  *   random          statelessRandomUniform
+ *   images          imageProjectiveTransform (ImageProjectiveTransformV3)
  */
 import { attr, formatDims, staticSize, type Attr, type Dim, type DType, type Graph, type SymTensor } from "./graph";
 
@@ -191,6 +193,16 @@ export function splitV(g: Graph, x: SymTensor, sizes: number[], axis: number, na
   return node.outputs;
 }
 
+/** `Slice(x, begin, size)` with constant begin and size (-1: to the end of the axis). */
+export function slice(g: Graph, x: SymTensor, begin: number[], size: number[], name?: string): SymTensor {
+  if (begin.length !== x.shape.length || size.length !== x.shape.length) {
+    fail("Slice", `begin and size need ${x.shape.length} entries each.`);
+  }
+  const out = x.shape.map((d, i) => (size[i] >= 0 ? size[i] : d === null ? null : d - begin[i]));
+  const consts = [g.constant(begin, [begin.length], "int32"), g.constant(size, [size.length], "int32")];
+  return one(g, "Slice", [x, ...consts], { T: T(x.dtype), Index: T("int32") }, x.dtype, out, name);
+}
+
 // --- elementwise ---------------------------------------------------------------------------------
 
 /** Broadcast result shape of a binary elementwise op (numpy rules). */
@@ -219,6 +231,8 @@ export const sub = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => bina
 export const mul = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => binary(g, "Mul", a, b, name);
 export const div = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => binary(g, "RealDiv", a, b, name);
 export const pow = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => binary(g, "Pow", a, b, name);
+export const maximum = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => binary(g, "Maximum", a, b, name);
+export const minimum = (g: Graph, a: SymTensor, b: SymTensor, name?: string) => binary(g, "Minimum", a, b, name);
 
 export function greaterEqual(g: Graph, a: SymTensor, b: SymTensor, name?: string): SymTensor {
   return binary(g, "GreaterEqual", a, b, name, "bool");
@@ -259,6 +273,8 @@ export const square = (g: Graph, x: SymTensor, name?: string) => unary(g, "Squar
 export const neg = (g: Graph, x: SymTensor, name?: string) => unary(g, "Neg", x, name);
 export const relu = (g: Graph, x: SymTensor, name?: string) => unary(g, "Relu", x, name);
 export const softmax = (g: Graph, x: SymTensor, name?: string) => unary(g, "Softmax", x, name);
+export const cos = (g: Graph, x: SymTensor, name?: string) => unary(g, "Cos", x, name);
+export const sin = (g: Graph, x: SymTensor, name?: string) => unary(g, "Sin", x, name);
 
 export function reluGrad(g: Graph, dy: SymTensor, features: SymTensor, name?: string): SymTensor {
   return one(g, "ReluGrad", [dy, features], { T: T() }, "float32", features.shape, name);
@@ -668,6 +684,44 @@ export function statelessRandomUniform(
     { dtype: T("float32"), T: T("int32"), Tseed: T("int32") },
     "float32",
     like,
+    name,
+  );
+}
+
+// --- images --------------------------------------------------------------------------------------
+
+/** How `imageProjectiveTransform` samples and fills (TensorFlow's spelling). */
+export interface ProjectiveOptions {
+  interpolation: "NEAREST" | "BILINEAR";
+  fillMode: "REFLECT" | "WRAP" | "CONSTANT" | "NEAREST";
+  fillValue: number;
+}
+
+/**
+ * `ImageProjectiveTransformV3(images [n,h,w,c], transforms [n,8], output_shape, fill_value)`: each
+ * output pixel (x, y) read from the input at ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k),
+ * k = c0 x + c1 y + 1; the output has the input's size.
+ */
+export function imageProjectiveTransform(
+  g: Graph,
+  images: SymTensor,
+  transforms: SymTensor,
+  o: ProjectiveOptions,
+  name?: string,
+): SymTensor {
+  checkRank("ImageProjectiveTransformV3", images, 4, "images");
+  checkRank("ImageProjectiveTransformV3", transforms, 2, "transforms");
+  const [, h, w] = images.shape;
+  if (h === null || w === null) {
+    fail("ImageProjectiveTransformV3", `the images' height and width must be known, got ${formatDims(images.shape)}.`);
+  }
+  return one(
+    g,
+    "ImageProjectiveTransformV3",
+    [images, transforms, g.constant([h, w], [2], "int32"), g.constant(o.fillValue)],
+    { dtype: T(images.dtype), interpolation: attr.string(o.interpolation), fill_mode: attr.string(o.fillMode) },
+    images.dtype,
+    images.shape,
     name,
   );
 }

@@ -17,8 +17,12 @@
  * The layers mapped are those of the tutorial's model and its two base networks: InputLayer,
  * Reshape, UpSampling3D, Rescaling, Conv2D, SeparableConv2D, BatchNormalization (the project's,
  * ../layers.ts), Activation, MaxPooling2D, AveragePooling2D, Concatenate, Add,
- * GlobalAveragePooling2D, Dense, Dropout, and Functional. Anything else is refused by name rather
- * than written in a form Keras would read differently.
+ * GlobalAveragePooling2D, Dense, Dropout, the augmentation layers (RandomRotation,
+ * RandomTranslation, RandomZoom, RandomContrast: ../preprocessing/layers.ts), and Functional.
+ * Anything else is refused by name rather than written in a form Keras would read differently.
+ *
+ * A nested model called in inference mode (`base(x, training=False)` in Keras; `setInferenceCall`
+ * in ../layers.ts here) has `training: false` in its call's kwargs, as Keras records it.
  *
  * What is left out: `shared_object_id`. Keras adds it to the second and later occurrences of one
  * Python object (every layer's dtype policy is the same object) so that loading can share it; it is
@@ -27,7 +31,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { KERAS_ADAM, type AdamSettings } from "../optimizers/adam";
 import { containerNodeKeys, isContainer } from "../../tfjs/internals";
-import { numberPair } from "../layers";
+import { isInferenceCall, numberPair } from "../layers";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -125,6 +129,17 @@ interface LayerMapping {
   /** The layer's variables in Keras's order (`_trainable_variables + _non_trainable_variables`). */
   variables?: (c: TfjsConfig) => string[];
 }
+
+/** Keras's augmentation layers record the training flag their `call` defaults to (True) when the model is built. */
+const augmentationKwargs = (): JsonObject => ({ training: true });
+
+/** The fill settings of RandomRotation, RandomTranslation and RandomZoom. */
+const fill = (c: TfjsConfig) => ({
+  fill_mode: c.fillMode as string,
+  interpolation: c.interpolation as string,
+  seed: (c.seed as number | null) ?? null,
+  fill_value: c.fillValue as number,
+});
 
 const pooling = (kerasClass: string): LayerMapping => ({
   kerasClass,
@@ -294,6 +309,49 @@ const LAYERS: Record<string, LayerMapping> = {
     // Keras records the training flag it resolved when the model was built (keras/src/layers/layer.py, __call__).
     kwargs: () => ({ training: false }),
   },
+  // keras/src/layers/preprocessing/image_preprocessing/random_*.py, get_config (the base's data_format first).
+  RandomRotation: {
+    kerasClass: "RandomRotation",
+    built: true,
+    config: (c) => {
+      const { fill_mode, interpolation, seed, fill_value } = fill(c);
+      return { data_format: "channels_last", factor: c.factor as number[], fill_mode, fill_value, interpolation, seed };
+    },
+    kwargs: augmentationKwargs,
+  },
+  RandomTranslation: {
+    kerasClass: "RandomTranslation",
+    built: true,
+    config: (c) => ({
+      data_format: "channels_last",
+      height_factor: c.heightFactor as Json,
+      width_factor: c.widthFactor as Json,
+      ...fill(c),
+    }),
+    kwargs: augmentationKwargs,
+  },
+  RandomZoom: {
+    kerasClass: "RandomZoom",
+    built: true,
+    config: (c) => ({
+      data_format: "channels_last",
+      height_factor: c.heightFactor as Json,
+      width_factor: (c.widthFactor as Json) ?? null,
+      ...fill(c),
+    }),
+    kwargs: augmentationKwargs,
+  },
+  RandomContrast: {
+    kerasClass: "RandomContrast",
+    built: true,
+    config: (c) => ({
+      data_format: "channels_last",
+      factor: c.factor as number[],
+      value_range: c.valueRange as number[],
+      seed: (c.seed as number | null) ?? null,
+    }),
+    kwargs: augmentationKwargs,
+  },
 };
 
 /** The Keras class of a layer and its variables' names in Keras's order (none for a nested model). */
@@ -406,7 +464,9 @@ function functionalConfig(model: TF.LayersModel): JsonObject {
   const layers: Json[] = model.layers.map((layer) => {
     const config = isContainer(layer) ? nestedFunctional(layer) : serializeLayer(layer);
     const mapping = LAYERS[layer.getClassName()];
-    const kwargs = isContainer(layer) ? { mask: null } : (mapping?.kwargs?.() ?? {});
+    // A nested model: Keras records `training` only when the call gave it (base(x, training=False)).
+    const nested: JsonObject = isInferenceCall(layer) ? { training: false, mask: null } : { mask: null };
+    const kwargs: JsonObject = isContainer(layer) ? nested : (mapping?.kwargs?.() ?? {});
     config.name = layer.name;
     config.inbound_nodes = ownNodes(model, layer)
       .filter(({ node }) => node.inboundLayers.length > 0)

@@ -24,6 +24,8 @@ export interface ComparisonRun {
   schedule?: string;
   /** The run whose trained weights this run started from (a second fine-tuning stage); absent: fresh weights. */
   startedFrom?: number;
+  /** How the base's batch normalisation ran ("training": batch statistics; "inference": Keras's training=False). */
+  batchNorm?: "training" | "inference";
   /** Where the frozen layers' output was kept: "in memory, 590.0 MB", "on disk, 4.1 GB" (absent: not cached). */
   prefixCache?: string;
 }
@@ -228,13 +230,15 @@ function showsCache(runs: ComparisonRun[]): boolean {
  * The runs as an HTML table (freeze depth, trainable parameters, test accuracy, time); the best
  * accuracy in bold. When the runs differ in learning rate or one continued from another (a second
  * fine-tuning stage), columns for the learning rate and where each run started are added; when a
- * run kept the frozen layers' output on disk, or the runs differ in where they kept it, a last
- * column says where.
+ * run kept the batch normalisation in inference mode, a column says how each ran; when a run kept
+ * the frozen layers' output on disk, or the runs differ in where they kept it, a last column says
+ * where.
  */
 export function comparisonTable(runs: ComparisonRun[]): string {
   const rows = runRows(runs);
   const rates = new Set(runs.map((r) => r.learningRate).filter((v) => v !== undefined));
   const stages = rates.size > 1 || runs.some((r) => r.startedFrom !== undefined || r.schedule !== undefined);
+  const batchNorm = runs.some((r) => r.batchNorm === "inference");
   const cache = showsCache(runs);
   const th = (s: string, align = "right") => `<th style="text-align:${align};padding:4px 10px">${escapeHtml(s)}</th>`;
   const td = (s: string, bold: boolean, align = "right") =>
@@ -248,6 +252,7 @@ export function comparisonTable(runs: ComparisonRun[]): string {
           ? td(r.run.schedule ?? (r.run.learningRate === undefined ? "—" : String(r.run.learningRate)), false) +
             td(r.run.startedFrom === undefined ? "the initial weights" : `run ${r.run.startedFrom}`, false, "left")
           : "") +
+        (batchNorm ? td(r.run.batchNorm === "inference" ? "inference" : "batch statistics", false, "left") : "") +
         `${td(r.run.testAccuracy === undefined ? "—" : percent(r.run.testAccuracy, 2), r.best)}` +
         `${td(r.run.seconds === undefined ? "—" : formatDuration(r.run.seconds), false)}` +
         `${cache ? td(r.run.prefixCache ?? "—", false, "left") : ""}</tr>`,
@@ -256,10 +261,11 @@ export function comparisonTable(runs: ComparisonRun[]): string {
   const head = stages
     ? `${th("Run", "left")}${th("Freeze depth", "left")}${th("Trainable parameters")}${th("Learning rate")}${th("Started from", "left")}`
     : `${th("Freeze depth", "left")}${th("Trainable parameters")}`;
-  const columns = (stages ? 7 : 4) + (cache ? 1 : 0);
+  const columns = (stages ? 7 : 4) + (batchNorm ? 1 : 0) + (cache ? 1 : 0);
   return (
     `<table class="kt-comparison-table" style="border-collapse:collapse">` +
-    `<thead><tr>${head}${th("Test accuracy")}${th("Training time")}` +
+    `<thead><tr>${head}${batchNorm ? th("Batch norm", "left") : ""}` +
+    `${th("Test accuracy")}${th("Training time")}` +
     `${cache ? th("Frozen layers' output", "left") : ""}</tr></thead>` +
     `<tbody>${body || `<tr><td colspan="${columns}" style="padding:4px 10px">No runs yet.</td></tr>`}</tbody></table>`
   );

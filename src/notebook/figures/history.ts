@@ -8,7 +8,7 @@ import { fixed } from "../../util/format";
 import { card, type LegendItem } from "./card";
 import { plotBody, plotLib } from "./dom";
 import type { Figure } from "./figure";
-import { BORDER, CARD, PAD, TRAIN, VALIDATION } from "./theme";
+import { BORDER, CARD, LINE_CHART_Y, lineChartFrame, PAD, TRAIN, VALIDATION } from "./theme";
 
 /** Keras-style history: one number per epoch. TF.js's `acc` / `val_acc` are accepted too. */
 export interface HistoryRecord {
@@ -209,22 +209,9 @@ export function historyPlot(history: HistoryRecord | { history: HistoryRecord },
   const width = options.width ?? 560;
   const height = options.height ?? 320;
   const plot: PlotTypes.PlotOptions = {
-    width,
-    height,
-    marginLeft: 72,
-    marginRight: 20,
-    marginTop: 12,
-    marginBottom: 44,
+    ...lineChartFrame(width, height),
     x: epochAxis(epochs),
-    y: {
-      ...look.scale,
-      label: look.label,
-      labelAnchor: "center",
-      labelArrow: "none",
-      labelOffset: 60,
-      grid: true,
-      inset: 6,
-    },
+    y: { ...look.scale, label: look.label, ...LINE_CHART_Y },
     color: { domain: [look.train, "validation"], range: [TRAIN, VALIDATION] },
     marks: historyMarks(points, epochs, look.show),
   };

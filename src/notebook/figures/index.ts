@@ -15,6 +15,8 @@
  * - comparison.ts  `comparisonPlot`, `comparisonTable`: runs with different freeze depths
  * - top_k.ts       `topKPlot`: an image, the 28×28 digit the model saw and its most probable
  *                  classes as bars
+ * - top_losses.ts  `topLossesPlot`: the digits with the largest losses, with prediction, actual
+ *                  class, loss and probability (fastai's `plot_top_losses`)
  *
  * and the pieces they are drawn with: figure.ts (the `Figure` type), card.ts
  * (title, legend, body, caption), theme.ts (colours, font), dom.ts (jsdom and
@@ -43,4 +45,5 @@ export {
 export { confusionMatrix, confusionCounts, type ConfusionMatrixOptions } from "./confusion";
 export { comparisonPlot, comparisonTable, type ComparisonRun, type ComparisonPlotOptions } from "./comparison";
 export { topKPlot, type TopKEntry, type TopKPlotOptions } from "./top_k";
+export { topLossesPlot, type TopLossEntry, type TopLossesPlotOptions } from "./top_losses";
 export { encodeGreyPng } from "./png";

@@ -7,7 +7,7 @@ import type * as PlotTypes from "@observablehq/plot";
 import { card, type LegendItem } from "./card";
 import { plotBody, plotLib } from "./dom";
 import type { Figure } from "./figure";
-import { BORDER, CARD, GREEN, MPL_RED, PAD, PURPLE, TRAIN, VALIDATION } from "./theme";
+import { BORDER, CARD, GREEN, LINE_CHART_Y, lineChartFrame, MPL_RED, PAD, PURPLE, TRAIN, VALIDATION } from "./theme";
 
 type SuggestionName = "valley" | "steep" | "minimum" | "slide";
 
@@ -176,22 +176,9 @@ export function lrFinderPlot(found: LrFinderCurve, options: LrFinderPlotOptions 
   const width = options.width ?? 560;
   const height = options.height ?? 320;
   const plot: PlotTypes.PlotOptions = {
-    width,
-    height,
-    marginLeft: 72,
-    marginRight: 20,
-    marginTop: 12,
-    marginBottom: 44,
+    ...lineChartFrame(width, height),
     x: rateAxis(points),
-    y: {
-      label: "Loss (smoothed)",
-      labelAnchor: "center",
-      labelArrow: "none",
-      labelOffset: 60,
-      grid: true,
-      nice: true,
-      inset: 6,
-    },
+    y: { label: "Loss (smoothed)", ...LINE_CHART_Y, nice: true },
     marks: finderMarks(points, marks),
   };
   return card({

@@ -20,3 +20,17 @@ export const PAD = 16;
 export const GREEN = "#2ca02c";
 export const MPL_RED = "#d62728";
 export const PURPLE = "#9467bd";
+
+/** The frame of a line chart card (history, learning-rate finder): its size and margins, room for the y label. */
+export function lineChartFrame(width: number, height: number) {
+  return { width, height, marginLeft: 72, marginRight: 20, marginTop: 12, marginBottom: 44 };
+}
+
+/** A line chart's y axis: the label centred beside it, no arrow, a grid, a small inset. */
+export const LINE_CHART_Y = {
+  labelAnchor: "center",
+  labelArrow: "none",
+  labelOffset: 60,
+  grid: true,
+  inset: 6,
+} as const;
