@@ -27,6 +27,11 @@ Figures (all printed as one JSON object on the last line of stdout; progress goe
           epoch, after a short warm-up fit that traces fit's train and test functions
           (fit steps through a tf.data iterator in a function of its own);
   peak    the process's peak resident set size (VmHWM).
+
+With --scale-digits N (the scale row; see bench/scale.ts), only this: the tutorial's fit on the
+first N digits of --x/--y (one epoch, batch 64, validation_split=0.2, shuffled; validation_freq=2 so
+that the one epoch does not validate), stopped after --scale-warmup + --scale-batches training
+batches, with the wall time of the timed batches per 1,000 training digits and the peak RSS.
 """
 import argparse
 import json
@@ -130,6 +135,48 @@ def timed_steps(fn, batches, warmup, steps, batch_size):
     }
 
 
+def scale_run(args):
+    """The scale row at one size: a steady-state portion of the tutorial's fit (bench/scale.ts)."""
+    import numpy as np
+    import keras
+
+    started = time.perf_counter()
+    n = args.scale_digits
+    # As the tutorial does: the whole set as float32 in [0, 1], one-hot labels, fit with validation_split.
+    x = np.load(args.x)[:n].reshape(-1, 28, 28, 1).astype("float32") / 255.0
+    y = keras.utils.to_categorical(np.load(args.y)[:n], 10).astype("float32")
+    model, _ = build_model(keras, args.model)
+    warmup, timed = args.scale_warmup, args.scale_batches
+    ends = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            ends.append(time.perf_counter())
+            if len(ends) >= warmup + timed:
+                self.model.stop_training = True
+
+    log(f"[keras scale] {args.model}: fit on {n} digits, {warmup} warm-up + {timed} timed batches")
+    model.fit(
+        x, y, batch_size=args.batch_size, epochs=1, validation_split=0.2, validation_freq=2, shuffle=True,
+        verbose=0, callbacks=[Clock()],
+    )
+    seconds = [ends[i] - ends[i - 1] for i in range(warmup, min(warmup + timed, len(ends)))]
+    per_1000 = sum(seconds) / (len(seconds) * args.batch_size) * 1000
+    log(f"[keras scale] {per_1000:.2f} s per 1,000 training digits")
+    return {
+        "framework": "keras",
+        "model": args.model,
+        "digits": n,
+        "train_digits": int(n * 0.8),
+        "warmup_batches": warmup,
+        "timed_batches": len(seconds),
+        "batch_seconds": seconds,
+        "seconds_per_1000": per_1000,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "seconds": time.perf_counter() - started,
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=sorted(FREEZE), required=True)
@@ -143,9 +190,15 @@ def main():
     ap.add_argument("--epochs", type=int, default=1, help="epochs of the timed fit (0: skip fit)")
     ap.add_argument("--fit-limit", type=int, default=0, help="fit on the first n digits only (0: all)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 warm-up, 2 steps, fit on 160 digits")
+    ap.add_argument("--scale-digits", type=int, default=0, help="the scale row only, on the first n digits")
+    ap.add_argument("--scale-warmup", type=int, default=4, help="scale row: training batches before timing")
+    ap.add_argument("--scale-batches", type=int, default=16, help="scale row: timed training batches")
     ap.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
                     help="Keras's global dtype policy when the model is built (default float32)")
     args = ap.parse_args()
+    if args.scale_digits:
+        print(json.dumps(scale_run(args)))
+        return
     if args.quick:
         args.warmup, args.train_steps, args.infer_steps = 1, 2, 2
         args.fit_limit = args.fit_limit or 160

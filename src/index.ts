@@ -134,6 +134,7 @@ export {
 export { compileModel } from "./engine/compile";
 export { validationSplitIndex, type History } from "./engine/loop";
 export { type FitOptions } from "./engine/fit_plan";
+export { PrefixCacheError } from "./engine/prefix_cache";
 export { type Evaluation, type Predictions } from "./engine/inference";
 export { BestWeights, ModelCheckpoint, type Monitor, type ModelCheckpointOptions } from "./engine/callbacks";
 export { ReduceLROnPlateau, type ReduceLROnPlateauOptions } from "./engine/reduce_lr_on_plateau";

@@ -19,19 +19,15 @@
  * `findLearningRate` is fastai's learning-rate finder (./engine/lr_finder.ts), run on the same
  * trainer `fit` uses (`withTrainer`: the frozen-prefix cache and the engine's step).
  */
+import * as os from "node:os";
 import type * as TF from "@tensorflow/tfjs";
 import { checkDigitSet, checkDigits, scaleImages, take, toTensors, type DigitSet, type Digits } from "./data";
 import { BestWeights, ModelCheckpoint } from "./engine/callbacks";
 import { checkBatch, checkBatchSize, checkNotEmpty } from "./engine/checks";
 import { compileModel } from "./engine/compile";
 import { planFit, type FitOptions, type FitPlan } from "./engine/fit_plan";
-import {
-  compileSuffixLike,
-  computeFeatures,
-  randomLayersInFront,
-  splitAtDepth,
-  type PrefixSplit,
-} from "./engine/frozen_prefix";
+import { FeatureStore } from "./engine/feature_store";
+import { compileSuffixLike, randomLayersInFront, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
 import { ModelGraphs } from "./engine/graph/model_graphs";
 import { predictions, type Evaluation, type Predictions } from "./engine/inference";
 import {
@@ -45,7 +41,9 @@ import {
   type Trainer,
 } from "./engine/loop";
 import { planFinder, runFinder, type FindLearningRateOptions, type LearningRateFinding } from "./engine/lr_finder";
+import { fillFeatureStore, openFeatureStore } from "./engine/prefix_cache";
 import { describeLearningRate, RateControl, startingRate } from "./engine/rate_control";
+import { tensorRows, type RowSource } from "./engine/row_source";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import { checkEngineSupports, isGraphOf, isInferenceGraph, modelSteps, type ModelSteps } from "./engine/steps";
 import { checkPrecision, type Precision } from "./keras/dtype_policy";
@@ -57,10 +55,11 @@ import { warnIfBfloat16Emulated } from "./precision";
 import { TfjsExportError, type TfjsExport } from "./keras/saving/tfjs_export";
 import { checkBatchNormMode, type BatchNormMode } from "./model_batch_norm";
 import { exportTransferModel, type TransferExportOptions } from "./model_tfjs";
+import { warning } from "./notebook/display";
 import { createProgress, progressNote, stepProgress } from "./notebook/progress";
 import type { FreezeInfo } from "./notebook/report";
 import { tf } from "./tfjs/backend";
-import { formatSeconds, secondsSince, thousands } from "./util/format";
+import { formatBytes, formatSeconds, secondsSince, thousands } from "./util/format";
 import { closestNames } from "./util/names";
 import type { StepProgress } from "./util/progress";
 
@@ -112,6 +111,8 @@ export interface RunRecord {
   valAccuracy?: number;
   /** Whether the frozen layers' output was computed once and reused (see `TransferFitOptions.cachePrefix`). */
   prefixCached: boolean;
+  /** Where that output was kept: "in memory, 590.0 MB" or "on disk, 4.1 GB" (absent: not cached). */
+  prefixCache?: string;
   /** The engine that trained ("graph" or "eager"). */
   engine: EngineName;
   /** The precision it trained in ("float32", or "mixed_bfloat16": Keras's mixed precision). */
@@ -447,12 +448,13 @@ export class TransferModel {
     const started = Date.now();
     const record = this.startRecord(train, plan);
     try {
-      const { result, prefixCached } = await this.withTrainer(train, plan, (trainer, xs, y) => {
+      const { result, prefixCached, prefixCache } = await this.withTrainer(train, plan, (trainer, xs, y) => {
         // Made once the frozen layers' output is there, so that it shows below their progress.
         loop.progress = plan.showProgress ? createProgress() : undefined;
         return runFit(this.model, trainer, xs, y, loop);
       });
       record.prefixCached = prefixCached;
+      if (prefixCache !== undefined) record.prefixCache = prefixCache;
       const history = result ?? emptyHistory(true);
       this.endRecord(record, history, best, started);
       return history;
@@ -463,7 +465,8 @@ export class TransferModel {
 
   /**
    * What a training loop on `train` needs, made, handed to `body`, and freed: the digits as tensors,
-   * the frozen layers' output computed once when the frozen-prefix cache is used (with its progress),
+   * the frozen layers' output computed once when the frozen-prefix cache is used (with its progress;
+   * in memory or in a scratch file, `prefixCache` says which),
    * and the engine's trainer (of the layers after the cut, or of the whole model). `result` is
    * undefined when a kernel interrupt (SIGINT) came while the frozen layers' output was computed;
    * during `body`, the loop stops after the current batch. Either way the model stays usable.
@@ -471,31 +474,36 @@ export class TransferModel {
   private async withTrainer<T>(
     train: DigitSet,
     plan: FitPlan,
-    body: (trainer: Trainer, xs: TF.Tensor[], y: TF.Tensor) => Promise<T>,
-  ): Promise<{ result?: T; prefixCached: boolean }> {
+    body: (trainer: Trainer, xs: RowSource, y: TF.Tensor) => Promise<T>,
+  ): Promise<{ result?: T; prefixCached: boolean; prefixCache?: string }> {
     const { x, y } = toTensors(train);
-    let features: TF.Tensor[] | undefined;
+    let features: FeatureStore | "interrupted" | undefined;
     const interrupts = watchInterrupts();
     try {
       const steps = this.steps(plan.engine);
-      const split = this.cacheSplit(plan, train.count);
-      if (!split) return { result: await body(await steps.trainer(this.model, "whole"), [x], y), prefixCached: false };
-      features = await this.frozenFeatures(split, x, steps, plan, interrupts);
-      if (!features) return { prefixCached: true };
+      const split = this.cacheSplit(plan);
+      if (split) features = await this.frozenFeatures(split, x, steps, plan, interrupts);
+      if (features === "interrupted") return { prefixCached: true };
+      if (!split || !features) {
+        const result = await body(await steps.trainer(this.model, "whole"), tensorRows([x]), y);
+        return { result, prefixCached: false };
+      }
       compileSuffixLike(split, this.model);
-      return { result: await body(await steps.trainer(split.suffix, "suffix"), features, y), prefixCached: true };
+      const result = await body(await steps.trainer(split.suffix, "suffix"), features, y);
+      return { result, prefixCached: true, prefixCache: cacheText(features) };
     } finally {
       interrupts.stop();
       tf.dispose([x, y]);
-      if (features) tf.dispose(features);
+      if (features instanceof FeatureStore) features.close();
     }
   }
 
   /**
-   * The split of the frozen-prefix cache when this fit uses it (its options, and the features' size).
-   * With data augmentation before the frozen layers there is none (`splitAtDepth`), and the fit says so.
+   * The split of the frozen-prefix cache when this fit uses it (where its output is kept, memory or
+   * disk, is decided by its size: ./engine/prefix_cache.ts). With data augmentation before the frozen
+   * layers there is none (`splitAtDepth`), and the fit says so.
    */
-  private cacheSplit(plan: FitPlan, count: number): PrefixSplit | undefined {
+  private cacheSplit(plan: FitPlan): PrefixSplit | undefined {
     if (plan.cache.mode === false) return undefined;
     const augmentation = this.depth === 0 ? [] : randomLayersInFront(this.graph);
     if (augmentation.length > 0 && plan.showProgress) {
@@ -505,36 +513,57 @@ export class TransferModel {
           `(as Keras's transfer-learning guide says).`,
       );
     }
-    const split = this.prefixSplit();
-    if (!split) return undefined;
-    return plan.cache.mode === true || split.bytesPerExample * count <= plan.cache.budgetBytes ? split : undefined;
+    return this.prefixSplit();
   }
 
-  /** The frozen layers' output for every digit, with progress; undefined when interrupted. */
+  /**
+   * The frozen layers' output for every digit, with progress, in memory or on disk
+   * (engine/prefix_cache.ts); "interrupted" when an interrupt stopped it; undefined when it cannot be
+   * kept (cachePrefix "auto", said once: the whole model trains).
+   */
   private async frozenFeatures(
     split: PrefixSplit,
     x: TF.Tensor,
     steps: ModelSteps,
     plan: FitPlan,
     interrupts: Interrupts,
-  ): Promise<TF.Tensor[] | undefined> {
+  ): Promise<FeatureStore | "interrupted" | undefined> {
+    const n = x.shape[0];
+    const opened = openFeatureStore(split, n, { cache: plan.cache, freeMemory: os.freemem() });
+    if ("reason" in opened) {
+      warning(
+        `The frozen layers' output for ${thousands(n)} digits (${formatBytes(split.bytesPerExample * n)}) is more than ` +
+          `the memory it may take, and it cannot go to disk: ${opened.reason}. This fit trains the whole model at ` +
+          `every step (slower; the same result). Pass cacheDir (or set KT_FEATURE_CACHE) to a folder on a disk ` +
+          `with room, or a larger cacheBudgetBytes.`,
+      );
+      return undefined;
+    }
+    const store = opened.store;
     const progress = plan.showProgress
       ? stepProgress("Frozen layers: computing their output once", "digits")
       : undefined;
     const started = Date.now();
-    const features = await computeFeatures(split, x, {
-      batchSize: plan.batchSize,
-      shouldStop: () => interrupts.interrupted,
-      onProgress: (done, total) => progress?.update(done, total),
-      predictBatch: await steps.features(split),
-    });
-    const n = x.shape[0];
+    let complete: boolean;
+    try {
+      complete = await fillFeatureStore(store, split, x, {
+        batchSize: plan.batchSize,
+        shouldStop: () => interrupts.interrupted,
+        onProgress: (done, total) => progress?.update(done, total),
+        predictBatch: await steps.features(split),
+      });
+    } catch (e) {
+      store.close();
+      progress?.finish(`Computing the frozen layers' output failed: ${(e as Error).message}`);
+      throw e;
+    }
     progress?.finish(
-      features
-        ? `Frozen layers' output computed once for ${n} digits in ${secondsSince(started)}; training the layers after them.`
+      complete
+        ? `Frozen layers' output computed once for ${n} digits in ${secondsSince(started)} ` +
+            `(${cacheText(store)}); training the layers after them.`
         : "Interrupted.",
     );
-    return features;
+    return complete ? store : "interrupted";
   }
 
   /** A new run's record, before it trains. */
@@ -608,7 +637,7 @@ export class TransferModel {
     try {
       const rows = Int32Array.from({ length: test.count }, (_, i) => i);
       const onProgress = progress && ((done: number, total: number) => progress.update(done, total));
-      const m = await evaluateRows(await steps.evaluator(), [x], y, rows, batchSize, onProgress);
+      const m = await evaluateRows(await steps.evaluator(), tensorRows([x]), y, rows, batchSize, onProgress);
       const result: Evaluation = { loss: m.loss, accuracy: m.accuracy, count: test.count };
       progress?.finish(
         `Evaluated ${thousands(test.count)} digits in ${secondsSince(started)}: ` +
@@ -733,6 +762,11 @@ export class TransferModel {
         "This model was disposed (a newer one was built with the same key, or dispose() was called); build it again.",
       );
   }
+}
+
+/** Where the frozen layers' output is kept, for the fit's message and its record: "on disk, 4.1 GB". */
+function cacheText(store: FeatureStore): string {
+  return `${store.place === "memory" ? "in memory" : "on disk"}, ${formatBytes(store.bytes)}`;
 }
 
 /** The finder's closing line: how far it went, why it stopped, and the suggestion. */

@@ -19,6 +19,16 @@ import {
   type ModelResults,
   type WorkerResult,
 } from "../bench/bench";
+import {
+  BatchClock,
+  scaleDigits,
+  scaleTable,
+  secondsPer1000,
+  shiftImage,
+  SHIFTS,
+  type ScaleFigures,
+} from "../bench/scale";
+import type { DigitSet } from "../src/data";
 
 const fit = (epochSeconds: number[], extra: Partial<FitFigures> = {}): FitFigures => ({
   epochs: epochSeconds.length,
@@ -128,4 +138,160 @@ test(".npy files for the Keras side read back with the same shape and bytes", ()
   assert.deepEqual(Array.from(arr.data as Uint8Array), Array.from(data));
   const labels = parseNpy(new Uint8Array(npyBytes(Uint8Array.from([3, 1, 4]), [3])));
   assert.deepEqual(labels.shape, [3]);
+});
+
+test("the scale row's options: the three sizes by default, small ones in quick mode, flags to skip it or run only it", () => {
+  const full = parseArgs([], {});
+  assert.deepEqual(full.scaleSizes, [2000, 16000, 60000]);
+  assert.equal(full.scale, true);
+  assert.equal(full.scaleOnly, false);
+  assert.deepEqual([full.scaleWarmup, full.scaleBatches], [4, 16]);
+  const quick = parseArgs(["--quick"], {});
+  assert.ok(Math.max(...quick.scaleSizes) <= 400);
+  assert.equal(parseArgs(["--no-scale"], {}).scale, false);
+  assert.deepEqual((({ scale, scaleOnly }) => ({ scale, scaleOnly }))(parseArgs(["--only-scale"], {})), {
+    scale: true,
+    scaleOnly: true,
+  });
+  assert.deepEqual(parseArgs(["--scale-sizes", "1000, 3000"], {}).scaleSizes, [1000, 3000]);
+  const steps = parseArgs(["--scale-steps", "2,8"], {});
+  assert.deepEqual([steps.scaleWarmup, steps.scaleBatches], [2, 8]);
+  assert.throws(() => parseArgs(["--scale-steps", "2"], {}), /whole number/);
+  assert.equal(parseArgs(["--worker", "scale", "--scale-digits", "2000"], {}).scaleDigits, 2000);
+});
+
+test("a digit shifted by one pixel: every pixel moves by (dx, dy), what comes in from the edge is black", () => {
+  const image = new Uint8Array(28 * 28);
+  image[7 * 28 + 5] = 200; // x 5, y 7
+  image[0 * 28 + 27] = 100; // the top right corner
+  const at = (img: Uint8Array) =>
+    [...img.keys()].filter((i) => img[i] > 0).map((i) => [i % 28, Math.floor(i / 28), img[i]]);
+  assert.deepEqual(at(shiftImage(image, 0, 0)), at(image));
+  assert.deepEqual(at(shiftImage(image, 1, 0)), [[6, 7, 200]], "right: the corner pixel leaves");
+  assert.deepEqual(at(shiftImage(image, -1, 0)), [
+    [26, 0, 100],
+    [4, 7, 200],
+  ]);
+  assert.deepEqual(
+    at(shiftImage(image, 0, 1)),
+    [
+      [27, 1, 100],
+      [5, 8, 200],
+    ],
+    "down",
+  );
+  assert.deepEqual(at(shiftImage(image, -1, -1)), [[4, 6, 200]], "up and left: the corner pixel leaves");
+  assert.deepEqual(SHIFTS.length, 8);
+  assert.equal(new Set(SHIFTS.map(([dx, dy]) => `${dx},${dy}`)).size, 8, "eight different shifts");
+});
+
+test("the scale set holds each digit under each shift once, with its label, in a seeded order", () => {
+  // Three digits that differ in every position: each (digit, shift) gives a different image.
+  const train: DigitSet = { images: new Uint8Array(3 * 784), labels: Uint8Array.from([4, 7, 1]), count: 3 };
+  for (let d = 0; d < 3; d++) for (let p = 0; p < 784; p++) train.images[d * 784 + p] = 1 + ((p * (d + 3)) % 250);
+  const set = scaleDigits(train, 24);
+  assert.equal(set.count, 24);
+  const expected = new Map<string, number>();
+  for (let d = 0; d < 3; d++)
+    for (const [dx, dy] of SHIFTS)
+      expected.set(shiftImage(train.images.subarray(d * 784, (d + 1) * 784), dx, dy).join(","), train.labels[d]);
+  const seen = new Set<string>();
+  for (let k = 0; k < 24; k++) {
+    const key = set.images.subarray(k * 784, (k + 1) * 784).join(",");
+    assert.equal(set.labels[k], expected.get(key), `digit ${k} is a shifted training digit with its own label`);
+    seen.add(key);
+  }
+  assert.equal(seen.size, 24, "each (digit, shift) once");
+  assert.deepEqual(scaleDigits(train, 24).images, set.images, "the same order every time");
+  assert.deepEqual(scaleDigits(train, 5).images, set.images.subarray(0, 5 * 784), "a smaller set is the first digits");
+  assert.throws(() => scaleDigits(train, 25), /at most 24 digits/);
+});
+
+test("the scale row's clock stops the fit after the warm-up and timed batches and times the timed ones", () => {
+  let stops = 0;
+  const clock = new BatchClock(2, 3, () => stops++);
+  clock.begin(0);
+  const ends = [10, 11, 13, 16, 20];
+  const done = ends.map((t) => clock.batchEnd(t));
+  assert.deepEqual(done, [false, false, false, false, true]);
+  assert.equal(stops, 1);
+  assert.deepEqual(clock.timedSeconds(), [2, 3, 4]);
+  assert.equal(secondsPer1000([2, 3, 4], 64), (9 / (3 * 64)) * 1000);
+});
+
+test("the scale table: a row per size, Keras's time over ours, ours over ours at the smallest, RSS ratio", () => {
+  const figures = (framework: "ours" | "keras", digits: number, perThousand: number, rss: number): ScaleFigures => ({
+    framework,
+    model: "inception_v3",
+    digits,
+    train_digits: Math.floor(digits * 0.8),
+    warmup_batches: 4,
+    timed_batches: 16,
+    batch_seconds: [],
+    seconds_per_1000: perThousand,
+    feature_seconds: framework === "ours" ? digits / 500 : undefined,
+    prefix_cache: framework === "ours" ? (digits > 20000 ? "on disk, 4.1 GB" : "in memory, 137.3 MB") : undefined,
+    peak_rss_bytes: rss * 2 ** 20,
+    seconds: 1,
+  });
+  const table = scaleTable({
+    model: "inception_v3",
+    sizes: [
+      {
+        digits: 2000,
+        ours: figures("ours", 2000, 4, 1500),
+        keras: figures("keras", 2000, 6, 2000),
+        errors: [],
+        load: [1.5, 1.7],
+      },
+      {
+        digits: 60000,
+        ours: figures("ours", 60000, 4.2, 1800),
+        keras: figures("keras", 60000, 6.3, 2400),
+        errors: [],
+        load: [2, 2.1],
+      },
+    ],
+  }).split("\n");
+  assert.equal(table.length, 4);
+  const cells = (line: string) =>
+    line
+      .split("|")
+      .slice(1, -1)
+      .map((c) => c.trim());
+  assert.equal(cells(table[0]).length, 11);
+  assert.deepEqual(cells(table[2]), [
+    "2,000 (1,600 + 400)",
+    "4.00",
+    "6.00",
+    "1.50×",
+    "1.00×",
+    "2.00",
+    "in memory, 137.3 MB",
+    "1500",
+    "2000",
+    "0.75×",
+    "1.5 / 1.7",
+  ]);
+  assert.deepEqual(cells(table[3]).slice(0, 7), [
+    "60,000 (48,000 + 12,000)",
+    "4.20",
+    "6.30",
+    "1.50×",
+    "1.05×",
+    "2.00",
+    "on disk, 4.1 GB",
+  ]);
+});
+
+test("doc: the scale block is replaced on its own, the results' block kept", () => {
+  const begin = "<!-- bench:begin (generated by bench/bench.ts; edits inside are overwritten) -->";
+  const end = "<!-- bench:end -->";
+  const sb = "<!-- bench:scale:begin (generated by bench/bench.ts; edits inside are overwritten) -->";
+  const se = "<!-- bench:scale:end -->";
+  const doc = `# T\n${begin}\nresults\n${end}\n\n## Scale\n${sb}\nold\n${se}\nafter\n`;
+  assert.equal(
+    spliceDoc(doc, `${sb}\nnew\n${se}`, sb, se),
+    `# T\n${begin}\nresults\n${end}\n\n## Scale\n${sb}\nnew\n${se}\nafter\n`,
+  );
 });

@@ -25,7 +25,7 @@ import { CompiledModel } from "../src/engine/graph/compiled";
 import { type BaseName, type TransferModel } from "../src/model";
 import { buildTransferModel } from "../src/model_build";
 import { tmpDir } from "./support/helpers";
-import { lcg, maxRelDiff } from "./support/numeric";
+import { lcg, maxRelDiff, nudgeByOneUlp } from "./support/numeric";
 
 const sessions = () => (tf as unknown as { node: { getNumOfSavedModels(): number } }).node.getNumOfSavedModels();
 
@@ -168,12 +168,7 @@ const BOUND = 2;
 /** `start` with every non-zero weight moved by exactly one ulp (its float's bits ± 1), up or down as `seed`'s pseudo-random signs say. */
 function oneUlp(start: Float32Array[], seed: number): Float32Array[] {
   const sign = lcg(seed);
-  return start.map((w) => {
-    const out = w.slice();
-    const bits = new Int32Array(out.buffer, out.byteOffset, out.length);
-    for (let k = 0; k < out.length; k++) if (out[k] !== 0) bits[k] += sign() < 0 ? -1 : 1;
-    return out;
-  });
+  return start.map((w) => nudgeByOneUlp(w, sign));
 }
 
 for (const [base, depths] of [

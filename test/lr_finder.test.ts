@@ -30,6 +30,7 @@ import {
   type SuggestionName,
 } from "../src/engine/lr_suggestions";
 import type { Trainer } from "../src/engine/loop";
+import { tensorRows } from "../src/engine/row_source";
 import { loadMnist } from "../src/data";
 import { buildTransferModel } from "../src/model_build";
 import type { TransferModel } from "../src/model";
@@ -171,7 +172,12 @@ test("the finder runs one batch per rate, rising as fastai's, across passes over
     // Falling, then growing by half each batch from batch 20 on.
     const script = (i: number) => (i < 20 ? 2 - 0.05 * i : 1.05 * 1.5 ** (i - 19));
     const { trainer, seen } = scriptedTrainer(model, script);
-    const found = await runFinder(model, trainer, [x], y, { batchSize: 8, startRate: 1e-6, endRate: 1, steps: 100 });
+    const found = await runFinder(model, trainer, tensorRows([x]), y, {
+      batchSize: 8,
+      startRate: 1e-6,
+      endRate: 1,
+      steps: 100,
+    });
     // The stopping batch, worked out here: the smoothed loss against 4 × the lowest one so far.
     let avg = 0;
     let best = Infinity;
@@ -204,7 +210,11 @@ test("the finder runs one batch per rate, rising as fastai's, across passes over
 
     // Without divergence: exactly `steps` batches, the last pass cut short.
     const flat = scriptedTrainer(model, () => 1);
-    const all = await runFinder(model, flat.trainer, [x], y, { batchSize: 8, steps: 10, stopOnDivergence: false });
+    const all = await runFinder(model, flat.trainer, tensorRows([x]), y, {
+      batchSize: 8,
+      steps: 10,
+      stopOnDivergence: false,
+    });
     assert.equal(all.stopped, "completed");
     assert.equal(all.rates.length, 10);
     assert.deepEqual(flat.seen.sizes, [8, 8, 8, 6, 8, 8, 8, 6, 8, 8]);

@@ -18,7 +18,7 @@ import { BatchNormalization } from "../src/keras/layers";
 import { buildTransferModel } from "../src/model_build";
 import { fusedKernelsActive, useFusedKernels } from "../src/tfjs/native_ops";
 import { ROOT, outDir } from "./support/helpers";
-import { maxRelDiff } from "./support/numeric";
+import { lcg, maxRelDiff, nudgeByOneUlp, relRms } from "./support/numeric";
 
 /** Everything one batch-norm layer computes: training output, its gradients, moving statistics, inference output. */
 function runLayer(fused: boolean, args: { scale: boolean; center: boolean }): { names: string[]; tensors: Tensor[] } {
@@ -172,7 +172,24 @@ test("oneDNN is on by default, TensorFlow sees it, and TF_ENABLE_ONEDNN_OPTS=0 t
   }
 });
 
-test("the whole base computes the same with fused batch norm: every block, in training and inference mode", async () => {
+/**
+ * The yardstick for "computes the same": the fused kernels round differently from the elementwise
+ * code at each of the 94 batch normalisations, and the network carries that on, so their blocks'
+ * outputs differ by an amount no fixed number describes (the largest relative difference at mixed10
+ * in training mode measured 6.9e-4 to 1.1e-3 on one machine, in runs of the same code: TensorFlow's
+ * multi-threaded kernels do not round identically run to run). It is compared with how far the same
+ * (elementwise) network moves when every input value changes by one ulp, PERTURBATIONS times with
+ * other signs, the largest taken, each block's relative RMS difference against its own yardstick.
+ * Measured (2-core Intel Xeon, AVX-512, five runs, some beside other work): in training mode
+ * 1.85–2.48 yardsticks at every block, in inference mode 0.94–1.13; both ratios come from the same
+ * CPU's kernels, so they carry over to another CPU where the distances need not. BOUND = 5 leaves
+ * twice the largest ratio seen. A real difference is far beyond it: the fused kernels given an
+ * epsilon 10 % too large (by hand, in src/tfjs/native_ops.ts) were 231 yardsticks away at mixed0.
+ */
+const PERTURBATIONS = 3;
+const BOUND = 5;
+
+test("the whole base computes the same with fused batch norm: every block, in training and inference mode, within rounding's reach", async (t) => {
   const baseline = tf.memory().numTensors;
   const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "fused-forward", dropout: 0 });
   try {
@@ -184,28 +201,35 @@ test("the whole base computes the same with fused batch norm: every block, in tr
       outputs: blocks.map((n) => base.getLayer(n).output as SymbolicTensor),
     });
     const x = tf.randomUniform([16, 84, 84, 3], -1, 1, "float32", 5);
+    const nudged = Array.from({ length: PERTURBATIONS }, (_, seed) =>
+      tf.tensor(nudgeByOneUlp(x.dataSync() as Float32Array, lcg(seed + 1)), x.shape),
+    );
     for (const training of [true, false]) {
-      const run = (fused: boolean) => {
+      const run = (fused: boolean, input: Tensor) => {
         const before = useFusedKernels(fused);
         try {
-          return tf.tidy(() => probe.apply(x, { training }) as Tensor[]);
+          return tf.tidy(() => probe.apply(input, { training }) as Tensor[]);
         } finally {
           useFusedKernels(before);
         }
       };
-      const plain = run(false);
-      const fused = run(true);
-      plain.forEach((t, i) => {
-        const d = maxRelDiff(fused[i], t);
-        // Rounding grows through the 94 layers (about 1e-4 at mixed10 in training mode).
+      const plain = run(false, x);
+      const fused = run(true, x);
+      const moved = nudged.map((xn) => run(false, xn));
+      const ratios = plain.map((t, i) => {
+        const yardstick = Math.max(...moved.map((m) => relRms(m[i], t)));
+        const ratio = relRms(fused[i], t) / yardstick;
         assert.ok(
-          d < 1e-3,
-          `${training ? "training" : "inference"} mode: ${blocks[i]} differs by ${d.toExponential(2)} (relative)`,
+          ratio <= BOUND,
+          `${training ? "training" : "inference"} mode: ${blocks[i]} differs by ${ratio.toFixed(2)} times rounding's ` +
+            `reach (${relRms(fused[i], t).toExponential(2)} vs ${yardstick.toExponential(2)}; at most ${BOUND})`,
         );
+        return ratio;
       });
-      tf.dispose([...plain, ...fused]);
+      t.diagnostic(`${training ? "training" : "inference"}: ${ratios.map((r) => r.toFixed(2)).join(" ")} yardsticks`);
+      tf.dispose([...plain, ...fused, ...moved.flat()]);
     }
-    tf.dispose(x);
+    tf.dispose([x, ...nudged]);
   } finally {
     tm.dispose();
   }

@@ -486,3 +486,33 @@ test("comparisonTable shows each run's precision when the runs record one, after
   assert.deepEqual(staged.rows[1].slice(2, 5), ["21,000,000", "mixed_bfloat16", "0.00001"]);
   assert.ok(!cells(comparisonTable([{ freezeDepth: 64, trainableParams: 1 }])).head.includes("Precision"));
 });
+
+test("comparisonTable says where the frozen layers' output was kept when a run kept it on disk or the runs differ", () => {
+  const run = { freezeDepth: 64, trainableParams: 21_000_000, testAccuracy: 0.97, seconds: 95 };
+  const columns = (html: string) => {
+    const t = new JSDOM(html).window.document;
+    return {
+      head: [...t.querySelectorAll("thead th")].map((c) => c.textContent),
+      rows: [...t.querySelectorAll("tbody tr")].map((r) => [...r.querySelectorAll("td")].map((c) => c.textContent)),
+    };
+  };
+  const allInMemory = columns(
+    comparisonTable([
+      { ...run, prefixCache: "in memory, 590.0 MB" },
+      { ...run, freezeDepth: 100, prefixCache: "in memory, 300.0 MB" },
+    ]),
+  );
+  assert.deepEqual(allInMemory.head, ["Freeze depth", "Trainable parameters", "Test accuracy", "Training time"]);
+  const onDisk = columns(
+    comparisonTable([
+      { ...run, prefixCache: "on disk, 4.1 GB" },
+      { ...run, freezeDepth: 0 },
+    ]),
+  );
+  assert.equal(onDisk.head[4], "Frozen layers' output");
+  assert.deepEqual(
+    onDisk.rows.map((r) => r[4]),
+    ["on disk, 4.1 GB", "—"],
+    "a run that did not cache shows —",
+  );
+});

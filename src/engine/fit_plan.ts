@@ -20,6 +20,7 @@ import {
 import { checkBatchSize, checkNotEmpty } from "./checks";
 import { callbackList, validationSplitIndex, type CallbackLike, type Callbacks, type History } from "./loop";
 import { checkOutputFile, checkTensorBoardFolders } from "./output_paths";
+import { featureCacheDir, type CachePlan } from "./prefix_cache";
 import { checkFitLearningRate, type FitLearningRate } from "./rate_control";
 import { resolveEngine, type EngineChoice, type EngineName } from "./select";
 
@@ -44,13 +45,17 @@ export interface FitOptions {
    */
   callbacks?: Callbacks;
   /**
-   * Compute the frozen layers' output once per `fit` and train only the layers after them
-   * (default "auto": when those features fit in `cacheBudgetBytes`). Exact for this model; false
-   * runs the whole model at every step, as Keras does.
+   * Compute the frozen layers' output once per `fit` and train only the layers after them (default
+   * "auto"). Exact for this model; false runs the whole model at every step, as Keras does. The
+   * output is kept in memory when it fits in `cacheBudgetBytes` and in half the memory free, else in
+   * a file in `cacheDir` that only this fit uses and that is gone when it ends. "auto" trains the
+   * whole model, and says so, when that disk cannot take it; true is then an error.
    */
   cachePrefix?: boolean | "auto";
-  /** Memory the cached features may take (default 2 GiB, or KT_PREFIX_CACHE_MB). */
+  /** Most memory the cached output may take before it goes to disk (default 2 GiB, or KT_PREFIX_CACHE_MB). */
   cacheBudgetBytes?: number;
+  /** The folder of the cache's file (default `.cache/features` in the project, or KT_FEATURE_CACHE). */
+  cacheDir?: string;
   /** "graph" (the default on native TensorFlow), "eager", or "auto"; see ./select.ts. */
   engine?: EngineChoice;
   /**
@@ -89,7 +94,7 @@ export interface FitPlan {
   callbacks: CallbackLike[];
   onEpochEnd?: FitOptions["onEpochEnd"];
   engine: EngineName;
-  cache: { mode: boolean | "auto"; budgetBytes: number };
+  cache: CachePlan;
   /** The metric whose best epoch's weights are kept (`bestWeights`). */
   bestWeights?: Monitor;
   checkpoint?: ModelCheckpointOptions;
@@ -99,7 +104,8 @@ export interface FitPlan {
 
 /** The default memory for the frozen layers' features: KT_PREFIX_CACHE_MB, else 2 GiB. */
 function defaultCacheBudget(): number {
-  return Number(process.env.KT_PREFIX_CACHE_MB) * 2 ** 20 || 2 * 2 ** 30;
+  const mb = process.env.KT_PREFIX_CACHE_MB;
+  return mb !== undefined && mb.trim() !== "" && Number(mb) >= 0 ? Number(mb) * 2 ** 20 : 2 * 2 ** 30;
 }
 
 /**
@@ -149,7 +155,7 @@ export function planFit(n: number, options: FitOptions = {}, what = "fit"): FitP
   return plan;
 }
 
-function checkCache(options: FitOptions, what: string): FitPlan["cache"] {
+function checkCache(options: FitOptions, what: string): CachePlan {
   const budget = options.cacheBudgetBytes;
   if (budget !== undefined && !(typeof budget === "number" && budget >= 0)) {
     throw new Error(`${what}: cacheBudgetBytes must be a number of bytes ≥ 0 (default 2 GiB), got ${budget}.`);
@@ -158,7 +164,13 @@ function checkCache(options: FitOptions, what: string): FitPlan["cache"] {
   if (mode !== true && mode !== false && mode !== "auto") {
     throw new Error(`${what}: cachePrefix must be true, false or "auto" (the default), got ${JSON.stringify(mode)}.`);
   }
-  return { mode, budgetBytes: budget ?? defaultCacheBudget() };
+  const dir = options.cacheDir;
+  if (dir !== undefined && !(typeof dir === "string" && dir.length > 0)) {
+    throw new Error(
+      `${what}: cacheDir must be the path of a folder (default .cache/features), got ${JSON.stringify(dir)}.`,
+    );
+  }
+  return { mode, budgetBytes: budget ?? defaultCacheBudget(), dir: dir ?? featureCacheDir() };
 }
 
 /** The monitored metric of `bestWeights` (true: "val_loss", or "loss" without validation), checked. */

@@ -177,7 +177,7 @@ export interface FeatureOptions {
   batchSize?: number;
   /** Called after each batch with the number of examples done. */
   onProgress?: (done: number, total: number) => void;
-  /** Checked after each batch: true stops the computation (the result is then undefined). */
+  /** Checked after each batch: true stops the computation. */
   shouldStop?: () => boolean;
   /** What computes a batch's features (default: the split's front and prefix, eagerly). */
   predictBatch?: (x: TF.Tensor) => TF.Tensor[];
@@ -185,39 +185,37 @@ export interface FeatureOptions {
 
 /**
  * The features of every example of x ([n, ...] input of the whole model), computed in batches in
- * inference mode; undefined if `shouldStop` stopped it.
+ * inference mode and handed to `onBatch(start, features)` (one tensor per feature, disposed after
+ * it returns). False when `shouldStop` stopped it (it is asked after each batch).
  */
-export async function computeFeatures(
+export async function featureBatches(
   split: PrefixSplit,
   x: TF.Tensor,
-  options: FeatureOptions = {},
-): Promise<TF.Tensor[] | undefined> {
+  options: FeatureOptions,
+  onBatch: (start: number, features: TF.Tensor[]) => void,
+): Promise<boolean> {
   const n = x.shape[0];
   const batchSize = options.batchSize ?? 64;
-  const parts: TF.Tensor[][] = split.featureShapes.map(() => []);
-  try {
-    for (let start = 0; start < n; start += batchSize) {
-      const size = Math.min(batchSize, n - start);
-      const batch = x.slice(start, size);
-      let out: TF.Tensor[];
-      try {
-        out = options.predictBatch ? options.predictBatch(batch) : prefixOutputs(split, batch);
-      } finally {
-        batch.dispose();
-      }
-      out.forEach((t, i) => parts[i].push(t));
-      options.onProgress?.(start + size, n);
-      // Let the event loop breathe (progress displays, interrupts).
-      await new Promise((resolve) => setImmediate(resolve));
-      if (options.shouldStop?.()) return undefined;
+  for (let start = 0; start < n; start += batchSize) {
+    const size = Math.min(batchSize, n - start);
+    const batch = x.slice(start, size);
+    let out: TF.Tensor[];
+    try {
+      out = options.predictBatch ? options.predictBatch(batch) : prefixOutputs(split, batch);
+    } finally {
+      batch.dispose();
     }
-    return parts.map((p) => {
-      const joined = p.length === 1 ? p[0].clone() : tf.concat(p, 0);
-      return joined;
-    });
-  } finally {
-    parts.forEach((p) => tf.dispose(p));
+    try {
+      onBatch(start, out);
+    } finally {
+      tf.dispose(out);
+    }
+    options.onProgress?.(start + size, n);
+    // Let the event loop breathe (progress displays, interrupts).
+    await new Promise((resolve) => setImmediate(resolve));
+    if (options.shouldStop?.()) return false;
   }
+  return true;
 }
 
 /**

@@ -20,6 +20,7 @@
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tfjs/backend";
 import type { ProgressState, TrainingProgress, TrainingSummary } from "../util/progress";
+import type { RowSource } from "./row_source";
 
 /** A Keras-style training history: one value per epoch under each key. */
 export interface History {
@@ -127,11 +128,16 @@ export function validationSplitIndex(n: number, validationSplit: number): number
   return validationSplit > 0 ? Math.floor(n * (1 - validationSplit)) : n;
 }
 
-function gatherRows(xs: TF.Tensor[], y: TF.Tensor, rows: Int32Array): { xb: TF.Tensor[]; yb: TF.Tensor } {
-  return tf.tidy(() => {
-    const idx = tf.tensor1d(rows, "int32");
-    return { xb: xs.map((x) => tf.gather(x, idx)), yb: tf.gather(y, idx) };
-  });
+/** A batch: the inputs of `rows` from the row source, their labels from y. */
+function gatherRows(xs: RowSource, y: TF.Tensor, rows: Int32Array): { xb: TF.Tensor[]; yb: TF.Tensor } {
+  const xb = xs.rows(rows);
+  try {
+    const yb = tf.tidy(() => tf.gather(y, tf.tensor1d(rows, "int32")));
+    return { xb, yb };
+  } catch (e) {
+    tf.dispose(xb);
+    throw e;
+  }
 }
 
 /**
@@ -140,7 +146,7 @@ function gatherRows(xs: TF.Tensor[], y: TF.Tensor, rows: Int32Array): { xb: TF.T
  */
 export async function evaluateRows(
   trainer: Pick<Trainer, "evaluateBatch">,
-  xs: TF.Tensor[],
+  xs: RowSource,
   y: TF.Tensor,
   rows: Int32Array,
   batchSize: number,
@@ -213,16 +219,18 @@ function learningRateOf(model: TF.LayersModel): number | undefined {
 }
 
 /**
- * Trains with `trainer` on (xs, y) like Keras's `fit`; `model` is the user's model: callbacks see it,
- * and setting its `stopTraining` stops the loop after the current batch.
+ * Trains with `trainer` on (xs, y) like Keras's `fit`, each batch's inputs taken from the row source
+ * `xs` (tensors, or the frozen layers' output in memory or on disk); `model` is the user's model:
+ * callbacks see it, and setting its `stopTraining` stops the loop after the current batch.
  */
 export async function runFit(
   model: TF.LayersModel,
   trainer: Trainer,
-  xs: TF.Tensor[],
+  xs: RowSource,
   y: TF.Tensor,
   options: LoopOptions,
 ): Promise<History> {
+  if (xs.count !== y.shape[0]) throw new Error(`fit: ${xs.count} rows of inputs but ${y.shape[0]} labels.`);
   await settle(model);
   const run = loop(model, trainer, xs, y, options);
   running.set(model, run);
@@ -237,7 +245,7 @@ export async function runFit(
 interface Run {
   model: TF.LayersModel;
   trainer: Trainer;
-  xs: TF.Tensor[];
+  xs: RowSource;
   y: TF.Tensor;
   options: LoopOptions;
   trainRows: Int32Array;
@@ -251,7 +259,7 @@ interface Run {
 async function loop(
   model: TF.LayersModel,
   trainer: Trainer,
-  xs: TF.Tensor[],
+  xs: RowSource,
   y: TF.Tensor,
   options: LoopOptions,
 ): Promise<History> {

@@ -24,6 +24,7 @@ import { tf } from "../tfjs/backend";
 import { planFit, type FitOptions, type FitPlan } from "./fit_plan";
 import { runFit, type History, type Trainer } from "./loop";
 import { diverged, finderRate, smoothLosses, suggestAll, type Suggestion, type SuggestionName } from "./lr_suggestions";
+import type { RowSource } from "./row_source";
 
 export interface FinderOptions {
   /** The first batch's rate (default 1e-7, fastai's). */
@@ -140,7 +141,7 @@ function capture(model: TF.LayersModel): () => void {
 export async function runFinder(
   model: TF.LayersModel,
   trainer: Trainer,
-  xs: TF.Tensor[],
+  xs: RowSource,
   y: TF.Tensor,
   options: FinderOptions & { batchSize: number; onBatch?: (done: number, steps: number) => void },
 ): Promise<LearningRateFinding> {

@@ -8,7 +8,7 @@
  * - `formatClock`    75 → "1:15" (live progress)
  * - `formatSeconds`  544.66 → "544.7 s"; `secondsSince(Date.now() value)` the same for the time since
  *                    (closing lines: "Trained … in 544.7 s", an epoch's line)
- * - `formatBytes`    1536 → "1.5 KB" (downloads)
+ * - `formatBytes`    1536 → "1.5 KB", 4.4e9 → "4.1 GB" (binary units: downloads, the frozen layers' output)
  * - `formatShape`    [null, 84, 84, 3] → "(None, 84, 84, 3)", as Python prints a tuple
  * - `escapeHtml`     text into HTML
  */
@@ -72,7 +72,8 @@ export function formatClock(seconds: number): string {
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+  if (n < 1024 ** 3) return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+  return `${(n / 1024 ** 3).toFixed(1)} GB`;
 }
 
 /** A shape as Python prints a tuple: `(None, 84, 84, 3)`, `(3,)`; `null` and `undefined` are "None". */

@@ -32,6 +32,20 @@ export function maxRelDiff(a: Values, b: Values): number {
   return maxAbsDiff(a, y) / Math.max(1e-12, scale);
 }
 
+/** ‖a − b‖₂ / ‖b‖₂: the root-mean-square difference relative to b's (1e-30 at least). */
+export function relRms(a: Values, b: Values): number {
+  const x = valuesOf(a);
+  const y = valuesOf(b);
+  assert.equal(x.length, y.length, "different lengths");
+  let d = 0;
+  let n = 0;
+  for (let i = 0; i < x.length; i++) {
+    d += (x[i] - y[i]) ** 2;
+    n += y[i] ** 2;
+  }
+  return Math.sqrt(d / Math.max(1e-30, n));
+}
+
 /** Fails at the first value of `actual` farther than `tol` × max(1, |expected|) from `expected`. */
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
@@ -57,4 +71,15 @@ export function lcg(seed: number): () => number {
 export function randomArray(n: number, seed: number, scale = 1, offset = 0): number[] {
   const r = lcg(seed);
   return Array.from({ length: n }, () => offset + scale * r());
+}
+
+/**
+ * `values` with every non-zero value moved by exactly one ulp (its float's bits ± 1), up or down as
+ * `sign()` says (a fresh copy): the smallest change float32 can make, the tests' yardstick of rounding.
+ */
+export function nudgeByOneUlp(values: Float32Array, sign: () => number): Float32Array {
+  const out = values.slice();
+  const bits = new Int32Array(out.buffer, out.byteOffset, out.length);
+  for (let k = 0; k < out.length; k++) if (out[k] !== 0) bits[k] += sign() < 0 ? -1 : 1;
+  return out;
 }

@@ -28,6 +28,8 @@ export interface ComparisonRun {
   precision?: string;
   /** How the base's batch normalisation ran ("training": batch statistics; "inference": Keras's training=False). */
   batchNorm?: "training" | "inference";
+  /** Where the frozen layers' output was kept: "in memory, 590.0 MB", "on disk, 4.1 GB" (absent: not cached). */
+  prefixCache?: string;
 }
 
 export interface ComparisonPlotOptions {
@@ -220,11 +222,19 @@ export function comparisonPlot(runs: ComparisonRun[], options: ComparisonPlotOpt
   });
 }
 
+/** Whether the table shows where the frozen layers' output was kept: when a run kept it on disk, or the runs differ. */
+function showsCache(runs: ComparisonRun[]): boolean {
+  const places = new Set(runs.map((r) => r.prefixCache?.split(",")[0]));
+  return places.size > 1 || places.has("on disk");
+}
+
 /**
  * The runs as an HTML table (freeze depth, trainable parameters, test accuracy, time); the best
  * accuracy in bold. When the runs differ in learning rate or one continued from another (a second
  * fine-tuning stage), columns for the learning rate and where each run started are added; when a
- * run kept the batch normalisation in inference mode, a column says how each ran.
+ * run kept the batch normalisation in inference mode, a column says how each ran; when a run kept
+ * the frozen layers' output on disk, or the runs differ in where they kept it, a last column says
+ * where.
  */
 export function comparisonTable(runs: ComparisonRun[]): string {
   const rows = runRows(runs);
@@ -232,6 +242,7 @@ export function comparisonTable(runs: ComparisonRun[]): string {
   const precisions = runs.some((r) => r.precision !== undefined);
   const stages = rates.size > 1 || runs.some((r) => r.startedFrom !== undefined || r.schedule !== undefined);
   const batchNorm = runs.some((r) => r.batchNorm === "inference");
+  const cache = showsCache(runs);
   const th = (s: string, align = "right") => `<th style="text-align:${align};padding:4px 10px">${escapeHtml(s)}</th>`;
   const td = (s: string, bold: boolean, align = "right") =>
     `<td style="text-align:${align};padding:4px 10px;font-variant-numeric:tabular-nums">${bold ? `<strong>${escapeHtml(s)}</strong>` : escapeHtml(s)}</td>`;
@@ -247,7 +258,8 @@ export function comparisonTable(runs: ComparisonRun[]): string {
           : "") +
         (batchNorm ? td(r.run.batchNorm === "inference" ? "inference" : "batch statistics", false, "left") : "") +
         `${td(r.run.testAccuracy === undefined ? "—" : percent(r.run.testAccuracy, 2), r.best)}` +
-        `${td(r.run.seconds === undefined ? "—" : formatDuration(r.run.seconds), false)}</tr>`,
+        `${td(r.run.seconds === undefined ? "—" : formatDuration(r.run.seconds), false)}` +
+        `${cache ? td(r.run.prefixCache ?? "—", false, "left") : ""}</tr>`,
     )
     .join("");
   const head =
@@ -255,11 +267,12 @@ export function comparisonTable(runs: ComparisonRun[]): string {
     th("Trainable parameters") +
     (precisions ? th("Precision", "left") : "") +
     (stages ? `${th("Learning rate")}${th("Started from", "left")}` : "");
-  const columns = (stages ? 7 : 4) + (precisions ? 1 : 0) + (batchNorm ? 1 : 0);
+  const columns = (stages ? 7 : 4) + (precisions ? 1 : 0) + (batchNorm ? 1 : 0) + (cache ? 1 : 0);
   return (
     `<table class="kt-comparison-table" style="border-collapse:collapse">` +
     `<thead><tr>${head}${batchNorm ? th("Batch norm", "left") : ""}` +
-    `${th("Test accuracy")}${th("Training time")}</tr></thead>` +
+    `${th("Test accuracy")}${th("Training time")}` +
+    `${cache ? th("Frozen layers' output", "left") : ""}</tr></thead>` +
     `<tbody>${body || `<tr><td colspan="${columns}" style="padding:4px 10px">No runs yet.</td></tr>`}</tbody></table>`
   );
 }
