@@ -16,7 +16,6 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { LayerVariable, Tensor } from "@tensorflow/tfjs";
-import { JSDOM } from "jsdom";
 import { tf } from "../src/tfjs/backend";
 import type { KerasAdam } from "../src/keras/optimizers/adam";
 import { ModelCheckpoint } from "../src/engine/callbacks";
@@ -28,6 +27,7 @@ import { loadKerasWeights } from "../src/keras/saving/weight_order";
 import { saveKerasWeights } from "../src/keras/saving/legacy_h5_write";
 import { comparisonTable } from "../src/notebook/figures/comparison";
 import { PYTHON, ROOT, tmpDir } from "./support/helpers";
+import { tableRecords } from "./support/tables";
 
 const ENGINES = ["graph", "eager"] as const;
 
@@ -435,12 +435,9 @@ test("a second fine-tuning stage: freeze(depth, { learningRate }) compiles a fre
     );
     tm.resetWeights();
     assert.equal(tm.learningRate, 0.001, "resetWeights compiles with the model's own rate again");
-    const doc = new JSDOM(comparisonTable(tm.runs)).window.document;
-    const rows = [...doc.querySelectorAll("tbody tr")].map((r) =>
-      [...r.querySelectorAll("td")].map((c) => c.textContent),
-    );
+    const rows = tableRecords(comparisonTable(tm.runs));
     assert.deepEqual(
-      rows.map((r) => [r[0], r[1], r[3], r[4]]),
+      rows.map((r) => [r.Run, r["Freeze depth"], r["Learning rate"], r["Started from"]]),
       [
         ["1", "64", "0.001", "the initial weights"],
         ["2", "0", "0.00001", "run 1"],

@@ -22,6 +22,7 @@ import {
   type Notebook,
   type NotebookCell,
 } from "./support/helpers";
+import { tableRecords } from "./support/tables";
 
 const EPOCHS = 2;
 const SHOW_DIGITS = 8;
@@ -374,20 +375,18 @@ test("re-running the freeze and training cells with another depth updates the mo
   }
   assert.equal(Number(m![1].replace(/,/g, "")), expected);
   const table = htmls(cellTagged(nb, "evaluate")).find((h) => h.includes("<table")) ?? "";
-  const rows = [...new JSDOM(table).window.document.querySelectorAll("tbody tr")].map((r) =>
-    [...r.querySelectorAll("td")].map((c) => c.textContent ?? ""),
-  );
+  const rows = tableRecords(table);
   // The first run (depth 64), the fine-tuning stage that continued from it (depth 0), and the re-run at 100.
   assert.equal(rows.length, 3, "the comparison table has one row per run");
   assert.deepEqual(
-    rows.map((r) => [r[0], r[1], r[4]]),
+    rows.map((r) => [r.Run, r["Freeze depth"], r["Started from"]]),
     [
       ["1", "64", "the initial weights"],
       ["2", "0", "run 1"],
       ["3", "100", "the initial weights"],
     ],
   );
-  assert.equal(rows[2][2], m![1]);
+  assert.equal(rows[2]["Trainable parameters"], m![1]);
 });
 
 test("interrupting the kernel during training stops it and leaves the model usable", () => {
