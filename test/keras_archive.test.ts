@@ -26,7 +26,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { tf } from "../src/tfjs/backend";
-import { loadMnist, take, toTensors, type Mnist } from "../src/data";
+import { take, toTensors, type Mnist } from "../src/data";
 import { type TransferModel } from "../src/model";
 import { buildTransferModel, upsample } from "../src/model_build";
 import { loadTransferModel } from "../src/model_archive";
@@ -34,6 +34,7 @@ import { KerasArchiveError, layerSlots, openKerasArchive } from "../src/keras/sa
 import { ZipReader } from "../src/keras/saving/zip_archive";
 import { calibrateBatchNorm } from "./support/calibrate";
 import { tmpDir } from "./support/helpers";
+import { asSpec, digits } from "./support/digits";
 import { maxAbsDiff } from "./support/numeric";
 import {
   adamState,
@@ -51,21 +52,6 @@ import {
 
 const dir = tmpDir("archives");
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-/** Digits for training one step and for comparing predictions. */
-let mnistLoaded: Mnist | undefined;
-async function digits(): Promise<Mnist> {
-  mnistLoaded ??= await loadMnist({ trainLimit: 64, testLimit: 16 });
-  return mnistLoaded;
-}
-
-/** A set's pixels ([0, 1], flat) and labels, for the Keras script. */
-function asSpec(set: Mnist["test"]): { input: number[]; inputShape: number[]; labels: number[] } {
-  const { x, y } = toTensors(set);
-  const spec = { input: Array.from(x.dataSync()), inputShape: x.shape, labels: Array.from(set.labels) };
-  tf.dispose([x, y]);
-  return spec;
-}
 
 /** Every batch normalisation of the base set to the statistics of these digits (a stand-in for pre-trained weights). */
 function calibrate(tm: TransferModel, set: Mnist["train"]): void {

@@ -45,7 +45,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import { tf, backendInfo } from "../src/tfjs/backend";
-import { loadMnist, toTensors, type Mnist } from "../src/data";
+import { toTensors } from "../src/data";
 import { buildTransferModel } from "../src/model_build";
 import { loadTransferModel } from "../src/model_archive";
 import { describeBackend } from "../src/engine/select";
@@ -62,6 +62,7 @@ import { emulationWarning } from "../src/precision";
 import { runGraphOnce } from "./support/graph";
 import { configLayers, describeArchives, withoutSharedIds } from "./support/archives";
 import { PYTHON, ROOT, tmpDir } from "./support/helpers";
+import { asSpec, digits } from "./support/digits";
 
 const dir = tmpDir("precision");
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -78,20 +79,6 @@ function kerasScript<T>(command: string, spec: unknown): T {
   });
   assert.equal(r.status, 0, `keras_mixed_precision.py ${command} failed:\n${r.stderr}`);
   return JSON.parse(r.stdout) as T;
-}
-
-let mnistLoaded: Mnist | undefined;
-async function digits(): Promise<Mnist> {
-  mnistLoaded ??= await loadMnist({ trainLimit: 64, testLimit: 16 });
-  return mnistLoaded;
-}
-
-/** A set's pixels ([0, 1], flat) and labels, for the Keras script. */
-function asSpec(set: Mnist["test"]): { input: number[]; inputShape: number[]; labels: number[] } {
-  const { x, y } = toTensors(set);
-  const spec = { input: Array.from(x.dataSync()), inputShape: x.shape, labels: Array.from(set.labels) };
-  tf.dispose([x, y]);
-  return spec;
 }
 
 // ---------------------------------------------------------------------------
