@@ -18,12 +18,14 @@
  *
  * Tolerance (as test/graph_engine.test.ts derives its own): training random networks is chaotic at
  * float rounding, so the yardstick is how far our eager run moves when every starting weight moves by
- * one float32 ulp, relative to how far training moved the weights. Keras computes the same steps with
- * its own kernels and order of operations (rounding at every op, not only in the starting weights),
- * so its distance may be a few of these yardsticks (LIMIT = 4). Measured here: yardstick 4.5e-3 (of
- * the distance trained), eager 0.14 and graph 0.58 yardsticks from Keras; the tutorial's mode, which
- * normalises with the batch's statistics instead, ends about 900 yardsticks away, and the test asks for
- * at least 10 × LIMIT.
+ * one float32 ulp (up or down by a seeded coin; the largest of PERTURBATIONS such runs), relative to
+ * how far training moved the weights. Keras computes the same steps with its own kernels and order of
+ * operations (rounding at every op, not only in the starting weights), so its distance may be a few
+ * of these yardsticks (LIMIT = 4). Measured on fresh clones with a single perturbation as the
+ * yardstick (4.4e-3 to 7.0e-3 of the distance trained): eager 0.56–1.14 and graph 0.57–1.71
+ * yardsticks from Keras; the largest of three perturbations only lowers these ratios. The tutorial's
+ * mode, which normalises with the batch's statistics instead, ends 600 to 950 yardsticks away, and the
+ * test asks for at least 10 × LIMIT.
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -41,9 +43,12 @@ import { calibrateBatchNorm } from "./support/calibrate";
 import { captureConsole } from "./support/console";
 import { tmpDir } from "./support/helpers";
 import { writeNpy } from "./support/npy";
+import { lcg, nudgeByOneUlp } from "./support/numeric";
 
 /** Keras's distance to ours may be this many one-ulp yardsticks (see the module comment; measured below). */
 const LIMIT = 4;
+/** One-ulp perturbations of the starting weights; the farthest is the yardstick. */
+const PERTURBATIONS = 3;
 const DEPTH = 36;
 const BATCHES = 3;
 const BATCH = 8;
@@ -154,11 +159,14 @@ test("batchNorm \"inference\" trains as Keras's base(x, training=False): the sam
     );
 
     const eager = await train(tm, start, batches, "inference", "eager");
-    const ulp = new Map(
-      [...start].map(([k, w], i) => [k, w.map((v, j) => v * (1 + ((i * 7919 + j) % 2 === 0 ? 1 : -1) * 2 ** -23))]),
-    );
-    const rounding = distance(await train(tm, ulp, batches, "inference", "eager"), eager) / moved;
-    const report = [`one ulp: ${rounding.toExponential(2)}`];
+    const ulps: number[] = [];
+    for (let p = 0; p < PERTURBATIONS; p++) {
+      const sign = lcg(p + 1);
+      const nudged = new Map([...start].map(([k, w]) => [k, nudgeByOneUlp(w, sign)]));
+      ulps.push(distance(await train(tm, nudged, batches, "inference", "eager"), eager) / moved);
+    }
+    const rounding = Math.max(...ulps);
+    const report = [`one ulp: ${ulps.map((u) => u.toExponential(2)).join(" ")}`];
     for (const [engine, result] of [
       ["eager", eager],
       ["graph", await train(tm, start, batches, "inference", "graph")],
@@ -166,14 +174,14 @@ test("batchNorm \"inference\" trains as Keras's base(x, training=False): the sam
       for (const [name, v] of result)
         if (isStatistic(name)) assert.deepEqual(v, start.get(name), `${engine}: ${name} moved`);
       const d = distance(result, keras) / moved;
-      report.push(`${engine}: ${d.toExponential(2)}`);
+      report.push(`${engine}: ${d.toExponential(2)} (${(d / rounding).toFixed(2)} yardsticks)`);
       assert.ok(
         d <= LIMIT * rounding,
         `${engine}: further from Keras's training=False run than ${LIMIT} yardsticks (${report.join(", ")})`,
       );
     }
     const tutorial = distance(await train(tm, start, batches, "training", "eager"), keras) / moved;
-    report.push(`the tutorial's mode: ${tutorial.toExponential(2)}`);
+    report.push(`the tutorial's mode: ${tutorial.toExponential(2)} (${(tutorial / rounding).toFixed(0)} yardsticks)`);
     t.diagnostic(`distance to Keras's run / distance trained: ${report.join(", ")}`);
     assert.ok(
       tutorial > 10 * LIMIT * rounding,
