@@ -534,7 +534,18 @@ test("Adam's state saved for other trainable layers than the archive's config fr
 // Bad archives, failed saves
 // ---------------------------------------------------------------------------
 
-test("each bad archive gives a clear error, and the archive and the model known under the key stay as they were", async () => {
+test("each bad archive gives a clear error, and the archive and the model known under the key stay as they were", async (t) => {
+  // Temporary folders are counted in a folder of this process's own: the test files that run at the
+  // same time open archives too, in the system's temporary folder.
+  const tmp = path.join(dir, "bad-archives-tmp");
+  fs.mkdirSync(tmp);
+  const systemTmp = process.env.TMPDIR;
+  process.env.TMPDIR = tmp;
+  t.after(() => {
+    if (systemTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = systemTmp;
+  });
+  assert.equal(os.tmpdir(), tmp, "os.tmpdir() follows TMPDIR");
   const mnist = await digits();
   const valid = path.join(dir, "valid.keras");
   const source = await buildTransferModel({ base: "xception", weights: null, key: "archive-bad-source" });
@@ -545,7 +556,7 @@ test("each bad archive gives a clear error, and the archive and the model known 
   const weightsBefore = weightValues(existing.model);
   const predictionsBefore = (await existing.predict(take(mnist.test, 4))).probabilities;
   const tensors = tf.memory().numTensors;
-  const temporary = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith("kt-keras-archive-")).length;
+  const temporary = () => fs.readdirSync(tmp).filter((f) => f.startsWith("kt-keras-archive-")).length;
   const temporaryBefore = temporary();
   const bad = (name: string) => path.join(dir, name);
   const edit = (name: string, change: Parameters<typeof rewriteArchive>[2]) => {
