@@ -1,8 +1,8 @@
 /**
  * The graph engine (src/engine/graph/) against the eager engine (TF.js's own step, the reference):
  *
- *  - one step from the same weights on the same batch computes the same loss, accuracy and moving
- *    statistics, and predictions and evaluations agree;
+ *  - one step from the same weights on the same batch computes the same loss, accuracy (up to
+ *    near-ties, see NEAR_TIE) and moving statistics, and predictions and evaluations agree;
  *  - training for several steps, at two freeze depths, for both bases, with and without the
  *    frozen-prefix cache, ends no further from the eager run than twice the farthest that a change of
  *    one ulp in the initial weights takes the eager run itself, of four such changes (training these
@@ -53,6 +53,41 @@ function distance(a: Float32Array[], b: Float32Array[]): number {
   return Math.sqrt(s);
 }
 
+/**
+ * Accuracy counts argmaxes, and from random weights the ten probabilities are nearly equal: two
+ * classes within rounding of each other can swap between two correct computations. Predictions are
+ * asserted to agree within 1e-5 of the largest probability; an example whose top two probabilities
+ * are closer than NEAR_TIE (ten times that) of it may count differently, any other must not. In
+ * inference mode, Xception's fresh moving statistics make its output nearly the same for every
+ * class: all 32 examples were near-ties in the runs seen (a CI run on Node 26 counted 5 where the
+ * eager engine counted 6), so there the probabilities and the loss carry the comparison. In training
+ * mode 0 or 1 of 32 were, and for InceptionV3 0 or 1 in both modes.
+ */
+const NEAR_TIE = 1e-4;
+
+/** How many rows of `probabilities` ([n, classes]) have their top two within NEAR_TIE of the largest value. */
+function nearTies(probabilities: Tensor): number {
+  const [n, classes] = probabilities.shape as [number, number];
+  const p = probabilities.dataSync();
+  let scale = 0;
+  for (const v of p) scale = Math.max(scale, Math.abs(v));
+  let ties = 0;
+  for (let r = 0; r < n; r++) {
+    const row = Array.from(p.subarray(r * classes, (r + 1) * classes)).sort((a, b) => b - a);
+    if (row[0] - row[1] <= NEAR_TIE * scale) ties++;
+  }
+  return ties;
+}
+
+/** Accuracies of `n` examples that may differ only by the near-ties' count. */
+function assertSameAccuracy(actual: number, expected: number, n: number, ties: number, what: string): void {
+  const differing = Math.round(Math.abs(actual - expected) * n);
+  assert.ok(
+    differing <= ties,
+    `${what}: accuracy ${actual} vs ${expected}: ${differing} of ${n} examples count differently, ${ties} near-ties`,
+  );
+}
+
 for (const [base, depth, batchNorms] of [
   ["inception_v3", 64, 94],
   ["xception", 36, 40],
@@ -62,7 +97,12 @@ for (const [base, depth, batchNorms] of [
     const tm = await buildTransferModel({ base, weights: null, key: `graph-one-step-${base}`, dropout: 0 });
     try {
       const { x, y } = toTensors(mnist.train);
+      const n = x.shape[0];
       const start = weightsOf(tm);
+      // The probabilities the training step computes (training mode, no dropout); this call also
+      // moves the moving statistics, which setWeights puts back.
+      const trainingTies = tf.tidy(() => nearTies(tm.model.apply(x, { training: true }) as Tensor));
+      setWeights(tm, start);
       const eager = (await tm.model.trainOnBatch(x, y)) as number[];
       const eagerWeights = variables(tm).map((w) => w.read().clone());
       setWeights(tm, start);
@@ -81,12 +121,12 @@ for (const [base, depth, batchNorms] of [
         const ev = compiled.evaluateBatch([x], y);
         const [el, ea] = (tm.model.evaluate(x, y) as Tensor[]).map((t) => t.dataSync()[0]);
         assert.ok(Math.abs(ev.loss - el) < 1e-5 * el, `evaluate loss ${ev.loss} vs ${el}`);
-        assert.equal(ev.accuracy, ea);
+        assertSameAccuracy(ev.accuracy, ea, n, nearTies(pe), "evaluate");
         tf.dispose([pg, pe]);
 
         const step = compiled.trainStep([x], y, optimizer, [1, 2]);
         assert.ok(Math.abs(step.loss - eager[0]) < 1e-5 * eager[0], `loss ${step.loss} vs eager ${eager[0]}`);
-        assert.equal(step.accuracy, eager[1]);
+        assertSameAccuracy(step.accuracy, eager[1], n, trainingTies, "training step");
         assert.equal(optimizer.iterations, 1);
         // Moving statistics: one update from the same batch statistics.
         let checked = 0;
