@@ -26,7 +26,7 @@ import { BestWeights, ModelCheckpoint } from "./engine/callbacks";
 import { checkBatch, checkBatchSize, checkNotEmpty } from "./engine/checks";
 import { compileModel } from "./engine/compile";
 import { planFit, type FitOptions, type FitPlan } from "./engine/fit_plan";
-import { FeatureStore } from "./engine/feature_store";
+import { FeatureStore, FLOAT32, featureType, storeBytes } from "./engine/feature_store";
 import { compileSuffixLike, randomLayersInFront, splitAtDepth, type PrefixSplit } from "./engine/frozen_prefix";
 import { ModelGraphs } from "./engine/graph/model_graphs";
 import { predictions, type Evaluation, type Predictions } from "./engine/inference";
@@ -529,10 +529,11 @@ export class TransferModel {
     interrupts: Interrupts,
   ): Promise<FeatureStore | "interrupted" | undefined> {
     const n = x.shape[0];
-    const opened = openFeatureStore(split, n, { cache: plan.cache, freeMemory: os.freemem() });
+    const type = featureType(this.policy);
+    const opened = openFeatureStore(split, n, { cache: plan.cache, freeMemory: os.freemem(), type });
     if ("reason" in opened) {
       warning(
-        `The frozen layers' output for ${thousands(n)} digits (${formatBytes(split.bytesPerExample * n)}) is more than ` +
+        `The frozen layers' output for ${thousands(n)} digits (${formatBytes(storeBytes(split.featureShapes, n, type))}) is more than ` +
           `the memory it may take, and it cannot go to disk: ${opened.reason}. This fit trains the whole model at ` +
           `every step (slower; the same result). Pass cacheDir (or set KT_FEATURE_CACHE) to a folder on a disk ` +
           `with room, or a larger cacheBudgetBytes.`,
@@ -764,9 +765,10 @@ export class TransferModel {
   }
 }
 
-/** Where the frozen layers' output is kept, for the fit's message and its record: "on disk, 4.1 GB". */
+/** Where the frozen layers' output is kept, for the fit's message and its record: "on disk, 4.1 GB" (", of bfloat16" under mixed_bfloat16). */
 function cacheText(store: FeatureStore): string {
-  return `${store.place === "memory" ? "in memory" : "on disk"}, ${formatBytes(store.bytes)}`;
+  const type = store.type === FLOAT32 ? "" : ` of ${store.type.name}`;
+  return `${store.place === "memory" ? "in memory" : "on disk"}, ${formatBytes(store.bytes)}${type}`;
 }
 
 /** The finder's closing line: how far it went, why it stopped, and the suggestion. */

@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../src/tfjs/backend";
-import { FeatureStore, forEachRun, storeBytes } from "../src/engine/feature_store";
+import { BFLOAT16, FeatureStore, FLOAT32, featureType, forEachRun, storeBytes } from "../src/engine/feature_store";
 import type { PrefixSplit } from "../src/engine/frozen_prefix";
 import { runFit, type Metrics } from "../src/engine/loop";
 import {
@@ -26,6 +26,7 @@ import {
   type CachePlan,
 } from "../src/engine/prefix_cache";
 import { tensorRows, type RowSource } from "../src/engine/row_source";
+import { isBfloat16, roundToBfloat16 } from "../src/util/bfloat16";
 import { ScratchFile, type FileIo } from "../src/util/scratch_file";
 import { tmpDir } from "./support/helpers";
 
@@ -81,8 +82,8 @@ function fill(store: FeatureStore, batch = 8): void {
   }
 }
 
-/** Checks that `rows(indices)` gives each example's own values, exactly. */
-function assertRows(source: RowSource, indices: number[]): void {
+/** Checks that `rows(indices)` gives each example's own values (as `stored` keeps them), exactly. */
+function assertRows(source: RowSource, indices: number[], stored = (v: Float32Array) => v): void {
   const got = source.rows(Int32Array.from(indices));
   try {
     assert.equal(got.length, SHAPES.length);
@@ -91,7 +92,7 @@ function assertRows(source: RowSource, indices: number[]): void {
       const values = t.dataSync();
       const per = example(i, 0).length;
       indices.forEach((r, k) =>
-        assert.deepEqual(values.subarray(k * per, (k + 1) * per), example(i, r), `feature ${i} of row ${r}`),
+        assert.deepEqual(values.subarray(k * per, (k + 1) * per), stored(example(i, r)), `feature ${i} of row ${r}`),
       );
     });
   } finally {
@@ -134,6 +135,38 @@ test("a feature store gives back exactly the rows written, in any order, in memo
         store.close();
       }
       assert.throws(() => store.rows(Int32Array.from([0])), /closed/);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(tf.memory().numTensors, baseline);
+});
+
+test("under mixed_bfloat16 a feature store keeps half the bytes and gives back each value rounded to bfloat16 as TensorFlow's Cast does, in memory and in a file", () => {
+  assert.equal(featureType("float32"), FLOAT32);
+  assert.equal(featureType("mixed_bfloat16"), BFLOAT16);
+  const baseline = tf.memory().numTensors;
+  const dir = tmpDir("features-bf16");
+  // Rounded value by value, by the scalar rounding (tested against TensorFlow's Cast in precision.test.ts).
+  const rounded = (v: Float32Array) => Float32Array.from(v, roundToBfloat16);
+  assert.ok(
+    example(0, 3).some((v) => !isBfloat16(v)),
+    "the test's values need rounding: they must show the store rounds",
+  );
+  try {
+    assert.equal(storeBytes(SHAPES, COUNT, BFLOAT16), COUNT * (6 + 5) * 2);
+    for (const store of [
+      FeatureStore.inMemory(SHAPES, COUNT, BFLOAT16),
+      FeatureStore.onDisk(dir, SHAPES, COUNT, { type: BFLOAT16 }),
+    ]) {
+      try {
+        assert.equal(store.bytes, COUNT * (6 + 5) * 2);
+        fill(store);
+        assertRows(store, MIXED, rounded);
+        assertRows(store, [36, 0], rounded);
+      } finally {
+        store.close();
+      }
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -17,11 +17,15 @@
  * one by one. On disk, the operating system's page cache keeps the file's pages in memory while
  * there is room, outside this process's own memory.
  *
- * The element type stored is a parameter (`ElementType`): float32, what the frozen layers compute,
- * read straight into the tensors' memory. A narrower type needs only its encode and decode.
+ * The element type stored is a parameter (`ElementType`), the precision the frozen layers compute
+ * in: `FLOAT32`, read straight into the tensors' memory, or `BFLOAT16` (Keras's mixed_bfloat16, where
+ * every layer's output is a bfloat16), half the bytes, widened back to float32 exactly when read.
+ * `featureType(precision)` picks it.
  */
 import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../tfjs/backend";
+import type { Precision } from "../keras/dtype_policy";
+import { fromBfloat16Bits, toBfloat16Bits } from "../util/bfloat16";
 import { ScratchFile, type FileIo } from "../util/scratch_file";
 import type { RowSource } from "./row_source";
 
@@ -42,6 +46,23 @@ export const FLOAT32: ElementType = {
   bytes: 4,
   encode: (values) => new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
 };
+
+/**
+ * bfloat16: two bytes a value, rounded to nearest as TensorFlow's Cast rounds. Under mixed_bfloat16
+ * the frozen layers' outputs are bfloat16 values already (the graph casts them to float32 on the
+ * way out), so storing them loses nothing: read back, they are the values computed.
+ */
+export const BFLOAT16: ElementType = {
+  name: "bfloat16",
+  bytes: 2,
+  encode: (values) => new Uint8Array(toBfloat16Bits(values).buffer),
+  decode: (stored, out) => fromBfloat16Bits(new Uint16Array(stored.buffer, stored.byteOffset, stored.length / 2), out),
+};
+
+/** The element type of the features of a model computing in `precision`: what its layers output. */
+export function featureType(precision: Precision): ElementType {
+  return precision === "mixed_bfloat16" ? BFLOAT16 : FLOAT32;
+}
 
 /** Where a store's bytes live. */
 interface Storage {
