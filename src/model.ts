@@ -488,6 +488,8 @@ export class TransferModel {
         const result = await body(await steps.trainer(this.model, "whole"), tensorRows([x]), y);
         return { result, prefixCached: false };
       }
+      // The digits are not needed again: the layers after the cut train on the stored features.
+      x.dispose();
       compileSuffixLike(split, this.model);
       const result = await body(await steps.trainer(split.suffix, "suffix"), features, y);
       return { result, prefixCached: true, prefixCache: cacheText(features) };

@@ -121,6 +121,17 @@ test("scaling to [0, 1] and tensor shapes; no tensor is left behind", () => {
   assert.equal(tf.memory().numTensors, before);
 });
 
+test("scaling gives every grey level exactly what TensorFlow's division by 255 gives", () => {
+  const levels = Uint8Array.from({ length: PIXELS }, (_, i) => i % 256);
+  const x = scaleImages(levels);
+  const byTensorFlow = tf.tidy(() => tf.tensor1d(levels, "int32").toFloat().div(255));
+  try {
+    assert.deepEqual(x.dataSync(), byTensorFlow.dataSync());
+  } finally {
+    tf.dispose([x, byTensorFlow]);
+  }
+});
+
 test("bad input: wrong image shape, labels out of range, mismatched lengths", () => {
   assert.throws(() => scaleImages(new Uint8Array(100)), /784 grey levels \(28×28×1\) per image/);
   assert.throws(
