@@ -278,6 +278,38 @@ function checkNotebook(
   fs.rmSync(save.web, { recursive: true });
 }
 
+test("the committed notebooks are clean nbformat 4.5: nbformat reads them without a warning, every cell has its own id, no cell has outputs", () => {
+  const files = ["inception", "xception"].map((n) => path.join(ROOT, "notebooks", `${n}.ipynb`));
+  // nbformat warns (MissingIDFieldWarning, on every read by Jupyter or the runner) when a cell has no id.
+  const check = spawnSync(
+    PYTHON,
+    [
+      "-c",
+      "import sys, warnings, nbformat\n" +
+        "warnings.simplefilter('error')\n" +
+        "for f in sys.argv[1:]:\n" +
+        "    nbformat.validate(nbformat.read(f, as_version=4))\n",
+      ...files,
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(check.status, 0, check.stderr);
+  for (const file of files) {
+    const nb = JSON.parse(fs.readFileSync(file, "utf8")) as Notebook & { nbformat: number; nbformat_minor: number };
+    assert.deepEqual([nb.nbformat, nb.nbformat_minor], [4, 5], file);
+    const ids = nb.cells.map((c) => (c as { id?: string }).id);
+    assert.ok(
+      ids.every((id) => typeof id === "string" && id !== ""),
+      `${file}: cells without an id: ${ids.flatMap((id, i) => (id ? [] : [i])).join(", ")}`,
+    );
+    assert.equal(new Set(ids).size, ids.length, `${file}: repeated cell ids`);
+    for (const c of nb.cells.filter((c) => c.cell_type === "code")) {
+      assert.deepEqual(c.outputs, [], `${file}: a cell was committed with outputs:\n${joined(c.source)}`);
+      assert.equal((c as { execution_count?: number | null }).execution_count, null, file);
+    }
+  }
+});
+
 test("inception.ipynb runs end to end at a small scale, with every plot", () => {
   const out = outDir("notebook-inception");
   const run = runNotebook(
