@@ -767,7 +767,7 @@ export class TransferModel {
   }
 }
 
-/** Where the frozen layers' output is kept, for the fit's message and its record: "on disk, 4.1 GB" (", of bfloat16" under mixed_bfloat16). */
+/** Where the frozen layers' output is kept, for the fit's message and its record: "on disk, 4.1 GB" ("on disk, 2.2 GB of bfloat16" under mixed_bfloat16). */
 function cacheText(store: FeatureStore): string {
   const type = store.type === FLOAT32 ? "" : ` of ${store.type.name}`;
   return `${store.place === "memory" ? "in memory" : "on disk"}, ${formatBytes(store.bytes)}${type}`;
