@@ -300,6 +300,9 @@ export function toCategorical(labels: ArrayLike<number>, numClasses = NUM_CLASSE
   return tf.tensor2d(out, [labels.length, numClasses]);
 }
 
+/** Each grey level divided by 255, as float32. */
+const GREY = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
 /**
  * Grey levels 0–255 → float32 tensor [n, 28, 28, 1] in [0, 1] (the tutorial's `x / 255`). Scaled in
  * JavaScript, one float32 array handed to TensorFlow: at 60,000 digits, dividing in TensorFlow held
@@ -317,9 +320,6 @@ export function scaleImages(images: Uint8Array, count = images.length / PIXELS):
   for (let i = 0; i < images.length; i++) scaled[i] = GREY[images[i]];
   return tf.tensor4d(scaled, [count, IMAGE_SIZE, IMAGE_SIZE, 1], "float32");
 }
-
-/** Each grey level divided by 255, as float32. */
-const GREY = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
 /** The tensors the model trains on: x [n, 28, 28, 1] in [0, 1] and one-hot y [n, 10]. Dispose them when done. */
 export function toTensors(set: DigitSet): { x: TF.Tensor4D; y: TF.Tensor2D } {

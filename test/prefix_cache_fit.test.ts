@@ -14,7 +14,7 @@ import { tf } from "../src/tfjs/backend";
 import { loadMnist, type DigitSet } from "../src/data";
 import type { RunRecord, TransferFitOptions, TransferModel } from "../src/model";
 import { buildTransferModel } from "../src/model_build";
-import { FeatureStore } from "../src/engine/feature_store";
+import { BFLOAT16, FeatureStore, storeBytes } from "../src/engine/feature_store";
 import { ScratchFile } from "../src/util/scratch_file";
 import { captureConsole } from "./support/console";
 import { tmpDir } from "./support/helpers";
@@ -164,9 +164,13 @@ test("under mixed_bfloat16 the features are kept in bfloat16, half the bytes, an
   });
   try {
     const start = weightsOf(tm);
+    const split = tm.prefixSplit();
+    assert.ok(split);
+    const bytes = storeBytes(split.featureShapes, 1, BFLOAT16);
+    assert.equal(bytes, 36864, "InceptionV3 at 64: 8×8×288 bfloat16 per digit");
     const none = await trainFrom(tm, start, mnist.train, { cachePrefix: false });
     const memory = await trainFrom(tm, start, mnist.train, { cacheDir: dir });
-    const onDisk = await trainFrom(tm, start, mnist.train, { cacheBudgetBytes: 96 * 36864 - 1, cacheDir: dir });
+    const onDisk = await trainFrom(tm, start, mnist.train, { cacheBudgetBytes: 96 * bytes - 1, cacheDir: dir });
     assert.equal(memory.record.prefixCache, "in memory, 3.4 MB of bfloat16", "8×8×288 bfloat16 per digit");
     assert.equal(onDisk.record.prefixCache, "on disk, 3.4 MB of bfloat16");
     assert.equal(none.record.prefixCache, undefined);
