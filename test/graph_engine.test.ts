@@ -1,8 +1,9 @@
 /**
  * The graph engine (src/engine/graph/) against the eager engine (TF.js's own step, the reference):
  *
- *  - one step from the same weights on the same batch computes the same loss, accuracy (up to
- *    near-ties, see NEAR_TIE) and moving statistics, and predictions and evaluations agree;
+ *  - one step from the same weights on the same batch computes the same loss and moving statistics
+ *    (within a few times rounding's reach, see STEP_BOUND), the same accuracy (up to near-ties, see
+ *    NEAR_TIE), and predictions and evaluations agree;
  *  - training for several steps, at two freeze depths, for both bases, with and without the
  *    frozen-prefix cache, ends no further from the eager run than twice the farthest that a change of
  *    one ulp in the initial weights takes the eager run itself, of four such changes (training these
@@ -25,7 +26,8 @@ import { CompiledModel } from "../src/engine/graph/compiled";
 import { type BaseName, type TransferModel } from "../src/model";
 import { buildTransferModel } from "../src/model_build";
 import { tmpDir } from "./support/helpers";
-import { lcg, maxRelDiff, nudgeByOneUlp } from "./support/numeric";
+import { useFusedKernels } from "../src/tfjs/native_ops";
+import { lcg, maxRelDiff, nudgeByOneUlp, ulpOf } from "./support/numeric";
 
 const sessions = () => (tf as unknown as { node: { getNumOfSavedModels(): number } }).node.getNumOfSavedModels();
 
@@ -43,6 +45,12 @@ function weightsOf(tm: TransferModel): Float32Array[] {
 
 function setWeights(tm: TransferModel, values: Float32Array[]): void {
   tf.tidy(() => variables(tm).forEach((w, i) => w.write(tf.tensor(values[i], w.shape as number[]))));
+}
+
+/** `start` with every non-zero weight moved by exactly one ulp (its float's bits ± 1), up or down as `seed`'s pseudo-random signs say. */
+function oneUlp(start: Float32Array[], seed: number): Float32Array[] {
+  const sign = lcg(seed);
+  return start.map((w) => nudgeByOneUlp(w, sign));
 }
 
 function distance(a: Float32Array[], b: Float32Array[]): number {
@@ -88,23 +96,93 @@ function assertSameAccuracy(actual: number, expected: number, n: number, ties: n
   );
 }
 
+/**
+ * The yardstick of one training step: how far rounding alone moves its loss and its moving
+ * statistics. In training mode batch normalisation divides by the batch's own spread, and at random
+ * weights some channels barely vary, so the step amplifies rounding: InceptionV3's loss moves by up to
+ * 1e-5 of itself between two correct computations, and by a different amount in each process
+ * (TensorFlow's threads split reductions differently from run to run). A fixed tolerance of 1e-5 on
+ * the loss failed a CI run at 1.1e-5. So the graph's differences are compared with those of the eager
+ * engine itself, in the same process, under STEP_PERTURBATIONS changes of every starting weight by one
+ * ulp and under its plain kernels (elementwise batch normalisation instead of the fused kernel: the
+ * same arithmetic in another order, as the graph's is); the largest of these, at least one ulp of the
+ * loss, is rounding's reach. The graph passes within STEP_BOUND times it.
+ *
+ * Measured on a 2-core Intel Xeon (Sapphire Rapids), seven processes: the graph's loss difference was
+ * 0.03–0.90× the reach for InceptionV3 (the reach itself 4.2e-6 to 1.1e-5 of the loss) and 0–1× for
+ * Xception (one ulp of the loss at most), its moving statistics 0.74–0.95× and 0.83–1.20×. A real
+ * error is far beyond STEP_BOUND. Injected by hand in src/engine/graph/lower.ts: batch
+ * normalisation's epsilon 10 % too large in training came out at 302× (InceptionV3) and 5,155×
+ * (Xception) on the loss; the moving variance updated with the unbiased batch variance (the n/(n−1)
+ * correction forgotten) at 32× on InceptionV3's moving statistics (Xception's batches, 1,152 values
+ * per channel or more, hide that one: 0.84×; the former fixed 1e-4 missed it too).
+ */
+const STEP_PERTURBATIONS = 2;
+const STEP_BOUND = 4;
+
+const isMovingStatistic = (w: LayerVariable) => /moving_(mean|variance)/.test(w.name);
+
+/** The largest relative difference of the moving statistics `a` and `b` (in `variables` order), and where. */
+function movingDifference(tm: TransferModel, a: Float32Array[], b: Float32Array[]): { d: number; name: string } {
+  let worst = { d: 0, name: "" };
+  variables(tm).forEach((w, i) => {
+    if (!isMovingStatistic(w)) return;
+    const d = maxRelDiff(a[i], b[i]);
+    if (d >= worst.d) worst = { d, name: w.name };
+  });
+  return worst;
+}
+
+/** A training-mode forward pass from `weights`: its mean loss, near-ties, and every weight after it (the moving statistics moved). */
+function trainingForward(tm: TransferModel, weights: Float32Array[], x: Tensor, y: Tensor) {
+  setWeights(tm, weights);
+  const { loss, ties } = tf.tidy(() => {
+    const p = tm.model.apply(x, { training: true }) as Tensor;
+    return { loss: tf.metrics.categoricalCrossentropy(y, p).mean().dataSync()[0], ties: nearTies(p) };
+  });
+  return { loss, ties, after: weightsOf(tm) };
+}
+
+/** Rounding's reach on one training step from `start` (see STEP_BOUND): relative to the loss, and to the moving statistics. */
+function stepRoundingReach(tm: TransferModel, start: Float32Array[], x: Tensor, y: Tensor) {
+  const reference = trainingForward(tm, start, x, y);
+  const samples: Array<{ loss: number; moving: number }> = [];
+  const measure = (other: ReturnType<typeof trainingForward>) =>
+    samples.push({
+      loss: Math.abs(other.loss - reference.loss) / reference.loss,
+      moving: movingDifference(tm, other.after, reference.after).d,
+    });
+  for (let seed = 1; seed <= STEP_PERTURBATIONS; seed++) measure(trainingForward(tm, oneUlp(start, seed), x, y));
+  const fused = useFusedKernels(false);
+  try {
+    measure(trainingForward(tm, start, x, y));
+  } finally {
+    useFusedKernels(fused);
+  }
+  setWeights(tm, start);
+  return {
+    loss: Math.max(ulpOf(reference.loss) / reference.loss, ...samples.map((s) => s.loss)),
+    moving: Math.max(...samples.map((s) => s.moving)),
+    ties: reference.ties,
+  };
+}
+
 for (const [base, depth, batchNorms] of [
   ["inception_v3", 64, 94],
   ["xception", 36, 40],
 ] as const) {
-  test(`${base}: one step from the same weights on the same batch: the same loss, accuracy and moving statistics; predict and evaluate agree`, async () => {
+  test(`${base}: one step from the same weights on the same batch: the same loss, accuracy and moving statistics; predict and evaluate agree`, async (t) => {
     const mnist = await loadMnist({ trainLimit: 32 });
     const tm = await buildTransferModel({ base, weights: null, key: `graph-one-step-${base}`, dropout: 0 });
     try {
       const { x, y } = toTensors(mnist.train);
       const n = x.shape[0];
       const start = weightsOf(tm);
-      // The probabilities the training step computes (training mode, no dropout); this call also
-      // moves the moving statistics, which setWeights puts back.
-      const trainingTies = tf.tidy(() => nearTies(tm.model.apply(x, { training: true }) as Tensor));
-      setWeights(tm, start);
+      // Rounding's reach on this step, and the near-ties of the probabilities it computes (training
+      // mode, no dropout); the weights are back at `start` after.
+      const reach = stepRoundingReach(tm, start, x, y);
       const eager = (await tm.model.trainOnBatch(x, y)) as number[];
-      const eagerWeights = variables(tm).map((w) => w.read().clone());
+      const eagerWeights = weightsOf(tm);
       setWeights(tm, start);
       tm.freeze(depth); // a fresh optimizer
       const optimizer = tm.model.optimizer as unknown as KerasAdam;
@@ -114,32 +192,39 @@ for (const [base, depth, batchNorms] of [
         adam: optimizer,
       });
       try {
-        // Inference first (from the starting weights).
+        // Inference first (from the starting weights). Inference mode normalises with the moving
+        // statistics and does not amplify rounding: predictions differed by 1.5–2.2e-7 (relative)
+        // and the loss by 0 in the processes measured for STEP_BOUND, so 1e-5 leaves 45× room.
         const [pg] = compiled.predictBatch([x]);
         const pe = tm.model.predict(x) as Tensor;
         assert.ok(maxRelDiff(pg, pe) < 1e-5, `predictions differ by ${maxRelDiff(pg, pe)} (relative)`);
         const ev = compiled.evaluateBatch([x], y);
-        const [el, ea] = (tm.model.evaluate(x, y) as Tensor[]).map((t) => t.dataSync()[0]);
+        const [el, ea] = (tm.model.evaluate(x, y) as Tensor[]).map((v) => v.dataSync()[0]);
         assert.ok(Math.abs(ev.loss - el) < 1e-5 * el, `evaluate loss ${ev.loss} vs ${el}`);
         assertSameAccuracy(ev.accuracy, ea, n, nearTies(pe), "evaluate");
         tf.dispose([pg, pe]);
 
         const step = compiled.trainStep([x], y, optimizer, [1, 2]);
-        assert.ok(Math.abs(step.loss - eager[0]) < 1e-5 * eager[0], `loss ${step.loss} vs eager ${eager[0]}`);
-        assertSameAccuracy(step.accuracy, eager[1], n, trainingTies, "training step");
-        assert.equal(optimizer.iterations, 1);
+        const loss = Math.abs(step.loss - eager[0]) / eager[0];
         // Moving statistics: one update from the same batch statistics.
-        let checked = 0;
-        variables(tm).forEach((w, i) => {
-          if (!/moving_(mean|variance)/.test(w.name)) return;
-          const d = maxRelDiff(w.read(), eagerWeights[i]);
-          assert.ok(d < 1e-4, `${w.name} differs from eager's by ${d.toExponential(2)} (relative)`);
-          checked++;
-        });
-        assert.equal(checked, 2 * batchNorms, "every batch normalisation's moving statistics are compared");
+        const moving = movingDifference(tm, weightsOf(tm), eagerWeights);
+        const line =
+          `${base}: one step, graph vs eager (relative), then ÷ rounding's reach: ` +
+          `loss ${loss.toExponential(2)}, ${(loss / reach.loss).toFixed(2)}×; ` +
+          `moving statistics ${moving.d.toExponential(2)} (${moving.name}), ${(moving.d / reach.moving).toFixed(2)}×; bound ${STEP_BOUND}×`;
+        t.diagnostic(line);
+        assert.ok(loss <= STEP_BOUND * reach.loss, `loss ${step.loss} vs eager ${eager[0]}: ${line}`);
+        assert.ok(moving.d <= STEP_BOUND * reach.moving, line);
+        assert.equal(
+          variables(tm).filter(isMovingStatistic).length,
+          2 * batchNorms,
+          "every batch normalisation's moving statistics are compared",
+        );
+        assertSameAccuracy(step.accuracy, eager[1], n, reach.ties, "training step");
+        assert.equal(optimizer.iterations, 1);
       } finally {
         compiled.dispose();
-        tf.dispose([x, y, ...eagerWeights]);
+        tf.dispose([x, y]);
       }
     } finally {
       tm.dispose();
@@ -204,12 +289,6 @@ async function trainAtDepths(
  */
 const PERTURBATIONS = 4;
 const BOUND = 2;
-
-/** `start` with every non-zero weight moved by exactly one ulp (its float's bits ± 1), up or down as `seed`'s pseudo-random signs say. */
-function oneUlp(start: Float32Array[], seed: number): Float32Array[] {
-  const sign = lcg(seed);
-  return start.map((w) => nudgeByOneUlp(w, sign));
-}
 
 for (const [base, depths] of [
   ["inception_v3", [64, 100]],

@@ -58,6 +58,11 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
 }
 
+/** The spacing of float32 numbers at `x` (a normal, non-zero float32): one ulp. */
+export function ulpOf(x: number): number {
+  return 2 ** (Math.floor(Math.log2(Math.abs(x))) - 23);
+}
+
 /** Deterministic pseudo-random numbers in [-1, 1). */
 export function lcg(seed: number): () => number {
   let s = seed >>> 0;
