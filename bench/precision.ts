@@ -1,60 +1,130 @@
 /**
- * Mixed precision against float32 on this machine, our side: the tutorial's fit (graph engine,
- * frozen-prefix cache, batch 64, validation split 0.2) and prediction, with random weights, in each
- * precision. Each precision first fits once on a few digits (compiling its graphs), then times a fit
- * of `--epochs` epochs on `--digits` digits (wall time, the frozen layers' features included) and a
- * prediction of the test digits. Keras's side: `bench/keras_bench.py --precision mixed_bfloat16`.
+ * The benchmark's precision row: the tutorial's fit and prediction in float32 and in Keras's
+ * `mixed_bfloat16`, ours and Keras's, each precision of each framework in a process of its own (so
+ * that its peak memory is its own).
  *
- *   node --import tsx bench/precision.ts [--model inception_v3|xception] [--digits 3200] [--epochs 1]
+ *   runPrecisionWorker(...)   ours in one precision (`bench.ts --worker precision`): the graph engine
+ *                             with the frozen-prefix cache, as `fit` chooses them by default
+ *   precisionTable(result)    the table of one model for docs/benchmarks.md
  *
- * Prints one JSON object per precision. Run it alone on the machine (`flock /work/bench.lock …` where
- * the machine is shared).
+ * What is measured (both frameworks alike, random weights, the same first `digits` bundled digits):
+ *  - the fit: `epochs` epochs, batch 64, the last 20 % for validation, shuffled; its wall time ÷
+ *    `epochs`, after a short fit that compiles (ours) or traces (Keras) the fit's functions. Ours
+ *    includes the one pass over the frozen layers that fills the cache; Keras runs those layers at
+ *    every step;
+ *  - inference, images per second: ours `predict` on the 1,000 test digits after a warm-up call;
+ *    Keras's `predict_on_batch`, the median of its timed batches of 64 (bench/keras_bench.py);
+ *  - peak RSS: the process's high-water mark at the end.
  */
-import { loadMnist, take } from "../src/data";
-import { describeBackend } from "../src/engine/select";
-import { PRECISIONS } from "../src/keras/dtype_policy";
-import type { BaseName } from "../src/model";
-import { buildTransferModel } from "../src/model_build";
+import type { Precision } from "../src/keras/dtype_policy";
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+/** The digits each fit uses, and its epochs (the tutorial's 5). */
+export const PRECISION_DIGITS = 3200;
+export const PRECISION_EPOCHS = 5;
+
+/** One framework in one precision: what `--worker precision` prints, or what is read from keras_bench.py's JSON. */
+export interface PrecisionFigures {
+  framework: "ours" | "keras";
+  precision: Precision;
+  fit_seconds_per_epoch: number;
+  infer_images_per_second: number;
+  peak_rss_bytes: number;
 }
 
-async function main(): Promise<void> {
-  const base = flag("model", "inception_v3") as BaseName;
-  const digits = Number(flag("digits", "3200"));
-  const epochs = Number(flag("epochs", "1"));
-  console.error(describeBackend());
+/** One model's runs, with the 1-minute load average when each started and each run's error, if any. */
+export interface PrecisionResults {
+  model: string;
+  digits: number;
+  epochs: number;
+  runs: Array<{
+    framework: "ours" | "keras";
+    precision: Precision;
+    figures?: PrecisionFigures;
+    error?: string;
+    load: number;
+  }>;
+}
+
+/** Ours in one precision: the figures above, for `bench.ts --worker precision`. */
+export async function runPrecisionWorker(
+  model: "inception_v3" | "xception",
+  precision: Precision,
+  digits: number,
+  epochs: number,
+): Promise<PrecisionFigures> {
+  const { loadMnist, take } = await import("../src/data");
+  const { buildTransferModel } = await import("../src/model_build");
+  const now = () => performance.now() / 1000;
   const mnist = await loadMnist({ trainLimit: digits, testLimit: 1000 });
-  for (const precision of PRECISIONS) {
-    const tm = await buildTransferModel({ base, weights: null, key: "bench-precision", precision });
-    try {
-      await tm.fit(take(mnist.train, 256), { epochs: 1, progress: false });
-      let t = Date.now();
-      await tm.fit(mnist.train, { epochs, progress: false });
-      const fitSeconds = (Date.now() - t) / 1000;
-      await tm.predict(take(mnist.test, 128), { progress: false });
-      t = Date.now();
-      await tm.predict(mnist.test, { progress: false });
-      const predictSeconds = (Date.now() - t) / 1000;
-      console.log(
-        JSON.stringify({
-          model: base,
-          precision,
-          digits,
-          epochs,
-          fitSecondsPerEpoch: fitSeconds / epochs,
-          predictImagesPerSecond: mnist.test.count / predictSeconds,
-        }),
-      );
-    } finally {
-      tm.dispose();
-    }
+  const tm = await buildTransferModel({ base: model, weights: null, key: "bench-precision", precision });
+  try {
+    // Compiles the fit's graphs (training, evaluation, the frozen layers') before the timed fit.
+    await tm.fit(take(mnist.train, Math.min(256, digits)), { epochs: 1, progress: false });
+    let t = now();
+    await tm.fit(mnist.train, { epochs, progress: false });
+    const fitSeconds = now() - t;
+    await tm.predict(take(mnist.test, 128), { progress: false });
+    t = now();
+    await tm.predict(mnist.test, { progress: false });
+    const predictSeconds = now() - t;
+    return {
+      framework: "ours",
+      precision,
+      fit_seconds_per_epoch: fitSeconds / epochs,
+      infer_images_per_second: mnist.test.count / predictSeconds,
+      peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    };
+  } finally {
+    tm.dispose();
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+/** The figures of keras_bench.py's JSON (run with `--epochs` and `--precision`). */
+export function kerasPrecisionFigures(json: {
+  precision: Precision;
+  fit?: { total_seconds: number; epochs: number };
+  infer?: { images_per_second: number };
+  peak_rss_bytes: number;
+}): PrecisionFigures {
+  if (!json.fit || !json.infer) throw new Error("keras_bench.py printed no fit or inference figures");
+  return {
+    framework: "keras",
+    precision: json.precision,
+    fit_seconds_per_epoch: json.fit.total_seconds / json.fit.epochs,
+    infer_images_per_second: json.infer.images_per_second,
+    peak_rss_bytes: json.peak_rss_bytes,
+  };
+}
+
+const fmt = (v: number | undefined, digits: number) =>
+  v === undefined || !Number.isFinite(v)
+    ? "—"
+    : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined || !(b > 0) ? "—" : `${(a / b).toFixed(2)}×`;
+
+/**
+ * One model's table: a row per figure; columns ours and Keras in float32, then in mixed_bfloat16;
+ * then ours in mixed_bfloat16 against Keras in each precision (speed: how many times faster ours is;
+ * memory: ours ÷ Keras's).
+ */
+export function precisionTable(r: PrecisionResults): string {
+  const get = (framework: "ours" | "keras", precision: Precision) =>
+    r.runs.find((run) => run.framework === framework && run.precision === precision)?.figures;
+  const [of, kf, ob, kb] = [
+    get("ours", "float32"),
+    get("keras", "float32"),
+    get("ours", "mixed_bfloat16"),
+    get("keras", "mixed_bfloat16"),
+  ];
+  const fit = (f?: PrecisionFigures) => f?.fit_seconds_per_epoch;
+  const infer = (f?: PrecisionFigures) => f?.infer_images_per_second;
+  const rss = (f?: PrecisionFigures) => (f ? f.peak_rss_bytes / 2 ** 20 : undefined);
+  return [
+    "| figure | ours float32 | Keras float32 | ours bf16 | Keras bf16 | ours bf16 vs Keras bf16 | ours bf16 vs Keras float32 |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    `| fit, s per epoch (${r.epochs} epochs, ${r.digits.toLocaleString("en-US")} digits) | ${fmt(fit(of), 2)} | ${fmt(fit(kf), 2)} | ${fmt(fit(ob), 2)} | ${fmt(fit(kb), 2)} | ${ratio(fit(kb), fit(ob))} | ${ratio(fit(kf), fit(ob))} |`,
+    `| inference, images/s | ${fmt(infer(of), 0)} | ${fmt(infer(kf), 0)} | ${fmt(infer(ob), 0)} | ${fmt(infer(kb), 0)} | ${ratio(infer(ob), infer(kb))} | ${ratio(infer(ob), infer(kf))} |`,
+    `| peak RSS, MiB (ours ÷ Keras) | ${fmt(rss(of), 0)} | ${fmt(rss(kf), 0)} | ${fmt(rss(ob), 0)} | ${fmt(rss(kb), 0)} | ${ratio(rss(ob), rss(kb))} | ${ratio(rss(ob), rss(kf))} |`,
+  ].join("\n");
+}

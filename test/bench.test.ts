@@ -1,7 +1,7 @@
 /**
  * The benchmark's plumbing, without running any model (the benchmark itself takes minutes): option
- * parsing, the comparison table's shape, epoch arithmetic, the doc's generated block and the .npy
- * files it hands to the Keras side.
+ * parsing, the comparison tables' shapes (the main one, the scale row's, the precision row's), epoch
+ * arithmetic, the doc's generated blocks and the .npy files it hands to the Keras side.
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -28,6 +28,7 @@ import {
   SHIFTS,
   type ScaleFigures,
 } from "../bench/scale";
+import { kerasPrecisionFigures, precisionTable, type PrecisionFigures } from "../bench/precision";
 import type { DigitSet } from "../src/data";
 
 const fit = (epochSeconds: number[], extra: Partial<FitFigures> = {}): FitFigures => ({
@@ -294,4 +295,86 @@ test("doc: the scale block is replaced on its own, the results' block kept", () 
     spliceDoc(doc, `${sb}\nnew\n${se}`, sb, se),
     `# T\n${begin}\nresults\n${end}\n\n## Scale\n${sb}\nnew\n${se}\nafter\n`,
   );
+});
+
+test("the precision row's options: on by default with 5 epochs on 3,200 digits, flags to skip it, run only it or only the two extra rows", () => {
+  const full = parseArgs([], {});
+  assert.deepEqual(
+    [full.precision, full.precisionOnly, full.precisionDigits, full.precisionEpochs],
+    [true, false, 3200, 5],
+  );
+  const quick = parseArgs(["--quick"], {});
+  assert.ok(quick.precisionDigits < 3200 && quick.precisionEpochs === 1);
+  assert.equal(parseArgs(["--no-precision"], {}).precision, false);
+  const only = parseArgs(["--only-precision"], {});
+  assert.deepEqual(
+    [only.precision, only.precisionOnly, only.scale],
+    [true, true, false],
+    "--only-precision: no scale row",
+  );
+  const scale = parseArgs(["--only-scale"], {});
+  assert.deepEqual([scale.scale, scale.precision], [true, false], "--only-scale: no precision row");
+  const both = parseArgs(["--only-precision", "--only-scale"], {});
+  assert.deepEqual([both.scale, both.precision], [true, true], "both --only flags: both rows");
+  const sized = parseArgs(["--precision-digits", "1600", "--precision-epochs", "2"], {});
+  assert.deepEqual([sized.precisionDigits, sized.precisionEpochs], [1600, 2]);
+  assert.equal(
+    parseArgs(["--worker", "precision", "--precision", "mixed_bfloat16"], {}).precisionPolicy,
+    "mixed_bfloat16",
+  );
+  assert.throws(() => parseArgs(["--precision", "mixed_float16"], {}), /float32, mixed_bfloat16/);
+  assert.throws(() => parseArgs(["--precision-digits", "10"], {}), /whole number ≥ 160/);
+});
+
+test("the precision table: seconds per epoch, images/s and peak RSS per framework and precision; ours in bf16 against Keras in each", () => {
+  const ours = (
+    precision: PrecisionFigures["precision"],
+    fitSeconds: number,
+    images: number,
+    mib: number,
+  ): PrecisionFigures => ({
+    framework: "ours",
+    precision,
+    fit_seconds_per_epoch: fitSeconds,
+    infer_images_per_second: images,
+    peak_rss_bytes: mib * 2 ** 20,
+  });
+  // Keras's side is read from keras_bench.py's JSON: the fit's total over its epochs.
+  const keras = (precision: PrecisionFigures["precision"], total: number, images: number, mib: number) =>
+    kerasPrecisionFigures({
+      precision,
+      fit: { total_seconds: total, epochs: 5 },
+      infer: { images_per_second: images },
+      peak_rss_bytes: mib * 2 ** 20,
+    });
+  assert.throws(() => kerasPrecisionFigures({ precision: "float32", peak_rss_bytes: 1 }), /no fit or inference/);
+  const table = precisionTable({
+    model: "inception_v3",
+    digits: 3200,
+    epochs: 5,
+    runs: [
+      { framework: "ours", precision: "float32", figures: ours("float32", 15, 500, 1800), load: 0.1 },
+      { framework: "ours", precision: "mixed_bfloat16", figures: ours("mixed_bfloat16", 12, 640, 1500), load: 0.2 },
+      { framework: "keras", precision: "float32", figures: keras("float32", 120, 300, 2200), load: 0.3 },
+      { framework: "keras", precision: "mixed_bfloat16", error: "exited with 1", load: 0.4 },
+    ],
+  });
+  const rows = table.split("\n").map((line) =>
+    line
+      .split("|")
+      .slice(1, -1)
+      .map((c) => c.trim()),
+  );
+  assert.equal(rows.length, 5, "a header, its rule and three figures");
+  assert.deepEqual(rows[2], [
+    "fit, s per epoch (5 epochs, 3,200 digits)",
+    "15.00",
+    "24.00",
+    "12.00",
+    "—",
+    "—",
+    "2.00×",
+  ]);
+  assert.deepEqual(rows[3], ["inference, images/s", "500", "300", "640", "—", "—", "2.13×"]);
+  assert.deepEqual(rows[4], ["peak RSS, MiB (ours ÷ Keras)", "1,800", "2,200", "1,500", "—", "—", "0.68×"]);
 });
