@@ -123,7 +123,7 @@ export function precisionTable(r: PrecisionResults): string {
   return [
     "| figure | ours float32 | Keras float32 | ours bf16 | Keras bf16 | ours bf16 vs Keras bf16 | ours bf16 vs Keras float32 |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    `| fit, s per epoch (${r.epochs} epochs, ${r.digits.toLocaleString("en-US")} digits) | ${fmt(fit(of), 2)} | ${fmt(fit(kf), 2)} | ${fmt(fit(ob), 2)} | ${fmt(fit(kb), 2)} | ${ratio(fit(kb), fit(ob))} | ${ratio(fit(kf), fit(ob))} |`,
+    `| fit, s per epoch (${r.epochs} epoch${r.epochs === 1 ? "" : "s"}, ${r.digits.toLocaleString("en-US")} digits) | ${fmt(fit(of), 2)} | ${fmt(fit(kf), 2)} | ${fmt(fit(ob), 2)} | ${fmt(fit(kb), 2)} | ${ratio(fit(kb), fit(ob))} | ${ratio(fit(kf), fit(ob))} |`,
     `| inference, images/s | ${fmt(infer(of), 0)} | ${fmt(infer(kf), 0)} | ${fmt(infer(ob), 0)} | ${fmt(infer(kb), 0)} | ${ratio(infer(ob), infer(kb))} | ${ratio(infer(ob), infer(kf))} |`,
     `| peak RSS, MiB (ours ÷ Keras) | ${fmt(rss(of), 0)} | ${fmt(rss(kf), 0)} | ${fmt(rss(ob), 0)} | ${fmt(rss(kb), 0)} | ${ratio(rss(ob), rss(kb))} | ${ratio(rss(ob), rss(kf))} |`,
   ].join("\n");
