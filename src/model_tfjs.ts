@@ -37,14 +37,17 @@ interface ExportedModel {
   readonly preprocessing: "tutorial" | "keras";
   readonly weights: string;
   readonly freezeDepth: number;
-  readonly runs: ReadonlyArray<{
-    run: number;
-    epochs: number;
-    trainImages: number;
-    freezeDepth: number;
-    valAccuracy?: number;
-    testAccuracy?: number;
-  }>;
+  readonly runs: ReadonlyArray<ExportedRun>;
+}
+
+/** One training run as an export records it (the part of ./model.ts's `RunRecord` a web page shows). */
+interface ExportedRun {
+  run: number;
+  epochs: number;
+  trainImages: number;
+  freezeDepth: number;
+  valAccuracy?: number;
+  testAccuracy?: number;
 }
 
 /** What model.json's `userDefinedMetadata.digits` says about an exported tutorial model. */
@@ -62,14 +65,7 @@ export interface WebModelMetadata {
   /** The classes, in the order of the output's probabilities. */
   classes: string[];
   /** The training runs (epochs, digits, accuracy on validation and test digits, when measured). */
-  runs: Array<{
-    run: number;
-    epochs: number;
-    trainImages: number;
-    freezeDepth: number;
-    valAccuracy?: number;
-    testAccuracy?: number;
-  }>;
+  runs: ExportedRun[];
   note?: string;
   /** When it was exported (ISO 8601). */
   exported: string;

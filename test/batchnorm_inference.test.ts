@@ -43,7 +43,7 @@ import { calibrateBatchNorm } from "./support/calibrate";
 import { captureConsole } from "./support/console";
 import { tmpDir } from "./support/helpers";
 import { writeNpy } from "./support/npy";
-import { lcg, nudgeByOneUlp } from "./support/numeric";
+import { lcg, nudgeByOneUlp, weightDistance } from "./support/numeric";
 
 /** Keras's distance to ours may be this many one-ulp yardsticks (see the module comment; measured below). */
 const LIMIT = 4;
@@ -60,15 +60,6 @@ function weights(tm: TransferModel): Map<string, Float32Array> {
 
 function setWeights(tm: TransferModel, values: Map<string, Float32Array>): void {
   tf.tidy(() => tm.model.weights.forEach((w) => w.write(tf.tensor(values.get(w.originalName)!, w.shape as number[]))));
-}
-
-function distance(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
-  let s = 0;
-  for (const [k, v] of a) {
-    const w = b.get(k)!;
-    for (let i = 0; i < v.length; i++) s += (v[i] - w[i]) ** 2;
-  }
-  return Math.sqrt(s);
 }
 
 const isStatistic = (name: string) => /moving_(mean|variance)$/.test(name);
@@ -144,7 +135,7 @@ test("batchNorm \"inference\" trains as Keras's base(x, training=False): the sam
     trained.dispose();
     assert.deepEqual([...keras.keys()].sort(), [...start.keys()].sort(), "Keras's model has our variables");
 
-    const moved = distance(keras, start);
+    const moved = weightDistance(keras, start);
     assert.ok(moved > 1e-3, `Keras's training hardly moved the weights (${moved})`);
     // In Keras, with training=False: no moving statistic changed; gamma and beta of the unfrozen layers did.
     const unfrozenBn = tm.base.layers
@@ -154,7 +145,7 @@ test("batchNorm \"inference\" trains as Keras's base(x, training=False): the sam
     for (const [name, v] of keras) if (isStatistic(name)) assert.deepEqual(v, start.get(name), `Keras moved ${name}`);
     const gammas = unfrozenBn.map((l) => (l.variables().gamma as LayerVariable).originalName);
     assert.ok(
-      gammas.every((g) => distance(new Map([[g, keras.get(g)!]]), new Map([[g, start.get(g)!]])) > 0),
+      gammas.every((g) => weightDistance(new Map([[g, keras.get(g)!]]), new Map([[g, start.get(g)!]])) > 0),
       "Keras trained every unfrozen gamma",
     );
 
@@ -163,7 +154,7 @@ test("batchNorm \"inference\" trains as Keras's base(x, training=False): the sam
     for (let p = 0; p < PERTURBATIONS; p++) {
       const sign = lcg(p + 1);
       const nudged = new Map([...start].map(([k, w]) => [k, nudgeByOneUlp(w, sign)]));
-      ulps.push(distance(await train(tm, nudged, batches, "inference", "eager"), eager) / moved);
+      ulps.push(weightDistance(await train(tm, nudged, batches, "inference", "eager"), eager) / moved);
     }
     const rounding = Math.max(...ulps);
     const report = [`one ulp: ${ulps.map((u) => u.toExponential(2)).join(" ")}`];
@@ -173,14 +164,14 @@ test("batchNorm \"inference\" trains as Keras's base(x, training=False): the sam
     ] as const) {
       for (const [name, v] of result)
         if (isStatistic(name)) assert.deepEqual(v, start.get(name), `${engine}: ${name} moved`);
-      const d = distance(result, keras) / moved;
+      const d = weightDistance(result, keras) / moved;
       report.push(`${engine}: ${d.toExponential(2)} (${(d / rounding).toFixed(2)} yardsticks)`);
       assert.ok(
         d <= LIMIT * rounding,
         `${engine}: further from Keras's training=False run than ${LIMIT} yardsticks (${report.join(", ")})`,
       );
     }
-    const tutorial = distance(await train(tm, start, batches, "training", "eager"), keras) / moved;
+    const tutorial = weightDistance(await train(tm, start, batches, "training", "eager"), keras) / moved;
     report.push(`the tutorial's mode: ${tutorial.toExponential(2)} (${(tutorial / rounding).toFixed(0)} yardsticks)`);
     t.diagnostic(`distance to Keras's run / distance trained: ${report.join(", ")}`);
     assert.ok(
@@ -278,7 +269,7 @@ test("with the base's batch normalisation in inference mode the frozen-prefix ca
     }
     // The tolerance of test/model.test.ts's test of the cache in the tutorial's mode.
     assert.ok(largest <= 1e-4, `weights differ by up to ${largest} with and without the cache`);
-    assert.ok(distance(plain, start) > 0, "training moved the weights");
+    assert.ok(weightDistance(plain, start) > 0, "training moved the weights");
   } finally {
     tm.dispose();
   }

@@ -27,7 +27,7 @@ import { type BaseName, type TransferModel } from "../src/model";
 import { buildTransferModel } from "../src/model_build";
 import { tmpDir } from "./support/helpers";
 import { useFusedKernels } from "../src/tfjs/native_ops";
-import { lcg, maxRelDiff, nudgeByOneUlp, ulpOf } from "./support/numeric";
+import { lcg, maxRelDiff, nudgeByOneUlp, ulpOf, weightDistance } from "./support/numeric";
 
 const sessions = () => (tf as unknown as { node: { getNumOfSavedModels(): number } }).node.getNumOfSavedModels();
 
@@ -51,14 +51,6 @@ function setWeights(tm: TransferModel, values: Float32Array[]): void {
 function oneUlp(start: Float32Array[], seed: number): Float32Array[] {
   const sign = lcg(seed);
   return start.map((w) => nudgeByOneUlp(w, sign));
-}
-
-function distance(a: Float32Array[], b: Float32Array[]): number {
-  let s = 0;
-  a.forEach((w, i) => {
-    for (let k = 0; k < w.length; k++) s += (w[k] - b[i][k]) ** 2;
-  });
-  return Math.sqrt(s);
 }
 
 /**
@@ -307,12 +299,12 @@ for (const [base, depths] of [
     try {
       const start = weightsOf(tm);
       const reference = await trainAtDepths(tm, start, mnist.train, depths, "eager", false);
-      const moved = distance(reference, start);
+      const moved = weightDistance(reference, start);
       assert.ok(moved > 0.05, `training hardly moved the weights (${moved})`);
       const rounding: number[] = [];
       for (let seed = 1; seed <= PERTURBATIONS; seed++) {
         rounding.push(
-          distance(await trainAtDepths(tm, oneUlp(start, seed), mnist.train, depths, "eager", false), reference) /
+          weightDistance(await trainAtDepths(tm, oneUlp(start, seed), mnist.train, depths, "eager", false), reference) /
             moved,
         );
       }
@@ -321,7 +313,7 @@ for (const [base, depths] of [
       const ratios: number[] = [];
       for (const cachePrefix of [false, true]) {
         const d =
-          distance(await trainAtDepths(tm, start, mnist.train, depths, "graph", cachePrefix), reference) / moved;
+          weightDistance(await trainAtDepths(tm, start, mnist.train, depths, "graph", cachePrefix), reference) / moved;
         ratios.push(d / yardstick);
         report.push(
           `graph${cachePrefix ? " with the cache" : ""}: ${d.toExponential(3)} = ${(d / yardstick).toFixed(3)}× the largest`,
@@ -371,8 +363,12 @@ test("the model holds the latest weights after an interrupt or an error mid-fit,
         await assert.rejects(run, /a callback failed/);
       }
       assert.ok(atStop.length > 0, "the callback ran");
-      assert.ok(distance(atStop, start) > 0, "two steps changed the weights");
-      assert.equal(distance(weightsOf(tm), atStop), 0, `${how}: the model does not hold the weights of the last step`);
+      assert.ok(weightDistance(atStop, start) > 0, "two steps changed the weights");
+      assert.equal(
+        weightDistance(weightsOf(tm), atStop),
+        0,
+        `${how}: the model does not hold the weights of the last step`,
+      );
       const ev = await tm.evaluate(mnist.test);
       assert.ok(ev.accuracy >= 0 && ev.accuracy <= 1);
     }

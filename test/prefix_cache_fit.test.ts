@@ -18,6 +18,7 @@ import { BFLOAT16, FeatureStore, storeBytes } from "../src/engine/feature_store"
 import { ScratchFile } from "../src/util/scratch_file";
 import { captureConsole } from "./support/console";
 import { tmpDir } from "./support/helpers";
+import { weightDistance } from "./support/numeric";
 
 /** What this process holds open in `dir` (file descriptors' targets; a scratch file shows as "… (deleted)"). */
 function openIn(dir: string): string[] {
@@ -45,14 +46,6 @@ function weightsOf(tm: TransferModel): Float32Array[] {
 
 function setWeights(tm: TransferModel, values: Float32Array[]): void {
   tf.tidy(() => tm.model.weights.forEach((w, i) => w.write(tf.tensor(values[i], w.shape as number[]))));
-}
-
-function distance(a: Float32Array[], b: Float32Array[]): number {
-  let s = 0;
-  a.forEach((w, i) => {
-    for (let k = 0; k < w.length; k++) s += (w[k] - b[i][k]) ** 2;
-  });
-  return Math.sqrt(s);
 }
 
 /**
@@ -133,13 +126,13 @@ test("features over cacheBudgetBytes go to disk, and the fit ends with the weigh
       said.out.join("\n"),
     );
     assertNothingLeft(dir, "after a fit");
-    const moved = distance(memory.weights, start);
+    const moved = weightDistance(memory.weights, start);
     assert.ok(moved > 1, `training hardly moved the weights (${moved})`);
     for (const [name, other] of [
       ["in memory", memory],
       ["no cache", none],
     ] as const) {
-      const d = distance(onDisk.weights, other.weights) / moved;
+      const d = weightDistance(onDisk.weights, other.weights) / moved;
       t.diagnostic(`on disk vs ${name}: ${d.toExponential(3)} of the distance trained (bound ${SAME})`);
       assert.ok(d <= SAME, `on disk vs ${name}: ${d.toExponential(3)} of the distance trained (bound ${SAME})`);
       onDisk.loss.forEach((l, i) => assert.ok(Math.abs(l - other.loss[i]) <= SAME * l, `epoch ${i + 1}'s loss`));
@@ -175,13 +168,13 @@ test("under mixed_bfloat16 the features are kept in bfloat16, half the bytes, an
     assert.equal(onDisk.record.prefixCache, "on disk, 3.4 MB of bfloat16");
     assert.equal(none.record.prefixCache, undefined);
     assertNothingLeft(dir, "after a fit");
-    const moved = distance(memory.weights, start);
+    const moved = weightDistance(memory.weights, start);
     assert.ok(moved > 1, `training hardly moved the weights (${moved})`);
     for (const [name, a, b] of [
       ["in memory vs on disk", memory, onDisk],
       ["in memory vs no cache", memory, none],
     ] as const) {
-      const d = distance(a.weights, b.weights) / moved;
+      const d = weightDistance(a.weights, b.weights) / moved;
       t.diagnostic(`${name}: ${d.toExponential(3)} of the distance trained (bound ${SAME_BF16})`);
       assert.ok(d <= SAME_BF16, `${name}: ${d.toExponential(3)} of the distance trained (bound ${SAME_BF16})`);
     }

@@ -58,6 +58,26 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
 }
 
+/**
+ * The Euclidean distance between two sets of weights: arrays paired by position (the same order, the
+ * same lengths), or maps paired by name; in doubles.
+ */
+export function weightDistance(
+  a: readonly ArrayLike<number>[] | ReadonlyMap<string, ArrayLike<number>>,
+  b: readonly ArrayLike<number>[] | ReadonlyMap<string, ArrayLike<number>>,
+): number {
+  const pairs: Array<[ArrayLike<number>, ArrayLike<number> | undefined]> =
+    a instanceof Map
+      ? [...a].map(([name, v]) => [v, (b as ReadonlyMap<string, ArrayLike<number>>).get(name)])
+      : (a as readonly ArrayLike<number>[]).map((v, i) => [v, (b as readonly ArrayLike<number>[])[i]]);
+  let s = 0;
+  pairs.forEach(([x, y], i) => {
+    assert.ok(y !== undefined && y.length === x.length, `weight ${i}: no counterpart of the same length`);
+    for (let k = 0; k < x.length; k++) s += (x[k] - y[k]) ** 2;
+  });
+  return Math.sqrt(s);
+}
+
 /** The spacing of float32 numbers at `x` (a normal, non-zero float32): one ulp. */
 export function ulpOf(x: number): number {
   return 2 ** (Math.floor(Math.log2(Math.abs(x))) - 23);
