@@ -850,6 +850,12 @@ function cpuModel(): string {
   return os.cpus()[0]?.model ?? "unknown";
 }
 
+/** "3.15.1 2.21.0" (kerasAvailable's) as "Keras 3.15.1 on TensorFlow 2.21.0". */
+function describeKeras(versions: string | undefined): string {
+  const [kv, tv] = (versions ?? "").split(" ");
+  return `Keras ${kv ?? "?"} on TensorFlow ${tv ?? "?"}`;
+}
+
 /** The CPU's bfloat16 features, as the precision row reports them. */
 function bf16Features(): string {
   const cpu = cpuBfloat16();
@@ -1042,16 +1048,13 @@ async function runParent(o: BenchOptions, argv: string[]): Promise<ModelResults[
   }
   const load1 = os.loadavg();
   const first = all.find((r) => r.ours ?? r.eager)?.ours ?? all.find((r) => r.eager)?.eager;
-  const [kv, tv] = (kerasVersions ?? "").split(" ");
   const meta: Record<string, string> = {
     date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     command: "`" + commandLine(argv) + "`",
     machine: `${nproc()} CPUs (nproc), ${cpuModel()}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}`,
     "load average (1/5/15 min)": `${load0.map((l) => l.toFixed(2)).join(" / ")} at the start, ${load1.map((l) => l.toFixed(2)).join(" / ")} at the end`,
     ours: `Node ${process.version}, TF.js ${String(first?.tfjs ?? "?")} (${String(first?.package ?? "?")}) on native TensorFlow ${String(first?.tensorflow ?? "?")}`,
-    Keras: keras.ok
-      ? `Keras ${kv ?? "?"} on TensorFlow ${tv ?? "?"} (${path.relative(ROOT, o.python)})`
-      : `skipped: ${keras.why}`,
+    Keras: keras.ok ? `${describeKeras(kerasVersions)} (${path.relative(ROOT, o.python)})` : `skipped: ${keras.why}`,
     data: `bundled MNIST training split (${digits.count} digits); fits: ${o.models.map((m) => `${m} ${fitDigits(o, m, digits.count)} digits`).join(", ")} (80 % train, 20 % validation); batch ${BATCH}; weights random (no ImageNet download here)`,
     "steps timed": `${o.warmup} warm-up + ${o.trainSteps} training steps, ${o.warmup} warm-up + ${o.inferSteps} inference batches`,
     "wall time of the benchmark": `${((now() - wall) / 60).toFixed(1)} min`,
@@ -1256,7 +1259,7 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
     PRECISION_BEGIN,
     "",
     `Run of ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}${o.quick ? " — **quick mode** (not a measurement)" : ""}: ` +
-      `\`${commandLine(argv)}\` on ${cpuModel()} (${nproc()} cores; bfloat16 ${bf16Features()}); Keras: ${keras.ok ? `${keras.versions}` : `skipped (${keras.why})`}; ` +
+      `\`${commandLine(argv)}\` on ${cpuModel()} (${nproc()} cores; bfloat16 ${bf16Features()}); ${keras.ok ? describeKeras(keras.versions) : `Keras skipped (${keras.why})`}; ` +
       `load average (1/5/15 min) ${load0.map((l) => l.toFixed(2)).join(" / ")} at the start, ` +
       `${load1.map((l) => l.toFixed(2)).join(" / ")} at the end; ${((now() - wall) / 60).toFixed(1)} min.`,
     "",
