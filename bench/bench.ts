@@ -1271,7 +1271,7 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
       "",
       precisionTable(r),
       "",
-      `Load average at each start (ours float32, bf16, Keras float32, bf16): ${r.runs.map((run) => run.load.toFixed(1)).join(" / ")}.`,
+      `Load average at each start: ${r.runs.map((run) => `${run.framework === "ours" ? "ours" : "Keras"} ${run.precision} ${run.load.toFixed(1)}`).join(", ")}.`,
       "",
     );
     for (const run of r.runs)
