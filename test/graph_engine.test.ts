@@ -100,7 +100,7 @@ function assertSameAccuracy(actual: number, expected: number, n: number, ties: n
  * same arithmetic in another order, as the graph's is); the largest of these, at least one ulp of the
  * loss, is rounding's reach. The graph passes within STEP_BOUND times it.
  *
- * Measured on a 2-core Intel Xeon (Sapphire Rapids), in eight processes, the reach taken as this
+ * Measured on a 2-core Intel Xeon (Sapphire Rapids), in seven processes, the reach taken as this
  * test takes it (two one-ulp changes and the plain kernels): the graph's loss difference was
  * 0.08–1.07× the reach for InceptionV3 (the reach itself 1.3e-6 to 1.1e-5 of the loss; 1.07× in a CI
  * run) and 0–1× for Xception (one ulp of the loss at most), its moving statistics 0.74–0.95× and
