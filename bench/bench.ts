@@ -1154,33 +1154,24 @@ async function runScaleParent(o: BenchOptions, argv: string[]): Promise<ScaleRes
     console.log(`\n${model} at scale\n${scaleTable(r)}\n`);
     results.push(r);
   }
-  const load1 = os.loadavg();
-  const lines = [
-    SCALE_BEGIN,
-    "",
-    `Run of ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}${o.quick ? " — **quick mode** (not a measurement)" : ""}: ` +
-      `\`${commandLine(argv)}\`; ${o.scaleWarmup} warm-up + ${o.scaleBatches} timed training batches of ${BATCH} per size; ` +
-      `load average (1/5/15 min) ${load0.map((l) => l.toFixed(2)).join(" / ")} at the start, ` +
-      `${load1.map((l) => l.toFixed(2)).join(" / ")} at the end; ${((now() - wall) / 60).toFixed(1)} min.`,
-    "",
-  ];
-  for (const r of results) {
-    lines.push(
-      `#### ${r.model === "inception_v3" ? "InceptionV3, first 64 base layers frozen" : "Xception, first 36 base layers frozen"}`,
-      "",
-      scaleTable(r),
-      "",
-    );
-    for (const s of r.sizes) for (const e of s.errors) lines.push(`- **error** at ${s.digits} digits: ${e}`);
-    if (r.sizes.some((s) => s.errors.length)) lines.push("");
-  }
-  lines.push(SCALE_END);
-  const docPath = o.doc ?? (o.quick ? path.join(OUT_DIR, "benchmarks-quick.md") : DOC);
-  const existing = fs.existsSync(docPath) ? fs.readFileSync(docPath, "utf8") : fs.readFileSync(DOC, "utf8");
-  fs.writeFileSync(docPath, spliceDoc(existing, lines.join("\n"), SCALE_BEGIN, SCALE_END));
-  const jsonPath = path.join(OUT_DIR, o.quick ? "scale-quick.json" : "scale.json");
-  fs.writeFileSync(jsonPath, JSON.stringify({ options: o, load: { start: load0, end: load1 }, results }, null, 2));
-  console.log(`Wrote the scale row into ${path.relative(ROOT, docPath)} and ${path.relative(ROOT, jsonPath)}.`);
+  writeRowBlock(o, argv, {
+    row: "scale",
+    begin: SCALE_BEGIN,
+    end: SCALE_END,
+    detail: `; ${o.scaleWarmup} warm-up + ${o.scaleBatches} timed training batches of ${BATCH} per size`,
+    sections: results.map((r) => ({
+      model: r.model,
+      lines: [
+        scaleTable(r),
+        "",
+        ...r.sizes.flatMap((s) => s.errors.map((e) => `- **error** at ${s.digits} digits: ${e}`)),
+        ...(r.sizes.some((s) => s.errors.length) ? [""] : []),
+      ],
+    })),
+    wall,
+    load0,
+    results,
+  });
   return results;
 }
 
@@ -1255,37 +1246,77 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
     console.log(`\n${model} in each precision\n${precisionTable(r)}\n`);
     results.push(r);
   }
+  writeRowBlock(o, argv, {
+    row: "precision",
+    begin: PRECISION_BEGIN,
+    end: PRECISION_END,
+    detail:
+      ` on ${cpuModel()} (${nproc()} cores; bfloat16 ${bf16Features()}); ` +
+      (keras.ok ? describeKeras(keras.versions) : `Keras skipped (${keras.why})`),
+    sections: results.map((r) => ({
+      model: r.model,
+      lines: [
+        precisionTable(r),
+        "",
+        `Load average at each start: ${r.runs.map((run) => `${run.framework === "ours" ? "ours" : "Keras"} ${run.precision} ${run.load.toFixed(1)}`).join(", ")}.`,
+        "",
+        ...r.runs.flatMap((run) =>
+          run.error ? [`- **error**, ${run.framework} in ${run.precision}: ${run.error}`] : [],
+        ),
+        ...(r.runs.some((run) => run.error) ? [""] : []),
+      ],
+    })),
+    wall,
+    load0,
+    results,
+  });
+  return results;
+}
+
+/**
+ * Writes an extra row's block (the scale or the precision row) between its markers in the doc (this
+ * file, or the quick run's), a section per model, and its results as JSON in out/bench.
+ */
+function writeRowBlock(
+  o: BenchOptions,
+  argv: string[],
+  block: {
+    row: "scale" | "precision";
+    begin: string;
+    end: string;
+    /** What follows the command line in the block's first sentence. */
+    detail: string;
+    sections: Array<{ model: string; lines: string[] }>;
+    wall: number;
+    load0: number[];
+    results: unknown;
+  },
+): void {
   const load1 = os.loadavg();
   const lines = [
-    PRECISION_BEGIN,
+    block.begin,
     "",
     `Run of ${new Date().toISOString().replace(/\.\d+Z$/, "Z")}${o.quick ? " — **quick mode** (not a measurement)" : ""}: ` +
-      `\`${commandLine(argv)}\` on ${cpuModel()} (${nproc()} cores; bfloat16 ${bf16Features()}); ${keras.ok ? describeKeras(keras.versions) : `Keras skipped (${keras.why})`}; ` +
-      `load average (1/5/15 min) ${load0.map((l) => l.toFixed(2)).join(" / ")} at the start, ` +
-      `${load1.map((l) => l.toFixed(2)).join(" / ")} at the end; ${((now() - wall) / 60).toFixed(1)} min.`,
+      `\`${commandLine(argv)}\`${block.detail}; ` +
+      `load average (1/5/15 min) ${block.load0.map((l) => l.toFixed(2)).join(" / ")} at the start, ` +
+      `${load1.map((l) => l.toFixed(2)).join(" / ")} at the end; ${((now() - block.wall) / 60).toFixed(1)} min.`,
     "",
   ];
-  for (const r of results) {
+  for (const section of block.sections) {
     lines.push(
-      `#### ${r.model === "inception_v3" ? "InceptionV3, first 64 base layers frozen" : "Xception, first 36 base layers frozen"}`,
+      `#### ${section.model === "inception_v3" ? "InceptionV3, first 64 base layers frozen" : "Xception, first 36 base layers frozen"}`,
       "",
-      precisionTable(r),
-      "",
-      `Load average at each start: ${r.runs.map((run) => `${run.framework === "ours" ? "ours" : "Keras"} ${run.precision} ${run.load.toFixed(1)}`).join(", ")}.`,
-      "",
+      ...section.lines,
     );
-    for (const run of r.runs)
-      if (run.error) lines.push(`- **error**, ${run.framework} in ${run.precision}: ${run.error}`);
-    if (r.runs.some((run) => run.error)) lines.push("");
   }
-  lines.push(PRECISION_END);
+  lines.push(block.end);
   const docPath = o.doc ?? (o.quick ? path.join(OUT_DIR, "benchmarks-quick.md") : DOC);
   const existing = fs.existsSync(docPath) ? fs.readFileSync(docPath, "utf8") : fs.readFileSync(DOC, "utf8");
-  fs.writeFileSync(docPath, spliceDoc(existing, lines.join("\n"), PRECISION_BEGIN, PRECISION_END));
-  const jsonPath = path.join(OUT_DIR, o.quick ? "precision-quick.json" : "precision.json");
-  fs.writeFileSync(jsonPath, JSON.stringify({ options: o, load: { start: load0, end: load1 }, results }, null, 2));
-  console.log(`Wrote the precision row into ${path.relative(ROOT, docPath)} and ${path.relative(ROOT, jsonPath)}.`);
-  return results;
+  fs.writeFileSync(docPath, spliceDoc(existing, lines.join("\n"), block.begin, block.end));
+  const jsonPath = path.join(OUT_DIR, `${block.row}${o.quick ? "-quick" : ""}.json`);
+  const load = { start: block.load0, end: load1 };
+  fs.writeFileSync(jsonPath, JSON.stringify({ options: o, load, results: block.results }, null, 2));
+  console.log(`Wrote the ${block.row} row into ${path.relative(ROOT, docPath)} and ${path.relative(ROOT, jsonPath)}.`);
 }
 
 if (require.main === module) {
