@@ -45,6 +45,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.util import run_sync
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -430,6 +431,10 @@ class RunnerClient(NotebookClient):
         if self.terminal:
             self.terminal.message(msg)
         return super().process_message(msg, cell, cell_index)
+
+    # nbclient binds its synchronous execute_cell to its own async_execute_cell: bound again here, so
+    # that a cell run one at a time (as the tests' re-run and interrupt scripts do) goes through ours.
+    execute_cell = run_sync(async_execute_cell)
 
 
 def cell_error_text(cell):

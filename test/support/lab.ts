@@ -48,6 +48,8 @@ export interface LabOptions {
   logFile: string;
   /** Milliseconds to wait for /api/status to answer. */
   startTimeout?: number;
+  /** More environment for the server and the kernels it starts. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A free TCP port on 127.0.0.1 (the server is told not to try others, so a race shows as an error). */
@@ -157,6 +159,7 @@ export async function startLab(options: LabOptions): Promise<Lab> {
   const base = `http://127.0.0.1:${port}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...options.env,
     JUPYTER_CONFIG_DIR: dirs.config,
     JUPYTER_DATA_DIR: dirs.data,
     JUPYTER_RUNTIME_DIR: dirs.runtime,

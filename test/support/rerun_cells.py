@@ -1,7 +1,8 @@
 """Executes a notebook through the project's kernel, then, in the same kernel, re-runs
 the cells from the one tagged "freeze" through the one tagged "evaluate" with a new
 freeze depth, as a user tweaking the depth would. Writes the final notebook (with the
-outputs of the re-run cells) to OUT.
+outputs of the re-run cells) to OUT. Prints the runner's progress on stderr meanwhile,
+as run_notebook.py does when its output is not a terminal.
 
     python test/support/rerun_cells.py NOTEBOOK OUT DEPTH [NAME=VALUE ...]
 """
@@ -12,13 +13,13 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "kernel-setup"))
-from run_notebook import open_notebook, tagged  # noqa: E402
+from run_notebook import Terminal, open_notebook, tagged  # noqa: E402
 
 
 def main():
     path, out, depth = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     params = dict(a.split("=", 1) for a in sys.argv[4:])
-    nb, client = open_notebook(path, params, timeout=900)
+    nb, client = open_notebook(path, params, timeout=900, terminal=Terminal(sys.stderr, tty=False))
     first, last = tagged(nb, "freeze"), tagged(nb, "evaluate")
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells):
