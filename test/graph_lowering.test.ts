@@ -6,10 +6,11 @@
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import type { LayersModel, SymbolicTensor, Tensor } from "@tensorflow/tfjs";
+import type { LayersModel, SymbolicTensor, Tensor, Tensor4D } from "@tensorflow/tfjs";
 import { tf } from "../src/tfjs/backend";
 import { CompiledModel } from "../src/engine/graph/compiled";
 import { compactTile, lowerModel } from "../src/engine/graph/lower";
+import { buildSignatures } from "../src/engine/graph/signatures";
 import { BatchNormalization, UpSampling3D } from "../src/keras/layers";
 import { runGraphOnce } from "./support/graph";
 
@@ -99,6 +100,92 @@ test("concatenation, addition and batch normalisation (with and without scale) c
   const c = new BatchNormalization({}).apply(tf.layers.add().apply([input, b]) as ST) as ST;
   const out = tf.layers.concatenate({ axis: -1 }).apply([a, b, c]) as ST;
   await compareInference("concat/add/bn", tf.model({ inputs: input, outputs: out }), [6, 6, 4]);
+});
+
+/**
+ * Under mixed_bfloat16 a convolution followed only by batch normalisation folds it into its kernel and
+ * a bias (lower.ts, `foldsInto`). The bound, per output, from bfloat16's rounding (U = 2^-8, twice the
+ * round-to-nearest bound 2^-9): the input and the folded kernel are rounded (2U of A = Σ|w'|·|x|, the
+ * products' sum in absolute values), the convolution's output (U of |conv| ≤ A), the folded bias (U of
+ * |b'|) and their sum (U of |y| ≤ A + |b'|): U · (4A + 2|b'|). Weights in [0.5, 1.5] make every term of
+ * the normalisation count. Injected by hand in lower.ts, β left out ended 6.1× the bound, the mean
+ * 6.0×, ε (0.1 here) 3.8×, the convolution's own bias 9.8×.
+ */
+test("under mixed_bfloat16 a convolution folds the batch normalisation after it (with or without its scale and bias, separable too): within bfloat16's rounding of TF.js's float32", async (t) => {
+  const U = 2 ** -8;
+  const cases: Array<[string, number[], (x: ST) => ST, boolean]> = [
+    [
+      "conv2d, no bias; batch normalisation without scale",
+      [8, 8, 3],
+      (x) =>
+        new BatchNormalization({ scale: false }).apply(
+          tf.layers.conv2d({ filters: 5, kernelSize: 3, useBias: false }).apply(x) as ST,
+        ) as ST,
+      false,
+    ],
+    [
+      "conv2d with bias; batch normalisation with ε = 0.1",
+      [8, 8, 3],
+      (x) =>
+        new BatchNormalization({ epsilon: 0.1 }).apply(
+          tf.layers.conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: "same" }).apply(x) as ST,
+        ) as ST,
+      false,
+    ],
+    [
+      "separable, no bias",
+      [7, 7, 4],
+      (x) =>
+        new BatchNormalization({}).apply(
+          tf.layers.separableConv2d({ filters: 6, kernelSize: 3, padding: "same", useBias: false }).apply(x) as ST,
+        ) as ST,
+      true,
+    ],
+  ];
+  for (const [name, shape, build, separable] of cases) {
+    const input = tf.input({ shape });
+    const model = tf.model({ inputs: input, outputs: build(input) });
+    model.setWeights(model.getWeights().map((w, i) => tf.randomUniform(w.shape, 0.5, 1.5, "float32", 200 + i)));
+    const x = tf.randomNormal([3, ...shape], 0, 1, "float32", 11);
+    const built = buildSignatures(model, { signatures: ["predict"], precision: "mixed_bfloat16" });
+    const ops = built.graph.nodes.map((n) => n.op);
+    assert.ok(!ops.includes("FusedBatchNormV3") && ops.includes("BiasAdd"), `${name}: not folded (${ops.join(" ")})`);
+    const compiled = await CompiledModel.compile(model, { signatures: ["predict"], precision: "mixed_bfloat16" });
+    try {
+      const [got] = compiled.predictBatch([x]);
+      const want = model.predict(x) as Tensor;
+      const [conv, bn] = model.layers.slice(1) as [InstanceType<typeof tf.layers.Layer>, BatchNormalization];
+      const bounds = tf.tidy(() => {
+        const v = bn.variables();
+        const inv = tf.div(v.gamma?.read() ?? tf.scalar(1), tf.sqrt(tf.add(v.movingVariance.read(), bn.epsilon)));
+        const w = conv.getWeights();
+        const ax = tf.abs(x) as Tensor4D;
+        const conf = conv.getConfig() as { strides: [number, number]; padding: "same" | "valid" };
+        const a = separable
+          ? tf.conv2d(
+              tf.depthwiseConv2d(ax, tf.abs(w[0]) as Tensor4D, conf.strides, conf.padding),
+              tf.mul(tf.abs(w[1]), inv) as Tensor4D,
+              1,
+              "valid",
+            )
+          : tf.conv2d(ax, tf.mul(tf.abs(w[0]), inv) as Tensor4D, conf.strides, conf.padding);
+        const bias = w.length > 1 && !separable ? w[1] : tf.zerosLike(inv);
+        const offset = tf.add(v.beta?.read() ?? 0, tf.mul(tf.sub(bias, v.movingMean.read()), inv));
+        return tf.mul(U, tf.add(tf.mul(4, a), tf.mul(2, tf.abs(offset))));
+      });
+      const excess = tf.tidy(() => tf.max(tf.div(tf.abs(tf.sub(got, want)), bounds)).dataSync()[0]);
+      t.diagnostic(`${name}: at most ${excess.toFixed(2)}× the bound`);
+      assert.ok(
+        excess <= 1,
+        `${name}: the folded bfloat16 output is ${excess.toFixed(2)}× the rounding bound from float32's`,
+      );
+      tf.dispose([got, want, bounds]);
+    } finally {
+      compiled.dispose();
+      x.dispose();
+      model.dispose();
+    }
+  }
 });
 
 test("UpSampling3D compiles to the layer's nearest-neighbour repeat, with the tile on as few axes as possible", async () => {

@@ -28,12 +28,21 @@
  * batch normalisation keeps its scale, offset and statistics in float32 (FusedBatchNormV3's `U`),
  * and global average pooling sums in float32, as Keras's `mean` does. Without `dtypeOf` every layer
  * computes in float32 and no Cast is emitted.
+ *
+ * Batch normalisation folded into the convolution before it, under mixed precision (`foldsInto`):
+ * a Conv2D or SeparableConv2D whose only use is a batch normalisation that normalises with its
+ * moving statistics (every one in inference graphs; the frozen ones in training graphs) takes that
+ * normalisation into its kernel and a bias, computed in float32 from the weights at each run
+ * (Keras's own arithmetic, moved through the convolution). One bfloat16 convolution with a bias then
+ * runs where TensorFlow would run a convolution and a separate FusedBatchNormV3: its optimiser folds
+ * the pair in float32 graphs, but not with bfloat16 data and float32 statistics. Float32 graphs are
+ * emitted as before.
  */
 import type * as TF from "@tensorflow/tfjs";
 import type { ComputeDtype } from "../../keras/dtype_policy";
 import { BatchNormalization, numberPair } from "../../keras/layers";
 import type { AugmentationLayer } from "../../keras/preprocessing/layers";
-import { isContainer, layerWeightField, nodesByDepth } from "../../tfjs/internals";
+import { isContainer, layerWeightField, nodesByDepth, type GraphNode } from "../../tfjs/internals";
 import { lowerAugmentation } from "./augment";
 import { isFloat, type Graph, type SymTensor } from "./graph";
 import * as ops from "./ops";
@@ -169,6 +178,8 @@ interface LayerCall {
   x: SymTensor;
   callArgs: Record<string, unknown> | undefined;
   dtype: ComputeDtype;
+  /** A convolution: the batch normalisation that follows it, to apply in its kernel and bias (`foldsInto`). */
+  foldedNorm?: BatchNormalization;
 }
 
 /** A layer class's lowering rule: the ops computing what the layer's `call` computes. */
@@ -198,11 +209,12 @@ function upSampling3d({ g, layer, config, x }: LayerCall): SymTensor {
   return ops.reshape(g, tiled, [-1, d1 * size[0], d2 * size[1], d3 * size[2], c]);
 }
 
-/** Conv2D, SeparableConv2D and DepthwiseConv2D, with their bias and activation. */
+/** Conv2D, SeparableConv2D and DepthwiseConv2D, with their bias and activation (or the batch normalisation folded in). */
 function convolutionLayer(c: LayerCall): SymTensor {
   const { g, layer, config, x } = c;
   const cls = layer.getClassName();
   const conv = convolution(config, layer.name);
+  if (c.foldedNorm) return foldedConvolution(c, c.foldedNorm, conv);
   let y: SymTensor;
   if (cls === "Conv2D") {
     y = ops.conv2d(g, x, readAs(c, required(layer, "kernel")), conv);
@@ -212,6 +224,53 @@ function convolutionLayer(c: LayerCall): SymTensor {
       y = ops.conv2d(g, y, readAs(c, required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
   }
   return biasAndActivation(c, y);
+}
+
+/**
+ * Whether the batch normalisation `bn` can be folded into the convolution `conv` whose output (of
+ * rank `rank`) only it reads: both compute in bfloat16 (mixed precision), the convolution is a Conv2D
+ * or SeparableConv2D without activation, and the normalisation is channels last and uses its moving
+ * statistics. In training graphs only a frozen pair folds: no gradient reaches its weights, and the
+ * frozen layers compute what the inference graphs (the frozen-prefix cache's features among them)
+ * compute, so that the cache changes nothing but speed.
+ */
+function foldsInto(ctx: LoweringContext, conv: TF.layers.Layer, rank: number, bn: TF.layers.Layer): boolean {
+  if (!(bn instanceof BatchNormalization) || rank !== 4 || (bn.axis !== -1 && bn.axis !== 3)) return false;
+  if (ctx.dtypeOf?.(conv) !== "bfloat16" || ctx.dtypeOf(bn) !== "bfloat16") return false;
+  const cls = conv.getClassName();
+  if (cls !== "Conv2D" && cls !== "SeparableConv2D") return false;
+  if (((conv.getConfig() as Config).activation ?? "linear") !== "linear") return false;
+  if (bn.usesBatchStatistics(ctx.mode === "train")) return false;
+  return ctx.mode === "inference" || (conv.trainableWeights.length === 0 && bn.isFrozen());
+}
+
+/**
+ * A convolution with the batch normalisation after it applied through its kernel and bias, as
+ * Keras's normalisation computes it in float32 (tf.nn.batch_normalization: x·inv + (β − mean·inv),
+ * inv = γ / √(variance + ε)): the last kernel (the pointwise one of a separable convolution) scaled by
+ * inv on its output channels, and the bias β + (b − mean)·inv, both cast once to the layer's dtype.
+ */
+function foldedConvolution(c: LayerCall, bn: BatchNormalization, conv: ops.ConvOptions): SymTensor {
+  const { g, layer, x } = c;
+  const v = bn.variables();
+  const read = (w: TF.LayerVariable) => c.ctx.weight(w);
+  const variance = ops.add(g, read(v.movingVariance), g.constant(bn.epsilon));
+  const root = ops.sqrt(g, variance);
+  const inv = v.gamma ? ops.div(g, read(v.gamma), root) : ops.div(g, g.constant(1), root);
+  const bias = layerWeightField(layer, "bias");
+  const centred =
+    c.config.useBias && bias ? ops.sub(g, read(bias), read(v.movingMean)) : ops.neg(g, read(v.movingMean));
+  const shifted = ops.mul(g, centred, inv);
+  const offset = v.beta ? ops.add(g, read(v.beta), shifted) : shifted;
+  const scaled = (kernel: TF.LayerVariable) => ops.cast(g, ops.mul(g, read(kernel), inv), c.dtype);
+  let y: SymTensor;
+  if (layer.getClassName() === "Conv2D") {
+    y = ops.conv2d(g, x, scaled(required(layer, "kernel")), conv);
+  } else {
+    y = ops.depthwiseConv2d(g, x, readAs(c, required(layer, "depthwiseKernel")), conv);
+    y = ops.conv2d(g, y, scaled(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
+  }
+  return ops.biasAdd(g, y, ops.cast(g, offset, c.dtype));
 }
 
 function pooling({ g, layer, config, x }: LayerCall): SymTensor {
@@ -298,6 +357,7 @@ function lowerLayer(
   layer: TF.layers.Layer,
   inputs: SymTensor[],
   callArgs: Record<string, unknown> | undefined,
+  foldedNorm?: BatchNormalization,
 ): SymTensor[] {
   if (isContainer(layer)) return lowerModel(ctx, layer, inputs);
   const cls = layer.getClassName();
@@ -311,7 +371,7 @@ function lowerLayer(
   const dtype = ctx.dtypeOf?.(layer) ?? "float32";
   // Keras's autocast: floating inputs are cast to the dtype the layer computes in.
   const cast = inputs.map((t) => (isFloat(t.dtype) && t.dtype !== dtype ? ops.cast(ctx.g, t, dtype) : t));
-  return rule({ ctx, g: ctx.g, layer, config, inputs: cast, x: cast[0], callArgs, dtype });
+  return rule({ ctx, g: ctx.g, layer, config, inputs: cast, x: cast[0], callArgs, dtype, foldedNorm });
 }
 
 /**
@@ -361,17 +421,34 @@ export function lowerModel(ctx: LoweringContext, model: TF.LayersModel, inputs: 
   const depths = Object.keys(byDepth)
     .map(Number)
     .sort((a, b) => b - a);
-  for (const depth of depths) {
-    for (const node of byDepth[depth]) {
-      const layer = node.outboundLayer;
-      const args = node.inputTensors.map((t) => map.get(t.id));
-      if (args.some((a) => a === undefined)) continue; // not part of this model's computation
-      if (layer.getClassName() === "InputLayer") continue;
-      const outs = ctx.g.scope(layer.name, () => lowerLayer(ctx, layer, args as SymTensor[], node.callArgs));
-      if (outs.length !== node.outputTensors.length)
-        throw new GraphCompileError(
-          `Layer ${layer.name}: ${outs.length} outputs emitted, ${node.outputTensors.length} expected.`,
-        );
+  const nodes = depths.flatMap((d) => byDepth[d]);
+  // Who reads each tensor, and what the model returns: a convolution folds the batch normalisation
+  // after it only when that is its output's one use.
+  const readers = new Map<number, GraphNode[]>();
+  for (const node of nodes) for (const t of node.inputTensors) readers.set(t.id, [...(readers.get(t.id) ?? []), node]);
+  const returned = new Set(model.outputs.map((t) => t.id));
+  const folded = new Set<GraphNode>();
+  for (const node of nodes) {
+    if (folded.has(node)) continue; // applied by the convolution before it
+    const layer = node.outboundLayer;
+    const args = node.inputTensors.map((t) => map.get(t.id));
+    if (args.some((a) => a === undefined)) continue; // not part of this model's computation
+    if (layer.getClassName() === "InputLayer") continue;
+    const out = node.outputTensors.length === 1 ? node.outputTensors[0] : undefined;
+    const next = out && !returned.has(out.id) ? readers.get(out.id) : undefined;
+    const norm =
+      out && next?.length === 1 && foldsInto(ctx, layer, out.shape.length, next[0].outboundLayer) ? next[0] : undefined;
+    const outs = ctx.g.scope(layer.name, () =>
+      lowerLayer(ctx, layer, args as SymTensor[], node.callArgs, norm?.outboundLayer as BatchNormalization),
+    );
+    if (outs.length !== node.outputTensors.length)
+      throw new GraphCompileError(
+        `Layer ${layer.name}: ${outs.length} outputs emitted, ${node.outputTensors.length} expected.`,
+      );
+    if (norm) {
+      folded.add(norm);
+      map.set(norm.outputTensors[0].id, outs[0]);
+    } else {
       node.outputTensors.forEach((t, i) => map.set(t.id, outs[i]));
     }
   }
