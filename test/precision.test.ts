@@ -290,9 +290,11 @@ test("under mixed_bfloat16 the layers compute in bfloat16; the softmax layer, ba
       "every convolution in bfloat16",
     );
     // The frozen layers' batch normalisations are folded into their convolutions (a bfloat16 bias
-    // each); the others run as FusedBatchNormV3, x in bfloat16 and the statistics in float32.
+    // each; all of them pay, on maps of 8×8 or more); the others run as FusedBatchNormV3, x in
+    // bfloat16 and the statistics in float32.
     const frozenNorms = tm.base.layers.filter((l) => l instanceof BatchNormalization && l.isFrozen()).length;
     assert.ok(frozenNorms > 10, "the frozen layers have batch normalisations");
+    assert.equal(foldable(tm.base).filter((l) => l.isFrozen()).length, frozenNorms);
     const norms = forward.filter((n) => n.op === "FusedBatchNormV3");
     assert.equal(norms.length, 94 - frozenNorms);
     assert.ok(
@@ -305,8 +307,8 @@ test("under mixed_bfloat16 the layers compute in bfloat16; the softmax layer, ba
     assert.ok(inference.some((n) => n.op === "Conv2D"));
     assert.equal(
       inference.filter((n) => n.op === "FusedBatchNormV3").length,
-      0,
-      "inference: every batch normalisation folded into its convolution",
+      94 - foldable(tm.base).length,
+      "inference: every batch normalisation where the fold pays folded into its convolution",
     );
     const dense = forward.filter((n) => n.op === "MatMul");
     assert.deepEqual(
@@ -536,6 +538,25 @@ test("mixed_bfloat16 against Keras on the same weights and digits: probabilities
 });
 
 /**
+ * The batch normalisations that fold into the convolution before them in an inference graph, by the
+ * rule of src/engine/graph/lower.ts (`foldsInto`), restated from the layers' shapes: the convolution
+ * (Conv2D, or SeparableConv2D's pointwise kernel) has no activation, and its kernel is at most half
+ * the outputs of a batch of 64 (kh·kw·in ≤ 32·h·w).
+ */
+function foldable(base: TF.LayersModel): BatchNormalization[] {
+  return base.layers.flatMap((l) => {
+    const next = l.outboundNodes.map((n) => n.outboundLayer);
+    const bn = next.length === 1 ? next[0] : undefined;
+    const cls = l.getClassName();
+    if (!(bn instanceof BatchNormalization) || (cls !== "Conv2D" && cls !== "SeparableConv2D")) return [];
+    if (((l.getConfig() as { activation?: string }).activation ?? "linear") !== "linear") return [];
+    const [, h, w] = l.outputShape as number[];
+    const kernel = l.weights.find((v) => /(^|\/)(kernel|pointwise_kernel)/.test(v.originalName))!.shape as number[];
+    return kernel[0] * kernel[1] * kernel[2] <= 32 * h * w ? [bn] : [];
+  });
+}
+
+/**
  * Every batch normalisation's scale, offset and moving statistics set to seeded values away from the
  * initial ones (γ and the variance in [0.5, 1.5], β in [0, 0.2], the mean in [−0.2, 0.2]): with the
  * initial ones (1, 0, 0, 1) a fold that dropped any of them would compute the same thing. (β ≥ 0 keeps
@@ -561,7 +582,7 @@ function varyBatchNorms(tm: { base: TF.LayersModel }, seed: number): void {
 }
 
 for (const base of ["inception_v3", "xception"] as const) {
-  test(`${base} under mixed_bfloat16 folds each batch normalisation into its convolution for inference, and predicts within bfloat16's tolerance of its float32 predictions`, async (t) => {
+  test(`${base} under mixed_bfloat16 folds batch normalisation into the convolution before it where that pays, and predicts within bfloat16's tolerance of its float32 predictions`, async (t) => {
     const mnist = await digits();
     const tm = await buildTransferModel({ base, weights: null, key: `mixed-fold-${base}` });
     try {
@@ -571,11 +592,14 @@ for (const base of ["inception_v3", "xception"] as const) {
       const built = buildSignatures(tm.model, { signatures: ["predict"], precision: "mixed_bfloat16" });
       const nodes = built.graph.nodes;
       const norms = tm.base.layers.filter((l) => l instanceof BatchNormalization).length;
-      assert.equal(nodes.filter((n) => n.op === "FusedBatchNormV3").length, 0, "every batch normalisation folded");
+      const folds = foldable(tm.base).length;
+      t.diagnostic(`${folds} of ${norms} batch normalisations folded`);
+      assert.ok(folds >= (base === "xception" ? 30 : 20), `only ${folds} of ${norms} fold`);
+      assert.equal(nodes.filter((n) => n.op === "FusedBatchNormV3").length, norms - folds);
       assert.equal(
         nodes.filter((n) => n.op === "BiasAdd" && typeAttr(n) === "bfloat16").length,
-        norms + 1,
-        "a bias per batch normalisation, and the dense layer's",
+        folds + 1,
+        "a bias per folded batch normalisation, and the dense layer's",
       );
       const mixed = Array.from((await tm.predict(mnist.test, { progress: false })).probabilities);
       // float32 stands for the exact values: one implementation's ε/2 of the module comment, taken whole.

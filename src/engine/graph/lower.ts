@@ -35,8 +35,9 @@
  * normalisation into its kernel and a bias, computed in float32 from the weights at each run
  * (Keras's own arithmetic, moved through the convolution). One bfloat16 convolution with a bias then
  * runs where TensorFlow would run a convolution and a separate FusedBatchNormV3: its optimiser folds
- * the pair in float32 graphs, but not with bfloat16 data and float32 statistics. Float32 graphs are
- * emitted as before.
+ * the pair in float32 graphs, but not with bfloat16 data and float32 statistics. It folds where that
+ * pays (the kernel at most half a batch's outputs: large maps, as in Xception's middle flow, not
+ * InceptionV3's 1×1 and 3×3 ones). Float32 graphs are emitted as before.
  */
 import type * as TF from "@tensorflow/tfjs";
 import type { ComputeDtype } from "../../keras/dtype_policy";
@@ -44,7 +45,7 @@ import { BatchNormalization, numberPair } from "../../keras/layers";
 import type { AugmentationLayer } from "../../keras/preprocessing/layers";
 import { isContainer, layerWeightField, nodesByDepth, type GraphNode } from "../../tfjs/internals";
 import { lowerAugmentation } from "./augment";
-import { isFloat, type Graph, type SymTensor } from "./graph";
+import { isFloat, type Dim, type Graph, type SymTensor } from "./graph";
 import * as ops from "./ops";
 
 type Mode = "train" | "inference";
@@ -234,15 +235,27 @@ function convolutionLayer(c: LayerCall): SymTensor {
  * frozen layers compute what the inference graphs (the frozen-prefix cache's features among them)
  * compute, so that the cache changes nothing but speed.
  */
-function foldsInto(ctx: LoweringContext, conv: TF.layers.Layer, rank: number, bn: TF.layers.Layer): boolean {
-  if (!(bn instanceof BatchNormalization) || rank !== 4 || (bn.axis !== -1 && bn.axis !== 3)) return false;
+function foldsInto(ctx: LoweringContext, conv: TF.layers.Layer, shape: Dim[], bn: TF.layers.Layer): boolean {
+  if (!(bn instanceof BatchNormalization) || shape.length !== 4 || (bn.axis !== -1 && bn.axis !== 3)) return false;
   if (ctx.dtypeOf?.(conv) !== "bfloat16" || ctx.dtypeOf(bn) !== "bfloat16") return false;
   const cls = conv.getClassName();
   if (cls !== "Conv2D" && cls !== "SeparableConv2D") return false;
   if (((conv.getConfig() as Config).activation ?? "linear") !== "linear") return false;
   if (bn.usesBatchStatistics(ctx.mode === "train")) return false;
-  return ctx.mode === "inference" || (conv.trainableWeights.length === 0 && bn.isFrozen());
+  if (ctx.mode === "train" && (conv.trainableWeights.length > 0 || !bn.isFrozen())) return false;
+  // Where it pays: the fold reads and scales the kernel at every run, the normalisation it saves
+  // reads and writes the batch's outputs; so fold when the kernel is at most half the outputs of a
+  // batch of FOLD_BATCH (kh·kw·in·out ≤ FOLD_BATCH·h·w·out / 2). Measured (2-core Intel Xeon, batch
+  // 64): InceptionV3's late layers (1×1 and 3×3 maps, kernels of 0.2–1.3 M weights) cost more folded
+  // than their normalisation did; Xception's 6×6 maps and 728-channel kernels gain.
+  const [, h, w] = shape;
+  const [kh, kw, cin] = required(conv, cls === "Conv2D" ? "kernel" : "pointwiseKernel").shape as number[];
+  if (h === null || w === null) return false;
+  return kh * kw * cin <= (FOLD_BATCH * h * w) / 2;
 }
+
+/** The batch the fold's cost is weighed at (`foldsInto`): predict's and the tutorial's. */
+const FOLD_BATCH = 64;
 
 /**
  * A convolution with the batch normalisation after it applied through its kernel and bias, as
@@ -437,7 +450,7 @@ export function lowerModel(ctx: LoweringContext, model: TF.LayersModel, inputs: 
     const out = node.outputTensors.length === 1 ? node.outputTensors[0] : undefined;
     const next = out && !returned.has(out.id) ? readers.get(out.id) : undefined;
     const norm =
-      out && next?.length === 1 && foldsInto(ctx, layer, out.shape.length, next[0].outboundLayer) ? next[0] : undefined;
+      out && next?.length === 1 && foldsInto(ctx, layer, out.shape, next[0].outboundLayer) ? next[0] : undefined;
     const outs = ctx.g.scope(layer.name, () =>
       lowerLayer(ctx, layer, args as SymTensor[], node.callArgs, norm?.outboundLayer as BatchNormalization),
     );
