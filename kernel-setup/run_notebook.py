@@ -45,8 +45,8 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.util import run_sync
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL = "keras-transfer-ts"
