@@ -381,6 +381,12 @@ function logitScales(probabilities: ArrayLike<number>, classes = 10): number[] {
   return scales;
 }
 
+/** Per probability p_i, the bound 2 · p_i · ε · S of the module comment (S: its digit's logit scale). */
+function probabilityTolerances(probabilities: ArrayLike<number>, eps: number, classes = 10): number[] {
+  const scales = logitScales(probabilities, classes);
+  return Array.from(probabilities, (p, i) => 2 * p * eps * scales[Math.floor(i / classes)]);
+}
+
 /** The values of every weight of the first `depth` layers of the base (the frozen ones), copied. */
 function frozenWeights(tm: { base: TF.LayersModel }, depth: number): Float32Array[] {
   return tm.base.layers
@@ -468,9 +474,8 @@ test("mixed_bfloat16 against Keras on the same weights and digits: probabilities
   assert.equal(keras.outputDtype, "float32");
 
   const eps = mixedTolerance(rounding);
-  const inferenceScales = logitScales(ours);
   const probDiff = ours.map((p, i) => Math.abs(p - keras.output[i]));
-  const probTol = ours.map((p, i) => 2 * p * eps * inferenceScales[Math.floor(i / 10)]);
+  const probTol = probabilityTolerances(ours, eps);
   const spread = Math.max(...ours) - Math.min(...ours);
   t.diagnostic(
     `R = ${rounding} roundings, ε = ${eps.toFixed(3)}; probabilities differ by up to ${Math.max(...probDiff).toExponential(2)} ` +
@@ -604,9 +609,8 @@ for (const base of ["inception_v3", "xception"] as const) {
       const mixed = Array.from((await tm.predict(mnist.test, { progress: false })).probabilities);
       // float32 stands for the exact values: one implementation's ε/2 of the module comment, taken whole.
       const eps = mixedTolerance(roundingDepth(built.graph, built.signatures.predict!.outputs[0].tensor));
-      const scales = logitScales(float32);
       const diff = mixed.map((p, i) => Math.abs(p - float32[i]));
-      const tol = float32.map((p, i) => 2 * p * eps * scales[Math.floor(i / 10)]);
+      const tol = probabilityTolerances(float32, eps);
       const spread = Math.max(...float32) - Math.min(...float32);
       const worst = Math.max(...diff.map((d, i) => d / tol[i]));
       assert.ok(spread > 0.01, `the probabilities hardly vary (spread ${spread}): the comparison would be empty`);
@@ -694,8 +698,7 @@ test("the .keras archive records the policies as Keras's model.save does, and Ke
   const same = await loaded(withFloatSoftmax);
   assert.equal(same.precision, "mixed_bfloat16");
   const eps = mixedTolerance(same.rounding);
-  const scales = logitScales(same.predicted);
-  const tol = same.predicted.map((p, i) => 2 * p * eps * scales[Math.floor(i / 10)]);
+  const tol = probabilityTolerances(same.predicted, eps);
   const diff = same.predicted.map((p, i) => Math.abs(p - kerasFloatSoftmax.output[i]));
   const spread = Math.max(...same.predicted) - Math.min(...same.predicted);
   t.diagnostic(
@@ -714,9 +717,9 @@ test("the .keras archive records the policies as Keras's model.save does, and Ke
   const global = await loaded(globalPolicy);
   assert.equal(global.precision, "mixed_bfloat16");
   const epsGlobal = mixedTolerance(global.rounding + 3);
-  const scalesGlobal = logitScales(global.predicted);
+  const tolGlobal = probabilityTolerances(global.predicted, epsGlobal);
   global.predicted.forEach((p, i) => {
-    const bound = 2 * p * epsGlobal * scalesGlobal[Math.floor(i / 10)] + 2 * U * p;
+    const bound = tolGlobal[i] + 2 * U * p;
     assert.ok(
       Math.abs(p - kerasGlobal.output[i]) <= bound,
       `probability ${i}: ours ${p}, Keras ${kerasGlobal.output[i]}`,

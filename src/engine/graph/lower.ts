@@ -215,21 +215,23 @@ function convolutionLayer(c: LayerCall): SymTensor {
   const { g, layer, config, x } = c;
   const cls = layer.getClassName();
   const conv = convolution(config, layer.name);
-  if (c.foldedNorm) return foldedConvolution(c, c.foldedNorm, conv);
+  // The last kernel (a separable convolution's pointwise one) takes a folded normalisation's scale.
+  const fold = c.foldedNorm ? folded(c, c.foldedNorm) : undefined;
+  const last = (kernel: TF.LayerVariable) => (fold ? fold.scaled(kernel) : readAs(c, kernel));
   let y: SymTensor;
   if (cls === "Conv2D") {
-    y = ops.conv2d(g, x, readAs(c, required(layer, "kernel")), conv);
+    y = ops.conv2d(g, x, last(required(layer, "kernel")), conv);
   } else {
     y = ops.depthwiseConv2d(g, x, readAs(c, required(layer, "depthwiseKernel")), conv);
     if (cls === "SeparableConv2D")
-      y = ops.conv2d(g, y, readAs(c, required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
+      y = ops.conv2d(g, y, last(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
   }
-  return biasAndActivation(c, y);
+  return fold ? ops.biasAdd(g, y, fold.offset) : biasAndActivation(c, y);
 }
 
 /**
  * Whether the batch normalisation `bn` can be folded into the convolution `conv` whose output (of
- * rank `rank`) only it reads: both compute in bfloat16 (mixed precision), the convolution is a Conv2D
+ * shape `shape`) only it reads: both compute in bfloat16 (mixed precision), the convolution is a Conv2D
  * or SeparableConv2D without activation, and the normalisation is channels last and uses its moving
  * statistics. In training graphs only a frozen pair folds: no gradient reaches its weights, and the
  * frozen layers compute what the inference graphs (the frozen-prefix cache's features among them)
@@ -258,32 +260,28 @@ function foldsInto(ctx: LoweringContext, conv: TF.layers.Layer, shape: Dim[], bn
 const FOLD_BATCH = 64;
 
 /**
- * A convolution with the batch normalisation after it applied through its kernel and bias, as
- * Keras's normalisation computes it in float32 (tf.nn.batch_normalization: x·inv + (β − mean·inv),
- * inv = γ / √(variance + ε)): the last kernel (the pointwise one of a separable convolution) scaled by
- * inv on its output channels, and the bias β + (b − mean)·inv, both cast once to the layer's dtype.
+ * The batch normalisation after a convolution, applied through its kernel and bias, as Keras's
+ * normalisation computes it in float32 (tf.nn.batch_normalization: x·inv + (β − mean·inv),
+ * inv = γ / √(variance + ε)): `scaled(kernel)`, the last kernel scaled by inv on its output channels,
+ * and `offset`, the bias β + (b − mean)·inv, both cast once to the layer's dtype.
  */
-function foldedConvolution(c: LayerCall, bn: BatchNormalization, conv: ops.ConvOptions): SymTensor {
-  const { g, layer, x } = c;
+function folded(
+  c: LayerCall,
+  bn: BatchNormalization,
+): { scaled(kernel: TF.LayerVariable): SymTensor; offset: SymTensor } {
+  const { g, layer } = c;
   const v = bn.variables();
   const read = (w: TF.LayerVariable) => c.ctx.weight(w);
-  const variance = ops.add(g, read(v.movingVariance), g.constant(bn.epsilon));
-  const root = ops.sqrt(g, variance);
-  const inv = v.gamma ? ops.div(g, read(v.gamma), root) : ops.div(g, g.constant(1), root);
+  const root = ops.sqrt(g, ops.add(g, read(v.movingVariance), g.constant(bn.epsilon)));
+  const inv = ops.div(g, v.gamma ? read(v.gamma) : g.constant(1), root);
   const bias = layerWeightField(layer, "bias");
   const centred =
     c.config.useBias && bias ? ops.sub(g, read(bias), read(v.movingMean)) : ops.neg(g, read(v.movingMean));
   const shifted = ops.mul(g, centred, inv);
-  const offset = v.beta ? ops.add(g, read(v.beta), shifted) : shifted;
-  const scaled = (kernel: TF.LayerVariable) => ops.cast(g, ops.mul(g, read(kernel), inv), c.dtype);
-  let y: SymTensor;
-  if (layer.getClassName() === "Conv2D") {
-    y = ops.conv2d(g, x, scaled(required(layer, "kernel")), conv);
-  } else {
-    y = ops.depthwiseConv2d(g, x, readAs(c, required(layer, "depthwiseKernel")), conv);
-    y = ops.conv2d(g, y, scaled(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
-  }
-  return ops.biasAdd(g, y, ops.cast(g, offset, c.dtype));
+  return {
+    scaled: (kernel: TF.LayerVariable) => ops.cast(g, ops.mul(g, read(kernel), inv), c.dtype),
+    offset: ops.cast(g, v.beta ? ops.add(g, read(v.beta), shifted) : shifted, c.dtype),
+  };
 }
 
 function pooling({ g, layer, config, x }: LayerCall): SymTensor {
