@@ -2,10 +2,15 @@
  * The tests CI runs on the Node lines other than the one that runs the whole suite (`npm run
  * test:lines`; .ci/run runs it after a set-up from nothing in a fresh clone). They cover what
  * depends on the Node version: the TensorFlow.js loader and the native addon, both engines training
- * both bases, a notebook in the kernel, the .keras round trip, and the tutorial's notebooks run from
- * JupyterLab in Chromium (both, or the one KT_LINES_NOTEBOOK names: see browserEntry). Each is the
- * lightest test that covers its part (CI's time is spent once, on the main line's whole suite); the
- * whole suite runs the heavier ones.
+ * both bases, a notebook in the kernel (tslab on this Node importing ./src, top-level await, inline
+ * SVG), and the .keras round trip. Each is the lightest test that covers its part; the whole suite
+ * runs the heavier ones on the main line.
+ *
+ * The tutorial notebooks in JupyterLab, in Chromium, run on the main line only: what in them depends
+ * on the Node version is the kernel and the module it imports, which the kernel notebook and the
+ * training tests here cover; JupyterLab and Chromium are the same on every line. A tutorial notebook
+ * took 127–142 s of each other line's six or seven minutes in CI, run beside the main line's suite on
+ * the same two cores.
  *
  * Each entry is a test file and a pattern of test names; an entry whose pattern matches no test
  * fails the run, so that renaming a test cannot quietly drop it from this list.
@@ -35,29 +40,7 @@ const LINES: Array<{ file: string; pattern: string; what: string }> = [
     pattern: "save then loadTransferModel",
     what: "the .keras round trip",
   },
-  browserEntry(process.env.KT_LINES_NOTEBOOK),
 ];
-
-/**
- * The browser test: both tutorial notebooks, or only the one KT_LINES_NOTEBOOK names. CI gives each
- * of the other lines one of the two (they are built alike and differ only in the base), so that both
- * run on a line other than the main one at half the time; the main line's suite runs both.
- */
-function browserEntry(notebook: string | undefined): { file: string; pattern: string; what: string } {
-  if (notebook === undefined || notebook === "")
-    return {
-      file: "browser.test.ts",
-      pattern: "Run All Cells renders every output",
-      what: "both tutorial notebooks run in the kernel from JupyterLab, in Chromium",
-    };
-  if (notebook !== "inception" && notebook !== "xception")
-    throw new Error(`KT_LINES_NOTEBOOK must be "inception" or "xception" (or unset for both), not "${notebook}".`);
-  return {
-    file: "browser.test.ts",
-    pattern: `${notebook}\\.ipynb: Run All Cells renders every output`,
-    what: `${notebook}.ipynb run in the kernel from JupyterLab, in Chromium`,
-  };
-}
 
 const started = Date.now();
 const results: string[] = [];
