@@ -5,9 +5,10 @@
  * `model.save` hands them over, every weight exactly as src/keras/saving/tfjs_quantization.ts
  * decodes it (and within its error bound), the same predictions as the model with those weights.
  * Then the tutorial's InceptionV3 (random weights: the format does not care): 4 MiB shards, the
- * sizes, the metadata, and the float32 export predicting exactly what the model does. Then the errors: an unknown quantization, a folder that cannot be
- * written or holds other files, a model still training, a write that fails half way; none leaves
- * anything half-written, and an earlier export stays as it was.
+ * sizes, the metadata, and each export predicting exactly what the model does with the weights it
+ * decodes to. Then the errors: an unknown quantization, a folder that cannot be written or holds
+ * other files, a model still training, a write that fails half way; none leaves anything
+ * half-written, and an earlier export stays as it was.
  */
 import { after, before, test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -34,6 +35,7 @@ import {
   quantizeWeight,
   type QuantizationDtype,
 } from "../src/keras/saving/tfjs_quantization";
+import { predictDecoded } from "./support/decoded";
 import { tmpDir } from "./support/helpers";
 
 let tm: TransferModel;
@@ -166,7 +168,7 @@ test("a small model with the project's layers, in each variant: TF.js's loader r
   assert.equal(tf.memory().numTensors, baseline, "no tensor is left behind");
 });
 
-test("learner.exportTfjs writes the tutorial's model as TF.js's model.save would, in 4 MiB shards, and TF.js loads it and predicts what the model predicts", async () => {
+test("learner.exportTfjs writes the tutorial's model as TF.js's model.save would, in 4 MiB shards, and TF.js loads each export and predicts exactly what the model predicts with the weights the export decodes to", async () => {
   const reference = await layersModelArtifacts(tm.model);
   const x = tf.tensor4d(
     Float32Array.from({ length: 3 * 784 }, (_, i) => ((i * 7919) % 256) / 255),
@@ -225,19 +227,22 @@ test("learner.exportTfjs writes the tutorial's model as TF.js's model.save would
     );
     assert.deepEqual(meta.classes, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
     assert.deepEqual(meta.input, { shape: [28, 28, 1], range: [0, 1] });
-    if (quantize !== "uint8") {
-      // TF.js's loader reads it back (the custom layers found by their registered names); float32
-      // predicts exactly what the model predicts, float16 within its (loose) reach.
-      const loaded = await tf.loadLayersModel(`file://${r.modelJson}`);
-      try {
-        assert.deepEqual(loaded.getUserDefinedMetadata(), json.userDefinedMetadata);
-        const y = tf.tidy(() => (loaded.predict(x) as TF.Tensor).dataSync());
-        if (quantize === false)
-          assert.deepEqual(y, expected, "the float32 export predicts exactly what the model does");
-        else y.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 0.05, `float16: ${v} vs ${expected[i]}`));
-      } finally {
-        loaded.dispose();
-      }
+    // TF.js's loader reads it back (the custom layers found by their registered names). The float32
+    // export predicts exactly what the model predicts; a quantized one exactly what the model predicts
+    // with the weights the export decodes to (the same layers, weights and kernels in the same process).
+    const loaded = await tf.loadLayersModel(`file://${r.modelJson}`);
+    try {
+      assert.deepEqual(loaded.getUserDefinedMetadata(), json.userDefinedMetadata);
+      const y = tf.tidy(() => (loaded.predict(x) as TF.Tensor).dataSync());
+      if (quantize === false) assert.deepEqual(y, expected, "the float32 export predicts exactly what the model does");
+      else
+        assert.deepEqual(
+          y,
+          predictDecoded(tm.model, x, quantize),
+          `the ${quantize} export predicts exactly what the model does with the weights it decodes to`,
+        );
+    } finally {
+      loaded.dispose();
     }
   }
   console.log(`InceptionV3 (${parameters.toLocaleString("en")} parameters): ${sizes.join(", ")}`);

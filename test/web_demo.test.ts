@@ -11,8 +11,9 @@
  * - the page's probabilities of the three classes it shows, for the float16 and uint8 exports (the
  *   float32 one predicts exactly what the model does: test/tfjs_export.test.ts), against TF.js in
  *   Node loading the same files and against `learner.predict`, within tolerances derived to first
- *   order (test/support/sensitivity.ts and the comment in the test); TF.js's plain CPU backend in
- *   the page as well;
+ *   order (test/support/sensitivity.ts and the comment in the test); the files in Node against the
+ *   learner's model with the weights the export decodes to, within float32 arithmetic's; TF.js's
+ *   plain CPU backend in the page as well;
  * - undo and clear; a 7 drawn by touch on a phone-sized screen, with nothing wider than the screen;
  * - a model whose shard is missing: a clear message on the page, and the page still works.
  *
@@ -33,6 +34,7 @@ import { buildPage } from "../web/build";
 import { quickModel, type QuickModel } from "../web/quick_model";
 import { servePage, type PageServer } from "../web/serve";
 import { STROKE_WIDTH, type Point } from "../web/src/drawing";
+import { predictDecoded } from "./support/decoded";
 import { outDir, tmpDir } from "./support/helpers";
 import { arithmeticDeltas, probabilitySensitivities } from "./support/sensitivity";
 import { DIGIT_STROKES, strokeDistance } from "./support/strokes";
@@ -286,7 +288,10 @@ test("the page's probabilities match TF.js in Node on the same files and learner
   //   two implementations: √2 of that.
   // - quantization: δ_i = quantizationErrorBound (float16: 2^-11 of the weight; uint8: half a step).
   // (The worst case, Σ|g_i|δ_i, exceeds 1 here: useless.) Measured on these digits: differences of
-  // 0.001–0.66 σ.
+  // 0.001–0.66 σ. For uint8 that σ is wide (half a step of each weight's range moves a probability
+  // far), so the export's decoding is also checked on its own: the files in Node against the
+  // learner's model with the weights the export decodes to (predictDecoded), where only float32
+  // arithmetic separates the two.
   const images = Uint8Array.from(drawn.pixels);
   const x = scaleImages(images);
   const model = quick.model.model;
@@ -315,8 +320,13 @@ test("the page's probabilities match TF.js in Node on the same files and learner
     const inNode = Array.from(tf.tidy(() => (loaded.predict(x) as TF.Tensor).dataSync()));
     loaded.dispose();
     const q = quantize === "float16" ? f16 : u8;
+    const decoded = Array.from(predictDecoded(model, x, quantize));
     shown.forEach((k, j) => {
       const sameFiles = 6 * Math.SQRT2 * arith[j].rss;
+      assert.ok(
+        Math.abs(inNode[k] - decoded[k]) <= sameFiles,
+        `${variantId(quantize)}, class ${k}: TF.js in Node ${inNode[k]} vs the learner's model with the decoded weights ${decoded[k]}: more than ${sameFiles}`,
+      );
       const toLearner = 6 * q[j].rss + sameFiles;
       const tag = `${variantId(quantize)}, class ${k}`;
       assert.ok(
@@ -333,6 +343,7 @@ test("the page's probabilities match TF.js in Node on the same files and learner
       );
       rows.push(
         `${tag}: learner ${learner[k].toFixed(4)}, page−Node ${(inPage[k] - inNode[k]).toExponential(1)} (tolerance ${sameFiles.toExponential(1)}), ` +
+          `Node−decoded ${(inNode[k] - decoded[k]).toExponential(1)} (same tolerance), ` +
           `page−learner ${(inPage[k] - learner[k]).toExponential(1)} (tolerance ${(toLearner + sameFiles).toExponential(1)})`,
       );
     });
