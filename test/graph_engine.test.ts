@@ -317,7 +317,8 @@ for (const [base, depths] of [
         `one ulp, ${PERTURBATIONS[base]} perturbations: ${rounding.map((r) => r.toExponential(3)).join(", ")}`,
       ];
       // Without the frozen-prefix cache: with it, the fit feeds the trainable layers the same numbers
-      // and ends bit for bit where this one does (test/prefix_cache_fit.test.ts, test/model.test.ts).
+      // and ends where this one does (bit for bit, as measured; test/prefix_cache_fit.test.ts and
+      // test/model.test.ts check it).
       const d = weightDistance(await trainAtDepths(tm, start, mnist.train, depths, "graph"), reference) / moved;
       report.push(`graph: ${d.toExponential(3)} = ${(d / yardstick).toFixed(3)}× the largest`);
       assert.ok(
