@@ -83,7 +83,7 @@ test("freeze errors: depth out of range, unknown name with close names", () => {
 
 test("re-freezing at another depth equals a fresh model frozen there; train/freeze cycles leak no tensors", async () => {
   const baseline = tf.memory().numTensors;
-  const mnist = await loadMnist({ trainLimit: 256, testLimit: 64 });
+  const mnist = await loadMnist({ trainLimit: 96, testLimit: 64 });
   const tm = await buildTransferModel({ base: "inception_v3", weights: null, key: "cycle" });
   const depths: Array<number | string> = [64, 10, 100, 0, "mixed2", 311];
   const fresh = new Map<string, { set: string[]; mask: string; trainable: number }>();
