@@ -53,6 +53,19 @@ PY
     "$VENV/bin/pip" install --disable-pip-version-check -q -r kernel-setup/requirements.txt
   echo "$want" > "$VENV/.kt-requirements"
 fi
+# jsonschema (under nbformat and Jupyter's server) imports rfc3987-syntax, when it is installed, to
+# check the "iri" string format, and that package builds an Earley parser of RFC 3987 at import:
+# about 2.6 s of every Python process that reads a notebook (the runner, JupyterLab; measured here:
+# `import nbformat` 3.5 s with it, 0.4 s without). Nothing in Jupyter's schemas uses that format, and
+# jsonschema skips a format it cannot check, so the package goes (pip check still finds nothing broken).
+if compgen -G "$VENV/lib/python3*/site-packages/rfc3987_syntax" >/dev/null; then
+  "$VENV/bin/pip" uninstall --disable-pip-version-check -y -q rfc3987-syntax
+  "$VENV/bin/pip" check --disable-pip-version-check >/dev/null || {
+    log "error: without rfc3987-syntax, pip check finds a broken requirement in .venv:"
+    "$VENV/bin/pip" check --disable-pip-version-check >&2 || true
+    exit 1
+  }
+fi
 
 # --- npm dependencies ---------------------------------------------------------
 # Only the dependencies and the lockfile matter (not, say, an edited npm script).
