@@ -32,8 +32,8 @@ const TRAIN_IMAGES = 160;
 const LR_FINDER_STEPS = 6;
 /**
  * The small scale: values as TypeScript source, for the parameters cell of the copies. Batches of 32
- * (the notebooks' default is Keras's 64): the finder's steps and the two fits then cost half the
- * digits, and training still runs several batches an epoch, with its progress display live.
+ * (the notebooks' default is Keras's 64): each of the finder's steps then costs half the digits, and
+ * an epoch of the 128 training digits still runs 4 batches, with its progress display live.
  */
 const PARAMETERS: Record<string, string> = {
   EPOCHS: "1",

@@ -22,7 +22,7 @@ const EPOCHS = 2;
 const SHOW_DIGITS = 8;
 /** Test digits: more than evaluate's and predict's batch of 64, so that they show their progress. */
 const TEST_IMAGES = 80;
-/** The learning-rate finder's batches (section 5): fastai's least, 6 of 32 digits, over the 102 training digits. */
+/** The learning-rate finder's batches (section 5): fastai's least, 6 batches of 32, over the 102 training digits. */
 const LR_FINDER_STEPS = 6;
 const SMALL = {
   EPOCHS,
