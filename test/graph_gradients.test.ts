@@ -274,3 +274,75 @@ test("Only what is needed is differentiated: no gradient nodes for an input the 
   for (const op of ["Conv2DBackpropInput", "ReluGrad"])
     assert.ok(!emitted.includes(op), `${op} was emitted below the trainable layer: ${emitted.join(", ")}`);
 });
+
+/** `values` rounded to the nearest bfloat16 (ties to even), held in float32. */
+function toBfloat16(values: Float32Array): Float32Array {
+  const bits = new Uint32Array(Float32Array.from(values).buffer);
+  for (let i = 0; i < bits.length; i++) bits[i] = (bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) & 0xffff0000;
+  return new Float32Array(bits.buffer);
+}
+
+/**
+ * Under mixed_bfloat16 a Conv2D's filter gradient is Σ x · dy over every output position of every
+ * example, from the bfloat16 input and output gradient: a 1×1 filter at stride 1 as a bfloat16 matrix
+ * product (float32 accumulation, rounded to bfloat16 at the end, as Keras's bfloat16 filter gradients
+ * are), any other filter by float32's Conv2DBackpropFilter. With x and the output's weighting r already
+ * bfloat16 values, TF.js's float32 gradient of Σ conv(x, w) · r is that sum to float32's rounding. The
+ * bound per element: float32 accumulation of n = batch × output positions terms on either side,
+ * 2n·2^-24 of A = Σ|x|·|r| (the same gradient in absolute values), plus, for the bfloat16 product,
+ * its rounding. One rounding to bfloat16 (8 significant bits) is at most U = 2^-8 of the value, and
+ * that bound is reached (0.85–0.93× of it measured here: an element just above a power of two), so
+ * the test allows two (2U), for a CPU whose kernel splits the sum and rounds a part on the way; it
+ * measured 0.43–0.46× of that. A transposed or misordered product is off by O(1).
+ */
+test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 computes from the bfloat16 values (a bfloat16 matrix product for 1×1 filters at stride 1, rounded once), within the derived rounding", async (t) => {
+  const U = 2 ** -8;
+  const cases: Array<[string, number[], number[], ops.ConvOptions, boolean]> = [
+    ["1×1, stride 1", [3, 5, 6, 7], [1, 1, 7, 4], { strides: [1, 1], padding: "VALID" }, true],
+    ["1×1, stride 1, SAME", [2, 4, 4, 16], [1, 1, 16, 24], { strides: [1, 1], padding: "SAME" }, true],
+    ["1×1, stride 2", [2, 7, 7, 5], [1, 1, 5, 3], { strides: [2, 2], padding: "SAME" }, false],
+    ["3×3, SAME", [2, 6, 6, 5], [3, 3, 5, 4], { strides: [1, 1], padding: "SAME" }, false],
+    ["1×7, SAME", [2, 5, 8, 3], [1, 7, 3, 4], { strides: [1, 1], padding: "SAME" }, false],
+  ];
+  for (const [name, xShape, wShape, o, product] of cases) {
+    const x = tf.tensor(
+      toBfloat16(tf.randomNormal(xShape, 0, 1, "float32", seed++).dataSync() as Float32Array),
+      xShape,
+    );
+    const w = tf.randomNormal(wShape, 0, 1, "float32", seed++);
+    const eager = (xv: Tensor, wv: Tensor): Tensor =>
+      tf.conv2d(xv as never, wv as never, o.strides, o.padding.toLowerCase() as "same" | "valid");
+    const outShape = eager(x, w).shape;
+    const r = tf.tensor(
+      toBfloat16(tf.randomNormal(outShape, 0, 1, "float32", seed++).dataSync() as Float32Array),
+      outShape,
+    );
+    const filterGradient = (xv: Tensor, rv: Tensor) => tf.grad((wv: Tensor) => tf.sum(tf.mul(eager(xv, wv), rv)))(w);
+    const want = filterGradient(x, r);
+    const absolute = filterGradient(tf.abs(x), tf.abs(r));
+    const [got] = await runGraphOnce(
+      (g) => {
+        const xs = g.placeholder("x", "float32", [null, ...xShape.slice(1)]);
+        const ws = g.placeholder("w", "float32", wShape);
+        const rs = g.placeholder("r", "float32", outShape);
+        const out = ops.conv2d(g, ops.cast(g, xs, "bfloat16"), ops.cast(g, ws, "bfloat16"), o);
+        const total = ops.sum(g, ops.mul(g, ops.cast(g, out, "float32"), rs), [0, 1, 2, 3]);
+        const [dw] = gradients(g, [total], [g.constant(1)], [ws]);
+        return { inputs: [xs, ws, rs], outputs: [dw!] };
+      },
+      [x, w, r],
+    );
+    const n = outShape[0]! * outShape[1]! * outShape[2]!;
+    const bound = tf.add(tf.mul(product ? 2 * U : 0, tf.abs(want)), tf.mul(2 * n * 2 ** -24, absolute));
+    const excess = tf.max(tf.div(tf.abs(tf.sub(got, want)), bound)).dataSync()[0];
+    t.diagnostic(`${name}: at most ${excess.toFixed(3)}× the bound`);
+    assert.deepEqual(got.shape, wShape, `${name}: the gradient's shape`);
+    assert.equal(got.dtype, "float32", `${name}: the float32 weight's gradient is float32`);
+    assert.ok(excess <= 1, `${name}: the filter gradient is ${excess.toFixed(2)}× the rounding bound from float32's`);
+    if (product) {
+      const values = got.dataSync() as Float32Array;
+      assert.deepEqual(values, toBfloat16(values), `${name}: the matrix product's gradient is bfloat16, rounded once`);
+    }
+    tf.dispose([x, w, r, want, absolute, got, bound]);
+  }
+});

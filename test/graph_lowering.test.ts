@@ -104,10 +104,11 @@ test("concatenation, addition and batch normalisation (with and without scale) c
 
 /**
  * Under mixed_bfloat16 a convolution followed only by batch normalisation folds it into its kernel and
- * a bias (lower.ts, `foldsInto`). The bound, per output, from bfloat16's rounding (U = 2^-8, twice the
- * round-to-nearest bound 2^-9): the input and the folded kernel are rounded (2U of A = Σ|w'|·|x|, the
- * products' sum in absolute values), the convolution's output (U of |conv| ≤ A), the folded bias (U of
- * |b'|) and their sum (U of |y| ≤ A + |b'|): U · (4A + 2|b'|). Weights in [0.5, 1.5] make every term of
+ * a bias (lower.ts, `foldsInto`). The bound, per output, from bfloat16's rounding (U = 2^-8: with 8
+ * significant bits, one rounding to nearest moves a value by at most U of it): the input and the
+ * folded kernel are rounded (2U of A = Σ|w'|·|x|, the products' sum in absolute values), the
+ * convolution's output (U of |conv| ≤ A), the folded bias (U of |b'|) and their sum (U of
+ * |y| ≤ A + |b'|): U · (4A + 2|b'|). Weights in [0.5, 1.5] make every term of
  * the normalisation count. Injected by hand in lower.ts, β left out ended 6.1× the bound, the mean
  * 6.0×, ε (0.1 here) 3.8×, the convolution's own bias 9.8×.
  */
