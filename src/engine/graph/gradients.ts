@@ -135,12 +135,12 @@ type FilterGradient = (g: Graph, x: SymTensor, w: SymTensor, dy: SymTensor, o: o
 /**
  * A bfloat16 Conv2D's filter gradient, Σ x · dy over every position of every example, computed the
  * fastest way TensorFlow offers on the CPU. Its bfloat16 Conv2DBackpropFilter is slower than even the
- * float32 one (oneDNN's AMX kernel on an Intel Xeon with AMX: 0.67 s against 0.34 s a step for the
+ * float32 one (oneDNN's AMX kernel on an Intel Xeon with AMX: 0.70 s against 0.32 s a step for the
  * 75 filters of InceptionV3's trainable layers, batch 64, one thread, oneDNN's own timings), so:
  *  - a 1×1 filter at stride 1 is one matrix product, the input's rows (one per position) by the
  *    output gradient's: dW[c, k] = Σ_p x[p, c] · dy[p, k], in bfloat16 with float32 accumulation and
  *    one rounding, as Keras's mixed_bfloat16 filter gradients are, on the CPU's bfloat16 units
- *    (those 31 filters' gradients: 0.13 s a step in float32, 0.02 s so, same measurement);
+ *    (those 31 filters' gradients: 0.11–0.14 s a step in float32, 0.03 s so, same measurement);
  *  - any other filter in float32 from the bfloat16 values (exact in float32). Its gradient stays
  *    float32 (wider than its tensor): the Cast that read the float32 weight passes it on unchanged.
  *    Patches and a product (ExtractImagePatches, then MatMul) measured no faster there.
