@@ -305,21 +305,19 @@ test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 compute
     ["1×7, SAME", [2, 5, 8, 3], [1, 7, 3, 4], { strides: [1, 1], padding: "SAME" }, false],
   ];
   for (const [name, xShape, wShape, o, product] of cases) {
-    const x = tf.tensor(
-      toBfloat16(tf.randomNormal(xShape, 0, 1, "float32", seed++).dataSync() as Float32Array),
-      xShape,
-    );
-    const w = tf.randomNormal(wShape, 0, 1, "float32", seed++);
     const eager = (xv: Tensor, wv: Tensor): Tensor =>
       tf.conv2d(xv as never, wv as never, o.strides, o.padding.toLowerCase() as "same" | "valid");
-    const outShape = eager(x, w).shape;
-    const r = tf.tensor(
-      toBfloat16(tf.randomNormal(outShape, 0, 1, "float32", seed++).dataSync() as Float32Array),
-      outShape,
-    );
+    const bfloat16Normal = (shape: number[]) =>
+      tf.tidy(() =>
+        tf.tensor(toBfloat16(tf.randomNormal(shape, 0, 1, "float32", seed++).dataSync() as Float32Array), shape),
+      );
+    const x = bfloat16Normal(xShape);
+    const w = tf.randomNormal(wShape, 0, 1, "float32", seed++);
+    const outShape = tf.tidy(() => eager(x, w).shape);
+    const r = bfloat16Normal(outShape);
     const filterGradient = (xv: Tensor, rv: Tensor) => tf.grad((wv: Tensor) => tf.sum(tf.mul(eager(xv, wv), rv)))(w);
-    const want = filterGradient(x, r);
-    const absolute = filterGradient(tf.abs(x), tf.abs(r));
+    const want = tf.tidy(() => filterGradient(x, r));
+    const absolute = tf.tidy(() => filterGradient(tf.abs(x), tf.abs(r)));
     const [got] = await runGraphOnce(
       (g) => {
         const xs = g.placeholder("x", "float32", [null, ...xShape.slice(1)]);
@@ -333,8 +331,10 @@ test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 compute
       [x, w, r],
     );
     const n = outShape[0]! * outShape[1]! * outShape[2]!;
-    const bound = tf.add(tf.mul(product ? 2 * U : 0, tf.abs(want)), tf.mul(2 * n * 2 ** -24, absolute));
-    const excess = tf.max(tf.div(tf.abs(tf.sub(got, want)), bound)).dataSync()[0];
+    const excess = tf.tidy(() => {
+      const bound = tf.add(tf.mul(product ? 2 * U : 0, tf.abs(want)), tf.mul(2 * n * 2 ** -24, absolute));
+      return tf.max(tf.div(tf.abs(tf.sub(got, want)), bound)).dataSync()[0];
+    });
     t.diagnostic(`${name}: at most ${excess.toFixed(3)}× the bound`);
     assert.deepEqual(got.shape, wShape, `${name}: the gradient's shape`);
     assert.equal(got.dtype, "float32", `${name}: the float32 weight's gradient is float32`);
@@ -343,6 +343,6 @@ test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 compute
       const values = got.dataSync() as Float32Array;
       assert.deepEqual(values, toBfloat16(values), `${name}: the matrix product's gradient is bfloat16, rounded once`);
     }
-    tf.dispose([x, w, r, want, absolute, got, bound]);
+    tf.dispose([x, w, r, want, absolute, got]);
   }
 });
