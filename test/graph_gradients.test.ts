@@ -293,7 +293,7 @@ function toBfloat16(values: Float32Array): Float32Array {
  * its rounding. One rounding to bfloat16 (8 significant bits) is at most U = 2^-8 of the value, and
  * that bound is reached (0.85–0.93× of it measured here: an element just above a power of two), so
  * the test allows two (2U), for a CPU whose kernel splits the sum and rounds a part on the way; it
- * measured 0.43–0.46× of that. A transposed or misordered product is off by O(1).
+ * measured 0.38–0.50× of that. A transposed or misordered product is off by O(1).
  */
 test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 computes from the bfloat16 values (a bfloat16 matrix product for 1×1 filters at stride 1, rounded once), within the derived rounding", async (t) => {
   const U = 2 ** -8;
