@@ -278,18 +278,22 @@ test("Only what is needed is differentiated: no gradient nodes for an input the 
 
 /**
  * Under mixed_bfloat16 a Conv2D's filter gradient is Σ x · dy over every output position of every
- * example, from the bfloat16 input and output gradient: a 1×1 filter at stride 1 as a bfloat16 matrix
- * product (float32 accumulation, rounded to bfloat16 at the end, as Keras's bfloat16 filter gradients
- * are), any other filter by float32's Conv2DBackpropFilter. With x and the output's weighting r already
- * bfloat16 values, TF.js's float32 gradient of Σ conv(x, w) · r is that sum to float32's rounding. The
- * bound per element: float32 accumulation of n = batch × output positions terms on either side,
- * 2n·2^-24 of A = Σ|x|·|r| (the same gradient in absolute values), plus, for the bfloat16 product,
- * its rounding. One rounding to bfloat16 (8 significant bits) is at most U = 2^-8 of the value, and
- * that bound is reached (0.85–0.93× of it measured here: an element just above a power of two), so
- * the test allows two (2U), for a CPU whose kernel splits the sum and rounds a part on the way; it
- * measured 0.38–0.50× of that. A transposed or misordered product is off by O(1).
+ * example, from the bfloat16 input and output gradient: by taps, one bfloat16 matrix product each
+ * (float32 accumulation, rounded to bfloat16 at the end, as Keras's bfloat16 filter gradients are),
+ * for a 1×1 filter at stride 1 and for filters with at least 128 input and output channels; any other
+ * filter by float32's Conv2DBackpropFilter. The cases by taps cover what the slicing must get right:
+ * a tap that only ever reads padding (zero), strides with an input that is not a multiple of them
+ * (padded at the end), and SAME's padding split with the odd zero after. With x and the output's weighting r already bfloat16
+ * values, TF.js's float32 gradient of Σ conv(x, w) · r is that sum to float32's rounding. The bound per
+ * element: float32 accumulation of n = batch × output positions terms on either side, 2n·2^-24 of
+ * A = Σ|x|·|r| (the same gradient in absolute values), plus, for the bfloat16 products, their rounding.
+ * One rounding to bfloat16 (8 significant bits) is at most U = 2^-8 of the value, and that bound is
+ * reached (0.85–0.93× of it measured here: an element just above a power of two), so the test allows
+ * two (2U), for a CPU whose kernel splits the sum and rounds a part on the way; it measured 0.38–0.50×
+ * of that. Where the bound is 0 (a tap that reads only padding) the gradient must be exactly 0. A
+ * transposed, shifted or misordered product is off by O(1).
  */
-test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 computes from the bfloat16 values (a bfloat16 matrix product for 1×1 filters at stride 1, rounded once), within the derived rounding", async (t) => {
+test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 computes from the bfloat16 values (one bfloat16 matrix product per tap for 1×1 filters at stride 1 and wide filters, rounded once), within the derived rounding", async (t) => {
   const U = BFLOAT16_EPSILON / 2; // 2^-8, bfloat16's unit roundoff
   const cases: Array<[string, number[], number[], ops.ConvOptions, boolean]> = [
     ["1×1, stride 1", [3, 5, 6, 7], [1, 1, 7, 4], { strides: [1, 1], padding: "VALID" }, true],
@@ -297,6 +301,56 @@ test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 compute
     ["1×1, stride 2", [2, 7, 7, 5], [1, 1, 5, 3], { strides: [2, 2], padding: "SAME" }, false],
     ["3×3, SAME", [2, 6, 6, 5], [3, 3, 5, 4], { strides: [1, 1], padding: "SAME" }, false],
     ["1×7, SAME", [2, 5, 8, 3], [1, 7, 3, 4], { strides: [1, 1], padding: "SAME" }, false],
+    ["3×3, SAME, wide, 5×6 input", [2, 5, 6, 128], [3, 3, 128, 130], { strides: [1, 1], padding: "SAME" }, true],
+    [
+      "3×3, SAME, wide, 1×1 input (centre tap only)",
+      [3, 1, 1, 136],
+      [3, 3, 136, 128],
+      { strides: [1, 1], padding: "SAME" },
+      true,
+    ],
+    [
+      "1×7, SAME, wide, 3×3 input (end taps zero)",
+      [2, 3, 3, 128],
+      [1, 7, 128, 132],
+      { strides: [1, 1], padding: "SAME" },
+      true,
+    ],
+    [
+      "3×3, stride 2, VALID, wide, 7×8 input",
+      [2, 7, 8, 128],
+      [3, 3, 128, 128],
+      { strides: [2, 2], padding: "VALID" },
+      true,
+    ],
+    [
+      "3×3, stride 2, SAME, wide, 5×5 input",
+      [2, 5, 5, 128],
+      [3, 3, 128, 136],
+      { strides: [2, 2], padding: "SAME" },
+      true,
+    ],
+    [
+      "3×3, stride 2, SAME, wide, 6×6 input (its one padding row after)",
+      [2, 6, 6, 128],
+      [3, 3, 128, 128],
+      { strides: [2, 2], padding: "SAME" },
+      true,
+    ],
+    [
+      "3×3, stride 2, VALID, wide, 3×3 input to 1×1",
+      [4, 3, 3, 130],
+      [3, 3, 130, 128],
+      { strides: [2, 2], padding: "VALID" },
+      true,
+    ],
+    [
+      "1×1, stride 2, SAME, wide, 5×5 input",
+      [2, 5, 5, 128],
+      [1, 1, 128, 144],
+      { strides: [2, 2], padding: "SAME" },
+      true,
+    ],
   ];
   for (const [name, xShape, wShape, o, product] of cases) {
     const eager = (xv: Tensor, wv: Tensor): Tensor =>
@@ -330,7 +384,8 @@ test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 compute
     const n = outShape[0]! * outShape[1]! * outShape[2]!;
     const excess = tf.tidy(() => {
       const bound = tf.add(tf.mul(product ? 2 * U : 0, tf.abs(want)), tf.mul(2 * n * 2 ** -24, absolute));
-      return tf.max(tf.div(tf.abs(tf.sub(got, want)), bound)).dataSync()[0];
+      // A zero bound (a tap that reads only padding) admits only an exact zero.
+      return tf.max(tf.div(tf.abs(tf.sub(got, want)), tf.maximum(bound, 1e-30))).dataSync()[0];
     });
     t.diagnostic(`${name}: at most ${excess.toFixed(3)}× the bound`);
     assert.deepEqual(got.shape, wShape, `${name}: the gradient's shape`);

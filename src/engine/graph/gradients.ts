@@ -10,8 +10,9 @@
  * One rule per op (`GRADIENTS`), written after TensorFlow's Python gradient functions
  * (tensorflow/python/ops/nn_grad.py, math_grad.py, array_grad.py):
  *
- *   Conv2D                  Conv2DBackpropInput, Conv2DBackpropFilter (in bfloat16: MatMul for a
- *                           1×1 filter, float32 Conv2DBackpropFilter otherwise; conv2dBfloat16Filter)
+ *   Conv2D                  Conv2DBackpropInput, Conv2DBackpropFilter (in bfloat16: one MatMul per
+ *                           tap for 1×1 filters and wide ones, float32 Conv2DBackpropFilter
+ *                           otherwise; conv2dBfloat16Filter)
  *   DepthwiseConv2dNative   DepthwiseConv2dNativeBackpropInput / ...BackpropFilter
  *   FusedBatchNormV3        FusedBatchNormGradV3 (training: the batch statistics' reserve space;
  *                           inference: the given mean and variance)
@@ -137,22 +138,122 @@ type FilterGradient = (g: Graph, x: SymTensor, w: SymTensor, dy: SymTensor, o: o
  * fastest way TensorFlow offers on the CPU. Its bfloat16 Conv2DBackpropFilter is slower than even the
  * float32 one (oneDNN's AMX kernel on an Intel Xeon with AMX: 0.70 s against 0.32 s a step for the
  * 75 filters of InceptionV3's trainable layers, batch 64, one thread, oneDNN's own timings), so:
- *  - a 1×1 filter at stride 1 is one matrix product, the input's rows (one per position) by the
- *    output gradient's: dW[c, k] = Σ_p x[p, c] · dy[p, k], in bfloat16 with float32 accumulation and
- *    one rounding, as Keras's mixed_bfloat16 filter gradients are, on the CPU's bfloat16 units
- *    (those 31 filters' gradients: 0.11–0.14 s a step in float32, 0.03 s so, same measurement);
+ *  - by taps (`tapProducts`): each tap of the filter is a matrix product, the rows of the input that
+ *    tap reads (one per output position) by the output gradient's rows, dW[i, j, c, k] =
+ *    Σ_p x[p at tap (i, j), c] · dy[p, k], in bfloat16 with float32 accumulation and one rounding, as
+ *    Keras's mixed_bfloat16 filter gradients are, on the CPU's bfloat16 units. Used for a 1×1 filter
+ *    at stride 1 (one product of every row: InceptionV3's 31 such filters 0.11–0.14 s a step in float32,
+ *    0.03 s so, same measurement), and for any other undilated filter whose input and output channels
+ *    are both at least `TAP_PRODUCT_CHANNELS`, where the products are large enough for those units:
+ *    InceptionV3's at 84×84 (its 1×7 and 7×1 filters on 3×3 maps 2–3× faster than float32, its 3×3
+ *    and 1×3 filters on 1×1 maps 3–5×, the 3×3 stride-2 one from 8×8 to 3×3 3–4×; timed one by one,
+ *    casts included, two threads). With fewer channels (64 → 96 at 8×8: even; at 35×35: 1.2× slower)
+ *    they are not.
  *  - any other filter in float32 from the bfloat16 values (exact in float32). Its gradient stays
  *    float32 (wider than its tensor): the Cast that read the float32 weight passes it on unchanged.
- *    Patches and a product (ExtractImagePatches, then MatMul) measured no faster there.
+ *    Patches and one product (ExtractImagePatches, then MatMul) measured no faster there.
  */
 const conv2dBfloat16Filter: FilterGradient = (g, x, w, dy, o) => {
   const [kh, kw, cin, cout] = w.shape as number[];
-  if (kh === 1 && kw === 1 && o.strides[0] === 1 && o.strides[1] === 1) {
-    const product = ops.matMul(g, ops.reshape(g, x, [-1, cin]), ops.reshape(g, dy, [-1, cout]), { transposeA: true });
-    return ops.reshape(g, product, [1, 1, cin, cout]);
+  const pointwise = kh === 1 && kw === 1 && o.strides[0] === 1 && o.strides[1] === 1;
+  const undilated = (o.dilations ?? [1, 1]).every((d) => d === 1);
+  const known = [x.shape[1], x.shape[2], dy.shape[1], dy.shape[2]].every((d) => d !== null);
+  if (undilated && known && (pointwise || Math.min(cin, cout) >= TAP_PRODUCT_CHANNELS)) {
+    return tapProducts(g, x, dy, [kh, kw, cin, cout], o);
   }
   return ops.conv2dBackpropFilter(g, ops.cast(g, x, "float32"), ops.shapeOf(g, w), ops.cast(g, dy, "float32"), w, o);
 };
+
+/** The fewest input and output channels for which a filter's gradient is taken by taps (see above). */
+const TAP_PRODUCT_CHANNELS = 128;
+
+/** Along one spatial axis, the output positions each tap of the window reads an input row at. */
+interface AxisTaps {
+  /** Output size and the zeros before the input (TensorFlow's SAME: half of the total, rounded down). */
+  out: number;
+  before: number;
+  /** The taps that read some input row: `first` to `last`; others get no gradient. */
+  first: number;
+  last: number;
+  /** Tap t reads input row `p × stride + t − before` at output positions `from(t)` ≤ p < `to(t)`. */
+  from(t: number): number;
+  to(t: number): number;
+}
+
+function axisTaps(size: number, window: number, stride: number, padding: ops.Padding, out: number): AxisTaps {
+  const before = padding === "SAME" ? Math.floor(Math.max((out - 1) * stride + window - size, 0) / 2) : 0;
+  const from = (t: number) => Math.max(0, Math.ceil((before - t) / stride));
+  const to = (t: number) => Math.min(out, Math.floor((size - 1 + before - t) / stride) + 1);
+  const reading = Array.from({ length: window }, (_, t) => t).filter((t) => to(t) > from(t));
+  return { out, before, first: reading[0], last: reading[reading.length - 1], from, to };
+}
+
+/**
+ * The filter gradient as one bfloat16 matrix product per tap that reads the input (see
+ * conv2dBfloat16Filter), the taps that only ever read padding left zero. A strided input is viewed
+ * as [batch, rows ÷ s, s, columns ÷ s, s, channels] (zeros added at the end to a multiple of s), so
+ * that every tap's rows are one Slice: TensorFlow's StridedSlice with a step is many times slower.
+ */
+function tapProducts(
+  g: Graph,
+  x: SymTensor,
+  dy: SymTensor,
+  [kh, kw, cin, cout]: number[],
+  o: ops.ConvOptions,
+): SymTensor {
+  const [height, width] = [x.shape[1], x.shape[2]] as number[];
+  const [sh, sw] = o.strides;
+  const rows = axisTaps(height, kh, sh, o.padding, dy.shape[1] as number);
+  const cols = axisTaps(width, kw, sw, o.padding, dy.shape[2] as number);
+  const strided = sh > 1 || sw > 1;
+  let view = x;
+  if (strided) {
+    const [ph, pw] = [Math.ceil(height / sh) * sh - height, Math.ceil(width / sw) * sw - width];
+    const padded =
+      ph + pw > 0
+        ? ops.pad(g, x, [
+            [0, 0],
+            [0, ph],
+            [0, pw],
+            [0, 0],
+          ])
+        : x;
+    view = ops.reshape(g, padded, [-1, (height + ph) / sh, sh, (width + pw) / sw, sw, cin]);
+  }
+  const products: SymTensor[] = [];
+  for (let i = rows.first; i <= rows.last; i++) {
+    for (let j = cols.first; j <= cols.last; j++) {
+      const [h0, h1, w0, w1] = [rows.from(i), rows.to(i), cols.from(j), cols.to(j)];
+      const [r0, c0] = [h0 * sh + i - rows.before, w0 * sw + j - cols.before];
+      const whole = r0 === 0 && c0 === 0 && h1 - h0 === height && w1 - w0 === width;
+      const input = whole
+        ? x
+        : strided
+          ? ops.slice(
+              g,
+              view,
+              [0, Math.floor(r0 / sh), r0 % sh, Math.floor(c0 / sw), c0 % sw, 0],
+              [-1, h1 - h0, 1, w1 - w0, 1, cin],
+            )
+          : ops.slice(g, x, [0, r0, c0, 0], [-1, h1 - h0, w1 - w0, cin]);
+      const allOutputs = h0 === 0 && w0 === 0 && h1 === rows.out && w1 === cols.out;
+      const grad = allOutputs ? dy : ops.slice(g, dy, [0, h0, w0, 0], [-1, h1 - h0, w1 - w0, cout]);
+      products.push(
+        ops.matMul(g, ops.reshape(g, input, [-1, cin]), ops.reshape(g, grad, [-1, cout]), { transposeA: true }),
+      );
+    }
+  }
+  const [tapRows, tapCols] = [rows.last - rows.first + 1, cols.last - cols.first + 1];
+  const stacked = products.length === 1 ? products[0] : ops.concat(g, products, 0);
+  const reading = ops.reshape(g, stacked, [tapRows, tapCols, cin, cout]);
+  if (tapRows === kh && tapCols === kw) return reading;
+  return ops.pad(g, reading, [
+    [rows.first, kh - 1 - rows.last],
+    [cols.first, kw - 1 - cols.last],
+    [0, 0],
+    [0, 0],
+  ]);
+}
 
 const GRADIENTS: Record<string, GradientRule> = {
   Identity: (_g, _n, [dy]) => [dy],

@@ -95,6 +95,7 @@ export const OP_DEFAULTS: Record<string, Record<string, DefaultAttr>> = {
   Minimum: {},
   Mul: {},
   Neg: {},
+  Pad: { Tpaddings: { kind: "type", value: "int32" } },
   Placeholder: { shape: { kind: "shape", value: null } },
   Pow: {},
   RealDiv: {},

@@ -213,6 +213,15 @@ export function slice(g: Graph, x: SymTensor, begin: number[], size: number[], n
   return one(g, "Slice", [x, ...consts], { T: T(x.dtype), Index: T("int32") }, x.dtype, out, name);
 }
 
+/** `Pad(x, paddings)`: `paddings[i]` = [before, after] zeros along axis i. */
+export function pad(g: Graph, x: SymTensor, paddings: Array<[number, number]>, name?: string): SymTensor {
+  if (paddings.length !== x.shape.length) fail("Pad", `paddings need ${x.shape.length} entries.`);
+  if (paddings.some(([a, b]) => a < 0 || b < 0)) fail("Pad", "paddings cannot be negative.");
+  const out = x.shape.map((d, i) => (d === null ? null : d + paddings[i][0] + paddings[i][1]));
+  const amounts = g.constant(paddings.flat(), [paddings.length, 2], "int32");
+  return one(g, "Pad", [x, amounts], { T: T(x.dtype), Tpaddings: T("int32") }, x.dtype, out, name);
+}
+
 // --- elementwise ---------------------------------------------------------------------------------
 
 /** Broadcast result shape of a binary elementwise op (numpy rules). */
