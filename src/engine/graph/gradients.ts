@@ -145,8 +145,8 @@ type FilterGradient = (g: Graph, x: SymTensor, w: SymTensor, dy: SymTensor, o: o
  *    at stride 1 (one product of every row: InceptionV3's 31 such filters 0.11–0.14 s a step in float32,
  *    0.03 s so, same measurement), and for any other undilated filter whose input and output channels
  *    are both at least `TAP_PRODUCT_CHANNELS`, where the products are large enough for those units:
- *    InceptionV3's at 84×84 (its 1×7 and 7×1 filters on 3×3 maps 2–3× faster than float32, its 3×3
- *    and 1×3 filters on 1×1 maps 3–5×, the 3×3 stride-2 one from 8×8 to 3×3 3–4×; timed one by one,
+ *    InceptionV3's at 84×84 (its 1×7 and 7×1 filters on 3×3 maps 1.7–2.4× faster than float32, its
+ *    3×3 and 1×3 filters on 1×1 maps 3–5×, its 3×3 stride-2 reductions 1.7–3.4×; timed one by one,
  *    casts included, two threads). With fewer channels (64 → 96 at 8×8: even; at 35×35: 1.2× slower)
  *    they are not.
  *  - any other filter in float32 from the bfloat16 values (exact in float32). Its gradient stays
