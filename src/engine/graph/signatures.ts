@@ -21,15 +21,14 @@
  * bfloat16 (./lower.ts casts as Keras does) while every input and output of a signature stays
  * float32: the weights, the slots, the statistics, the loss, the class probabilities, and the
  * "predict" outputs of a chain (the frozen-prefix cache's features: bfloat16 values held in float32,
- * which a later graph casts back to bfloat16 exactly), and Adam's update, which there is compiled by
- * XLA into fused loops (`xlaCluster`). "float32" emits the same graph as without a precision,
- * byte for byte.
+ * which a later graph casts back to bfloat16 exactly). "float32" emits the same graph as without
+ * a precision, byte for byte.
  */
 import type * as TF from "@tensorflow/tfjs";
 import { computeDtype, layerPolicy, type Precision } from "../../keras/dtype_policy";
 import type { BatchNormalization } from "../../keras/layers";
 import { gradients } from "./gradients";
-import { attr, Graph, type SymTensor } from "./graph";
+import { Graph, type SymTensor } from "./graph";
 import { GraphCompileError, lowerModel, type LoweringContext } from "./lower";
 import * as ops from "./ops";
 
@@ -256,7 +255,7 @@ function trainSignature(
     [g.constant(1)],
     params.map((p) => p.w),
   );
-  const updated = g.scope("adam", () => adamUpdate(g, step, adam, params, grads, shared.precision));
+  const updated = g.scope("adam", () => adamUpdate(g, step, adam, params, grads));
   const averaged = movingAverages(g, shared.weight, statistics);
 
   const slotInputs = params.flatMap(({ variable, m, v }): Array<Binding<InputRole>> => [
@@ -297,23 +296,11 @@ function trainSignature(
   return { inputs, outputs };
 }
 
-/** Adam's update (`adamArithmetic`); under mixed_bfloat16 compiled as one XLA cluster (`xlaCluster`). */
-export function adamUpdate(
-  g: Graph,
-  step: { learningRate: SymTensor; beta1: SymTensor; oneMinusBeta1: SymTensor; iterations: SymTensor },
-  adam: AdamConstants,
-  params: Array<{ w: SymTensor; m: SymTensor; v: SymTensor }>,
-  grads: Array<SymTensor | null>,
-  precision: Precision,
-): Array<{ w: SymTensor; m: SymTensor; v: SymTensor } | null> {
-  return xlaCluster(g, "adam", precision === "mixed_bfloat16", () => adamArithmetic(g, step, adam, params, grads));
-}
-
 /**
  * Keras 3's Adam (keras/src/optimizers/adam.py), the same arithmetic as src/keras/optimizers/adam.ts:
  * the new weight and moments of each parameter, or null where the loss gives it no gradient.
  */
-function adamArithmetic(
+function adamUpdate(
   g: Graph,
   step: { learningRate: SymTensor; beta1: SymTensor; oneMinusBeta1: SymTensor; iterations: SymTensor },
   adam: AdamConstants,
@@ -333,29 +320,6 @@ function adamArithmetic(
     const w1 = ops.sub(g, w, ops.div(g, ops.mul(g, m1, alpha), ops.add(g, ops.sqrt(g, v1), g.constant(adam.epsilon))));
     return { w: w1, m: m1, v: v1 };
   });
-}
-
-/**
- * Runs `body`; when `enabled`, marks the nodes it adds (constants aside: they are shared) as one XLA
- * cluster named `scope`, as `tf.xla.experimental.jit_scope` does, and TensorFlow compiles them into
- * fused loops instead of running one kernel per op. For Adam's update that is one pass over each
- * weight's gradient, slots and value instead of twelve kernels, each reading and writing the whole
- * tensor (InceptionV3's update under mixed_bfloat16: 0.23 s of kernels a step, 0.05 s so;
- * `bench/graph_profile.ts`, one batch of 64, two threads). The fused arithmetic may contract a product
- * and a sum into one rounding: Adam's moments then differ from the unfused ones by up to one float32
- * ulp, far inside bfloat16's tolerance, so only mixed_bfloat16 graphs are marked (float32 keeps
- * Keras's arithmetic bit for bit). A TensorFlow built without XLA ignores the marks.
- */
-function xlaCluster<T>(g: Graph, scope: string, enabled: boolean, body: () => T): T {
-  const first = g.nodes.length;
-  const result = body();
-  if (!enabled) return result;
-  for (const node of g.nodes.slice(first)) {
-    if (node.op === "Const") continue;
-    node.attrs._XlaCompile = attr.bool(true);
-    node.attrs._XlaScope = attr.string(scope);
-  }
-  return result;
 }
 
 /** Keras 3's moving averages of batch normalisation: moving = moving * momentum + batch * (1 - momentum). */
