@@ -283,15 +283,16 @@ test("Only what is needed is differentiated: no gradient nodes for an input the 
  * for a 1×1 filter at stride 1 and for filters with at least 128 input and output channels; any other
  * filter by float32's Conv2DBackpropFilter. The cases by taps cover what the slicing must get right:
  * a tap that only ever reads padding (zero), strides with an input that is not a multiple of them
- * (padded at the end), and SAME's padding split with the odd zero after. With x and the output's weighting r already bfloat16
- * values, TF.js's float32 gradient of Σ conv(x, w) · r is that sum to float32's rounding. The bound per
- * element: float32 accumulation of n = batch × output positions terms on either side, 2n·2^-24 of
- * A = Σ|x|·|r| (the same gradient in absolute values), plus, for the bfloat16 products, their rounding.
- * One rounding to bfloat16 (8 significant bits) is at most U = 2^-8 of the value, and that bound is
- * reached (0.85–0.93× of it measured here: an element just above a power of two), so the test allows
- * two (2U), for a CPU whose kernel splits the sum and rounds a part on the way; it measured 0.38–0.50×
- * of that. Where the bound is 0 (a tap that reads only padding) the gradient must be exactly 0. A
- * transposed, shifted or misordered product is off by O(1).
+ * (padded at the end), and SAME's padding split with the odd zero after. With x and the output's
+ * weighting r already bfloat16 values, TF.js's float32 gradient of Σ conv(x, w) · r is that sum to
+ * float32's rounding. The bound per element: float32 accumulation of n = batch × output positions
+ * terms on either side, 2n·2^-24 of A = Σ|x|·|r| (the same gradient in absolute values), plus, for
+ * the bfloat16 products, their rounding. One rounding to bfloat16 (8 significant bits) is at most
+ * U = 2^-8 of the value, and that bound is reached (0.85–0.93× of it measured here: an element just
+ * above a power of two), so the test allows two (2U), for a CPU whose kernel splits the sum and
+ * rounds a part on the way; it measured 0.38–0.50× of that. Where the bound is 0 (a tap that reads
+ * only padding) the gradient must be exactly 0. A transposed, shifted or misordered product is off
+ * by O(1).
  */
 test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 computes from the bfloat16 values (one bfloat16 matrix product per tap for 1×1 filters at stride 1 and wide filters, rounded once), within the derived rounding", async (t) => {
   const U = BFLOAT16_EPSILON / 2; // 2^-8, bfloat16's unit roundoff
