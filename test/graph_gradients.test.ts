@@ -296,62 +296,21 @@ test("Only what is needed is differentiated: no gradient nodes for an input the 
  */
 test("under mixed_bfloat16 a Conv2D's filter gradient is the sum float32 computes from the bfloat16 values (one bfloat16 matrix product per tap for 1×1 filters at stride 1 and wide filters, rounded once), within the derived rounding", async (t) => {
   const U = BFLOAT16_EPSILON / 2; // 2^-8, bfloat16's unit roundoff
+  const conv = (stride: number, padding: ops.Padding): ops.ConvOptions => ({ strides: [stride, stride], padding });
   const cases: Array<[string, number[], number[], ops.ConvOptions, boolean]> = [
-    ["1×1, stride 1", [3, 5, 6, 7], [1, 1, 7, 4], { strides: [1, 1], padding: "VALID" }, true],
-    ["1×1, stride 1, SAME", [2, 4, 4, 16], [1, 1, 16, 24], { strides: [1, 1], padding: "SAME" }, true],
-    ["1×1, stride 2", [2, 7, 7, 5], [1, 1, 5, 3], { strides: [2, 2], padding: "SAME" }, false],
-    ["3×3, SAME", [2, 6, 6, 5], [3, 3, 5, 4], { strides: [1, 1], padding: "SAME" }, false],
-    ["1×7, SAME", [2, 5, 8, 3], [1, 7, 3, 4], { strides: [1, 1], padding: "SAME" }, false],
-    ["3×3, SAME, wide, 5×6 input", [2, 5, 6, 128], [3, 3, 128, 130], { strides: [1, 1], padding: "SAME" }, true],
-    [
-      "3×3, SAME, wide, 1×1 input (centre tap only)",
-      [3, 1, 1, 136],
-      [3, 3, 136, 128],
-      { strides: [1, 1], padding: "SAME" },
-      true,
-    ],
-    [
-      "1×7, SAME, wide, 3×3 input (end taps zero)",
-      [2, 3, 3, 128],
-      [1, 7, 128, 132],
-      { strides: [1, 1], padding: "SAME" },
-      true,
-    ],
-    [
-      "3×3, stride 2, VALID, wide, 7×8 input",
-      [2, 7, 8, 128],
-      [3, 3, 128, 128],
-      { strides: [2, 2], padding: "VALID" },
-      true,
-    ],
-    [
-      "3×3, stride 2, SAME, wide, 5×5 input",
-      [2, 5, 5, 128],
-      [3, 3, 128, 136],
-      { strides: [2, 2], padding: "SAME" },
-      true,
-    ],
-    [
-      "3×3, stride 2, SAME, wide, 6×6 input (its one padding row after)",
-      [2, 6, 6, 128],
-      [3, 3, 128, 128],
-      { strides: [2, 2], padding: "SAME" },
-      true,
-    ],
-    [
-      "3×3, stride 2, VALID, wide, 3×3 input to 1×1",
-      [4, 3, 3, 130],
-      [3, 3, 130, 128],
-      { strides: [2, 2], padding: "VALID" },
-      true,
-    ],
-    [
-      "1×1, stride 2, SAME, wide, 5×5 input",
-      [2, 5, 5, 128],
-      [1, 1, 128, 144],
-      { strides: [2, 2], padding: "SAME" },
-      true,
-    ],
+    ["1×1, stride 1", [3, 5, 6, 7], [1, 1, 7, 4], conv(1, "VALID"), true],
+    ["1×1, stride 1, SAME", [2, 4, 4, 16], [1, 1, 16, 24], conv(1, "SAME"), true],
+    ["1×1, stride 2", [2, 7, 7, 5], [1, 1, 5, 3], conv(2, "SAME"), false],
+    ["3×3, SAME", [2, 6, 6, 5], [3, 3, 5, 4], conv(1, "SAME"), false],
+    ["1×7, SAME", [2, 5, 8, 3], [1, 7, 3, 4], conv(1, "SAME"), false],
+    ["3×3, SAME, wide, 5×6 input", [2, 5, 6, 128], [3, 3, 128, 130], conv(1, "SAME"), true],
+    ["3×3, SAME, wide, 1×1 input (centre tap only)", [3, 1, 1, 136], [3, 3, 136, 128], conv(1, "SAME"), true],
+    ["1×7, SAME, wide, 3×3 input (end taps zero)", [2, 3, 3, 128], [1, 7, 128, 132], conv(1, "SAME"), true],
+    ["3×3, stride 2, VALID, wide, 7×8 input", [2, 7, 8, 128], [3, 3, 128, 128], conv(2, "VALID"), true],
+    ["3×3, stride 2, SAME, wide, 5×5 input", [2, 5, 5, 128], [3, 3, 128, 136], conv(2, "SAME"), true],
+    ["3×3, stride 2, SAME, wide, 6×6 input (odd padding)", [2, 6, 6, 128], [3, 3, 128, 128], conv(2, "SAME"), true],
+    ["3×3, stride 2, VALID, wide, 3×3 input to 1×1", [4, 3, 3, 130], [3, 3, 130, 128], conv(2, "VALID"), true],
+    ["1×1, stride 2, SAME, wide, 5×5 input", [2, 5, 5, 128], [1, 1, 128, 144], conv(2, "SAME"), true],
   ];
   for (const [name, xShape, wShape, o, product] of cases) {
     const eager = (xv: Tensor, wv: Tensor): Tensor =>
