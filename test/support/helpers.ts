@@ -15,8 +15,27 @@ export function outDir(name: string): string {
   return dir;
 }
 
+const madeTmpDirs: string[] = [];
+
+/**
+ * A fresh folder in the system's temporary folder, removed when the test file's process exits
+ * (each test file runs in a process of its own); `KT_KEEP_TEST_TMP=1` keeps them for inspection.
+ */
 export function tmpDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `kt-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kt-${prefix}-`));
+  if (madeTmpDirs.length === 0 && !process.env.KT_KEEP_TEST_TMP) process.once("exit", removeTmpDirs);
+  madeTmpDirs.push(dir);
+  return dir;
+}
+
+function removeTmpDirs(): void {
+  for (const dir of madeTmpDirs) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A folder a test left unwritable stays; the system's temporary folder is cleared anyway.
+    }
+  }
 }
 
 export interface NotebookRun {
