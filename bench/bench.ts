@@ -30,8 +30,10 @@
  * 8. The precision row (./precision.ts; `--no-precision` skips it, `--only-precision` runs only it,
  *    `--precision-digits N`, `--precision-epochs E`): the tutorial's fit of E epochs (5) on N digits
  *    (3,200) and inference, in float32 and in mixed_bfloat16, ours (graph engine, frozen-prefix cache)
- *    and Keras, each in a process of its own: seconds per epoch, images per second, peak RSS. A block
- *    of its own in docs/benchmarks.md, as the scale row's. `--only-scale --only-precision` runs both.
+ *    and Keras, each in a process of its own: seconds per epoch, images per second, peak RSS; before
+ *    each process and after the last, the CPU's bfloat16 and float32 matrix-product throughput right
+ *    then (./matmul_probe.py, with Keras's Python). A block of its own in docs/benchmarks.md, as the
+ *    scale row's. `--only-scale --only-precision` runs both.
  *
  * Internal: `--worker ours|cached|plain|scale|precision --engine graph|eager --model NAME` runs one
  * measuring process and prints its figures as JSON on the last line of stdout.
@@ -47,7 +49,9 @@ import {
   PRECISION_DIGITS,
   PRECISION_EPOCHS,
   precisionTable,
+  probeLine,
   runPrecisionWorker,
+  type MatmulProbe,
   type PrecisionFigures,
   type PrecisionResults,
 } from "./precision";
@@ -612,6 +616,21 @@ function runChild(
       }
     });
   });
+}
+
+/** bench/matmul_probe.py's figures, or undefined (and a warning) when the probe does not run. */
+function matmulProbe(python: string): MatmulProbe | undefined {
+  const r = spawnSync(python, [path.join(ROOT, "bench", "matmul_probe.py")], {
+    encoding: "utf8",
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: "3" },
+  });
+  try {
+    if (r.status === 0) return JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as MatmulProbe;
+  } catch {
+    // falls through to the warning
+  }
+  console.warn(`bench/matmul_probe.py did not run: ${(r.stderr || r.stdout || "").trim().split("\n").pop()}`);
+  return undefined;
 }
 
 function kerasAvailable(python: string): { ok: boolean; why?: string; versions?: string } {
@@ -1194,6 +1213,7 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
     for (const framework of ["ours", "keras"] as const) {
       if (framework === "keras" && !keras.ok) continue;
       for (const precision of PRECISIONS) {
+        const probe = keras.ok ? matmulProbe(o.python) : undefined;
         const load = os.loadavg()[0];
         const child =
           framework === "ours"
@@ -1240,9 +1260,10 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
             error = (e as Error).message;
           }
         }
-        r.runs.push({ framework, precision, figures, error, load });
+        r.runs.push({ framework, precision, figures, error, load, probe });
       }
     }
+    if (keras.ok) r.endProbe = matmulProbe(o.python);
     console.log(`\n${model} in each precision\n${precisionTable(r)}\n`);
     results.push(r);
   }
@@ -1260,6 +1281,7 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
         "",
         `Load average at each start: ${r.runs.map((run) => `${run.framework === "ours" ? "ours" : "Keras"} ${run.precision} ${run.load.toFixed(1)}`).join(", ")}.`,
         "",
+        ...(probeLine(r) ? [probeLine(r), ""] : []),
         ...r.runs.flatMap((run) =>
           run.error ? [`- **error**, ${run.framework} in ${run.precision}: ${run.error}`] : [],
         ),

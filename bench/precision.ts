@@ -42,7 +42,29 @@ export interface PrecisionResults {
     figures?: PrecisionFigures;
     error?: string;
     load: number;
+    /** The CPU's matrix-product throughput just before the run (bench/matmul_probe.py), if Python ran it. */
+    probe?: MatmulProbe;
   }>;
+  /** The same after the model's last run. */
+  endProbe?: MatmulProbe;
+}
+
+/** bench/matmul_probe.py's figures: TFLOP/s of a 2048³ product in bfloat16 and in float32. */
+export interface MatmulProbe {
+  bf16_tflops: number;
+  f32_tflops: number;
+}
+
+/** The line under a model's table: each run's probe, then the one at the end ("" without probes). */
+export function probeLine(r: PrecisionResults): string {
+  const probes = r.runs.filter((run) => run.probe);
+  if (probes.length === 0) return "";
+  const pair = (p: MatmulProbe) => `${p.bf16_tflops.toFixed(2)} / ${p.f32_tflops.toFixed(2)}`;
+  const starts = probes.map(
+    (run) => `${run.framework === "ours" ? "ours" : "Keras"} ${run.precision} ${pair(run.probe as MatmulProbe)}`,
+  );
+  const end = r.endProbe ? `; after the last, ${pair(r.endProbe)}` : "";
+  return `Matrix products at each start, bfloat16 / float32 TFLOP/s (bench/matmul_probe.py): ${starts.join(", ")}${end}.`;
 }
 
 /** Ours in one precision: the figures above, for `bench.ts --worker precision`. */

@@ -28,7 +28,7 @@ import {
   SHIFTS,
   type ScaleFigures,
 } from "../bench/scale";
-import { kerasPrecisionFigures, precisionTable, type PrecisionFigures } from "../bench/precision";
+import { kerasPrecisionFigures, precisionTable, probeLine, type PrecisionFigures } from "../bench/precision";
 import type { DigitSet } from "../src/data";
 
 const fit = (epochSeconds: number[], extra: Partial<FitFigures> = {}): FitFigures => ({
@@ -326,7 +326,7 @@ test("the precision row's options: on by default with 5 epochs on 3,200 digits, 
   assert.throws(() => parseArgs(["--precision-digits", "10"], {}), /whole number ≥ 160/);
 });
 
-test("the precision table: seconds per epoch, images/s and peak RSS per framework and precision; ours in bf16 against Keras in each", () => {
+test("the precision table: seconds per epoch, images/s and peak RSS per framework and precision; ours in bf16 against Keras in each; the matrix-product probes under it", () => {
   const ours = (
     precision: PrecisionFigures["precision"],
     fitSeconds: number,
@@ -377,4 +377,31 @@ test("the precision table: seconds per epoch, images/s and peak RSS per framewor
   ]);
   assert.deepEqual(rows[3], ["inference, images/s", "500", "300", "640", "—", "—", "2.13×"]);
   assert.deepEqual(rows[4], ["peak RSS, MiB (ours ÷ Keras)", "1,800", "2,200", "1,500", "—", "—", "0.68×"]);
+
+  // The matrix-product probe under the table: each run that has one, in order, and the one at the end.
+  const probed = {
+    model: "inception_v3",
+    digits: 3200,
+    epochs: 5,
+    runs: [
+      {
+        framework: "ours" as const,
+        precision: "float32" as const,
+        load: 0.1,
+        probe: { bf16_tflops: 3.456, f32_tflops: 1.2 },
+      },
+      { framework: "keras" as const, precision: "mixed_bfloat16" as const, load: 0.4 },
+      {
+        framework: "keras" as const,
+        precision: "float32" as const,
+        load: 0.3,
+        probe: { bf16_tflops: 1.5, f32_tflops: 1.19 },
+      },
+    ],
+  };
+  assert.equal(
+    probeLine({ ...probed, endProbe: { bf16_tflops: 2, f32_tflops: 1 } }),
+    "Matrix products at each start, bfloat16 / float32 TFLOP/s (bench/matmul_probe.py): ours float32 3.46 / 1.20, Keras float32 1.50 / 1.19; after the last, 2.00 / 1.00.",
+  );
+  assert.equal(probeLine({ ...probed, runs: probed.runs.map(({ probe: _, ...run }) => run) }), "", "no probe, no line");
 });
