@@ -8,10 +8,11 @@ AVX512-BF16 or AMX where the CPU has them), bfloat16 and float32 alternated for 
 2) after a warm-up; prints the median of each as JSON: {"bf16_tflops": ..., "f32_tflops": ...}.
 With --repeat, prints one line per pair until interrupted, with the time: to watch drift.
 
-Why: on shared virtual machines the bfloat16 units' throughput can change from one minute to the
-next while float32's holds (other tenants on the same cores), so two bfloat16 fits minutes apart can
-differ by far more than anything they are meant to compare. The figure at each start says which
-runs met a slow phase.
+Why: on a shared virtual machine the bfloat16 units' throughput can change from one moment to the
+next while float32's holds (on the 2-core Xeon of docs/benchmarks.md, 0.31 to 0.91 TFLOP/s within
+three minutes), so two bfloat16 fits minutes apart can differ by more than what they are meant to
+compare. The figure is a sample of a few seconds, not an average over a run: it shows the state of
+the machine around each process, and a process that met a slow phase may show it there.
 """
 import argparse
 import json
