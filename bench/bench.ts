@@ -50,6 +50,7 @@ import {
   PRECISION_EPOCHS,
   precisionTable,
   probeLine,
+  runLabel,
   runPrecisionWorker,
   type MatmulProbe,
   type PrecisionFigures,
@@ -1279,9 +1280,9 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
       lines: [
         precisionTable(r),
         "",
-        `Load average at each start: ${r.runs.map((run) => `${run.framework === "ours" ? "ours" : "Keras"} ${run.precision} ${run.load.toFixed(1)}`).join(", ")}.`,
+        `Load average at each start: ${r.runs.map((run) => `${runLabel(run)} ${run.load.toFixed(1)}`).join(", ")}.`,
         "",
-        ...(probeLine(r) ? [probeLine(r), ""] : []),
+        ...[probeLine(r)].flatMap((line) => (line ? [line, ""] : [])),
         ...r.runs.flatMap((run) =>
           run.error ? [`- **error**, ${run.framework} in ${run.precision}: ${run.error}`] : [],
         ),

@@ -55,14 +55,17 @@ export interface MatmulProbe {
   f32_tflops: number;
 }
 
+/** A run as the lines under a table name it: "ours float32", "Keras mixed_bfloat16". */
+export function runLabel(run: PrecisionResults["runs"][number]): string {
+  return `${run.framework === "ours" ? "ours" : "Keras"} ${run.precision}`;
+}
+
 /** The line under a model's table: each run's probe, then the one at the end ("" without probes). */
 export function probeLine(r: PrecisionResults): string {
   const probes = r.runs.filter((run) => run.probe);
   if (probes.length === 0) return "";
   const pair = (p: MatmulProbe) => `${p.bf16_tflops.toFixed(2)} / ${p.f32_tflops.toFixed(2)}`;
-  const starts = probes.map(
-    (run) => `${run.framework === "ours" ? "ours" : "Keras"} ${run.precision} ${pair(run.probe as MatmulProbe)}`,
-  );
+  const starts = probes.map((run) => `${runLabel(run)} ${pair(run.probe as MatmulProbe)}`);
   const end = r.endProbe ? `; after the last, ${pair(r.endProbe)}` : "";
   return `Matrix products at each start, bfloat16 / float32 TFLOP/s (bench/matmul_probe.py): ${starts.join(", ")}${end}.`;
 }

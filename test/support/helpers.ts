@@ -33,7 +33,7 @@ function removeTmpDirs(): void {
     try {
       fs.rmSync(dir, { recursive: true, force: true });
     } catch {
-      // A folder a test left unwritable stays; the system's temporary folder is cleared anyway.
+      // A folder a test left unwritable stays behind; removing the others matters more than an error at exit.
     }
   }
 }
