@@ -28,7 +28,8 @@
  *    1,000 training digits of a steady-state portion of an epoch, and the peak RSS. It has a block of
  *    its own in docs/benchmarks.md, so `--only-scale` leaves the rest of the results as they are.
  * 8. The precision row (./precision.ts; `--no-precision` skips it, `--only-precision` runs only it,
- *    `--precision-digits N`, `--precision-epochs E`): the tutorial's fit of E epochs (5) on N digits
+ *    `--precision-digits N`, `--precision-epochs E`, `--precision-rounds R`): the tutorial's fit of E
+ *    epochs (5) on N digits
  *    (3,200) and inference, in float32 and in mixed_bfloat16, ours (graph engine, frozen-prefix cache)
  *    and Keras, each in a process of its own: seconds per epoch, images per second, peak RSS; before
  *    each process and after the last, the CPU's bfloat16 and float32 matrix-product throughput right
@@ -50,6 +51,8 @@ import {
   PRECISION_EPOCHS,
   precisionTable,
   probeLine,
+  roundLines,
+  roundOrder,
   runLabel,
   runPrecisionWorker,
   type MatmulProbe,
@@ -130,6 +133,8 @@ export interface BenchOptions {
   precisionOnly: boolean;
   precisionDigits: number;
   precisionEpochs: number;
+  /** The precision row's rounds: each runs the four processes, every other round in reverse order (1). */
+  precisionRounds: number;
   /** Worker: the precision it measures. */
   precisionPolicy?: Precision;
 }
@@ -160,6 +165,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     precisionOnly: false,
     precisionDigits: quick ? 320 : PRECISION_DIGITS,
     precisionEpochs: quick ? 1 : PRECISION_EPOCHS,
+    precisionRounds: 1,
   };
   const value = (i: number, flag: string) => {
     const v = argv[i + 1];
@@ -284,6 +290,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
         break;
       case "--precision-epochs":
         o.precisionEpochs = int(value(i++, a), a, 1);
+        break;
+      case "--precision-rounds":
+        o.precisionRounds = int(value(i++, a), a, 1);
         break;
       case "--precision": {
         const p = value(i++, a);
@@ -1195,13 +1204,28 @@ async function runScaleParent(o: BenchOptions, argv: string[]): Promise<ScaleRes
   return results;
 }
 
-/** The precision row: for each model, ours then Keras, in float32 then mixed_bfloat16, each in its own process; written into its own block. */
+/** One run of the precision row as the terminal shows it when it ends (ours with its peak after each phase). */
+function describePrecisionRun(f: PrecisionFigures): string {
+  const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20).toLocaleString("en-US")} MiB`;
+  const phases = f.peak_rss_after
+    ? ` (after ${Object.entries(f.peak_rss_after)
+        .map(([phase, bytes]) => `${phase} ${mib(bytes)}`)
+        .join(", ")})`
+    : "";
+  return (
+    `fit ${f.fit_seconds_per_epoch.toFixed(2)} s per epoch, ${Math.round(f.infer_images_per_second)} images/s, ` +
+    `peak ${mib(f.peak_rss_bytes)}${phases}`
+  );
+}
+
+/** The precision row: for each model and round, the four processes of `roundOrder`, each its own; written into its own block. */
 async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<PrecisionResults[]> {
   const wall = now();
   const load0 = os.loadavg();
   const self = path.join(ROOT, "bench", "bench.ts");
   console.log(
-    `Precision row: ${o.precisionEpochs} epoch(s) on ${o.precisionDigits} digits, float32 and mixed_bfloat16; ` +
+    `Precision row: ${o.precisionEpochs} epoch(s) on ${o.precisionDigits} digits, float32 and mixed_bfloat16, ` +
+      `${o.precisionRounds} round(s); ` +
       `load average ${load0.map((l) => l.toFixed(2)).join(" ")}`,
   );
   const digits = await writeDigits();
@@ -1210,10 +1234,16 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
   const keras = o.keras ? kerasAvailable(o.python) : { ok: false, why: "--no-keras" };
   const results: PrecisionResults[] = [];
   for (const model of o.models) {
-    const r: PrecisionResults = { model, digits: o.precisionDigits, epochs: o.precisionEpochs, runs: [] };
-    for (const framework of ["ours", "keras"] as const) {
-      if (framework === "keras" && !keras.ok) continue;
-      for (const precision of PRECISIONS) {
+    const r: PrecisionResults = {
+      model,
+      digits: o.precisionDigits,
+      epochs: o.precisionEpochs,
+      rounds: o.precisionRounds,
+      runs: [],
+    };
+    for (let round = 1; round <= o.precisionRounds; round++) {
+      for (const { framework, precision } of roundOrder(round)) {
+        if (framework === "keras" && !keras.ok) continue;
         const probe = keras.ok ? matmulProbe(o.python) : undefined;
         const load = os.loadavg()[0];
         const child =
@@ -1261,7 +1291,11 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
             error = (e as Error).message;
           }
         }
-        r.runs.push({ framework, precision, figures, error, load, probe });
+        const run = { round, framework, precision, figures, error, load, probe };
+        r.runs.push(run);
+        console.log(
+          `${model}, ${runLabel(run, o.precisionRounds)}: ${figures ? describePrecisionRun(figures) : error}`,
+        );
       }
     }
     if (keras.ok) r.endProbe = matmulProbe(o.python);
@@ -1280,12 +1314,11 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
       lines: [
         precisionTable(r),
         "",
-        `Load average at each start: ${r.runs.map((run) => `${runLabel(run)} ${run.load.toFixed(1)}`).join(", ")}.`,
+        `Load average at each start: ${r.runs.map((run) => `${runLabel(run, r.rounds)} ${run.load.toFixed(1)}`).join(", ")}.`,
         "",
+        ...[roundLines(r)].flatMap((lines) => (lines.length ? [...lines, ""] : [])),
         ...[probeLine(r)].flatMap((line) => (line ? [line, ""] : [])),
-        ...r.runs.flatMap((run) =>
-          run.error ? [`- **error**, ${run.framework} in ${run.precision}: ${run.error}`] : [],
-        ),
+        ...r.runs.flatMap((run) => (run.error ? [`- **error**, ${runLabel(run, r.rounds)}: ${run.error}`] : [])),
         ...(r.runs.some((run) => run.error) ? [""] : []),
       ],
     })),

@@ -5,7 +5,9 @@
  *
  *   runPrecisionWorker(...)   ours in one precision (`bench.ts --worker precision`): the graph engine
  *                             with the frozen-prefix cache, as `fit` chooses them by default
- *   precisionTable(result)    the table of one model for docs/benchmarks.md
+ *   roundOrder(round)         the order of the four processes in a round (reversed every other round)
+ *   precisionTable(result)    the table of one model for docs/benchmarks.md (medians over rounds)
+ *   roundLines(result)        each round's figures, in the order its processes ran
  *
  * What is measured (both frameworks alike, random weights, the same first `digits` bundled digits):
  *  - the fit: `epochs` epochs, batch 64, the last 20 % for validation, shuffled; its wall time ÷
@@ -14,7 +16,14 @@
  *    every step;
  *  - inference, images per second: ours `predict` on the 1,000 test digits after a warm-up call;
  *    Keras's `predict_on_batch`, the median of its timed batches of 64 (bench/keras_bench.py);
- *  - peak RSS: the process's high-water mark at the end.
+ *  - peak RSS: the process's high-water mark at the end; ours also records it after each phase
+ *    (`peak_rss_after`), so that the phase that set it is known.
+ *
+ * Rounds (`--precision-rounds R`): the bfloat16 units of a shared virtual machine change speed from
+ * minute to minute (bench/matmul_probe.py), so a single run of each process can compare two different
+ * machines. With R rounds the four processes run R times, in reverse order every other round (ABBA:
+ * a steady drift then weighs on both sides of each pair alike); each figure is the median over the
+ * rounds, and each ratio the median of the rounds' own ratios (each from processes minutes apart).
  */
 import type { Precision } from "../src/keras/dtype_policy";
 
@@ -29,6 +38,8 @@ export interface PrecisionFigures {
   fit_seconds_per_epoch: number;
   infer_images_per_second: number;
   peak_rss_bytes: number;
+  /** Ours: the high-water mark after each phase (the model built, the compiling fit, the fit, inference). */
+  peak_rss_after?: Record<string, number>;
 }
 
 /** One model's runs, with the 1-minute load average when each started and each run's error, if any. */
@@ -36,7 +47,11 @@ export interface PrecisionResults {
   model: string;
   digits: number;
   epochs: number;
+  /** How many rounds ran (1 when absent); each run says which it belongs to. */
+  rounds?: number;
   runs: Array<{
+    /** 1-based; 1 when absent. */
+    round?: number;
     framework: "ours" | "keras";
     precision: Precision;
     figures?: PrecisionFigures;
@@ -55,17 +70,37 @@ export interface MatmulProbe {
   f32_tflops: number;
 }
 
-/** A run as the lines under a table name it: "ours float32", "Keras mixed_bfloat16". */
-export function runLabel(run: PrecisionResults["runs"][number]): string {
-  return `${run.framework === "ours" ? "ours" : "Keras"} ${run.precision}`;
+type PrecisionRun = PrecisionResults["runs"][number];
+
+/** A run as the lines under a table name it: "ours float32", "Keras mixed_bfloat16" (with "(round 2)" when there are rounds). */
+export function runLabel(run: PrecisionRun, rounds = 1): string {
+  const name = `${run.framework === "ours" ? "ours" : "Keras"} ${run.precision}`;
+  return rounds > 1 ? `${name} (round ${run.round ?? 1})` : name;
 }
+
+/** The four processes of a round, in the order they run: round 1 ours then Keras, float32 then bfloat16; every even round the reverse. */
+export function roundOrder(round: number): Array<{ framework: "ours" | "keras"; precision: Precision }> {
+  const order = (["ours", "keras"] as const).flatMap((framework) =>
+    (["float32", "mixed_bfloat16"] as const).map((precision) => ({ framework, precision })),
+  );
+  // ours f32, Keras f32, ours bf16, Keras bf16: each pair the table compares runs side by side.
+  const sideBySide = [order[0], order[2], order[1], order[3]];
+  return round % 2 === 0 ? sideBySide.reverse() : sideBySide;
+}
+
+const median = (xs: number[]): number | undefined => {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 /** The line under a model's table: each run's probe, then the one at the end ("" without probes). */
 export function probeLine(r: PrecisionResults): string {
   const probes = r.runs.filter((run) => run.probe);
   if (probes.length === 0) return "";
   const pair = (p: MatmulProbe) => `${p.bf16_tflops.toFixed(2)} / ${p.f32_tflops.toFixed(2)}`;
-  const starts = probes.map((run) => `${runLabel(run)} ${pair(run.probe as MatmulProbe)}`);
+  const starts = probes.map((run) => `${runLabel(run, r.rounds)} ${pair(run.probe as MatmulProbe)}`);
   const end = r.endProbe ? `; after the last, ${pair(r.endProbe)}` : "";
   return `Matrix products at each start, bfloat16 / float32 TFLOP/s (bench/matmul_probe.py): ${starts.join(", ")}${end}.`;
 }
@@ -81,23 +116,30 @@ export async function runPrecisionWorker(
   const { buildTransferModel } = await import("../src/model_build");
   const now = () => performance.now() / 1000;
   const mnist = await loadMnist({ trainLimit: digits, testLimit: 1000 });
+  const peak: Record<string, number> = {};
+  const mark = (phase: string) => (peak[phase] = process.resourceUsage().maxRSS * 1024);
   const tm = await buildTransferModel({ base: model, weights: null, key: "bench-precision", precision });
   try {
+    mark("built");
     // Compiles the fit's graphs (training, evaluation, the frozen layers') before the timed fit.
     await tm.fit(take(mnist.train, Math.min(256, digits)), { epochs: 1, progress: false });
+    mark("compiling fit");
     let t = now();
     await tm.fit(mnist.train, { epochs, progress: false });
     const fitSeconds = now() - t;
+    mark("fit");
     await tm.predict(take(mnist.test, 128), { progress: false });
     t = now();
     await tm.predict(mnist.test, { progress: false });
     const predictSeconds = now() - t;
+    mark("inference");
     return {
       framework: "ours",
       precision,
       fit_seconds_per_epoch: fitSeconds / epochs,
       infer_images_per_second: mnist.test.count / predictSeconds,
-      peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+      peak_rss_bytes: peak.inference,
+      peak_rss_after: peak,
     };
   } finally {
     tm.dispose();
@@ -125,31 +167,75 @@ const fmt = (v: number | undefined, digits: number) =>
   v === undefined || !Number.isFinite(v)
     ? "—"
     : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const ratio = (a: number | undefined, b: number | undefined) =>
-  a === undefined || b === undefined || !(b > 0) ? "—" : `${(a / b).toFixed(2)}×`;
 
 /**
  * One model's table: a row per figure; columns ours and Keras in float32, then in mixed_bfloat16;
  * then ours in mixed_bfloat16 against Keras in each precision (speed: how many times faster ours is;
- * memory: ours ÷ Keras's).
+ * memory: ours ÷ Keras's). With rounds, each figure is the median over the rounds and each ratio the
+ * median of the rounds' ratios.
  */
 export function precisionTable(r: PrecisionResults): string {
-  const get = (framework: "ours" | "keras", precision: Precision) =>
-    r.runs.find((run) => run.framework === framework && run.precision === precision)?.figures;
-  const [of, kf, ob, kb] = [
-    get("ours", "float32"),
-    get("keras", "float32"),
-    get("ours", "mixed_bfloat16"),
-    get("keras", "mixed_bfloat16"),
-  ];
-  const fit = (f?: PrecisionFigures) => f?.fit_seconds_per_epoch;
-  const infer = (f?: PrecisionFigures) => f?.infer_images_per_second;
-  const rss = (f?: PrecisionFigures) => (f ? f.peak_rss_bytes / 2 ** 20 : undefined);
+  const rounds = r.rounds ?? 1;
+  const inRound = (round: number, framework: "ours" | "keras", precision: Precision) =>
+    r.runs.find((run) => (run.round ?? 1) === round && run.framework === framework && run.precision === precision)
+      ?.figures;
+  const roundNumbers = Array.from({ length: rounds }, (_, i) => i + 1);
+  type Figure = (f: PrecisionFigures) => number;
+  const fit: Figure = (f) => f.fit_seconds_per_epoch;
+  const infer: Figure = (f) => f.infer_images_per_second;
+  const rss: Figure = (f) => f.peak_rss_bytes / 2 ** 20;
+  const cell = (figure: Figure, framework: "ours" | "keras", precision: Precision) =>
+    median(roundNumbers.flatMap((n) => [inRound(n, framework, precision)].flatMap((f) => (f ? [figure(f)] : []))));
+  // The ratio of two cells, round by round (a ÷ b), then the median.
+  const ratioOf = (figure: Figure, a: ["ours" | "keras", Precision], b: ["ours" | "keras", Precision]) => {
+    const m = median(
+      roundNumbers.flatMap((n) => {
+        const [fa, fb] = [inRound(n, ...a), inRound(n, ...b)];
+        return fa && fb && figure(fb) > 0 ? [figure(fa) / figure(fb)] : [];
+      }),
+    );
+    return m === undefined ? "—" : `${m.toFixed(2)}×`;
+  };
+  const OB = ["ours", "mixed_bfloat16"] as ["ours", Precision];
+  const KB = ["keras", "mixed_bfloat16"] as ["keras", Precision];
+  const KF = ["keras", "float32"] as ["keras", Precision];
+  const cells = (figure: Figure, digits: number) =>
+    (
+      [
+        ["ours", "float32"],
+        ["keras", "float32"],
+        ["ours", "mixed_bfloat16"],
+        ["keras", "mixed_bfloat16"],
+      ] as const
+    )
+      .map(([framework, precision]) => fmt(cell(figure, framework, precision), digits))
+      .join(" | ");
+  const of = `${r.epochs} epoch${r.epochs === 1 ? "" : "s"}, ${r.digits.toLocaleString("en-US")} digits${rounds > 1 ? `, median of ${rounds} rounds` : ""}`;
   return [
     "| figure | ours float32 | Keras float32 | ours bf16 | Keras bf16 | ours bf16 vs Keras bf16 | ours bf16 vs Keras float32 |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    `| fit, s per epoch (${r.epochs} epoch${r.epochs === 1 ? "" : "s"}, ${r.digits.toLocaleString("en-US")} digits) | ${fmt(fit(of), 2)} | ${fmt(fit(kf), 2)} | ${fmt(fit(ob), 2)} | ${fmt(fit(kb), 2)} | ${ratio(fit(kb), fit(ob))} | ${ratio(fit(kf), fit(ob))} |`,
-    `| inference, images/s | ${fmt(infer(of), 0)} | ${fmt(infer(kf), 0)} | ${fmt(infer(ob), 0)} | ${fmt(infer(kb), 0)} | ${ratio(infer(ob), infer(kb))} | ${ratio(infer(ob), infer(kf))} |`,
-    `| peak RSS, MiB (ours ÷ Keras) | ${fmt(rss(of), 0)} | ${fmt(rss(kf), 0)} | ${fmt(rss(ob), 0)} | ${fmt(rss(kb), 0)} | ${ratio(rss(ob), rss(kb))} | ${ratio(rss(ob), rss(kf))} |`,
+    `| fit, s per epoch (${of}) | ${cells(fit, 2)} | ${ratioOf(fit, KB, OB)} | ${ratioOf(fit, KF, OB)} |`,
+    `| inference, images/s | ${cells(infer, 0)} | ${ratioOf(infer, OB, KB)} | ${ratioOf(infer, OB, KF)} |`,
+    `| peak RSS, MiB (ours ÷ Keras) | ${cells(rss, 0)} | ${ratioOf(rss, OB, KB)} | ${ratioOf(rss, OB, KF)} |`,
   ].join("\n");
+}
+
+/**
+ * With more than one round, a line per round: its processes in the order they ran, each with its fit
+ * (s per epoch), inference (images/s) and peak RSS (MiB); [] with one round.
+ */
+export function roundLines(r: PrecisionResults): string[] {
+  const rounds = r.rounds ?? 1;
+  if (rounds < 2) return [];
+  return Array.from({ length: rounds }, (_, i) => {
+    const runs = r.runs.filter((run) => (run.round ?? 1) === i + 1);
+    const each = runs.map((run) => {
+      const f = run.figures;
+      const figures = f
+        ? `${fmt(f.fit_seconds_per_epoch, 2)} s, ${fmt(f.infer_images_per_second, 0)} images/s, ${fmt(f.peak_rss_bytes / 2 ** 20, 0)} MiB`
+        : "error";
+      return `${runLabel(run)} ${figures}`;
+    });
+    return `- Round ${i + 1}: ${each.join("; ")}.`;
+  });
 }

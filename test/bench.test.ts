@@ -28,7 +28,14 @@ import {
   SHIFTS,
   type ScaleFigures,
 } from "../bench/scale";
-import { kerasPrecisionFigures, precisionTable, probeLine, type PrecisionFigures } from "../bench/precision";
+import {
+  kerasPrecisionFigures,
+  precisionTable,
+  probeLine,
+  roundLines,
+  roundOrder,
+  type PrecisionFigures,
+} from "../bench/precision";
 import type { DigitSet } from "../src/data";
 
 const fit = (epochSeconds: number[], extra: Partial<FitFigures> = {}): FitFigures => ({
@@ -316,8 +323,10 @@ test("the precision row's options: on by default with 5 epochs on 3,200 digits, 
   assert.deepEqual([scale.scale, scale.precision], [true, false], "--only-scale: no precision row");
   const both = parseArgs(["--only-precision", "--only-scale"], {});
   assert.deepEqual([both.scale, both.precision], [true, true], "both --only flags: both rows");
-  const sized = parseArgs(["--precision-digits", "1600", "--precision-epochs", "2"], {});
-  assert.deepEqual([sized.precisionDigits, sized.precisionEpochs], [1600, 2]);
+  assert.equal(full.precisionRounds, 1);
+  const sized = parseArgs(["--precision-digits", "1600", "--precision-epochs", "2", "--precision-rounds", "3"], {});
+  assert.deepEqual([sized.precisionDigits, sized.precisionEpochs, sized.precisionRounds], [1600, 2, 3]);
+  assert.throws(() => parseArgs(["--precision-rounds", "0"], {}), /whole number ≥ 1/);
   assert.equal(
     parseArgs(["--worker", "precision", "--precision", "mixed_bfloat16"], {}).precisionPolicy,
     "mixed_bfloat16",
@@ -404,4 +413,59 @@ test("the precision table: seconds per epoch, images/s and peak RSS per framewor
     "Matrix products at each start, bfloat16 / float32 TFLOP/s (bench/matmul_probe.py): ours float32 3.46 / 1.20, Keras float32 1.50 / 1.19; after the last, 2.00 / 1.00.",
   );
   assert.equal(probeLine({ ...probed, runs: probed.runs.map(({ probe: _, ...run }) => run) }), "", "no probe, no line");
+});
+
+test("the precision row's rounds: every other round runs the four processes in reverse order; figures are medians over rounds and ratios the medians of each round's ratios", () => {
+  const names = (round: number) => roundOrder(round).map((p) => `${p.framework} ${p.precision}`);
+  assert.deepEqual(names(1), ["ours float32", "keras float32", "ours mixed_bfloat16", "keras mixed_bfloat16"]);
+  assert.deepEqual(names(2), [...names(1)].reverse());
+  assert.deepEqual(names(3), names(1));
+
+  const fig = (framework: "ours" | "keras", precision: PrecisionFigures["precision"], fit: number, images: number) => ({
+    framework,
+    precision,
+    fit_seconds_per_epoch: fit,
+    infer_images_per_second: images,
+    peak_rss_bytes: 1000 * 2 ** 20,
+  });
+  // Three rounds; in round 2 the machine is slow for Keras's bf16 process only.
+  const fits = [
+    { ob: 20, kb: 30, of: 25, kf: 40 },
+    { ob: 21, kb: 60, of: 26, kf: 42 },
+    { ob: 30, kb: 33, of: 24, kf: 41 },
+  ];
+  const runs = fits.flatMap((f, i) =>
+    roundOrder(i + 1).map(({ framework, precision }) => {
+      const key = `${framework === "ours" ? "o" : "k"}${precision === "float32" ? "f" : "b"}` as keyof (typeof fits)[0];
+      return { round: i + 1, framework, precision, load: 0, figures: fig(framework, precision, f[key], 100) };
+    }),
+  );
+  const r = { model: "xception", digits: 3200, epochs: 5, rounds: 3, runs };
+  const fitRow = precisionTable(r)
+    .split("\n")[2]
+    .split("|")
+    .slice(1, -1)
+    .map((c) => c.trim());
+  // Medians: ours f32 25, Keras f32 41, ours bf16 21, Keras bf16 33. Ratios by round: Keras bf16 ÷
+  // ours bf16 1.5, 2.857, 1.1 → 1.50; Keras f32 ÷ ours bf16 2.0, 2.0, 1.367 → 2.00 (not 41 / 21).
+  assert.deepEqual(fitRow, [
+    "fit, s per epoch (5 epochs, 3,200 digits, median of 3 rounds)",
+    "25.00",
+    "41.00",
+    "21.00",
+    "33.00",
+    "1.50×",
+    "2.00×",
+  ]);
+  const lines = roundLines(r);
+  assert.equal(lines.length, 3);
+  assert.equal(
+    lines[1],
+    "- Round 2: Keras mixed_bfloat16 60.00 s, 100 images/s, 1,000 MiB; ours mixed_bfloat16 21.00 s, 100 images/s, 1,000 MiB; Keras float32 42.00 s, 100 images/s, 1,000 MiB; ours float32 26.00 s, 100 images/s, 1,000 MiB.",
+  );
+  assert.deepEqual(roundLines({ ...r, rounds: 1 }), [], "one round, no lines");
+  assert.match(
+    probeLine({ ...r, runs: [{ ...runs[0], probe: { bf16_tflops: 1, f32_tflops: 1 } }] }),
+    /ours float32 \(round 1\) 1\.00/,
+  );
 });
