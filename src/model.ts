@@ -46,6 +46,7 @@ import { describeLearningRate, RateControl, startingRate } from "./engine/rate_c
 import { tensorRows, type RowSource } from "./engine/row_source";
 import { resolveEngine, type EngineChoice, type EngineName } from "./engine/select";
 import { checkEngineSupports, isGraphOf, isInferenceGraph, modelSteps, type ModelSteps } from "./engine/steps";
+import { WeightSnapshot } from "./engine/weight_snapshot";
 import { checkPrecision, type Precision } from "./keras/dtype_policy";
 import { layerTable, type LayerRow, type ParamCounts } from "./keras/applications/index";
 import { setInferenceCall } from "./keras/layers";
@@ -165,7 +166,8 @@ export class TransferModel {
   private batchNormNow: BatchNormMode = "training";
   private depth = 0;
   private disposed = false;
-  private initialWeights?: Array<{ variable: TF.LayerVariable; value: TF.Tensor }>;
+  /** The weights it was built with (`snapshotWeights`), for `resetWeights`. */
+  private initialWeights?: WeightSnapshot;
 
   private readonly graph: { input: TF.SymbolicTensor; frontOutput: TF.SymbolicTensor; head: TF.layers.Layer[] };
   private split?: PrefixSplit;
@@ -325,16 +327,18 @@ export class TransferModel {
    */
   snapshotWeights(): void {
     this.assertUsable();
-    if (this.initialWeights) tf.dispose(this.initialWeights.map((w) => w.value));
-    // Kept per variable: the order of model.getWeights() changes with trainability.
-    this.initialWeights = this.model.weights.map((variable) => ({ variable, value: variable.read().clone() }));
+    this.initialWeights?.dispose();
+    this.initialWeights = undefined;
+    // Kept per variable: the order of model.getWeights() changes with trainability. On disk, so that a
+    // trained model does not hold a second copy of its trainable weights (./engine/weight_snapshot.ts).
+    this.initialWeights = WeightSnapshot.take(this.model.weights);
   }
 
   /** Puts back the weights of `snapshotWeights()` (taken when the model was built). Freezing is unchanged. */
   resetWeights(): void {
     this.assertUsable();
     if (!this.initialWeights) throw new Error("No weights were remembered: call snapshotWeights() first.");
-    for (const { variable, value } of this.initialWeights) variable.write(value);
+    this.initialWeights.restore();
     compileModel(this.model, this.adam);
     this.trainedBy = undefined;
   }
@@ -750,7 +754,7 @@ export class TransferModel {
     const optimizer = this.model.optimizer as TF.Optimizer | undefined;
     this.model.dispose();
     optimizer?.dispose();
-    if (this.initialWeights) tf.dispose(this.initialWeights.map((w) => w.value));
+    this.initialWeights?.dispose();
     this.initialWeights = undefined;
     for (const [k, v] of liveModels) if (v === this) liveModels.delete(k);
   }
