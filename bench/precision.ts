@@ -78,7 +78,7 @@ export function runLabel(run: PrecisionRun, rounds = 1): string {
   return rounds > 1 ? `${name} (round ${run.round ?? 1})` : name;
 }
 
-/** The four processes of a round, in the order they run: round 1 ours then Keras, float32 then bfloat16; every even round the reverse. */
+/** The four processes of a round, in the order they run: odd rounds float32 then bfloat16, ours then Keras in each; even rounds the reverse. */
 export function roundOrder(round: number): Array<{ framework: "ours" | "keras"; precision: Precision }> {
   const order = (["ours", "keras"] as const).flatMap((framework) =>
     (["float32", "mixed_bfloat16"] as const).map((precision) => ({ framework, precision })),

@@ -3,7 +3,7 @@
  * only when every run starts from the same weights), in a scratch file rather than in memory: they
  * are read only when the model is reset, and training replaces every trainable weight, so held as
  * tensors they would be a second copy of those weights for as long as the model lives (InceptionV3
- * trained after depth 64: 88 MiB; about 90 MiB of a bfloat16 fit's peak on 3,200 digits).
+ * trained after depth 64: 88 MiB; 80–85 MiB of its bfloat16 fit's peak on 3,200 digits).
  *
  *   WeightSnapshot.take(variables, dir)   each variable's value, one after the other, in a scratch
  *                                         file in `dir` (../util/scratch_file.ts: nameless, gone when
