@@ -8,6 +8,7 @@
  *   roundOrder(round)         the order of the four processes in a round (reversed every other round)
  *   precisionTable(result)    the table of one model for docs/benchmarks.md (medians over rounds)
  *   roundLines(result)        each round's figures, in the order its processes ran
+ *   runFigures(figures)       one run's figures in a few words (those lines, the terminal)
  *
  * What is measured (both frameworks alike, random weights, the same first `digits` bundled digits):
  *  - the fit: `epochs` epochs, batch 64, the last 20 % for validation, shuffled; its wall time ÷
@@ -26,6 +27,10 @@
  * rounds, and each ratio the median of the rounds' own ratios (each from processes minutes apart).
  */
 import type { Precision } from "../src/keras/dtype_policy";
+import { median } from "./median";
+
+/** src/keras/dtype_policy.ts's PRECISIONS, spelt out: that module loads TensorFlow.js, which the benchmark's parent process leaves to its workers. */
+export const PRECISIONS: readonly Precision[] = ["float32", "mixed_bfloat16"];
 
 /** The digits each fit uses, and its epochs (the tutorial's 5). */
 export const PRECISION_DIGITS = 3200;
@@ -80,20 +85,12 @@ export function runLabel(run: PrecisionRun, rounds = 1): string {
 
 /** The four processes of a round, in the order they run: odd rounds float32 then bfloat16, ours then Keras in each; even rounds the reverse. */
 export function roundOrder(round: number): Array<{ framework: "ours" | "keras"; precision: Precision }> {
-  const order = (["ours", "keras"] as const).flatMap((framework) =>
-    (["float32", "mixed_bfloat16"] as const).map((precision) => ({ framework, precision })),
-  );
   // ours f32, Keras f32, ours bf16, Keras bf16: each pair the table compares runs side by side.
-  const sideBySide = [order[0], order[2], order[1], order[3]];
-  return round % 2 === 0 ? sideBySide.reverse() : sideBySide;
+  const order = PRECISIONS.flatMap((precision) =>
+    (["ours", "keras"] as const).map((framework) => ({ framework, precision })),
+  );
+  return round % 2 === 0 ? order.reverse() : order;
 }
-
-const median = (xs: number[]): number | undefined => {
-  if (xs.length === 0) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** The line under a model's table: each run's probe, then the one at the end ("" without probes). */
 export function probeLine(r: PrecisionResults): string {
@@ -185,7 +182,12 @@ export function precisionTable(r: PrecisionResults): string {
   const infer: Figure = (f) => f.infer_images_per_second;
   const rss: Figure = (f) => f.peak_rss_bytes / 2 ** 20;
   const cell = (figure: Figure, framework: "ours" | "keras", precision: Precision) =>
-    median(roundNumbers.flatMap((n) => [inRound(n, framework, precision)].flatMap((f) => (f ? [figure(f)] : []))));
+    median(
+      roundNumbers.flatMap((n) => {
+        const f = inRound(n, framework, precision);
+        return f ? [figure(f)] : [];
+      }),
+    );
   // The ratio of two cells, round by round (a ÷ b), then the median.
   const ratioOf = (figure: Figure, a: ["ours" | "keras", Precision], b: ["ours" | "keras", Precision]) => {
     const m = median(
@@ -194,7 +196,7 @@ export function precisionTable(r: PrecisionResults): string {
         return fa && fb && figure(fb) > 0 ? [figure(fa) / figure(fb)] : [];
       }),
     );
-    return m === undefined ? "—" : `${m.toFixed(2)}×`;
+    return Number.isNaN(m) ? "—" : `${m.toFixed(2)}×`;
   };
   const OB = ["ours", "mixed_bfloat16"] as ["ours", Precision];
   const KB = ["keras", "mixed_bfloat16"] as ["keras", Precision];
@@ -221,6 +223,21 @@ export function precisionTable(r: PrecisionResults): string {
 }
 
 /**
+ * One run's figures: "14.98 s, 461 images/s, 2,064 MiB" (the fit per epoch, inference, peak RSS),
+ * with `phases` followed by ours's peak after each phase, as the terminal shows a run when it ends.
+ */
+export function runFigures(f: PrecisionFigures, options: { phases?: boolean } = {}): string {
+  const mib = (bytes: number) => `${fmt(bytes / 2 ** 20, 0)} MiB`;
+  const after =
+    options.phases && f.peak_rss_after
+      ? ` (peak after ${Object.entries(f.peak_rss_after)
+          .map(([phase, bytes]) => `${phase} ${mib(bytes)}`)
+          .join(", ")})`
+      : "";
+  return `${fmt(f.fit_seconds_per_epoch, 2)} s, ${fmt(f.infer_images_per_second, 0)} images/s, ${mib(f.peak_rss_bytes)}${after}`;
+}
+
+/**
  * With more than one round, a line per round: its processes in the order they ran, each with its fit
  * (s per epoch), inference (images/s) and peak RSS (MiB); [] with one round.
  */
@@ -229,13 +246,7 @@ export function roundLines(r: PrecisionResults): string[] {
   if (rounds < 2) return [];
   return Array.from({ length: rounds }, (_, i) => {
     const runs = r.runs.filter((run) => (run.round ?? 1) === i + 1);
-    const each = runs.map((run) => {
-      const f = run.figures;
-      const figures = f
-        ? `${fmt(f.fit_seconds_per_epoch, 2)} s, ${fmt(f.infer_images_per_second, 0)} images/s, ${fmt(f.peak_rss_bytes / 2 ** 20, 0)} MiB`
-        : "error";
-      return `${runLabel(run)} ${figures}`;
-    });
+    const each = runs.map((run) => `${runLabel(run)} ${run.figures ? runFigures(run.figures) : "error"}`);
     return `- Round ${i + 1}: ${each.join("; ")}.`;
   });
 }

@@ -29,14 +29,9 @@ import { compileSuffixLike } from "../src/engine/frozen_prefix";
 import { BatchNormalization } from "../src/keras/layers";
 import { installForwardConvInputGrad } from "./conv_grad";
 import { useFusedKernels } from "../src/tfjs/native_ops";
+import { median } from "./median";
 
 const now = () => performance.now() / 1000;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 async function timeIt(label: string, steps: number, fn: () => Promise<void>): Promise<number> {
   await fn(); // warm-up

@@ -328,7 +328,7 @@ export class TransferModel {
   snapshotWeights(): void {
     this.assertUsable();
     this.initialWeights?.dispose();
-    this.initialWeights = undefined;
+    this.initialWeights = undefined; // a take that fails leaves none, not a disposed one
     // Kept per variable: the order of model.getWeights() changes with trainability. On disk, so that a
     // trained model does not hold a second copy of its trainable weights (./engine/weight_snapshot.ts).
     this.initialWeights = WeightSnapshot.take(this.model.weights);

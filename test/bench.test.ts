@@ -34,6 +34,7 @@ import {
   probeLine,
   roundLines,
   roundOrder,
+  runFigures,
   type PrecisionFigures,
 } from "../bench/precision";
 import type { DigitSet } from "../src/data";
@@ -464,6 +465,13 @@ test("the precision row's rounds: every other round runs the four processes in r
     "- Round 2: Keras mixed_bfloat16 60.00 s, 100 images/s, 1,000 MiB; ours mixed_bfloat16 21.00 s, 100 images/s, 1,000 MiB; Keras float32 42.00 s, 100 images/s, 1,000 MiB; ours float32 26.00 s, 100 images/s, 1,000 MiB.",
   );
   assert.deepEqual(roundLines({ ...r, rounds: 1 }), [], "one round, no lines");
+  const phased = { ...runs[0].figures, peak_rss_after: { built: 600 * 2 ** 20, fit: 1000 * 2 ** 20 } };
+  assert.equal(
+    runFigures(phased, { phases: true }),
+    "25.00 s, 100 images/s, 1,000 MiB (peak after built 600 MiB, fit 1,000 MiB)",
+    "the terminal's line: ours's peak after each phase",
+  );
+  assert.equal(runFigures(phased), "25.00 s, 100 images/s, 1,000 MiB");
   assert.match(
     probeLine({ ...r, runs: [{ ...runs[0], probe: { bf16_tflops: 1, f32_tflops: 1 } }] }),
     /ours float32 \(round 1\) 1\.00/,

@@ -27,8 +27,8 @@ import {
 } from "../src/engine/prefix_cache";
 import { tensorRows, type RowSource } from "../src/engine/row_source";
 import { isBfloat16, roundToBfloat16 } from "../src/util/bfloat16";
-import { ScratchFile, type FileIo } from "../src/util/scratch_file";
-import { tmpDir } from "./support/helpers";
+import { ScratchFile } from "../src/util/scratch_file";
+import { limitedIo, tmpDir } from "./support/helpers";
 
 /**
  * What this process holds open in `dir`: the targets of its file descriptors there. A scratch file
@@ -195,26 +195,6 @@ test("the scratch file has no name while it is open, its descriptor is closed by
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
-
-/** Node's fs with writes cut short to `chunk` bytes, and failing with ENOSPC once `capacity` bytes were written. */
-function limitedIo(chunk: number, capacity = Infinity): FileIo & { written: number } {
-  const io = {
-    written: 0,
-    openSync: (file: string, flags: string) => fs.openSync(file, flags),
-    readSync: (fd: number, b: Uint8Array, o: number, l: number, p: number) => fs.readSync(fd, b, o, l, p),
-    closeSync: (fd: number) => fs.closeSync(fd),
-    unlinkSync: (file: string) => fs.unlinkSync(file),
-    writeSync: (fd: number, b: Uint8Array, o: number, l: number, p: number) => {
-      if (io.written + Math.min(l, chunk) > capacity) {
-        throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", errno: -28 });
-      }
-      const n = fs.writeSync(fd, b, o, Math.min(l, chunk), p);
-      io.written += n;
-      return n;
-    },
-  };
-  return io;
-}
 
 test("short writes are continued: a file written 100 bytes at a time holds the same rows", () => {
   const dir = tmpDir("short-writes");

@@ -12,7 +12,7 @@ import type * as TF from "@tensorflow/tfjs";
 import { tf } from "../src/tfjs/backend";
 import { WeightSnapshot } from "../src/engine/weight_snapshot";
 import type { FileIo } from "../src/util/scratch_file";
-import { tmpDir } from "./support/helpers";
+import { limitedIo, tmpDir } from "./support/helpers";
 
 /** Three layer variables: a float32 kernel and bias and an int32 counter, with known values. */
 function variables(): TF.LayerVariable[] {
@@ -33,16 +33,8 @@ function overwrite(vs: TF.LayerVariable[], fill: "ones" | "zeros" = "ones"): voi
 
 const valuesOf = (vs: TF.LayerVariable[]) => vs.map((v) => Array.from(v.read().dataSync()));
 
-/** Node's fs whose writes fail as a full disk does. */
-const fullDisk: FileIo = {
-  openSync: (file, flags) => fs.openSync(file, flags),
-  readSync: (fd, b, o, l, p) => fs.readSync(fd, b, o, l, p),
-  closeSync: (fd) => fs.closeSync(fd),
-  unlinkSync: (file) => fs.unlinkSync(file),
-  writeSync: () => {
-    throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
-  },
-};
+/** Node's fs whose writes fail as a full disk does, from the first byte. */
+const fullDisk = limitedIo(Infinity, 0);
 
 test("a snapshot on disk holds no tensor, leaves no file and gives the variables back bit for bit after they changed", () => {
   const dir = tmpDir("weights");

@@ -1,8 +1,9 @@
-/** Helpers shared by the tests: paths, and running notebooks through the project's kernel. */
+/** Helpers shared by the tests: paths, running notebooks through the project's kernel, and file operations that fail as a full disk does. */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { FileIo } from "../../src/util/scratch_file";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export const PYTHON = path.join(ROOT, ".venv", "bin", "python");
@@ -129,4 +130,24 @@ export function runWithPlainKernels(file: string, pattern: string): { status: nu
     encoding: "utf8",
   });
   return { status: r.status, output: `${r.stdout}\n${r.stderr}` };
+}
+
+/** Node's fs with writes cut short to `chunk` bytes, and failing with ENOSPC once `capacity` bytes were written. */
+export function limitedIo(chunk: number, capacity = Infinity): FileIo & { written: number } {
+  const io = {
+    written: 0,
+    openSync: (file: string, flags: string) => fs.openSync(file, flags),
+    readSync: (fd: number, b: Uint8Array, o: number, l: number, p: number) => fs.readSync(fd, b, o, l, p),
+    closeSync: (fd: number) => fs.closeSync(fd),
+    unlinkSync: (file: string) => fs.unlinkSync(file),
+    writeSync: (fd: number, b: Uint8Array, o: number, l: number, p: number) => {
+      if (io.written + Math.min(l, chunk) > capacity) {
+        throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", errno: -28 });
+      }
+      const n = fs.writeSync(fd, b, o, Math.min(l, chunk), p);
+      io.written += n;
+      return n;
+    },
+  };
+  return io;
 }
