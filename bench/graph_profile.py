@@ -26,6 +26,10 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--runs", type=int, default=5)
     a = p.parse_args()
+    # The project's fused Adam kernel (src/tfjs/native/adam.cc), which train graphs use where it is built.
+    kernel = os.path.join(os.path.dirname(__file__), "..", "build", "native", "adam.node")
+    if os.path.exists(kernel):
+        tf.load_op_library(os.path.abspath(kernel))
     cfg = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=a.threads, inter_op_parallelism_threads=a.threads)
     rng = np.random.default_rng(0)
     with tf.compat.v1.Session(graph=tf.Graph(), config=cfg) as s:

@@ -30,7 +30,10 @@ async function main(): Promise<void> {
   const signature = flag("signature", part === "features" ? "predict" : part === "inference" ? "predict" : "train");
   const precision = flag("precision", "float32") as "float32" | "mixed_bfloat16";
   const tm = await buildTransferModel({ base: model, weights: null, freeze: depth, key: "profile", precision });
-  const adam = tm.model.optimizer as unknown as { beta1: number; beta2: number; epsilon: number };
+  const optimizer = tm.model.optimizer as unknown as { beta2: number; epsilon: number };
+  // Adam's update as fit runs it: the fused kernel where it is built (KT_FUSED_ADAM=0: the twelve ops).
+  const { adamKernel } = await import("../src/tfjs/adam_kernel");
+  const adam = { beta2: optimizer.beta2, epsilon: optimizer.epsilon, fused: adamKernel().loaded };
   const trainable = (tm.model as unknown as { collectedTrainableWeights: never[] }).collectedTrainableWeights;
   let compiled;
   if (part === "features" || part === "suffix") {
@@ -46,7 +49,8 @@ async function main(): Promise<void> {
     compiled = await CompiledModel.compile(tm.model, { signatures: ["evaluate", "predict"], precision });
   }
   const dir = compiled.directory;
-  console.log(`${model} at depth ${depth}, ${part}, ${precision}: ${compiled.timings.nodes} nodes; ${dir}`);
+  const update = adam.fused ? "Adam fused" : "Adam in elementwise ops";
+  console.log(`${model} at depth ${depth}, ${part}, ${precision}, ${update}: ${compiled.timings.nodes} nodes; ${dir}`);
   compiled.dispose();
   tm.dispose();
   const r = spawnSync(

@@ -4,6 +4,7 @@
 #                   TensorFlow + Keras (C library for the native backend, golden files,
 #                   speed reference), and the project's Jupyter kernel.
 #   node_modules/   npm dependencies, with a native TensorFlow backend for TF.js.
+#   build/native/   the project's own TensorFlow kernel (kernel-setup/native-kernels.sh).
 # Each step is skipped when its inputs did not change, so running it again is fast.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -82,6 +83,8 @@ fi
 
 # --- Native TensorFlow for TF.js ------------------------------------------------
 bash kernel-setup/native-tensorflow.sh
+# The project's own kernel (Adam's update in one pass), built against that library.
+bash kernel-setup/native-kernels.sh
 
 # --- The project's Jupyter kernel ---------------------------------------------
 # It runs on the Node this set-up ran on (KT_NODE), not on whichever node is first on Jupyter's PATH.

@@ -2,7 +2,10 @@
 that has one, as JSON: {op: {attr: value}}. Values are written the way src/engine/graph/graph.ts
 writes attributes: {"kind": "type"|"int"|"float"|"bool"|"string"|"ints"|"shape", "value": ...}.
 
-    .venv/bin/python scripts/tf_op_defaults.py Conv2D MaxPool ...
+    .venv/bin/python scripts/tf_op_defaults.py [--library build/native/adam.node] Conv2D MaxPool ...
+
+--library loads an op library first (the project's fused Adam kernel, src/tfjs/native/adam.cc), so
+that its ops are in the registry too.
 
 test/graph_serialization.test.ts compares src/engine/graph/op_defaults.ts with this output: the
 compiler leaves out attributes equal to their default, as TensorFlow's SavedModel export does
@@ -40,8 +43,14 @@ def value(attr):
 
 
 def main():
+    names = sys.argv[1:]
+    while names[:1] == ["--library"]:
+        import tensorflow as tf
+
+        tf.load_op_library(os.path.abspath(names[1]))
+        names = names[2:]
     out = {}
-    for name in sys.argv[1:]:
+    for name in names:
         op = op_def_registry.get(name)
         if op is None:
             raise SystemExit(f"unknown op {name}")

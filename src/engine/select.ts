@@ -11,6 +11,7 @@
  * `fit`, `evaluate` and `predict` choose; "auto" (the default) picks the graph engine wherever it
  * can run.
  */
+import { adamKernel } from "../tfjs/adam_kernel";
 import { backendInfo, describeDevice } from "../tfjs/backend";
 import { cpuBfloat16 } from "../util/cpu";
 
@@ -68,8 +69,19 @@ export function resolveEngine(choice?: EngineChoice): EngineName {
  */
 export function describeBackend(): string {
   const engine = resolveEngine();
-  const runs = engine === "graph" ? "graph engine (each training step is one TensorFlow graph)" : "eager engine";
+  const runs =
+    engine === "graph"
+      ? `graph engine (each training step is one TensorFlow graph; ${describeAdam()})`
+      : "eager engine";
   return `${describeDevice()}; ${runs}; ${describeBfloat16()}`;
+}
+
+/** How the graph engine's step updates the weights: the fused Adam kernel, or why not. */
+function describeAdam(): string {
+  const kernel = adamKernel();
+  return kernel.loaded
+    ? "Adam in one fused kernel"
+    : `Adam in elementwise ops, the fused kernel not used: ${kernel.reason}`;
 }
 
 /** What "mixed_bfloat16" does on this machine, in a few words (the CPU's flags; a GPU is not judged). */

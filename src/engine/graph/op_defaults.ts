@@ -74,6 +74,8 @@ export const OP_DEFAULTS: Record<string, Record<string, DefaultAttr>> = {
   GreaterEqual: {},
   Identity: {},
   ImageProjectiveTransformV3: { fill_mode: { kind: "string", value: "CONSTANT" } },
+  // The project's own op (src/tfjs/native/adam.cc; scripts/tf_op_defaults.py loads it): no defaults.
+  KtAdam: {},
   MatMul: {
     grad_a: { kind: "bool", value: false },
     grad_b: { kind: "bool", value: false },

@@ -17,6 +17,7 @@
  *   reductions      sum, mean, argMax
  *   random          statelessRandomUniform
  *   images          imageProjectiveTransform (ImageProjectiveTransformV3)
+ *   optimizer       ktAdam (the project's fused Adam kernel)
  */
 import { attr, formatDims, staticSize, type Attr, type Dim, type DType, type Graph, type SymTensor } from "./graph";
 
@@ -762,4 +763,42 @@ export function imageProjectiveTransform(
     images.shape,
     name,
   );
+}
+
+// --- optimizer -----------------------------------------------------------------------------------
+
+/**
+ * `KtAdam(w, m, v, g, alpha, one_minus_beta_1)`: the project's own kernel (src/tfjs/native/adam.cc,
+ * loaded by src/tfjs/adam_kernel.ts), Keras 3's Adam update of one float32 weight in one pass,
+ * rounding as the twelve elementwise ops it replaces. The gradient may be bfloat16 (widened exactly,
+ * as a Cast to float32 would); everything else is float32. Returns the new weight and moments.
+ */
+export function ktAdam(
+  g: Graph,
+  p: { w: SymTensor; m: SymTensor; v: SymTensor; grad: SymTensor },
+  alpha: SymTensor,
+  oneMinusBeta1: SymTensor,
+  o: { oneMinusBeta2: number; epsilon: number },
+  name?: string,
+): { w: SymTensor; m: SymTensor; v: SymTensor } {
+  const all = [p.w, p.m, p.v, p.grad, alpha, oneMinusBeta1];
+  for (const t of all) {
+    if (t.dtype !== "float32" && !(t === p.grad && t.dtype === "bfloat16"))
+      fail("KtAdam", `inputs must be float32 (the gradient may be bfloat16), got ${t.dtype}.`);
+  }
+  for (const t of [p.m, p.v, p.grad]) {
+    if (t.shape.length !== p.w.shape.length || t.shape.some((d, i) => !sameDims(d, p.w.shape[i])))
+      fail("KtAdam", `w, m, v and g must have one shape, got ${formatDims(p.w.shape)} and ${formatDims(t.shape)}.`);
+  }
+  for (const t of [alpha, oneMinusBeta1]) checkRank("KtAdam", t, 0, "step constant");
+  const out = { dtype: "float32" as const, shape: p.w.shape };
+  const node = g.addNode(
+    "KtAdam",
+    all,
+    { one_minus_beta_2: attr.float(o.oneMinusBeta2), epsilon: attr.float(o.epsilon), T: T(p.grad.dtype) },
+    [out, out, out],
+    name,
+  );
+  const [w, m, v] = node.outputs;
+  return { w, m, v };
 }

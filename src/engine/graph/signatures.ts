@@ -75,6 +75,11 @@ export interface SignatureGraph {
 export interface AdamConstants {
   beta2: number;
   epsilon: number;
+  /**
+   * Each weight's update as the project's fused kernel (`KtAdam`, src/tfjs/adam_kernel.ts; the same
+   * results bit for bit) instead of twelve elementwise ops. Only where that kernel is loaded.
+   */
+  fused?: boolean;
 }
 
 export interface SignatureOptions {
@@ -298,7 +303,8 @@ function trainSignature(
 
 /**
  * Keras 3's Adam (keras/src/optimizers/adam.py), the same arithmetic as src/keras/optimizers/adam.ts:
- * the new weight and moments of each parameter, or null where the loss gives it no gradient.
+ * the new weight and moments of each parameter, or null where the loss gives it no gradient. Twelve
+ * elementwise ops per weight, or with `adam.fused` one `KtAdam` node that computes the same.
  */
 function adamUpdate(
   g: Graph,
@@ -315,6 +321,15 @@ function adamUpdate(
   return params.map(({ w, m, v }, i) => {
     const grad = grads[i];
     if (grad === null) return null;
+    if (adam.fused) {
+      // A weight that a layer computes with in bfloat16 has the Cast's gradient, a widening of a
+      // bfloat16 gradient: the kernel widens it as it reads it (exactly the same values), one pass fewer.
+      const widened = grad.node.op === "Cast" && grad.node.inputs[0].dtype === "bfloat16" && grad.dtype === "float32";
+      return ops.ktAdam(g, { w, m, v, grad: widened ? grad.node.inputs[0] : grad }, alpha, step.oneMinusBeta1, {
+        oneMinusBeta2: 1 - adam.beta2,
+        epsilon: adam.epsilon,
+      });
+    }
     const m1 = ops.add(g, m, ops.mul(g, ops.sub(g, grad, m), step.oneMinusBeta1));
     const v1 = ops.add(g, v, ops.mul(g, ops.sub(g, ops.square(g, grad), v), g.constant(1 - adam.beta2)));
     const w1 = ops.sub(g, w, ops.div(g, ops.mul(g, m1, alpha), ops.add(g, ops.sqrt(g, v1), g.constant(adam.epsilon))));
