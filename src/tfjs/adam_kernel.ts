@@ -32,7 +32,8 @@ export function adamKernelFile(): string {
 /** The kernel's C++ source. */
 const SOURCE = path.join(__dirname, "native", "adam.cc");
 
-export type AdamKernelState = { loaded: true } | { loaded: false; reason: string };
+/** Loaded, or not and why (`reason` is on both sides so that non-strict compilers such as tslab's read it too). */
+export type AdamKernelState = { loaded: true; reason?: undefined } | { loaded: false; reason: string };
 
 let state: AdamKernelState | undefined;
 
