@@ -47,6 +47,7 @@ import type { Precision } from "../src/keras/dtype_policy";
 import { cpuBfloat16 } from "../src/util/cpu";
 import { median } from "./median";
 import {
+  adamUpdates,
   kerasPrecisionFigures,
   PRECISION_DIGITS,
   PRECISION_EPOCHS,
@@ -1289,7 +1290,8 @@ async function runPrecisionParent(o: BenchOptions, argv: string[]): Promise<Prec
     end: PRECISION_END,
     detail:
       ` on ${cpuModel()} (${nproc()} cores; bfloat16 ${bf16Features()}); ` +
-      (keras.ok ? describeKeras(keras.versions) : `Keras skipped (${keras.why})`),
+      (keras.ok ? describeKeras(keras.versions) : `Keras skipped (${keras.why})`) +
+      adamUpdates(results),
     sections: results.map((r) => ({
       model: r.model,
       lines: [

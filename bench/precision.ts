@@ -45,6 +45,14 @@ export interface PrecisionFigures {
   peak_rss_bytes: number;
   /** Ours: the high-water mark after each phase (the model built, the compiling fit, the fit, inference). */
   peak_rss_after?: Record<string, number>;
+  /** Ours: how the training step updated the weights (src/tfjs/adam_kernel.ts). */
+  adam?: "fused kernel" | "elementwise ops";
+}
+
+/** How ours updated the weights in these runs, for the block's first line ("" without any run of ours). */
+export function adamUpdates(results: PrecisionResults[]): string {
+  const seen = new Set(results.flatMap((r) => r.runs.flatMap((run) => (run.figures?.adam ? [run.figures.adam] : []))));
+  return seen.size ? `; ours' Adam update: ${[...seen].sort().join(" and ")}` : "";
 }
 
 /** One model's runs, with the 1-minute load average when each started and each run's error, if any. */
@@ -111,6 +119,7 @@ export async function runPrecisionWorker(
 ): Promise<PrecisionFigures> {
   const { loadMnist, take } = await import("../src/data");
   const { buildTransferModel } = await import("../src/model_build");
+  const { adamKernel } = await import("../src/tfjs/adam_kernel");
   const now = () => performance.now() / 1000;
   const mnist = await loadMnist({ trainLimit: digits, testLimit: 1000 });
   const peak: Record<string, number> = {};
@@ -137,6 +146,7 @@ export async function runPrecisionWorker(
       infer_images_per_second: mnist.test.count / predictSeconds,
       peak_rss_bytes: peak.inference,
       peak_rss_after: peak,
+      adam: adamKernel().loaded ? "fused kernel" : "elementwise ops",
     };
   } finally {
     tm.dispose();

@@ -29,6 +29,7 @@ import {
   type ScaleFigures,
 } from "../bench/scale";
 import {
+  adamUpdates,
   kerasPrecisionFigures,
   precisionTable,
   probeLine,
@@ -476,4 +477,29 @@ test("the precision row's rounds: every other round runs the four processes in r
     probeLine({ ...r, runs: [{ ...runs[0], probe: { bf16_tflops: 1, f32_tflops: 1 } }] }),
     /ours float32 \(round 1\) 1\.00/,
   );
+});
+
+test("the precision block's first line says how ours updated the weights: the fused kernel, the elementwise ops, or both when runs differed", () => {
+  const run = (framework: "ours" | "keras", adam?: PrecisionFigures["adam"]) => ({
+    framework,
+    precision: "float32" as const,
+    load: 0,
+    figures: {
+      framework,
+      precision: "float32" as const,
+      fit_seconds_per_epoch: 1,
+      infer_images_per_second: 1,
+      peak_rss_bytes: 1,
+      adam,
+    },
+  });
+  const results = (...runs: Array<ReturnType<typeof run>>) => [
+    { model: "inception_v3", digits: 3200, epochs: 5, runs },
+  ];
+  assert.equal(adamUpdates(results(run("ours", "fused kernel"), run("keras"))), "; ours' Adam update: fused kernel");
+  assert.equal(
+    adamUpdates(results(run("ours", "fused kernel"), run("ours", "elementwise ops"))),
+    "; ours' Adam update: elementwise ops and fused kernel",
+  );
+  assert.equal(adamUpdates(results(run("keras"))), "");
 });

@@ -4,8 +4,8 @@
 // twelve elementwise ops per weight, each a full pass over the weight's memory; for InceptionV3's
 // 23.2 M trainable parameters after depth 64 they were about a third of a step's kernel time. This
 // kernel does the same arithmetic in one pass, in the same order and with the same float32 roundings
-// (no fused multiply-adds: built with -ffp-contract=off), so its results equal the twelve ops' bit
-// for bit (test/adam_kernel.test.ts):
+// (no fused multiply-adds: built with -ffp-contract=off, and the SSE2 loop multiplies and adds with
+// separate instructions), so its results equal the twelve ops' bit for bit (test/adam_kernel.test.ts):
 //
 //   m1 = m + (g - m) * one_minus_beta_1
 //   v1 = v + (g * g - v) * one_minus_beta_2
