@@ -27,14 +27,17 @@ import { PYTHON, ROOT, tmpDir } from "./support/helpers";
 import { runGraphOnce } from "./support/graph";
 
 test("the attribute defaults the serialiser leaves out are TensorFlow's (its op registry, in .venv)", () => {
-  // The project's own op is in the registry once its library is loaded (built by npm run setup).
-  const own = ["--library", adamKernelFile()];
-  const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "tf_op_defaults.py"), ...own, ...Object.keys(OP_DEFAULTS)], {
+  // The project's own op is in the registry once its library is loaded (built by npm run setup where
+  // there is a C++ compiler; without the build the graphs never use the op, and it is left out).
+  const built = fs.existsSync(adamKernelFile());
+  const own = built ? ["--library", adamKernelFile()] : [];
+  const checked = Object.entries(OP_DEFAULTS).filter(([op]) => built || op !== "KtAdam");
+  const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "tf_op_defaults.py"), ...own, ...checked.map(([op]) => op)], {
     encoding: "utf8",
   });
   assert.equal(r.status, 0, r.stderr);
   const registry = JSON.parse(r.stdout) as Record<string, Record<string, { kind: string; value: unknown }>>;
-  for (const [op, attrs] of Object.entries(OP_DEFAULTS)) {
+  for (const [op, attrs] of checked) {
     const want = registry[op];
     assert.deepEqual(Object.keys(attrs).sort(), Object.keys(want).sort(), `${op}: attributes with defaults`);
     for (const [name, a] of Object.entries(attrs)) {
