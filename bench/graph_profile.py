@@ -3,7 +3,7 @@ engine (src/engine/graph/) in a TensorFlow session with full tracing, and prints
 of op (summed over the ops; with several threads the sum exceeds the wall time), and the median
 wall and CPU time of a run.
 
-    .venv/bin/python bench/graph_profile.py DIR [SIGNATURE] [--batch 64] [--threads N]
+    .venv/bin/python bench/graph_profile.py DIR [SIGNATURE] [--batch 64] [--threads N] [--library LIB]
 
 bench/graph_profile.ts compiles the tutorial's model and calls this. Inputs are random (the
 values do not change the work), the batch dimension is --batch; labels are one-hot.
@@ -25,11 +25,11 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--runs", type=int, default=5)
+    # The project's fused Adam kernel (src/tfjs/native/adam.cc), for train graphs that use it.
+    p.add_argument("--library", help="an op library to load first (build/native/adam.node)")
     a = p.parse_args()
-    # The project's fused Adam kernel (src/tfjs/native/adam.cc), which train graphs use where it is built.
-    kernel = os.path.join(os.path.dirname(__file__), "..", "build", "native", "adam.node")
-    if os.path.exists(kernel):
-        tf.load_op_library(os.path.abspath(kernel))
+    if a.library:
+        tf.load_op_library(os.path.abspath(a.library))
     cfg = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=a.threads, inter_op_parallelism_threads=a.threads)
     rng = np.random.default_rng(0)
     with tf.compat.v1.Session(graph=tf.Graph(), config=cfg) as s:

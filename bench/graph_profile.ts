@@ -30,10 +30,10 @@ async function main(): Promise<void> {
   const signature = flag("signature", part === "features" ? "predict" : part === "inference" ? "predict" : "train");
   const precision = flag("precision", "float32") as "float32" | "mixed_bfloat16";
   const tm = await buildTransferModel({ base: model, weights: null, freeze: depth, key: "profile", precision });
-  const optimizer = tm.model.optimizer as unknown as { beta2: number; epsilon: number };
-  // Adam's update as fit runs it: the fused kernel where it is built (KT_FUSED_ADAM=0: the twelve ops).
-  const { adamKernel } = await import("../src/tfjs/adam_kernel");
-  const adam = { beta2: optimizer.beta2, epsilon: optimizer.epsilon, fused: adamKernel().loaded };
+  // Adam's constants as fit compiles them: the fused kernel where it is loaded (KT_FUSED_ADAM=0: the twelve ops).
+  const { adamConstants } = await import("../src/engine/graph/model_graphs");
+  const { adamKernelFile } = await import("../src/tfjs/adam_kernel");
+  const adam = adamConstants(tm.model);
   const trainable = (tm.model as unknown as { collectedTrainableWeights: never[] }).collectedTrainableWeights;
   let compiled;
   if (part === "features" || part === "suffix") {
@@ -55,7 +55,14 @@ async function main(): Promise<void> {
   tm.dispose();
   const r = spawnSync(
     path.join(ROOT, ".venv", "bin", "python"),
-    [path.join(ROOT, "bench", "graph_profile.py"), dir, signature, "--batch", flag("batch", "64")],
+    [
+      path.join(ROOT, "bench", "graph_profile.py"),
+      dir,
+      signature,
+      "--batch",
+      flag("batch", "64"),
+      ...(adam.fused ? ["--library", adamKernelFile()] : []),
+    ],
     {
       stdio: "inherit",
     },

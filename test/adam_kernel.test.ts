@@ -82,14 +82,13 @@ test(
   },
 );
 
-/** Every variable of the model and every Adam moment, in one fixed order. */
-function state(model: TF.LayersModel, optimizer: KerasAdam): Float32Array[] {
-  const weights = model.weights.slice().sort((a, b) => a.id - b.id);
+/** Every variable of the model (`variables`, in one fixed order) and every Adam moment. */
+function state(model: TF.LayersModel, variables: TF.LayerVariable[], optimizer: KerasAdam): Float32Array[] {
   const slots = trainedWeights(model).flatMap((w) => {
     const { m, v } = optimizer.slotsFor(w.read() as TF.Variable);
     return [m, v];
   });
-  return [...weights.map((w) => w.read()), ...slots].map((t) => t.dataSync().slice() as Float32Array);
+  return [...variables.map((w) => w.read()), ...slots].map((t) => t.dataSync().slice() as Float32Array);
 }
 
 for (const precision of ["float32", "mixed_bfloat16"] as Precision[]) {
@@ -107,19 +106,13 @@ for (const precision of ["float32", "mixed_bfloat16"] as Precision[]) {
         precision,
       });
       const { x, y } = toTensors(mnist.train);
-      const start = tm.model.weights
-        .slice()
-        .sort((a, b) => a.id - b.id)
-        .map((w) => w.read().dataSync().slice() as Float32Array);
+      // model.weights lists trainable weights first, so its order changes with freezing: keep one.
+      const variables = tm.model.weights.slice().sort((a, b) => a.id - b.id);
+      const start = variables.map((w) => w.read().dataSync().slice() as Float32Array);
       const results: Array<{ losses: number[]; accuracies: number[]; values: Float32Array[]; nodes: number }> = [];
       try {
         for (const fused of [false, true]) {
-          tf.tidy(() =>
-            tm.model.weights
-              .slice()
-              .sort((a, b) => a.id - b.id)
-              .forEach((w, i) => w.write(tf.tensor(start[i], w.shape as number[]))),
-          );
+          tf.tidy(() => variables.forEach((w, i) => w.write(tf.tensor(start[i], w.shape as number[]))));
           tm.freeze(64); // a fresh optimizer
           const optimizer = tm.model.optimizer as unknown as KerasAdam;
           const compiled = await CompiledModel.compile(tm.model, {
@@ -136,7 +129,7 @@ for (const precision of ["float32", "mixed_bfloat16"] as Precision[]) {
             results.push({
               losses: steps.map((s) => s.loss),
               accuracies: steps.map((s) => s.accuracy),
-              values: state(tm.model, optimizer),
+              values: state(tm.model, variables, optimizer),
               nodes: compiled.timings.nodes,
             });
           } finally {

@@ -2,7 +2,8 @@
  * What a model keeps of the graph engine: its compiled graphs, by what they compute, each made on
  * first use and kept (one TensorFlow session each) until released; and a compiled training step as
  * a `Trainer` of the fit loop (../loop.ts), the graph engine's counterpart of ../eager.ts's
- * `eagerTrainer`.
+ * `eagerTrainer`, with Adam's constants as that step compiles them (`adamConstants`, which
+ * bench/graph_profile.ts uses too).
  */
 import type * as TF from "@tensorflow/tfjs";
 import type { Precision } from "../../keras/dtype_policy";
@@ -11,6 +12,17 @@ import { adamKernel } from "../../tfjs/adam_kernel";
 import { trainedWeights } from "../../tfjs/internals";
 import type { Trainer } from "../loop";
 import { CompiledModel } from "./compiled";
+import type { AdamConstants } from "./signatures";
+
+/**
+ * The Adam constants of `model`'s training graph, as fit compiles it: β₂ and ε (β₁ is fed at each
+ * step, since a schedule may change it), and the update as the fused kernel where it is loaded (the
+ * same results, in fewer passes).
+ */
+export function adamConstants(model: TF.LayersModel): AdamConstants {
+  const optimizer = adamOf(model);
+  return { beta2: optimizer.beta2, epsilon: optimizer.epsilon, fused: adamKernel().loaded };
+}
 
 /** One model's compiled graphs, by key. */
 export class ModelGraphs {
@@ -43,11 +55,8 @@ export class ModelGraphs {
    * weights and Adam's constants in the key.
    */
   async trainer(model: TF.LayersModel, target: TF.LayersModel, scope: string, precision: Precision): Promise<Trainer> {
-    const optimizer = adamOf(model);
     const trainable = trainedWeights(model);
-    // β₁ is fed at each step (a schedule may change it), so only β₂ and ε are the graph's constants.
-    // Adam's update as the fused kernel where it is loaded (the same results, in fewer passes).
-    const adam = { beta2: optimizer.beta2, epsilon: optimizer.epsilon, fused: adamKernel().loaded };
+    const adam = adamConstants(model);
     const key = `${scope}/${trainable.map((v) => v.id).join(",")}/${adam.beta2},${adam.epsilon},${adam.fused}`;
     const compiled = await this.get(key, () =>
       CompiledModel.compile(target, { signatures: ["train", "evaluate"], trainable, adam, precision }),
