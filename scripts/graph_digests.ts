@@ -7,9 +7,11 @@
  *   suffix      the training step of the layers after the frozen ones: "train" and "evaluate"
  *   whole       the training step of the whole model (fit without the cache, trainOnBatch)
  *
- * test/precision.test.ts compares them with test/fixtures/float32-graph-digests.json, written by
+ * test/precision.test.ts compares them with test/fixtures/float32-graph-digests.json, first written by
  * this script from the code without mixed precision (the main line it was merged with): the float32
- * graphs stay byte for byte what they were. A deliberate change of the float32 graphs writes the file again:
+ * graphs stay byte for byte what they were. A deliberate change of the float32 graphs writes the file
+ * again (the last: trainable convolutions that are matrix products written as MatMuls in training
+ * graphs, src/engine/graph/lower.ts, which changed "suffix" and "whole" only):
  *
  *   node --import tsx scripts/graph_digests.ts > test/fixtures/float32-graph-digests.json
  *

@@ -16,6 +16,7 @@ import { tf } from "../src/tfjs/backend";
 import { Graph, type SymTensor } from "../src/engine/graph/graph";
 import * as ops from "../src/engine/graph/ops";
 import { gradients } from "../src/engine/graph/gradients";
+import { convolutionAsProduct } from "../src/engine/graph/lower";
 import { UpSampling3D } from "../src/keras/layers";
 import { BFLOAT16_EPSILON, isBfloat16, roundToBfloat16 } from "../src/util/bfloat16";
 import { runGraphOnce } from "./support/graph";
@@ -110,6 +111,42 @@ test("Conv2D: gradients of input and filter equal TF.js's (VALID stride 2, SAME 
     graph: (g, { x, w }) => ops.conv2d(g, x, w, { strides: [1, 1], padding: "SAME" }),
     eager: ({ x, w }) => tf.conv2d(x as never, w as never, 1, "same"),
   });
+});
+
+test("A convolution that is one matrix product, written as that product (Reshape, MatMul, Slice of the one tap read): output and gradients equal TF.js's Conv2D", async () => {
+  const cases: Array<[string, number[], number[], number, "same" | "valid"]> = [
+    ["1x1 valid", [3, 5, 4, 6], [1, 1, 6, 7], 1, "valid"],
+    ["1x1 same", [2, 3, 3, 5], [1, 1, 5, 4], 1, "same"],
+    ["3x3 on a 1x1 map", [3, 1, 1, 6], [3, 3, 6, 5], 1, "same"],
+    ["1x3 on a 1x1 map", [2, 1, 1, 4], [1, 3, 4, 3], 1, "same"],
+    ["3x1 on a 1x1 map", [2, 1, 1, 4], [3, 1, 4, 3], 1, "same"],
+    ["4x4 on a 1x1 map, stride 2", [2, 1, 1, 3], [4, 4, 3, 2], 2, "same"],
+  ];
+  for (const [name, xShape, wShape, stride, pad] of cases) {
+    await check(name, {
+      shapes: { x: xShape, w: wShape },
+      graph: (g, { x, w }) => {
+        const o: ops.ConvOptions = { strides: [stride, stride], padding: pad === "same" ? "SAME" : "VALID" };
+        const y = convolutionAsProduct(g, x, w, o);
+        assert.ok(y, `${name}: a product`);
+        assert.ok(!g.nodes.some((n) => n.op === "Conv2D"), `${name}: no Conv2D emitted`);
+        return y;
+      },
+      eager: ({ x, w }) => tf.conv2d(x as never, w as never, stride, pad),
+    });
+  }
+  // Not products: a 3×3 filter on a 2×2 map, a 1×1 filter at stride 2, a dilated 3×3 filter on a 1×1 map.
+  const g = new Graph();
+  const none = (h: number, k: number, o: ops.ConvOptions) =>
+    convolutionAsProduct(
+      g,
+      g.placeholder(`x${g.nodes.length}`, "float32", [null, h, h, 3]),
+      g.placeholder(`w${g.nodes.length}`, "float32", [k, k, 3, 4]),
+      o,
+    );
+  assert.equal(none(2, 3, { strides: [1, 1], padding: "SAME" }), null, "3x3 on a 2x2 map");
+  assert.equal(none(4, 1, { strides: [2, 2], padding: "VALID" }), null, "1x1 at stride 2");
+  assert.equal(none(1, 3, { strides: [1, 1], padding: "SAME", dilations: [2, 2] }), null, "dilated 3x3 on a 1x1 map");
 });
 
 test("DepthwiseConv2dNative and a separable convolution: gradients equal TF.js's", async () => {

@@ -23,6 +23,7 @@
  *   Softmax, SoftmaxCrossEntropyWithLogits
  *   Mean, Sum               broadcast back (Reshape + Tile)
  *   Reshape, Tile           Reshape back; Reshape + Sum over the copies
+ *   Slice                   Pad with zeros (known shapes)
  *   AddV2, Sub, Mul, RealDiv, Neg, Square, Sqrt, AddN, Identity (with broadcasting)
  *   Cast                    Cast back, between float32 and bfloat16 (mixed precision)
  *
@@ -333,6 +334,16 @@ const GRADIENTS: Record<string, GradientRule> = {
   Sum: (g, node, [dy]) => [reduceBack(g, node, dy!, false), null],
 
   Reshape: (g, node, [dy]) => [ops.reshapeLike(g, dy!, node.inputs[0]), null],
+
+  // Zeros where the slice did not read (array_grad.py's _SliceGrad); the input's shape must be known.
+  Slice: (g, node, [dy]) => {
+    const x = node.inputs[0];
+    const begin = constInts(node.inputs[1]);
+    if (x.shape.some((d) => d === null) || dy!.shape.some((d) => d === null))
+      throw new Error(`${node.name}: Slice is differentiated for known shapes only.`);
+    const paddings = begin.map((b, i): [number, number] => [b, (x.shape[i] as number) - b - (dy!.shape[i] as number)]);
+    return [ops.pad(g, dy!, paddings), null, null];
+  },
 
   Tile: (g, node, [dy]) => {
     const x = node.inputs[0];

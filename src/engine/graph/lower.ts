@@ -5,7 +5,9 @@
  * model's nodes by decreasing depth).
  *
  *   Reshape, UpSampling3D (this project's), Rescaling     → Reshape, Tile, Mul/Add
- *   Conv2D, SeparableConv2D, DepthwiseConv2D              → Conv2D, DepthwiseConv2dNative, BiasAdd
+ *   Conv2D, SeparableConv2D, DepthwiseConv2D              → Conv2D, DepthwiseConv2dNative, BiasAdd (a
+ *                                                           trainable one that is a matrix product,
+ *                                                           in training: MatMul, `convolve`)
  *   BatchNormalization (this project's, Keras 3)          → FusedBatchNormV3
  *   Activation, and the activations of Conv/Dense         → Relu, Softmax (linear: nothing)
  *   MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D → MaxPool, AvgPool, Mean
@@ -220,13 +222,66 @@ function convolutionLayer(c: LayerCall): SymTensor {
   const last = (kernel: TF.LayerVariable) => (fold ? fold.scaled(kernel) : readAs(c, kernel));
   let y: SymTensor;
   if (cls === "Conv2D") {
-    y = ops.conv2d(g, x, last(required(layer, "kernel")), conv);
+    y = convolve(c, x, last(required(layer, "kernel")), conv);
   } else {
     y = ops.depthwiseConv2d(g, x, readAs(c, required(layer, "depthwiseKernel")), conv);
     if (cls === "SeparableConv2D")
-      y = ops.conv2d(g, y, last(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
+      y = convolve(c, y, last(required(layer, "pointwiseKernel")), { strides: [1, 1], padding: "VALID" });
   }
   return fold ? ops.biasAdd(g, y, fold.offset) : biasAndActivation(c, y);
+}
+
+/**
+ * A Conv2D of `x` by `kernel`; in a training graph, a trainable convolution that is one matrix
+ * product is written as that product (Reshape, MatMul, Reshape; `productTap`), so that its forward
+ * pass, its input gradient and its filter gradient are MatMuls too. TensorFlow's oneDNN convolution
+ * kernels are much slower than its matrix product where a batch has few output positions. The three
+ * kernels of one step, batch 64 (bench/conv_products.py, TensorFlow 2.21, 2-core Intel Xeon):
+ * InceptionV3's 1×1 filters on its 1×1 maps (2048 → 448) 12.4 ms as convolutions against 3.1 ms as
+ * products, its 3×3 filters there 5.5 against 1.8 ms, Xception's 1×1 filters on its 3×3 maps
+ * (1536 → 2048) 60 against 37 ms; on maps of 5×5 and more about even. The cached training step
+ * (bench/graph_profile.ts --part suffix) took 22 % (InceptionV3) and 11 % (Xception) less time in
+ * float32, 12 % and 6 % in mixed_bfloat16. The sums are the same, in another order: results differ
+ * by rounding only. Inference graphs and frozen layers keep the convolution: there TensorFlow's
+ * optimiser fuses it with the batch normalisation after it, and the frozen-prefix cache's features
+ * must be what the uncached training graph computes.
+ */
+function convolve(c: LayerCall, x: SymTensor, kernel: SymTensor, o: ops.ConvOptions): SymTensor {
+  const product = c.ctx.mode === "train" && c.layer.trainableWeights.length > 0;
+  return (product && convolutionAsProduct(c.g, x, kernel, o)) || ops.conv2d(c.g, x, kernel, o);
+}
+
+/**
+ * The Conv2D of `x` by `kernel` as one matrix product, each input position's channels by the
+ * [in, out] matrix of the one tap that reads them (`productTap`), with the reshapes around it; null
+ * when the convolution is not such a product.
+ */
+export function convolutionAsProduct(g: Graph, x: SymTensor, kernel: SymTensor, o: ops.ConvOptions): SymTensor | null {
+  const tap = productTap(x, kernel, o);
+  if (!tap) return null;
+  const [kh, kw, cin, cout] = kernel.shape as number[];
+  const taken = kh * kw === 1 ? kernel : ops.slice(g, kernel, [tap[0], tap[1], 0, 0], [1, 1, cin, cout]);
+  const rows = ops.matMul(g, ops.reshape(g, x, [-1, cin]), ops.reshape(g, taken, [cin, cout]));
+  const [, h, w] = ops.convOutput(x, kh, kw, cout, o) as number[];
+  return ops.reshape(g, rows, [-1, h, w, cout]);
+}
+
+/**
+ * The one tap [row, column] of the filter through which a convolution reads its input, when it is
+ * a plain matrix product of each input position's channels by that tap's [in, out] matrix: a 1×1
+ * filter at stride 1, or any undilated filter with SAME padding on a 1×1 map, where every other tap
+ * reads only padding (TensorFlow's SAME puts ⌊(k − 1) / 2⌋ zeros before: the tap at that index reads
+ * the one input row). Null otherwise, or when the map's size is not known.
+ */
+function productTap(x: SymTensor, kernel: SymTensor, o: ops.ConvOptions): [number, number] | null {
+  const [kh, kw] = kernel.shape as number[];
+  const [, h, w] = x.shape;
+  if (h === null || w === null) return null;
+  if (kh === 1 && kw === 1 && o.strides[0] === 1 && o.strides[1] === 1) return [0, 0];
+  const undilated = (o.dilations ?? [1, 1]).every((d) => d === 1);
+  if (h === 1 && w === 1 && o.padding === "SAME" && undilated)
+    return [Math.floor((kh - 1) / 2), Math.floor((kw - 1) / 2)];
+  return null;
 }
 
 /**

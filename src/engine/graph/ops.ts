@@ -365,7 +365,8 @@ function convAttrs(o: ConvOptions, cudnn: boolean, dtype: DType): Record<string,
   return a;
 }
 
-function convOutput(x: SymTensor, kh: number, kw: number, channels: Dim, o: ConvOptions): Dim[] {
+/** The output shape of a convolution of `x` by a kh × kw window giving `channels` channels. */
+export function convOutput(x: SymTensor, kh: number, kw: number, channels: Dim, o: ConvOptions): Dim[] {
   const d = o.dilations ?? [1, 1];
   return [
     x.shape[0],
