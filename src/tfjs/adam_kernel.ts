@@ -20,6 +20,7 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { switchedOff } from "../util/env";
 import { backendInfo } from "./backend";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -42,11 +43,7 @@ let state: AdamKernelState | undefined;
  * call, once per process), or why not.
  */
 export function adamKernel(): AdamKernelState {
-  if (
-    process.env.KT_FUSED_ADAM !== undefined &&
-    ["0", "false", "off", "no"].includes(process.env.KT_FUSED_ADAM.trim().toLowerCase())
-  )
-    return { loaded: false, reason: "switched off by KT_FUSED_ADAM" };
+  if (switchedOff("KT_FUSED_ADAM")) return { loaded: false, reason: "switched off by KT_FUSED_ADAM" };
   state ??= load();
   return state;
 }

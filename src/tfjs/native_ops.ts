@@ -27,8 +27,9 @@
 import type { Tensor } from "@tensorflow/tfjs";
 import { tf } from "./backend";
 import { nodeKernelBackend, type NodeKernelBackend, type NodeOpAttr } from "./internals";
+import { switchedOff } from "../util/env";
 
-let enabled = !["0", "false", "off", "no"].includes((process.env.KT_FUSED_KERNELS ?? "").trim().toLowerCase());
+let enabled = !switchedOff("KT_FUSED_KERNELS");
 
 /**
  * Switches the fused kernels (batch normalisation, ReLU's gradient) on or off for what runs from
