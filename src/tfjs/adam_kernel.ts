@@ -43,7 +43,7 @@ let state: AdamKernelState | undefined;
  * call, once per process), or why not.
  */
 export function adamKernel(): AdamKernelState {
-  if (switchedOff("KT_FUSED_ADAM")) return { loaded: false, reason: "switched off by KT_FUSED_ADAM" };
+  if (switchedOff(process.env.KT_FUSED_ADAM)) return { loaded: false, reason: "switched off by KT_FUSED_ADAM" };
   state ??= load();
   return state;
 }

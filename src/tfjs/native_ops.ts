@@ -29,7 +29,7 @@ import { tf } from "./backend";
 import { nodeKernelBackend, type NodeKernelBackend, type NodeOpAttr } from "./internals";
 import { switchedOff } from "../util/env";
 
-let enabled = !switchedOff("KT_FUSED_KERNELS");
+let enabled = !switchedOff(process.env.KT_FUSED_KERNELS);
 
 /**
  * Switches the fused kernels (batch normalisation, ReLU's gradient) on or off for what runs from

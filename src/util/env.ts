@@ -1,10 +1,13 @@
 /**
  * Switches read from the environment.
  *
- *   switchedOff(name)   whether the variable `name` turns something off ("0", "false", "off", "no")
+ *   switchedOff(value)   whether a variable's value turns something off ("0", "false", "off", "no")
+ *
+ * Callers read their variable themselves (`switchedOff(process.env.KT_FUSED_KERNELS)`): the web
+ * page's bundle (web/build.ts) replaces such a literal access, and has no `process` to look up a name in.
  */
 
-/** Whether the environment variable `name` says "off": 0, false, off or no, in any case and spacing. */
-export function switchedOff(name: string): boolean {
-  return ["0", "false", "off", "no"].includes((process.env[name] ?? "").trim().toLowerCase());
+/** Whether an environment variable's value says "off": 0, false, off or no, in any case and spacing. */
+export function switchedOff(value: string | undefined): boolean {
+  return ["0", "false", "off", "no"].includes((value ?? "").trim().toLowerCase());
 }
